@@ -1,0 +1,230 @@
+"""Apache Kafka 4.x, assembled by Maven from Maven Central and run as one KRaft broker+controller.
+
+`fetch_kafka` resolves org.apache.kafka:kafka_2.13 with its runtime dependencies into a
+cache folder (one jar directory = the classpath). `KafkaBroker` formats KRaft storage and
+starts the JVM on loopback, optionally with a SASL_PLAINTEXT/SCRAM-SHA-512 listener and the
+StandardAuthorizer, as the ACL tests need.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.brokers.process import BrokerError, BrokerProcess, free_port, port_open
+
+_POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>io.facegate</groupId>
+  <artifactId>local-kafka</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>{version}</version>
+    </dependency>
+    <dependency>
+      <!-- routes Kafka's slf4j logging to log4j2, which writes the broker log -->
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>2.24.3</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J2 = """status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+"""
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin-secret"  # loopback test broker only
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+def kafka_home(cache_dir: Path, version: str) -> Path:
+    return cache_dir / f"kafka-{version}"
+
+
+def fetch_kafka(cache_dir: Path, version: str, offline: bool = False) -> Path:
+    """Resolve Kafka's jars with Maven into <cache>/kafka-<version>/libs (idempotent); returns libs."""
+    home = kafka_home(cache_dir, version)
+    libs = home / "libs"
+    marker = home / ".complete"
+    if marker.is_file() and any(libs.glob("kafka_2.13-*.jar")):
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError("Maven (mvn) is not installed; it is needed to fetch Apache Kafka")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "pom.xml").write_text(_POM.format(version=version))
+    staging = home / "libs.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    cmd = [
+        mvn, "-B", "-q", "-f", str(home / "pom.xml"), "dependency:copy-dependencies",
+        "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+    ]  # fmt: skip
+    if offline:
+        cmd.insert(1, "-o")
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BrokerError(f"mvn could not fetch Apache Kafka {version}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)
+    marker.write_text(version)
+    return libs
+
+
+@dataclass
+class KafkaBroker:
+    """One combined broker+controller on 127.0.0.1, storage under `data_dir`."""
+
+    libs: Path
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
+    sasl: bool = False
+    heap: str = "512m"
+    extra_config: dict[str, str] = field(default_factory=dict)
+    java: str = "java"
+    _process: BrokerProcess | None = field(default=None, init=False, repr=False)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def listener(self) -> str:
+        return "SASL_PLAINTEXT" if self.sasl else "PLAINTEXT"
+
+    def server_properties(self) -> dict[str, str]:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"{self.listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"{self.listener}://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": self.listener,
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "log.dirs": str(self.data_dir / "log"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "group.consumer.min.session.timeout.ms": "1000",
+            "group.min.session.timeout.ms": "1000",
+        }
+        if self.sasl:
+            props.update(
+                {
+                    "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+                    "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+                    f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+                        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                        f'username="{ADMIN_USER}" password="{ADMIN_PASSWORD}";'
+                    ),
+                    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    # The controller listener is loopback PLAINTEXT: its principal is ANONYMOUS.
+                    "super.users": f"User:{ADMIN_USER};User:ANONYMOUS",
+                    "allow.everyone.if.no.acl.found": "false",
+                }
+            )
+        props.update(self.extra_config)
+        return props
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return [
+            self.java, f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            "-cp", f"{self.libs}/*", main, *args,
+        ]  # fmt: skip
+
+    def format(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "server.properties"
+        config.write_text("".join(f"{k}={v}\n" for k, v in self.server_properties().items()))
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.data_dir / "server.log"))
+        args = ["format", "-t", str(uuid.uuid4()), "-c", str(config), "--ignore-formatted"]
+        if self.sasl:
+            # SCRAM credentials must exist before the first start: the broker itself logs in with them.
+            args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={ADMIN_USER},password={ADMIN_PASSWORD}]"]
+        result = subprocess.run(self._java("kafka.tools.StorageTool", *args), capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BrokerError(f"formatting KRaft storage failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Format if needed, start, and wait until the broker answers metadata requests."""
+        if not (self.data_dir / "log" / "meta.properties").is_file():
+            self.format()
+        self._process = BrokerProcess(
+            self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
+            self.data_dir / "stdout.log",
+        )
+        self._process.start()
+        self._process.wait_until(lambda: port_open(self.port) and self._answers(), timeout, "Apache Kafka")
+
+    def admin_config(self) -> dict[str, object]:
+        """kafka-python client settings for the broker's super user."""
+        config: dict[str, object] = {"bootstrap_servers": self.bootstrap_servers}
+        if self.sasl:
+            config.update(
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism=SCRAM_MECHANISM,
+                sasl_plain_username=ADMIN_USER,
+                sasl_plain_password=ADMIN_PASSWORD,
+            )
+        return config
+
+    def _answers(self) -> bool:
+        from kafka.admin import KafkaAdminClient
+
+        try:
+            admin = KafkaAdminClient(request_timeout_ms=5000, **self.admin_config())
+        except Exception:  # not yet accepting clients
+            return False
+        try:
+            admin.describe_cluster()
+            return True
+        except Exception:
+            return False
+        finally:
+            admin.close()
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.running()
+
+    def stop(self) -> int | None:
+        return self._process.stop() if self._process else None
+
+    def kill(self) -> None:
+        if self._process:
+            self._process.kill()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join((self.data_dir / "server.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return self._process.log_tail(lines) if self._process else "(no log)"

@@ -1,0 +1,29 @@
+"""What every command shares: loading settings with a readable error, and the console."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from gateway.settings import Settings
+
+# Piped output (CI logs, tests) gets a fixed width instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 140)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from FACEGATE_* and the config file; exits 2 naming each bad field."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for err in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(p) for p in err["loc"])
+            errors.print(f"[red]configuration error[/red] FACEGATE_{where.upper()}: {err['msg']}")
+        raise typer.Exit(2) from None
+    except FileNotFoundError as exc:
+        errors.print(f"[red]configuration error[/red] {exc}")
+        raise typer.Exit(2) from None

@@ -1,0 +1,51 @@
+"""`facegate schemas check|list`: the Avro contract and its evolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gateway.cli.console import console, errors
+from gateway.contract.history import check_backward, released_dirs
+from gateway.contract.schemas import SchemaError, SchemaSet, default_schema_dir
+
+app = typer.Typer(help="Inspect the Avro contract and check its evolution.", no_args_is_help=True)
+
+DirOption = Annotated[
+    Path | None, typer.Option("--dir", help="Schema folder (default: the installed contract).", file_okay=False)
+]
+
+
+@app.command("list")
+def list_records(schema_dir: DirOption = None) -> None:
+    """List the contract's records with their single-object-encoding fingerprints."""
+    schemas = SchemaSet.load(schema_dir)
+    table = Table("record", "fingerprint (CRC-64-AVRO, LE)", "fields")
+    for record in schemas:
+        table.add_row(record.fullname, record.fingerprint.hex(), str(len(record.fields())))
+    console.print(table)
+
+
+@app.command()
+def check(schema_dir: DirOption = None) -> None:
+    """Fail (exit 1) if the schemas cannot read data written with the last released version."""
+    directory = schema_dir or default_schema_dir()
+    try:
+        current = SchemaSet.load(directory)
+        releases = released_dirs(directory)
+        if not releases:
+            errors.print(f"no released versions under {directory / 'released'}")
+            raise typer.Exit(1)
+        last = releases[-1]
+        problems = check_backward(current, SchemaSet.load(last))
+    except SchemaError as exc:
+        errors.print(f"[red]schema error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if problems:
+        for problem in problems:
+            errors.print(f"[red]incompatible with release {last.name}:[/red] {problem}")
+        raise typer.Exit(1)
+    console.print(f"{len(current.records)} records are backward compatible with release {last.name}")

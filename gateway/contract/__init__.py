@@ -1,0 +1,1 @@
+"""The wire contract: Avro schemas, their Python models, the codec and the topic set."""

@@ -1,0 +1,179 @@
+"""Avro single-object encoding: C3 01, the writer schema's CRC-64-AVRO fingerprint, the datum.
+
+Decoding checks everything before it returns: the marker, a known fingerprint, a datum
+that is complete with nothing after it, and the model's own constraints. Every failure
+is one DecodeError with a stable code; its message names the problem and never echoes the
+payload (which may be a face template). fastavro is the hot-path library (bench/codec.py).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import Any, TypeVar
+
+import fastavro
+from pydantic import ValidationError
+
+from gateway.contract.history import released_schema_sets
+from gateway.contract.models import RECORD_MODELS, AvroRecord
+from gateway.contract.schemas import RecordSchema, SchemaSet
+
+MARKER = b"\xc3\x01"
+HEADER_SIZE = len(MARKER) + 8
+
+R = TypeVar("R", bound=AvroRecord)
+
+
+class DecodeErrorCode(StrEnum):
+    TOO_SHORT = "TOO_SHORT"
+    BAD_MARKER = "BAD_MARKER"
+    UNKNOWN_FINGERPRINT = "UNKNOWN_FINGERPRINT"
+    WRONG_RECORD_TYPE = "WRONG_RECORD_TYPE"
+    TRUNCATED = "TRUNCATED"
+    CORRUPT = "CORRUPT"
+    TRAILING_BYTES = "TRAILING_BYTES"
+    INVALID_FIELD = "INVALID_FIELD"
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a valid contract record. `code` is stable; the text is for people."""
+
+    def __init__(self, code: DecodeErrorCode, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class EncodeError(ValueError):
+    """A record that does not fit its schema."""
+
+
+@dataclass(frozen=True)
+class _Reader:
+    writer: RecordSchema
+    reader: RecordSchema
+
+    @property
+    def resolves(self) -> bool:
+        return self.writer.fingerprint != self.reader.fingerprint
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    # include_input=False: pydantic would otherwise quote the offending value.
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "record"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Codec:
+    """Encodes with the current contract; decodes anything written with it or a released version."""
+
+    def __init__(self, current: SchemaSet, history: Iterable[SchemaSet] = ()) -> None:
+        self.current = current
+        readers: dict[bytes, _Reader] = {}
+        for older in history:
+            for record in older:
+                if record.name in current.records:
+                    readers[record.fingerprint] = _Reader(record, current[record.name])
+        for record in current:
+            readers[record.fingerprint] = _Reader(record, record)
+        self._readers: Mapping[bytes, _Reader] = readers
+
+    # -- encoding -------------------------------------------------------------------
+    def encode(self, record: AvroRecord) -> bytes:
+        return self.encode_datum(record.avro_name, record.to_avro())
+
+    def encode_datum(self, name: str, datum: Mapping[str, Any]) -> bytes:
+        schema = self.current[name]
+        out = io.BytesIO()
+        out.write(MARKER)
+        out.write(schema.fingerprint)
+        try:
+            fastavro.schemaless_writer(out, schema.parsed, dict(datum))
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise EncodeError(f"{name}: {type(exc).__name__} while encoding") from None
+        return out.getvalue()
+
+    # -- decoding -------------------------------------------------------------------
+    def header(self, data: bytes) -> RecordSchema:
+        """The writer schema named by a payload's header (raises DecodeError)."""
+        if len(data) < HEADER_SIZE:
+            raise DecodeError(
+                DecodeErrorCode.TOO_SHORT,
+                f"{len(data)} bytes is shorter than the {HEADER_SIZE}-byte single-object header",
+            )
+        if data[:2] != MARKER:
+            raise DecodeError(
+                DecodeErrorCode.BAD_MARKER,
+                "not Avro single-object encoding (expected marker C3 01)",
+            )
+        reader = self._readers.get(bytes(data[2:HEADER_SIZE]))
+        if reader is None:
+            raise DecodeError(
+                DecodeErrorCode.UNKNOWN_FINGERPRINT,
+                f"schema fingerprint {bytes(data[2:HEADER_SIZE]).hex()} is not in the contract",
+            )
+        return reader.writer
+
+    def decode_datum(self, data: bytes, expected: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Decode to (record name, Avro datum) without model validation."""
+        self.header(data)
+        reader = self._readers[bytes(data[2:HEADER_SIZE])]
+        name = reader.reader.name
+        if expected is not None and name != expected:
+            raise DecodeError(
+                DecodeErrorCode.WRONG_RECORD_TYPE, f"expected a {expected} record, got {name}"
+            )
+        body = io.BytesIO(data)
+        body.seek(HEADER_SIZE)
+        try:
+            datum = fastavro.schemaless_reader(
+                body, reader.writer.parsed, reader.reader.parsed if reader.resolves else None
+            )
+        except EOFError:
+            raise DecodeError(
+                DecodeErrorCode.TRUNCATED, f"{name} datum ends before its last field"
+            ) from None
+        except Exception as exc:  # fastavro raises many types on corrupt input
+            raise DecodeError(
+                DecodeErrorCode.CORRUPT, f"{name} datum is corrupt ({type(exc).__name__})"
+            ) from None
+        rest = len(data) - body.tell()
+        if rest:
+            raise DecodeError(
+                DecodeErrorCode.TRAILING_BYTES, f"{rest} unexpected bytes after the {name} datum"
+            )
+        if not isinstance(datum, dict):
+            raise DecodeError(DecodeErrorCode.CORRUPT, f"{name} datum is not a record")
+        return name, datum
+
+    def decode(self, data: bytes, model: type[R]) -> R:
+        """Decode one record of the given model's type, fully validated."""
+        _, datum = self.decode_datum(data, expected=model.avro_name)
+        return self._validate(model, datum)
+
+    def decode_any(self, data: bytes) -> AvroRecord:
+        name, datum = self.decode_datum(data)
+        return self._validate(RECORD_MODELS[name], datum)
+
+    @staticmethod
+    def _validate(model: type[R], datum: dict[str, Any]) -> R:
+        try:
+            return model.model_validate(datum)
+        except ValidationError as exc:
+            raise DecodeError(
+                DecodeErrorCode.INVALID_FIELD,
+                f"{model.avro_name}: {_describe_validation(exc)}",
+            ) from None
+
+
+@cache
+def default_codec() -> Codec:
+    """The codec of this installation's contract, reading every released version too."""
+    return Codec(SchemaSet.load(), released_schema_sets())

@@ -1,0 +1,216 @@
+"""Pydantic models mirroring the Avro records (a test proves they agree).
+
+The models are what the core works with; `to_avro()` gives the dict the codec writes.
+Field constraints here are the contract's semantic checks that Avro cannot express
+(quality in [0, 1], a template that is whole float32 values, identifier shapes).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from gateway.contract.vocabulary import (
+    ConsentMethod,
+    ConsentStatus,
+    Decision,
+    LocationType,
+    Occlusion,
+    Purpose,
+)
+
+MAX_ID_LENGTH = 256
+MAX_TEMPLATE_BYTES = 4 * 4096  # 4096 float32 dimensions is far above any face model
+
+
+def _utc(value: datetime) -> datetime:
+    # Avro timestamp-millis carries no zone; naive datetimes are taken as UTC, and
+    # precision is cut to the millisecond so a model survives a round trip unchanged.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _whole_float32(value: bytes) -> bytes:
+    if len(value) == 0 or len(value) % 4:
+        raise ValueError("must be a non-empty sequence of little-endian float32 values")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+TemplateBytes = Annotated[bytes, Field(max_length=MAX_TEMPLATE_BYTES), AfterValidator(_whole_float32)]
+
+
+class AvroRecord(BaseModel):
+    """Base of every contract record: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    avro_name: ClassVar[str]
+
+    def to_avro(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def __repr_args__(self) -> Any:
+        # Biometric bytes must never reach a log line through a repr.
+        for name, value in super().__repr_args__():
+            if isinstance(value, bytes):
+                yield name, f"<{len(value)} bytes>"
+            else:
+                yield name, value
+
+
+class FaceCaptured(AvroRecord):
+    avro_name: ClassVar[str] = "FaceCaptured"
+    event_id: Identifier
+    camera_id: Identifier
+    tenant_id: Identifier
+    captured_at: Timestamp
+    purpose: Purpose
+    template: TemplateBytes
+    template_model: Identifier
+    quality: Annotated[float, Field(ge=0.0, le=1.0)]
+    occlusion: Occlusion
+    image: bytes | None = None
+    age_estimate: Annotated[int, Field(ge=0, le=150)] | None = None
+
+
+class CameraRegistration(AvroRecord):
+    avro_name: ClassVar[str] = "CameraRegistration"
+    camera_id: Identifier
+    tenant_id: Identifier
+    site_id: Identifier
+    location_type: LocationType
+    signage_posted: bool
+    signage_evidence: str | None = None
+    allowed_purposes: list[Purpose]
+    region: Identifier
+
+
+class ConsentRecord(AvroRecord):
+    avro_name: ClassVar[str] = "ConsentRecord"
+    tenant_id: Identifier
+    subject_id: Identifier
+    status: ConsentStatus
+    purposes: list[Purpose]
+    recipients: list[Identifier] = []
+    separate: bool
+    method: ConsentMethod
+    notice_version: Identifier
+    granted_at: Timestamp
+    expires_at: Timestamp | None = None
+    minor: bool = False
+    guardian_consent: bool = False
+    withdrawn_at: Timestamp | None = None
+    image_retention_allowed: bool = False
+
+
+class Enrollment(AvroRecord):
+    avro_name: ClassVar[str] = "Enrollment"
+    tenant_id: Identifier
+    subject_id: Identifier
+    template: TemplateBytes
+    template_model: Identifier
+    enrolled_at: Timestamp | None = None
+
+
+class GovernedFace(AvroRecord):
+    avro_name: ClassVar[str] = "GovernedFace"
+    event_id: Identifier
+    audit_id: Identifier
+    tenant_id: Identifier
+    camera_id: Identifier
+    site_id: Identifier
+    captured_at: Timestamp
+    purpose: Purpose
+    decision: Decision
+    pseudonym: str | None = None
+    protected_template: bytes | None = None
+    template_key_version: int | None = None
+    rule_ids: list[str]
+    reason_codes: list[str] = []
+    policy_version: str
+
+
+class AuditRecord(AvroRecord):
+    avro_name: ClassVar[str] = "AuditRecord"
+    audit_id: Identifier
+    event_id: Identifier
+    tenant_id: Identifier
+    camera_id: str | None = None
+    site_id: str | None = None
+    decision: Decision
+    rule_ids: list[str]
+    reason_codes: list[str] = []
+    legal_sources: list[str] = []
+    alerts: list[str] = []
+    purpose: Purpose | None = None
+    policy_version: str
+    consent_ref: str | None = None
+    subject_pseudonym: str | None = None
+    match_score_band: str | None = None
+    event_time: Timestamp | None = None
+    recorded_at: Timestamp
+    seq: Annotated[int, Field(ge=0)]
+    prev_hash: str
+    hash: str
+    signature: bytes | None = None
+    key_id: str | None = None
+
+
+class RejectedEvent(AvroRecord):
+    avro_name: ClassVar[str] = "RejectedEvent"
+    rejected_id: Identifier
+    source_topic: Identifier
+    source_partition: Annotated[int, Field(ge=0)]
+    source_offset: Annotated[int, Field(ge=0)]
+    reason_code: Identifier
+    reason: str
+    event_id: str | None = None
+    tenant_id: str | None = None
+    camera_id: str | None = None
+    payload_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    payload_size: Annotated[int, Field(ge=0)]
+    rejected_at: Timestamp
+
+
+class ShareRequest(AvroRecord):
+    avro_name: ClassVar[str] = "ShareRequest"
+    request_id: Identifier
+    tenant_id: Identifier
+    subject_id: Identifier
+    recipient_tenant_id: Identifier
+    recipient_region: Identifier
+    purpose: Purpose
+    agreement_id: str | None = None
+    requested_at: Timestamp
+
+
+class ErasureNotice(AvroRecord):
+    avro_name: ClassVar[str] = "ErasureNotice"
+    notice_id: Identifier
+    tenant_id: Identifier
+    pseudonym: Identifier
+    reason_code: Identifier
+    rule_ids: list[str]
+    consent_ref: str | None = None
+    erased_at: Timestamp
+
+
+RECORD_MODELS: dict[str, type[AvroRecord]] = {
+    model.avro_name: model
+    for model in (
+        FaceCaptured,
+        CameraRegistration,
+        ConsentRecord,
+        Enrollment,
+        GovernedFace,
+        AuditRecord,
+        RejectedEvent,
+        ShareRequest,
+        ErasureNotice,
+    )
+}

@@ -1,0 +1,59 @@
+"""The enum-like vocabularies of the contract. Symbols match schemas/*.avsc (tested)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Purpose(StrEnum):
+    ACCESS_CONTROL = "ACCESS_CONTROL"
+    PUBLIC_SECURITY = "PUBLIC_SECURITY"
+    SECURITY = "SECURITY"
+    ATTENDANCE = "ATTENDANCE"
+    PAYMENT = "PAYMENT"
+    REPEAT_VISITOR_RECOGNITION = "REPEAT_VISITOR_RECOGNITION"
+    MARKETING = "MARKETING"
+    PRICING = "PRICING"
+    COMMISSION_ATTRIBUTION = "COMMISSION_ATTRIBUTION"
+    PROFILING = "PROFILING"
+    SALE = "SALE"
+
+
+class Decision(StrEnum):
+    FORWARDED = "FORWARDED"
+    STRIPPED = "STRIPPED"
+    BLOCKED = "BLOCKED"
+    REJECTED = "REJECTED"
+    SHARED = "SHARED"
+    SHARE_BLOCKED = "SHARE_BLOCKED"
+    ERASED = "ERASED"
+
+
+class Occlusion(StrEnum):
+    NONE = "NONE"
+    MASK = "MASK"
+    OTHER = "OTHER"
+
+
+class LocationType(StrEnum):
+    SALES_OFFICE = "SALES_OFFICE"
+    RETAIL = "RETAIL"
+    RESIDENTIAL_ENTRANCE = "RESIDENTIAL_ENTRANCE"
+    OFFICE = "OFFICE"
+    TRANSPORT_HUB = "TRANSPORT_HUB"
+    PUBLIC_PLACE = "PUBLIC_PLACE"
+    HOTEL_ROOM = "HOTEL_ROOM"
+    BATHROOM = "BATHROOM"
+    CHANGING_ROOM = "CHANGING_ROOM"
+    TOILET = "TOILET"
+    OTHER = "OTHER"
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "GRANTED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class ConsentMethod(StrEnum):
+    WRITTEN = "WRITTEN"
+    ELECTRONIC = "ELECTRONIC"

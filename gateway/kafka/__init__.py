@@ -1,0 +1,1 @@
+"""Kafka client plumbing shared by every command: connection settings and topic provisioning."""

@@ -1,0 +1,101 @@
+"""Configuration: FACEGATE_* environment variables, or a YAML file named by FACEGATE_CONFIG_FILE.
+
+Precedence: explicit arguments, then environment, then the file, then defaults.
+Secrets are SecretStr so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_FILE_VARIABLE = "FACEGATE_CONFIG_FILE"
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+# R19: audit records are kept at least three years; a month on top covers late readers.
+MIN_AUDIT_RETENTION_MS = 3 * 365 * DAY_MS
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+    SSL = "SSL"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="forbid", frozen=True)
+
+    env: Environment = Environment.DEVELOPMENT
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    topic_prefix: str = Field("facegate.", pattern=r"^[A-Za-z0-9._-]{0,100}$", description="Prefix of every contract topic.")
+    tenants: list[str] = Field(default_factory=list, description="Tenants whose governed and erasure topics are provisioned.")
+
+    # Provisioning
+    partitions: Annotated[int, Field(ge=1, le=1000)] = 4
+    replication_factor: Annotated[int, Field(ge=1, le=10)] = 1
+    raw_retention_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS
+    enroll_retention_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS
+    rejected_retention_ms: Annotated[int, Field(ge=60_000)] = 7 * DAY_MS
+    governed_retention_ms: Annotated[int, Field(ge=60_000)] = 7 * DAY_MS
+    audit_retention_ms: int = MIN_AUDIT_RETENTION_MS + 30 * DAY_MS
+
+    # Kafka client security
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+
+    # Local tooling
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "facegate")
+    kafka_version: str = Field("4.1.1", pattern=r"^4\.\d+\.\d+$", description="Apache Kafka release for local brokers.")
+
+    @field_validator("audit_retention_ms")
+    @classmethod
+    def _audit_kept_three_years(cls, value: int) -> int:
+        if value != -1 and value < MIN_AUDIT_RETENTION_MS:
+            raise ValueError(
+                f"audit records must be kept at least 3 years (R19): use -1 or >= {MIN_AUDIT_RETENTION_MS}"
+            )
+        return value
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_ids(cls, value: list[str]) -> list[str]:
+        from gateway.contract.topics import check_tenant_id
+
+        return [check_tenant_id(t) for t in value]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"{CONFIG_FILE_VARIABLE}={config_file}: no such file")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
