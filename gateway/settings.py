@@ -43,8 +43,12 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.DEVELOPMENT
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
-    topic_prefix: str = Field("facegate.", pattern=r"^[A-Za-z0-9._-]{0,100}$", description="Prefix of every contract topic.")
-    tenants: list[str] = Field(default_factory=list, description="Tenants whose governed and erasure topics are provisioned.")
+    topic_prefix: str = Field(
+        "facegate.", pattern=r"^[A-Za-z0-9._-]{0,100}$", description="Prefix of every contract topic."
+    )
+    tenants: list[str] = Field(
+        default_factory=list, description="Tenants whose governed and erasure topics are provisioned."
+    )
 
     # Provisioning
     partitions: Annotated[int, Field(ge=1, le=1000)] = 4
@@ -64,7 +68,9 @@ class Settings(BaseSettings):
 
     # Local tooling
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "facegate")
-    kafka_version: str = Field("4.1.1", pattern=r"^4\.\d+\.\d+$", description="Apache Kafka release for local brokers.")
+    kafka_version: str = Field(
+        "4.1.1", pattern=r"^4\.\d+\.\d+$", description="Apache Kafka release for local brokers."
+    )
 
     @field_validator("audit_retention_ms")
     @classmethod

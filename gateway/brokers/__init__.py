@@ -1,1 +1,1 @@
-"""Local brokers started by FaceGate itself: the embedded Tansu demo broker and Apache Kafka from Maven Central."""
+"""Local brokers FaceGate starts itself: embedded Tansu (demo) and Apache Kafka (from Maven Central)."""

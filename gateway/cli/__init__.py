@@ -36,7 +36,7 @@ def root(
         Path | None,
         typer.Option(
             "--config",
-            help=f"YAML settings file (same keys as the FACEGATE_* variables, lower case). Also {CONFIG_FILE_VARIABLE}.",
+            help=f"YAML settings file (keys: FACEGATE_* names in lower case). Also {CONFIG_FILE_VARIABLE}.",
             exists=True,
             dir_okay=False,
         ),

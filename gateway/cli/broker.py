@@ -26,10 +26,14 @@ class Engine(StrEnum):
 def broker(
     port: Annotated[int, typer.Option(help="Port to listen on, on 127.0.0.1.")] = 9092,
     engine: Annotated[
-        Engine, typer.Option(help="tansu: embedded in-memory demo broker; kafka: Apache Kafka 4.x from Maven Central.")
+        Engine,
+        typer.Option(
+            help="tansu: embedded in-memory demo broker; kafka: Apache Kafka 4.x from Maven Central."
+        ),
     ] = Engine.TANSU,
     sasl: Annotated[
-        bool, typer.Option(help="kafka only: SASL_PLAINTEXT/SCRAM-SHA-512 listener with the StandardAuthorizer.")
+        bool,
+        typer.Option(help="kafka only: SASL_PLAINTEXT/SCRAM-SHA-512 listener with the StandardAuthorizer."),
     ] = False,
     data_dir: Annotated[
         Path | None, typer.Option(help="kafka only: storage folder (default: <cache_dir>/kafka-data).")

@@ -15,7 +15,8 @@ from gateway.contract.schemas import SchemaError, SchemaSet, default_schema_dir
 app = typer.Typer(help="Inspect the Avro contract and check its evolution.", no_args_is_help=True)
 
 DirOption = Annotated[
-    Path | None, typer.Option("--dir", help="Schema folder (default: the installed contract).", file_okay=False)
+    Path | None,
+    typer.Option("--dir", help="Schema folder (default: the installed contract).", file_okay=False),
 ]
 
 

@@ -127,20 +127,18 @@ class Codec:
         reader = self._readers[bytes(data[2:HEADER_SIZE])]
         name = reader.reader.name
         if expected is not None and name != expected:
-            raise DecodeError(
-                DecodeErrorCode.WRONG_RECORD_TYPE, f"expected a {expected} record, got {name}"
-            )
+            raise DecodeError(DecodeErrorCode.WRONG_RECORD_TYPE, f"expected a {expected} record, got {name}")
         body = io.BytesIO(data)
         body.seek(HEADER_SIZE)
         try:
             datum = fastavro.schemaless_reader(
                 body, reader.writer.parsed, reader.reader.parsed if reader.resolves else None
             )
-        except EOFError:
-            raise DecodeError(
-                DecodeErrorCode.TRUNCATED, f"{name} datum ends before its last field"
-            ) from None
-        except Exception as exc:  # fastavro raises many types on corrupt input
+        except Exception as exc:  # fastavro raises many types on bad input
+            if isinstance(exc, EOFError) or self._is_cut_short(data, reader):
+                raise DecodeError(
+                    DecodeErrorCode.TRUNCATED, f"{name} datum ends before its last field"
+                ) from None
             raise DecodeError(
                 DecodeErrorCode.CORRUPT, f"{name} datum is corrupt ({type(exc).__name__})"
             ) from None
@@ -152,6 +150,21 @@ class Codec:
         if not isinstance(datum, dict):
             raise DecodeError(DecodeErrorCode.CORRUPT, f"{name} datum is not a record")
         return name, datum
+
+    @staticmethod
+    def _is_cut_short(data: bytes, reader: _Reader) -> bool:
+        # fastavro reports a varint cut at the end as IndexError, like a bad enum index.
+        # Zero bytes are valid for every Avro type, so a datum that was only cut short
+        # reads on past its end once padded; a corrupt one fails again.
+        padded = io.BytesIO(bytes(data) + bytes(32))
+        padded.seek(HEADER_SIZE)
+        try:
+            fastavro.schemaless_reader(padded, reader.writer.parsed, None)
+        except EOFError:
+            return True
+        except Exception:
+            return False
+        return padded.tell() > len(data)
 
     def decode(self, data: bytes, model: type[R]) -> R:
         """Decode one record of the given model's type, fully validated."""

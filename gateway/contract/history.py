@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import avro.errors
 import avro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
@@ -45,13 +46,17 @@ class Incompatibility:
 def check_backward(current: SchemaSet, released: SchemaSet) -> list[Incompatibility]:
     """Every problem that would stop the current schemas from reading released data."""
     problems: list[Incompatibility] = []
-    checker = ReaderWriterCompatibilityChecker()
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
     for old in released:
         if old.name not in current.records:
             problems.append(Incompatibility(old.name, "record was removed"))
             continue
-        reader = avro.schema.parse(json.dumps(current[old.name].schema))
-        writer = avro.schema.parse(json.dumps(old.schema))
+        try:
+            reader = avro.schema.parse(json.dumps(current[old.name].schema))
+            writer = avro.schema.parse(json.dumps(old.schema))
+        except avro.errors.AvroException as exc:
+            problems.append(Incompatibility(old.name, f"schema does not parse: {exc}"))
+            continue
         result = checker.get_compatibility(reader, writer)
         if result.compatibility is not SchemaCompatibilityType.compatible:
             kinds = ", ".join(sorted({i.value for i in result.incompatibilities}))

@@ -24,9 +24,7 @@ class TopicKind(StrEnum):
 def check_tenant_id(tenant_id: str) -> str:
     """Tenant ids become topic names, so they are restricted to what Kafka and ACLs handle plainly."""
     if not _TENANT_ID.match(tenant_id):
-        raise ValueError(
-            "tenant id must be 1-64 characters of letters, digits, '_' or '-' (it names topics)"
-        )
+        raise ValueError("tenant id must be 1-64 characters of letters, digits, '_' or '-' (it names topics)")
     return tenant_id
 
 
@@ -93,13 +91,66 @@ def contract_topics(settings: Settings, tenants: list[str] | None = None) -> lis
     specs = [
         TopicSpec(names.cameras, TopicKind.REGISTRY, n, rf, compacted, "camera registry, keyed by camera_id"),
         TopicSpec(names.consent, TopicKind.REGISTRY, n, rf, compacted, "consent, keyed by tenant/subject"),
-        TopicSpec(names.enroll, TopicKind.INBOX, n, rf, delete_after(settings.enroll_retention_ms), "raw enrollment templates"),
-        TopicSpec(names.raw, TopicKind.INBOX, n, rf, delete_after(settings.raw_retention_ms), "raw face captures from vendors"),
-        TopicSpec(names.share_requests, TopicKind.INBOX, n, rf, delete_after(settings.governed_retention_ms), "cross-company share requests"),
-        TopicSpec(names.audit, TopicKind.AUDIT, n, rf, delete_after(settings.audit_retention_ms), "one signed record per decision"),
-        TopicSpec(names.rejected, TopicKind.DEAD_LETTER, n, rf, delete_after(settings.rejected_retention_ms), "dead letters, biometrics removed"),
+        TopicSpec(
+            names.enroll,
+            TopicKind.INBOX,
+            n,
+            rf,
+            delete_after(settings.enroll_retention_ms),
+            "raw enrollment templates",
+        ),
+        TopicSpec(
+            names.raw,
+            TopicKind.INBOX,
+            n,
+            rf,
+            delete_after(settings.raw_retention_ms),
+            "raw face captures from vendors",
+        ),
+        TopicSpec(
+            names.share_requests,
+            TopicKind.INBOX,
+            n,
+            rf,
+            delete_after(settings.governed_retention_ms),
+            "cross-company share requests",
+        ),
+        TopicSpec(
+            names.audit,
+            TopicKind.AUDIT,
+            n,
+            rf,
+            delete_after(settings.audit_retention_ms),
+            "one signed record per decision",
+        ),
+        TopicSpec(
+            names.rejected,
+            TopicKind.DEAD_LETTER,
+            n,
+            rf,
+            delete_after(settings.rejected_retention_ms),
+            "dead letters, biometrics removed",
+        ),
     ]
     for tenant in tenants if tenants is not None else settings.tenants:
-        specs.append(TopicSpec(names.governed(tenant), TopicKind.OUTPUT, n, rf, delete_after(settings.governed_retention_ms), f"governed events for {tenant}"))
-        specs.append(TopicSpec(names.erasure(tenant), TopicKind.OUTPUT, n, rf, delete_after(settings.audit_retention_ms), f"erasure notices for {tenant}"))
+        specs.append(
+            TopicSpec(
+                names.governed(tenant),
+                TopicKind.OUTPUT,
+                n,
+                rf,
+                delete_after(settings.governed_retention_ms),
+                f"governed events for {tenant}",
+            )
+        )
+        specs.append(
+            TopicSpec(
+                names.erasure(tenant),
+                TopicKind.OUTPUT,
+                n,
+                rf,
+                delete_after(settings.audit_retention_ms),
+                f"erasure notices for {tenant}",
+            )
+        )
     return specs

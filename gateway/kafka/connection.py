@@ -13,7 +13,8 @@ def _credentials(settings: Settings) -> dict[str, Any]:
     if settings.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
         if not settings.sasl_username or settings.sasl_password is None:
             raise ValueError(
-                f"security_protocol {settings.security_protocol} needs FACEGATE_SASL_USERNAME and FACEGATE_SASL_PASSWORD"
+                f"security_protocol {settings.security_protocol} needs "
+                "FACEGATE_SASL_USERNAME and FACEGATE_SASL_PASSWORD"
             )
         config.update(
             sasl_mechanism=settings.sasl_mechanism,

@@ -93,9 +93,8 @@ def ensure_topics(admin: KafkaAdminClient, specs: Iterable[TopicSpec]) -> list[T
             if topic["error_code"] == 0:
                 created.add(topic["name"])
             elif topic["error_code"] != TOPIC_ALREADY_EXISTS:  # lost a race: reconcile below
-                raise ProvisioningError(
-                    f"cannot create {topic['name']}: error {topic['error_code']} {topic.get('error_message') or ''}".strip()
-                )
+                reason = topic.get("error_message") or f"error code {topic['error_code']}"
+                raise ProvisioningError(f"cannot create {topic['name']}: {reason}")
     if len(created) < len(missing):
         before = {s.name: s for s in describe_topics(admin, specs)}
 
@@ -113,16 +112,28 @@ def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState) -> T
     warnings: list[str] = []
     drift = {k: v for k, v in spec.config.items() if state.config.get(k) != v}
     if drift:
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=drift)], incremental=True)
+        # The broker validates the keys; kafka-python's own check races with new topics' metadata.
+        result = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=drift)],
+            incremental=True,
+            raise_on_unknown=False,
+        )
+        status = result.get("topic", {}).get(spec.name)
+        if status != "OK":
+            raise ProvisioningError(f"cannot set configs of {spec.name}: {status}")
         changes += [f"{k}: {state.config.get(k)} -> {v}" for k, v in sorted(drift.items())]
     if state.partitions < spec.partitions:
         admin.create_partitions({spec.name: spec.partitions})
         changes.append(f"partitions: {state.partitions} -> {spec.partitions}")
     elif state.partitions > spec.partitions:
-        warnings.append(f"has {state.partitions} partitions, more than the {spec.partitions} configured; left as is")
+        warnings.append(
+            f"has {state.partitions} partitions, more than the {spec.partitions} configured; left as is"
+        )
     if state.replication_factor and state.replication_factor != spec.replication_factor:
         warnings.append(
             f"replication factor is {state.replication_factor}, configured {spec.replication_factor}; "
             "changing it needs a partition reassignment"
         )
-    return TopicOutcome(spec, Action.UPDATED if changes else Action.UNCHANGED, tuple(changes), tuple(warnings))
+    return TopicOutcome(
+        spec, Action.UPDATED if changes else Action.UNCHANGED, tuple(changes), tuple(warnings)
+    )

@@ -1,0 +1,83 @@
+"""One Apache Kafka broker for the whole session, unique topics and groups per test.
+
+The broker is assembled by Maven and started by gateway.brokers.apache_kafka, the same code
+as `facegate broker --engine kafka`. If it cannot start, every test that needs it errors:
+nothing here skips.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from gateway.brokers.apache_kafka import KafkaBroker, fetch_kafka
+from gateway.brokers.process import BrokerError
+from gateway.settings import Settings
+
+
+def _start(tmp_path_factory: pytest.TempPathFactory, name: str, sasl: bool) -> Iterator[KafkaBroker]:
+    defaults = Settings()
+    try:
+        libs = fetch_kafka(defaults.cache_dir, defaults.kafka_version)
+        broker = KafkaBroker(libs, tmp_path_factory.mktemp(name), sasl=sasl)
+        broker.start(timeout=120)
+    except BrokerError as exc:
+        pytest.fail(f"Apache Kafka did not start: {exc}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """Apache Kafka 4.x, PLAINTEXT on loopback."""
+    yield from _start(tmp_path_factory, "kafka", sasl=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """Apache Kafka 4.x with a SASL_PLAINTEXT/SCRAM-SHA-512 listener and the StandardAuthorizer."""
+    yield from _start(tmp_path_factory, "kafka-sasl", sasl=True)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Wait for a condition that another process makes true (metadata propagation, consumers)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:.0f}s")
+        time.sleep(0.1)  # poll interval
+
+
+@dataclass(frozen=True)
+class Unique:
+    """Names no other test uses: a topic prefix and consumer group ids."""
+
+    token: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.token}."
+
+    def topic(self, name: str) -> str:
+        return f"{self.token}.{name}"
+
+    def group(self, name: str = "g") -> str:
+        return f"{self.token}-{name}"
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> Unique:
+    test = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:40].strip("-")
+    return Unique(f"t-{test}-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def kafka_settings(kafka: KafkaBroker, unique: Unique) -> Settings:
+    return Settings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=unique.prefix, partitions=2)

@@ -1,0 +1,109 @@
+"""`facegate topics create|describe` provision the contract on real Kafka, idempotently."""
+
+from __future__ import annotations
+
+import pytest
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from typer.testing import CliRunner
+
+from gateway.brokers.apache_kafka import KafkaBroker
+from gateway.cli import app
+from gateway.contract.topics import TopicNames, contract_topics
+from gateway.kafka.provisioning import describe_topics
+from gateway.settings import MIN_AUDIT_RETENTION_MS, Settings
+from tests.integration.conftest import Unique, eventually
+
+pytestmark = pytest.mark.kafka
+
+
+def _env(kafka: KafkaBroker, unique: Unique) -> dict[str, str]:
+    # Only the environment tells the command where Kafka is.
+    return {
+        "FACEGATE_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "FACEGATE_TOPIC_PREFIX": unique.prefix,
+        "FACEGATE_PARTITIONS": "3",
+    }
+
+
+def _topics(result_output: str, action: str) -> set[str]:
+    return {line.split()[1] for line in result_output.splitlines() if f" {action} " in line}
+
+
+def test_create_is_idempotent_and_describe_shows_the_contract(kafka: KafkaBroker, unique: Unique) -> None:
+    runner = CliRunner()
+    env = _env(kafka, unique)
+    names = TopicNames(unique.prefix)
+
+    first = runner.invoke(app, ["topics", "create", "-t", "acme", "-t", "beta"], env=env)
+    assert first.exit_code == 0, first.output
+    expected = {s.name for s in contract_topics(Settings(topic_prefix=unique.prefix), ["acme", "beta"])}
+    assert _topics(first.output, "created") == expected
+
+    second = runner.invoke(app, ["topics", "create", "-t", "acme", "-t", "beta"], env=env)
+    assert second.exit_code == 0, second.output
+    assert _topics(second.output, "unchanged") == expected and not _topics(second.output, "created")
+
+    admin = KafkaAdminClient(**kafka.admin_config())
+    try:
+        specs = contract_topics(Settings(topic_prefix=unique.prefix, partitions=3), ["acme", "beta"])
+        # New topics' configs reach the broker's metadata view asynchronously.
+        eventually(lambda: all(s.config for s in describe_topics(admin, specs)), what="topic configs visible")
+        states = {s.name: s for s in describe_topics(admin, specs)}
+    finally:
+        admin.close()
+    assert all(s.exists and s.partitions == 3 for s in states.values())
+    assert states[names.cameras].config["cleanup.policy"] == "compact"
+    assert states[names.consent].config["cleanup.policy"] == "compact"
+    assert int(states[names.raw].config["retention.ms"]) <= 24 * 3_600_000
+    assert int(states[names.enroll].config["retention.ms"]) <= 24 * 3_600_000
+    assert int(states[names.audit].config["retention.ms"]) >= MIN_AUDIT_RETENTION_MS
+
+    described = runner.invoke(app, ["topics", "describe", "-t", "acme", "-t", "beta"], env=env)
+    assert described.exit_code == 0, described.output
+    assert names.governed("beta") in described.output
+    assert "drifted" not in described.output and "missing" not in described.output
+
+
+def test_drift_is_repaired_and_partitions_grow(kafka: KafkaBroker, unique: Unique) -> None:
+    runner = CliRunner()
+    env = _env(kafka, unique)
+    names = TopicNames(unique.prefix)
+    assert runner.invoke(app, ["topics", "create"], env=env).exit_code == 0
+
+    admin = KafkaAdminClient(**kafka.admin_config())
+    try:
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, names.raw, configs={"retention.ms": "999999999"})],
+            incremental=True,
+            raise_on_unknown=False,
+        )
+        raw_spec = [
+            s for s in contract_topics(Settings(topic_prefix=unique.prefix), []) if s.name == names.raw
+        ]
+        eventually(
+            lambda: describe_topics(admin, raw_spec)[0].config.get("retention.ms") == "999999999",
+            what="altered retention visible",
+        )
+        drifted = runner.invoke(app, ["topics", "describe"], env=env)
+        assert "drifted" in drifted.output
+
+        repaired = runner.invoke(app, ["topics", "create"], env={**env, "FACEGATE_PARTITIONS": "5"})
+        assert repaired.exit_code == 0, repaired.output
+        assert names.raw in _topics(repaired.output, "updated")
+        assert "999999999 -> 3600000" in repaired.output
+
+        specs = contract_topics(Settings(topic_prefix=unique.prefix), [])
+        eventually(
+            lambda: all(s.partitions == 5 for s in describe_topics(admin, specs)), what="partitions grown"
+        )
+        states = {s.name: s for s in describe_topics(admin, specs)}
+    finally:
+        admin.close()
+    assert states[names.raw].config["retention.ms"] == "3600000"
+    assert all(s.partitions == 5 for s in states.values())
+
+
+def test_missing_topics_fail_describe(kafka: KafkaBroker, unique: Unique) -> None:
+    result = CliRunner().invoke(app, ["topics", "describe"], env=_env(kafka, unique))
+    assert result.exit_code == 1
+    assert "missing" in result.output

@@ -1,0 +1,62 @@
+"""Configuration comes from FACEGATE_* variables or a YAML file and is validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.settings import CONFIG_FILE_VARIABLE, Settings
+
+
+def test_defaults_name_the_local_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACEGATE_BOOTSTRAP_SERVERS", raising=False)
+    assert Settings().bootstrap_servers == "127.0.0.1:9092"
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEGATE_BOOTSTRAP_SERVERS", "kafka-0:9093,kafka-1:9093")
+    monkeypatch.setenv("FACEGATE_TENANTS", '["acme", "beta"]')
+    monkeypatch.setenv("FACEGATE_PARTITIONS", "12")
+    settings = Settings()
+    assert settings.bootstrap_servers == "kafka-0:9093,kafka-1:9093"
+    assert settings.tenants == ["acme", "beta"] and settings.partitions == 12
+
+
+def test_yaml_file_below_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "facegate.yaml"
+    config.write_text("bootstrap_servers: file-host:9092\ntopic_prefix: prod.\npartitions: 8\n")
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(config))
+    monkeypatch.setenv("FACEGATE_PARTITIONS", "16")
+    settings = Settings()
+    assert settings.bootstrap_servers == "file-host:9092" and settings.topic_prefix == "prod."
+    assert settings.partitions == 16
+
+
+def test_missing_config_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(tmp_path / "absent.yaml"))
+    with pytest.raises(FileNotFoundError, match=r"absent\.yaml"):
+        Settings()
+
+
+def test_audit_retention_below_three_years_is_refused() -> None:
+    with pytest.raises(ValidationError, match="3 years"):
+        Settings(audit_retention_ms=30 * 24 * 3_600_000)
+    assert Settings(audit_retention_ms=-1).audit_retention_ms == -1
+
+
+@pytest.mark.parametrize("tenant", ["", "a.b", "a b", "x" * 65, "../etc"])
+def test_tenant_ids_that_cannot_name_a_topic_are_refused(tenant: str) -> None:
+    with pytest.raises(ValidationError, match="tenant id"):
+        Settings(tenants=[tenant])
+
+
+def test_unknown_settings_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(bootstrap_server="typo:9092")  # type: ignore[call-arg]
+
+
+def test_password_never_prints() -> None:
+    settings = Settings(security_protocol="SASL_PLAINTEXT", sasl_username="gw", sasl_password="hunter2")
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
