@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from gateway import __version__
-from gateway.cli import broker, schemas, topics
+from gateway.cli import broker, calibrate, evaluate, keys, schemas, topics
 from gateway.settings import CONFIG_FILE_VARIABLE
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ app = typer.Typer(
 app.command(name="broker")(broker.broker)
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(evaluate.app, name="eval")
+app.command(name="calibrate")(calibrate.calibrate_command)
+app.add_typer(keys.app, name="keys")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,62 @@
+"""`facegate calibrate`: build a template model's calibration from labelled embeddings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from gateway.cli.console import console, errors
+from gateway.core.biometrics.calibration import (
+    DEFAULT_FAR,
+    CalibrationError,
+    calibrate,
+    calibrate_synthetic,
+    save,
+)
+from gateway.core.biometrics.synthetic import MODELS
+
+
+def calibrate_command(
+    out: Annotated[Path, typer.Option(help="Where to write the calibration JSON.", dir_okay=False)],
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="An .npz: 'embeddings' (n x dim float32), 'labels' (person ids), optional 'masked' (bools).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="The template_model name captures will carry.")] = None,
+    far: Annotated[float, typer.Option(help="False-accept rate the thresholds are set for.")] = DEFAULT_FAR,
+    synthetic: Annotated[
+        str | None, typer.Option(help=f"Instead of a file, calibrate a synthetic model: {', '.join(MODELS)}.")
+    ] = None,
+) -> None:
+    """Measure centring and thresholds for one template model and write them as data."""
+    try:
+        if synthetic is not None:
+            if synthetic not in MODELS:
+                errors.print(f"[red]unknown synthetic model {synthetic!r}[/red]")
+                raise typer.Exit(2)
+            result = calibrate_synthetic(MODELS[synthetic])
+        else:
+            if embeddings is None or model is None:
+                errors.print("[red]give --embeddings and --model, or --synthetic[/red]")
+                raise typer.Exit(2)
+            with np.load(embeddings) as data:
+                masked = data.get("masked")
+                result = calibrate(
+                    model, data["embeddings"], data["labels"], masked, far=far, source=str(embeddings.name)
+                )
+    except (CalibrationError, KeyError, ValueError) as exc:
+        errors.print(f"[red]cannot calibrate:[/red] {exc}")
+        raise typer.Exit(1) from None
+    save(result, out)
+    console.print(
+        f"{result.template_model}: {result.dim}-d, thresholds clean {result.thresholds.clean:.4f} / "
+        f"masked {result.thresholds.masked:.4f} at FAR {result.far_target:g} "
+        f"from {result.impostor_pairs:,} impostor pairs -> {out}"
+    )

@@ -1,0 +1,1 @@
+"""The functional core: pure, synchronous Python with no Kafka in it."""

@@ -1,0 +1,198 @@
+"""Per-model calibration, shipped as data: dimension, population mean, scheme and thresholds.
+
+Real models are not zero-centred (dlib's 128-d strangers sit at cosine ~0.8), so everything
+model-specific is measured from labelled embeddings of that model: the population mean that
+centres them, and the score threshold that yields the target false-accept rate on impostor
+pairs, separately for clean and masked captures. A capture whose model has no calibration is
+not identified at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gateway.core.biometrics.embeddings import Vectors
+from gateway.core.biometrics.protection import DEFAULT_SCHEME, Protector, Scheme, all_pairs_agreement
+from gateway.core.biometrics.synthetic import Population, SyntheticModel
+
+SHIPPED = Path(__file__).parent / "calibrations"
+DEFAULT_FAR = 1e-4
+
+
+class CalibrationError(ValueError):
+    """Not enough or inconsistent data to calibrate a model."""
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    clean: float = Field(ge=0, le=1)
+    masked: float = Field(ge=0, le=1)
+
+
+class Calibration(BaseModel):
+    """Everything model-specific the gateway needs to protect and match one template_model."""
+
+    model_config = ConfigDict(frozen=True)
+    template_model: str
+    dim: int = Field(ge=2, le=4096)
+    mean: list[float]
+    hashes: int = 1024
+    q: int = 2
+    far_target: float = Field(DEFAULT_FAR, gt=0, lt=1)
+    thresholds: Thresholds
+    impostor_pairs: int = Field(ge=0, description="impostor comparisons the thresholds rest on")
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _mean_has_dim(self) -> Calibration:
+        if len(self.mean) != self.dim:
+            raise ValueError(f"mean has {len(self.mean)} values, dim is {self.dim}")
+        return self
+
+    @property
+    def scheme(self) -> Scheme:
+        return Scheme(self.hashes, self.q)
+
+    @property
+    def mean_vector(self) -> Vectors:
+        return np.asarray(self.mean, dtype=np.float32)
+
+    def protector(self, key: bytes, version: int) -> Protector:
+        return Protector(key, version, self.template_model, self.mean_vector, self.scheme)
+
+    def threshold(self, masked: bool) -> float:
+        return self.thresholds.masked if masked else self.thresholds.clean
+
+
+def threshold_for_far(impostor_scores: npt.ArrayLike, far: float) -> float:
+    """The smallest threshold (accept when score > threshold) whose impostor accept rate is <= far."""
+    scores = np.sort(np.asarray(impostor_scores, dtype=np.float64).ravel())[::-1]
+    allowed = int(np.floor(far * len(scores)))
+    return float(scores[min(allowed, len(scores) - 1)])
+
+
+def _impostor_scores(
+    probes: Vectors, probe_labels: npt.NDArray[np.int64],
+    gallery: Vectors, gallery_labels: npt.NDArray[np.int64],
+    mean: Vectors, model: str, scheme: Scheme, keys: list[bytes],
+) -> npt.NDArray[np.float64]:  # fmt: skip
+    """Protected scores of probes against a gallery of other people, pooled over several keys.
+
+    Pooling over several keys makes the threshold hold for any tenant's key, not one key's luck.
+    """
+    pooled = []
+    different = probe_labels[:, None] != gallery_labels[None, :]
+    for key in keys:
+        protector = Protector(key, 1, model, mean, scheme)
+        scores = all_pairs_agreement(scheme, protector.protect(probes), protector.protect(gallery))
+        pooled.append(scores[different])
+    return np.concatenate(pooled)
+
+
+def calibrate(
+    template_model: str,
+    embeddings: Vectors,
+    labels: npt.ArrayLike,
+    masked: npt.ArrayLike | None = None,
+    far: float = DEFAULT_FAR,
+    scheme: Scheme = DEFAULT_SCHEME,
+    keys: int = 3,
+    max_rows: int = 3000,
+    source: str = "",
+    key_seed: int | None = None,
+) -> Calibration:
+    """Build a calibration from labelled embeddings of one model.
+
+    Clean captures are split into probes and a gallery (as enrolled templates are clean); masked
+    captures are scored as probes against that same clean gallery.
+    """
+    x = np.asarray(embeddings, dtype=np.float32)
+    y = np.asarray(labels, dtype=np.int64)
+    m = np.zeros(len(x), dtype=bool) if masked is None else np.asarray(masked, dtype=bool)
+    if x.ndim != 2 or len(x) != len(y) or len(m) != len(x):
+        raise CalibrationError("embeddings, labels and masked flags must describe the same rows")
+    clean = np.flatnonzero(~m)
+    if len(np.unique(y[clean])) < 2:
+        raise CalibrationError("need clean embeddings of at least two different people")
+    mean = x[clean].mean(axis=0)
+    order = np.random.default_rng(0).permutation(clean)
+    half = min(len(order) // 2, max_rows)
+    probes, gallery = order[:half], order[half : 2 * half]
+    masked_probes = np.flatnonzero(m)[:max_rows]
+    key_list = [
+        hashlib.sha256(f"facegate-calibration|{key_seed}|{i}".encode()).digest()
+        if key_seed is not None
+        else secrets.token_bytes(32)
+        for i in range(keys)
+    ]
+
+    thresholds = {}
+    pairs = 0
+    for name, rows in (("clean", probes), ("masked", masked_probes)):
+        if len(rows) == 0:
+            continue
+        impostors = _impostor_scores(
+            x[rows], y[rows], x[gallery], y[gallery], mean, template_model, scheme, key_list
+        )
+        if len(impostors) * far < 10:
+            raise CalibrationError(
+                f"{len(impostors)} {name} impostor pairs cannot set a threshold at FAR {far:g}: "
+                f"need at least {int(10 / far)}"
+            )
+        thresholds[name] = threshold_for_far(impostors, far)
+        pairs += len(impostors)
+    return Calibration(
+        template_model=template_model,
+        dim=x.shape[1],
+        mean=[float(v) for v in mean],
+        hashes=scheme.hashes,
+        q=scheme.q,
+        far_target=far,
+        # Without masked samples the clean threshold stands in; the policy may still strip masks.
+        thresholds=Thresholds(
+            clean=thresholds["clean"], masked=thresholds.get("masked", thresholds["clean"])
+        ),
+        impostor_pairs=pairs,
+        source=source,
+    )
+
+
+def calibrate_synthetic(model: SyntheticModel, people: int = 6000, seed: int = 7) -> Calibration:
+    """The shipped calibration of a synthetic model: two clean and one masked capture per person."""
+    population = Population.create(model, people, seed)
+    everyone = np.arange(people)
+    embeddings = np.concatenate(
+        [
+            population.captures(everyone, 0),
+            population.captures(everyone, 1),
+            population.captures(everyone, 2, masked=True),
+        ]
+    )
+    labels = np.concatenate([everyone, everyone, everyone])
+    masked = np.repeat([False, False, True], people)
+    return calibrate(
+        model.name, embeddings, labels, masked, key_seed=seed,
+        source=f"synthetic population: {people} people, seed {seed}, 3 captures each (1 masked)",
+    )  # fmt: skip
+
+
+def save(calibration: Calibration, path: Path) -> None:
+    path.write_text(json.dumps(calibration.model_dump(), indent=1) + "\n")
+
+
+@cache
+def shipped() -> dict[str, Calibration]:
+    """Calibrations shipped with FaceGate, by template_model."""
+    found = {}
+    for path in sorted(SHIPPED.glob("*.json")):
+        calibration = Calibration.model_validate_json(path.read_text())
+        found[calibration.template_model] = calibration
+    return found

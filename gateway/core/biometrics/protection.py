@@ -1,0 +1,121 @@
+"""Cancelable templates: Index-of-Max hashing with Gaussian random projections (Jin et al., TIFS 2018).
+
+Each of `hashes` hash functions projects the centred, normalised embedding onto `q` keyed
+Gaussian directions and keeps only the index of the largest projection. The projections are
+derived from the tenant's protection key and key version, so two tenants' templates of one
+person are unrelated, and rotating the key revokes a leaked set. Only ranks survive, never
+magnitudes: without the key the transform cannot be inverted.
+
+Codes are stored as bits so that 1:N search is a Hamming search (gateway.core.biometrics.matching):
+for q = 2 each hash is one bit (the sign of a projection difference, which is itself Gaussian);
+for q > 2 each hash is a one-hot group of q bits, whose Hamming distance is twice the number of
+disagreeing hashes. The score of two codes is the fraction of agreeing hashes.
+Which (hashes, q) to use was chosen by measurement: see `facegate eval protection --compare`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.core.biometrics.embeddings import Vectors, normalise
+
+Codes = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """IoM parameters; part of a model's calibration because thresholds depend on them."""
+
+    hashes: int = 1024
+    q: int = 2
+
+    def __post_init__(self) -> None:
+        if self.q < 2 or self.hashes < 8:
+            raise ValueError("IoM needs q >= 2 and at least 8 hashes")
+        if self.bits % 8:
+            raise ValueError("IoM code length must be a whole number of bytes")
+
+    @property
+    def bits(self) -> int:
+        return self.hashes if self.q == 2 else self.hashes * self.q
+
+    @property
+    def code_bytes(self) -> int:
+        return self.bits // 8
+
+    def agreement(self, hamming: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Fraction of agreeing hashes from a Hamming distance between two codes."""
+        distance = np.asarray(hamming, dtype=np.float64)
+        disagreeing = distance if self.q == 2 else distance / 2
+        return np.asarray(1.0 - disagreeing / self.hashes)
+
+
+DEFAULT_SCHEME = Scheme()
+
+
+def _projection_seed(key: bytes, version: int, model: str, dim: int, scheme: Scheme) -> int:
+    label = f"facegate/iom/v1|{model}|{dim}|{scheme.hashes}|{scheme.q}|{version}".encode()
+    return int.from_bytes(hmac.new(key, label, hashlib.sha256).digest(), "big")
+
+
+@lru_cache(maxsize=64)
+def _projections(seed: int, dim: int, hashes: int, q: int) -> npt.NDArray[np.float32]:
+    rng = np.random.default_rng(seed)
+    rows = hashes if q == 2 else hashes * q  # q = 2: the difference of two Gaussians is one Gaussian
+    return rng.standard_normal((rows, dim), dtype=np.float32)
+
+
+class Protector:
+    """The keyed transform of one tenant key version for one template model."""
+
+    def __init__(
+        self, key: bytes, version: int, model: str, mean: Vectors, scheme: Scheme = DEFAULT_SCHEME
+    ) -> None:
+        self.version = version
+        self.scheme = scheme
+        self.mean = np.asarray(mean, dtype=np.float32)
+        dim = int(self.mean.shape[0])
+        self._w = _projections(
+            _projection_seed(key, version, model, dim, scheme), dim, scheme.hashes, scheme.q
+        )
+
+    def __repr__(self) -> str:
+        return f"Protector(version={self.version}, scheme={self.scheme})"  # never the projections
+
+    def protect(self, embeddings: Vectors) -> Codes:
+        """Codes (n, code_bytes) for a batch of raw embeddings (n, dim)."""
+        centred = normalise(np.atleast_2d(embeddings).astype(np.float32) - self.mean)
+        projected = centred @ self._w.T
+        if self.scheme.q == 2:
+            bits = projected > 0
+        else:
+            groups = projected.reshape(len(centred), self.scheme.hashes, self.scheme.q)
+            winners = groups.argmax(axis=2)
+            bits = np.zeros(groups.shape, dtype=bool)
+            np.put_along_axis(bits, winners[..., None], True, axis=2)
+            bits = bits.reshape(len(centred), -1)
+        return np.packbits(bits, axis=1)
+
+    def score(self, a: Codes, b: Codes) -> npt.NDArray[np.float64]:
+        """Agreement of paired codes (row i of a with row i of b)."""
+        return self.scheme.agreement(hamming(a, b))
+
+
+def hamming(a: Codes, b: Codes) -> npt.NDArray[np.int64]:
+    """Row-wise Hamming distance of two equally shaped packed code arrays."""
+    differing = np.unpackbits(np.bitwise_xor(np.atleast_2d(a), np.atleast_2d(b)), axis=1)
+    return np.asarray(differing.sum(axis=1, dtype=np.int64), dtype=np.int64)
+
+
+def all_pairs_agreement(scheme: Scheme, a: Codes, b: Codes) -> npt.NDArray[np.float64]:
+    """Agreement of every code in `a` with every code in `b` (len(a), len(b)), for evaluation."""
+    sa = np.unpackbits(a, axis=1).astype(np.float32) * 2 - 1
+    sb = np.unpackbits(b, axis=1).astype(np.float32) * 2 - 1
+    same_bits = (scheme.bits + sa @ sb.T) / 2
+    return scheme.agreement(scheme.bits - same_bits)

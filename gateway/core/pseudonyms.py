@@ -1,0 +1,28 @@
+"""Pseudonyms: keyed, one-way, stable per key version, unlinkable across scopes.
+
+A tenant's pseudonym of a subject is HMAC-SHA256 under that tenant's pseudonym key; the
+regulator-scoped pseudonym in audit records uses a separate key, so a tenant cannot join its
+governed events to audit records by pseudonym, nor two tenants with each other.
+The version prefix says which key made it, so pseudonyms survive a key rotation readably.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str, scope: str) -> str:
+    message = "\x1f".join((scope, tenant_id, subject_id)).encode()
+    digest = hmac.new(key, message, hashlib.sha256).hexdigest()
+    return f"{scope[0]}{version}-{digest[:32]}"
+
+
+def tenant_pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str) -> str:
+    """What the tenant sees on its governed and erasure topics."""
+    return pseudonym(key, version, tenant_id, subject_id, "tenant")
+
+
+def regulator_pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str) -> str:
+    """What the audit stream carries: counts distinct subjects without naming them."""
+    return pseudonym(key, version, tenant_id, subject_id, "regulator")

@@ -1,0 +1,234 @@
+"""The keyring: versioned per-tenant protection and pseudonym keys, the regulator pseudonym key
+and the audit signing key. Loaded from a file or an environment variable (a Kubernetes Secret
+mounts either); never from code or topics. Secret values never print: every secret is a
+pydantic SecretBytes, and errors name the tenant and the kind of key, not the key.
+
+A development keyring holds only a master secret and derives any tenant's keys on demand
+(HKDF), so `facegate run` works with no configuration; production refuses it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretBytes,
+    ValidationError,
+    model_validator,
+)
+
+KEYRING_FILE_VARIABLE = "FACEGATE_KEYRING_FILE"
+KEYRING_VARIABLE = "FACEGATE_KEYRING"
+KEY_BYTES = 32
+
+
+class MissingKeyError(LookupError):
+    """A key the gateway needs is not in the keyring (the message names which, never a value)."""
+
+
+class KeyringError(ValueError):
+    """A keyring document that does not validate; names the field, never quotes a value."""
+
+
+def _b64(value: Any) -> Any:
+    if isinstance(value, str):
+        raw = base64.b64decode(value, validate=True)
+        if len(raw) != KEY_BYTES:
+            raise ValueError(f"keys are {KEY_BYTES} bytes, base64-encoded")
+        return raw
+    return value
+
+
+Secret = Annotated[SecretBytes, BeforeValidator(_b64)]
+
+
+class Versioned(BaseModel):
+    """Key versions and which one is current (new material uses it; old ones still verify/match)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    current: int = Field(ge=1)
+    versions: dict[int, Secret]
+
+    @model_validator(mode="after")
+    def _current_exists(self) -> Versioned:
+        if self.current not in self.versions:
+            raise ValueError(f"current version {self.current} has no key")
+        return self
+
+    def get(self, version: int | None = None) -> tuple[int, bytes]:
+        chosen = self.current if version is None else version
+        if chosen not in self.versions:
+            raise MissingKeyError(f"key version {chosen} is not in the keyring")
+        return chosen, self.versions[chosen].get_secret_value()
+
+
+class TenantKeys(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    protection: Versioned
+    pseudonym: Versioned
+
+
+class Keyring(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tenants: dict[str, TenantKeys] = {}
+    regulator_pseudonym: Versioned | None = None
+    audit_signing: Versioned | None = None  # Ed25519 private keys (raw 32 bytes)
+    development_master: Secret | None = None
+
+    @property
+    def development(self) -> bool:
+        return self.development_master is not None
+
+    # -- lookups ------------------------------------------------------------------------
+    def _derived(self, label: str, version: int) -> bytes:
+        assert self.development_master is not None
+        return HKDF(
+            hashes.SHA256(), KEY_BYTES, salt=None, info=f"facegate-dev|{label}|{version}".encode()
+        ).derive(self.development_master.get_secret_value())
+
+    def _tenant(self, tenant_id: str, kind: str, version: int | None) -> tuple[int, bytes]:
+        keys = self.tenants.get(tenant_id)
+        if keys is not None:
+            versioned: Versioned = getattr(keys, kind)
+            return versioned.get(version)
+        if self.development:
+            chosen = version or 1
+            return chosen, self._derived(f"{kind}|{tenant_id}", chosen)
+        raise MissingKeyError(f"no {kind} key for tenant {tenant_id!r}")
+
+    def protection_key(self, tenant_id: str, version: int | None = None) -> tuple[int, bytes]:
+        return self._tenant(tenant_id, "protection", version)
+
+    def protection_versions(self, tenant_id: str) -> list[int]:
+        keys = self.tenants.get(tenant_id)
+        return sorted(keys.protection.versions) if keys else [1]
+
+    def pseudonym_key(self, tenant_id: str, version: int | None = None) -> tuple[int, bytes]:
+        return self._tenant(tenant_id, "pseudonym", version)
+
+    def regulator_key(self) -> tuple[int, bytes]:
+        if self.regulator_pseudonym is not None:
+            return self.regulator_pseudonym.get()
+        if self.development:
+            return 1, self._derived("regulator", 1)
+        raise MissingKeyError("no regulator pseudonym key")
+
+    def signing_key(self, version: int | None = None) -> tuple[str, Ed25519PrivateKey]:
+        """The audit signing key and its key id (derived from the public key)."""
+        if self.audit_signing is not None:
+            raw = self.audit_signing.get(version)[1]
+        elif self.development:
+            raw = self._derived("audit-signing", 1)
+        else:
+            raise MissingKeyError("no audit signing key")
+        private = Ed25519PrivateKey.from_private_bytes(raw)
+        return key_id(private), private
+
+    def missing_for_production(self, tenants: list[str]) -> list[str]:
+        """What a production start lacks, by name."""
+        missing = []
+        if self.development:
+            missing.append("a production keyring (this one is a development keyring)")
+        if self.regulator_pseudonym is None:
+            missing.append("regulator_pseudonym key")
+        if self.audit_signing is None:
+            missing.append("audit_signing key")
+        missing += [f"keys for tenant {t!r}" for t in tenants if t not in self.tenants]
+        return missing
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def generate(cls, tenants: list[str]) -> Keyring:
+        """A fresh production keyring with version 1 of every key."""
+
+        def one() -> Versioned:
+            return Versioned(current=1, versions={1: SecretBytes(secrets.token_bytes(KEY_BYTES))})
+
+        return cls(
+            tenants={t: TenantKeys(protection=one(), pseudonym=one()) for t in tenants},
+            regulator_pseudonym=one(),
+            audit_signing=one(),
+        )
+
+    @classmethod
+    def development_keyring(cls, path: Path) -> Keyring:
+        """Load or create the development master under `path` (so pseudonyms survive restarts)."""
+        if path.is_file():
+            return cls(development_master=SecretBytes(base64.b64decode(path.read_text().strip())))
+        master = secrets.token_bytes(KEY_BYTES)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(base64.b64encode(master).decode() + "\n")
+        return cls(development_master=SecretBytes(master))
+
+    @classmethod
+    def from_text(cls, text: str) -> Keyring:
+        try:
+            data = yaml.safe_load(text)  # JSON is YAML too
+        except yaml.YAMLError:
+            raise KeyringError("keyring is neither JSON nor YAML") from None
+        if not isinstance(data, dict):
+            raise KeyringError("keyring must be a mapping")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:  # pydantic would quote the offending (secret) input
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors(include_input=False, include_url=False)
+            )
+            raise KeyringError(f"invalid keyring: {problems}") from None
+
+    @classmethod
+    def from_environment(cls) -> Keyring | None:
+        """FACEGATE_KEYRING (the document) or FACEGATE_KEYRING_FILE (its path); None if neither."""
+        text = os.environ.get(KEYRING_VARIABLE)
+        if text:
+            return cls.from_text(text)
+        path = os.environ.get(KEYRING_FILE_VARIABLE)
+        if path:
+            return cls.from_text(Path(path).read_text())
+        return None
+
+    def export(self) -> str:
+        """The keyring document, secrets base64-encoded: for writing a Secret, never for logs."""
+
+        def dump(v: Versioned | None) -> dict[str, Any] | None:
+            if v is None:
+                return None
+            return {
+                "current": v.current,
+                "versions": {
+                    k: base64.b64encode(s.get_secret_value()).decode() for k, s in v.versions.items()
+                },
+            }
+
+        document: dict[str, Any] = {
+            "tenants": {
+                t: {"protection": dump(k.protection), "pseudonym": dump(k.pseudonym)}
+                for t, k in self.tenants.items()
+            },
+            "regulator_pseudonym": dump(self.regulator_pseudonym),
+            "audit_signing": dump(self.audit_signing),
+        }
+        return json.dumps({k: v for k, v in document.items() if v is not None}, indent=2)
+
+
+def key_id(private: Ed25519PrivateKey) -> str:
+    """Stable id of a signing key: the first 16 hex digits of SHA-256 of its raw public key."""
+    public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(public)
+    return digest.finalize().hex()[:16]
