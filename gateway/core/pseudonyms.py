@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 
 def pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str, scope: str) -> str:
-    message = "\x1f".join((scope, tenant_id, subject_id)).encode()
+    # JSON of the triple: unambiguous whatever characters the ids contain.
+    message = json.dumps([scope, tenant_id, subject_id]).encode()
     digest = hmac.new(key, message, hashlib.sha256).hexdigest()
     return f"{scope[0]}{version}-{digest[:32]}"
 

@@ -1,8 +1,10 @@
 """A tenant's enrolled protected templates and exact batched 1:N search over them.
 
-Protected codes are bit strings, so search is an exhaustive Hamming search; faiss' binary
-flat index does it with popcount over packed codes (one well-kept library rather than a
-numpy loop, which was 20-40x slower here). Exact: the best match is never missed.
+Protected codes are bit strings, so search is an exhaustive Hamming search: faiss' knn_hamming
+does it with popcount over packed codes (one well-kept library rather than a numpy loop, which
+was 20-40x slower here). Exact: the best match is never missed. The codes live in one numpy
+array that grows by a quarter when full; removal moves the last row into the gap, so memory
+is the codes plus one list slot and one dict entry per subject.
 """
 
 from __future__ import annotations
@@ -26,56 +28,68 @@ class Match:
 class EnrolledIndex:
     """Protected templates of one code space (tenant, template model, key version)."""
 
-    def __init__(self, scheme: Scheme) -> None:
+    def __init__(self, scheme: Scheme, capacity: int = 1024) -> None:
         self.scheme = scheme
-        self._index = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(scheme.bits))
-        self._ids: dict[str, int] = {}
-        self._subjects: dict[int, str] = {}
-        self._next = 0
+        self._codes = np.zeros((capacity, scheme.code_bytes), dtype=np.uint8)
+        self._subject_at: list[str] = []
+        self._position: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._subject_at)
 
     def __contains__(self, subject_id: object) -> bool:
-        return subject_id in self._ids
+        return subject_id in self._position
 
     def add(self, subject_id: str, code: Codes) -> None:
         """Enroll (or re-enroll, replacing) one subject's protected template."""
         self.add_many([subject_id], np.atleast_2d(code))
 
     def add_many(self, subject_ids: list[str], codes: Codes) -> None:
-        codes = np.ascontiguousarray(np.atleast_2d(codes), dtype=np.uint8)
+        codes = np.atleast_2d(np.asarray(codes, dtype=np.uint8))
         if codes.shape != (len(subject_ids), self.scheme.code_bytes):
             raise ValueError(f"expected {len(subject_ids)} codes of {self.scheme.code_bytes} bytes")
-        replaced = [s for s in subject_ids if s in self._ids]
-        if replaced:
-            self.remove_many(replaced)
-        ids = np.arange(self._next, self._next + len(subject_ids), dtype=np.int64)
-        self._next += len(subject_ids)
-        self._index.add_with_ids(codes, ids)
-        for subject_id, internal in zip(subject_ids, ids.tolist(), strict=True):
-            self._ids[subject_id] = internal
-            self._subjects[internal] = subject_id
+        for subject_id, code in zip(subject_ids, codes, strict=True):
+            where = self._position.get(subject_id)
+            if where is None:
+                where = len(self._subject_at)
+                self._reserve(where + 1)
+                self._subject_at.append(subject_id)
+                self._position[subject_id] = where
+            self._codes[where] = code
+
+    def _reserve(self, size: int) -> None:
+        if size > len(self._codes):
+            grown = np.zeros(
+                (max(size, len(self._codes) + len(self._codes) // 4 + 1), self.scheme.code_bytes), np.uint8
+            )
+            grown[: len(self._subject_at)] = self._codes[: len(self._subject_at)]
+            self._codes = grown
 
     def remove(self, subject_id: str) -> bool:
-        return self.remove_many([subject_id]) == 1
+        where = self._position.pop(subject_id, None)
+        if where is None:
+            return False
+        last = len(self._subject_at) - 1
+        moved = self._subject_at.pop()
+        if where != last:  # fill the gap with the last row
+            self._codes[where] = self._codes[last]
+            self._subject_at[where] = moved
+            self._position[moved] = where
+        self._codes[last] = 0  # a removed template does not linger in memory
+        return True
 
     def remove_many(self, subject_ids: list[str]) -> int:
-        internal = [self._ids.pop(s) for s in subject_ids if s in self._ids]
-        for i in internal:
-            del self._subjects[i]
-        if internal:
-            self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(internal, dtype=np.int64)))
-        return len(internal)
+        return sum(self.remove(s) for s in subject_ids)
 
     def search(self, probes: Codes) -> list[Match]:
         """Best match of each probe code (one batch, one pass over the index)."""
         probes = np.ascontiguousarray(np.atleast_2d(probes), dtype=np.uint8)
-        if len(self._ids) == 0:
+        count = len(self._subject_at)
+        if count == 0:
             return [Match(None, 0.0) for _ in range(len(probes))]
-        distances, ids = self._index.search(probes, 1)
+        distances, rows = faiss.knn_hamming(probes, self._codes[:count], 1)
         scores = self.scheme.agreement(distances[:, 0])
         return [
-            Match(self._subjects.get(int(i)), float(s)) if i >= 0 else Match(None, 0.0)
-            for i, s in zip(ids[:, 0], scores, strict=True)
+            Match(self._subject_at[int(row)], float(score))
+            for row, score in zip(rows[:, 0], scores, strict=True)
         ]

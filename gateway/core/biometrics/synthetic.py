@@ -54,8 +54,8 @@ class Population:
 
     @property
     def common(self) -> Vectors:
-        """The model's common component (a fixed direction; zero for centred models)."""
-        rng = np.random.default_rng([self.seed, 1])
+        """The model's common component: a property of the model, the same for every population."""
+        rng = np.random.default_rng(list(self.model.name.encode()))
         direction = normalise(rng.standard_normal((1, self.model.dim)).astype(np.float32))[0]
         return np.asarray(direction * self.model.offset, dtype=np.float32)
 

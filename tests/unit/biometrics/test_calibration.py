@@ -1,0 +1,77 @@
+"""Calibrations are data per model; thresholds hold their false-accept target on fresh data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.core.biometrics.calibration import (
+    Calibration,
+    CalibrationError,
+    calibrate,
+    shipped,
+    threshold_for_far,
+)
+from gateway.core.biometrics.protection import all_pairs_agreement
+from gateway.core.biometrics.synthetic import SYNTHETIC_128_OFFSET, SYNTHETIC_512, Population
+
+
+def test_512_and_128_dimension_models_are_shipped() -> None:
+    calibrations = shipped()
+    assert calibrations["synthetic-512"].dim == 512
+    assert calibrations["synthetic-128-offset"].dim == 128
+    for calibration in calibrations.values():
+        assert calibration.far_target == 1e-4 and calibration.impostor_pairs >= 1_000_000
+
+
+def _impostor_accept_rate(calibration: Calibration, population: Population, key: bytes) -> float:
+    people = len(population.identities)
+    protector = calibration.protector(key, 1)
+    probes = protector.protect(population.captures(np.arange(people // 2), 11))
+    gallery = protector.protect(population.captures(np.arange(people // 2, people), 12))
+    return float(
+        np.mean(all_pairs_agreement(calibration.scheme, probes, gallery) > calibration.thresholds.clean)
+    )
+
+
+@pytest.mark.parametrize("model", [SYNTHETIC_512, SYNTHETIC_128_OFFSET], ids=lambda m: m.name)
+def test_shipped_threshold_holds_on_unseen_people_and_keys(model: object) -> None:
+    calibration = shipped()[model.name]  # type: ignore[attr-defined]
+    unseen = Population.create(model, 2400, seed=999)  # type: ignore[arg-type]
+    rate = _impostor_accept_rate(calibration, unseen, b"k" * 32)
+    assert rate <= 3 * calibration.far_target  # 1.44M pairs: sampling noise around 1e-4
+
+
+def test_a_threshold_from_centred_data_matches_strangers_of_an_uncentred_model() -> None:
+    # What DESIGN warns about: the 512-d model's settings applied to the 128-d offset model.
+    offset_people = Population.create(SYNTHETIC_128_OFFSET, 600, seed=5)
+    wrong = shipped()["synthetic-128-offset"].model_copy(
+        update={"mean": [0.0] * 128, "thresholds": shipped()["synthetic-512"].thresholds}
+    )
+    assert _impostor_accept_rate(wrong, offset_people, b"k" * 32) > 0.5
+    assert _impostor_accept_rate(shipped()["synthetic-128-offset"], offset_people, b"k" * 32) < 1e-3
+
+
+def test_calibrate_refuses_too_few_impostor_pairs() -> None:
+    population = Population.create(SYNTHETIC_512, 40, seed=1)
+    faces = population.captures(np.arange(40), 0)
+    with pytest.raises(CalibrationError, match="impostor pairs"):
+        calibrate("tiny", faces, np.arange(40))
+
+
+def test_calibrate_measures_mean_and_masked_threshold() -> None:
+    population = Population.create(SYNTHETIC_128_OFFSET, 1500, seed=8)
+    everyone = np.arange(1500)
+    faces = np.concatenate([population.captures(everyone, 0), population.captures(everyone, 1, masked=True)])
+    result = calibrate(
+        "x", faces, np.r_[everyone, everyone], np.repeat([False, True], 1500), far=1e-3, key_seed=1
+    )
+    assert np.allclose(result.mean_vector, population.captures(everyone, 0).mean(axis=0), atol=1e-5)
+    assert 0.5 < result.thresholds.clean < 1 and 0.5 < result.thresholds.masked < 1
+
+
+def test_threshold_for_far_accepts_at_most_that_share() -> None:
+    scores = np.arange(10_000) / 10_000
+    threshold = threshold_for_far(scores, 1e-3)
+    assert np.mean(scores > threshold) <= 1e-3
+    assert np.mean(scores >= threshold) > 1e-3

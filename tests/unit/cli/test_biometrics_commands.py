@@ -1,0 +1,56 @@
+"""`facegate eval protection` and `facegate calibrate` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.core.biometrics.calibration import Calibration
+from gateway.core.biometrics.synthetic import SYNTHETIC_128_OFFSET, Population
+
+
+def test_eval_protection_prints_and_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["eval", "protection", "--people", "800", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    for label in ("TAR @ FAR 1e-4", "masked protected", "D_sys", "renewability"):
+        assert label in result.output
+    report = json.loads(out.read_text())[0]
+    assert report["people"] == 800 and 0 <= report["unlinkability_d_sys"] <= 1
+
+
+def test_calibrate_from_labelled_embeddings(tmp_path: Path) -> None:
+    population = Population.create(SYNTHETIC_128_OFFSET, 1200, seed=3)
+    everyone = np.arange(1200)
+    data = tmp_path / "labelled.npz"
+    faces = np.concatenate([population.captures(everyone, 0), population.captures(everyone, 1)])
+    np.savez(data, embeddings=faces, labels=np.r_[everyone, everyone])
+    out = tmp_path / "cal.json"
+    args = [
+        "calibrate",
+        "--embeddings",
+        str(data),
+        "--model",
+        "vendor-128",
+        "--far",
+        "1e-3",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    calibration = Calibration.model_validate_json(out.read_text())
+    assert calibration.template_model == "vendor-128" and calibration.dim == 128
+
+
+def test_calibrate_reports_bad_input(tmp_path: Path) -> None:
+    data = tmp_path / "bad.npz"
+    np.savez(data, embeddings=np.zeros((3, 8), dtype=np.float32))
+    result = CliRunner().invoke(
+        app, ["calibrate", "--embeddings", str(data), "--model", "m", "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1 and "cannot calibrate" in result.output

@@ -1,0 +1,83 @@
+"""The keyring loads from a file or the environment and never shows a secret."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.keyring import KEYRING_FILE_VARIABLE, KEYRING_VARIABLE, Keyring, KeyringError, MissingKeyError
+
+
+def _secrets(keyring: Keyring) -> list[bytes]:
+    found = [keyring.regulator_key()[1], keyring.signing_key()[1].private_bytes_raw()]
+    for tenant in keyring.tenants:
+        found += [keyring.protection_key(tenant)[1], keyring.pseudonym_key(tenant)[1]]
+    return found
+
+
+def _leaks(text: str, secrets: list[bytes]) -> bool:
+    return any(s.hex() in text or base64.b64encode(s).decode() in text or repr(s) in text for s in secrets)
+
+
+def test_generated_keyring_round_trips_and_hides_secrets() -> None:
+    keyring = Keyring.generate(["acme", "beta"])
+    loaded = Keyring.from_text(keyring.export())
+    assert loaded.protection_key("acme") == keyring.protection_key("acme")
+    assert loaded.signing_key()[0] == keyring.signing_key()[0]
+    assert keyring.protection_key("acme") != keyring.protection_key("beta")
+    assert not _leaks(repr(keyring) + str(keyring) + repr(keyring.tenants["acme"]), _secrets(keyring))
+    assert loaded.missing_for_production(["acme"]) == []
+    assert loaded.missing_for_production(["gamma"]) == ["keys for tenant 'gamma'"]
+
+
+def test_errors_name_the_field_not_the_value() -> None:
+    secret = base64.b64encode(b"a-short-secret-value").decode()
+    document = {"regulator_pseudonym": {"current": 1, "versions": {"1": secret}}}
+    with pytest.raises(KeyringError) as caught:
+        Keyring.from_text(json.dumps(document))
+    assert "regulator_pseudonym" in str(caught.value) and secret not in str(caught.value)
+    with pytest.raises(MissingKeyError, match="tenant 'nobody'"):
+        Keyring.generate(["acme"]).protection_key("nobody")
+
+
+def test_development_keyring_derives_stable_keys(tmp_path: Path) -> None:
+    path = tmp_path / "dev.key"
+    first = Keyring.development_keyring(path)
+    again = Keyring.development_keyring(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert first.protection_key("any-tenant") == again.protection_key("any-tenant")
+    assert first.protection_key("a") != first.protection_key("b")
+    assert first.protection_key("a") != first.pseudonym_key("a")
+    assert "a production keyring" in first.missing_for_production([])[0]
+
+
+def test_environment_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    document = Keyring.generate(["acme"]).export()
+    monkeypatch.delenv(KEYRING_FILE_VARIABLE, raising=False)
+    monkeypatch.delenv(KEYRING_VARIABLE, raising=False)
+    assert Keyring.from_environment() is None
+    (tmp_path / "k.json").write_text(document)
+    monkeypatch.setenv(KEYRING_FILE_VARIABLE, str(tmp_path / "k.json"))
+    from_file = Keyring.from_environment()
+    monkeypatch.setenv(KEYRING_VARIABLE, document)
+    from_variable = Keyring.from_environment()
+    assert from_file is not None and from_variable is not None
+    assert from_file.protection_key("acme") == from_variable.protection_key("acme")
+
+
+def test_keys_generate_command(tmp_path: Path) -> None:
+    out = tmp_path / "keyring.json"
+    result = CliRunner().invoke(app, ["keys", "generate", "--out", str(out), "-t", "acme"])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o600
+    keyring = Keyring.from_text(out.read_text())
+    assert not _leaks(result.output, _secrets(keyring))
+    again = CliRunner().invoke(app, ["keys", "generate", "--out", str(out), "-t", "acme"])
+    assert again.exit_code == 1 and Keyring.from_text(out.read_text()).protection_key(
+        "acme"
+    ) == keyring.protection_key("acme")
