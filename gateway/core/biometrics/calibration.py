@@ -37,6 +37,12 @@ class Thresholds(BaseModel):
     masked: float = Field(ge=0, le=1)
 
 
+class StricterThresholds(Thresholds):
+    """Thresholds at a lower false-accept rate, for 1:N search over many enrolled subjects."""
+
+    far: float = Field(gt=0, lt=1)
+
+
 class Calibration(BaseModel):
     """Everything model-specific the gateway needs to protect and match one template_model."""
 
@@ -48,6 +54,9 @@ class Calibration(BaseModel):
     q: int = 2
     far_target: float = Field(DEFAULT_FAR, gt=0, lt=1)
     thresholds: Thresholds
+    stricter: list[StricterThresholds] = Field(
+        default_factory=list, description="at lower FARs, loosest first"
+    )
     impostor_pairs: int = Field(ge=0, description="impostor comparisons the thresholds rest on")
     source: str = ""
 
@@ -68,8 +77,18 @@ class Calibration(BaseModel):
     def protector(self, key: bytes, version: int) -> Protector:
         return Protector(key, version, self.template_model, self.mean_vector, self.scheme)
 
-    def threshold(self, masked: bool) -> float:
-        return self.thresholds.masked if masked else self.thresholds.clean
+    def threshold(self, masked: bool, far: float | None = None) -> float:
+        """Threshold for a per-comparison false-accept rate (default: the calibrated target).
+
+        1:N search over n subjects compares each probe n times, so identification asks for
+        far_target / n here. Below the lowest measured rate the strictest measured one is used.
+        """
+        chosen: Thresholds = self.thresholds
+        if far is not None and far < self.far_target:
+            candidates = [s for s in self.stricter if s.far <= far] or self.stricter[-1:]
+            if candidates:
+                chosen = max(candidates, key=lambda s: s.far)
+        return chosen.masked if masked else chosen.clean
 
 
 def threshold_for_far(impostor_scores: npt.ArrayLike, far: float) -> float:
@@ -135,6 +154,7 @@ def calibrate(
     ]
 
     thresholds = {}
+    samples = {}
     pairs = 0
     for name, rows in (("clean", probes), ("masked", masked_probes)):
         if len(rows) == 0:
@@ -148,7 +168,16 @@ def calibrate(
                 f"need at least {int(10 / far)}"
             )
         thresholds[name] = threshold_for_far(impostors, far)
+        samples[name] = impostors
         pairs += len(impostors)
+    stricter = []
+    level = float(f"{far / 10:.0e}")
+    # Each level needs at least 10 impostor scores above its threshold to be measured, not guessed.
+    while all(len(s) * level >= 10 for s in samples.values()):
+        clean_at = threshold_for_far(samples["clean"], level)
+        masked_at = threshold_for_far(samples["masked"], level) if "masked" in samples else clean_at
+        stricter.append(StricterThresholds(far=level, clean=clean_at, masked=masked_at))
+        level = float(f"{level / 10:.0e}")
     return Calibration(
         template_model=template_model,
         dim=x.shape[1],
@@ -160,6 +189,7 @@ def calibrate(
         thresholds=Thresholds(
             clean=thresholds["clean"], masked=thresholds.get("masked", thresholds["clean"])
         ),
+        stricter=stricter,
         impostor_pairs=pairs,
         source=source,
     )

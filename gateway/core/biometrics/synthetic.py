@@ -59,12 +59,23 @@ class Population:
         direction = normalise(rng.standard_normal((1, self.model.dim)).astype(np.float32))[0]
         return np.asarray(direction * self.model.offset, dtype=np.float32)
 
-    def captures(self, people: npt.ArrayLike, stream: int, masked: npt.ArrayLike | bool = False) -> Vectors:
-        """One capture of each listed person; `stream` numbers independent capture sessions."""
+    def captures(
+        self,
+        people: npt.ArrayLike,
+        stream: int,
+        masked: npt.ArrayLike | bool = False,
+        noise: float | None = None,
+    ) -> Vectors:
+        """One capture of each listed person; `stream` numbers independent capture sessions.
+
+        `noise` fixes the capture-noise scale (a good frontal capture is ~0.4) instead of drawing it.
+        """
         index = np.asarray(people, dtype=np.int64)
         rng = np.random.default_rng([self.seed, 2, stream])
         scale = np.exp(rng.normal(np.log(self.model.noise), self.model.noise_spread, len(index)))
+        if noise is not None:
+            scale = np.full(len(index), noise)
         scale = scale * np.where(np.asarray(masked, dtype=bool), MASK_NOISE_FACTOR, 1.0)
-        noise = rng.standard_normal((len(index), self.model.dim)) / np.sqrt(self.model.dim)
-        faces = normalise((self.identities[index] + scale[:, None] * noise).astype(np.float32))
+        jitter = rng.standard_normal((len(index), self.model.dim)) / np.sqrt(self.model.dim)
+        faces = normalise((self.identities[index] + scale[:, None] * jitter).astype(np.float32))
         return normalise(faces + self.common)

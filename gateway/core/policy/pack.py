@@ -1,0 +1,59 @@
+"""Jurisdiction packs: a law's parameters as validated data (packs/*.yaml)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.contract.vocabulary import LocationType, Purpose
+
+PACKS = Path(__file__).parent / "packs"
+
+
+class PolicyError(ValueError):
+    """A pack or tenant policy that does not validate, or that loosens its pack."""
+
+
+class JurisdictionPack(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    title: str
+    version: str
+    forbidden_purposes: frozenset[Purpose]
+    private_locations: frozenset[LocationType]
+    public_locations: frozenset[LocationType]
+    public_place_purposes: frozenset[Purpose]
+    require_signage: bool
+    require_separate_consent: bool
+    require_written_consent: bool
+    minor_age: int = Field(ge=0, le=21)
+    min_quality: float = Field(ge=0, le=1)
+    identify_masked: bool
+    far_target: float = Field(gt=0, lt=1)
+    allow_protected_template: bool
+    require_impact_assessment: bool
+    alternative_method_purposes: frozenset[Purpose]
+    filing_threshold: int = Field(ge=1)
+
+
+def parse_yaml(text: str, what: str) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{what}: not YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{what}: expected a mapping")
+    return data
+
+
+@cache
+def load_pack(pack_id: str) -> JurisdictionPack:
+    path = PACKS / f"{pack_id}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PACKS.glob("*.yaml")))
+        raise PolicyError(f"unknown jurisdiction pack {pack_id!r} (known: {known})")
+    return JurisdictionPack.model_validate(parse_yaml(path.read_text(), path.name))

@@ -1,0 +1,120 @@
+"""What leaves the gateway for one decision: the audit record's content, the tenant's governed
+event and the dead letter. Deterministic ids, so reprocessing after a crash repeats the same
+records and consumers can drop duplicates. None of these carry a raw template or an image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from gateway.contract.models import CameraRegistration, FaceCaptured, GovernedFace, RejectedEvent
+from gateway.contract.vocabulary import Decision
+from gateway.core.policy.decision import Outcome, score_band
+from gateway.core.policy.rules import legal_sources
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def audit_id(tenant_id: str, event_id: str) -> str:
+    return "a-" + _digest("audit", tenant_id, event_id)
+
+
+def undecodable_event_id(topic: str, partition: int, offset: int) -> str:
+    """An id for input that had none we could read: its position in the log."""
+    return f"undecodable:{topic}:{partition}:{offset}"
+
+
+def audit_fields(
+    *,
+    event_id: str,
+    tenant_id: str,
+    outcome: Outcome,
+    policy_version: str,
+    recorded_at: datetime,
+    capture: FaceCaptured | None = None,
+    camera: CameraRegistration | None = None,
+    subject_pseudonym: str | None = None,
+) -> dict[str, Any]:
+    """The content of one audit record (the chain adds seq, prev_hash and hash)."""
+    return {
+        "audit_id": audit_id(tenant_id, event_id),
+        "event_id": event_id,
+        "tenant_id": tenant_id,
+        "camera_id": capture.camera_id if capture else None,
+        "site_id": camera.site_id if camera else None,
+        "decision": outcome.decision,
+        "rule_ids": list(outcome.rule_ids),
+        "reason_codes": list(outcome.reason_codes),
+        "legal_sources": legal_sources(outcome.rule_ids),
+        "alerts": list(outcome.alerts),
+        "purpose": capture.purpose if capture else None,
+        "policy_version": policy_version,
+        "consent_ref": outcome.consent_ref,
+        "subject_pseudonym": subject_pseudonym,
+        "match_score_band": score_band(outcome.score),
+        "event_time": capture.captured_at if capture else None,
+        "recorded_at": recorded_at,
+    }
+
+
+def governed_face(
+    capture: FaceCaptured,
+    camera: CameraRegistration,
+    outcome: Outcome,
+    policy_version: str,
+    pseudonym: str | None,
+    protected_template: bytes | None,
+    key_version: int | None,
+) -> GovernedFace:
+    """The tenant's view: a pseudonymous FORWARDED event, or an anonymous STRIPPED presence."""
+    if outcome.decision not in (Decision.FORWARDED, Decision.STRIPPED):
+        raise ValueError(f"{outcome.decision} decisions send nothing to the tenant")
+    forwarded = outcome.decision is Decision.FORWARDED
+    return GovernedFace(
+        event_id=capture.event_id,
+        audit_id=audit_id(capture.tenant_id, capture.event_id),
+        tenant_id=capture.tenant_id,
+        camera_id=capture.camera_id,
+        site_id=camera.site_id,
+        captured_at=capture.captured_at,
+        purpose=capture.purpose,
+        decision=outcome.decision,
+        pseudonym=pseudonym if forwarded else None,
+        protected_template=protected_template if forwarded else None,
+        template_key_version=key_version if forwarded and protected_template is not None else None,
+        rule_ids=list(outcome.rule_ids),
+        reason_codes=list(outcome.reason_codes),
+        policy_version=policy_version,
+    )
+
+
+def rejected_event(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    payload: bytes,
+    reason_code: str,
+    reason: str,
+    rejected_at: datetime,
+    capture: FaceCaptured | None = None,
+) -> RejectedEvent:
+    """A dead letter: where the input was, why it was refused, a digest of it; no biometric field."""
+    return RejectedEvent(
+        rejected_id="r-" + _digest("rejected", topic, str(partition), str(offset)),
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        reason_code=reason_code,
+        reason=reason,
+        event_id=capture.event_id if capture else None,
+        tenant_id=capture.tenant_id if capture else None,
+        camera_id=capture.camera_id if capture else None,
+        payload_sha256=hashlib.sha256(payload).hexdigest(),
+        payload_size=len(payload),
+        rejected_at=rejected_at,
+    )
