@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
 
+    # The worker
+    app_id: str = Field(
+        "facegate", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="Faust app id = consumer group."
+    )
+    policy_dir: Path | None = Field(None, description="Folder of tenant policy YAML files.")
+    web_host: str = "0.0.0.0"  # noqa: S104 - the pod's probes and Prometheus reach it
+    web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 256
+    batch_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 20
+    session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
+    dedupe_window_ms: Annotated[int, Field(ge=60_000)] = 24 * HOUR_MS
+
     # Local tooling
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "facegate")
     kafka_version: str = Field(

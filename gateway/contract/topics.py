@@ -19,6 +19,7 @@ class TopicKind(StrEnum):
     OUTPUT = "output"
     AUDIT = "audit"  # kept at least 3 years (R19)
     DEAD_LETTER = "dead-letter"
+    STATE = "state"  # gateway-internal, compacted
 
 
 def check_tenant_id(tenant_id: str) -> str:
@@ -71,6 +72,11 @@ class TopicNames:
     @property
     def rejected(self) -> str:
         return f"{self.prefix}rejected"
+
+    @property
+    def enrolled(self) -> str:
+        """Gateway-internal: protected enrollments."""
+        return f"{self.prefix}enrolled"
 
     def governed(self, tenant_id: str) -> str:
         return f"{self.prefix}governed.{check_tenant_id(tenant_id)}"
@@ -154,3 +160,17 @@ def contract_topics(settings: Settings, tenants: list[str] | None = None) -> lis
             )
         )
     return specs
+
+
+def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Gateway-internal topics: protected enrollments (compacted; a tombstone erases one)."""
+    return [
+        TopicSpec(
+            TopicNames(settings.topic_prefix).enrolled,
+            TopicKind.STATE,
+            settings.partitions,
+            settings.replication_factor,
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
+            "protected enrollment templates, keyed tenant/subject",
+        )
+    ]

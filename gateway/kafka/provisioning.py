@@ -13,7 +13,8 @@ from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
-from gateway.contract.topics import TopicSpec
+from gateway.contract.topics import TopicKind, TopicSpec, contract_topics, internal_topic_specs
+from gateway.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -137,3 +138,29 @@ def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState) -> T
     return TopicOutcome(
         spec, Action.UPDATED if changes else Action.UNCHANGED, tuple(changes), tuple(warnings)
     )
+
+
+def admin_client(settings: Settings) -> KafkaAdminClient:
+    from gateway.kafka.connection import kafka_python_config
+
+    return KafkaAdminClient(
+        request_timeout_ms=15000, bootstrap_timeout_ms=10000, **kafka_python_config(settings)
+    )
+
+
+def ensure_gateway_topics(settings: Settings, tenants: list[str]) -> list[TopicOutcome]:
+    """The contract topics, the given tenants' topics and the gateway's internal topics."""
+    admin = admin_client(settings)
+    try:
+        return ensure_topics(admin, [*contract_topics(settings, tenants), *internal_topic_specs(settings)])
+    finally:
+        admin.close()
+
+
+def ensure_tenant_topics(settings: Settings, tenants: list[str]) -> None:
+    """Only the per-tenant topics (a tenant seen for the first time)."""
+    admin = admin_client(settings)
+    try:
+        ensure_topics(admin, [s for s in contract_topics(settings, tenants) if s.kind is TopicKind.OUTPUT])
+    finally:
+        admin.close()

@@ -1,0 +1,91 @@
+"""A producer that speaks FaceGate's contract, for camera vendors and tenants' systems.
+
+    async with FaceGateProducer() as producer:          # FACEGATE_BOOTSTRAP_SERVERS
+        await producer.capture(FaceCaptured(...))        # vendors: to faces.raw, keyed by event_id
+        await producer.register_camera(CameraRegistration(...))
+        await producer.record_consent(ConsentRecord(...))
+        await producer.enroll(Enrollment(...))
+
+Every record is Avro single-object encoded; keys follow the topic contract (cameras by
+camera_id; consent and enrollments by tenant/subject; captures by event_id, so a repeated
+capture lands where the gateway remembers its id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from gateway.contract.codec import Codec, default_codec
+from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord, Enrollment, FaceCaptured
+from gateway.contract.topics import TopicNames
+from gateway.core.state import consent_key
+from gateway.kafka.connection import aiokafka_config
+from gateway.settings import Settings
+
+
+class FaceGateProducer:
+    def __init__(self, settings: Settings | None = None, codec: Codec | None = None, **producer: Any) -> None:
+        self.settings = settings or Settings()
+        self.names = TopicNames(self.settings.topic_prefix)
+        self.codec = codec or default_codec()
+        options: dict[str, Any] = {"linger_ms": 5, "acks": "all", **producer}
+        self._producer = AIOKafkaProducer(**aiokafka_config(self.settings), **options)
+        self._pending: list[asyncio.Future[Any]] = []
+
+    async def __aenter__(self) -> FaceGateProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            await self._producer.stop()
+
+    async def flush(self) -> None:
+        """Wait until Kafka acknowledged everything sent so far (raises the first failure)."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _send(self, topic: str, key: str | bytes, value: bytes | None) -> None:
+        encoded_key = key.encode() if isinstance(key, str) else key
+        self._pending.append(await self._producer.send(topic, value=value, key=encoded_key))
+
+    async def send_record(self, topic: str, key: str, record: AvroRecord) -> None:
+        await self._send(topic, key, self.codec.encode(record))
+
+    async def capture(self, capture: FaceCaptured) -> None:
+        await self.send_record(self.names.raw, capture.event_id, capture)
+
+    async def send_raw_capture(self, key: bytes, payload: bytes) -> None:
+        """Bytes as they are (for testing how the gateway treats malformed input)."""
+        await self._send(self.names.raw, key, payload)
+
+    async def register_camera(self, camera: CameraRegistration) -> None:
+        await self.send_record(self.names.cameras, camera.camera_id, camera)
+
+    async def deregister_camera(self, camera_id: str) -> None:
+        await self._send(self.names.cameras, camera_id, None)
+
+    async def record_consent(self, consent: ConsentRecord) -> None:
+        await self.send_record(
+            self.names.consent, consent_key(consent.tenant_id, consent.subject_id), consent
+        )
+
+    async def enroll(self, enrollment: Enrollment) -> None:
+        await self.send_record(
+            self.names.enroll, consent_key(enrollment.tenant_id, enrollment.subject_id), enrollment
+        )

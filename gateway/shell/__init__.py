@@ -1,0 +1,1 @@
+"""The streaming shell: a Faust worker that decodes, calls the core and produces. No rules here."""

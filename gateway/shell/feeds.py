@@ -1,0 +1,106 @@
+"""Every worker reads the whole of the compacted feed topics (cameras, consent, protected
+enrollments) and applies each record to the core's state, from the beginning and then live.
+
+Why not Faust tables: a Faust (Global)Table reads its changelog only for partitions it holds as
+standbys; partitions it holds as actives are read during recovery and then never again, so
+with one worker (which holds them all) records written later by other systems are never
+applied (checked here with faust-streaming 0.15.3). These topics are written by tenants' and
+admins' systems, not by the worker, so each worker follows them with a plain consumer that has
+no group: all partitions, always.
+
+Readiness: `caught_up` is set once every partition has been read up to the end offset seen at
+start; nothing is decided before that (fail closed). On the Tansu demo broker end offsets are
+reported wrong, so catch-up there is approximate; Tansu starts empty anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from mode import Service
+
+from gateway.kafka.connection import aiokafka_config
+from gateway.settings import Settings
+
+log = logging.getLogger("facegate.feeds")
+
+Apply = Callable[[str, bytes | None], None]
+
+
+class FeedReader(Service):
+    def __init__(self, settings: Settings, feeds: dict[str, Apply], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.settings = settings
+        self.feeds = feeds
+        self.caught_up = asyncio.Event()
+        self.applied = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._targets: dict[TopicPartition, int] = {}
+
+    async def on_start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            **aiokafka_config(self.settings),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await consumer.start()
+        partitions = []
+        for topic in self.feeds:
+            found = await self._partitions(consumer, topic)
+            partitions += [TopicPartition(topic, p) for p in sorted(found)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        self._targets = {tp: end for tp, end in ends.items() if end > 0}
+        self._consumer = consumer
+        await self._check()
+        log.info(
+            "following %d feed partitions; %d records to catch up",
+            len(partitions),
+            sum(self._targets.values()),
+        )
+
+    @staticmethod
+    async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+        for _ in range(50):  # metadata for a topic created moments ago may lag
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                return set(found)
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.2)  # poll interval for metadata, bounded
+        raise RuntimeError(f"feed topic {topic} does not exist: run `facegate topics create`")
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _check(self) -> None:
+        if self.caught_up.is_set() or self._consumer is None:
+            return
+        for tp, target in list(self._targets.items()):
+            if await self._consumer.position(tp) >= target:
+                del self._targets[tp]
+        if not self._targets:
+            self.caught_up.set()
+            log.info("feeds caught up (%d records applied)", self.applied)
+
+    @Service.task
+    async def _follow(self) -> None:
+        while not self.should_stop:
+            if self._consumer is None:
+                await asyncio.sleep(0.05)  # not started yet
+                continue
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                apply = self.feeds[tp.topic]
+                for record in records:
+                    if record.key is None:
+                        continue
+                    apply(record.key.decode("utf-8", "replace"), record.value)
+                    self.applied += 1
+            await self._check()

@@ -1,0 +1,55 @@
+"""FaceGate's own Prometheus metrics. Labels are tenants, decisions and rule ids: never subjects,
+pseudonyms, event ids or anything biometric (a label value is public to whoever scrapes)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gateway.core.policy.decision import Outcome
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.decisions = Counter(
+            "facegate_decisions",
+            "Decisions by tenant and decision.",
+            ["tenant", "decision"],
+            registry=self.registry,
+        )
+        self.rules = Counter(
+            "facegate_rule_citations",
+            "Rules cited by decisions.",
+            ["tenant", "decision", "rule"],
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "facegate_alerts", "Audit alerts raised.", ["tenant", "rule"], registry=self.registry
+        )
+        self.duplicates = Counter(
+            "facegate_duplicates_dropped", "Repeated event ids dropped.", registry=self.registry
+        )
+        self.latency = Histogram(
+            "facegate_decision_seconds",
+            "Time from a batch's arrival to its outputs being acknowledged, per event.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.enrolled = Gauge(
+            "facegate_enrolled_subjects", "Enrolled subjects per tenant.", ["tenant"], registry=self.registry
+        )
+        self.ready = Gauge(
+            "facegate_ready", "1 once tables have recovered and decisions flow.", registry=self.registry
+        )
+        self.ignored = Gauge(
+            "facegate_registry_records_ignored",
+            "Registry records that did not decode.",
+            registry=self.registry,
+        )
+
+    def count(self, tenant: str, outcome: Outcome) -> None:
+        self.decisions.labels(tenant, outcome.decision.value).inc()
+        for rule in outcome.rule_ids:
+            self.rules.labels(tenant, outcome.decision.value, rule).inc()
+        for rule in outcome.alerts:
+            self.alerts.labels(tenant, rule).inc()

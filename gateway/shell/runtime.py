@@ -1,0 +1,70 @@
+"""Start-up: settings, policies and keys become the core's state; production refuses what is missing.
+
+With no configuration the worker runs in development mode: the pipl-cn pack with a placeholder
+assessment for any tenant, a generated development keyring, and a loud warning. With
+FACEGATE_ENV=production it refuses to start without a keyring, tenant policies and the audit
+and regulator keys, and names each missing piece.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway.core.policy.pack import PolicyError
+from gateway.core.policy.tenant import EffectivePolicy, development_policy, load_policies
+from gateway.core.state import GatewayState
+from gateway.keyring import Keyring, KeyringError
+from gateway.settings import Environment, Settings
+
+log = logging.getLogger("facegate")
+
+DEVELOPMENT_WARNING = (
+    "DEVELOPMENT MODE: generated development keys, the pipl-cn pack with a placeholder impact "
+    "assessment for every tenant. Never process real people's faces like this; set FACEGATE_ENV=production."
+)
+
+
+class StartupError(RuntimeError):
+    """The worker must not start; the message names what is missing or wrong."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    state: GatewayState
+    development: bool
+
+    @property
+    def tenants(self) -> list[str]:
+        return sorted(set(self.state.policies) | set(self.settings.tenants))
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    try:
+        keyring = Keyring.from_environment()
+        policies: dict[str, EffectivePolicy] = (
+            load_policies(settings.policy_dir) if settings.policy_dir else {}
+        )
+    except (KeyringError, PolicyError, OSError) as exc:
+        raise StartupError(str(exc)) from None
+
+    if settings.env is Environment.PRODUCTION:
+        missing = []
+        if keyring is None:
+            missing.append("a keyring (FACEGATE_KEYRING_FILE or FACEGATE_KEYRING)")
+        if settings.policy_dir is None:
+            missing.append("tenant policies (FACEGATE_POLICY_DIR)")
+        elif not policies:
+            missing.append(f"tenant policies: no *.yaml in {settings.policy_dir}")
+        if keyring is not None:
+            missing += keyring.missing_for_production(sorted(policies))
+        if missing:
+            raise StartupError("production start refused; missing: " + "; ".join(missing))
+        assert keyring is not None
+        return Runtime(settings, GatewayState(keyring=keyring, policies=policies), development=False)
+
+    log.warning(DEVELOPMENT_WARNING)
+    keyring = keyring or Keyring.development_keyring(settings.cache_dir / "development-keyring")
+    state = GatewayState(keyring=keyring, policies=policies, fallback_policy=development_policy)
+    return Runtime(settings, state, development=True)

@@ -1,0 +1,262 @@
+"""The Faust worker: tables fed by the compacted topics, one agent per input topic, web endpoints.
+
+The capture agent takes batches of events, hands them to the core's pipeline, produces what it
+returns, waits until Kafka acknowledged all of it, and only then records the event ids as seen
+and lets Faust commit the offsets (at-least-once; ids are deterministic so consumers dedupe).
+An unexpected error ends the process without committing: the batch is redone after a restart,
+never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.contract.codec import DecodeError
+from gateway.contract.models import Enrollment
+from gateway.contract.topics import TopicNames
+from gateway.core.audit.chain import ChainHead
+from gateway.core.pipeline import InputRecord, Output, process_batch
+from gateway.core.state import consent_key
+from gateway.kafka.provisioning import ensure_tenant_topics
+from gateway.shell.feeds import FeedReader
+from gateway.shell.metrics import GatewayMetrics
+from gateway.shell.runtime import Runtime
+from gateway.shell.tables import PartitionTable
+
+log = logging.getLogger("facegate")
+
+CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
+
+
+class Worker:
+    """Builds the Faust app around a Runtime; `app` is what `faust worker` runs."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.settings = settings
+        self.names = TopicNames(settings.topic_prefix)
+        self.metrics = GatewayMetrics()
+        self.ready = False
+        self.known_topics: set[str] = set()
+        self.app = faust.App(
+            settings.app_id,
+            broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+            broker_credentials=_credentials(settings),
+            key_serializer="raw",
+            value_serializer="raw",
+            processing_guarantee="at_least_once",
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            store="memory://",
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            web_tables_enabled=False,  # the table endpoint would expose registry contents
+            broker_session_timeout=settings.session_timeout_ms / 1000,
+            broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
+            stream_wait_empty=False,
+            producer_acks=-1,
+            web_in_thread=False,
+        )
+        setup_prometheus_sensors(self.app, pattern="/faust-metrics", registry=self.metrics.registry)
+        self._declare_tables()
+        self._declare_agents()
+        self._declare_web()
+
+    # -- state ------------------------------------------------------------------------------
+    def _declare_tables(self) -> None:
+        state = self.runtime.state
+        self.feeds = FeedReader(
+            self.settings,
+            {
+                self.names.cameras: state.apply_camera,
+                self.names.consent: state.apply_consent,
+                self.names.enrolled: state.apply_enrollment,
+            },
+        )
+        self.app.add_dependency(self.feeds)
+        self.seen = self._partition_table("seen")
+        self.heads = self._partition_table("audit-chain")
+
+    def _partition_table(self, name: str) -> PartitionTable:
+        table = PartitionTable(
+            self.app,
+            name=name,
+            partitions=self.settings.partitions,
+            schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+            beacon=self.app.tables.beacon,
+        )
+        self.app.tables.add(table)
+        return table
+
+    # -- agents -----------------------------------------------------------------------------
+    def _declare_agents(self) -> None:
+        raw = self.app.topic(self.names.raw, key_serializer="raw", value_serializer="raw")
+        enroll = self.app.topic(self.names.enroll, key_serializer="raw", value_serializer="raw")
+        settings = self.settings
+
+        @self.app.agent(raw, concurrency=1, name="facegate.captures")
+        async def captures(stream: faust.StreamT[bytes]) -> None:
+            batches = cast(Any, stream).take_events(settings.batch_size, settings.batch_wait_ms / 1000)
+            async for events in batches:
+                try:
+                    await self.handle(events)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("unexpected error; exiting without committing this batch")
+                    os._exit(CRASH_EXIT_CODE)
+
+        @self.app.agent(enroll, concurrency=1, name="facegate.enrollments")
+        async def enrollments(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await self.enroll(event)
+
+        @self.app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+        async def gauges() -> None:
+            state = self.runtime.state
+            for tenant in {t for (t, _, _) in state.indexes}:
+                self.metrics.enrolled.labels(tenant).set(state.enrolled_count(tenant))
+            self.metrics.ignored.set(state.ignored_records)
+
+        @self.app.on_rebalance_complete.connect  # type: ignore[arg-type]
+        async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+            self.ready = True
+            self.metrics.ready.set(1)
+
+    async def handle(self, events: list[Any]) -> None:
+        started = time.perf_counter()
+        # Fail closed: nothing is decided before the tables have recovered and the feeds caught up.
+        await self.app.tables.wait_until_recovery_completed()
+        await self.feeds.caught_up.wait()
+        records = [
+            InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value)
+            for e in events
+        ]
+        partitions = {r.partition for r in records}
+        heads = {
+            p: ChainHead.from_json(self.heads[str(p).encode()])
+            for p in partitions
+            if str(p).encode() in self.heads
+        }
+
+        def seen(partition: int, event_id: str) -> bool:
+            return event_id.encode() in self.seen
+
+        result = process_batch(
+            records, self.runtime.state, self.names, heads, seen, datetime.now(UTC), self.settings.partitions
+        )
+        await self.produce(result.outputs)
+        now_ms = str(int(time.time() * 1000)).encode()
+        for partition, event_id in result.seen:
+            with self.seen.writing_for(partition):
+                self.seen[event_id.encode()] = now_ms
+        for partition, head in heads.items():
+            with self.heads.writing_for(partition):
+                self.heads[str(partition).encode()] = head.to_json().encode()
+        self.metrics.duplicates.inc(result.duplicates)
+        known = {c.tenant_id for c in self.runtime.state.cameras.values()}
+        for tenant, outcome in result.decisions:
+            self.metrics.count(tenant if tenant in known else "_unknown", outcome)
+        elapsed = time.perf_counter() - started
+        for _ in records:
+            self.metrics.latency.observe(elapsed)
+
+    async def produce(self, outputs: list[Output]) -> None:
+        """Send everything, then wait for every acknowledgement; retry until Kafka takes it."""
+        await self.ensure_topics({o.topic for o in outputs})
+        producer = self.app.producer
+        delay = 0.2
+        pending = outputs
+        while pending:
+            futures = [await producer.send(o.topic, o.key, o.value, o.partition, None, None) for o in pending]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [o for o, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
+            if failed:
+                log.warning(
+                    "Kafka did not take %d of %d records; retrying in %.1fs", len(failed), len(pending), delay
+                )
+                await asyncio.sleep(delay)  # back-off before retrying a failed produce
+                delay = min(delay * 2, 5.0)
+            pending = failed
+
+    async def ensure_topics(self, topics: set[str]) -> None:
+        """Per-tenant topics are created the first time a tenant is seen (development) or provisioned."""
+        missing = topics - self.known_topics
+        if not missing:
+            return
+        tenants = {t.split(".governed.", 1)[1] for t in missing if ".governed." in t}
+        if tenants:
+            await asyncio.to_thread(ensure_tenant_topics, self.settings, sorted(tenants))
+        self.known_topics |= missing
+
+    async def enroll(self, event: Any) -> None:
+        """Protect a raw enrollment at once and publish only the protected template (R08)."""
+        state = self.runtime.state
+        try:
+            enrollment = state.codec.decode(event.message.value or b"", Enrollment)
+            protected = state.protect_enrollment(
+                enrollment.tenant_id, enrollment.subject_id, enrollment.template, enrollment.template_model
+            )
+        except (DecodeError, LookupError, ValueError) as exc:
+            log.warning(
+                "enrollment at %s:%s refused: %s",
+                event.message.partition,
+                event.message.offset,
+                type(exc).__name__,
+            )
+            return
+        key = consent_key(enrollment.tenant_id, enrollment.subject_id).encode()
+        await self.produce([Output(self.names.enrolled, key, protected.to_json())])
+
+    # -- web --------------------------------------------------------------------------------
+    def _declare_web(self) -> None:
+        worker = self
+
+        @self.app.page("/healthz")
+        class Health(View):
+            async def get(self, request: Request) -> Response:
+                return self.json({"status": "ok"})
+
+        @self.app.page("/readyz")
+        class Ready(View):
+            async def get(self, request: Request) -> Response:
+                ready = (
+                    worker.ready
+                    and worker.feeds.caught_up.is_set()
+                    and not worker.app.in_recovery
+                    and not worker.app.rebalancing
+                )
+                return self.json({"ready": ready}, status=200 if ready else 503)
+
+        @self.app.page("/metrics")
+        class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                body = generate_latest(worker.metrics.registry)
+                return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+def _credentials(settings: Any) -> Any:
+    from gateway.settings import SecurityProtocol
+
+    if settings.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value() if settings.sasl_password else None,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context if settings.security_protocol is SecurityProtocol.SASL_SSL else None,
+        )
+    return None
