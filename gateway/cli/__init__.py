@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from gateway import __version__
-from gateway.cli import broker, calibrate, evaluate, keys, run, schemas, simulate, topics
+from gateway.cli import broker, calibrate, demo, evaluate, keys, run, schemas, simulate, topics
 from gateway.settings import CONFIG_FILE_VARIABLE
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.command(name="broker")(broker.broker)
 app.command(name="run")(run.run)
 app.command(name="simulate")(simulate.simulate)
+app.command(name="demo")(demo.demo)
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(evaluate.app, name="eval")
