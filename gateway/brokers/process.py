@@ -65,7 +65,7 @@ class BrokerProcess:
         except OSError:
             return "(no log)"
 
-    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+    def wait_until(self, ready: Callable[[], object], timeout: float, what: str) -> None:
         """Poll `ready` until it holds; fail early if the process dies, or at the deadline."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,50 +21,40 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from gateway.brokers.process import BrokerError, free_port
+from gateway.brokers.process import BrokerError
 from gateway.brokers.tansu import LIMITATIONS, TansuBroker
 from gateway.cli.console import console, errors, load_settings
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
+from gateway.contract.vocabulary import Decision
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Capture, Traffic, build_world
+from gateway.sdk.scenario import Capture, Traffic, World, build_world
 from gateway.sdk.simulator import publish_world, run_traffic
 from gateway.settings import Settings
+from gateway.shell.local import LocalWorker
 
 TENANTS = ("acme", "beta")
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback worker
-            return response.status, response.read().decode()
-    except OSError as exc:
-        return getattr(exc, "code", 0) or 0, ""
-
-
-def _wait(condition: object, timeout: float, what: str, worker: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited ({worker.returncode}) while waiting for {what}")
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.2)  # poll interval
-    raise RuntimeError(f"{what} not reached within {timeout:.0f}s")
-
-
-def _metric(text: str, name: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+COLUMNS = (*TENANTS, "_unknown")
+SHOWN = (Decision.FORWARDED, Decision.STRIPPED, Decision.BLOCKED, Decision.REJECTED)
 
 
 class Scoreboard:
+    """Audit records as they arrive, against what was sent and what the rules require."""
+
     def __init__(self) -> None:
         self.expected: dict[str, Capture] = {}
+        self.malformed_sent = 0
         self.audits: dict[str, AuditRecord] = {}
         self.by_rule: Counter[tuple[str, str, str]] = Counter()
         self.by_decision: Counter[tuple[str, str]] = Counter()
+
+    def sent(self, item: Capture) -> None:
+        if item.capture is None:
+            self.malformed_sent += 1
+        else:
+            self.expected[item.capture.event_id] = item
 
     def add(self, audit: AuditRecord) -> None:
         if audit.event_id in self.audits:
@@ -78,6 +63,14 @@ class Scoreboard:
         self.by_decision[(audit.tenant_id, audit.decision.value)] += 1
         for rule in audit.rule_ids:
             self.by_rule[(rule, audit.decision.value, audit.tenant_id)] += 1
+
+    @property
+    def total_sent(self) -> int:
+        return len(self.expected) + self.malformed_sent
+
+    @property
+    def malformed_rejected(self) -> int:
+        return sum(1 for a in self.audits.values() if a.event_id.startswith("undecodable:"))
 
     def mismatches(self) -> list[tuple[str, str, str]]:
         wrong = []
@@ -90,30 +83,19 @@ class Scoreboard:
         return wrong
 
     def view(self, title: str) -> Panel:
-        columns = (*TENANTS, "_unknown")
-        rules = Table("rule", "decision", *columns, title="decisions by rule and tenant")
+        decisions = Table("tenant", *SHOWN, title="decisions by tenant")
+        for tenant in COLUMNS:
+            decisions.add_row(tenant, *(str(self.by_decision[(tenant, d.value)]) for d in SHOWN))
+        rules = Table("rule", "decision", *COLUMNS, title="decisions by rule and tenant")
         for rule, decision in sorted({(r, d) for r, d, _ in self.by_rule}):
-            rules.add_row(rule, decision, *(str(self.by_rule[(rule, decision, t)]) for t in columns))
-        decisions = Table(
-            "tenant", "FORWARDED", "STRIPPED", "BLOCKED", "REJECTED", title="decisions by tenant"
-        )
-        for tenant in (*TENANTS, "_unknown"):
-            decisions.add_row(
-                tenant,
-                *(
-                    str(self.by_decision[(tenant, d)])
-                    for d in ("FORWARDED", "STRIPPED", "BLOCKED", "REJECTED")
-                ),
-            )
+            rules.add_row(rule, decision, *(str(self.by_rule[(rule, decision, t)]) for t in COLUMNS))
         return Panel(Group(decisions, rules), title=title)
 
 
 async def _follow_audit(settings: Settings, board: Scoreboard, stop: asyncio.Event) -> None:
     codec = default_codec()
     topic = TopicNames(settings.topic_prefix).audit
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
@@ -127,115 +109,91 @@ async def _follow_audit(settings: Settings, board: Scoreboard, stop: asyncio.Eve
         await consumer.stop()
 
 
+async def _drive(
+    settings: Settings,
+    worker: LocalWorker,
+    world: World,
+    board: Scoreboard,
+    rate: float,
+    duration: float,
+    live: bool,
+) -> None:
+    async with FaceGateProducer(settings) as producer:
+        await publish_world(producer, world)
+        await asyncio.to_thread(worker.wait_for_enrolled, len(world.enrollments))
+        stop = asyncio.Event()
+        follower = asyncio.create_task(_follow_audit(settings, board, stop))
+        with Live(board.view("live"), console=console, refresh_per_second=4, transient=not live) as view:
+
+            async def refresh() -> None:
+                while not stop.is_set():
+                    view.update(board.view(f"live: {len(board.audits)} of {board.total_sent} decided"))
+                    await asyncio.sleep(0.25)  # screen refresh
+
+            painter = asyncio.create_task(refresh())
+            await run_traffic(producer, Traffic(world), rate, duration, on_sent=board.sent)
+            deadline = time.monotonic() + 60
+            while len(board.audits) < board.total_sent and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)  # waiting for the last decisions
+            stop.set()
+            await asyncio.gather(follower, painter)
+
+
+def _summary(board: Scoreboard) -> bool:
+    console.print(board.view("summary"))
+    wrong = board.mismatches()
+    table = Table("captures sent", "decided", "as the rules require", "malformed sent / rejected")
+    table.add_row(
+        str(board.total_sent),
+        str(len(board.audits)),
+        str(len(board.expected) - len(wrong)),
+        f"{board.malformed_sent} / {board.malformed_rejected}",
+    )
+    console.print(table)
+    for kind, event_id, got in wrong[:10]:
+        errors.print(f"[red]unexpected[/red] {kind} {event_id}: {got}")
+    return not wrong and board.malformed_rejected == board.malformed_sent
+
+
 def demo(
     rate: Annotated[float, typer.Option(min=1, help="Captures per second.")] = 100.0,
     duration: Annotated[float, typer.Option(min=1, help="Seconds of traffic.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 2026,
-    live: Annotated[bool, typer.Option(help="Show the live view (off: only the summary).")] = True,
+    live: Annotated[bool, typer.Option(help="Keep the live view on screen (off: only the summary).")] = True,
 ) -> None:
     """Run the whole gateway locally on the embedded broker and watch it decide."""
     base = load_settings()
     work = base.cache_dir / "demo"
     work.mkdir(parents=True, exist_ok=True)
     broker = TansuBroker(work / "tansu.log")
-    worker: subprocess.Popen[bytes] | None = None
+    worker: LocalWorker | None = None
     board = Scoreboard()
     try:
         broker.start()
-        web_port = free_port()
         settings = base.model_copy(
             update={"bootstrap_servers": broker.bootstrap_servers, "tenants": list(TENANTS)}
         )
         console.print(f"[bold]FaceGate demo[/bold] on the embedded broker at {broker.bootstrap_servers}")
         console.print(f"[dim]{LIMITATIONS}[/dim]")
         ensure_gateway_topics(settings, list(TENANTS))
-        env = {
-            **os.environ,
-            "FACEGATE_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "FACEGATE_WEB_PORT": str(web_port),
-            "FACEGATE_WEB_HOST": "127.0.0.1",
-            "FACEGATE_SESSION_TIMEOUT_MS": "6000",
-            "FACEGATE_CACHE_DIR": str(work),
-            "FACEGATE_TENANTS": json.dumps(list(TENANTS)),
-        }
-        log = open(work / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--no-provision"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
+        worker = LocalWorker(
+            work / "worker.log",
+            {
+                "FACEGATE_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                "FACEGATE_CACHE_DIR": str(work),
+                "FACEGATE_TENANTS": json.dumps(list(TENANTS)),
+            },
         )
-        metrics_url = f"http://127.0.0.1:{web_port}"
-        _wait(lambda: _get(f"{metrics_url}/readyz")[0] == 200, 90, "worker readiness", worker)
+        worker.start()
         console.print("worker ready; publishing cameras, consents and enrollments")
-        world = build_world(seed, TENANTS)
-
-        async def go() -> None:
-            async with FaceGateProducer(settings) as producer:
-                await publish_world(producer, world)
-                await asyncio.to_thread(
-                    _wait,
-                    lambda: _metric(_get(f"{metrics_url}/metrics")[1], "facegate_enrolled_subjects") >= len(world.enrollments),
-                    60, "enrollments applied", worker,
-                )  # fmt: skip
-                stop = asyncio.Event()
-                follower = asyncio.create_task(_follow_audit(settings, board, stop))
-
-                def sent(item: Capture) -> None:
-                    event_id = item.capture.event_id if item.capture else f"raw-{len(board.expected)}"
-                    board.expected[event_id] = item
-
-                with Live(
-                    board.view("live"), console=console, refresh_per_second=4, transient=not live
-                ) as view:
-
-                    async def refresh() -> None:
-                        while not stop.is_set():
-                            view.update(board.view(f"live: {len(board.audits)} decisions"))
-                            await asyncio.sleep(0.25)  # screen refresh
-
-                    painter = asyncio.create_task(refresh())
-                    await run_traffic(producer, Traffic(world), rate, duration, on_sent=sent)
-                    deadline = time.monotonic() + 60
-                    while len(board.audits) < len(board.expected) and time.monotonic() < deadline:
-                        await asyncio.sleep(0.2)  # waiting for the last decisions
-                    stop.set()
-                    await asyncio.gather(follower, painter)
-
-        asyncio.run(go())
-    except (BrokerError, RuntimeError, OSError) as exc:
+        asyncio.run(_drive(settings, worker, build_world(seed, TENANTS), board, rate, duration, live))
+    except (BrokerError, OSError) as exc:
         errors.print(f"[red]demo failed:[/red] {exc}")
-        if (work / "worker.log").exists():
-            errors.print("\n".join((work / "worker.log").read_text(errors="replace").splitlines()[-20:]))
         raise typer.Exit(1) from None
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker is not None:
+            worker.stop()
         broker.stop()
-
-    console.print(board.view("summary"))
-    # Malformed inputs have no event id to match by; they are checked by count.
-    wrong = [w for w in board.mismatches() if not w[1].startswith("raw-")]
-    malformed_sent = sum(1 for k in board.expected if k.startswith("raw-"))
-    malformed_decided = sum(
-        1
-        for a in board.audits.values()
-        if a.decision.value == "REJECTED" and a.event_id.startswith("undecodable:")
-    )
-    summary = Table("sent", "decided", "as the rules require", "malformed sent / rejected")
-    summary.add_row(
-        str(len(board.expected)),
-        str(len(board.audits)),
-        str(len(board.expected) - malformed_sent - len(wrong)),
-        f"{malformed_sent} / {malformed_decided}",
-    )
-    console.print(summary)
-    if wrong or malformed_decided != malformed_sent:
-        for kind, event_id, got in wrong[:10]:
-            errors.print(f"[red]unexpected[/red] {kind} {event_id}: {got}")
+    if not _summary(board):
         raise typer.Exit(1)
     console.print("[green]every capture got the decision the rules require[/green]")

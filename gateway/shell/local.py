@@ -1,0 +1,81 @@
+"""A worker run as a child process on this machine: for the demo, the end-to-end tests and the
+benchmarks, which all need a real worker next to a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.brokers.process import BrokerError, BrokerProcess, free_port
+
+
+class LocalWorker:
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        self.web_port = free_port()
+        self.env = {
+            **os.environ,
+            "FACEGATE_WEB_PORT": str(self.web_port),
+            "FACEGATE_WEB_HOST": "127.0.0.1",
+            "FACEGATE_SESSION_TIMEOUT_MS": "6000",
+            **env,
+        }
+        self.process = BrokerProcess(
+            [sys.executable, "-m", "gateway", "run", "--no-provision"], log_path, self.env
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=2) as response:  # noqa: S310 - our loopback worker
+                return int(response.status), response.read().decode()
+        except OSError as exc:
+            return int(getattr(exc, "code", 0) or 0), ""
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a Prometheus metric's samples whose labels include `labels`."""
+        total = 0.0
+        wanted = [f'{k}="{v}"' for k, v in labels.items()]
+        for line in self.get("/metrics")[1].splitlines():
+            if line.startswith(name) and all(w in line for w in wanted):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.process.start()
+        self.process.wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "FaceGate worker readiness")
+
+    def wait_until(self, condition: Callable[[], object], timeout: float, what: str) -> None:
+        self.process.wait_until(condition, timeout, what)
+
+    def wait_for_enrolled(self, count: int, timeout: float = 60.0) -> None:
+        self.wait_until(
+            lambda: self.metric("facegate_enrolled_subjects") >= count,
+            timeout,
+            f"{count} enrollments applied",
+        )
+
+    def running(self) -> bool:
+        return self.process.running()
+
+    def stop(self) -> int | None:
+        return self.process.stop(timeout=30)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return self.process.log_tail(lines)
+
+
+def tenants_env(tenants: list[str]) -> str:
+    return json.dumps(tenants)
+
+
+__all__ = ["BrokerError", "LocalWorker", "tenants_env"]
