@@ -48,6 +48,7 @@ class Capture:
     expected: Expected
     capture: FaceCaptured | None = None
     raw: bytes | None = None  # malformed input, sent as is
+    subject: str | None = None  # the enrolled subject filmed, None for strangers
 
 
 @dataclass
@@ -240,7 +241,7 @@ class Traffic:
         )
         if kind in ("consenting-customer", "access-control"):
             self.last_customer[tenant] = subject or ""
-        return Capture(kind, expected, capture=capture)
+        return Capture(kind, expected, capture=capture, subject=subject)
 
 
 def stranger_faces(world: World, n: int) -> np.ndarray:

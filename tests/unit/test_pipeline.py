@@ -1,0 +1,173 @@
+"""The pure pipeline on the scenario's traffic: expected decisions, one audit each, isolation, no leaks."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.contract.codec import default_codec
+from gateway.contract.models import AuditRecord, GovernedFace, RejectedEvent
+from gateway.contract.topics import TopicNames
+from gateway.contract.vocabulary import Decision
+from gateway.core.audit.chain import GENESIS, ChainHead, record_hash
+from gateway.core.pipeline import BatchResult, InputRecord, process_batch
+from gateway.core.policy.tenant import development_policy
+from gateway.core.state import GatewayState, consent_key
+from gateway.keyring import Keyring
+from gateway.sdk.scenario import Capture, Traffic, World, build_world
+
+CODEC = default_codec()
+NAMES = TopicNames()
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _keyring(world: World) -> Keyring:
+    master = hashlib.sha256(f"test-keys-{world.seed}".encode()).digest()
+    return Keyring.model_validate({"development_master": master})
+
+
+def loaded_state(world: World) -> GatewayState:
+    state = GatewayState(keyring=_keyring(world), fallback_policy=development_policy)
+    for camera in world.cameras:
+        state.apply_camera(camera.camera_id, CODEC.encode(camera))
+    for consent in world.consents:
+        state.apply_consent(consent_key(consent.tenant_id, consent.subject_id), CODEC.encode(consent))
+    for e in world.enrollments:
+        protected = state.protect_enrollment(e.tenant_id, e.subject_id, e.template, e.template_model)
+        state.apply_enrollment(consent_key(e.tenant_id, e.subject_id), protected.to_json())
+    return state
+
+
+def records(items: list[Capture]) -> list[InputRecord]:
+    return [
+        InputRecord(NAMES.raw, i % 4, i // 4, CODEC.encode(c.capture) if c.capture else c.raw)
+        for i, c in enumerate(items)
+    ]
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return build_world(seed=11)
+
+
+@pytest.fixture(scope="module")
+def run(world: World) -> tuple[list[Capture], BatchResult]:
+    items = Traffic(world).take(1500)
+    result = process_batch(records(items), loaded_state(world), NAMES, {}, lambda p, e: False, NOW, 4)
+    return items, result
+
+
+def _decoded(result: BatchResult, topic_prefix: str, model: type) -> list:  # type: ignore[type-arg]
+    return [CODEC.decode(o.value, model) for o in result.outputs if o.topic.startswith(topic_prefix)]
+
+
+def test_every_input_gets_one_audit_record_with_the_expected_decision(
+    run: tuple[list[Capture], BatchResult],
+) -> None:
+    items, result = run
+    audits = _decoded(result, NAMES.audit, AuditRecord)
+    assert len(audits) == len(items)
+    by_event = {a.event_id: a for a in audits}
+    assert len(by_event) == len(items)
+    for i, item in enumerate(items):
+        event_id = item.capture.event_id if item.capture else f"undecodable:{NAMES.raw}:{i % 4}:{i // 4}"
+        audit = by_event[event_id]
+        assert audit.decision is item.expected.decision, (item.kind, audit.reason_codes)
+        assert item.expected.rule in audit.rule_ids, (item.kind, audit.rule_ids)
+        if item.expected.reason:
+            assert item.expected.reason in audit.reason_codes
+        assert audit.legal_sources and audit.policy_version
+    kinds = {i.kind for i in items}
+    assert {"sales-office-commission", "toilet", "no-signage", "minor-without-guardian", "malformed"} <= kinds
+
+
+def test_tenants_only_receive_their_own_events(run: tuple[list[Capture], BatchResult]) -> None:
+    _, result = run
+    governed = [o for o in result.outputs if ".governed." in o.topic]
+    assert governed
+    for output in governed:
+        face = CODEC.decode(output.value, GovernedFace)
+        assert output.topic == NAMES.governed(face.tenant_id)
+        assert face.decision in (Decision.FORWARDED, Decision.STRIPPED)
+        if face.decision is Decision.STRIPPED:
+            assert face.pseudonym is None and face.protected_template is None
+
+
+def test_no_raw_template_or_image_leaves(run: tuple[list[Capture], BatchResult]) -> None:
+    items, result = run
+    blob = b"".join(o.key + o.value for o in result.outputs)
+    for item in items:
+        if item.capture is not None:
+            assert item.capture.template[:32] not in blob
+            if item.capture.image:
+                assert item.capture.image not in blob
+
+
+def test_dead_letters_say_why_without_biometrics(run: tuple[list[Capture], BatchResult]) -> None:
+    items, result = run
+    dead = _decoded(result, NAMES.rejected, RejectedEvent)
+    assert len(dead) == sum(1 for i in items if i.expected.decision is Decision.REJECTED)
+    assert all(d.reason and d.reason_code.startswith("DECODE_") for d in dead)
+
+
+def test_the_same_person_gets_one_pseudonym_per_tenant(run: tuple[list[Capture], BatchResult]) -> None:
+    items, result = run
+    faces = {f.event_id: f for f in _decoded(result, NAMES.prefix + "governed.", GovernedFace)}
+    pseudonym_of: dict[str, set[str]] = {}
+    for item in items:
+        face = faces.get(item.capture.event_id) if item.capture else None
+        if face is not None and face.pseudonym:
+            assert item.subject is not None
+            pseudonym_of.setdefault(item.subject, set()).add(face.pseudonym)
+    assert pseudonym_of and all(len(names) == 1 for names in pseudonym_of.values())
+    all_names = [next(iter(n)) for n in pseudonym_of.values()]
+    assert len(set(all_names)) == len(all_names)  # different people, different pseudonyms
+    assert all(name.startswith("t1-") and "customer" not in name for name in all_names)
+
+
+def test_audit_chain_links_each_partition(run: tuple[list[Capture], BatchResult]) -> None:
+    _, result = run
+    chains: dict[int, list[AuditRecord]] = {}
+    for output in result.outputs:
+        if output.topic == NAMES.audit:
+            assert output.partition is not None
+            chains.setdefault(output.partition, []).append(CODEC.decode(output.value, AuditRecord))
+    assert set(chains) == {0, 1, 2, 3}
+    for records_ in chains.values():
+        previous = GENESIS
+        for seq, record in enumerate(records_):
+            assert record.seq == seq and record.prev_hash == previous and record.hash == record_hash(record)
+            previous = record.hash
+
+
+def test_repeated_event_ids_are_dropped_once_and_counted(world: World) -> None:
+    items = Traffic(world, seed=3).take(20)
+    batch = records(items)
+    twice = batch + [
+        InputRecord(r.topic, r.partition, r.offset + 1000, r.value)
+        for r in batch
+        if items[batch.index(r)].capture
+    ]
+    result = process_batch(twice, loaded_state(world), NAMES, {}, lambda p, e: False, NOW, 4)
+    assert len(_decoded(result, NAMES.audit, AuditRecord)) == len(items)
+    assert result.duplicates == sum(1 for i in items if i.capture)
+    seen = {event_id for _, event_id in result.seen}
+    again = process_batch(batch, loaded_state(world), NAMES, {}, lambda p, e: e in seen, NOW, 4)
+    assert again.duplicates == len(seen)
+
+
+def test_chain_continues_from_a_given_head(world: World) -> None:
+    head = ChainHead(41, "ab" * 32)
+    result = process_batch(
+        records(Traffic(world, seed=5).take(3))[:1],
+        loaded_state(world),
+        NAMES,
+        {0: head},
+        lambda p, e: False,
+        NOW,
+        4,
+    )
+    audit = CODEC.decode(result.outputs[0].value, AuditRecord)
+    assert audit.seq == 42 and audit.prev_hash == "ab" * 32
