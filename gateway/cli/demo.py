@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Annotated
 
 import typer
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from rich.console import Group
 from rich.live import Live
 from rich.panel import Panel
@@ -28,7 +28,9 @@ from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision
+from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.provisioning import ensure_gateway_topics
+from gateway.kafka.reading import assign_all, stop_quietly
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
 from gateway.sdk.simulator import publish_world, run_traffic
@@ -95,18 +97,16 @@ class Scoreboard:
 async def _follow_audit(settings: Settings, board: Scoreboard, stop: asyncio.Event) -> None:
     codec = default_codec()
     topic = TopicNames(settings.topic_prefix).audit
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    consumer = AIOKafkaConsumer(**aiokafka_config(settings), group_id=None)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        await assign_all(consumer, topic)
         while not stop.is_set():
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
                     board.add(codec.decode(record.value or b"", AuditRecord))
     finally:
-        await consumer.stop()
+        await stop_quietly(consumer)
 
 
 async def _drive(

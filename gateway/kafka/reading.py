@@ -1,0 +1,71 @@
+"""Reading whole topics without a consumer group: regulators' tools, the demo, the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+Records = list[ConsumerRecord[bytes, bytes]]
+
+
+async def assign_all(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[TopicPartition]:
+    """Assign every partition of `topic` to a started consumer, from the beginning."""
+    for _ in range(attempts):
+        consumer._client.add_topic(topic)  # a group-less consumer only learns topics it asks for
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            partitions = [TopicPartition(topic, p) for p in sorted(found)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            return partitions
+        await asyncio.sleep(0.1)  # metadata for a just-created topic; bounded by attempts
+    raise LookupError(f"topic {topic} does not exist")
+
+
+async def stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    # aiokafka may surface the cancellation of its own commit-reset task when a consumer
+    # without a group is stopped right after starting; nothing of ours is cancelled here.
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer.stop()
+
+
+async def read_topic(
+    config: dict[str, Any],
+    topic: str,
+    until: Callable[[Records], bool] | None = None,
+    timeout: float = 60.0,
+) -> Records:
+    """All records of a topic: up to the end offsets at the start, or until `until` holds."""
+    consumer = AIOKafkaConsumer(**config, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    records: Records = []
+    try:
+        partitions = await assign_all(consumer, topic)
+        ends = await consumer.end_offsets(partitions)
+        async with asyncio.timeout(timeout):
+            while True:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    records += batch
+                if until is not None:
+                    if until(records):
+                        return records
+                    continue
+                positions = [await consumer.position(tp) for tp in partitions]
+                if all(pos >= ends[tp] for pos, tp in zip(positions, partitions, strict=True)):
+                    return records
+    finally:
+        await stop_quietly(consumer)
+
+
+async def list_topics(config: dict[str, Any]) -> set[str]:
+    consumer = AIOKafkaConsumer(**config)
+    await consumer.start()
+    try:
+        return set(await consumer.topics())
+    finally:
+        await stop_quietly(consumer)

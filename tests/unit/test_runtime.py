@@ -1,0 +1,56 @@
+"""Start-up: development mode works with nothing configured; production names what is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.keyring import Keyring
+from gateway.settings import Settings
+from gateway.shell.runtime import StartupError, build_runtime
+
+
+def test_development_mode_with_nothing_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACEGATE_KEYRING", raising=False)
+    monkeypatch.delenv("FACEGATE_KEYRING_FILE", raising=False)
+    runtime = build_runtime(Settings(cache_dir=tmp_path))
+    assert runtime.development and runtime.state.keyring.development
+    assert runtime.state.policy("any-tenant") is not None  # the pack with a placeholder assessment
+    assert (tmp_path / "development-keyring").is_file()
+
+
+def test_production_refuses_and_names_each_missing_piece(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FACEGATE_KEYRING", raising=False)
+    monkeypatch.delenv("FACEGATE_KEYRING_FILE", raising=False)
+    with pytest.raises(StartupError) as caught:
+        build_runtime(Settings(env="production", cache_dir=tmp_path))
+    assert "keyring" in str(caught.value) and "FACEGATE_POLICY_DIR" in str(caught.value)
+
+    (tmp_path / "acme.yaml").write_text(
+        "tenant_id: acme\nimpact_assessment: {reference: PIA, dated: 2026-01-01}\n"
+    )
+    monkeypatch.setenv("FACEGATE_KEYRING", Keyring.generate(["beta"]).export())
+    with pytest.raises(StartupError, match="keys for tenant 'acme'"):
+        build_runtime(Settings(env="production", policy_dir=tmp_path))
+
+    monkeypatch.setenv("FACEGATE_KEYRING", Keyring.generate(["acme"]).export())
+    runtime = build_runtime(Settings(env="production", policy_dir=tmp_path))
+    assert not runtime.development and runtime.state.policy("stranger-tenant") is None
+
+
+def test_run_command_refuses_an_invalid_policy_naming_the_field(tmp_path: Path) -> None:
+    (tmp_path / "acme.yaml").write_text("tenant_id: acme\ntighten: {min_quality: 0.1}\n")
+    result = CliRunner().invoke(
+        app, ["run"], env={"FACEGATE_POLICY_DIR": str(tmp_path), "FACEGATE_CACHE_DIR": str(tmp_path)}
+    )
+    assert result.exit_code == 2
+    assert "min_quality 0.1 is below" in result.output
+    result = CliRunner().invoke(
+        app, ["run"], env={"FACEGATE_ENV": "production", "FACEGATE_KEYRING": "", "FACEGATE_KEYRING_FILE": ""}
+    )
+    assert result.exit_code == 2 and "production start refused" in result.output
