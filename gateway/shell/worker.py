@@ -129,6 +129,10 @@ class Worker:
                 self.metrics.enrolled.labels(tenant).set(state.enrolled_count(tenant))
             self.metrics.ignored.set(state.ignored_records)
 
+        @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
+        async def forget_old_event_ids() -> None:
+            await self.forget_seen(int(time.time() * 1000) - settings.dedupe_window_ms)
+
         @self.app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
             self.ready = True
@@ -157,10 +161,10 @@ class Worker:
             records, self.runtime.state, self.names, heads, seen, datetime.now(UTC), self.settings.partitions
         )
         await self.produce(result.outputs)
-        now_ms = str(int(time.time() * 1000)).encode()
+        now_ms = int(time.time() * 1000)
         for partition, event_id in result.seen:
             with self.seen.writing_for(partition):
-                self.seen[event_id.encode()] = now_ms
+                self.seen[event_id.encode()] = f"{now_ms}:{partition}".encode()
         for partition, head in heads.items():
             with self.heads.writing_for(partition):
                 self.heads[str(partition).encode()] = head.to_json().encode()
@@ -171,6 +175,19 @@ class Worker:
         elapsed = time.perf_counter() - started
         for _ in records:
             self.metrics.latency.observe(elapsed)
+
+    async def forget_seen(self, cutoff_ms: int) -> int:
+        """Drop event ids older than the dedupe window, for input partitions this worker owns."""
+        owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.names.raw}
+        expired = []
+        for key, value in list(self.seen.items()):
+            stamp, _, where = bytes(value).decode().partition(":")
+            if int(stamp) < cutoff_ms and where.isdigit() and int(where) in owned:
+                expired.append((int(where), key))
+        for partition, key in expired:
+            with self.seen.writing_for(partition):
+                del self.seen[key]
+        return len(expired)
 
     async def produce(self, outputs: list[Output]) -> None:
         """Send everything, then wait for every acknowledgement; retry until Kafka takes it."""
