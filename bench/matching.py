@@ -49,9 +49,7 @@ def measure(size: int, batches: int = 20, seed: int = 1) -> dict[str, Any]:
     index = EnrolledIndex(calibration.scheme)
     for start in range(0, size, CHUNK):
         people = np.arange(start, min(size, start + CHUNK))
-        index.add_many(
-            [f"subject-{i:07d}" for i in people], protector.protect(population.captures(people, 0))
-        )
+        index.add_many([f"subject-{i:07d}" for i in people], protector.protect(population.captures(people, 0)))
     gc.collect()
     per_subject = (tracemalloc.get_traced_memory()[0] - traced_before) / size
     tracemalloc.stop()

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import yaml
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import (
     BaseModel,
@@ -95,9 +95,9 @@ class Keyring(BaseModel):
     # -- lookups ------------------------------------------------------------------------
     def _derived(self, label: str, version: int) -> bytes:
         assert self.development_master is not None
-        return HKDF(
-            hashes.SHA256(), KEY_BYTES, salt=None, info=f"facegate-dev|{label}|{version}".encode()
-        ).derive(self.development_master.get_secret_value())
+        return HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=f"facegate-dev|{label}|{version}".encode()).derive(
+            self.development_master.get_secret_value()
+        )
 
     def _tenant(self, tenant_id: str, kind: str, version: int | None) -> tuple[int, bytes]:
         keys = self.tenants.get(tenant_id)
@@ -125,6 +125,14 @@ class Keyring(BaseModel):
         if self.development:
             return 1, self._derived("regulator", 1)
         raise MissingKeyError("no regulator pseudonym key")
+
+    def signing_keys(self) -> list[Ed25519PrivateKey]:
+        """Every audit signing key version (old ones still verify old checkpoints)."""
+        if self.audit_signing is not None:
+            return [
+                Ed25519PrivateKey.from_private_bytes(s.get_secret_value()) for s in self.audit_signing.versions.values()
+            ]
+        return [self.signing_key()[1]]
 
     def signing_key(self, version: int | None = None) -> tuple[str, Ed25519PrivateKey]:
         """The audit signing key and its key id (derived from the public key)."""
@@ -210,15 +218,12 @@ class Keyring(BaseModel):
                 return None
             return {
                 "current": v.current,
-                "versions": {
-                    k: base64.b64encode(s.get_secret_value()).decode() for k, s in v.versions.items()
-                },
+                "versions": {k: base64.b64encode(s.get_secret_value()).decode() for k, s in v.versions.items()},
             }
 
         document: dict[str, Any] = {
             "tenants": {
-                t: {"protection": dump(k.protection), "pseudonym": dump(k.pseudonym)}
-                for t, k in self.tenants.items()
+                t: {"protection": dump(k.protection), "pseudonym": dump(k.pseudonym)} for t, k in self.tenants.items()
             },
             "regulator_pseudonym": dump(self.regulator_pseudonym),
             "audit_signing": dump(self.audit_signing),
@@ -228,7 +233,11 @@ class Keyring(BaseModel):
 
 def key_id(private: Ed25519PrivateKey) -> str:
     """Stable id of a signing key: the first 16 hex digits of SHA-256 of its raw public key."""
-    public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return public_key_id(private.public_key())
+
+
+def public_key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     digest = hashes.Hash(hashes.SHA256())
-    digest.update(public)
+    digest.update(raw)
     return digest.finalize().hex()[:16]

@@ -67,9 +67,7 @@ class Settings(BaseSettings):
     ssl_cafile: Path | None = None
 
     # The worker
-    app_id: str = Field(
-        "facegate", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="Faust app id = consumer group."
-    )
+    app_id: str = Field("facegate", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="Faust app id = consumer group.")
     policy_dir: Path | None = Field(None, description="Folder of tenant policy YAML files.")
     web_host: str = "0.0.0.0"  # noqa: S104 - the pod's probes and Prometheus reach it
     web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
@@ -80,9 +78,7 @@ class Settings(BaseSettings):
 
     # Local tooling
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "facegate")
-    kafka_version: str = Field(
-        "4.1.1", pattern=r"^4\.\d+\.\d+$", description="Apache Kafka release for local brokers."
-    )
+    kafka_version: str = Field("4.1.1", pattern=r"^4\.\d+\.\d+$", description="Apache Kafka release for local brokers.")
 
     @field_validator("audit_retention_ms")
     @classmethod

@@ -35,6 +35,9 @@ OVERRIDES: dict[str, st.SearchStrategy[Any]] = {
     "RejectedEvent.source_offset": st.integers(min_value=0, max_value=2**63 - 1),
     "RejectedEvent.payload_size": st.integers(min_value=0, max_value=2**63 - 1),
     "RejectedEvent.payload_sha256": st.binary(min_size=32, max_size=32).map(bytes.hex),
+    "AuditCheckpoint.audit_partition": st.integers(min_value=0, max_value=2**31 - 1),
+    "AuditCheckpoint.seq": st.integers(min_value=-1, max_value=2**63 - 1),
+    "AuditCheckpoint.head_hash": st.binary(min_size=32, max_size=32).map(bytes.hex),
 }
 
 _TEXT = st.text(min_size=1, max_size=24)

@@ -179,9 +179,7 @@ class KafkaBroker:
             self._java("kafka.tools.StorageTool", *args), capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
-            raise BrokerError(
-                f"formatting KRaft storage failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
-            )
+            raise BrokerError(f"formatting KRaft storage failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
 
     def start(self, timeout: float = 120.0) -> None:
         """Format if needed, start, and wait until the broker answers metadata requests."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from gateway import __version__
-from gateway.cli import broker, calibrate, demo, evaluate, keys, run, schemas, simulate, topics
+from gateway.cli import audit, broker, calibrate, demo, evaluate, keys, run, schemas, simulate, topics
 from gateway.settings import CONFIG_FILE_VARIABLE
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(evaluate.app, name="eval")
 app.command(name="calibrate")(calibrate.calibrate_command)
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 
 
 def _version(value: bool) -> None:

@@ -27,9 +27,7 @@ def broker(
     port: Annotated[int, typer.Option(help="Port to listen on, on 127.0.0.1.")] = 9092,
     engine: Annotated[
         Engine,
-        typer.Option(
-            help="tansu: embedded in-memory demo broker; kafka: Apache Kafka 4.x from Maven Central."
-        ),
+        typer.Option(help="tansu: embedded in-memory demo broker; kafka: Apache Kafka 4.x from Maven Central."),
     ] = Engine.TANSU,
     sasl: Annotated[
         bool,

@@ -170,9 +170,7 @@ def demo(
     board = Scoreboard()
     try:
         broker.start()
-        settings = base.model_copy(
-            update={"bootstrap_servers": broker.bootstrap_servers, "tenants": list(TENANTS)}
-        )
+        settings = base.model_copy(update={"bootstrap_servers": broker.bootstrap_servers, "tenants": list(TENANTS)})
         console.print(f"[bold]FaceGate demo[/bold] on the embedded broker at {broker.bootstrap_servers}")
         console.print(f"[dim]{LIMITATIONS}[/dim]")
         ensure_gateway_topics(settings, list(TENANTS))

@@ -20,12 +20,8 @@ app = typer.Typer(
 
 @app.command()
 def generate(
-    out: Annotated[
-        Path, typer.Option(help="File to create (mode 0600); refuses to overwrite.", dir_okay=False)
-    ],
-    tenant: Annotated[
-        list[str], typer.Option("--tenant", "-t", help="Tenant to create keys for (repeatable).")
-    ],
+    out: Annotated[Path, typer.Option(help="File to create (mode 0600); refuses to overwrite.", dir_okay=False)],
+    tenant: Annotated[list[str], typer.Option("--tenant", "-t", help="Tenant to create keys for (repeatable).")],
 ) -> None:
     """Version 1 of every key: per tenant protection and pseudonym keys, the regulator and signing keys."""
     try:

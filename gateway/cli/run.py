@@ -13,9 +13,7 @@ from gateway.shell.runtime import DEVELOPMENT_WARNING, StartupError, build_runti
 
 
 def run(
-    provision: Annotated[
-        bool, typer.Option(help="Create missing contract topics first (needs admin rights).")
-    ] = True,
+    provision: Annotated[bool, typer.Option(help="Create missing contract topics first (needs admin rights).")] = True,
     loglevel: Annotated[str, typer.Option(help="Worker log level.")] = "info",
 ) -> None:
     """Run the governance worker: every capture on faces.raw gets one decision, audited."""

@@ -32,9 +32,7 @@ TenantOption = Annotated[
 @contextmanager
 def _admin(settings: Settings) -> Iterator[KafkaAdminClient]:
     try:
-        admin = KafkaAdminClient(
-            request_timeout_ms=15000, bootstrap_timeout_ms=10000, **kafka_python_config(settings)
-        )
+        admin = KafkaAdminClient(request_timeout_ms=15000, bootstrap_timeout_ms=10000, **kafka_python_config(settings))
     except (KafkaError, ValueError) as exc:
         errors.print(f"[red]cannot reach Kafka at {settings.bootstrap_servers}:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -102,10 +100,7 @@ def describe(tenant: TenantOption = None) -> None:
             missing += 1
             table.add_row(spec.name, spec.kind, "-", "-", "-", "-", "[red]missing[/red]")
             continue
-        ok = (
-            all(state.config.get(k) == v for k, v in spec.config.items())
-            and state.partitions >= spec.partitions
-        )
+        ok = all(state.config.get(k) == v for k, v in spec.config.items()) and state.partitions >= spec.partitions
         table.add_row(
             spec.name,
             spec.kind,

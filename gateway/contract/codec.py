@@ -136,17 +136,11 @@ class Codec:
             )
         except Exception as exc:  # fastavro raises many types on bad input
             if isinstance(exc, EOFError) or self._is_cut_short(data, reader):
-                raise DecodeError(
-                    DecodeErrorCode.TRUNCATED, f"{name} datum ends before its last field"
-                ) from None
-            raise DecodeError(
-                DecodeErrorCode.CORRUPT, f"{name} datum is corrupt ({type(exc).__name__})"
-            ) from None
+                raise DecodeError(DecodeErrorCode.TRUNCATED, f"{name} datum ends before its last field") from None
+            raise DecodeError(DecodeErrorCode.CORRUPT, f"{name} datum is corrupt ({type(exc).__name__})") from None
         rest = len(data) - body.tell()
         if rest:
-            raise DecodeError(
-                DecodeErrorCode.TRAILING_BYTES, f"{rest} unexpected bytes after the {name} datum"
-            )
+            raise DecodeError(DecodeErrorCode.TRAILING_BYTES, f"{rest} unexpected bytes after the {name} datum")
         if not isinstance(datum, dict):
             raise DecodeError(DecodeErrorCode.CORRUPT, f"{name} datum is not a record")
         return name, datum

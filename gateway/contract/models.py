@@ -153,12 +153,27 @@ class AuditRecord(AvroRecord):
     subject_pseudonym: str | None = None
     match_score_band: str | None = None
     event_time: Timestamp | None = None
+    reference_database: str | None = None
+    use_started_at: Timestamp | None = None
+    use_ended_at: Timestamp | None = None
+    verified_by: str | None = None
     recorded_at: Timestamp
     seq: Annotated[int, Field(ge=0)]
     prev_hash: str
     hash: str
     signature: bytes | None = None
     key_id: str | None = None
+
+
+class AuditCheckpoint(AvroRecord):
+    avro_name: ClassVar[str] = "AuditCheckpoint"
+    checkpoint_id: Identifier
+    audit_partition: Annotated[int, Field(ge=0)]
+    seq: Annotated[int, Field(ge=-1)]
+    head_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    signed_at: Timestamp
+    key_id: Identifier
+    signature: bytes
 
 
 class RejectedEvent(AvroRecord):
@@ -209,6 +224,7 @@ RECORD_MODELS: dict[str, type[AvroRecord]] = {
         Enrollment,
         GovernedFace,
         AuditRecord,
+        AuditCheckpoint,
         RejectedEvent,
         ShareRequest,
         ErasureNotice,

@@ -27,6 +27,7 @@ RECORD_NAMES: tuple[str, ...] = (
     "Enrollment",
     "GovernedFace",
     "AuditRecord",
+    "AuditCheckpoint",
     "RejectedEvent",
     "ShareRequest",
     "ErasureNotice",

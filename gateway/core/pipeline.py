@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -72,8 +72,11 @@ def process_batch(
     is_seen: Callable[[int, str], bool],
     now: datetime,
     audit_partitions: int,
+    arrived: datetime | None = None,
 ) -> BatchResult:
+    """Decide a batch. `heads` (chain head per audit partition) is advanced in place."""
     result = BatchResult()
+    use = (arrived or now, now)
     decided: list[tuple[InputRecord, FaceCaptured | None, Outcome, str | None]] = []
     pending: list[_Pending] = []
     in_batch: set[str] = set()
@@ -99,22 +102,51 @@ def process_batch(
         else:
             decided.append((record, capture, screened, None))
 
-    _identify(pending, state)
+    references = _identify(pending, state)
     for item in pending:
         policy = state.policy(item.capture.tenant_id)
         assert policy is not None and item.match is not None  # screening passed, so both exist
         consent = state.consent(item.capture.tenant_id, item.match.subject_id or "")
         outcome = conclude(item.capture, item.identify, item.match, item.threshold, consent, policy, now)
         decided.append((item.record, item.capture, outcome, None))
+    decided = [(r, c, _with_alerts(o, c, state), d) for r, c, o, d in decided]
 
     decided.sort(key=lambda d: (d[0].partition, d[0].offset))  # the audit chain follows the input order
     for record, decided_capture, outcome, detail in decided:
-        _emit(result, record, decided_capture, outcome, detail, state, names, heads, now, audit_partitions)
+        reference = references.get(decided_capture.event_id) if decided_capture else None
+        _emit(
+            result,
+            record,
+            decided_capture,
+            outcome,
+            detail,
+            state,
+            names,
+            heads,
+            now,
+            audit_partitions,
+            use,
+            reference,
+        )
     return result
 
 
-def _identify(pending: list[_Pending], state: GatewayState) -> None:
-    """Protect and search, batched per (tenant, model); the best match across key versions wins."""
+def _with_alerts(outcome: Outcome, capture: FaceCaptured | None, state: GatewayState) -> Outcome:
+    """R15: a tenant holding as many enrolled subjects as the filing threshold must file with the CAC."""
+    if capture is None:
+        return outcome
+    policy = state.policy(capture.tenant_id)
+    if policy is None or state.enrolled_count(capture.tenant_id) < policy.pack.filing_threshold:
+        return outcome
+    return replace(outcome, alerts=tuple(sorted({*outcome.alerts, "R15"})))
+
+
+def _identify(pending: list[_Pending], state: GatewayState) -> dict[str, str]:
+    """Protect and search, batched per (tenant, model); the best match across key versions wins.
+
+    Returns, per event id, the reference database searched (EU AI Act art. 12(3)(b)).
+    """
+    references: dict[str, str] = {}
     groups: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
     for item in pending:
         groups[(item.capture.tenant_id, item.capture.template_model)].append(item)
@@ -133,6 +165,10 @@ def _identify(pending: list[_Pending], state: GatewayState) -> None:
         for item, match in zip(items, best, strict=True):
             item.match = match
             item.threshold = identification_threshold(calibration, policy, item.identify.masked, enrolled)
+            references[item.capture.event_id] = (
+                f"{tenant_id} enrolled {model}: {enrolled} subjects, key versions {versions or 'none'}"
+            )
+    return references
 
 
 def _emit(
@@ -146,12 +182,12 @@ def _emit(
     heads: dict[int, ChainHead],
     now: datetime,
     audit_partitions: int,
+    use: tuple[datetime, datetime],
+    reference: str | None,
 ) -> None:
     codec = state.codec
     tenant_id = capture.tenant_id if capture else UNKNOWN_TENANT
-    event_id = (
-        capture.event_id if capture else undecodable_event_id(record.topic, record.partition, record.offset)
-    )
+    event_id = capture.event_id if capture else undecodable_event_id(record.topic, record.partition, record.offset)
     policy = state.policy(tenant_id) if capture else None
     policy_version = policy.version if policy else NO_POLICY
     camera = state.cameras.get(capture.camera_id) if capture else None
@@ -168,30 +204,20 @@ def _emit(
         event_id=event_id, tenant_id=tenant_id, outcome=outcome, policy_version=policy_version,
         recorded_at=now, capture=capture, camera=camera, subject_pseudonym=regulator_name,
     )  # fmt: skip
+    if reference is not None:  # an identification ran: the EU AI Act art. 12(3) log
+        fields.update(reference_database=reference, use_started_at=use[0], use_ended_at=use[1], verified_by=None)
     audit, heads[audit_partition] = append(fields, heads.get(audit_partition, ChainHead()))
     result.outputs.append(Output(names.audit, audit.audit_id.encode(), codec.encode(audit), audit_partition))
 
-    if (
-        outcome.decision in (Decision.FORWARDED, Decision.STRIPPED)
-        and capture is not None
-        and camera is not None
-    ):
+    if outcome.decision in (Decision.FORWARDED, Decision.STRIPPED) and capture is not None and camera is not None:
         template = version_used = None
-        if (
-            outcome.decision is Decision.FORWARDED
-            and policy is not None
-            and policy.forward_protected_template
-        ):
+        if outcome.decision is Decision.FORWARDED and policy is not None and policy.forward_protected_template:
             calibration = state.calibrations[capture.template_model]
             protector = state.protector(tenant_id, calibration)
             vector = np.frombuffer(capture.template, dtype="<f4")
             template, version_used = protector.protect(vector)[0].tobytes(), protector.version
-        governed = governed_face(
-            capture, camera, outcome, policy_version, tenant_name, template, version_used
-        )
-        result.outputs.append(
-            Output(names.governed(tenant_id), capture.event_id.encode(), codec.encode(governed))
-        )
+        governed = governed_face(capture, camera, outcome, policy_version, tenant_name, template, version_used)
+        result.outputs.append(Output(names.governed(tenant_id), capture.event_id.encode(), codec.encode(governed)))
     elif outcome.decision is Decision.REJECTED:
         reason = detail or f"rejected: {', '.join(outcome.reason_codes)}"
         dead = rejected_event(

@@ -69,9 +69,7 @@ class GatewayState:
     cameras: dict[str, CameraRegistration] = field(default_factory=dict)
     consents: dict[str, ConsentRecord] = field(default_factory=dict)
     indexes: dict[tuple[str, str, int], EnrolledIndex] = field(default_factory=dict)
-    enrolled_at: dict[str, tuple[str, int]] = field(
-        default_factory=dict
-    )  # tenant/subject -> (model, version)
+    enrolled_at: dict[str, tuple[str, int]] = field(default_factory=dict)  # tenant/subject -> (model, version)
     ignored_records: int = 0  # registry records that did not decode
 
     # -- lookups ------------------------------------------------------------------------------
@@ -90,9 +88,7 @@ class GatewayState:
 
     def enrolled_versions(self, tenant_id: str, template_model: str) -> list[int]:
         return sorted(
-            v
-            for (t, m, v), index in self.indexes.items()
-            if t == tenant_id and m == template_model and len(index)
+            v for (t, m, v), index in self.indexes.items() if t == tenant_id and m == template_model and len(index)
         )
 
     def enrolled_count(self, tenant_id: str) -> int:
@@ -149,6 +145,4 @@ class GatewayState:
             raise LookupError(f"template model {template_model!r} has no calibration")
         protector = self.protector(tenant_id, calibration)
         code: Codes = protector.protect(from_bytes(template, calibration.dim))
-        return ProtectedEnrollment(
-            tenant_id, subject_id, template_model, protector.version, code[0].tobytes()
-        )
+        return ProtectedEnrollment(tenant_id, subject_id, template_model, protector.version, code[0].tobytes())

@@ -127,25 +127,19 @@ def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState) -> T
         admin.create_partitions({spec.name: spec.partitions})
         changes.append(f"partitions: {state.partitions} -> {spec.partitions}")
     elif state.partitions > spec.partitions:
-        warnings.append(
-            f"has {state.partitions} partitions, more than the {spec.partitions} configured; left as is"
-        )
+        warnings.append(f"has {state.partitions} partitions, more than the {spec.partitions} configured; left as is")
     if state.replication_factor and state.replication_factor != spec.replication_factor:
         warnings.append(
             f"replication factor is {state.replication_factor}, configured {spec.replication_factor}; "
             "changing it needs a partition reassignment"
         )
-    return TopicOutcome(
-        spec, Action.UPDATED if changes else Action.UNCHANGED, tuple(changes), tuple(warnings)
-    )
+    return TopicOutcome(spec, Action.UPDATED if changes else Action.UNCHANGED, tuple(changes), tuple(warnings))
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
     from gateway.kafka.connection import kafka_python_config
 
-    return KafkaAdminClient(
-        request_timeout_ms=15000, bootstrap_timeout_ms=10000, **kafka_python_config(settings)
-    )
+    return KafkaAdminClient(request_timeout_ms=15000, bootstrap_timeout_ms=10000, **kafka_python_config(settings))
 
 
 def ensure_gateway_topics(settings: Settings, tenants: list[str]) -> list[TopicOutcome]:

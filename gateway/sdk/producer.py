@@ -81,11 +81,7 @@ class FaceGateProducer:
         await self._send(self.names.cameras, camera_id, None)
 
     async def record_consent(self, consent: ConsentRecord) -> None:
-        await self.send_record(
-            self.names.consent, consent_key(consent.tenant_id, consent.subject_id), consent
-        )
+        await self.send_record(self.names.consent, consent_key(consent.tenant_id, consent.subject_id), consent)
 
     async def enroll(self, enrollment: Enrollment) -> None:
-        await self.send_record(
-            self.names.enroll, consent_key(enrollment.tenant_id, enrollment.subject_id), enrollment
-        )
+        await self.send_record(self.names.enroll, consent_key(enrollment.tenant_id, enrollment.subject_id), enrollment)

@@ -81,9 +81,7 @@ def _camera(
     )
 
 
-def build_world(
-    seed: int = 2026, tenants: tuple[str, ...] = ("acme", "beta"), subjects_per_tenant: int = 20
-) -> World:
+def build_world(seed: int = 2026, tenants: tuple[str, ...] = ("acme", "beta"), subjects_per_tenant: int = 20) -> World:
     """Cameras of every kind; per tenant, consenting adults and two minors (one without guardian consent)."""
     people = subjects_per_tenant * len(tenants) + 200  # the rest are strangers
     population = Population.create(SYNTHETIC_512, people, seed)
@@ -103,9 +101,7 @@ def build_world(
                 LocationType.SALES_OFFICE,
                 [Purpose.COMMISSION_ATTRIBUTION, Purpose.MARKETING],
             ),
-            _camera(
-                tenant, "no-sign", LocationType.RETAIL, [Purpose.REPEAT_VISITOR_RECOGNITION], signage=False
-            ),
+            _camera(tenant, "no-sign", LocationType.RETAIL, [Purpose.REPEAT_VISITOR_RECOGNITION], signage=False),
             _camera(tenant, "toilet", LocationType.TOILET, [Purpose.SECURITY]),
         ]
         for s in range(subjects_per_tenant):

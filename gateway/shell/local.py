@@ -23,9 +23,7 @@ class LocalWorker:
             "FACEGATE_SESSION_TIMEOUT_MS": "6000",
             **env,
         }
-        self.process = BrokerProcess(
-            [sys.executable, "-m", "gateway", "run", "--no-provision"], log_path, self.env
-        )
+        self.process = BrokerProcess([sys.executable, "-m", "gateway", "run", "--no-provision"], log_path, self.env)
 
     @property
     def url(self) -> str:

@@ -23,12 +23,8 @@ class GatewayMetrics:
             ["tenant", "decision", "rule"],
             registry=self.registry,
         )
-        self.alerts = Counter(
-            "facegate_alerts", "Audit alerts raised.", ["tenant", "rule"], registry=self.registry
-        )
-        self.duplicates = Counter(
-            "facegate_duplicates_dropped", "Repeated event ids dropped.", registry=self.registry
-        )
+        self.alerts = Counter("facegate_alerts", "Audit alerts raised.", ["tenant", "rule"], registry=self.registry)
+        self.duplicates = Counter("facegate_duplicates_dropped", "Repeated event ids dropped.", registry=self.registry)
         self.latency = Histogram(
             "facegate_decision_seconds",
             "Time from a batch's arrival to its outputs being acknowledged, per event.",
@@ -38,9 +34,7 @@ class GatewayMetrics:
         self.enrolled = Gauge(
             "facegate_enrolled_subjects", "Enrolled subjects per tenant.", ["tenant"], registry=self.registry
         )
-        self.ready = Gauge(
-            "facegate_ready", "1 once tables have recovered and decisions flow.", registry=self.registry
-        )
+        self.ready = Gauge("facegate_ready", "1 once tables have recovered and decisions flow.", registry=self.registry)
         self.ignored = Gauge(
             "facegate_registry_records_ignored",
             "Registry records that did not decode.",

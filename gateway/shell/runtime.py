@@ -43,9 +43,7 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     try:
         keyring = Keyring.from_environment()
-        policies: dict[str, EffectivePolicy] = (
-            load_policies(settings.policy_dir) if settings.policy_dir else {}
-        )
+        policies: dict[str, EffectivePolicy] = load_policies(settings.policy_dir) if settings.policy_dir else {}
     except (KeyringError, PolicyError, OSError) as exc:
         raise StartupError(str(exc)) from None
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import faust
@@ -25,9 +25,11 @@ from gateway.contract.codec import DecodeError
 from gateway.contract.models import Enrollment
 from gateway.contract.topics import TopicNames
 from gateway.core.audit.chain import ChainHead
+from gateway.core.audit.signing import sign_checkpoint
 from gateway.core.pipeline import InputRecord, Output, process_batch
 from gateway.core.state import consent_key
 from gateway.kafka.provisioning import ensure_tenant_topics
+from gateway.shell.audit_tail import AuditTail
 from gateway.shell.feeds import FeedReader
 from gateway.shell.metrics import GatewayMetrics
 from gateway.shell.runtime import Runtime
@@ -86,7 +88,11 @@ class Worker:
         )
         self.app.add_dependency(self.feeds)
         self.seen = self._partition_table("seen")
-        self.heads = self._partition_table("audit-chain")
+        # Chain heads are read from the audit log itself when a partition is first written
+        # after start-up or a rebalance: the log is the truth, so a redo continues the chain.
+        self.heads: dict[int, ChainHead] = {}
+        self.signed: dict[int, ChainHead] = {}
+        self.audit_tail = AuditTail(self.settings, self.names.audit)
 
     def _partition_table(self, name: str) -> PartitionTable:
         table = PartitionTable(
@@ -129,6 +135,21 @@ class Worker:
                 self.metrics.enrolled.labels(tenant).set(state.enrolled_count(tenant))
             self.metrics.ignored.set(state.ignored_records)
 
+        @self.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+        async def checkpoints() -> None:
+            await self.sign_heads()
+
+        @self.app.on_before_shutdown.connect  # type: ignore[arg-type]
+        async def final_checkpoints(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+            await self.sign_heads()
+
+        @self.app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def forget_heads(sender: Any, revoked: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+            for tp in revoked:
+                if tp.topic == self.names.raw:
+                    self.heads.pop(tp.partition, None)
+                    self.signed.pop(tp.partition, None)
+
         @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
         async def forget_old_event_ids() -> None:
             await self.forget_seen(int(time.time() * 1000) - settings.dedupe_window_ms)
@@ -143,31 +164,31 @@ class Worker:
         # Fail closed: nothing is decided before the tables have recovered and the feeds caught up.
         await self.app.tables.wait_until_recovery_completed()
         await self.feeds.caught_up.wait()
-        records = [
-            InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value)
-            for e in events
-        ]
-        partitions = {r.partition for r in records}
-        heads = {
-            p: ChainHead.from_json(self.heads[str(p).encode()])
-            for p in partitions
-            if str(p).encode() in self.heads
-        }
+        records = [InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value) for e in events]
+        for partition in {r.partition for r in records} - set(self.heads):
+            self.heads[partition] = await self.audit_tail.head(partition)
+        heads = dict(self.heads)
 
         def seen(partition: int, event_id: str) -> bool:
             return event_id.encode() in self.seen
 
+        arrived = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - started)
         result = process_batch(
-            records, self.runtime.state, self.names, heads, seen, datetime.now(UTC), self.settings.partitions
+            records,
+            self.runtime.state,
+            self.names,
+            heads,
+            seen,
+            datetime.now(UTC),
+            self.settings.partitions,
+            arrived,
         )
         await self.produce(result.outputs)
+        self.heads.update(heads)  # acknowledged by Kafka: these heads may now be signed
         now_ms = int(time.time() * 1000)
         for partition, event_id in result.seen:
             with self.seen.writing_for(partition):
                 self.seen[event_id.encode()] = f"{now_ms}:{partition}".encode()
-        for partition, head in heads.items():
-            with self.heads.writing_for(partition):
-                self.heads[str(partition).encode()] = head.to_json().encode()
         self.metrics.duplicates.inc(result.duplicates)
         known = {c.tenant_id for c in self.runtime.state.cameras.values()}
         for tenant, outcome in result.decisions:
@@ -175,6 +196,27 @@ class Worker:
         elapsed = time.perf_counter() - started
         for _ in records:
             self.metrics.latency.observe(elapsed)
+
+    async def sign_heads(self) -> None:
+        """Sign each partition's chain head that moved since its last checkpoint (R19)."""
+        key_id, private_key = self.runtime.state.keyring.signing_key()
+        now = datetime.now(UTC)
+        outputs, heads = [], {}
+        for partition, head in list(self.heads.items()):
+            if head.seq >= 0 and self.signed.get(partition) != head:
+                checkpoint = sign_checkpoint(private_key, key_id, partition, head, now)
+                outputs.append(
+                    Output(
+                        self.names.audit,
+                        checkpoint.checkpoint_id.encode(),
+                        self.runtime.state.codec.encode(checkpoint),
+                        partition,
+                    )
+                )
+                heads[partition] = head
+        if outputs:
+            await self.produce(outputs)
+            self.signed.update(heads)
 
     async def forget_seen(self, cutoff_ms: int) -> int:
         """Drop event ids older than the dedupe window, for input partitions this worker owns."""
@@ -200,9 +242,7 @@ class Worker:
             results = await asyncio.gather(*futures, return_exceptions=True)
             failed = [o for o, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
             if failed:
-                log.warning(
-                    "Kafka did not take %d of %d records; retrying in %.1fs", len(failed), len(pending), delay
-                )
+                log.warning("Kafka did not take %d of %d records; retrying in %.1fs", len(failed), len(pending), delay)
                 await asyncio.sleep(delay)  # back-off before retrying a failed produce
                 delay = min(delay * 2, 5.0)
             pending = failed

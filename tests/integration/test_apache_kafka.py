@@ -36,9 +36,7 @@ async def _produce(bootstrap: str, topic: str, values: list[bytes], **security: 
 
 
 async def _consume(bootstrap: str, topic: str, count: int, group: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest")
     await consumer.start()
     got: list[bytes] = []
     try:
@@ -106,9 +104,7 @@ def test_scram_and_acls_are_enforced(kafka_sasl: KafkaBroker, unique: Unique) ->
     assert asyncio.run(_produce_until(kafka_sasl, topic, vendor, TopicAuthorizationFailedError)) == "ok"
 
 
-async def _produce_until(
-    broker: KafkaBroker, topic: str, security: dict[str, str], retry_on: type[Exception]
-) -> str:
+async def _produce_until(broker: KafkaBroker, topic: str, security: dict[str, str], retry_on: type[Exception]) -> str:
     """Produce until the outcome is something other than `retry_on`; returns that outcome's name."""
     async with asyncio.timeout(30):
         while True:
@@ -123,6 +119,4 @@ async def _produce_until(
 
 def test_wrong_password_is_refused(kafka_sasl: KafkaBroker, unique: Unique) -> None:
     with pytest.raises(KafkaError):
-        asyncio.run(
-            _produce(kafka_sasl.bootstrap_servers, unique.topic("x"), [b"x"], **_scram("admin", "wrong"))
-        )
+        asyncio.run(_produce(kafka_sasl.bootstrap_servers, unique.topic("x"), [b"x"], **_scram("admin", "wrong")))

@@ -64,9 +64,7 @@ def gateway(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> Iterator[Gate
     )
     worker.start()
     try:
-        yield Gateway(
-            settings, TopicNames(unique.prefix), worker, build_world(seed=7, tenants=tuple(TENANTS))
-        )
+        yield Gateway(settings, TopicNames(unique.prefix), worker, build_world(seed=7, tenants=tuple(TENANTS)))
     finally:
         code = worker.stop()
         print(worker.log_tail())
@@ -127,9 +125,7 @@ def test_a_scripted_day(gateway: Gateway) -> None:
             assert face.tenant_id == tenant
             forwarded[(tenant, face.decision)] += 1
     for tenant in TENANTS:
-        expected = sum(
-            1 for a in by_event.values() if a.tenant_id == tenant and a.decision is Decision.FORWARDED
-        )
+        expected = sum(1 for a in by_event.values() if a.tenant_id == tenant and a.decision is Decision.FORWARDED)
         assert forwarded[(tenant, Decision.FORWARDED)] >= expected > 0
 
     dead = [CODEC.decode(r.value, RejectedEvent) for r in asyncio.run(read_topic(client, names.rejected))]

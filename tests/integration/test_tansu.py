@@ -76,9 +76,7 @@ async def _round_trip(bootstrap: str, topic: str, values: list[bytes]) -> list[b
             await producer.send_and_wait(topic, value, partition=0)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id="tansu-test", auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="tansu-test", auto_offset_reset="earliest")
     await consumer.start()
     got: list[bytes] = []
     try:

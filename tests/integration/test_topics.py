@@ -77,9 +77,7 @@ def test_drift_is_repaired_and_partitions_grow(kafka: KafkaBroker, unique: Uniqu
             incremental=True,
             raise_on_unknown=False,
         )
-        raw_spec = [
-            s for s in contract_topics(Settings(topic_prefix=unique.prefix), []) if s.name == names.raw
-        ]
+        raw_spec = [s for s in contract_topics(Settings(topic_prefix=unique.prefix), []) if s.name == names.raw]
         eventually(
             lambda: describe_topics(admin, raw_spec)[0].config.get("retention.ms") == "999999999",
             what="altered retention visible",
@@ -93,9 +91,7 @@ def test_drift_is_repaired_and_partitions_grow(kafka: KafkaBroker, unique: Uniqu
         assert "999999999 -> 3600000" in repaired.output
 
         specs = contract_topics(Settings(topic_prefix=unique.prefix), [])
-        eventually(
-            lambda: all(s.partitions == 5 for s in describe_topics(admin, specs)), what="partitions grown"
-        )
+        eventually(lambda: all(s.partitions == 5 for s in describe_topics(admin, specs)), what="partitions grown")
         states = {s.name: s for s in describe_topics(admin, specs)}
     finally:
         admin.close()

@@ -78,6 +78,6 @@ def test_keys_generate_command(tmp_path: Path) -> None:
     keyring = Keyring.from_text(out.read_text())
     assert not _leaks(result.output, _secrets(keyring))
     again = CliRunner().invoke(app, ["keys", "generate", "--out", str(out), "-t", "acme"])
-    assert again.exit_code == 1 and Keyring.from_text(out.read_text()).protection_key(
+    assert again.exit_code == 1 and Keyring.from_text(out.read_text()).protection_key("acme") == keyring.protection_key(
         "acme"
-    ) == keyring.protection_key("acme")
+    )

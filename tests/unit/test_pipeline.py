@@ -146,9 +146,7 @@ def test_repeated_event_ids_are_dropped_once_and_counted(world: World) -> None:
     items = Traffic(world, seed=3).take(20)
     batch = records(items)
     twice = batch + [
-        InputRecord(r.topic, r.partition, r.offset + 1000, r.value)
-        for r in batch
-        if items[batch.index(r)].capture
+        InputRecord(r.topic, r.partition, r.offset + 1000, r.value) for r in batch if items[batch.index(r)].capture
     ]
     result = process_batch(twice, loaded_state(world), NAMES, {}, lambda p, e: False, NOW, 4)
     assert len(_decoded(result, NAMES.audit, AuditRecord)) == len(items)

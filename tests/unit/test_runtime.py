@@ -22,18 +22,14 @@ def test_development_mode_with_nothing_configured(tmp_path: Path, monkeypatch: p
     assert (tmp_path / "development-keyring").is_file()
 
 
-def test_production_refuses_and_names_each_missing_piece(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_production_refuses_and_names_each_missing_piece(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FACEGATE_KEYRING", raising=False)
     monkeypatch.delenv("FACEGATE_KEYRING_FILE", raising=False)
     with pytest.raises(StartupError) as caught:
         build_runtime(Settings(env="production", cache_dir=tmp_path))
     assert "keyring" in str(caught.value) and "FACEGATE_POLICY_DIR" in str(caught.value)
 
-    (tmp_path / "acme.yaml").write_text(
-        "tenant_id: acme\nimpact_assessment: {reference: PIA, dated: 2026-01-01}\n"
-    )
+    (tmp_path / "acme.yaml").write_text("tenant_id: acme\nimpact_assessment: {reference: PIA, dated: 2026-01-01}\n")
     monkeypatch.setenv("FACEGATE_KEYRING", Keyring.generate(["beta"]).export())
     with pytest.raises(StartupError, match="keys for tenant 'acme'"):
         build_runtime(Settings(env="production", policy_dir=tmp_path))

@@ -54,9 +54,7 @@ class Calibration(BaseModel):
     q: int = 2
     far_target: float = Field(DEFAULT_FAR, gt=0, lt=1)
     thresholds: Thresholds
-    stricter: list[StricterThresholds] = Field(
-        default_factory=list, description="at lower FARs, loosest first"
-    )
+    stricter: list[StricterThresholds] = Field(default_factory=list, description="at lower FARs, loosest first")
     impostor_pairs: int = Field(ge=0, description="impostor comparisons the thresholds rest on")
     source: str = ""
 
@@ -159,9 +157,7 @@ def calibrate(
     for name, rows in (("clean", probes), ("masked", masked_probes)):
         if len(rows) == 0:
             continue
-        impostors = _impostor_scores(
-            x[rows], y[rows], x[gallery], y[gallery], mean, template_model, scheme, key_list
-        )
+        impostors = _impostor_scores(x[rows], y[rows], x[gallery], y[gallery], mean, template_model, scheme, key_list)
         if len(impostors) * far < 10:
             raise CalibrationError(
                 f"{len(impostors)} {name} impostor pairs cannot set a threshold at FAR {far:g}: "
@@ -186,9 +182,7 @@ def calibrate(
         q=scheme.q,
         far_target=far,
         # Without masked samples the clean threshold stands in; the policy may still strip masks.
-        thresholds=Thresholds(
-            clean=thresholds["clean"], masked=thresholds.get("masked", thresholds["clean"])
-        ),
+        thresholds=Thresholds(clean=thresholds["clean"], masked=thresholds.get("masked", thresholds["clean"])),
         stricter=stricter,
         impostor_pairs=pairs,
         source=source,

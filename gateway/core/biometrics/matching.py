@@ -89,7 +89,4 @@ class EnrolledIndex:
             return [Match(None, 0.0) for _ in range(len(probes))]
         distances, rows = faiss.knn_hamming(probes, self._codes[:count], 1)
         scores = self.scheme.agreement(distances[:, 0])
-        return [
-            Match(self._subject_at[int(row)], float(score))
-            for row, score in zip(rows[:, 0], scores, strict=True)
-        ]
+        return [Match(self._subject_at[int(row)], float(score)) for row, score in zip(rows[:, 0], scores, strict=True)]

@@ -74,16 +74,12 @@ def _projections(seed: int, dim: int, hashes: int, q: int) -> npt.NDArray[np.flo
 class Protector:
     """The keyed transform of one tenant key version for one template model."""
 
-    def __init__(
-        self, key: bytes, version: int, model: str, mean: Vectors, scheme: Scheme = DEFAULT_SCHEME
-    ) -> None:
+    def __init__(self, key: bytes, version: int, model: str, mean: Vectors, scheme: Scheme = DEFAULT_SCHEME) -> None:
         self.version = version
         self.scheme = scheme
         self.mean = np.asarray(mean, dtype=np.float32)
         dim = int(self.mean.shape[0])
-        self._w = _projections(
-            _projection_seed(key, version, model, dim, scheme), dim, scheme.hashes, scheme.q
-        )
+        self._w = _projections(_projection_seed(key, version, model, dim, scheme), dim, scheme.hashes, scheme.q)
 
     def __repr__(self) -> str:
         return f"Protector(version={self.version}, scheme={self.scheme})"  # never the projections

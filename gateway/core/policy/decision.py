@@ -92,10 +92,7 @@ def screen(
 
     if camera.location_type in policy.private_locations:
         return _ended(capture, Decision.BLOCKED, ("R05",), "PRIVATE_SPACE", alerts=("R05",))
-    if (
-        camera.location_type in policy.pack.public_locations
-        and capture.purpose not in policy.public_place_purposes
-    ):
+    if camera.location_type in policy.pack.public_locations and capture.purpose not in policy.public_place_purposes:
         return _ended(capture, Decision.BLOCKED, ("R04",), "PUBLIC_PLACE_PURPOSE")
     if policy.require_signage and not camera.signage_posted:
         return _ended(capture, Decision.BLOCKED, ("R04",), "NO_SIGNAGE")
@@ -107,10 +104,7 @@ def screen(
         return _ended(capture, Decision.BLOCKED, ("R06",), "PURPOSE_NOT_ALLOWED_FOR_CAMERA")
 
     alerts: tuple[str, ...] = ()
-    if (
-        capture.purpose in policy.pack.alternative_method_purposes
-        and not policy.tenant.alternative_method_offered
-    ):
+    if capture.purpose in policy.pack.alternative_method_purposes and not policy.tenant.alternative_method_offered:
         alerts = ("R14",)  # flagged, not blocked: the tenant must offer a non-face alternative
 
     if calibration is None:
@@ -127,9 +121,7 @@ def screen(
     return Identify(vector=vector, masked=masked, alerts=alerts)
 
 
-def identification_threshold(
-    calibration: Calibration, policy: EffectivePolicy, masked: bool, enrolled: int
-) -> float:
+def identification_threshold(calibration: Calibration, policy: EffectivePolicy, masked: bool, enrolled: int) -> float:
     """The match threshold for 1:N search: the policy's false-accept target spread over n comparisons."""
     return calibration.threshold(masked, policy.far_target / max(1, enrolled))
 

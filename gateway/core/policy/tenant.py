@@ -104,9 +104,7 @@ def effective_policy(tenant: TenantPolicy, pack: JurisdictionPack | None = None)
             loosened.append(f"{name} drops {_names(base - value)}")
         merged[name] = base | (value or frozenset())
     if t.public_place_purposes is not None and not t.public_place_purposes <= pack.public_place_purposes:
-        loosened.append(
-            f"public_place_purposes adds {_names(t.public_place_purposes - pack.public_place_purposes)}"
-        )
+        loosened.append(f"public_place_purposes adds {_names(t.public_place_purposes - pack.public_place_purposes)}")
     merged["public_place_purposes"] = (
         pack.public_place_purposes
         if t.public_place_purposes is None
@@ -133,9 +131,7 @@ def effective_policy(tenant: TenantPolicy, pack: JurisdictionPack | None = None)
     if t.allow_protected_template:
         loosened.append("allow_protected_template can only be turned off")
     merged["forward_protected_template"] = (
-        tenant.forward_protected_template
-        and pack.allow_protected_template
-        and t.allow_protected_template is not False
+        tenant.forward_protected_template and pack.allow_protected_template and t.allow_protected_template is not False
     )
     if loosened:
         raise PolicyError(
@@ -146,9 +142,7 @@ def effective_policy(tenant: TenantPolicy, pack: JurisdictionPack | None = None)
         sort_keys=True,
         default=lambda v: sorted(v) if isinstance(v, (set, frozenset)) else str(v),
     )
-    version = (
-        f"{pack.id}@{pack.version}/{tenant.revision}/{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
-    )
+    version = f"{pack.id}@{pack.version}/{tenant.revision}/{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
     return EffectivePolicy(tenant_id=tenant.tenant_id, pack=pack, tenant=tenant, version=version, **merged)
 
 
@@ -157,9 +151,7 @@ def load_tenant_policy(path: Path) -> EffectivePolicy:
     try:
         tenant = TenantPolicy.model_validate(parse_yaml(path.read_text(), path.name))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
         raise PolicyError(f"{path.name}: {problems}") from None
     return effective_policy(tenant)
 

@@ -29,9 +29,7 @@ def _impostor_accept_rate(calibration: Calibration, population: Population, key:
     protector = calibration.protector(key, 1)
     probes = protector.protect(population.captures(np.arange(people // 2), 11))
     gallery = protector.protect(population.captures(np.arange(people // 2, people), 12))
-    return float(
-        np.mean(all_pairs_agreement(calibration.scheme, probes, gallery) > calibration.thresholds.clean)
-    )
+    return float(np.mean(all_pairs_agreement(calibration.scheme, probes, gallery) > calibration.thresholds.clean))
 
 
 @pytest.mark.parametrize("model", [SYNTHETIC_512, SYNTHETIC_128_OFFSET], ids=lambda m: m.name)
@@ -63,9 +61,7 @@ def test_calibrate_measures_mean_and_masked_threshold() -> None:
     population = Population.create(SYNTHETIC_128_OFFSET, 1500, seed=8)
     everyone = np.arange(1500)
     faces = np.concatenate([population.captures(everyone, 0), population.captures(everyone, 1, masked=True)])
-    result = calibrate(
-        "x", faces, np.r_[everyone, everyone], np.repeat([False, True], 1500), far=1e-3, key_seed=1
-    )
+    result = calibrate("x", faces, np.r_[everyone, everyone], np.repeat([False, True], 1500), far=1e-3, key_seed=1)
     assert np.allclose(result.mean_vector, population.captures(everyone, 0).mean(axis=0), atol=1e-5)
     assert 0.5 < result.thresholds.clean < 1 and 0.5 < result.thresholds.masked < 1
 

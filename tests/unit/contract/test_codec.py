@@ -149,9 +149,7 @@ def test_random_body_after_a_valid_header_is_an_error_or_a_whole_record(body: by
         assert CODEC.encode(record) == PAYLOAD[:HEADER_SIZE] + body
 
 
-@given(
-    st.integers(min_value=HEADER_SIZE, max_value=len(PAYLOAD) - 1), st.integers(min_value=1, max_value=255)
-)
+@given(st.integers(min_value=HEADER_SIZE, max_value=len(PAYLOAD) - 1), st.integers(min_value=1, max_value=255))
 def test_corrupted_bytes_are_an_error_or_a_whole_record(position: int, flip: int) -> None:
     corrupted = bytearray(PAYLOAD)
     corrupted[position] ^= flip

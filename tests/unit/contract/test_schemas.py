@@ -47,9 +47,7 @@ def test_every_optional_field_has_a_default(name: str) -> None:
     for field in SCHEMAS[name].fields():
         if "null" in _types(field["type"]):
             assert "default" in field and field["default"] is None, field["name"]
-            assert _types(field["type"])[0] == "null", (
-                f"{field['name']}: null must come first for a null default"
-            )
+            assert _types(field["type"])[0] == "null", f"{field['name']}: null must come first for a null default"
 
 
 def test_decisions_and_purposes_are_the_designed_vocabulary() -> None:

@@ -120,9 +120,7 @@ def test_r03_a_child_by_age_estimate_needs_guardian_consent() -> None:
 
 
 def test_a_weak_match_identifies_nobody() -> None:
-    blocked(
-        decide(record=consent(), score=CALIBRATION.threshold(False)), Decision.STRIPPED, "R01", "NO_MATCH"
-    )
+    blocked(decide(record=consent(), score=CALIBRATION.threshold(False)), Decision.STRIPPED, "R01", "NO_MATCH")
 
 
 # -- R04, R05: places --------------------------------------------------------------------------
@@ -224,9 +222,7 @@ def test_r12_no_assessment_no_processing() -> None:
     without = effective_policy(TenantPolicy(tenant_id="acme"))
     blocked(screened(policy=without), Decision.BLOCKED, "R12", "IMPACT_ASSESSMENT_MISSING")
     later = effective_policy(
-        TenantPolicy(
-            tenant_id="acme", impact_assessment=ImpactAssessment(reference="x", dated=date(2027, 1, 1))
-        )
+        TenantPolicy(tenant_id="acme", impact_assessment=ImpactAssessment(reference="x", dated=date(2027, 1, 1)))
     )
     blocked(screened(policy=later), Decision.BLOCKED, "R12", "IMPACT_ASSESSMENT_AFTER_CAPTURE")
     blocked(screened(policy=None), Decision.BLOCKED, "R12", "NO_TENANT_POLICY")
@@ -282,9 +278,7 @@ cameras = st.builds(
     allowed_purposes=lean(list(Purpose), st.lists(st.sampled_from(Purpose), max_size=5)),
 )
 World = tuple[FaceCaptured, CameraRegistration, ConsentRecord | None, float]
-worlds = st.tuples(
-    captures, cameras, st.one_of(consents, consents, consents, st.none()), lean(0.9, st.floats(0, 1))
-)
+worlds = st.tuples(captures, cameras, st.one_of(consents, consents, consents, st.none()), lean(0.9, st.floats(0, 1)))
 
 
 def decide_any(world: World) -> Outcome:
@@ -295,9 +289,7 @@ def decide_any(world: World) -> Outcome:
     return conclude(c, pending, Match("s1", score), 0.6, record, POLICY, NOW)
 
 
-@pytest.mark.parametrize(
-    "decision", [Decision.FORWARDED, Decision.STRIPPED, Decision.BLOCKED, Decision.REJECTED]
-)
+@pytest.mark.parametrize("decision", [Decision.FORWARDED, Decision.STRIPPED, Decision.BLOCKED, Decision.REJECTED])
 def test_the_strategies_reach_every_kind_of_decision(decision: Decision) -> None:
     find(worlds, lambda w: decide_any(w).decision is decision)
 
@@ -315,8 +307,7 @@ def test_nothing_is_forwarded_without_valid_consent_for_the_purpose_at_capture_t
         assert c.purpose not in POLICY.forbidden_purposes and cam.signage_posted
         assert cam.location_type not in POLICY.private_locations
         assert (
-            not (record.minor or (c.age_estimate if c.age_estimate is not None else 99) < 14)
-            or record.guardian_consent
+            not (record.minor or (c.age_estimate if c.age_estimate is not None else 99) < 14) or record.guardian_consent
         )
     if c.image is not None:
         assert "R07" in outcome.rule_ids

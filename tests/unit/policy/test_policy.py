@@ -67,11 +67,7 @@ def test_tightening_is_applied() -> None:
             far_target=1e-5,
         )
     )
-    assert (
-        policy.min_quality == 0.8
-        and Purpose.MARKETING in policy.forbidden_purposes
-        and policy.far_target == 1e-5
-    )
+    assert policy.min_quality == 0.8 and Purpose.MARKETING in policy.forbidden_purposes and policy.far_target == 1e-5
 
 
 @pytest.mark.parametrize(
