@@ -97,7 +97,8 @@ def verify(
     console.print(table)
     if report.duplicates:
         console.print(
-            f"{report.duplicates} duplicate record(s): the same audit id written again by at-least-once reprocessing (not tampering)"
+            f"{report.duplicates} duplicate record(s): an audit id written again by at-least-once "
+            "reprocessing, not tampering"
         )
     for problem in report.problems:
         errors.print(f"[red]TAMPERED[/red] {problem}")
