@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 256
     batch_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 20
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
-    dedupe_window_ms: Annotated[int, Field(ge=60_000)] = 24 * HOUR_MS
+    dedupe_window_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS  # read back from the audit log at start
 
     # Local tooling
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "facegate")

@@ -104,7 +104,9 @@ async def _follow_audit(settings: Settings, board: Scoreboard, stop: asyncio.Eve
         while not stop.is_set():
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
-                    board.add(codec.decode(record.value or b"", AuditRecord))
+                    decoded = codec.decode_any(record.value or b"")
+                    if isinstance(decoded, AuditRecord):  # checkpoints are interleaved
+                        board.add(decoded)
     finally:
         await stop_quietly(consumer)
 

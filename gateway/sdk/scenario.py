@@ -185,7 +185,8 @@ class Traffic:
 
     def __init__(self, world: World, seed: int | None = None, start: datetime | None = None) -> None:
         self.world = world
-        self.rng = random.Random(world.seed if seed is None else seed)  # noqa: S311 - reproducible traffic
+        self.seed = world.seed if seed is None else seed
+        self.rng = random.Random(self.seed)  # noqa: S311 - reproducible traffic
         self.clock = start or datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
         self.count = 0
         self.last_customer: dict[str, str] = {}
@@ -223,7 +224,7 @@ class Traffic:
             [person], stream=1000 + self.count, masked=masked, noise=GOOD_CAPTURE_NOISE
         )[0]
         capture = FaceCaptured(
-            event_id=f"evt-{self.world.seed}-{self.count:08d}",
+            event_id=f"evt-{self.world.seed}-{self.seed}-{self.count:08d}",  # unique per traffic stream
             camera_id=f"{tenant}-{role}",
             tenant_id=tenant,
             captured_at=self.clock,

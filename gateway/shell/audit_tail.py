@@ -1,12 +1,17 @@
-"""Where an audit partition's hash chain ends, read from the audit topic itself.
+"""What the audit topic already says about one partition: where its hash chain ends, and which
+event ids it decided within the dedupe window.
 
-The worker continues a partition's chain from its last record (or from the head a trailing
-checkpoint names). Reading the log rather than a table means that after a crash, a restart or
-a rebalance the chain stays one line: records redone under at-least-once are appended after
-what was already written, and show up in verification as duplicate audit ids, never as a fork.
+The worker reads this when it first writes to a partition after start-up or a rebalance. The
+log is the truth: after a crash the chain continues from the last record actually written
+(redone records appear later as duplicate audit ids, never as a fork), and events decided
+before the crash are recognised as repeats. Both used to live in Faust tables; the audit log
+already holds the same facts, so a second copy (and its changelog writes) is not needed.
 """
 
 from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -17,7 +22,17 @@ from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import stop_quietly
 from gateway.settings import Settings
 
-LOOK_BACK = 64  # records read back from the end to find the last chained record
+
+@dataclass
+class PartitionHistory:
+    head: ChainHead = field(default_factory=ChainHead)
+    decided: dict[str, int] = field(default_factory=dict)  # event id -> when decided (ms)
+
+    def forget_before(self, cutoff_ms: int) -> int:
+        old = [event_id for event_id, at in self.decided.items() if at < cutoff_ms]
+        for event_id in old:
+            del self.decided[event_id]
+        return len(old)
 
 
 class AuditTail:
@@ -26,33 +41,37 @@ class AuditTail:
         self.topic = topic
         self.codec = default_codec()
 
-    async def head(self, partition: int) -> ChainHead:
+    async def history(self, partition: int, since_ms: int, timeout: float = 120.0) -> PartitionHistory:
+        """Chain head and event ids decided since `since_ms` (all of them if the window is longer)."""
         consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
             tp = TopicPartition(self.topic, partition)
             consumer.assign([tp])
             end = (await consumer.end_offsets([tp]))[tp]
+            found = PartitionHistory()
             if end == 0:
-                return ChainHead()
-            consumer.seek(tp, max(0, end - LOOK_BACK))
-            last: ChainHead | None = None
-            while await consumer.position(tp) < end:
-                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                    last = self._head_of(record.value or b"", last)
-            if last is None:
-                raise RuntimeError(f"audit partition {partition}: no chained record in the last {LOOK_BACK}")
-            return last
+                return found
+            start = (await consumer.offsets_for_times({tp: since_ms}))[tp]
+            begin = start.offset if start is not None else end
+            # The head must come from the last chained record, even when nothing is recent.
+            consumer.seek(tp, max(0, min(begin, end - 64)))
+            async with asyncio.timeout(timeout):
+                while await consumer.position(tp) < end:
+                    for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                        self._apply(found, record.value or b"", record.timestamp, since_ms)
+            return found
         finally:
             await stop_quietly(consumer)
 
-    def _head_of(self, value: bytes, previous: ChainHead | None) -> ChainHead | None:
+    def _apply(self, found: PartitionHistory, value: bytes, timestamp: int, since_ms: int) -> None:
         try:
             record = self.codec.decode_any(value)
         except DecodeError:
-            return previous  # not ours to judge here: `facegate audit verify` reports it
+            return  # not ours to judge here: `facegate audit verify` reports it
         if isinstance(record, AuditRecord):
-            return ChainHead(record.seq, record.hash)
-        if isinstance(record, AuditCheckpoint):
-            return previous or ChainHead(record.seq, record.head_hash)
-        return previous
+            found.head = ChainHead(record.seq, record.hash)
+            if timestamp >= since_ms and not record.event_id.startswith("undecodable:"):
+                found.decided[record.event_id] = timestamp
+        elif isinstance(record, AuditCheckpoint) and found.head.seq < record.seq:
+            found.head = ChainHead(record.seq, record.head_hash)

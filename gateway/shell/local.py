@@ -9,11 +9,14 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from gateway.brokers.process import BrokerError, BrokerProcess, free_port
 
 
 class LocalWorker:
+    running_instances: ClassVar[set[LocalWorker]] = set()  # so test harnesses can clean up after failures
+
     def __init__(self, log_path: Path, env: dict[str, str]) -> None:
         self.web_port = free_port()
         self.env = {
@@ -23,7 +26,16 @@ class LocalWorker:
             "FACEGATE_SESSION_TIMEOUT_MS": "6000",
             **env,
         }
-        self.process = BrokerProcess([sys.executable, "-m", "gateway", "run", "--no-provision"], log_path, self.env)
+        argv = [
+            sys.executable,
+            "-m",
+            "gateway",
+            "run",
+            "--no-provision",
+            "--loglevel",
+            os.environ.get("FACEGATE_WORKER_LOGLEVEL", "info"),
+        ]
+        self.process = BrokerProcess(argv, log_path, self.env)
 
     @property
     def url(self) -> str:
@@ -47,6 +59,7 @@ class LocalWorker:
 
     def start(self, timeout: float = 90.0) -> None:
         self.process.start()
+        LocalWorker.running_instances.add(self)
         self.process.wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "FaceGate worker readiness")
 
     def wait_until(self, condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -63,9 +76,11 @@ class LocalWorker:
         return self.process.running()
 
     def stop(self) -> int | None:
+        LocalWorker.running_instances.discard(self)
         return self.process.stop(timeout=30)
 
     def kill(self) -> None:
+        LocalWorker.running_instances.discard(self)
         self.process.kill()
 
     def log_tail(self, lines: int = 30) -> str:

@@ -1,4 +1,4 @@
-"""The Faust worker: tables fed by the compacted topics, one agent per input topic, web endpoints.
+"""The Faust worker: one agent per input topic, feeds for the registries, web endpoints.
 
 The capture agent takes batches of events, hands them to the core's pipeline, produces what it
 returns, waits until Kafka acknowledged all of it, and only then records the event ids as seen
@@ -29,11 +29,10 @@ from gateway.core.audit.signing import sign_checkpoint
 from gateway.core.pipeline import InputRecord, Output, process_batch
 from gateway.core.state import consent_key
 from gateway.kafka.provisioning import ensure_tenant_topics
-from gateway.shell.audit_tail import AuditTail
+from gateway.shell.audit_tail import AuditTail, PartitionHistory
 from gateway.shell.feeds import FeedReader
 from gateway.shell.metrics import GatewayMetrics
 from gateway.shell.runtime import Runtime
-from gateway.shell.tables import PartitionTable
 
 log = logging.getLogger("facegate")
 
@@ -51,6 +50,8 @@ class Worker:
         self.metrics = GatewayMetrics()
         self.ready = False
         self.known_topics: set[str] = set()
+        datadir = settings.cache_dir / "faust" / settings.app_id  # Faust's default is the working directory
+        datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
@@ -69,6 +70,7 @@ class Worker:
             stream_wait_empty=False,
             producer_acks=-1,
             web_in_thread=False,
+            datadir=str(datadir),
         )
         setup_prometheus_sensors(self.app, pattern="/faust-metrics", registry=self.metrics.registry)
         self._declare_tables()
@@ -87,23 +89,12 @@ class Worker:
             },
         )
         self.app.add_dependency(self.feeds)
-        self.seen = self._partition_table("seen")
         # Chain heads are read from the audit log itself when a partition is first written
         # after start-up or a rebalance: the log is the truth, so a redo continues the chain.
         self.heads: dict[int, ChainHead] = {}
+        self.decided: dict[int, PartitionHistory] = {}
         self.signed: dict[int, ChainHead] = {}
         self.audit_tail = AuditTail(self.settings, self.names.audit)
-
-    def _partition_table(self, name: str) -> PartitionTable:
-        table = PartitionTable(
-            self.app,
-            name=name,
-            partitions=self.settings.partitions,
-            schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
-            beacon=self.app.tables.beacon,
-        )
-        self.app.tables.add(table)
-        return table
 
     # -- agents -----------------------------------------------------------------------------
     def _declare_agents(self) -> None:
@@ -113,6 +104,7 @@ class Worker:
 
         @self.app.agent(raw, concurrency=1, name="facegate.captures")
         async def captures(stream: faust.StreamT[bytes]) -> None:
+            # take_events acks a batch only after this body returns, i.e. after Kafka took the outputs.
             batches = cast(Any, stream).take_events(settings.batch_size, settings.batch_wait_ms / 1000)
             async for events in batches:
                 try:
@@ -148,11 +140,14 @@ class Worker:
             for tp in revoked:
                 if tp.topic == self.names.raw:
                     self.heads.pop(tp.partition, None)
+                    self.decided.pop(tp.partition, None)
                     self.signed.pop(tp.partition, None)
 
         @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
         async def forget_old_event_ids() -> None:
-            await self.forget_seen(int(time.time() * 1000) - settings.dedupe_window_ms)
+            cutoff = int(time.time() * 1000) - settings.dedupe_window_ms
+            for history in self.decided.values():
+                history.forget_before(cutoff)
 
         @self.app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
@@ -165,12 +160,14 @@ class Worker:
         await self.app.tables.wait_until_recovery_completed()
         await self.feeds.caught_up.wait()
         records = [InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value) for e in events]
+        since = int(time.time() * 1000) - self.settings.dedupe_window_ms
         for partition in {r.partition for r in records} - set(self.heads):
-            self.heads[partition] = await self.audit_tail.head(partition)
+            history = await self.audit_tail.history(partition, since)
+            self.heads[partition], self.decided[partition] = history.head, history
         heads = dict(self.heads)
 
         def seen(partition: int, event_id: str) -> bool:
-            return event_id.encode() in self.seen
+            return event_id in self.decided[partition].decided
 
         arrived = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - started)
         result = process_batch(
@@ -187,8 +184,7 @@ class Worker:
         self.heads.update(heads)  # acknowledged by Kafka: these heads may now be signed
         now_ms = int(time.time() * 1000)
         for partition, event_id in result.seen:
-            with self.seen.writing_for(partition):
-                self.seen[event_id.encode()] = f"{now_ms}:{partition}".encode()
+            self.decided[partition].decided[event_id] = now_ms
         self.metrics.duplicates.inc(result.duplicates)
         known = {c.tenant_id for c in self.runtime.state.cameras.values()}
         for tenant, outcome in result.decisions:
@@ -217,19 +213,6 @@ class Worker:
         if outputs:
             await self.produce(outputs)
             self.signed.update(heads)
-
-    async def forget_seen(self, cutoff_ms: int) -> int:
-        """Drop event ids older than the dedupe window, for input partitions this worker owns."""
-        owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.names.raw}
-        expired = []
-        for key, value in list(self.seen.items()):
-            stamp, _, where = bytes(value).decode().partition(":")
-            if int(stamp) < cutoff_ms and where.isdigit() and int(where) in owned:
-                expired.append((int(where), key))
-        for partition, key in expired:
-            with self.seen.writing_for(partition):
-                del self.seen[key]
-        return len(expired)
 
     async def produce(self, outputs: list[Output]) -> None:
         """Send everything, then wait for every acknowledgement; retry until Kafka takes it."""

@@ -81,3 +81,14 @@ def unique(request: pytest.FixtureRequest) -> Unique:
 @pytest.fixture
 def kafka_settings(kafka: KafkaBroker, unique: Unique) -> Settings:
     return Settings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=unique.prefix, partitions=2)
+
+
+@pytest.fixture(autouse=True)
+def _no_orphan_workers() -> Iterator[None]:
+    """Workers a failed test left running are stopped, so they cannot disturb the next test."""
+    from gateway.shell.local import LocalWorker
+
+    before = set(LocalWorker.running_instances)
+    yield
+    for worker in set(LocalWorker.running_instances) - before:
+        worker.kill()

@@ -1,0 +1,102 @@
+"""A worker and its world on the session's Apache Kafka, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.brokers.apache_kafka import KafkaBroker
+from gateway.contract.codec import default_codec
+from gateway.contract.models import AuditRecord
+from gateway.contract.topics import TopicNames
+from gateway.kafka.provisioning import ensure_gateway_topics
+from gateway.kafka.reading import Records, read_topic
+from gateway.keyring import Keyring
+from gateway.sdk.producer import FaceGateProducer
+from gateway.sdk.scenario import Capture, World, build_world
+from gateway.sdk.simulator import publish_world, send_capture
+from gateway.settings import Settings
+from gateway.shell.local import LocalWorker
+from tests.integration.conftest import Unique
+
+TENANTS = ["acme", "beta"]
+CODEC = default_codec()
+
+
+@dataclass
+class Deployment:
+    """Topics, keys and a world under a unique prefix; workers started on demand."""
+
+    kafka: KafkaBroker
+    unique: Unique
+    workdir: Path
+    partitions: int = 2
+    keyring: str = field(default_factory=lambda: Keyring.generate(TENANTS).export())
+    world: World = field(default_factory=lambda: build_world(seed=7, tenants=tuple(TENANTS)))
+    workers: list[LocalWorker] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ensure_gateway_topics(self.settings, TENANTS)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            topic_prefix=self.unique.prefix,
+            partitions=self.partitions,
+            tenants=TENANTS,
+        )
+
+    @property
+    def names(self) -> TopicNames:
+        return TopicNames(self.unique.prefix)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "FACEGATE_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "FACEGATE_TOPIC_PREFIX": self.unique.prefix,
+            "FACEGATE_APP_ID": self.unique.group("worker"),
+            "FACEGATE_PARTITIONS": str(self.partitions),
+            "FACEGATE_TENANTS": json.dumps(TENANTS),
+            "FACEGATE_CACHE_DIR": str(self.workdir / "cache"),
+            "FACEGATE_KEYRING": self.keyring,
+        }
+
+    def start_worker(self) -> LocalWorker:
+        worker = LocalWorker(self.workdir / f"worker-{len(self.workers)}.log", self.env)
+        self.workers.append(worker)
+        worker.start()
+        return worker
+
+    def stop_all(self) -> list[int | None]:
+        return [w.stop() for w in self.workers]
+
+    async def publish_world(self, worker: LocalWorker) -> None:
+        async with FaceGateProducer(self.settings) as producer:
+            await publish_world(producer, self.world)
+        await asyncio.to_thread(worker.wait_for_enrolled, len(self.world.enrollments))
+
+    async def send(self, items: list[Capture]) -> None:
+        async with FaceGateProducer(self.settings) as producer:
+            for item in items:
+                await send_capture(producer, item)
+
+    def audit_records(self, at_least_events: int | None = None, timeout: float = 120) -> Records:
+        """The audit topic, waiting (with a deadline) until `at_least_events` distinct event ids are decided."""
+        until = None
+        if at_least_events is not None:
+
+            def until(records: Records) -> bool:
+                ids = set()
+                for r in records:
+                    decoded = CODEC.decode_any(r.value or b"")
+                    if isinstance(decoded, AuditRecord):
+                        ids.add(decoded.event_id)
+                return len(ids) >= at_least_events
+
+        return asyncio.run(
+            read_topic({"bootstrap_servers": self.kafka.bootstrap_servers}, self.names.audit, until, timeout)
+        )

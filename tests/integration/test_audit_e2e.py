@@ -1,0 +1,151 @@
+"""The audit stream on Apache Kafka: verifiable offline, tampering caught, a crash verifies clean."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.brokers.apache_kafka import KafkaBroker
+from gateway.cli import app
+from gateway.contract.models import AuditRecord
+from gateway.core.audit.chain import ChainHead, append
+from gateway.sdk.producer import FaceGateProducer
+from gateway.sdk.scenario import Traffic
+from tests.integration.conftest import Unique
+from tests.integration.gateway_fixture import CODEC, Deployment
+
+pytestmark = pytest.mark.kafka
+
+
+def _cli(deployment: Deployment, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=deployment.env)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def audited(kafka: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, Path, Path]]:
+    """A day of traffic through a worker that then shut down cleanly; the audit exported."""
+    workdir = tmp_path_factory.mktemp("audit")
+    deployment = Deployment(kafka, Unique(f"t-audit-{workdir.name[-6:]}"), workdir)
+    worker = deployment.start_worker()
+    asyncio.run(deployment.publish_world(worker))
+    items = Traffic(deployment.world).take(300)
+    asyncio.run(deployment.send(items))
+    deployment.audit_records(at_least_events=len(items))
+    assert deployment.stop_all() == [0]
+    pubkey, export = workdir / "audit.pem", workdir / "audit.jsonl"
+    assert _cli(deployment, "audit", "pubkey", "--out", str(pubkey))[0] == 0
+    code, output = _cli(deployment, "audit", "export", "--out", str(export))
+    assert code == 0 and "exported" in output
+    yield deployment, pubkey, export
+
+
+def test_the_stream_verifies_and_is_fully_signed_after_shutdown(audited: tuple[Deployment, Path, Path]) -> None:
+    deployment, pubkey, export = audited
+    code, output = _cli(deployment, "audit", "verify", "--pubkey", str(pubkey), "--strict")
+    assert code == 0, output
+    assert "audit stream verified" in output
+    code, output = _cli(deployment, "audit", "verify", "--pubkey", str(pubkey), "--file", str(export), "--strict")
+    assert code == 0, output
+
+
+def _tampered(export: Path, tmp_path: Path, edit: str) -> Path:
+    lines = export.read_text().splitlines()
+    records = [i for i, line in enumerate(lines) if json.loads(line)["partition"] == 0]
+    lines_of_records = [
+        i for i in records if isinstance(CODEC.decode_any(base64.b64decode(json.loads(lines[i])["value"])), AuditRecord)
+    ]
+    a, b = lines_of_records[5], lines_of_records[6]
+    if edit == "flip":
+        entry = json.loads(lines[a])
+        value = bytearray(base64.b64decode(entry["value"]))
+        value[-70] ^= 0x04
+        entry["value"] = base64.b64encode(bytes(value)).decode()
+        lines[a] = json.dumps(entry)
+    elif edit == "delete":
+        del lines[a]
+    elif edit == "reorder":
+        first, second = json.loads(lines[a]), json.loads(lines[b])
+        first["value"], second["value"] = second["value"], first["value"]
+        lines[a], lines[b] = json.dumps(first), json.dumps(second)
+    elif edit == "insert":
+        original = CODEC.decode(base64.b64decode(json.loads(lines[a])["value"]), AuditRecord)
+        forged, _ = append(
+            {**original.model_dump(), "event_id": "forged", "audit_id": "a-forged"},
+            ChainHead(original.seq - 1, original.prev_hash),
+        )
+        lines.insert(
+            a, json.dumps({"partition": 0, "offset": -1, "value": base64.b64encode(CODEC.encode(forged)).decode()})
+        )
+        lines = [json.dumps({**json.loads(line), "offset": n}) for n, line in enumerate(lines)]
+    path = tmp_path / f"{edit}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("edit", ["flip", "delete", "reorder", "insert"])
+def test_tampering_with_an_export_is_detected(
+    audited: tuple[Deployment, Path, Path], tmp_path: Path, edit: str
+) -> None:
+    deployment, pubkey, export = audited
+    code, output = _cli(
+        deployment, "audit", "verify", "--pubkey", str(pubkey), "--file", str(_tampered(export, tmp_path, edit))
+    )
+    assert code == 1, output
+    assert "TAMPERED" in output
+
+
+def test_a_crash_and_restart_verifies_clean(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> None:
+    deployment = Deployment(kafka, unique, tmp_path)
+    worker = deployment.start_worker()
+    asyncio.run(deployment.publish_world(worker))
+    items = Traffic(deployment.world, seed=21).take(2000)
+    asyncio.run(deployment.send(items))
+    deployment.audit_records(at_least_events=300)  # mid-stream
+    worker.process._signal_group(signal.SIGKILL)  # kill -9: no shutdown, no final checkpoint
+    worker.process.wait()
+    deployment.start_worker()
+    records = deployment.audit_records(at_least_events=len(items))
+    assert deployment.stop_all()[-1] == 0
+    pubkey = tmp_path / "audit.pem"
+    assert _cli(deployment, "audit", "pubkey", "--out", str(pubkey))[0] == 0
+    code, output = _cli(deployment, "audit", "verify", "--pubkey", str(pubkey))
+    assert code == 0, output
+    audit_ids = [a.audit_id for a in (CODEC.decode_any(r.value or b"") for r in records) if isinstance(a, AuditRecord)]
+    assert len(set(audit_ids)) == len(items)  # every input decided, once after dedupe
+
+
+def test_a_record_forged_onto_the_topic_is_detected(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> None:
+    deployment = Deployment(kafka, unique, tmp_path)
+    worker = deployment.start_worker()
+    asyncio.run(deployment.publish_world(worker))
+    asyncio.run(deployment.send(Traffic(deployment.world, seed=4).take(60)))
+    records = deployment.audit_records(at_least_events=60)
+    last = [
+        CODEC.decode(r.value or b"", AuditRecord)
+        for r in records
+        if r.partition == 0 and isinstance(CODEC.decode_any(r.value or b""), AuditRecord)
+    ][-1]
+    forged, _ = append(
+        {**last.model_dump(), "event_id": "forged", "audit_id": "a-forged"}, ChainHead(last.seq, last.hash)
+    )
+
+    async def forge_then_continue() -> None:
+        async with FaceGateProducer(deployment.settings) as producer:
+            await producer._send(deployment.names.audit, b"a-forged", CODEC.encode(forged))  # someone with write access
+        await deployment.send(Traffic(deployment.world, seed=5).take(60))
+
+    asyncio.run(forge_then_continue())
+    deployment.audit_records(at_least_events=121)
+    assert deployment.stop_all() == [0]
+    pubkey = tmp_path / "audit.pem"
+    _cli(deployment, "audit", "pubkey", "--out", str(pubkey))
+    code, output = _cli(deployment, "audit", "verify", "--pubkey", str(pubkey))
+    assert code == 1 and "TAMPERED" in output, output
