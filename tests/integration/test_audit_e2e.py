@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,3 +150,39 @@ def test_a_record_forged_onto_the_topic_is_detected(kafka: KafkaBroker, unique: 
     _cli(deployment, "audit", "pubkey", "--out", str(pubkey))
     code, output = _cli(deployment, "audit", "verify", "--pubkey", str(pubkey))
     assert code == 1 and "TAMPERED" in output, output
+
+
+def test_reports_for_regulators(audited: tuple[Deployment, Path, Path], tmp_path: Path) -> None:
+    deployment, _, _ = audited
+    code, output = _cli(deployment, "audit", "report", "--format", "md")
+    assert code == 0 and "# FaceGate audit report: all tenants" in output and "R06 purpose-lock" in output
+    code, output = _cli(deployment, "audit", "report", "--format", "json", "--tenant", "acme")
+    assert code == 0 and json.loads(output)["by_tenant"].keys() == {"acme"}
+    code, output = _cli(deployment, "audit", "reconcile")
+    assert code == 0 and "inputs have a decision" in output
+
+
+CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def test_the_html_report_renders_in_chromium(audited: tuple[Deployment, Path, Path], tmp_path: Path) -> None:
+    deployment, _, _ = audited
+    page = tmp_path / "report.html"
+    code, _ = _cli(deployment, "audit", "report", "--format", "html", "--out", str(page))
+    assert code == 0
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run(
+        [*CHROMIUM, *profile, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert '<table id="by-tenant">' in dom and '<table id="by-rule">' in dom and dom.count("<svg") == 3
+    assert "<rect" in dom and "acme" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*CHROMIUM, *profile, f"--screenshot={shot}", "--window-size=1000,1400", page.as_uri()],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    png = shot.read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000  # tables and charts, not a blank page

@@ -1,0 +1,224 @@
+"""The regulator's report: decisions by rule, tenant and camera, distinct subjects, a timeline,
+and the alerts the law attaches consequences to (R15: the CAC filing for 100,000 subjects;
+R05: capture in a private space; R14: no non-face alternative). Pure: records in, text out.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from gateway.contract.models import AuditRecord
+from gateway.core.policy.rules import CATALOGUE, RuleId
+
+ALERT_MEANING = {
+    "R15": "distinct enrolled subjects reached the filing threshold: file with the provincial CAC within 30 working days",
+    "R05": "a camera captured faces in a private space",
+    "R14": "face recognition used without a non-face alternative",
+    "R18": "identifications beyond the tenant's baseline",
+}
+
+
+@dataclass
+class Report:
+    tenant: str | None
+    since: datetime | None
+    until: datetime | None
+    records: int = 0
+    duplicates: int = 0
+    by_decision: dict[str, int] = field(default_factory=dict)
+    by_rule: dict[str, int] = field(default_factory=dict)
+    by_tenant: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_camera: dict[str, dict[str, int]] = field(default_factory=dict)
+    distinct_subjects: dict[str, int] = field(default_factory=dict)
+    timeline: dict[str, dict[str, int]] = field(default_factory=dict)  # hour -> decision -> count
+    alerts: dict[str, dict[str, int]] = field(default_factory=dict)  # tenant -> rule -> count
+
+
+def build_report(
+    records: Iterable[AuditRecord],
+    tenant: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Report:
+    report = Report(tenant, since, until)
+    seen: set[str] = set()
+    decisions: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    tenants: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    cameras: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    subjects: defaultdict[str, set[str]] = defaultdict(set)
+    timeline: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    alerts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for record in records:
+        if tenant is not None and record.tenant_id != tenant:
+            continue
+        when = record.event_time or record.recorded_at
+        if (since is not None and when < since) or (until is not None and when >= until):
+            continue
+        if record.audit_id in seen:
+            report.duplicates += 1  # at-least-once repeats count once
+            continue
+        seen.add(record.audit_id)
+        report.records += 1
+        decision = record.decision.value
+        decisions[decision] += 1
+        tenants[record.tenant_id][decision] += 1
+        cameras[record.camera_id or "-"][decision] += 1
+        timeline[when.strftime("%Y-%m-%d %H:00")][decision] += 1
+        for rule in record.rule_ids:
+            rules[rule] += 1
+        for rule in record.alerts:
+            alerts[record.tenant_id][rule] += 1
+        if record.subject_pseudonym:
+            subjects[record.tenant_id].add(record.subject_pseudonym)
+    report.by_decision = dict(decisions)
+    report.by_rule = dict(sorted(rules.items()))
+    report.by_tenant = {t: dict(c) for t, c in sorted(tenants.items())}
+    report.by_camera = {c: dict(v) for c, v in sorted(cameras.items())}
+    report.distinct_subjects = {t: len(s) for t, s in sorted(subjects.items())}
+    report.timeline = {h: dict(c) for h, c in sorted(timeline.items())}
+    report.alerts = {t: dict(c) for t, c in sorted(alerts.items())}
+    return report
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(asdict(report), indent=2, default=str)
+
+
+def _rule_label(rule: str) -> str:
+    try:
+        entry = CATALOGUE[RuleId(rule)]
+    except ValueError:
+        return rule
+    return f"{rule} {entry.name} ({', '.join(entry.sources)})"
+
+
+def to_markdown(report: Report) -> str:
+    scope = report.tenant or "all tenants"
+    lines = [
+        f"# FaceGate audit report: {scope}",
+        "",
+        f"Period: {report.since or 'start'} to {report.until or 'now'}.",
+        "",
+    ]
+    lines += [f"{report.records} decisions ({report.duplicates} at-least-once repeats not counted).", ""]
+    lines += ["## Decisions by tenant", "", "| tenant | " + " | ".join(_DECISIONS) + " | distinct subjects |"]
+    lines += ["|---|" + "---:|" * (len(_DECISIONS) + 1)]
+    for tenant, counts in report.by_tenant.items():
+        cells = " | ".join(str(counts.get(d, 0)) for d in _DECISIONS)
+        lines.append(f"| {tenant} | {cells} | {report.distinct_subjects.get(tenant, 0)} |")
+    lines += ["", "## Rules cited", "", "| rule | decisions |", "|---|---:|"]
+    lines += [f"| {_rule_label(rule)} | {count} |" for rule, count in report.by_rule.items()]
+    lines += [
+        "",
+        "## Decisions by camera",
+        "",
+        "| camera | " + " | ".join(_DECISIONS) + " |",
+        "|---|" + "---:|" * len(_DECISIONS),
+    ]
+    for camera, counts in report.by_camera.items():
+        lines.append(f"| {camera} | " + " | ".join(str(counts.get(d, 0)) for d in _DECISIONS) + " |")
+    lines += ["", "## Alerts", ""]
+    if not report.alerts:
+        lines.append("None.")
+    for tenant, rules in report.alerts.items():
+        for rule, count in rules.items():
+            lines.append(f"- **{tenant}**: {rule} ×{count}: {ALERT_MEANING.get(rule, _rule_label(rule))}")
+    return "\n".join(lines) + "\n"
+
+
+_DECISIONS = ("FORWARDED", "STRIPPED", "BLOCKED", "REJECTED", "SHARED", "SHARE_BLOCKED", "ERASED")
+_COLOURS = {"FORWARDED": "#2b8a3e", "STRIPPED": "#1971c2", "BLOCKED": "#c92a2a", "REJECTED": "#868e96",
+            "SHARED": "#5f3dc4", "SHARE_BLOCKED": "#e8590c", "ERASED": "#495057"}  # fmt: skip
+
+
+def _bar_chart(title: str, values: dict[str, int], chart_id: str) -> str:
+    """A horizontal bar chart as inline SVG: no script, no network, renders anywhere."""
+    width, row = 640, 22
+    top = max(values.values(), default=1) or 1
+    bars = []
+    for i, (label, value) in enumerate(values.items()):
+        length = int((width - 220) * value / top)
+        y = i * row + 24
+        bars.append(
+            f'<text x="0" y="{y + 14}" font-size="12">{html.escape(label)}</text>'
+            f'<rect x="200" y="{y}" width="{length}" height="{row - 6}" fill="{_COLOURS.get(label, "#1971c2")}"/>'
+            f'<text x="{205 + length}" y="{y + 14}" font-size="12">{value}</text>'
+        )
+    height = len(values) * row + 30
+    return (
+        f'<svg class="chart" id="{chart_id}" role="img" aria-label="{html.escape(title)}" width="{width}" '
+        f'height="{height}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">'
+        f"{html.escape(title)}</text>{''.join(bars)}</svg>"
+    )
+
+
+def _timeline_chart(report: Report) -> str:
+    """Decisions per hour, stacked by decision, as inline SVG."""
+    hours = list(report.timeline)
+    width, height, left = 640, 200, 40
+    top = max((sum(c.values()) for c in report.timeline.values()), default=1) or 1
+    step = (width - left) / max(1, len(hours))
+    bars = []
+    for i, hour in enumerate(hours):
+        y: float = height - 20
+        for decision in _DECISIONS:
+            value = report.timeline[hour].get(decision, 0)
+            if not value:
+                continue
+            h = (height - 40) * value / top
+            y -= h
+            bars.append(
+                f'<rect x="{left + i * step:.1f}" y="{y:.1f}" width="{max(1.0, step - 2):.1f}" height="{h:.1f}" fill="{_COLOURS[decision]}"><title>{hour} {decision}: {value}</title></rect>'
+            )
+    labels = f'<text x="{left}" y="{height - 4}" font-size="11">{html.escape(hours[0]) if hours else ""}</text>'
+    return (
+        f'<svg class="chart" id="timeline" role="img" aria-label="decisions per hour" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">Decisions per hour</text>'
+        f"{''.join(bars)}{labels}</svg>"
+    )
+
+
+def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def to_html(report: Report) -> str:
+    scope = html.escape(report.tenant or "all tenants")
+    tenant_rows = [
+        [t, *(str(c.get(d, 0)) for d in _DECISIONS[:4]), str(report.distinct_subjects.get(t, 0))]
+        for t, c in report.by_tenant.items()
+    ]
+    rule_rows = [[_rule_label(r), str(n)] for r, n in report.by_rule.items()]
+    camera_rows = [[c, *(str(v.get(d, 0)) for d in _DECISIONS[:4])] for c, v in report.by_camera.items()]
+    alert_items = (
+        "".join(
+            f"<li><b>{html.escape(t)}</b>: {html.escape(r)} ×{n}: {html.escape(ALERT_MEANING.get(r, _rule_label(r)))}</li>"
+            for t, rules in report.alerts.items()
+            for r, n in rules.items()
+        )
+        or "<li>None.</li>"
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>FaceGate audit report: {scope}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}</style>
+</head><body>
+<h1>FaceGate audit report: {scope}</h1>
+<p>Period: {html.escape(str(report.since or "start"))} to {html.escape(str(report.until or "now"))}.
+{report.records} decisions ({report.duplicates} at-least-once repeats not counted).</p>
+<h2>Decisions</h2>{_bar_chart("Decisions", {d: report.by_decision.get(d, 0) for d in _DECISIONS if report.by_decision.get(d)}, "decisions-chart")}
+{_timeline_chart(report)}
+<h2>By tenant</h2>{_table(["tenant", *_DECISIONS[:4], "distinct subjects"], tenant_rows, "by-tenant")}
+<h2>Rules cited</h2>{_bar_chart("Rules cited", report.by_rule, "rules-chart")}{_table(["rule", "decisions"], rule_rows, "by-rule")}
+<h2>By camera</h2>{_table(["camera", *_DECISIONS[:4]], camera_rows, "by-camera")}
+<h2>Alerts</h2><ul id="alerts">{alert_items}</ul>
+</body></html>
+"""

@@ -1,0 +1,65 @@
+"""The regulator's report and loss detection, from audit records alone."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from gateway.contract.codec import default_codec
+from gateway.contract.models import AuditRecord
+from gateway.contract.topics import TopicNames
+from gateway.core.audit.reconcile import RawInput, reconcile
+from gateway.core.audit.report import build_report, to_html, to_json, to_markdown
+from gateway.core.pipeline import process_batch
+from gateway.sdk.scenario import Traffic, build_world
+from tests.unit.test_pipeline import loaded_state, records
+
+CODEC = default_codec()
+NAMES = TopicNames()
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _decided(n: int = 200) -> tuple[list[RawInput], list[AuditRecord]]:
+    world = build_world(seed=5, subjects_per_tenant=6)
+    batch = records(Traffic(world, seed=2).take(n))
+    result = process_batch(batch, loaded_state(world), NAMES, {}, lambda p, e: False, NOW, 4)
+    audits = [CODEC.decode(o.value, AuditRecord) for o in result.outputs if o.topic == NAMES.audit]
+    return [RawInput(r.topic, r.partition, r.offset, r.value or b"") for r in batch], audits
+
+
+def test_report_counts_each_decision_once_and_names_rules_and_alerts() -> None:
+    _, audits = _decided()
+    report = build_report(audits + audits[:10])  # ten at-least-once repeats
+    assert report.records == len(audits) and report.duplicates == 10
+    assert sum(report.by_decision.values()) == len(audits)
+    assert {"acme", "beta"} <= set(report.by_tenant) and "R06" in report.by_rule and "R05" in report.by_rule
+    assert report.alerts["acme"].get("R05") or report.alerts["beta"].get("R05")
+    assert all(n > 0 for n in report.distinct_subjects.values())
+    only_acme = build_report(audits, tenant="acme")
+    assert set(only_acme.by_tenant) == {"acme"}
+    assert build_report(audits, since=datetime(2030, 1, 1, tzinfo=UTC)).records == 0
+
+
+def test_report_formats() -> None:
+    _, audits = _decided()
+    report = build_report(audits)
+    markdown = to_markdown(report)
+    assert "| R06 purpose-lock (PIPL 6, PIPL 14, PIPL 24" in markdown and "## Alerts" in markdown
+    assert json.loads(to_json(report))["records"] == len(audits)
+    page = to_html(report)
+    assert page.count("<svg") == 3 and '<table id="by-rule">' in page and "private space" in page
+
+
+def test_r15_filing_alert_is_explained() -> None:
+    _, audits = _decided(20)
+    flagged = [a.model_copy(update={"alerts": ["R15"]}) for a in audits]
+    text = to_markdown(build_report(flagged))
+    assert "R15" in text and "provincial CAC within 30 working days" in text
+
+
+def test_reconcile_finds_inputs_without_a_decision() -> None:
+    inputs, audits = _decided()
+    assert reconcile(inputs, audits, CODEC) == (len(inputs), [])
+    checked, missing = reconcile(inputs, audits[5:], CODEC)
+    assert checked == len(inputs) and len(missing) == 5
+    assert {m.event_id for m in missing} == {a.event_id for a in audits[:5]}
