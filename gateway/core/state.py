@@ -9,11 +9,12 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from gateway.contract.codec import Codec, DecodeError, default_codec
-from gateway.contract.models import CameraRegistration, ConsentRecord
+from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord
 from gateway.core.biometrics.calibration import Calibration, shipped
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
@@ -96,20 +97,18 @@ class GatewayState:
 
     # -- updates from the compacted topics ----------------------------------------------------
     def apply_camera(self, camera_id: str, value: bytes | None) -> None:
-        if value is None:
-            self.cameras.pop(camera_id, None)
-            return
-        try:
-            self.cameras[camera_id] = self.codec.decode(value, CameraRegistration)
-        except DecodeError:
-            self.ignored_records += 1
+        self._apply(self.cameras, CameraRegistration, camera_id, value)
 
     def apply_consent(self, key: str, value: bytes | None) -> None:
+        self._apply(self.consents, ConsentRecord, key, value)
+
+    def _apply(self, registry: dict[str, Any], model: type[AvroRecord], key: str, value: bytes | None) -> None:
+        """A compacted-topic record: a tombstone deletes, an undecodable value is counted and skipped."""
         if value is None:
-            self.consents.pop(key, None)
+            registry.pop(key, None)
             return
         try:
-            self.consents[key] = self.codec.decode(value, ConsentRecord)
+            registry[key] = self.codec.decode(value, model)
         except DecodeError:
             self.ignored_records += 1
 

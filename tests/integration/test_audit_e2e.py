@@ -186,3 +186,13 @@ def test_the_html_report_renders_in_chromium(audited: tuple[Deployment, Path, Pa
     )
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000  # tables and charts, not a blank page
+
+
+def test_tail_follows_the_stream_read_only(audited: tuple[Deployment, Path, Path]) -> None:
+    deployment, _, _ = audited
+    code, output = _cli(deployment, "audit", "tail", "--from-beginning", "--count", "12", "--group", "regulator-test")
+    assert code == 0, output
+    lines = [line for line in output.splitlines() if line.startswith("p")]
+    assert len(lines) == 12
+    assert any(" acme " in line or " beta " in line for line in lines)
+    assert not any("customer-" in line for line in lines)  # pseudonyms and ids of people never appear
