@@ -3,7 +3,6 @@ benchmarks, which all need a real worker next to a real broker."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import urllib.request
@@ -11,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from gateway.brokers.process import BrokerError, BrokerProcess, free_port
+from gateway.brokers.process import BrokerProcess, free_port
 
 
 class LocalWorker:
@@ -85,10 +84,3 @@ class LocalWorker:
 
     def log_tail(self, lines: int = 30) -> str:
         return self.process.log_tail(lines)
-
-
-def tenants_env(tenants: list[str]) -> str:
-    return json.dumps(tenants)
-
-
-__all__ = ["BrokerError", "LocalWorker", "tenants_env"]
