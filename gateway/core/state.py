@@ -1,6 +1,6 @@
 """What the decision needs to know, held in memory: cameras, consents, policies, calibrations,
-keys and each tenant's enrolled protected templates. The shell feeds it from Kafka (compacted
-topics read as global tables); tests feed it directly.
+keys and each tenant's enrolled protected templates. The shell feeds it from Kafka (every worker
+follows the compacted topics from the beginning); tests feed it directly.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 from gateway.contract.codec import Codec, DecodeError, default_codec
 from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord
 from gateway.core.biometrics.calibration import Calibration, shipped
+from gateway.core.biometrics.embeddings import from_bytes
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
 from gateway.core.policy.tenant import EffectivePolicy
@@ -137,8 +138,6 @@ class GatewayState:
         self, tenant_id: str, subject_id: str, template: bytes, template_model: str
     ) -> ProtectedEnrollment:
         """Protect a raw enrollment template at once with the tenant's current key (R08)."""
-        from gateway.core.biometrics.embeddings import from_bytes
-
         calibration = self.calibrations.get(template_model)
         if calibration is None:
             raise LookupError(f"template model {template_model!r} has no calibration")
