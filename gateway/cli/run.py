@@ -32,8 +32,7 @@ def run(
         except Exception as exc:  # the admin client raises many kinds; the message is what matters
             errors.print(f"[red]cannot provision topics on {settings.bootstrap_servers}:[/red] {exc}")
             raise typer.Exit(1) from None
-    from faust.worker import Worker as FaustWorker
-
+    from gateway.shell.process_signals import GatewayWorker
     from gateway.shell.worker import Worker
 
     worker = Worker(runtime)
@@ -41,4 +40,4 @@ def run(
         f"facegate worker {settings.app_id} on {settings.bootstrap_servers}; "
         f"web on {settings.web_host}:{settings.web_port} (/healthz /readyz /metrics)"
     )
-    FaustWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    GatewayWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
