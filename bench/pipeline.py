@@ -1,0 +1,215 @@
+"""Benchmark: the FaceGate pipeline against two baselines, in one run, on one broker, same records.
+
+(a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged,
+(c) the FaceGate worker deciding every capture (synthetic day: the scenario's decision mix).
+Each consumes the same pre-produced captures from its own copy of the input topic; throughput is
+records out per second of wall time from the first to the last output. Reports events/s, the
+ratios c/b and c/a, and the worker's resident memory. Usage:
+    python -m bench.pipeline [--events 20000] [--bootstrap host:port]
+Without --bootstrap it starts its own Apache Kafka (Maven Central, as the tests do).
+Writes bench/results/pipeline.json and pipeline.md. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from gateway.brokers.apache_kafka import KafkaBroker, fetch_kafka
+from gateway.contract.codec import default_codec
+from gateway.contract.topics import TopicNames
+from gateway.kafka.provisioning import ensure_gateway_topics
+from gateway.kafka.reading import assign_all, stop_quietly
+from gateway.keyring import Keyring
+from gateway.sdk.producer import FaceGateProducer
+from gateway.sdk.scenario import Traffic, build_world
+from gateway.sdk.simulator import publish_world
+from gateway.settings import Settings
+from gateway.shell.local import LocalWorker
+
+RESULTS = Path(__file__).parent / "results"
+PARTITIONS = 4
+
+
+def _topics(bootstrap: str, names: list[str]) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+    finally:
+        admin.close()
+
+
+async def _fill(bootstrap: str, topics: list[str], payloads: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        for topic in topics:
+            for key, value in payloads:
+                await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _count_until(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[float, float]:
+    """Wall-clock (first, last) arrival of n records on `topic`, by the records' own timestamps."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    seen, first, last = 0, float("inf"), 0.0
+    try:
+        await assign_all(consumer, topic)
+        async with asyncio.timeout(timeout):
+            while seen < n:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for r in records:
+                        seen += 1
+                        first, last = min(first, r.timestamp / 1000), max(last, r.timestamp / 1000)
+    finally:
+        await stop_quietly(consumer)
+    return first, last
+
+
+async def _aiokafka_loop(bootstrap: str, source: str, sink: str, n: int) -> None:
+    consumer = AIOKafkaConsumer(
+        source, bootstrap_servers=bootstrap, group_id="bench-loop", auto_offset_reset="earliest"
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    moved = 0
+    try:
+        while moved < n:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=2000)).values():
+                for r in records:
+                    await producer.send(sink, r.value, key=r.key)
+                    moved += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def _rate(n: int, span: tuple[float, float]) -> float:
+    return n / max(1e-6, span[1] - span[0])
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def run(events: int, bootstrap: str, work: Path) -> dict[str, Any]:
+    world = build_world(seed=77)
+    items = Traffic(world, seed=78).take(events)
+    codec = default_codec()
+    payloads = [
+        (
+            (i.capture.event_id if i.capture else f"m{n}").encode(),
+            codec.encode(i.capture) if i.capture else (i.raw or b""),
+        )
+        for n, i in enumerate(items)
+    ]
+    _topics(bootstrap, ["bench.in.a", "bench.out.a", "bench.in.b", "bench.out.b"])
+    settings = Settings(
+        bootstrap_servers=bootstrap, topic_prefix="bench.c.", partitions=PARTITIONS, tenants=["acme", "beta"]
+    )
+    ensure_gateway_topics(settings, ["acme", "beta"])
+    names = TopicNames(settings.topic_prefix)
+    asyncio.run(_fill(bootstrap, ["bench.in.a", "bench.in.b"], payloads))
+
+    # (a) plain aiokafka loop
+    asyncio.run(_aiokafka_loop(bootstrap, "bench.in.a", "bench.out.a", events))
+    loop_span = asyncio.run(_count_until(bootstrap, "bench.out.a", events, 600))
+
+    # (b) Faust forward-only agent
+    forward = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, "bench-forward", "bench.in.b", "bench.out.b", str(work / "faust")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        faust_span = asyncio.run(_count_until(bootstrap, "bench.out.b", events, 900))
+    finally:
+        forward.terminate()
+        forward.wait(30)
+
+    # (c) FaceGate: the world first, then the same captures
+    worker = LocalWorker(work / "worker.log", {
+        "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": settings.topic_prefix,
+        "FACEGATE_APP_ID": "bench-facegate", "FACEGATE_PARTITIONS": str(PARTITIONS),
+        "FACEGATE_TENANTS": json.dumps(["acme", "beta"]), "FACEGATE_CACHE_DIR": str(work / "cache"),
+        "FACEGATE_KEYRING": Keyring.generate(["acme", "beta"]).export(), "FACEGATE_WORKER_LOGLEVEL": "warn",
+    })  # fmt: skip
+    worker.start()
+    try:
+
+        async def world_then_captures() -> None:
+            async with FaceGateProducer(settings) as producer:
+                await publish_world(producer, world)
+            await asyncio.to_thread(worker.wait_for_enrolled, len(world.enrollments))
+            await _fill(bootstrap, [names.raw], payloads)
+
+        asyncio.run(world_then_captures())
+        # Audit records per decision (plus a few signed checkpoints, which arrive interleaved).
+        gateway_span = asyncio.run(_count_until(bootstrap, names.audit, events, 900))
+        rss = _rss(worker.process.pid or 0)
+    finally:
+        worker.stop()
+
+    a, b, c = _rate(events, loop_span), _rate(events, faust_span), _rate(events, gateway_span)
+    return {
+        "events": events, "partitions": PARTITIONS, "record_bytes": sum(len(v) for _, v in payloads) // events,
+        "events_per_second": {"aiokafka_loop": a, "faust_forward": b, "facegate": c},
+        "ratios": {"facegate_over_faust": c / b, "facegate_over_aiokafka": c / a},
+        "facegate_worker_rss_bytes": rss, "enrolled_per_tenant": len(world.enrollments) // 2,
+        "not_yet_measured": ["p50/p99 latency at half the maximum rate", "100k and 1M enrolled", "two workers"],
+    }  # fmt: skip
+
+
+def markdown(result: dict[str, Any]) -> str:
+    r, q = result["events_per_second"], result["ratios"]
+    return "\n".join([
+        f"# Pipeline throughput ({result['events']} captures of ~{result['record_bytes']} bytes, {result['partitions']} partitions, one process each)",
+        "", "| | events/s |", "|---|---:|",
+        f"| (a) aiokafka consume -> produce | {r['aiokafka_loop']:,.0f} |",
+        f"| (b) Faust agent forwarding unchanged | {r['faust_forward']:,.0f} |",
+        f"| (c) FaceGate worker, full decision | {r['facegate']:,.0f} |",
+        "", f"c/b = {q['facegate_over_faust']:.2f}, c/a = {q['facegate_over_aiokafka']:.3f}; "
+        f"worker RSS {result['facegate_worker_rss_bytes'] / 2**20:.0f} MiB; {result['enrolled_per_tenant']} enrolled per tenant.", "",
+    ])  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--bootstrap", default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
+    broker = None
+    if args.bootstrap is None:
+        defaults = Settings()
+        broker = KafkaBroker(fetch_kafka(defaults.cache_dir, defaults.kafka_version), work / "kafka")
+        broker.start()
+    try:
+        result = run(args.events, args.bootstrap or broker.bootstrap_servers, work)  # type: ignore[union-attr]
+    finally:
+        if broker is not None:
+            broker.stop()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "pipeline.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
