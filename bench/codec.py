@@ -16,16 +16,14 @@ import struct
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import avro.io
 import avro.schema
 import fastavro
 
+from bench.results import write_results
 from gateway.contract.schemas import SchemaSet
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def sample_datum() -> dict[str, Any]:
@@ -134,10 +132,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     result = run(args.iterations, args.rounds)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "codec.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "codec.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results("codec", result, markdown(result))
 
 
 if __name__ == "__main__":

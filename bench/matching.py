@@ -14,26 +14,18 @@ import json
 import statistics
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+from bench.results import rss_bytes, write_results
 from gateway.core.biometrics.calibration import shipped
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 
-RESULTS = Path(__file__).parent / "results"
 BATCH = 64
 CHUNK = 50_000
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def measure(size: int, batches: int = 20, seed: int = 1) -> dict[str, Any]:
@@ -111,10 +103,7 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         rows.append(measure(size, args.batches))
         print(json.dumps(rows[-1]), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "matching.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (RESULTS / "matching.md").write_text(markdown(rows))
-    print(markdown(rows))
+    write_results("matching", rows, markdown(rows))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from bench.results import rss_bytes, write_results
 from gateway.brokers.apache_kafka import KafkaBroker, fetch_kafka
 from gateway.contract.codec import default_codec
 from gateway.contract.topics import TopicNames
@@ -36,7 +37,6 @@ from gateway.sdk.simulator import publish_world
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
 
-RESULTS = Path(__file__).parent / "results"
 PARTITIONS = 4
 
 
@@ -102,13 +102,6 @@ def _rate(n: int, span: tuple[float, float]) -> float:
     return n / max(1e-6, span[1] - span[0])
 
 
-def _rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def run(events: int, bootstrap: str, work: Path) -> dict[str, Any]:
     world = build_world(seed=77)
     items = Traffic(world, seed=78).take(events)
@@ -162,7 +155,7 @@ def run(events: int, bootstrap: str, work: Path) -> dict[str, Any]:
         asyncio.run(world_then_captures())
         # Audit records per decision (plus a few signed checkpoints, which arrive interleaved).
         gateway_span = asyncio.run(_count_until(bootstrap, names.audit, events, 900))
-        rss = _rss(worker.process.pid or 0)
+        rss = rss_bytes(worker.process.pid or 0)
     finally:
         worker.stop()
 
@@ -205,10 +198,7 @@ def main() -> None:
     finally:
         if broker is not None:
             broker.stop()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "pipeline.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results("pipeline", result, markdown(result))
 
 
 if __name__ == "__main__":

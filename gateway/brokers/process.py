@@ -10,7 +10,6 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 
 
 class BrokerError(RuntimeError):
@@ -104,11 +103,3 @@ class BrokerProcess:
         assert self._proc is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, sig)
-
-    def __enter__(self) -> BrokerProcess:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -209,8 +209,9 @@ def reconcile_command(
     """List raw inputs that have no audit decision (loss detection); exit 1 if any."""
     settings = load_settings()
     names = TopicNames(settings.topic_prefix)
-    low = int(since.replace(tzinfo=since.tzinfo or UTC).timestamp() * 1000) if since else 0
-    high = int(until.replace(tzinfo=until.tzinfo or UTC).timestamp() * 1000) if until else 2**62
+    start, end = _utc(since), _utc(until)
+    low = int(start.timestamp() * 1000) if start else 0
+    high = int(end.timestamp() * 1000) if end else 2**62
     raw = asyncio.run(read_topic(aiokafka_config(settings), names.raw))
     inputs = [RawInput(r.topic, r.partition, r.offset, r.value or b"") for r in raw if low <= r.timestamp < high]
     checked, missing = reconcile(inputs, _audit_records(settings), default_codec())

@@ -13,8 +13,7 @@ from rich.table import Table
 
 from gateway.cli.console import console, errors, load_settings
 from gateway.contract.topics import check_tenant_id, contract_topics
-from gateway.kafka.connection import kafka_python_config
-from gateway.kafka.provisioning import Action, ProvisioningError, describe_topics, ensure_topics
+from gateway.kafka.provisioning import Action, ProvisioningError, admin_client, describe_topics, ensure_topics
 from gateway.settings import Settings
 
 app = typer.Typer(help="Provision and inspect the contract topics.", no_args_is_help=True)
@@ -32,7 +31,7 @@ TenantOption = Annotated[
 @contextmanager
 def _admin(settings: Settings) -> Iterator[KafkaAdminClient]:
     try:
-        admin = KafkaAdminClient(request_timeout_ms=15000, bootstrap_timeout_ms=10000, **kafka_python_config(settings))
+        admin = admin_client(settings)
     except (KafkaError, ValueError) as exc:
         errors.print(f"[red]cannot reach Kafka at {settings.bootstrap_servers}:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -101,8 +101,8 @@ class Codec:
         return out.getvalue()
 
     # -- decoding -------------------------------------------------------------------
-    def header(self, data: bytes) -> RecordSchema:
-        """The writer schema named by a payload's header (raises DecodeError)."""
+    def _reader(self, data: bytes) -> _Reader:
+        """How to read a payload, from its header (raises DecodeError)."""
         if len(data) < HEADER_SIZE:
             raise DecodeError(
                 DecodeErrorCode.TOO_SHORT,
@@ -119,12 +119,11 @@ class Codec:
                 DecodeErrorCode.UNKNOWN_FINGERPRINT,
                 f"schema fingerprint {bytes(data[2:HEADER_SIZE]).hex()} is not in the contract",
             )
-        return reader.writer
+        return reader
 
     def decode_datum(self, data: bytes, expected: str | None = None) -> tuple[str, dict[str, Any]]:
         """Decode to (record name, Avro datum) without model validation."""
-        self.header(data)
-        reader = self._readers[bytes(data[2:HEADER_SIZE])]
+        reader = self._reader(data)
         name = reader.reader.name
         if expected is not None and name != expected:
             raise DecodeError(DecodeErrorCode.WRONG_RECORD_TYPE, f"expected a {expected} record, got {name}")

@@ -14,6 +14,7 @@ from typing import Any
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
 from gateway.contract.topics import TopicKind, TopicSpec, contract_topics, internal_topic_specs
+from gateway.kafka.connection import kafka_python_config
 from gateway.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
@@ -137,8 +138,6 @@ def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState) -> T
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
-    from gateway.kafka.connection import kafka_python_config
-
     return KafkaAdminClient(request_timeout_ms=15000, bootstrap_timeout_ms=10000, **kafka_python_config(settings))
 
 

@@ -12,19 +12,24 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 Records = list[ConsumerRecord[bytes, bytes]]
 
 
-async def assign_all(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[TopicPartition]:
-    """Assign every partition of `topic` to a started consumer, from the beginning."""
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[TopicPartition]:
+    """Every partition of `topic`, as a started consumer without a group can learn them."""
     for _ in range(attempts):
         consumer._client.add_topic(topic)  # a group-less consumer only learns topics it asks for
         await consumer._client.force_metadata_update()
         found = consumer.partitions_for_topic(topic)
         if found:
-            partitions = [TopicPartition(topic, p) for p in sorted(found)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            return partitions
+            return [TopicPartition(topic, p) for p in sorted(found)]
         await asyncio.sleep(0.1)  # metadata for a just-created topic; bounded by attempts
-    raise LookupError(f"topic {topic} does not exist")
+    raise LookupError(f"topic {topic} does not exist: run `facegate topics create`")
+
+
+async def assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Assign every partition of `topic` to a started consumer, from the beginning."""
+    partitions = await partitions_of(consumer, topic)
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    return partitions
 
 
 async def stop_quietly(consumer: AIOKafkaConsumer) -> None:

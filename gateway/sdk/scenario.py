@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
 from gateway.contract.models import CameraRegistration, ConsentRecord, Enrollment, FaceCaptured
 from gateway.contract.vocabulary import (
     ConsentMethod,
@@ -239,8 +237,3 @@ class Traffic:
         if kind in ("consenting-customer", "access-control"):
             self.last_customer[tenant] = subject or ""
         return Capture(kind, expected, capture=capture, subject=subject)
-
-
-def stranger_faces(world: World, n: int) -> np.ndarray:
-    """Faces of people no tenant enrolled (for leak scans and benchmarks)."""
-    return world.population.captures(list(world.strangers)[:n], stream=99, noise=GOOD_CAPTURE_NOISE)

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
 from gateway.kafka.connection import aiokafka_config
+from gateway.kafka.reading import partitions_of
 from gateway.settings import Settings
 
 log = logging.getLogger("facegate.feeds")
@@ -51,8 +52,7 @@ class FeedReader(Service):
         await consumer.start()
         partitions = []
         for topic in self.feeds:
-            found = await self._partitions(consumer, topic)
-            partitions += [TopicPartition(topic, p) for p in sorted(found)]
+            partitions += await partitions_of(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -64,16 +64,6 @@ class FeedReader(Service):
             len(partitions),
             sum(self._targets.values()),
         )
-
-    @staticmethod
-    async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-        for _ in range(50):  # metadata for a topic created moments ago may lag
-            found = consumer.partitions_for_topic(topic)
-            if found:
-                return set(found)
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.2)  # poll interval for metadata, bounded
-        raise RuntimeError(f"feed topic {topic} does not exist: run `facegate topics create`")
 
     async def on_stop(self) -> None:
         if self._consumer is not None:

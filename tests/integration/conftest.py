@@ -78,11 +78,6 @@ def unique(request: pytest.FixtureRequest) -> Unique:
     return Unique(f"t-{test}-{uuid.uuid4().hex[:8]}")
 
 
-@pytest.fixture
-def kafka_settings(kafka: KafkaBroker, unique: Unique) -> Settings:
-    return Settings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=unique.prefix, partitions=2)
-
-
 @pytest.fixture(autouse=True)
 def _no_orphan_workers() -> Iterator[None]:
     """Workers a failed test left running are stopped, so they cannot disturb the next test."""

@@ -23,14 +23,6 @@ class ChainHead:
     seq: int = -1
     hash: str = GENESIS
 
-    def to_json(self) -> str:
-        return json.dumps({"seq": self.seq, "hash": self.hash})
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> ChainHead:
-        data = json.loads(text)
-        return cls(int(data["seq"]), str(data["hash"]))
-
 
 def canonical(fields: dict[str, Any], seq: int, prev_hash: str) -> bytes:
     """The bytes a record's hash covers: every content field plus seq and prev_hash, sorted."""
