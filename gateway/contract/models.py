@@ -157,6 +157,7 @@ class AuditRecord(AvroRecord):
     use_started_at: Timestamp | None = None
     use_ended_at: Timestamp | None = None
     verified_by: str | None = None
+    recipient_tenant_id: str | None = None
     recorded_at: Timestamp
     seq: Annotated[int, Field(ge=0)]
     prev_hash: str
@@ -215,6 +216,23 @@ class ErasureNotice(AvroRecord):
     erased_at: Timestamp
 
 
+class SharedSubject(AvroRecord):
+    avro_name: ClassVar[str] = "SharedSubject"
+    share_id: Identifier
+    audit_id: Identifier
+    sender_tenant_id: Identifier
+    recipient_tenant_id: Identifier
+    pseudonym: Identifier
+    protected_template: bytes | None = None
+    template_model: str | None = None
+    template_key_version: int | None = None
+    purpose: Purpose
+    agreement_id: Identifier
+    rule_ids: list[str]
+    policy_version: str
+    shared_at: Timestamp
+
+
 RECORD_MODELS: dict[str, type[AvroRecord]] = {
     model.avro_name: model
     for model in (
@@ -228,5 +246,6 @@ RECORD_MODELS: dict[str, type[AvroRecord]] = {
         RejectedEvent,
         ShareRequest,
         ErasureNotice,
+        SharedSubject,
     )
 }

@@ -31,6 +31,7 @@ RECORD_NAMES: tuple[str, ...] = (
     "RejectedEvent",
     "ShareRequest",
     "ErasureNotice",
+    "SharedSubject",
 )
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

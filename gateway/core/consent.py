@@ -1,19 +1,27 @@
-"""Is a consent valid for this capture?
+"""The consent ledger: every version of a subject's consent, and whether it allows a use.
 
-Consent is judged at the capture's time: a consent given after a capture never legitimises it.
-A withdrawal takes effect at once: once the ledger says WITHDRAWN, nothing is forwarded, even
-for captures taken before. An expiry voids processing from that moment, whenever the capture was.
-Each failure names the rule it breaks and a reason code.
+Consent is judged at the capture's time: the version in force then must allow the use (a
+consent given after a capture never legitimises it). A withdrawal, or an update that narrows
+the consent, takes effect at once: the current version must allow the use too, so nothing is
+forwarded after a withdrawal, even for captures taken before. An expiry voids processing from
+that moment, whenever the capture was. Each failure names the rule it breaks and a reason code.
+
+The ledger keeps the versions it has read, in the order the tenant's consent system wrote them
+(one key, one partition). The consent topic is compacted, so after compaction only the latest
+version survives; judged alone it can only refuse more, never allow more.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
+
+MAX_VERSIONS = 32  # per subject: enough to judge captures within any dedupe or retry window
 
 
 @dataclass(frozen=True)
@@ -26,41 +34,121 @@ class ConsentCheck:
 VALID = ConsentCheck(True, ("R01", "R02"))
 
 
+@dataclass(frozen=True)
+class ConsentTerms:
+    """What a tenant's policy demands of a consent (R01-R03)."""
+
+    notice_versions: frozenset[str]
+    require_separate: bool
+    require_written: bool
+
+
 def consent_ref(consent: ConsentRecord) -> str:
     """A reference to the exact consent record relied on, for the audit (a hash, not the record)."""
     return "c-" + hashlib.sha256(consent.model_dump_json().encode()).hexdigest()[:24]
 
 
-def check_consent(
-    consent: ConsentRecord | None,
-    purpose: Purpose,
+def effective_at(consent: ConsentRecord) -> datetime:
+    """When a version took effect: a withdrawal when it was withdrawn, a grant when it was given."""
+    if consent.status is ConsentStatus.WITHDRAWN and consent.withdrawn_at is not None:
+        return consent.withdrawn_at
+    return consent.granted_at
+
+
+@dataclass(frozen=True)
+class ConsentHistory:
+    """The versions of one subject's consent with one tenant, oldest first."""
+
+    versions: tuple[ConsentRecord, ...]
+
+    @property
+    def current(self) -> ConsentRecord:
+        return self.versions[-1]
+
+    def in_force(self, at: datetime) -> ConsentRecord | None:
+        """The version that governed a use at `at`: the latest to take effect by then."""
+        found: ConsentRecord | None = None
+        for version in self.versions:
+            if effective_at(version) <= at and (found is None or effective_at(version) >= effective_at(found)):
+                found = version
+        return found
+
+    def with_version(self, consent: ConsentRecord) -> ConsentHistory:
+        return ConsentHistory((*self.versions, consent)[-MAX_VERSIONS:])
+
+
+@dataclass
+class ConsentLedger:
+    """Consent histories by tenant/subject key, fed from the compacted consent topic."""
+
+    histories: dict[str, ConsentHistory] = field(default_factory=dict)
+
+    def record(self, key: str, consent: ConsentRecord | None) -> None:
+        """A new version; None (a tombstone) means the tenant deleted the consent: no consent at all."""
+        if consent is None:
+            self.histories.pop(key, None)
+            return
+        history = self.histories.get(key)
+        self.histories[key] = history.with_version(consent) if history else ConsentHistory((consent,))
+
+    def get(self, key: str) -> ConsentHistory | None:
+        return self.histories.get(key)
+
+    def __len__(self) -> int:
+        return len(self.histories)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.histories)
+
+
+def _check_version(
+    consent: ConsentRecord,
+    purpose: Purpose | None,
     at: datetime,
-    *,
     now: datetime,
-    notice_versions: frozenset[str],
-    require_separate: bool,
-    require_written: bool,
+    terms: ConsentTerms,
     minor: bool,
 ) -> ConsentCheck:
-    """The first rule a consent fails for a capture of `purpose` at time `at`, or VALID."""
-    if consent is None:
-        return ConsentCheck(False, ("R01",), "NO_CONSENT")
-    if consent.granted_at > at:
-        return ConsentCheck(False, ("R01",), "CONSENT_AFTER_CAPTURE")
     if consent.status is ConsentStatus.WITHDRAWN:
         return ConsentCheck(False, ("R01", "R10"), "CONSENT_WITHDRAWN")
     if consent.expires_at is not None and consent.expires_at <= max(at, now):
         return ConsentCheck(False, ("R01", "R11"), "CONSENT_EXPIRED")
-    if require_separate and not consent.separate:
+    if terms.require_separate and not consent.separate:
         return ConsentCheck(False, ("R01",), "CONSENT_BUNDLED")
-    if require_written and consent.method is not ConsentMethod.WRITTEN:
+    if terms.require_written and consent.method is not ConsentMethod.WRITTEN:
         return ConsentCheck(False, ("R01",), "CONSENT_NOT_WRITTEN")
-    if purpose not in consent.purposes:
+    if purpose is not None and purpose not in consent.purposes:
         return ConsentCheck(False, ("R01", "R06"), "PURPOSE_NOT_CONSENTED")
-    if consent.notice_version not in notice_versions:
+    if purpose is None and not consent.purposes:
+        return ConsentCheck(False, ("R01", "R06"), "PURPOSE_NOT_CONSENTED")
+    if consent.notice_version not in terms.notice_versions:
         return ConsentCheck(False, ("R02",), "NOTICE_UNKNOWN")
     if (minor or consent.minor) and not consent.guardian_consent:
         return ConsentCheck(False, ("R03",), "MINOR_WITHOUT_GUARDIAN")
     if minor or consent.minor:
         return ConsentCheck(True, ("R01", "R02", "R03"))
     return VALID
+
+
+def check_consent(
+    history: ConsentHistory | None,
+    purpose: Purpose | None,
+    at: datetime,
+    *,
+    now: datetime,
+    terms: ConsentTerms,
+    minor: bool,
+) -> ConsentCheck:
+    """The first rule the consent fails for a use of `purpose` (None: any consented purpose,
+    as for an enrollment) at time `at`, judged `now`; or a valid check naming the rules met."""
+    if history is None:
+        return ConsentCheck(False, ("R01",), "NO_CONSENT")
+    if history.current.status is ConsentStatus.WITHDRAWN:
+        return ConsentCheck(False, ("R01", "R10"), "CONSENT_WITHDRAWN")
+    then = history.in_force(at)
+    if then is None:
+        return ConsentCheck(False, ("R01",), "CONSENT_AFTER_CAPTURE")
+    check = _check_version(then, purpose, at, now, terms, minor)
+    if check.valid and then is not history.current:  # a later update binds from the moment it is made
+        check = _check_version(history.current, purpose, at, now, terms, minor)
+    return check

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -20,39 +20,20 @@ from gateway.contract.codec import DecodeError
 from gateway.contract.models import FaceCaptured
 from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision
-from gateway.core.audit.chain import ChainHead, append
+from gateway.core.audit.chain import ChainHead
+from gateway.core.audit.log import audit_output
 from gateway.core.biometrics.matching import Match
+from gateway.core.messages import BatchResult, InputRecord, Output
 from gateway.core.policy.decision import Identify, Outcome, conclude, identification_threshold, screen
-from gateway.core.pseudonyms import regulator_pseudonym, tenant_pseudonym
-from gateway.core.records import audit_fields, governed_face, rejected_event, undecodable_event_id
+from gateway.core.records import (
+    NO_POLICY,
+    UNKNOWN_TENANT,
+    audit_fields,
+    governed_face,
+    rejected_event,
+    undecodable_event_id,
+)
 from gateway.core.state import GatewayState
-
-UNKNOWN_TENANT = "_unknown"
-NO_POLICY = "none"
-
-
-@dataclass(frozen=True)
-class InputRecord:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-
-
-@dataclass(frozen=True)
-class Output:
-    topic: str
-    key: bytes
-    value: bytes
-    partition: int | None = None
-
-
-@dataclass
-class BatchResult:
-    outputs: list[Output] = field(default_factory=list)
-    seen: list[tuple[int, str]] = field(default_factory=list)  # (input partition, event id) now decided
-    duplicates: int = 0
-    decisions: list[tuple[str, Outcome]] = field(default_factory=list)  # (tenant, outcome) for metrics
 
 
 @dataclass
@@ -136,7 +117,9 @@ def _with_alerts(outcome: Outcome, capture: FaceCaptured | None, state: GatewayS
     if capture is None:
         return outcome
     policy = state.policy(capture.tenant_id)
-    if policy is None or state.enrolled_count(capture.tenant_id) < policy.pack.filing_threshold:
+    if policy is None or policy.pack.filing_threshold is None:
+        return outcome
+    if state.enrolled_count(capture.tenant_id) < policy.pack.filing_threshold:
         return outcome
     return replace(outcome, alerts=tuple(sorted({*outcome.alerts, "R15"})))
 
@@ -194,10 +177,8 @@ def _emit(
 
     tenant_name = regulator_name = None
     if outcome.subject_id is not None and capture is not None:
-        version, key = state.keyring.pseudonym_key(tenant_id)
-        tenant_name = tenant_pseudonym(key, version, tenant_id, outcome.subject_id)
-        reg_version, reg_key = state.keyring.regulator_key()
-        regulator_name = regulator_pseudonym(reg_key, reg_version, tenant_id, outcome.subject_id)
+        tenant_name = state.tenant_pseudonym(tenant_id, outcome.subject_id)
+        regulator_name = state.regulator_pseudonym(tenant_id, outcome.subject_id)
 
     audit_partition = record.partition % audit_partitions
     fields = audit_fields(
@@ -206,8 +187,7 @@ def _emit(
     )  # fmt: skip
     if reference is not None:  # an identification ran: the EU AI Act art. 12(3) log
         fields.update(reference_database=reference, use_started_at=use[0], use_ended_at=use[1], verified_by=None)
-    audit, heads[audit_partition] = append(fields, heads.get(audit_partition, ChainHead()))
-    result.outputs.append(Output(names.audit, audit.audit_id.encode(), codec.encode(audit), audit_partition))
+    result.outputs.append(audit_output(fields, heads, audit_partition, names.audit, codec))
 
     if outcome.decision in (Decision.FORWARDED, Decision.STRIPPED) and capture is not None and camera is not None:
         template = version_used = None

@@ -10,9 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from gateway.contract.models import CameraRegistration, FaceCaptured, GovernedFace, RejectedEvent
-from gateway.contract.vocabulary import Decision
+from gateway.contract.vocabulary import Decision, Purpose
 from gateway.core.policy.decision import Outcome, score_band
 from gateway.core.policy.rules import legal_sources
+
+UNKNOWN_TENANT = "_unknown"  # the tenant of input too broken to name one
+NO_POLICY = "none"  # the policy version of a decision made without a tenant policy
 
 
 def _digest(*parts: str) -> str:
@@ -21,6 +24,20 @@ def _digest(*parts: str) -> str:
 
 def audit_id(tenant_id: str, event_id: str) -> str:
     return "a-" + _digest("audit", tenant_id, event_id)
+
+
+def enrollment_event_id(topic: str, partition: int, offset: int) -> str:
+    """Enrollments carry no id of their own: their place in the log is one, stable on a redo."""
+    return f"enrollment:{topic}:{partition}:{offset}"
+
+
+def erasure_event_id(tenant_id: str, subject_id: str, reason: str, effective_ms: int) -> str:
+    """One erasure per cause; a digest, because the tenant's subject id must not reach the audit."""
+    return "erasure:" + _digest(tenant_id, subject_id, reason, str(effective_ms))
+
+
+def share_event_id(tenant_id: str, request_id: str) -> str:
+    return "share:" + _digest(tenant_id, request_id)
 
 
 def undecodable_event_id(topic: str, partition: int, offset: int) -> str:
@@ -38,6 +55,8 @@ def audit_fields(
     capture: FaceCaptured | None = None,
     camera: CameraRegistration | None = None,
     subject_pseudonym: str | None = None,
+    purpose: Purpose | None = None,
+    recipient_tenant_id: str | None = None,
 ) -> dict[str, Any]:
     """The content of one audit record (the chain adds seq, prev_hash and hash)."""
     return {
@@ -51,7 +70,8 @@ def audit_fields(
         "reason_codes": list(outcome.reason_codes),
         "legal_sources": legal_sources(outcome.rule_ids),
         "alerts": list(outcome.alerts),
-        "purpose": capture.purpose if capture else None,
+        "purpose": capture.purpose if capture else purpose,
+        "recipient_tenant_id": recipient_tenant_id,
         "policy_version": policy_version,
         "consent_ref": outcome.consent_ref,
         "subject_pseudonym": subject_pseudonym,

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,13 +20,29 @@ from gateway.core.biometrics.calibration import Calibration, shipped
 from gateway.core.biometrics.embeddings import from_bytes
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
+from gateway.core.consent import ConsentHistory, ConsentLedger
 from gateway.core.policy.tenant import EffectivePolicy
+from gateway.core.pseudonyms import regulator_pseudonym, tenant_pseudonym
 from gateway.keyring import Keyring
+
+Record = TypeVar("Record", bound=AvroRecord)
 
 
 def consent_key(tenant_id: str, subject_id: str) -> str:
     """Key of the consent and enrollment topics: tenant/subject (DESIGN.md)."""
     return f"{tenant_id}/{subject_id}"
+
+
+@dataclass(frozen=True)
+class RecipientTemplate:
+    """The subject's template protected with a recipient's key, for sharing the consent allows (R09).
+
+    Made at enrollment, from the raw template, for each recipient the consent names: protected
+    templates cannot be converted between keys, and the raw one is never kept.
+    """
+
+    key_version: int
+    code: bytes
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,8 @@ class ProtectedEnrollment:
     template_model: str
     key_version: int
     code: bytes
+    enrolled_at: datetime
+    recipients: dict[str, RecipientTemplate] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -46,6 +65,11 @@ class ProtectedEnrollment:
                 "template_model": self.template_model,
                 "key_version": self.key_version,
                 "code": base64.b64encode(self.code).decode(),
+                "enrolled_at": int(self.enrolled_at.timestamp() * 1000),
+                "recipients": {
+                    name: {"key_version": r.key_version, "code": base64.b64encode(r.code).decode()}
+                    for name, r in sorted(self.recipients.items())
+                },
             }
         ).encode()
 
@@ -58,7 +82,23 @@ class ProtectedEnrollment:
             str(raw["template_model"]),
             int(raw["key_version"]),
             base64.b64decode(raw["code"]),
+            datetime.fromtimestamp(int(raw["enrolled_at"]) / 1000, UTC),
+            {
+                str(name): RecipientTemplate(int(r["key_version"]), base64.b64decode(r["code"]))
+                for name, r in raw.get("recipients", {}).items()
+            },
         )
+
+
+@dataclass(frozen=True)
+class EnrollmentEntry:
+    """What the state keeps of an enrollment besides its code in the index: for sweeps and sharing."""
+
+    template_model: str
+    key_version: int
+    enrolled_at: datetime
+    partition: int  # of the enrolled topic: the worker owning it sweeps it
+    recipients: dict[str, RecipientTemplate]
 
 
 @dataclass
@@ -69,9 +109,9 @@ class GatewayState:
     calibrations: dict[str, Calibration] = field(default_factory=shipped)
     codec: Codec = field(default_factory=default_codec)
     cameras: dict[str, CameraRegistration] = field(default_factory=dict)
-    consents: dict[str, ConsentRecord] = field(default_factory=dict)
+    consents: ConsentLedger = field(default_factory=ConsentLedger)
     indexes: dict[tuple[str, str, int], EnrolledIndex] = field(default_factory=dict)
-    enrolled_at: dict[str, tuple[str, int]] = field(default_factory=dict)  # tenant/subject -> (model, version)
+    enrollments: dict[str, EnrollmentEntry] = field(default_factory=dict)  # by tenant/subject
     ignored_records: int = 0  # registry records that did not decode
 
     # -- lookups ------------------------------------------------------------------------------
@@ -81,8 +121,16 @@ class GatewayState:
             found = self.policies[tenant_id] = self.fallback_policy(tenant_id)
         return found
 
-    def consent(self, tenant_id: str, subject_id: str) -> ConsentRecord | None:
+    def consent(self, tenant_id: str, subject_id: str) -> ConsentHistory | None:
         return self.consents.get(consent_key(tenant_id, subject_id))
+
+    def tenant_pseudonym(self, tenant_id: str, subject_id: str) -> str:
+        version, key = self.keyring.pseudonym_key(tenant_id)
+        return tenant_pseudonym(key, version, tenant_id, subject_id)
+
+    def regulator_pseudonym(self, tenant_id: str, subject_id: str) -> str:
+        version, key = self.keyring.regulator_key()
+        return regulator_pseudonym(key, version, tenant_id, subject_id)
 
     def protector(self, tenant_id: str, calibration: Calibration, version: int | None = None) -> Protector:
         chosen, key = self.keyring.protection_key(tenant_id, version)
@@ -97,27 +145,31 @@ class GatewayState:
         return sum(len(index) for (t, _, _), index in self.indexes.items() if t == tenant_id)
 
     # -- updates from the compacted topics ----------------------------------------------------
-    def apply_camera(self, camera_id: str, value: bytes | None) -> None:
-        self._apply(self.cameras, CameraRegistration, camera_id, value)
-
-    def apply_consent(self, key: str, value: bytes | None) -> None:
-        self._apply(self.consents, ConsentRecord, key, value)
-
-    def _apply(self, registry: dict[str, Any], model: type[AvroRecord], key: str, value: bytes | None) -> None:
-        """A compacted-topic record: a tombstone deletes, an undecodable value is counted and skipped."""
+    # A compacted-topic record: a tombstone deletes, an undecodable value is counted and skipped.
+    def apply_camera(self, camera_id: str, value: bytes | None, partition: int = 0) -> None:
         if value is None:
-            registry.pop(key, None)
-            return
+            self.cameras.pop(camera_id, None)
+        elif (camera := self._decode(value, CameraRegistration)) is not None:
+            self.cameras[camera_id] = camera
+
+    def apply_consent(self, key: str, value: bytes | None, partition: int = 0) -> None:
+        if value is None:
+            self.consents.record(key, None)
+        elif (consent := self._decode(value, ConsentRecord)) is not None:
+            self.consents.record(key, consent)
+
+    def _decode(self, value: bytes, model: type[Record]) -> Record | None:
         try:
-            registry[key] = self.codec.decode(value, model)
+            return self.codec.decode(value, model)
         except DecodeError:
             self.ignored_records += 1
+            return None
 
-    def apply_enrollment(self, key: str, value: bytes | None) -> None:
-        previous = self.enrolled_at.pop(key, None)
+    def apply_enrollment(self, key: str, value: bytes | None, partition: int = 0) -> None:
+        previous = self.enrollments.pop(key, None)
         if previous is not None:
             tenant_id, subject_id = key.split("/", 1)
-            self.indexes[(tenant_id, *previous)].remove(subject_id)
+            self.indexes[(tenant_id, previous.template_model, previous.key_version)].remove(subject_id)
         if value is None:
             return
         try:
@@ -132,15 +184,31 @@ class GatewayState:
         slot = (enrollment.tenant_id, enrollment.template_model, enrollment.key_version)
         index = self.indexes.setdefault(slot, EnrolledIndex(calibration.scheme))
         index.add(enrollment.subject_id, np.frombuffer(enrollment.code, dtype=np.uint8))
-        self.enrolled_at[key] = (enrollment.template_model, enrollment.key_version)
+        self.enrollments[key] = EnrollmentEntry(
+            enrollment.template_model, enrollment.key_version, enrollment.enrolled_at, partition, enrollment.recipients
+        )
 
     def protect_enrollment(
-        self, tenant_id: str, subject_id: str, template: bytes, template_model: str
+        self,
+        tenant_id: str,
+        subject_id: str,
+        template: bytes,
+        template_model: str,
+        enrolled_at: datetime,
+        recipients: Iterable[str] = (),
     ) -> ProtectedEnrollment:
-        """Protect a raw enrollment template at once with the tenant's current key (R08)."""
+        """Protect a raw enrollment template at once with the tenant's current key (R08), and
+        with each named recipient's key; the raw template goes no further."""
         calibration = self.calibrations.get(template_model)
         if calibration is None:
             raise LookupError(f"template model {template_model!r} has no calibration")
+        vector = from_bytes(template, calibration.dim)
         protector = self.protector(tenant_id, calibration)
-        code: Codes = protector.protect(from_bytes(template, calibration.dim))
-        return ProtectedEnrollment(tenant_id, subject_id, template_model, protector.version, code[0].tobytes())
+        code: Codes = protector.protect(vector)
+        shared = {}
+        for recipient in sorted(set(recipients) - {tenant_id}):
+            theirs = self.protector(recipient, calibration)
+            shared[recipient] = RecipientTemplate(theirs.version, theirs.protect(vector)[0].tobytes())
+        return ProtectedEnrollment(
+            tenant_id, subject_id, template_model, protector.version, code[0].tobytes(), enrolled_at, shared
+        )

@@ -106,7 +106,9 @@ def build_world(seed: int = 2026, tenants: tuple[str, ...] = ("acme", "beta"), s
             subject = f"{tenant}-customer-{s:03d}"
             person = t * subjects_per_tenant + s
             person_of[(tenant, subject)] = person
-            minor = s in (0, 1)
+            # Subject 0 is a child enrolled with guardian consent. Subject 1's consent says adult,
+            # so the enrollment is accepted, but the cameras estimate a child: R03 at capture time.
+            minor = s == 0
             consents.append(
                 ConsentRecord(
                     tenant_id=tenant,
@@ -118,7 +120,7 @@ def build_world(seed: int = 2026, tenants: tuple[str, ...] = ("acme", "beta"), s
                     notice_version=NOTICE,
                     granted_at=EPOCH,
                     minor=minor,
-                    guardian_consent=s == 0,  # subject 1 is a minor without guardian consent
+                    guardian_consent=s == 0,
                 )
             )
             template = population.captures([person], stream=0, noise=GOOD_CAPTURE_NOISE)[0]

@@ -28,7 +28,7 @@ from gateway.settings import Settings
 
 log = logging.getLogger("facegate.feeds")
 
-Apply = Callable[[str, bytes | None], None]
+Apply = Callable[[str, bytes | None, int], None]  # key, value (None: tombstone), partition
 
 
 class FeedReader(Service):
@@ -79,6 +79,25 @@ class FeedReader(Service):
             self.caught_up.set()
             log.info("feeds caught up (%d records applied)", self.applied)
 
+    async def sync(self, topics: set[str], timeout: float = 10.0) -> bool:
+        """Wait until everything written to `topics` before now has been applied (False on timeout).
+
+        A decision that refuses for want of a consent or enrollment calls this first and decides
+        again: the consent may have been written just before the request that needs it.
+        """
+        if self._consumer is None:
+            return False
+        consumer = self._consumer
+        partitions = [tp for tp in consumer.assignment() if tp.topic in topics]
+        targets = await consumer.end_offsets(partitions)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            positions = {tp: await consumer.position(tp) for tp in targets}
+            if all(positions[tp] >= end for tp, end in targets.items()):
+                return True
+            await asyncio.sleep(0.01)  # poll interval while _follow applies records
+        return False
+
     @Service.task
     async def _follow(self) -> None:
         while not self.should_stop:
@@ -91,6 +110,6 @@ class FeedReader(Service):
                 for record in records:
                     if record.key is None:
                         continue
-                    apply(record.key.decode("utf-8", "replace"), record.value)
+                    apply(record.key.decode("utf-8", "replace"), record.value, tp.partition)
                     self.applied += 1
             await self._check()

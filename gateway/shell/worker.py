@@ -21,13 +21,16 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.contract.codec import DecodeError
-from gateway.contract.models import Enrollment
 from gateway.contract.topics import TopicNames
+from gateway.contract.vocabulary import Decision
 from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.signing import sign_checkpoint
-from gateway.core.pipeline import InputRecord, Output, process_batch
-from gateway.core.state import consent_key
+from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase, on_consent
+from gateway.core.lifecycle.sharing import share
+from gateway.core.lifecycle.step import Step
+from gateway.core.messages import BatchResult, InputRecord, Output
+from gateway.core.pipeline import process_batch
 from gateway.kafka.provisioning import ensure_tenant_topics
 from gateway.shell.audit_tail import AuditTail, PartitionHistory
 from gateway.shell.feeds import FeedReader
@@ -37,6 +40,7 @@ from gateway.shell.runtime import Runtime
 log = logging.getLogger("facegate")
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
+_REFUSALS = (Decision.BLOCKED, Decision.SHARE_BLOCKED)
 
 
 class Worker:
@@ -95,11 +99,21 @@ class Worker:
         self.decided: dict[int, PartitionHistory] = {}
         self.signed: dict[int, ChainHead] = {}
         self.audit_tail = AuditTail(self.settings, self.names.audit)
+        # Captures, lifecycle records, sweeps and their audit records share the chains: one at a time.
+        self.audit_lock = asyncio.Lock()
 
     # -- agents -----------------------------------------------------------------------------
     def _declare_agents(self) -> None:
         raw = self.app.topic(self.names.raw, key_serializer="raw", value_serializer="raw")
-        enroll = self.app.topic(self.names.enroll, key_serializer="raw", value_serializer="raw")
+        # Co-partitioned with the raw captures (same partition count, same subscribers), so partition
+        # p of every input belongs to one worker, which alone appends to audit partition p.
+        lifecycle_topics = self.app.topic(
+            self.names.consent,
+            self.names.enroll,
+            self.names.share_requests,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
         settings = self.settings
 
         @self.app.agent(raw, concurrency=1, name="facegate.captures")
@@ -115,10 +129,20 @@ class Worker:
                     log.exception("unexpected error; exiting without committing this batch")
                     os._exit(CRASH_EXIT_CODE)
 
-        @self.app.agent(enroll, concurrency=1, name="facegate.enrollments")
-        async def enrollments(stream: faust.StreamT[bytes]) -> None:
+        @self.app.agent(lifecycle_topics, concurrency=1, name="facegate.lifecycle")
+        async def lifecycle(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
-                await self.enroll(event)
+                try:
+                    await self.decide_lifecycle(event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("unexpected error; exiting without committing this record")
+                    os._exit(CRASH_EXIT_CODE)
+
+        @self.app.timer(interval=settings.sweep_interval_ms / 1000)  # type: ignore[untyped-decorator]
+        async def retention_sweep() -> None:
+            await self.sweep()
 
         @self.app.timer(interval=5.0)  # type: ignore[untyped-decorator]
         async def gauges() -> None:
@@ -160,26 +184,85 @@ class Worker:
         await self.app.tables.wait_until_recovery_completed()
         await self.feeds.caught_up.wait()
         records = [InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value) for e in events]
+        arrived = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - started)
+        async with self.audit_lock:
+            await self._load_history({r.partition for r in records})
+            heads = dict(self.heads)
+            result = process_batch(
+                records,
+                self.runtime.state,
+                self.names,
+                heads,
+                self._seen,
+                datetime.now(UTC),
+                self.settings.partitions,
+                arrived,
+            )
+            await self._commit(result, heads)
+        elapsed = time.perf_counter() - started
+        for _ in records:
+            self.metrics.latency.observe(elapsed)
+
+    async def decide_lifecycle(self, event: Any) -> None:
+        """An enrollment, consent record or share request, decided by the core's lifecycle steps."""
+        await self.feeds.caught_up.wait()
+        message = event.message
+        record = InputRecord(message.topic, message.partition, message.offset, message.value, message.timestamp)
+        key = message.key.decode("utf-8", "replace") if message.key is not None else None
+
+        def decide(step: Step) -> None:
+            if message.topic == self.names.enroll:
+                enroll(record, step)
+            elif message.topic == self.names.share_requests:
+                share(record, step)
+            else:
+                on_consent(record, key, step)
+
+        async with self.audit_lock:
+            await self._load_history({record.partition})
+            step = self._step(record.partition)
+            decide(step)
+            refused = any(o.decision in _REFUSALS for _, o in step.result.decisions)
+            if refused and message.topic != self.names.consent:
+                # The consent or enrollment may have been written just before this request: read
+                # the feeds up to now and decide again (the core is pure, so a redo is free).
+                await self.feeds.sync({self.names.consent, self.names.enrolled})
+                step = self._step(record.partition)
+                decide(step)
+            await self._commit(step.result, step.heads)
+
+    async def sweep(self) -> None:
+        """Erase enrollments past expiry or retention on the partitions this worker owns (R11)."""
+        if not self.ready or not self.feeds.caught_up.is_set():
+            return
+        owned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.names.consent}
+        by_partition: dict[int, list[DueErasure]] = {}
+        for due in due_erasures(self.runtime.state, datetime.now(UTC), owned.__contains__):
+            by_partition.setdefault(due.partition, []).append(due)
+        for partition, items in sorted(by_partition.items()):
+            async with self.audit_lock:
+                await self._load_history({partition})
+                step = self._step(partition)
+                for due in items:
+                    erase(step, due)
+                await self._commit(step.result, step.heads)
+
+    def _step(self, partition: int) -> Step:
+        audit_partition = partition % self.settings.partitions
+        return Step(self.runtime.state, self.names, dict(self.heads), self._seen, datetime.now(UTC), audit_partition)
+
+    def _seen(self, partition: int, event_id: str) -> bool:
+        return event_id in self.decided[partition].decided
+
+    async def _load_history(self, partitions: set[int]) -> None:
+        """Chain heads and recent event ids of audit partitions first written since start or rebalance."""
         since = int(time.time() * 1000) - self.settings.dedupe_window_ms
-        for partition in {r.partition for r in records} - set(self.heads):
+        for partition in sorted(partitions - set(self.heads)):
             history = await self.audit_tail.history(partition, since)
             self.heads[partition], self.decided[partition] = history.head, history
-        heads = dict(self.heads)
 
-        def seen(partition: int, event_id: str) -> bool:
-            return event_id in self.decided[partition].decided
-
-        arrived = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - started)
-        result = process_batch(
-            records,
-            self.runtime.state,
-            self.names,
-            heads,
-            seen,
-            datetime.now(UTC),
-            self.settings.partitions,
-            arrived,
-        )
+    async def _commit(self, result: BatchResult, heads: dict[int, ChainHead]) -> None:
+        """Produce a decision's outputs; once Kafka holds them, advance the chain heads."""
         await self.produce(result.outputs)
         self.heads.update(heads)  # acknowledged by Kafka: these heads may now be signed
         now_ms = int(time.time() * 1000)
@@ -189,9 +272,6 @@ class Worker:
         known = {c.tenant_id for c in self.runtime.state.cameras.values()}
         for tenant, outcome in result.decisions:
             self.metrics.count(tenant if tenant in known else "_unknown", outcome)
-        elapsed = time.perf_counter() - started
-        for _ in records:
-            self.metrics.latency.observe(elapsed)
 
     async def sign_heads(self) -> None:
         """Sign each partition's chain head that moved since its last checkpoint (R19)."""
@@ -215,8 +295,14 @@ class Worker:
             self.signed.update(heads)
 
     async def produce(self, outputs: list[Output]) -> None:
-        """Send everything, then wait for every acknowledgement; retry until Kafka takes it."""
+        """Produce a decision's effects, then its audit records: a decision in the audit log is
+        one whose outputs Kafka already holds, so a redo that skips it as decided loses nothing."""
         await self.ensure_topics({o.topic for o in outputs})
+        await self._produce_all([o for o in outputs if o.topic != self.names.audit])
+        await self._produce_all([o for o in outputs if o.topic == self.names.audit])
+
+    async def _produce_all(self, outputs: list[Output]) -> None:
+        """Send everything, then wait for every acknowledgement; retry until Kafka takes it."""
         producer = self.app.producer
         delay = 0.2
         pending = outputs
@@ -239,25 +325,6 @@ class Worker:
         if tenants:
             await asyncio.to_thread(ensure_tenant_topics, self.settings, sorted(tenants))
         self.known_topics |= missing
-
-    async def enroll(self, event: Any) -> None:
-        """Protect a raw enrollment at once and publish only the protected template (R08)."""
-        state = self.runtime.state
-        try:
-            enrollment = state.codec.decode(event.message.value or b"", Enrollment)
-            protected = state.protect_enrollment(
-                enrollment.tenant_id, enrollment.subject_id, enrollment.template, enrollment.template_model
-            )
-        except (DecodeError, LookupError, ValueError) as exc:
-            log.warning(
-                "enrollment at %s:%s refused: %s",
-                event.message.partition,
-                event.message.offset,
-                type(exc).__name__,
-            )
-            return
-        key = consent_key(enrollment.tenant_id, enrollment.subject_id).encode()
-        await self.produce([Output(self.names.enrolled, key, protected.to_json())])
 
     # -- web --------------------------------------------------------------------------------
     def _declare_web(self) -> None:

@@ -12,7 +12,10 @@ from gateway.contract.models import AuditRecord, GovernedFace, RejectedEvent
 from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision
 from gateway.core.audit.chain import GENESIS, ChainHead, record_hash
-from gateway.core.pipeline import BatchResult, InputRecord, process_batch
+from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.lifecycle.step import Step
+from gateway.core.messages import BatchResult, InputRecord
+from gateway.core.pipeline import process_batch
 from gateway.core.policy.tenant import development_policy
 from gateway.core.state import GatewayState, consent_key
 from gateway.keyring import Keyring
@@ -34,9 +37,12 @@ def loaded_state(world: World) -> GatewayState:
         state.apply_camera(camera.camera_id, CODEC.encode(camera))
     for consent in world.consents:
         state.apply_consent(consent_key(consent.tenant_id, consent.subject_id), CODEC.encode(consent))
-    for e in world.enrollments:
-        protected = state.protect_enrollment(e.tenant_id, e.subject_id, e.template, e.template_model)
-        state.apply_enrollment(consent_key(e.tenant_id, e.subject_id), protected.to_json())
+    for offset, e in enumerate(world.enrollments):
+        step = Step(state, NAMES, {}, lambda p, e: False, NOW, 0)
+        enroll(InputRecord(NAMES.enroll, 0, offset, CODEC.encode(e)), step)
+        for output in step.result.outputs:
+            assert output.topic == NAMES.enrolled, "every enrollment of the world has a valid consent"
+            state.apply_enrollment(output.key.decode(), output.value)
     return state
 
 

@@ -13,12 +13,12 @@ from datetime import datetime
 
 import numpy as np
 
-from gateway.contract.models import CameraRegistration, ConsentRecord, FaceCaptured
+from gateway.contract.models import CameraRegistration, FaceCaptured
 from gateway.contract.vocabulary import Decision, LocationType, Occlusion, Purpose
 from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
 from gateway.core.biometrics.matching import Match
-from gateway.core.consent import check_consent, consent_ref
+from gateway.core.consent import ConsentHistory, ConsentTerms, check_consent, consent_ref
 from gateway.core.policy.tenant import EffectivePolicy
 
 PUBLIC_PLACE_TYPES = frozenset({LocationType.PUBLIC_PLACE, LocationType.TRANSPORT_HUB})
@@ -121,6 +121,14 @@ def screen(
     return Identify(vector=vector, masked=masked, alerts=alerts)
 
 
+def consent_terms(policy: EffectivePolicy) -> ConsentTerms:
+    return ConsentTerms(
+        notice_versions=policy.tenant.notice_versions,
+        require_separate=policy.pack.require_separate_consent,
+        require_written=policy.require_written_consent,
+    )
+
+
 def identification_threshold(calibration: Calibration, policy: EffectivePolicy, masked: bool, enrolled: int) -> float:
     """The match threshold for 1:N search: the policy's false-accept target spread over n comparisons."""
     return calibration.threshold(masked, policy.far_target / max(1, enrolled))
@@ -131,7 +139,7 @@ def conclude(
     pending: Identify,
     match: Match,
     threshold: float,
-    consent: ConsentRecord | None,
+    consent: ConsentHistory | None,
     policy: EffectivePolicy,
     now: datetime,
 ) -> Outcome:
@@ -144,12 +152,11 @@ def conclude(
         capture.purpose,
         capture.captured_at,
         now=now,
-        notice_versions=policy.tenant.notice_versions,
-        require_separate=policy.pack.require_separate_consent,
-        require_written=policy.require_written_consent,
+        terms=consent_terms(policy),
         minor=minor,
     )
-    reference = consent_ref(consent) if consent is not None else None
+    relied_on = consent.in_force(capture.captured_at) if consent is not None else None
+    reference = consent_ref(relied_on) if relied_on is not None else None
     if not check.valid:
         return _finish(
             Outcome(

@@ -17,6 +17,16 @@ class PolicyError(ValueError):
     """A pack or tenant policy that does not validate, or that loosens its pack."""
 
 
+class Retention(BaseModel):
+    """How long an enrollment may be kept (R11): the shorter of the two limits applies."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    # After the purpose ends (the consent expires), the enrollment is erased within this many days.
+    purpose_end_grace_days: int = Field(ge=0)
+    # Erased this many days after the last interaction (the (re-)enrollment), whatever the purpose; None: no limit.
+    max_days_since_enrollment: int | None = Field(None, ge=1)
+
+
 class JurisdictionPack(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -37,7 +47,14 @@ class JurisdictionPack(BaseModel):
     allow_protected_template: bool
     require_impact_assessment: bool
     alternative_method_purposes: frozenset[Purpose]
-    filing_threshold: int = Field(ge=1)
+    # R15: enrolled subjects that trigger a filing duty; None where the law has none.
+    filing_threshold: int | None = Field(None, ge=1)
+    retention: Retention
+    # R13: where this law applies; a recipient elsewhere is a cross-border transfer.
+    regions: frozenset[str] = Field(min_length=1)
+    cross_border_requires_transfer_mechanism: bool
+    # R09: must a sharing agreement name an impact assessment?
+    sharing_requires_impact_assessment: bool
 
 
 def parse_yaml(text: str, what: str) -> dict[str, object]:

@@ -14,13 +14,25 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.contract.vocabulary import LocationType, Purpose
-from gateway.core.policy.pack import JurisdictionPack, PolicyError, load_pack, parse_yaml
+from gateway.core.policy.pack import JurisdictionPack, PolicyError, Retention, load_pack, parse_yaml
 
 
 class ImpactAssessment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     reference: str = Field(min_length=1)
     dated: date
+
+
+class SharingAgreement(BaseModel):
+    """An agreement with another company to receive subjects' data (R09, R13)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1)
+    recipient_tenant_id: str = Field(min_length=1)
+    purposes: frozenset[Purpose] = Field(min_length=1)
+    regions: frozenset[str] = Field(min_length=1, description="where the recipient may process the data")
+    impact_assessment_reference: str | None = None
+    transfer_mechanism: str | None = Field(None, description="for recipients outside the pack's regions (R13)")
 
 
 class Tightening(BaseModel):
@@ -37,6 +49,8 @@ class Tightening(BaseModel):
     identify_masked: bool | None = None  # may only turn off
     far_target: float | None = Field(None, gt=0, lt=1)  # may only lower
     allow_protected_template: bool | None = None  # may only turn off
+    retention_purpose_end_grace_days: int | None = Field(None, ge=0)  # may only lower
+    retention_max_days_since_enrollment: int | None = Field(None, ge=1)  # may only lower
 
 
 class TenantPolicy(BaseModel):
@@ -51,7 +65,14 @@ class TenantPolicy(BaseModel):
     )
     alternative_method_offered: bool = False
     forward_protected_template: bool = False
+    sharing_agreements: tuple[SharingAgreement, ...] = ()
     tighten: Tightening = Tightening()
+
+    def agreement_with(self, recipient_tenant_id: str, purpose: Purpose) -> SharingAgreement | None:
+        for agreement in self.sharing_agreements:
+            if agreement.recipient_tenant_id == recipient_tenant_id and purpose in agreement.purposes:
+                return agreement
+        return None
 
 
 class EffectivePolicy(BaseModel):
@@ -71,6 +92,7 @@ class EffectivePolicy(BaseModel):
     identify_masked: bool
     far_target: float
     forward_protected_template: bool
+    retention: Retention
     version: str
 
     @property
@@ -133,6 +155,7 @@ def effective_policy(tenant: TenantPolicy, pack: JurisdictionPack | None = None)
     merged["forward_protected_template"] = (
         tenant.forward_protected_template and pack.allow_protected_template and t.allow_protected_template is not False
     )
+    merged["retention"] = _retention(pack.retention, t, loosened)
     if loosened:
         raise PolicyError(
             f"tenant {tenant.tenant_id}: policy may only tighten pack {pack.id}, but " + "; ".join(loosened)
@@ -144,6 +167,22 @@ def effective_policy(tenant: TenantPolicy, pack: JurisdictionPack | None = None)
     )
     version = f"{pack.id}@{pack.version}/{tenant.revision}/{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
     return EffectivePolicy(tenant_id=tenant.tenant_id, pack=pack, tenant=tenant, version=version, **merged)
+
+
+def _retention(base: Retention, t: Tightening, loosened: list[str]) -> Retention:
+    grace = base.purpose_end_grace_days
+    if t.retention_purpose_end_grace_days is not None:
+        if t.retention_purpose_end_grace_days > grace:
+            loosened.append(f"retention_purpose_end_grace_days {t.retention_purpose_end_grace_days} is above {grace}")
+        grace = min(grace, t.retention_purpose_end_grace_days)
+    limit = base.max_days_since_enrollment
+    if t.retention_max_days_since_enrollment is not None:
+        if limit is not None and t.retention_max_days_since_enrollment > limit:
+            loosened.append(
+                f"retention_max_days_since_enrollment {t.retention_max_days_since_enrollment} is above {limit}"
+            )
+        limit = min(limit or t.retention_max_days_since_enrollment, t.retention_max_days_since_enrollment)
+    return Retention(purpose_end_grace_days=grace, max_days_since_enrollment=limit)
 
 
 def load_tenant_policy(path: Path) -> EffectivePolicy:

@@ -10,6 +10,7 @@ from hypothesis import find, given
 from hypothesis import strategies as st
 
 from gateway.contract.models import CameraRegistration, ConsentRecord, FaceCaptured
+from gateway.core.consent import ConsentHistory
 from gateway.contract.vocabulary import (
     ConsentMethod,
     ConsentStatus,
@@ -73,7 +74,8 @@ def decide(c: FaceCaptured | None = None, record: ConsentRecord | None = None, s
     c = c or capture()
     pending = screened(c)
     assert isinstance(pending, Identify), pending
-    return conclude(c, pending, Match("s1", score), CALIBRATION.threshold(False), record, POLICY, NOW)
+    history = ConsentHistory((record,)) if record is not None else None
+    return conclude(c, pending, Match("s1", score), CALIBRATION.threshold(False), history, POLICY, NOW)
 
 
 def blocked(outcome: Outcome | Identify, decision: Decision, rule: str, reason: str) -> None:
@@ -286,7 +288,8 @@ def decide_any(world: World) -> Outcome:
     pending = screen(c, cam, POLICY, CALIBRATION)
     if isinstance(pending, Outcome):
         return pending
-    return conclude(c, pending, Match("s1", score), 0.6, record, POLICY, NOW)
+    history = ConsentHistory((record,)) if record is not None else None
+    return conclude(c, pending, Match("s1", score), 0.6, history, POLICY, NOW)
 
 
 @pytest.mark.parametrize("decision", [Decision.FORWARDED, Decision.STRIPPED, Decision.BLOCKED, Decision.REJECTED])

@@ -1,0 +1,121 @@
+"""Erasure (R10, R11): on withdrawal, on expiry after the pack's grace, or past retention.
+
+An erasure tombstones the protected enrollment on its compacted topic (so the cleaner removes
+the template), tells the tenant to erase what it holds under its pseudonym, and is audited as
+ERASED. Ids are derived from the cause, so a redo or a second sweep repeats, not adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from gateway.contract.codec import DecodeError
+from gateway.contract.models import ConsentRecord, ErasureNotice
+from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.consent import consent_ref, effective_at
+from gateway.core.lifecycle.step import Step
+from gateway.core.messages import InputRecord, Output
+from gateway.core.policy.decision import Outcome
+from gateway.core.records import erasure_event_id
+from gateway.core.state import GatewayState, consent_key
+
+
+class ErasureReason(StrEnum):
+    WITHDRAWN = "WITHDRAWN"  # the subject withdrew, or the tenant deleted the consent
+    EXPIRED = "EXPIRED"  # the consent (the purpose) ended
+    RETENTION = "RETENTION"  # kept as long as the pack allows since the last interaction
+
+
+RULES = {
+    ErasureReason.WITHDRAWN: ("R10",),
+    ErasureReason.EXPIRED: ("R10", "R11"),
+    ErasureReason.RETENTION: ("R11",),
+}
+
+
+@dataclass(frozen=True)
+class DueErasure:
+    tenant_id: str
+    subject_id: str
+    reason: ErasureReason
+    effective: datetime
+    partition: int
+    consent_ref: str | None = None
+
+
+def erase(step: Step, due: DueErasure) -> None:
+    tenant_id, subject_id = due.tenant_id, due.subject_id
+    key = consent_key(tenant_id, subject_id).encode()
+    step.emit(Output(step.names.enrolled, key, None))
+    rules = RULES[due.reason]
+    event_id = erasure_event_id(tenant_id, subject_id, due.reason, int(due.effective.timestamp() * 1000))
+    notice = ErasureNotice(
+        notice_id="n-" + event_id.split(":", 1)[1],
+        tenant_id=tenant_id,
+        pseudonym=step.state.tenant_pseudonym(tenant_id, subject_id),
+        reason_code=due.reason,
+        rule_ids=list(rules),
+        consent_ref=due.consent_ref,
+        erased_at=step.now,
+    )
+    step.emit(Output(step.names.erasure(tenant_id), notice.notice_id.encode(), step.state.codec.encode(notice)))
+    outcome = Outcome(Decision.ERASED, rules, (due.reason,), consent_ref=due.consent_ref)
+    step.decide(event_id, tenant_id, outcome, subject_id=subject_id)
+
+
+def on_consent(record: InputRecord, key: str | None, step: Step) -> None:
+    """A record on the consent topic: a withdrawal, or a deletion (tombstone), erases at once."""
+    tenant_id, _, subject_id = (key or "").partition("/")
+    if not tenant_id or not subject_id:
+        step.reject(record, "BAD_KEY", "consent records are keyed tenant_id/subject_id")
+        return
+    if record.value is None:
+        deleted = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        erase(step, DueErasure(tenant_id, subject_id, ErasureReason.WITHDRAWN, deleted, step.partition))
+        return
+    try:
+        consent = step.state.codec.decode(record.value, ConsentRecord)
+    except DecodeError as exc:
+        step.reject(record, f"DECODE_{exc.code}", exc.detail, tenant_id)
+        return
+    if (consent.tenant_id, consent.subject_id) != (tenant_id, subject_id):
+        step.reject(record, "KEY_MISMATCH", "the record's tenant and subject differ from its key", tenant_id)
+        return
+    if consent.status is ConsentStatus.WITHDRAWN:
+        due = DueErasure(
+            tenant_id, subject_id, ErasureReason.WITHDRAWN, effective_at(consent), step.partition, consent_ref(consent)
+        )
+        erase(step, due)
+
+
+def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool]) -> Iterator[DueErasure]:
+    """Enrollments on partitions this worker owns whose consent expired past the grace, or that
+    are older than the pack's retention (R11). Withdrawals are erased as they arrive."""
+    for key, entry in list(state.enrollments.items()):
+        if not owned(entry.partition):
+            continue
+        tenant_id, subject_id = key.split("/", 1)
+        policy = state.policy(tenant_id)
+        if policy is None:
+            continue
+        retention = policy.retention
+        history = state.consents.get(key)
+        consent = history.current if history is not None else None
+        if (
+            consent is not None
+            and consent.status is ConsentStatus.GRANTED
+            and consent.expires_at is not None
+            and now >= consent.expires_at + timedelta(days=retention.purpose_end_grace_days)
+        ):
+            reason, effective = ErasureReason.EXPIRED, consent.expires_at
+        elif retention.max_days_since_enrollment is not None and now >= entry.enrolled_at + timedelta(
+            days=retention.max_days_since_enrollment
+        ):
+            reason, effective = ErasureReason.RETENTION, entry.enrolled_at
+        else:
+            continue
+        reference = consent_ref(consent) if consent is not None else None
+        yield DueErasure(tenant_id, subject_id, reason, effective, entry.partition, reference)
