@@ -66,7 +66,7 @@ def run(world: World) -> tuple[list[Capture], BatchResult]:
 
 
 def _decoded(result: BatchResult, topic_prefix: str, model: type) -> list:  # type: ignore[type-arg]
-    return [CODEC.decode(o.value, model) for o in result.outputs if o.topic.startswith(topic_prefix)]
+    return [CODEC.decode(o.value or b"", model) for o in result.outputs if o.topic.startswith(topic_prefix)]
 
 
 def test_every_input_gets_one_audit_record_with_the_expected_decision(
@@ -94,7 +94,7 @@ def test_tenants_only_receive_their_own_events(run: tuple[list[Capture], BatchRe
     governed = [o for o in result.outputs if ".governed." in o.topic]
     assert governed
     for output in governed:
-        face = CODEC.decode(output.value, GovernedFace)
+        face = CODEC.decode(output.value or b"", GovernedFace)
         assert output.topic == NAMES.governed(face.tenant_id)
         assert face.decision in (Decision.FORWARDED, Decision.STRIPPED)
         if face.decision is Decision.STRIPPED:
@@ -103,7 +103,7 @@ def test_tenants_only_receive_their_own_events(run: tuple[list[Capture], BatchRe
 
 def test_no_raw_template_or_image_leaves(run: tuple[list[Capture], BatchResult]) -> None:
     items, result = run
-    blob = b"".join(o.key + o.value for o in result.outputs)
+    blob = b"".join(o.key + (o.value or b"") for o in result.outputs)
     for item in items:
         if item.capture is not None:
             assert item.capture.template[:32] not in blob
@@ -139,7 +139,7 @@ def test_audit_chain_links_each_partition(run: tuple[list[Capture], BatchResult]
     for output in result.outputs:
         if output.topic == NAMES.audit:
             assert output.partition is not None
-            chains.setdefault(output.partition, []).append(CODEC.decode(output.value, AuditRecord))
+            chains.setdefault(output.partition, []).append(CODEC.decode(output.value or b"", AuditRecord))
     assert set(chains) == {0, 1, 2, 3}
     for records_ in chains.values():
         previous = GENESIS
@@ -173,5 +173,5 @@ def test_chain_continues_from_a_given_head(world: World) -> None:
         NOW,
         4,
     )
-    audit = CODEC.decode(result.outputs[0].value, AuditRecord)
+    audit = CODEC.decode(result.outputs[0].value or b"", AuditRecord)
     assert audit.seq == 42 and audit.prev_hash == "ab" * 32

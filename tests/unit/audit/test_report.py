@@ -23,7 +23,7 @@ def _decided(n: int = 200) -> tuple[list[RawInput], list[AuditRecord]]:
     world = build_world(seed=5, subjects_per_tenant=6)
     batch = records(Traffic(world, seed=2).take(n))
     result = process_batch(batch, loaded_state(world), NAMES, {}, lambda p, e: False, NOW, 4)
-    audits = [CODEC.decode(o.value, AuditRecord) for o in result.outputs if o.topic == NAMES.audit]
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in result.outputs if o.topic == NAMES.audit]
     return [RawInput(r.topic, r.partition, r.offset, r.value or b"") for r in batch], audits
 
 

@@ -39,7 +39,7 @@ def audit_log(batches: int = 2, per_batch: int = 40, redo_last: bool = False) ->
         result = process_batch(batch, state, NAMES, heads, lambda p, e: False, NOW, 2)
         for output in result.outputs:
             if output.topic == NAMES.audit and output.partition is not None:
-                log[output.partition].append(output.value)
+                log[output.partition].append(output.value or b"")
         for partition, head in heads.items():
             log[partition].append(CODEC.encode(sign_checkpoint(PRIVATE, KEY_ID, partition, head, NOW)))
     return [LogEntry(p, offset, value) for p, values in log.items() for offset, value in enumerate(values)]

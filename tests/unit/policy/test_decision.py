@@ -10,7 +10,6 @@ from hypothesis import find, given
 from hypothesis import strategies as st
 
 from gateway.contract.models import CameraRegistration, ConsentRecord, FaceCaptured
-from gateway.core.consent import ConsentHistory
 from gateway.contract.vocabulary import (
     ConsentMethod,
     ConsentStatus,
@@ -22,6 +21,7 @@ from gateway.contract.vocabulary import (
 from gateway.core.biometrics.calibration import shipped
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.matching import Match
+from gateway.core.consent import ConsentHistory
 from gateway.core.policy.decision import Identify, Outcome, conclude, screen
 from gateway.core.policy.tenant import ImpactAssessment, TenantPolicy, Tightening, effective_policy
 

@@ -1,0 +1,93 @@
+"""Enrollment: protected at once, kept only protected, refused and audited without valid consent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.contract.models import AuditRecord, Enrollment
+from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.state import ProtectedEnrollment
+from tests.unit.lifecycle.world import CODEC, NAMES, NOW, apply, consent, enrollment, give, new_state, on, record, step
+
+
+def test_a_consented_enrollment_is_stored_protected_for_the_tenant_and_each_named_recipient() -> None:
+    state = new_state()
+    give(state, consent())
+    raw = enrollment()
+    s = step(state)
+    enroll(record(NAMES.enroll, CODEC.encode(raw)), s)
+    [stored] = on(s.result, NAMES.enrolled)
+    assert [o.topic for o in s.result.outputs] == [NAMES.enrolled], "accepted: only the protected form goes on"
+    assert stored.key == b"acme/s1" and stored.value is not None
+    protected = ProtectedEnrollment.from_json(stored.value)
+    assert len(protected.code) == 128 and set(protected.recipients) == {"partner"}
+    assert protected.code != protected.recipients["partner"].code
+    assert raw.template not in stored.value and raw.template[:16] not in stored.value
+    apply(state, s.result)
+    assert state.enrolled_count("acme") == 1 and state.enrollments["acme/s1"].recipients.keys() == {"partner"}
+
+
+@pytest.mark.parametrize(
+    ("given", "reason", "rule"),
+    [
+        (None, "NO_CONSENT", "R01"),
+        (consent(status=ConsentStatus.WITHDRAWN), "CONSENT_WITHDRAWN", "R10"),
+        (consent(separate=False), "CONSENT_BUNDLED", "R01"),
+        (consent(expires_at=NOW), "CONSENT_EXPIRED", "R11"),
+        (consent(notice_version="unknown"), "NOTICE_UNKNOWN", "R02"),
+        (consent(minor=True), "MINOR_WITHOUT_GUARDIAN", "R03"),
+    ],
+)
+def test_an_enrollment_without_valid_consent_is_refused_audited_and_not_stored(
+    given: object, reason: str, rule: str
+) -> None:
+    state = new_state()
+    if given is not None:
+        give(state, given)  # type: ignore[arg-type]
+    raw = enrollment()
+    s = step(state)
+    enroll(record(NAMES.enroll, CODEC.encode(raw)), s)
+    assert not on(s.result, NAMES.enrolled)
+    [audit_out] = s.result.outputs
+    assert audit_out.topic == NAMES.audit and audit_out.value is not None
+    audit = CODEC.decode(audit_out.value, AuditRecord)
+    assert audit.decision is Decision.BLOCKED and rule in audit.rule_ids
+    assert audit.reason_codes == ["ENROLLMENT_REFUSED", reason]
+    assert audit.subject_pseudonym and "s1" not in audit.model_dump_json()
+    assert raw.template[:16] not in audit_out.value
+
+
+def test_a_refused_enrollment_already_audited_is_not_audited_twice() -> None:
+    state = new_state()
+    s = step(state, seen=frozenset({f"enrollment:{NAMES.enroll}:0:0"}))
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    assert not s.result.outputs and s.result.duplicates == 1
+
+
+def test_malformed_enrollments_become_dead_letters_without_their_bytes() -> None:
+    state = new_state()
+    give(state, consent())
+    nan = np.full(512, np.nan, dtype="<f4").tobytes()
+    for offset, payload in enumerate(
+        [
+            b"not avro",
+            CODEC.encode(Enrollment(tenant_id="acme", subject_id="s1", template=nan, template_model="synthetic-512")),
+        ]
+    ):
+        s = step(state)
+        enroll(record(NAMES.enroll, payload, offset), s)
+        [dead] = on(s.result, NAMES.rejected)
+        assert dead.value is not None and payload[:32] not in dead.value
+        assert not on(s.result, NAMES.enrolled) and len(on(s.result, NAMES.audit)) == 1
+
+
+def test_an_uncalibrated_model_is_refused() -> None:
+    state = new_state()
+    give(state, consent())
+    other = Enrollment(tenant_id="acme", subject_id="s1", template=b"\x00\x00\x80\x3f" * 8, template_model="vendor-x")
+    s = step(state)
+    enroll(record(NAMES.enroll, CODEC.encode(other)), s)
+    audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
+    assert audit.reason_codes == ["ENROLLMENT_REFUSED", "MODEL_UNCALIBRATED"] and not on(s.result, NAMES.enrolled)

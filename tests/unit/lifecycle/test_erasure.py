@@ -1,0 +1,127 @@
+"""Erasure (R10, R11): withdrawal at once; expiry after the pack's grace; retention since enrollment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gateway.contract.models import AuditRecord, ErasureNotice
+from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.lifecycle.erasure import ErasureReason, due_erasures, erase, on_consent
+from gateway.core.state import GatewayState
+from tests.unit.lifecycle.world import (
+    CODEC,
+    NAMES,
+    NOW,
+    T0,
+    apply,
+    consent,
+    enrollment,
+    give,
+    new_state,
+    on,
+    policy_for,
+    record,
+    step,
+)
+
+
+def enrolled(state: GatewayState, subject: str = "s1", **consent_changes: object) -> GatewayState:
+    give(state, consent(subject, **consent_changes))
+    s = step(state)
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment(subject))), s)
+    apply(state, s.result)
+    assert f"acme/{subject}" in state.enrollments
+    return state
+
+
+def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audited() -> None:
+    state = enrolled(new_state())
+    withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(minutes=1))
+    give(state, withdrawal)
+    s = step(state, partition=2)
+    on_consent(record(NAMES.consent, CODEC.encode(withdrawal), partition=2), "acme/s1", s)
+    [tombstone] = on(s.result, NAMES.enrolled)
+    assert tombstone.key == b"acme/s1" and tombstone.value is None
+    [notice_out] = on(s.result, NAMES.erasure("acme"))
+    notice = CODEC.decode(notice_out.value or b"", ErasureNotice)
+    assert notice.pseudonym == state.tenant_pseudonym("acme", "s1") and notice.reason_code == "WITHDRAWN"
+    assert notice.rule_ids == ["R10"] and notice.consent_ref
+    [audit_out] = on(s.result, NAMES.audit)
+    audit = CODEC.decode(audit_out.value or b"", AuditRecord)
+    assert audit_out.partition == 2 and audit.decision is Decision.ERASED and audit.rule_ids == ["R10"]
+    assert audit.subject_pseudonym and audit.subject_pseudonym != notice.pseudonym
+    assert "s1" not in audit.event_id and "s1" not in notice.notice_id
+    apply(state, s.result)
+    assert "acme/s1" not in state.enrollments and state.enrolled_count("acme") == 0
+
+
+def test_a_redone_withdrawal_repeats_its_outputs_with_the_same_ids_and_is_audited_once() -> None:
+    state = enrolled(new_state())
+    withdrawal = CODEC.encode(consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW))
+    first = step(state)
+    on_consent(record(NAMES.consent, withdrawal), "acme/s1", first)
+    decided = {e for _, e in first.result.seen}
+    again = step(state, seen=frozenset(decided))
+    on_consent(record(NAMES.consent, withdrawal), "acme/s1", again)
+    assert [o.key for o in again.result.outputs] == [o.key for o in first.result.outputs if o.topic != NAMES.audit]
+    assert again.result.duplicates == 1
+
+
+def test_a_deleted_consent_erases_and_a_grant_does_not() -> None:
+    state = enrolled(new_state())
+    s = step(state)
+    on_consent(record(NAMES.consent, CODEC.encode(consent())), "acme/s1", s)
+    assert not s.result.outputs
+    on_consent(record(NAMES.consent, None), "acme/s1", s)
+    assert on(s.result, NAMES.enrolled)[0].value is None
+    assert CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord).decision is Decision.ERASED
+
+
+def test_consent_records_with_a_bad_key_or_body_are_dead_letters() -> None:
+    s = step(new_state())
+    on_consent(record(NAMES.consent, b"junk that is not avro at all"), "acme/s1", s)
+    on_consent(record(NAMES.consent, CODEC.encode(consent()), offset=1), "acme/s2", s)
+    on_consent(record(NAMES.consent, CODEC.encode(consent()), offset=2), None, s)
+    reasons = [CODEC.decode(o.value or b"", AuditRecord).reason_codes[0] for o in on(s.result, NAMES.audit)]
+    assert reasons == ["DECODE_BAD_MARKER", "KEY_MISMATCH", "BAD_KEY"] and len(on(s.result, NAMES.rejected)) == 3
+
+
+def test_pipl_erases_when_the_purpose_ends() -> None:
+    state = enrolled(new_state(), expires_at=NOW + timedelta(days=1))
+    assert not list(due_erasures(state, NOW, lambda p: True))
+    [due] = due_erasures(state, NOW + timedelta(days=1), lambda p: True)
+    assert due.reason is ErasureReason.EXPIRED and due.effective == NOW + timedelta(days=1)
+
+
+def test_cubi_keeps_up_to_a_year_after_the_purpose_ends_and_a_tenant_may_shorten_it() -> None:
+    ends = NOW + timedelta(hours=1)
+    state = enrolled(new_state(), expires_at=ends)
+    state.policies["acme"] = policy_for("acme", pack="cubi-tx")
+    assert not list(due_erasures(state, ends + timedelta(days=364), lambda p: True))
+    assert [d.reason for d in due_erasures(state, ends + timedelta(days=365), lambda p: True)] == [
+        ErasureReason.EXPIRED
+    ]
+    state.policies["acme"] = policy_for("acme", pack="cubi-tx", tighten={"retention_purpose_end_grace_days": 30})
+    assert not list(due_erasures(state, ends + timedelta(days=29), lambda p: True))
+    assert len(list(due_erasures(state, ends + timedelta(days=30), lambda p: True))) == 1
+
+
+def test_bipa_erases_three_years_after_the_last_interaction() -> None:
+    state = enrolled(new_state())
+    state.policies["acme"] = policy_for("acme", pack="bipa-il")
+    enrolled_at = state.enrollments["acme/s1"].enrolled_at
+    assert enrolled_at == T0  # the record's timestamp, the enrollment carrying none
+    assert not list(due_erasures(state, T0 + timedelta(days=1094), lambda p: True))
+    [due] = due_erasures(state, T0 + timedelta(days=1095), lambda p: True)
+    assert due.reason is ErasureReason.RETENTION
+    s = step(state)
+    erase(s, due)
+    audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
+    assert audit.rule_ids == ["R11"] and audit.reason_codes == ["RETENTION"]
+
+
+def test_a_worker_sweeps_only_the_partitions_it_owns() -> None:
+    state = enrolled(new_state(), expires_at=NOW + timedelta(hours=1))
+    later = NOW + timedelta(days=1)
+    assert list(due_erasures(state, later, lambda p: p == 0)) and not list(due_erasures(state, later, lambda p: p == 1))

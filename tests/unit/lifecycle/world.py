@@ -1,0 +1,92 @@
+"""A small gateway state for lifecycle tests: two tenants under PIPL, one agreement between them."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+
+from gateway.contract.codec import default_codec
+from gateway.contract.models import ConsentRecord, Enrollment
+from gateway.contract.topics import TopicNames
+from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
+from gateway.core.biometrics.embeddings import to_bytes
+from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
+from gateway.core.lifecycle.step import Step
+from gateway.core.messages import BatchResult, InputRecord, Output
+from gateway.core.policy.tenant import (
+    EffectivePolicy,
+    ImpactAssessment,
+    SharingAgreement,
+    TenantPolicy,
+    effective_policy,
+)
+from gateway.core.state import GatewayState, consent_key
+from gateway.keyring import Keyring
+
+CODEC = default_codec()
+NAMES = TopicNames()
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+VISIT = Purpose.REPEAT_VISITOR_RECOGNITION
+POPULATION = Population.create(SYNTHETIC_512, 50, 7)
+AGREEMENT = SharingAgreement(
+    id="AGR-7", recipient_tenant_id="partner", purposes=frozenset({VISIT}), regions=frozenset({"CN", "SG"}),
+    impact_assessment_reference="PIA-2026-11",
+)  # fmt: skip
+
+
+def policy_for(
+    tenant: str, pack: str = "pipl-cn", agreements: tuple[SharingAgreement, ...] = (), **extra: object
+) -> EffectivePolicy:
+    return effective_policy(
+        TenantPolicy.model_validate(
+            {
+                "tenant_id": tenant, "pack": pack,
+                "impact_assessment": ImpactAssessment(reference="PIA-1", dated=date(2025, 1, 1)),
+                "notice_versions": frozenset({"notice-v1"}), "sharing_agreements": agreements, **extra,
+            }
+        )
+    )  # fmt: skip
+
+
+def new_state() -> GatewayState:
+    keyring = Keyring.model_validate({"development_master": hashlib.sha256(b"lifecycle").digest()})
+    state = GatewayState(keyring=keyring)
+    state.policies = {"acme": policy_for("acme", agreements=(AGREEMENT,)), "partner": policy_for("partner")}
+    return state
+
+
+def consent(subject: str = "s1", **changes: object) -> ConsentRecord:
+    fields: dict[str, object] = dict(
+        tenant_id="acme", subject_id=subject, status=ConsentStatus.GRANTED, purposes=[VISIT], separate=True,
+        method=ConsentMethod.WRITTEN, notice_version="notice-v1", granted_at=T0, recipients=["partner"],
+    )  # fmt: skip
+    return ConsentRecord.model_validate({**fields, **changes})
+
+
+def give(state: GatewayState, record: ConsentRecord) -> None:
+    state.apply_consent(consent_key(record.tenant_id, record.subject_id), CODEC.encode(record))
+
+
+def enrollment(subject: str = "s1", person: int = 0, tenant: str = "acme") -> Enrollment:
+    template = to_bytes(POPULATION.captures([person], stream=0, noise=0.3)[0])
+    return Enrollment(tenant_id=tenant, subject_id=subject, template=template, template_model=SYNTHETIC_512.name)
+
+
+def step(state: GatewayState, partition: int = 0, seen: frozenset[str] = frozenset()) -> Step:
+    return Step(state, NAMES, {}, lambda p, e: e in seen, NOW, partition)
+
+
+def record(topic: str, value: bytes | None, offset: int = 0, partition: int = 0) -> InputRecord:
+    return InputRecord(topic, partition, offset, value, int(T0.timestamp() * 1000))
+
+
+def apply(state: GatewayState, result: BatchResult) -> None:
+    """What the feeds would do with the step's outputs on the enrolled topic."""
+    for output in result.outputs:
+        if output.topic == NAMES.enrolled:
+            state.apply_enrollment(output.key.decode(), output.value)
+
+
+def on(result: BatchResult, topic: str) -> list[Output]:
+    return [o for o in result.outputs if o.topic == topic]

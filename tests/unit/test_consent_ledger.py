@@ -1,0 +1,135 @@
+"""The consent ledger: versions judged at the capture's time; withdrawal and narrowing bind at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.contract.models import ConsentRecord
+from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
+from gateway.core.consent import ConsentHistory, ConsentLedger, ConsentTerms, check_consent, effective_at
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+TERMS = ConsentTerms(frozenset({"notice-v1"}), require_separate=True, require_written=False)
+VISIT = Purpose.REPEAT_VISITOR_RECOGNITION
+
+
+def grant(at: datetime = T0, **changes: object) -> ConsentRecord:
+    fields: dict[str, object] = dict(
+        tenant_id="acme", subject_id="s1", status=ConsentStatus.GRANTED, purposes=[VISIT], separate=True,
+        method=ConsentMethod.ELECTRONIC, notice_version="notice-v1", granted_at=at,
+    )  # fmt: skip
+    return ConsentRecord.model_validate({**fields, **changes})
+
+
+def withdraw(at: datetime) -> ConsentRecord:
+    return grant(status=ConsentStatus.WITHDRAWN, withdrawn_at=at)
+
+
+def check(history: ConsentHistory | None, at: datetime, purpose: Purpose | None = VISIT, minor: bool = False) -> str:
+    result = check_consent(history, purpose, at, now=NOW, terms=TERMS, minor=minor)
+    return "VALID" if result.valid else result.reason or "?"
+
+
+def history(*versions: ConsentRecord) -> ConsentHistory:
+    return ConsentHistory(versions)
+
+
+def test_a_grant_covers_captures_after_it_and_not_before() -> None:
+    assert check(history(grant(T0)), T0 + timedelta(days=1)) == "VALID"
+    assert check(history(grant(T0)), T0 - timedelta(seconds=1)) == "CONSENT_AFTER_CAPTURE"
+    assert check(None, T0) == "NO_CONSENT"
+
+
+def test_a_withdrawal_binds_at_once_even_for_captures_taken_before_it() -> None:
+    h = history(grant(T0), withdraw(T0 + timedelta(days=10)))
+    assert check(h, T0 + timedelta(days=1)) == "CONSENT_WITHDRAWN"
+
+
+def test_a_capture_while_withdrawn_stays_unlawful_after_a_new_grant() -> None:
+    h = history(grant(T0), withdraw(T0 + timedelta(days=10)), grant(T0 + timedelta(days=20)))
+    assert check(h, T0 + timedelta(days=15)) == "CONSENT_WITHDRAWN"
+    assert check(h, T0 + timedelta(days=25)) == "VALID"
+    assert check(h, T0 + timedelta(days=5)) == "VALID"  # covered then, and the current grant covers it too
+
+
+def test_an_update_that_drops_the_purpose_binds_at_once() -> None:
+    h = history(
+        grant(T0, purposes=[VISIT, Purpose.SECURITY]), grant(T0 + timedelta(days=10), purposes=[Purpose.SECURITY])
+    )
+    assert check(h, T0 + timedelta(days=1)) == "PURPOSE_NOT_CONSENTED"
+    assert check(h, T0 + timedelta(days=1), Purpose.SECURITY) == "VALID"
+
+
+def test_an_update_that_adds_a_purpose_does_not_reach_back() -> None:
+    h = history(
+        grant(T0, purposes=[Purpose.SECURITY]), grant(T0 + timedelta(days=10), purposes=[VISIT, Purpose.SECURITY])
+    )
+    assert check(h, T0 + timedelta(days=1)) == "PURPOSE_NOT_CONSENTED"
+    assert check(h, T0 + timedelta(days=11)) == "VALID"
+
+
+def test_expiry_bundled_notice_written_and_minors() -> None:
+    assert check(history(grant(expires_at=NOW)), T0 + timedelta(days=1)) == "CONSENT_EXPIRED"
+    assert check(history(grant(separate=False)), T0 + timedelta(days=1)) == "CONSENT_BUNDLED"
+    assert check(history(grant(notice_version="old")), T0 + timedelta(days=1)) == "NOTICE_UNKNOWN"
+    assert check(history(grant(minor=True)), T0 + timedelta(days=1)) == "MINOR_WITHOUT_GUARDIAN"
+    assert check(history(grant()), T0 + timedelta(days=1), minor=True) == "MINOR_WITHOUT_GUARDIAN"
+    assert check(history(grant(minor=True, guardian_consent=True)), T0 + timedelta(days=1)) == "VALID"
+    written = ConsentTerms(TERMS.notice_versions, require_separate=True, require_written=True)
+    result = check_consent(history(grant()), VISIT, T0 + timedelta(days=1), now=NOW, terms=written, minor=False)
+    assert result.reason == "CONSENT_NOT_WRITTEN"
+
+
+def test_any_purpose_is_enough_for_an_enrollment_but_none_is_not() -> None:
+    assert check(history(grant()), NOW, purpose=None) == "VALID"
+    assert check(history(grant(purposes=[])), NOW, purpose=None) == "PURPOSE_NOT_CONSENTED"
+
+
+def test_the_ledger_keeps_versions_per_subject_and_a_tombstone_forgets_them() -> None:
+    ledger = ConsentLedger()
+    ledger.record("acme/s1", grant(T0))
+    ledger.record("acme/s1", withdraw(T0 + timedelta(days=1)))
+    ledger.record("acme/s2", grant(T0, subject_id="s2"))
+    h = ledger.get("acme/s1")
+    assert h is not None and len(h.versions) == 2 and h.current.status is ConsentStatus.WITHDRAWN
+    ledger.record("acme/s1", None)
+    assert ledger.get("acme/s1") is None and list(ledger) == ["acme/s2"]
+
+
+# -- properties -----------------------------------------------------------------------------
+days = st.integers(0, 60).map(lambda d: T0 + timedelta(days=d))
+versions = st.builds(
+    lambda at, withdrawn, purposes: withdraw(at) if withdrawn else grant(at, purposes=purposes),
+    days,
+    st.booleans(),
+    st.lists(st.sampled_from([VISIT, Purpose.SECURITY]), unique=True),
+)
+histories = st.lists(versions, min_size=1, max_size=6).map(lambda v: ConsentHistory(tuple(v)))
+
+
+@given(histories, days)
+def test_nothing_is_valid_unless_a_grant_covering_the_purpose_was_in_force_at_capture(
+    h: ConsentHistory, at: datetime
+) -> None:
+    if check(h, at) == "VALID":
+        then = h.in_force(at)
+        assert then is not None and then.status is ConsentStatus.GRANTED and effective_at(then) <= at
+        assert VISIT in then.purposes and VISIT in h.current.purposes
+        assert h.current.status is ConsentStatus.GRANTED
+
+
+@given(histories, days, st.integers(1, 30))
+def test_a_grant_made_after_the_capture_never_legitimises_it(h: ConsentHistory, at: datetime, later: int) -> None:
+    after = check(h.with_version(grant(at + timedelta(days=later), purposes=[VISIT, Purpose.SECURITY])), at)
+    if after == "VALID":  # then a grant covering the purpose was in force when the capture was taken
+        then = h.in_force(at)
+        assert then is not None and then.status is ConsentStatus.GRANTED and VISIT in then.purposes
+
+
+@given(histories, days, days)
+def test_after_a_withdrawal_nothing_is_valid(h: ConsentHistory, at: datetime, withdrawn: datetime) -> None:
+    assert check(h.with_version(withdraw(withdrawn)), at) == "CONSENT_WITHDRAWN"
