@@ -55,6 +55,11 @@ def effective_at(consent: ConsentRecord) -> datetime:
     return consent.granted_at
 
 
+def withdrawal(granted: ConsentRecord, at: datetime) -> ConsentRecord:
+    """The record a consent system writes when the subject withdraws the consent `granted`."""
+    return granted.model_copy(update={"status": ConsentStatus.WITHDRAWN, "withdrawn_at": at})
+
+
 @dataclass(frozen=True)
 class ConsentHistory:
     """The versions of one subject's consent with one tenant, oldest first."""

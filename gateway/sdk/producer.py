@@ -3,8 +3,10 @@
     async with FaceGateProducer() as producer:          # FACEGATE_BOOTSTRAP_SERVERS
         await producer.capture(FaceCaptured(...))        # vendors: to faces.raw, keyed by event_id
         await producer.register_camera(CameraRegistration(...))
-        await producer.record_consent(ConsentRecord(...))
+        await producer.record_consent(ConsentRecord(...))  # tenants' consent systems: grant or update
+        await producer.withdraw_consent(granted, at)         # withdrawal, enforced at once (R10)
         await producer.enroll(Enrollment(...))
+        await producer.request_share(ShareRequest(...))      # to another company (R09, R13)
 
 Every record is Avro single-object encoded; keys follow the topic contract (cameras by
 camera_id; consent and enrollments by tenant/subject; captures by event_id, so a repeated
@@ -14,14 +16,23 @@ capture lands where the gateway remembers its id).
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from gateway.contract.codec import Codec, default_codec
-from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord, Enrollment, FaceCaptured
+from gateway.contract.models import (
+    AvroRecord,
+    CameraRegistration,
+    ConsentRecord,
+    Enrollment,
+    FaceCaptured,
+    ShareRequest,
+)
 from gateway.contract.topics import TopicNames
+from gateway.core.consent import withdrawal
 from gateway.core.state import consent_key
 from gateway.kafka.connection import aiokafka_config
 from gateway.settings import Settings
@@ -82,6 +93,16 @@ class FaceGateProducer:
 
     async def record_consent(self, consent: ConsentRecord) -> None:
         await self.send_record(self.names.consent, consent_key(consent.tenant_id, consent.subject_id), consent)
+
+    async def withdraw_consent(self, granted: ConsentRecord, at: datetime) -> None:
+        await self.record_consent(withdrawal(granted, at))
+
+    async def delete_consent(self, tenant_id: str, subject_id: str) -> None:
+        """A tombstone: the consent is gone, and with it the enrollment (erased like a withdrawal)."""
+        await self._send(self.names.consent, consent_key(tenant_id, subject_id), None)
+
+    async def request_share(self, request: ShareRequest) -> None:
+        await self.send_record(self.names.share_requests, consent_key(request.tenant_id, request.subject_id), request)
 
     async def enroll(self, enrollment: Enrollment) -> None:
         await self.send_record(self.names.enroll, consent_key(enrollment.tenant_id, enrollment.subject_id), enrollment)

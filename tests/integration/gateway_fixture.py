@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class Deployment:
     keyring: str = field(default_factory=lambda: Keyring.generate(TENANTS).export())
     world: World = field(default_factory=lambda: build_world(seed=7, tenants=tuple(TENANTS)))
     workers: list[LocalWorker] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ensure_gateway_topics(self.settings, TENANTS)
@@ -63,6 +65,7 @@ class Deployment:
             "FACEGATE_TENANTS": json.dumps(TENANTS),
             "FACEGATE_CACHE_DIR": str(self.workdir / "cache"),
             "FACEGATE_KEYRING": self.keyring,
+            **self.extra_env,
         }
 
     def start_worker(self) -> LocalWorker:
@@ -83,6 +86,17 @@ class Deployment:
         async with FaceGateProducer(self.settings) as producer:
             for item in items:
                 await send_capture(producer, item)
+
+    def read(self, topic: str, until: Callable[[Records], bool] | None = None, timeout: float = 60) -> Records:
+        return asyncio.run(read_topic({"bootstrap_servers": self.kafka.bootstrap_servers}, topic, until, timeout))
+
+    def audits(self, until: Callable[[list[AuditRecord]], bool], timeout: float = 60) -> list[AuditRecord]:
+        """Audit records (checkpoints left out), once `until` holds for them."""
+
+        def decoded(records: Records) -> list[AuditRecord]:
+            return [a for r in records if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)]
+
+        return decoded(self.read(self.names.audit, lambda records: until(decoded(records)), timeout))
 
     def audit_records(self, at_least_events: int | None = None, timeout: float = 120) -> Records:
         """The audit topic, waiting (with a deadline) until `at_least_events` distinct event ids are decided."""
