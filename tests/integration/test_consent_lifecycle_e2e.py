@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
+from typer.testing import CliRunner
 
 from gateway.brokers.apache_kafka import KafkaBroker
+from gateway.cli import app
 from gateway.contract.models import (
     AuditRecord,
     ConsentRecord,
@@ -32,7 +34,7 @@ from gateway.kafka.provisioning import admin_client
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import GOOD_CAPTURE_NOISE
 from gateway.shell.local import LocalWorker
-from tests.integration.conftest import Unique
+from tests.integration.conftest import Unique, eventually
 from tests.integration.gateway_fixture import CODEC, Deployment
 
 pytestmark = pytest.mark.kafka
@@ -219,3 +221,43 @@ def test_enrollment_without_consent_is_refused_and_sharing_follows_the_rules(
     ]
     assert shared.sender_tenant_id == "acme" and shared.protected_template and shared.agreement_id == "AGR-1"
     assert not any(r.key == b"share-no" for r in d.read(d.names.governed("beta")))
+
+
+def test_operators_and_subjects_see_consent_and_holdings_through_the_cli(
+    deployment: tuple[Deployment, LocalWorker],
+) -> None:
+    d, _ = deployment
+    runner = CliRunner()
+    who = ["--tenant", "acme", "--subject", "acme-customer-010"]
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(app, list(args), env=d.env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    capture = capture_of(d, "acme-customer-010", 1)
+    asyncio.run(send(d, capture))
+    assert decision_of(d, capture.event_id).decision is Decision.FORWARDED
+    held = json.loads(cli("subject", "export", *who, "--json"))
+    assert held["enrollment"]["key_version"] == 1 and held["enrollment"]["template_model"] == "synthetic-512"
+    assert held["decisions"] == {"FORWARDED": 1} and held["consent_history"][0]["status"] == "GRANTED"
+
+    cli("consent", "withdraw", *who)
+    d.audits(lambda a: any(x.decision is Decision.ERASED for x in a))
+    shown = json.loads(cli("consent", "show", *who, "--json"))
+    assert [v["status"] for v in shown] == ["GRANTED", "WITHDRAWN"]
+
+    def erased_everywhere() -> bool:
+        now = json.loads(cli("subject", "export", *who, "--json"))
+        return now["enrollment"] is None and now["decisions"] == {"ERASED": 1, "FORWARDED": 1}
+
+    eventually(erased_everywhere, 30, "the export to show the erasure")
+    text = cli("subject", "export", *who)
+    stored_codes = [json.loads(r.value)["code"] for r in d.read(d.names.enrolled) if r.value]
+    assert "ERASED" in text and not any(code in text for code in stored_codes)
+    assert runner.invoke(app, ["consent", "withdraw", *who], env=d.env).exit_code == 1  # nothing left to withdraw
+
+    cli("consent", "grant", "--tenant", "acme", "--subject", "new-person", "--purpose", "REPEAT_VISITOR_RECOGNITION",
+        "--notice", "notice-v1", "--recipient", "beta", "--expires-in-days", "30")  # fmt: skip
+    [granted] = json.loads(cli("consent", "show", "--tenant", "acme", "--subject", "new-person", "--json"))
+    assert granted["recipients"] == ["beta"] and granted["separate"] and granted["expires_at"]

@@ -1,0 +1,131 @@
+"""`facegate consent ...`: a tenant's operators record, withdraw and inspect consents.
+
+Writes go to the consent topic exactly as a tenant's consent system would write them (the
+gateway enforces them from there); every command is scoped to one tenant and one subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gateway.cli.console import console, errors, load_settings
+from gateway.contract.codec import DecodeError, default_codec
+from gateway.contract.models import ConsentRecord
+from gateway.contract.topics import TopicNames, check_tenant_id
+from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
+from gateway.core.consent import withdrawal
+from gateway.core.state import consent_key
+from gateway.kafka.connection import aiokafka_config
+from gateway.kafka.reading import read_topic
+from gateway.sdk.producer import FaceGateProducer
+from gateway.settings import Settings
+
+app = typer.Typer(help="Record, withdraw and show a subject's consent (tenant-scoped).", no_args_is_help=True)
+
+Tenant = Annotated[str, typer.Option(help="The tenant (company) the consent is given to.")]
+Subject = Annotated[str, typer.Option(help="The tenant's identifier of the person.")]
+
+
+def _tenant(tenant: str) -> str:
+    try:
+        return check_tenant_id(tenant)
+    except ValueError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def consent_versions(settings: Settings, tenant: str, subject: str) -> list[ConsentRecord | None]:
+    """The versions of one subject's consent still on the topic, oldest first (None: deleted)."""
+    key = consent_key(tenant, subject).encode()
+    records = asyncio.run(read_topic(aiokafka_config(settings), TopicNames(settings.topic_prefix).consent))
+    codec = default_codec()
+    versions: list[ConsentRecord | None] = []
+    for record in sorted((r for r in records if r.key == key), key=lambda r: r.offset):
+        if record.value is None:
+            versions.append(None)
+            continue
+        try:
+            versions.append(codec.decode(record.value, ConsentRecord))
+        except DecodeError:
+            continue  # not ours to show; the gateway dead-letters it
+    return versions
+
+
+async def _send(settings: Settings, record: ConsentRecord) -> None:
+    async with FaceGateProducer(settings) as producer:
+        await producer.record_consent(record)
+
+
+@app.command()
+def grant(
+    tenant: Tenant,
+    subject: Subject,
+    purpose: Annotated[list[Purpose], typer.Option(help="A purpose consented to (repeat for several).")],
+    notice: Annotated[str, typer.Option(help="Version of the notice the subject was shown (R02).")],
+    method: Annotated[ConsentMethod, typer.Option(help="How the consent was given.")] = ConsentMethod.ELECTRONIC,
+    recipient: Annotated[
+        list[str] | None, typer.Option(help="A company the subject separately agreed may receive the data (R09).")
+    ] = None,
+    bundled: Annotated[bool, typer.Option(help="Given together with other terms, not separately.")] = False,
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="The consent (purpose) ends after this.")] = None,
+    minor: Annotated[bool, typer.Option(help="The subject is a minor (R03).")] = False,
+    guardian_consent: Annotated[bool, typer.Option(help="A guardian consented for the minor.")] = False,
+) -> None:
+    """Record a grant (or an update: the newest version binds from now on)."""
+    settings = load_settings()
+    now = datetime.now(UTC)
+    record = ConsentRecord(
+        tenant_id=_tenant(tenant), subject_id=subject, status=ConsentStatus.GRANTED, purposes=purpose,
+        recipients=recipient or [], separate=not bundled, method=method, notice_version=notice, granted_at=now,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None, minor=minor,
+        guardian_consent=guardian_consent,
+    )  # fmt: skip
+    asyncio.run(_send(settings, record))
+    console.print(f"consent granted: {tenant}/{subject} for {', '.join(sorted(purpose))}")
+
+
+@app.command()
+def withdraw(tenant: Tenant, subject: Subject) -> None:
+    """Withdraw the current consent: the gateway erases the enrollment and notifies the tenant at once."""
+    settings = load_settings()
+    versions = consent_versions(settings, _tenant(tenant), subject)
+    current = versions[-1] if versions else None
+    if current is None or current.status is ConsentStatus.WITHDRAWN:
+        errors.print(f"[red]no granted consent recorded for {tenant}/{subject}[/red]")
+        raise typer.Exit(1)
+    asyncio.run(_send(settings, withdrawal(current, datetime.now(UTC))))
+    console.print(f"consent withdrawn: {tenant}/{subject}")
+
+
+@app.command()
+def show(
+    tenant: Tenant,
+    subject: Subject,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The consent versions on the topic for one subject, oldest first."""
+    settings = load_settings()
+    versions = consent_versions(settings, _tenant(tenant), subject)
+    if not versions:
+        errors.print(f"no consent recorded for {tenant}/{subject}")
+        raise typer.Exit(1)
+    rows = [v.model_dump(mode="json") if v is not None else {"status": "DELETED"} for v in versions]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"consent of {tenant}/{subject}")
+    for column in ("status", "purposes", "recipients", "separate", "method", "notice", "granted", "expires"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["status"], ", ".join(row.get("purposes", [])), ", ".join(row.get("recipients", [])),
+            str(row.get("separate", "")), str(row.get("method", "")), str(row.get("notice_version", "")),
+            str(row.get("withdrawn_at") or row.get("granted_at", "")), str(row.get("expires_at") or ""),
+        )  # fmt: skip
+    console.print(table)

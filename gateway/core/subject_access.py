@@ -1,0 +1,66 @@
+"""What the gateway holds about one person, for their right of access (PIPL art. 45, GDPR art. 15).
+
+Built from the consent versions still on the consent topic, the protected enrollment's latest
+state and the audit records under the subject's regulator pseudonym. It names what is held and
+counts decisions; it never contains a template, protected or raw.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gateway.contract.models import AuditRecord, ConsentRecord
+from gateway.core.state import ProtectedEnrollment
+
+
+@dataclass(frozen=True)
+class EnrollmentHeld:
+    template_model: str
+    key_version: int
+    enrolled_at: str
+    protected_for_recipients: list[str]
+
+
+@dataclass
+class SubjectReport:
+    tenant_id: str
+    subject_id: str
+    tenant_pseudonym: str
+    consent_history: list[dict[str, Any]] = field(default_factory=list)
+    enrollment: EnrollmentHeld | None = None
+    decisions: dict[str, int] = field(default_factory=dict)
+    last_decision_at: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def subject_report(
+    tenant_id: str,
+    subject_id: str,
+    consents: Iterable[ConsentRecord | None],
+    enrolled: bytes | None,
+    audits: Iterable[AuditRecord],
+    tenant_pseudonym: str,
+    regulator_pseudonym: str,
+) -> SubjectReport:
+    """`consents` in log order (None: the consent was deleted); `enrolled` the latest enrollment value."""
+    report = SubjectReport(tenant_id, subject_id, tenant_pseudonym)
+    for consent in consents:
+        if consent is None:
+            report.consent_history.append({"status": "DELETED"})
+        else:
+            report.consent_history.append(consent.model_dump(mode="json", exclude={"tenant_id", "subject_id"}))
+    if enrolled is not None:
+        held = ProtectedEnrollment.from_json(enrolled)
+        report.enrollment = EnrollmentHeld(
+            held.template_model, held.key_version, held.enrolled_at.isoformat(), sorted(held.recipients)
+        )
+    mine = [a for a in audits if a.tenant_id == tenant_id and a.subject_pseudonym == regulator_pseudonym]
+    report.decisions = dict(sorted(Counter(str(a.decision) for a in mine).items()))
+    if mine:
+        report.last_decision_at = max(a.recorded_at for a in mine).isoformat()
+    return report
