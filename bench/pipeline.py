@@ -24,8 +24,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from bench.broker import on_broker
 from bench.results import rss_bytes, write_results
-from gateway.brokers.apache_kafka import KafkaBroker, fetch_kafka
 from gateway.contract.codec import default_codec
 from gateway.contract.topics import TopicNames
 from gateway.kafka.provisioning import ensure_gateway_topics
@@ -188,16 +188,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    broker = None
-    if args.bootstrap is None:
-        defaults = Settings()
-        broker = KafkaBroker(fetch_kafka(defaults.cache_dir, defaults.kafka_version), work / "kafka")
-        broker.start()
-    try:
-        result = run(args.events, args.bootstrap or broker.bootstrap_servers, work)  # type: ignore[union-attr]
-    finally:
-        if broker is not None:
-            broker.stop()
+    result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.events, bootstrap, work))
     write_results("pipeline", result, markdown(result))
 
 

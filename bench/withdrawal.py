@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from aiokafka import AIOKafkaConsumer
 
+from bench.broker import on_broker
 from bench.results import write_results
-from gateway.brokers.apache_kafka import KafkaBroker, fetch_kafka
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, FaceCaptured
 from gateway.contract.topics import TopicNames
@@ -181,16 +181,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    broker = None
-    if args.bootstrap is None:
-        defaults = Settings()
-        broker = KafkaBroker(fetch_kafka(defaults.cache_dir, defaults.kafka_version), work / "kafka")
-        broker.start()
-    try:
-        result = run(args.withdrawals, args.bootstrap or broker.bootstrap_servers, work)  # type: ignore[union-attr]
-    finally:
-        if broker is not None:
-            broker.stop()
+    result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.withdrawals, bootstrap, work))
     write_results("withdrawal", result, markdown(result))
 
 

@@ -122,9 +122,7 @@ def _check_version(
         return ConsentCheck(False, ("R01",), "CONSENT_BUNDLED")
     if terms.require_written and consent.method is not ConsentMethod.WRITTEN:
         return ConsentCheck(False, ("R01",), "CONSENT_NOT_WRITTEN")
-    if purpose is not None and purpose not in consent.purposes:
-        return ConsentCheck(False, ("R01", "R06"), "PURPOSE_NOT_CONSENTED")
-    if purpose is None and not consent.purposes:
+    if (purpose not in consent.purposes) if purpose is not None else not consent.purposes:
         return ConsentCheck(False, ("R01", "R06"), "PURPOSE_NOT_CONSENTED")
     if consent.notice_version not in terms.notice_versions:
         return ConsentCheck(False, ("R02",), "NOTICE_UNKNOWN")

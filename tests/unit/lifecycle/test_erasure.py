@@ -6,9 +6,7 @@ from datetime import timedelta
 
 from gateway.contract.models import AuditRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.lifecycle.erasure import ErasureReason, due_erasures, erase, on_consent
-from gateway.core.state import GatewayState
 from tests.unit.lifecycle.world import (
     CODEC,
     NAMES,
@@ -16,7 +14,7 @@ from tests.unit.lifecycle.world import (
     T0,
     apply,
     consent,
-    enrollment,
+    enrolled,
     give,
     new_state,
     on,
@@ -24,15 +22,6 @@ from tests.unit.lifecycle.world import (
     record,
     step,
 )
-
-
-def enrolled(state: GatewayState, subject: str = "s1", **consent_changes: object) -> GatewayState:
-    give(state, consent(subject, **consent_changes))
-    s = step(state)
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment(subject))), s)
-    apply(state, s.result)
-    assert f"acme/{subject}" in state.enrollments
-    return state
 
 
 def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audited() -> None:

@@ -26,8 +26,8 @@ from tests.unit.lifecycle.world import (
     NAMES,
     NOW,
     VISIT,
-    apply,
     consent,
+    enrolled,
     enrollment,
     give,
     new_state,
@@ -44,14 +44,6 @@ def request(**changes: object) -> ShareRequest:
         recipient_region="CN", purpose=VISIT, agreement_id="AGR-7", requested_at=NOW,
     )  # fmt: skip
     return ShareRequest.model_validate({**fields, **changes})
-
-
-def enrolled(state: GatewayState, **consent_changes: object) -> GatewayState:
-    give(state, consent("s1", **consent_changes))
-    s = step(state)
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
-    apply(state, s.result)
-    return state
 
 
 def decide(state: GatewayState, req: ShareRequest) -> tuple[AuditRecord, BatchResult]:
@@ -87,17 +79,27 @@ def test_an_allowed_share_gives_the_recipient_its_own_pseudonym_and_template() -
         ({}, request(purpose=Purpose.SALE), "PURPOSE_FORBIDDEN", "R16"),
         ({}, request(recipient_region="US"), "REGION_NOT_AGREED", "R13"),
         ({}, request(recipient_region="SG"), "NO_TRANSFER_MECHANISM", "R13"),
-        ({"expires_at": NOW - timedelta(days=1)}, request(), "CONSENT_EXPIRED", "R11"),
         ({}, request(recipient_tenant_id="acme"), "RECIPIENT_IS_SENDER", "R09"),
     ],
 )
 def test_a_share_is_blocked_naming_the_rule_it_fails(
     setup: dict[str, object], req: ShareRequest, reason: str, rule: str
 ) -> None:
-    state = enrolled(new_state(), **setup)
+    state = enrolled(new_state(), "s1", **setup)
     audit, result = decide(state, req)
     assert audit.decision is Decision.SHARE_BLOCKED and rule in audit.rule_ids and audit.reason_codes == [reason]
     assert [o.topic for o in result.outputs] == [NAMES.audit]
+
+
+def test_a_consent_that_expired_after_enrollment_blocks_the_share() -> None:
+    state = enrolled(new_state())
+    give(state, consent(expires_at=NOW - timedelta(days=1)))
+    audit, _ = decide(state, request())
+    assert (
+        audit.decision is Decision.SHARE_BLOCKED
+        and audit.reason_codes == ["CONSENT_EXPIRED"]
+        and "R11" in audit.rule_ids
+    )
 
 
 def test_an_agreement_needs_an_impact_assessment_where_the_pack_demands_one() -> None:

@@ -11,6 +11,7 @@ from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
+from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.lifecycle.step import Step
 from gateway.core.messages import BatchResult, InputRecord, Output
 from gateway.core.policy.tenant import (
@@ -90,3 +91,13 @@ def apply(state: GatewayState, result: BatchResult) -> None:
 
 def on(result: BatchResult, topic: str) -> list[Output]:
     return [o for o in result.outputs if o.topic == topic]
+
+
+def enrolled(state: GatewayState, subject: str = "s1", **consent_changes: object) -> GatewayState:
+    """A subject with a consent and an accepted enrollment, as the worker's feeds would hold them."""
+    give(state, consent(subject, **consent_changes))
+    s = step(state)
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment(subject))), s)
+    apply(state, s.result)
+    assert f"acme/{subject}" in state.enrollments
+    return state
