@@ -87,9 +87,16 @@ class ConsentLedger:
     """Consent histories by tenant/subject key, fed from the compacted consent topic."""
 
     histories: dict[str, ConsentHistory] = field(default_factory=dict)
+    # The topic offset last applied per key: the lifecycle agent applies a withdrawal before it
+    # is audited, and the feed reads the same record again later; a record is applied once.
+    offsets: dict[str, int] = field(default_factory=dict)
 
-    def record(self, key: str, consent: ConsentRecord | None) -> None:
+    def record(self, key: str, consent: ConsentRecord | None, offset: int | None = None) -> None:
         """A new version; None (a tombstone) means the tenant deleted the consent: no consent at all."""
+        if offset is not None:
+            if offset <= self.offsets.get(key, -1):
+                return
+            self.offsets[key] = offset
         if consent is None:
             self.histories.pop(key, None)
             return

@@ -146,17 +146,17 @@ class GatewayState:
 
     # -- updates from the compacted topics ----------------------------------------------------
     # A compacted-topic record: a tombstone deletes, an undecodable value is counted and skipped.
-    def apply_camera(self, camera_id: str, value: bytes | None, partition: int = 0) -> None:
+    def apply_camera(self, camera_id: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
         if value is None:
             self.cameras.pop(camera_id, None)
         elif (camera := self._decode(value, CameraRegistration)) is not None:
             self.cameras[camera_id] = camera
 
-    def apply_consent(self, key: str, value: bytes | None, partition: int = 0) -> None:
+    def apply_consent(self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
         if value is None:
-            self.consents.record(key, None)
+            self.consents.record(key, None, offset)
         elif (consent := self._decode(value, ConsentRecord)) is not None:
-            self.consents.record(key, consent)
+            self.consents.record(key, consent, offset)
 
     def _decode(self, value: bytes, model: type[Record]) -> Record | None:
         try:
@@ -165,7 +165,7 @@ class GatewayState:
             self.ignored_records += 1
             return None
 
-    def apply_enrollment(self, key: str, value: bytes | None, partition: int = 0) -> None:
+    def apply_enrollment(self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
         previous = self.enrollments.pop(key, None)
         if previous is not None:
             tenant_id, subject_id = key.split("/", 1)

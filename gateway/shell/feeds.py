@@ -28,7 +28,7 @@ from gateway.settings import Settings
 
 log = logging.getLogger("facegate.feeds")
 
-Apply = Callable[[str, bytes | None, int], None]  # key, value (None: tombstone), partition
+Apply = Callable[[str, bytes | None, int, int], None]  # key, value (None: tombstone), partition, offset
 
 
 class FeedReader(Service):
@@ -110,6 +110,6 @@ class FeedReader(Service):
                 for record in records:
                     if record.key is None:
                         continue
-                    apply(record.key.decode("utf-8", "replace"), record.value, tp.partition)
+                    apply(record.key.decode("utf-8", "replace"), record.value, tp.partition, record.offset)
                     self.applied += 1
             await self._check()

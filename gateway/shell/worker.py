@@ -219,6 +219,10 @@ class Worker:
                 on_consent(record, key, step)
 
         async with self.audit_lock:
+            if message.topic == self.names.consent and key is not None:
+                # Bind a withdrawal here, before its ERASED record exists: no capture this worker
+                # decides after that record can be forwarded, even if the feed is behind.
+                self.runtime.state.apply_consent(key, message.value, message.partition, message.offset)
             await self._load_history({record.partition})
             step = self._step(record.partition)
             decide(step)

@@ -133,3 +133,17 @@ def test_a_grant_made_after_the_capture_never_legitimises_it(h: ConsentHistory, 
 @given(histories, days, days)
 def test_after_a_withdrawal_nothing_is_valid(h: ConsentHistory, at: datetime, withdrawn: datetime) -> None:
     assert check(h.with_version(withdraw(withdrawn)), at) == "CONSENT_WITHDRAWN"
+
+
+def test_a_record_read_twice_or_out_of_order_is_applied_once() -> None:
+    """The lifecycle agent applies a consent record before the feed reads it again."""
+    ledger = ConsentLedger()
+    ledger.record("acme/s1", grant(T0), offset=4)
+    ledger.record("acme/s1", withdraw(T0 + timedelta(days=1)), offset=5)
+    ledger.record("acme/s1", grant(T0), offset=4)  # the feed, behind, reads the grant again
+    ledger.record("acme/s1", withdraw(T0 + timedelta(days=1)), offset=5)
+    h = ledger.get("acme/s1")
+    assert h is not None and len(h.versions) == 2 and h.current.status is ConsentStatus.WITHDRAWN
+    ledger.record("acme/s1", None, offset=6)
+    ledger.record("acme/s1", grant(T0), offset=4)
+    assert ledger.get("acme/s1") is None
