@@ -128,6 +128,11 @@ class GatewayState:
         version, key = self.keyring.pseudonym_key(tenant_id)
         return tenant_pseudonym(key, version, tenant_id, subject_id)
 
+    def recipient_pseudonym(self, recipient_tenant_id: str, tenant_id: str, subject_id: str) -> str:
+        """What a company that received a share calls the subject: its own key, the sender's subject."""
+        version, key = self.keyring.pseudonym_key(recipient_tenant_id)
+        return tenant_pseudonym(key, version, recipient_tenant_id, consent_key(tenant_id, subject_id))
+
     def regulator_pseudonym(self, tenant_id: str, subject_id: str) -> str:
         version, key = self.keyring.regulator_key()
         return regulator_pseudonym(key, version, tenant_id, subject_id)

@@ -325,7 +325,7 @@ class Worker:
         missing = topics - self.known_topics
         if not missing:
             return
-        tenants = {t.split(".governed.", 1)[1] for t in missing if ".governed." in t}
+        tenants = {t.split(marker, 1)[1] for t in missing for marker in (".governed.", ".erasure.") if marker in t}
         if tenants:
             await asyncio.to_thread(ensure_tenant_topics, self.settings, sorted(tenants))
         self.known_topics |= missing

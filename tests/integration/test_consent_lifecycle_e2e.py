@@ -222,6 +222,15 @@ def test_enrollment_without_consent_is_refused_and_sharing_follows_the_rules(
     assert shared.sender_tenant_id == "acme" and shared.protected_template and shared.agreement_id == "AGR-1"
     assert not any(r.key == b"share-no" for r in d.read(d.names.governed("beta")))
 
+    # Withdrawal reaches the company the data was shared with, under the name it knows.
+    async def withdraw() -> None:
+        async with FaceGateProducer(d.settings) as producer:
+            await producer.withdraw_consent(named, datetime.now(UTC))
+
+    asyncio.run(withdraw())
+    notices = d.read(d.names.erasure("beta"), lambda records: len(records) >= 1)
+    assert [CODEC.decode(r.value or b"", ErasureNotice).pseudonym for r in notices] == [shared.pseudonym]
+
 
 def test_operators_and_subjects_see_consent_and_holdings_through_the_cli(
     deployment: tuple[Deployment, LocalWorker],

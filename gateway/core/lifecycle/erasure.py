@@ -7,6 +7,7 @@ ERASED. Ids are derived from the cause, so a redo or a second sweep repeats, not
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,23 +48,34 @@ class DueErasure:
 
 
 def erase(step: Step, due: DueErasure) -> None:
-    tenant_id, subject_id = due.tenant_id, due.subject_id
-    key = consent_key(tenant_id, subject_id).encode()
-    step.emit(Output(step.names.enrolled, key, None))
+    """Tombstone, notices to the tenant and to every company its template was protected for
+    (each under its own pseudonym: PIPL art. 47, GDPR art. 17(2) and 19), and the audit."""
+    state, tenant_id, subject_id = step.state, due.tenant_id, due.subject_id
+    key = consent_key(tenant_id, subject_id)
+    entry = state.enrollments.get(key)
+    step.emit(Output(step.names.enrolled, key.encode(), None))
     rules = RULES[due.reason]
     event_id = erasure_event_id(tenant_id, subject_id, due.reason, int(due.effective.timestamp() * 1000))
-    notice = ErasureNotice(
-        notice_id="n-" + event_id.split(":", 1)[1],
-        tenant_id=tenant_id,
-        pseudonym=step.state.tenant_pseudonym(tenant_id, subject_id),
-        reason_code=due.reason,
-        rule_ids=list(rules),
-        consent_ref=due.consent_ref,
-        erased_at=step.now,
-    )
-    step.emit(Output(step.names.erasure(tenant_id), notice.notice_id.encode(), step.state.codec.encode(notice)))
+    told = {tenant_id: state.tenant_pseudonym(tenant_id, subject_id)}
+    for recipient in sorted(entry.recipients) if entry is not None else []:
+        told[recipient] = state.recipient_pseudonym(recipient, tenant_id, subject_id)
+    for company, name in told.items():
+        notice = ErasureNotice(
+            notice_id="n-" + _digest_of(event_id, company),
+            tenant_id=company,
+            pseudonym=name,
+            reason_code=due.reason,
+            rule_ids=list(rules),
+            consent_ref=due.consent_ref if company == tenant_id else None,
+            erased_at=step.now,
+        )
+        step.emit(Output(step.names.erasure(company), notice.notice_id.encode(), state.codec.encode(notice)))
     outcome = Outcome(Decision.ERASED, rules, (due.reason,), consent_ref=due.consent_ref)
     step.decide(event_id, tenant_id, outcome, subject_id=subject_id)
+
+
+def _digest_of(event_id: str, company: str) -> str:
+    return hashlib.sha256(f"{event_id}\x1f{company}".encode()).hexdigest()[:32]
 
 
 def on_consent(record: InputRecord, key: str | None, step: Step) -> None:

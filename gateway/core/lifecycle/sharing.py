@@ -21,7 +21,6 @@ from gateway.core.lifecycle.step import Step
 from gateway.core.messages import InputRecord, Output
 from gateway.core.policy.decision import Outcome, consent_terms
 from gateway.core.policy.tenant import EffectivePolicy, SharingAgreement
-from gateway.core.pseudonyms import pseudonym
 from gateway.core.records import audit_id, share_event_id
 from gateway.core.state import EnrollmentEntry, RecipientTemplate, consent_key
 
@@ -52,13 +51,12 @@ def share(record: InputRecord, step: Step) -> None:
     else:
         assert policy is not None and entry is not None  # check_share passed, so both exist
         agreement, template, rules = checked.agreement, checked.template, checked.rule_ids
-        version, key = state.keyring.pseudonym_key(recipient)
         shared = SharedSubject(
             share_id="s-" + event_id.split(":", 1)[1],
             audit_id=audit_id(tenant_id, event_id),
             sender_tenant_id=tenant_id,
             recipient_tenant_id=recipient,
-            pseudonym=pseudonym(key, version, recipient, consent_key(tenant_id, subject_id), "tenant"),
+            pseudonym=state.recipient_pseudonym(recipient, tenant_id, subject_id),
             protected_template=template.code,
             template_model=entry.template_model,
             template_key_version=template.key_version,

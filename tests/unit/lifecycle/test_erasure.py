@@ -36,6 +36,10 @@ def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audit
     notice = CODEC.decode(notice_out.value or b"", ErasureNotice)
     assert notice.pseudonym == state.tenant_pseudonym("acme", "s1") and notice.reason_code == "WITHDRAWN"
     assert notice.rule_ids == ["R10"] and notice.consent_ref
+    [told] = on(s.result, NAMES.erasure("partner"))  # the company it could have been shared with
+    partner_notice = CODEC.decode(told.value or b"", ErasureNotice)
+    assert partner_notice.pseudonym == state.recipient_pseudonym("partner", "acme", "s1") != notice.pseudonym
+    assert partner_notice.consent_ref is None and partner_notice.notice_id != notice.notice_id
     [audit_out] = on(s.result, NAMES.audit)
     audit = CODEC.decode(audit_out.value or b"", AuditRecord)
     assert audit_out.partition == 2 and audit.decision is Decision.ERASED and audit.rule_ids == ["R10"]

@@ -61,6 +61,7 @@ def test_an_allowed_share_gives_the_recipient_its_own_pseudonym_and_template() -
     [out] = on(result, NAMES.governed("partner"))
     shared = CODEC.decode(out.value or b"", SharedSubject)
     assert shared.sender_tenant_id == "acme" and shared.agreement_id == "AGR-7"
+    assert shared.pseudonym == state.recipient_pseudonym("partner", "acme", "s1")
     assert shared.pseudonym != state.tenant_pseudonym("acme", "s1") and "s1" not in str(
         shared.model_dump(exclude={"protected_template"})
     )
