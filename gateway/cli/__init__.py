@@ -9,7 +9,21 @@ from typing import Annotated
 import typer
 
 from gateway import __version__
-from gateway.cli import audit, broker, calibrate, consent, demo, evaluate, keys, run, schemas, simulate, subject, topics
+from gateway.cli import (
+    acl,
+    audit,
+    broker,
+    calibrate,
+    consent,
+    demo,
+    evaluate,
+    keys,
+    run,
+    schemas,
+    simulate,
+    subject,
+    topics,
+)
 from gateway.settings import CONFIG_FILE_VARIABLE
 
 app = typer.Typer(
@@ -30,6 +44,7 @@ app.command(name="calibrate")(calibrate.calibrate_command)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(consent.app, name="consent")
+app.add_typer(acl.app, name="acl")
 app.add_typer(subject.app, name="subject")
 
 
