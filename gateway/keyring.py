@@ -32,6 +32,8 @@ from pydantic import (
 
 KEYRING_FILE_VARIABLE = "FACEGATE_KEYRING_FILE"
 KEYRING_VARIABLE = "FACEGATE_KEYRING"
+# The audit signing key may live in a Secret of its own (rotated by other people than tenant keys).
+AUDIT_SIGNING_FILE_VARIABLE = "FACEGATE_AUDIT_SIGNING_FILE"
 KEY_BYTES = 32
 
 
@@ -201,14 +203,23 @@ class Keyring(BaseModel):
 
     @classmethod
     def from_environment(cls) -> Keyring | None:
-        """FACEGATE_KEYRING (the document) or FACEGATE_KEYRING_FILE (its path); None if neither."""
+        """FACEGATE_KEYRING (the document) or FACEGATE_KEYRING_FILE (its path); None if neither.
+        FACEGATE_AUDIT_SIGNING_FILE, if set, holds the `audit_signing` entry on its own."""
         text = os.environ.get(KEYRING_VARIABLE)
-        if text:
-            return cls.from_text(text)
         path = os.environ.get(KEYRING_FILE_VARIABLE)
-        if path:
-            return cls.from_text(Path(path).read_text())
-        return None
+        if not text and path:
+            text = Path(path).read_text()
+        if not text:
+            return None
+        signing = os.environ.get(AUDIT_SIGNING_FILE_VARIABLE)
+        if not signing:
+            return cls.from_text(text)
+        try:
+            document = yaml.safe_load(text)
+            document["audit_signing"] = yaml.safe_load(Path(signing).read_text())
+        except (yaml.YAMLError, TypeError):
+            raise KeyringError("keyring or audit signing file is neither JSON nor YAML") from None
+        return cls.from_text(json.dumps(document))
 
     def export(self) -> str:
         """The keyring document, secrets base64-encoded: for writing a Secret, never for logs."""

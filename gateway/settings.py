@@ -15,11 +15,15 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
 
 CONFIG_FILE_VARIABLE = "FACEGATE_CONFIG_FILE"
+# A folder of files named like the variables (facegate_sasl_password, ...): Kubernetes Secrets
+# mounted as files, so credentials are not in the process environment.
+SECRETS_DIR_VARIABLE = "FACEGATE_SECRETS_DIR"
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 # R19: audit records are kept at least three years; a month on top covers late readers.
@@ -113,4 +117,9 @@ class Settings(BaseSettings):
             if not path.is_file():
                 raise FileNotFoundError(f"{CONFIG_FILE_VARIABLE}={config_file}: no such file")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if secrets_dir:
+            if not Path(secrets_dir).is_dir():
+                raise FileNotFoundError(f"{SECRETS_DIR_VARIABLE}={secrets_dir}: no such folder")
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
         return tuple(sources)

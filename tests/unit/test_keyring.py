@@ -81,3 +81,19 @@ def test_keys_generate_command(tmp_path: Path) -> None:
     assert again.exit_code == 1 and Keyring.from_text(out.read_text()).protection_key("acme") == keyring.protection_key(
         "acme"
     )
+
+
+def test_the_audit_signing_key_may_come_from_a_file_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = Keyring.generate(["acme"])
+    document = json.loads(whole.export())
+    signing = document.pop("audit_signing")
+    (tmp_path / "keyring.json").write_text(json.dumps(document))
+    (tmp_path / "signing.json").write_text(json.dumps(signing))
+    monkeypatch.delenv("FACEGATE_KEYRING", raising=False)
+    monkeypatch.setenv("FACEGATE_KEYRING_FILE", str(tmp_path / "keyring.json"))
+    monkeypatch.setenv("FACEGATE_AUDIT_SIGNING_FILE", str(tmp_path / "signing.json"))
+    loaded = Keyring.from_environment()
+    assert loaded is not None and loaded.signing_key()[0] == whole.signing_key()[0]
+    (tmp_path / "signing.json").write_text("{not: [yaml")
+    with pytest.raises(KeyringError):
+        Keyring.from_environment()

@@ -60,3 +60,15 @@ def test_unknown_settings_are_refused() -> None:
 def test_password_never_prints() -> None:
     settings = Settings(security_protocol="SASL_PLAINTEXT", sasl_username="gw", sasl_password="hunter2")
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
+
+
+def test_credentials_can_come_from_mounted_secret_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "facegate_sasl_username").write_text("gateway")
+    (tmp_path / "facegate_sasl_password").write_text("s3cret")
+    monkeypatch.setenv("FACEGATE_SECRETS_DIR", str(tmp_path))
+    settings = Settings()
+    assert settings.sasl_username == "gateway" and settings.sasl_password is not None
+    assert settings.sasl_password.get_secret_value() == "s3cret" and "s3cret" not in repr(settings)
+    monkeypatch.setenv("FACEGATE_SECRETS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="FACEGATE_SECRETS_DIR"):
+        Settings()

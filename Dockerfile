@@ -1,0 +1,29 @@
+# The FaceGate worker image. Two stages: build a venv from the wheel with the pinned
+# constraints (the same `pip install -c constraints.txt` that scripts/install runs and CI tests),
+# then copy only the venv into a slim runtime that runs as an unprivileged user.
+# The base is pinned by exact version; pin it by digest in your registry mirror as well.
+ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY gateway ./gateway
+COPY schemas ./schemas
+RUN python -m venv /opt/facegate \
+ && /opt/facegate/bin/pip install --no-cache-dir --upgrade pip \
+ && /opt/facegate/bin/pip install --no-cache-dir -c constraints.txt .
+
+FROM ${PYTHON_IMAGE}
+RUN groupadd --gid 10001 facegate \
+ && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin facegate \
+ && mkdir -p /var/cache/facegate && chown 10001:10001 /var/cache/facegate
+COPY --from=build /opt/facegate /opt/facegate
+ENV PATH=/opt/facegate/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FACEGATE_CACHE_DIR=/var/cache/facegate
+USER 10001:10001
+EXPOSE 6066
+HEALTHCHECK NONE
+ENTRYPOINT ["facegate"]
+CMD ["run", "--no-provision"]
