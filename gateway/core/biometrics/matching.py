@@ -16,6 +16,9 @@ import numpy as np
 
 from gateway.core.biometrics.protection import Codes, Scheme
 
+_CORES = max(1, faiss.omp_get_max_threads())
+PARALLEL_FROM = 64 * 20_000  # probe x gallery comparisons per call
+
 
 @dataclass(frozen=True)
 class Match:
@@ -87,6 +90,9 @@ class EnrolledIndex:
         count = len(self._subject_at)
         if count == 0:
             return [Match(None, 0.0) for _ in range(len(probes))]
+        # OpenMP threads pay off only on large galleries; on small ones their start-up and spinning
+        # cost more than the search (profiled: 17% of a worker's time at 20 enrolled subjects).
+        faiss.omp_set_num_threads(_CORES if count * len(probes) >= PARALLEL_FROM else 1)
         distances, rows = faiss.knn_hamming(probes, self._codes[:count], 1)
         scores = self.scheme.agreement(distances[:, 0])
         return [Match(self._subject_at[int(row)], float(score)) for row, score in zip(rows[:, 0], scores, strict=True)]

@@ -1,0 +1,298 @@
+"""The benchmark suite: FaceGate against its baselines in one run, on one Apache Kafka.
+
+    python -m bench.suite [--events 20000] [--enrolled 1000,100000,1000000] [--bootstrap host:port]
+
+In one run, on the same pre-produced records (the scenario's realistic decision mix, ~2.3 KB):
+(a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged, then
+(c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per tenant: events/s, the ratios
+c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, and the worker's RSS.
+Then two workers in one consumer group: their throughput, and that no input is left undecided.
+
+The enrolled galleries beyond the scenario's own subjects are pre-written to the gateway's
+internal `enrolled` topic as random protected codes (what keyed IoM codes of unrelated people
+look like): protecting a million synthetic faces through the enrollment agent would measure the
+enrollment path, not the capture path. Writes bench/results/suite.json, suite.md and suite.png.
+Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.broker import on_broker
+from bench.pipeline import PARTITIONS, _aiokafka_loop, _count_until, _fill, _rate, _topics
+from bench.results import RESULTS, rss_bytes, write_results
+from gateway.contract.codec import default_codec
+from gateway.contract.models import AuditRecord
+from gateway.contract.topics import TopicNames
+from gateway.core.biometrics.calibration import shipped
+from gateway.core.biometrics.synthetic import SYNTHETIC_512
+from gateway.core.state import ProtectedEnrollment, consent_key
+from gateway.kafka.provisioning import ensure_gateway_topics
+from gateway.kafka.reading import assign_all, stop_quietly
+from gateway.keyring import Keyring
+from gateway.sdk.producer import FaceGateProducer
+from gateway.sdk.scenario import Traffic, World, build_world
+from gateway.sdk.simulator import publish_world
+from gateway.settings import Settings
+from gateway.shell.local import LocalWorker
+
+TENANTS = ("acme", "beta")
+LATENCY_SECONDS = 10.0
+
+
+@dataclass
+class Captures:
+    world: World
+    payloads: list[tuple[bytes, bytes]]  # (key, value) as vendors send them
+    event_ids: set[str]
+
+
+def captures(events: int, seed: int = 78) -> Captures:
+    world = build_world(seed=77, tenants=TENANTS)
+    items = Traffic(world, seed=seed).take(events)
+    codec = default_codec()
+    payloads = [
+        ((i.capture.event_id if i.capture else f"m{seed}-{n}").encode(), codec.encode(i.capture) if i.capture else (i.raw or b""))
+        for n, i in enumerate(items)
+    ]  # fmt: skip
+    return Captures(world, payloads, {i.capture.event_id for i in items if i.capture})
+
+
+async def _prefill_enrolled(bootstrap: str, topic: str, per_tenant: int, keyring: Keyring) -> None:
+    """Random protected codes under each tenant's current key: the rest of a large gallery."""
+    scheme = shipped()[SYNTHETIC_512.name].scheme
+    rng = np.random.default_rng(5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=1 << 20, compression_type=None
+    )
+    await producer.start()
+    try:
+        enrolled_at = datetime(2026, 1, 1, tzinfo=UTC)
+        for tenant in TENANTS:
+            version = keyring.protection_key(tenant)[0]
+            for start in range(0, per_tenant, 50_000):
+                codes = rng.integers(0, 256, (min(50_000, per_tenant - start), scheme.code_bytes), dtype=np.uint8)
+                for i, code in enumerate(codes):
+                    subject = f"gallery-{start + i:07d}"
+                    record = ProtectedEnrollment(
+                        tenant, subject, SYNTHETIC_512.name, version, code.tobytes(), enrolled_at
+                    )
+                    await producer.send(topic, record.to_json(), key=consent_key(tenant, subject).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _start_workers(bootstrap: str, prefix: str, app_id: str, keyring: str, work: Path, count: int) -> list[LocalWorker]:
+    workers = []
+    for n in range(count):
+        worker = LocalWorker(work / f"{app_id}-{n}.log", {
+            "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": prefix, "FACEGATE_APP_ID": app_id,
+            "FACEGATE_PARTITIONS": str(PARTITIONS), "FACEGATE_TENANTS": json.dumps(list(TENANTS)),
+            "FACEGATE_CACHE_DIR": str(work / f"cache-{app_id}-{n}"), "FACEGATE_KEYRING": keyring,
+            "FACEGATE_WORKER_LOGLEVEL": "warn",
+        })  # fmt: skip
+        worker.start(timeout=600)
+        workers.append(worker)
+    return workers
+
+
+async def _decided(bootstrap: str, topic: str, wanted: set[str], timeout: float) -> dict[str, int]:
+    """Audit timestamps (ms) by event id, once every wanted event id has its decision."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    codec = default_codec()
+    found: dict[str, int] = {}
+    try:
+        await assign_all(consumer, topic)
+        async with asyncio.timeout(timeout):
+            while not wanted <= found.keys():
+                for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                    for r in records:
+                        decoded = codec.decode_any(r.value or b"")
+                        if isinstance(decoded, AuditRecord):
+                            found.setdefault(decoded.event_id, r.timestamp)
+    finally:
+        await stop_quietly(consumer)
+    return found
+
+
+async def _paced(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]], rate: float) -> dict[str, int]:
+    """Send at `rate` per second; returns each event's send time (ms) by event id."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await producer.start()
+    sent: dict[str, int] = {}
+    try:
+        start = time.perf_counter()
+        for n, (key, value) in enumerate(payloads):
+            due = start + n / rate
+            if (ahead := due - time.perf_counter()) > 0:
+                await asyncio.sleep(ahead)  # pacing the load generator
+            sent[key.decode()] = int(time.time() * 1000)
+            await producer.send(topic, value, key=key, timestamp_ms=sent[key.decode()])
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> dict[str, Any]:
+    prefix = f"bench.s{enrolled}w{workers}."
+    settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=PARTITIONS, tenants=list(TENANTS))
+    ensure_gateway_topics(settings, list(TENANTS))
+    names = TopicNames(prefix)
+    keyring = Keyring.generate(list(TENANTS))
+    load = captures(events)
+    world_subjects = len(load.world.enrollments) // len(TENANTS)
+    asyncio.run(_prefill_enrolled(bootstrap, names.enrolled, max(0, enrolled - world_subjects), keyring))
+    pool = _start_workers(bootstrap, prefix, f"bench-{enrolled}-{workers}", keyring.export(), work, workers)
+    try:
+
+        async def world_then_captures() -> None:
+            async with FaceGateProducer(settings) as producer:
+                await publish_world(producer, load.world)
+            await asyncio.to_thread(
+                pool[0].wait_for_enrolled, enrolled if enrolled > world_subjects else world_subjects, 900
+            )
+            await _fill(bootstrap, [names.raw], load.payloads)
+
+        asyncio.run(world_then_captures())
+        decided = asyncio.run(_decided(bootstrap, names.audit, load.event_ids, 1800))
+        stamps = [decided[e] for e in load.event_ids]
+        rate = len(stamps) / max(1e-3, (max(stamps) - min(stamps)) / 1000)
+        result: dict[str, Any] = {
+            "enrolled_per_tenant": enrolled, "workers": workers, "events": events, "events_per_second": rate,
+            "undecided": len(load.event_ids - decided.keys()), "worker_rss_bytes": [rss_bytes(w.process.pid or 0) for w in pool],
+        }  # fmt: skip
+        if workers == 1:  # latency at half the maximum rate
+            paced = captures(int(rate / 2 * LATENCY_SECONDS), seed=79)
+            sent = asyncio.run(_paced(bootstrap, names.raw, paced.payloads, rate / 2))
+            arrived = asyncio.run(_decided(bootstrap, names.audit, paced.event_ids, 600))
+            latency = np.array([arrived[e] - sent[e] for e in paced.event_ids], dtype=np.float64)
+            result["latency_ms_at_half_rate"] = {
+                "rate": rate / 2, "p50": float(np.percentile(latency, 50)), "p99": float(np.percentile(latency, 99)),
+                "max": float(latency.max()), "samples": len(latency),
+            }  # fmt: skip
+        return result
+    finally:
+        for w in pool:
+            w.stop()
+
+
+def baselines(bootstrap: str, work: Path, events: int) -> dict[str, float]:
+    load = captures(events)
+    _topics(bootstrap, ["bench.in.a", "bench.out.a", "bench.in.b", "bench.out.b"])
+    asyncio.run(_fill(bootstrap, ["bench.in.a", "bench.in.b"], load.payloads))
+    asyncio.run(_aiokafka_loop(bootstrap, "bench.in.a", "bench.out.a", events))
+    loop_span = asyncio.run(_count_until(bootstrap, "bench.out.a", events, 600))
+    forward = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, "bench-forward", "bench.in.b", "bench.out.b", str(work / "faust")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        faust_span = asyncio.run(_count_until(bootstrap, "bench.out.b", events, 900))
+    finally:
+        forward.terminate()
+        forward.wait(30)
+    return {"aiokafka_loop": _rate(events, loop_span), "faust_forward": _rate(events, faust_span)}
+
+
+def run(events: int, enrolled: list[int], bootstrap: str, work: Path, two_workers: bool = True) -> dict[str, Any]:
+    base = baselines(bootstrap, work, events)
+    levels = [measure_gateway(bootstrap, work, n, events) for n in enrolled]
+    for level in levels:
+        level["over_aiokafka"] = level["events_per_second"] / base["aiokafka_loop"]
+        level["over_faust"] = level["events_per_second"] / base["faust_forward"]
+    split = [measure_gateway(bootstrap, work, enrolled[0], events, workers=2)] if two_workers else []
+    return {"events": events, "partitions": PARTITIONS, "baselines": base, "gateway": levels, "two_workers": split,
+            "goals": {"over_aiokafka_at_100k": 0.3, "over_aiokafka_at_1m": 0.2, "p99_ms_at_half_rate": 50}}  # fmt: skip
+
+
+def markdown(result: dict[str, Any]) -> str:
+    b = result["baselines"]
+    lines = [
+        f"# Benchmark suite ({result['events']} captures per run, {result['partitions']} partitions, one Apache Kafka, one process each)",
+        "", f"(a) aiokafka consume -> produce: {b['aiokafka_loop']:,.0f} events/s; (b) Faust forward-only agent: {b['faust_forward']:,.0f} events/s", "",
+        "| enrolled per tenant | (c) events/s | c/a | c/b | p50 ms | p99 ms (at half rate) | worker RSS MiB |", "|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for g in result["gateway"]:
+        lat = g.get("latency_ms_at_half_rate", {})
+        lines.append(
+            f"| {g['enrolled_per_tenant']:,} | {g['events_per_second']:,.0f} | {g['over_aiokafka']:.3f} | {g['over_faust']:.2f} | "
+            f"{lat.get('p50', float('nan')):.0f} | {lat.get('p99', float('nan')):.0f} | {g['worker_rss_bytes'][0] / 2**20:.0f} |"
+        )
+    for s in result["two_workers"]:
+        one = next(g for g in result["gateway"] if g["enrolled_per_tenant"] == s["enrolled_per_tenant"])
+        lines += ["", f"Two workers, one group ({s['enrolled_per_tenant']:,} enrolled): {s['events_per_second']:,.0f} events/s "
+                  f"({s['events_per_second'] / one['events_per_second']:.2f}x one worker); inputs without a decision: {s['undecided']}."]  # fmt: skip
+    g = result["goals"]
+    lines += [
+        "",
+        f"Goals: c/a >= {g['over_aiokafka_at_100k']} at 100k and >= {g['over_aiokafka_at_1m']} at 1M; p99 <= {g['p99_ms_at_half_rate']} ms at half the maximum rate.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = result["gateway"]
+    labels = [f"{g['enrolled_per_tenant']:,}" for g in levels]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.bar(labels, [g["events_per_second"] for g in levels], color="#3b6ea8", label="(c) FaceGate")
+    left.axhline(result["baselines"]["aiokafka_loop"], color="#999", linestyle="--", label="(a) aiokafka loop")
+    left.axhline(result["baselines"]["faust_forward"], color="#c76", linestyle=":", label="(b) Faust forward")
+    left.set_xlabel("enrolled subjects per tenant")
+    left.set_ylabel("events/s")
+    left.set_yscale("log")
+    left.legend(fontsize=8)
+    left.set_title("Throughput, one worker")
+    p50 = [g["latency_ms_at_half_rate"]["p50"] for g in levels]
+    p99 = [g["latency_ms_at_half_rate"]["p99"] for g in levels]
+    x = np.arange(len(levels))
+    right.bar(x - 0.2, p50, 0.4, label="p50", color="#6a9f58")
+    right.bar(x + 0.2, p99, 0.4, label="p99", color="#b5523b")
+    right.axhline(result["goals"]["p99_ms_at_half_rate"], color="#999", linestyle="--", label="p99 goal")
+    right.set_xticks(x, labels)
+    right.set_xlabel("enrolled subjects per tenant")
+    right.set_ylabel("end-to-end ms at half the maximum rate")
+    right.legend(fontsize=8)
+    right.set_title("Latency")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--enrolled", default="1000,100000,1000000")
+    parser.add_argument("--bootstrap", default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
+    enrolled = [int(n) for n in args.enrolled.split(",")]
+    result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.events, enrolled, bootstrap, work))
+    write_results("suite", result, markdown(result))
+    plot(result, RESULTS / "suite.png")
+
+
+if __name__ == "__main__":
+    main()
