@@ -286,6 +286,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     right.set_xticks(x, labels)
     right.set_xlabel("enrolled subjects per tenant")
     right.set_ylabel("end-to-end ms at half the maximum rate")
+    right.set_yscale("log")
     right.legend(fontsize=8)
     right.set_title("Latency")
     fig.tight_layout()

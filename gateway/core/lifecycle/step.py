@@ -44,10 +44,10 @@ class Step:
         recipient_tenant_id: str | None = None,
     ) -> None:
         """The audit record of a decision; a decision already in the audit log is not repeated."""
-        self.result.decisions.append((tenant_id, outcome))
         if self.is_seen(self.partition, event_id):
             self.result.duplicates += 1
             return
+        self.result.decisions.append((tenant_id, outcome))
         fields = audit_fields(
             event_id=event_id,
             tenant_id=tenant_id,
