@@ -1,0 +1,146 @@
+"""Faults on Apache Kafka: a worker killed with SIGKILL mid-stream, the broker down for 30 s,
+a second worker joining and leaving. Afterwards every input has exactly one decision after
+dedupe by event id, every governed output matches a decision, and the audit verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.brokers.apache_kafka import KafkaBroker
+from gateway.cli import app
+from gateway.contract.models import AuditRecord, GovernedFace
+from gateway.contract.vocabulary import Decision
+from gateway.kafka.reading import list_topics
+from gateway.sdk.scenario import Capture, Traffic
+from gateway.shell.local import LocalWorker
+from tests.integration.conftest import Unique
+from tests.integration.gateway_fixture import CODEC, TENANTS, Deployment
+from tests.leaks import LeakFinder
+
+pytestmark = pytest.mark.kafka
+OUTAGE_SECONDS = 30
+
+
+def decided(worker: LocalWorker) -> float:
+    return worker.metric("facegate_decisions_total")
+
+
+def assert_no_leaks(d: Deployment, items: list[Capture], running: list[LocalWorker]) -> None:
+    """No template (nor values close to one) or image on any topic but raw captures and
+    enrollments, in any worker log line, or on /metrics."""
+    captured = [i.capture for i in items if i.capture is not None]
+    finder = LeakFinder(
+        [c.template for c in captured[:: max(1, len(captured) // 400)]] + [e.template for e in d.world.enrollments],
+        [c.image for c in captured if c.image is not None][:1],
+    )
+    blobs: dict[str, bytes] = {}
+    for topic in asyncio.run(list_topics({"bootstrap_servers": d.kafka.bootstrap_servers})):
+        if topic.startswith(d.names.prefix) and topic not in (d.names.raw, d.names.enroll):
+            blobs[topic] = b"".join((r.key or b"") + (r.value or b"") for r in d.read(topic, timeout=120))
+    assert d.names.audit in blobs and d.names.enrolled in blobs
+    for log in d.workdir.glob("worker-*.log"):
+        blobs[log.name] = log.read_bytes()
+    for n, worker in enumerate(running):
+        blobs[f"/metrics of worker {n}"] = worker.get("/metrics")[1].encode()
+    assert finder.leaks(blobs) == []
+
+
+def assert_nothing_lost(d: Deployment, items: list[Capture]) -> None:
+    """One decision per input after dedupe; governed outputs and FORWARDED decisions match; verifies."""
+    audits = [a for r in d.audit_records(at_least_events=len(items), timeout=300)
+              if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)]  # fmt: skip
+    by_event: dict[str, set[Decision]] = defaultdict(set)
+    for a in audits:
+        by_event[a.event_id].add(a.decision)
+    expected_ids = {i.capture.event_id for i in items if i.capture}
+    assert expected_ids <= by_event.keys(), f"{len(expected_ids - by_event.keys())} inputs without a decision"
+    assert len(by_event) == len(items), "one decision per input (malformed ones by their log position)"
+    assert all(len(decisions) == 1 for decisions in by_event.values()), "a redo never changes a decision"
+    forwarded = {e for e, ds in by_event.items() if Decision.FORWARDED in ds}
+    governed: dict[str, set[Decision]] = defaultdict(set)
+    for tenant in TENANTS:
+        for r in d.read(d.names.governed(tenant), timeout=120):
+            face = CODEC.decode(r.value or b"", GovernedFace)
+            governed[face.event_id].add(face.decision)
+    assert {e for e, ds in governed.items() if Decision.FORWARDED in ds} == forwarded
+    assert all(by_event[e] == ds for e, ds in governed.items())
+    runner = CliRunner()
+    pubkey = d.workdir / "audit.pem"
+    assert runner.invoke(app, ["audit", "pubkey", "--out", str(pubkey)], env=d.env).exit_code == 0
+    verified = runner.invoke(app, ["audit", "verify", "--pubkey", str(pubkey)], env=d.env)
+    assert verified.exit_code == 0, verified.output
+
+
+@pytest.mark.timeout(900)
+def test_kill_9_in_a_50000_event_stream_loses_nothing(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> None:
+    d = Deployment(kafka, unique, tmp_path, partitions=4)
+    worker = d.start_worker()
+    asyncio.run(d.publish_world(worker))
+    items = Traffic(d.world, seed=50).take(50_000)
+    asyncio.run(d.send(items))
+    worker.wait_until(lambda: decided(worker) >= 15_000, 300, "15,000 decisions")
+    worker.process._signal_group(signal.SIGKILL)  # no shutdown, no final checkpoint, no commit
+    worker.process.wait()
+    restarted = d.start_worker()
+    assert_nothing_lost(d, items)
+    assert_no_leaks(d, items, [restarted])
+    assert d.stop_all()[-1] == 0
+
+
+@pytest.mark.timeout(900)
+def test_a_30_second_broker_outage_heals_by_itself(
+    unique: Unique, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from gateway.brokers.apache_kafka import fetch_kafka
+    from gateway.settings import Settings
+
+    defaults = Settings()
+    libs = fetch_kafka(defaults.cache_dir, defaults.kafka_version)
+    broker = KafkaBroker(libs, tmp_path_factory.mktemp("outage"))
+    broker.start()
+    try:
+        d = Deployment(broker, unique, tmp_path, partitions=4)
+        worker = d.start_worker()
+        asyncio.run(d.publish_world(worker))
+        items = Traffic(d.world, seed=51).take(8_000)
+        asyncio.run(d.send(items))
+        worker.wait_until(lambda: decided(worker) >= 1_000, 120, "1,000 decisions")
+        assert broker.stop() is not None
+        time.sleep(OUTAGE_SECONDS)  # the outage itself
+        assert worker.running(), "the worker rides out the outage"
+        broker = KafkaBroker(libs, broker.data_dir, port=broker.port, controller_port=broker.controller_port)
+        broker.start()
+        d.kafka = broker
+        assert_nothing_lost(d, items)
+        assert_no_leaks(d, items, [worker])
+        assert worker.running() and d.stop_all() == [0]
+    finally:
+        broker.stop()
+
+
+@pytest.mark.timeout(900)
+def test_a_worker_joining_and_leaving_mid_stream_loses_nothing(
+    kafka: KafkaBroker, unique: Unique, tmp_path: Path
+) -> None:
+    d = Deployment(kafka, unique, tmp_path, partitions=4)
+    first = d.start_worker()
+    asyncio.run(d.publish_world(first))
+    items = Traffic(d.world, seed=52).take(12_000)
+    sender = threading.Thread(target=lambda: asyncio.run(d.send(items)))
+    sender.start()
+    first.wait_until(lambda: decided(first) >= 2_000, 300, "2,000 decisions")
+    second = d.start_worker()  # joins: the group rebalances mid-stream
+    second.wait_until(lambda: decided(second) >= 500, 300, "the second worker deciding")
+    assert second.stop() == 0  # leaves: its partitions go back to the first
+    sender.join()
+    assert_nothing_lost(d, items)
+    assert_no_leaks(d, items, [first])
+    assert first.running() and first.stop() == 0
