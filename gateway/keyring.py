@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,12 +64,32 @@ class Versioned(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     current: int = Field(ge=1)
     versions: dict[int, Secret]
+    # Old protection versions: after this time their templates are revoked (not searched, erased).
+    revoke_after: dict[int, datetime] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _current_exists(self) -> Versioned:
         if self.current not in self.versions:
             raise ValueError(f"current version {self.current} has no key")
+        if self.current in self.revoke_after:
+            raise ValueError(f"the current version {self.current} cannot be revoked")
         return self
+
+    def revoked(self, version: int, at: datetime) -> bool:
+        cutoff = self.revoke_after.get(version)
+        return cutoff is not None and at >= cutoff
+
+    def rotated(self, revoke_previous_after: datetime | None = None) -> Versioned:
+        """A new current version; the previous one keeps working until its cutoff, if one is given."""
+        new = max(self.versions) + 1
+        revoke = dict(self.revoke_after)
+        if revoke_previous_after is not None:
+            revoke[self.current] = revoke_previous_after
+        return Versioned(
+            current=new,
+            versions={**self.versions, new: SecretBytes(secrets.token_bytes(KEY_BYTES))},
+            revoke_after=revoke,
+        )
 
     def get(self, version: int | None = None) -> tuple[int, bytes]:
         chosen = self.current if version is None else version
@@ -113,6 +134,10 @@ class Keyring(BaseModel):
 
     def protection_key(self, tenant_id: str, version: int | None = None) -> tuple[int, bytes]:
         return self._tenant(tenant_id, "protection", version)
+
+    def protection_revoked(self, tenant_id: str, version: int, at: datetime) -> bool:
+        keys = self.tenants.get(tenant_id)
+        return keys is not None and keys.protection.revoked(version, at)
 
     def protection_versions(self, tenant_id: str) -> list[int]:
         keys = self.tenants.get(tenant_id)
@@ -227,10 +252,13 @@ class Keyring(BaseModel):
         def dump(v: Versioned | None) -> dict[str, Any] | None:
             if v is None:
                 return None
-            return {
+            dumped: dict[str, Any] = {
                 "current": v.current,
                 "versions": {k: base64.b64encode(s.get_secret_value()).decode() for k, s in v.versions.items()},
             }
+            if v.revoke_after:
+                dumped["revoke_after"] = {k: t.isoformat() for k, t in v.revoke_after.items()}
+            return dumped
 
         document: dict[str, Any] = {
             "tenants": {

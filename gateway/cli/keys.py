@@ -1,8 +1,19 @@
-"""`facegate keys generate`: a fresh production keyring document (for a Kubernetes Secret)."""
+"""`facegate keys generate|rotate`: production keyring documents (for a Kubernetes Secret).
+
+Rotation adds a version and makes it current. Protection keys: new enrollments are protected
+with it; templates under the old version are still searched until --revoke-after, then no
+longer searched and erased (ERASED, reason KEY_REVOKED, with a notice so the tenant re-enrolls).
+Pseudonym keys: new governed events carry pseudonyms of the new version (the version is their
+prefix); old and new pseudonyms of one person cannot be linked by design, so a tenant that needs
+continuity maps them itself from its own records. Audit signing keys: new checkpoints are signed
+with the new key; export both public keys (`facegate audit pubkey`) so old checkpoints verify.
+"""
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +21,7 @@ import typer
 
 from gateway.cli.console import console, errors
 from gateway.contract.topics import check_tenant_id
-from gateway.keyring import Keyring
+from gateway.keyring import Keyring, KeyringError
 
 app = typer.Typer(
     help="Create keyrings. Keys live in files or Secrets, never in code, logs or topics.",
@@ -37,3 +48,55 @@ def generate(
     with os.fdopen(fd, "w") as handle:
         handle.write(Keyring.generate(tenants).export() + "\n")
     console.print(f"keyring for {', '.join(tenants)} written to {out} (mode 0600)")
+
+
+class KeyKind(StrEnum):
+    PROTECTION = "protection"
+    PSEUDONYM = "pseudonym"
+    AUDIT_SIGNING = "audit-signing"
+
+
+@app.command()
+def rotate(
+    keyring: Annotated[
+        Path, typer.Option(help="The keyring file to update in place (kept at mode 0600).", exists=True, dir_okay=False)
+    ],
+    kind: Annotated[KeyKind, typer.Option(help="Which key to rotate.")],
+    tenant: Annotated[str | None, typer.Option(help="The tenant (protection and pseudonym keys).")] = None,
+    revoke_after: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Protection keys: when templates under the old version are revoked (then erased; re-enroll before)."
+        ),
+    ] = None,
+) -> None:
+    """Add a new current version of a key. New enrollments, pseudonyms or checkpoints use it at once."""
+    try:
+        ring = Keyring.from_text(keyring.read_text())
+    except KeyringError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    cutoff = revoke_after.replace(tzinfo=revoke_after.tzinfo or UTC) if revoke_after else None
+    if cutoff is not None and kind is not KeyKind.PROTECTION:
+        errors.print("[red]--revoke-after applies to protection keys only[/red]")
+        raise typer.Exit(2)
+    if kind is KeyKind.AUDIT_SIGNING:
+        if ring.audit_signing is None:
+            errors.print("[red]the keyring has no audit signing key[/red]")
+            raise typer.Exit(2)
+        ring = ring.model_copy(update={"audit_signing": ring.audit_signing.rotated()})
+    else:
+        keys = ring.tenants.get(tenant or "")
+        if keys is None:
+            errors.print(f"[red]no keys for tenant {tenant!r} in {keyring.name}[/red]")
+            raise typer.Exit(2)
+        rotated = getattr(keys, kind.value).rotated(cutoff)
+        ring = ring.model_copy(
+            update={"tenants": {**ring.tenants, tenant: keys.model_copy(update={kind.value: rotated})}}
+        )
+    keyring.write_text(ring.export() + "\n")
+    keyring.chmod(0o600)
+    console.print(
+        f"{kind.value} key rotated in {keyring}"
+        + (f"; the old version is revoked after {cutoff.isoformat()}" if cutoff else "")
+    )

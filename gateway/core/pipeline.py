@@ -83,7 +83,7 @@ def process_batch(
         else:
             decided.append((record, capture, screened, None))
 
-    references = _identify(pending, state)
+    references = _identify(pending, state, now)
     for item in pending:
         policy = state.policy(item.capture.tenant_id)
         assert policy is not None and item.match is not None  # screening passed, so both exist
@@ -124,7 +124,7 @@ def _with_alerts(outcome: Outcome, capture: FaceCaptured | None, state: GatewayS
     return replace(outcome, alerts=tuple(sorted({*outcome.alerts, "R15"})))
 
 
-def _identify(pending: list[_Pending], state: GatewayState) -> dict[str, str]:
+def _identify(pending: list[_Pending], state: GatewayState, now: datetime) -> dict[str, str]:
     """Protect and search, batched per (tenant, model); the best match across key versions wins.
 
     Returns, per event id, the reference database searched (EU AI Act art. 12(3)(b)).
@@ -137,7 +137,7 @@ def _identify(pending: list[_Pending], state: GatewayState) -> dict[str, str]:
         calibration = state.calibrations[model]
         policy = state.policy(tenant_id)
         assert policy is not None  # screening passed
-        versions = state.enrolled_versions(tenant_id, model)
+        versions = state.enrolled_versions(tenant_id, model, now)  # revoked key versions are not searched
         enrolled = sum(len(state.indexes[(tenant_id, model, v)]) for v in versions)
         best = [Match(None, 0.0)] * len(items)
         vectors = np.stack([item.identify.vector for item in items])

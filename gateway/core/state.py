@@ -141,10 +141,14 @@ class GatewayState:
         chosen, key = self.keyring.protection_key(tenant_id, version)
         return calibration.protector(key, chosen)
 
-    def enrolled_versions(self, tenant_id: str, template_model: str) -> list[int]:
+    def enrolled_versions(self, tenant_id: str, template_model: str, at: datetime | None = None) -> list[int]:
+        """Key versions with enrolled templates; at a time, only those not revoked by then."""
         return sorted(
-            v for (t, m, v), index in self.indexes.items() if t == tenant_id and m == template_model and len(index)
-        )
+            v
+            for (t, m, v), index in self.indexes.items()
+            if t == tenant_id and m == template_model and len(index)
+            and (at is None or not self.keyring.protection_revoked(t, v, at))
+        )  # fmt: skip
 
     def enrolled_count(self, tenant_id: str) -> int:
         return sum(len(index) for (t, _, _), index in self.indexes.items() if t == tenant_id)

@@ -31,8 +31,8 @@ def _keyring(world: World) -> Keyring:
     return Keyring.model_validate({"development_master": master})
 
 
-def loaded_state(world: World) -> GatewayState:
-    state = GatewayState(keyring=_keyring(world), fallback_policy=development_policy)
+def loaded_state(world: World, keyring: Keyring | None = None) -> GatewayState:
+    state = GatewayState(keyring=keyring or _keyring(world), fallback_policy=development_policy)
     for camera in world.cameras:
         state.apply_camera(camera.camera_id, CODEC.encode(camera))
     for consent in world.consents:

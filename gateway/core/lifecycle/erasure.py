@@ -28,12 +28,14 @@ class ErasureReason(StrEnum):
     WITHDRAWN = "WITHDRAWN"  # the subject withdrew, or the tenant deleted the consent
     EXPIRED = "EXPIRED"  # the consent (the purpose) ended
     RETENTION = "RETENTION"  # kept as long as the pack allows since the last interaction
+    KEY_REVOKED = "KEY_REVOKED"  # protected under a key version past its revocation cutoff: re-enroll
 
 
 RULES = {
     ErasureReason.WITHDRAWN: ("R10",),
     ErasureReason.EXPIRED: ("R10", "R11"),
     ErasureReason.RETENTION: ("R11",),
+    ErasureReason.KEY_REVOKED: ("R08",),
 }
 
 
@@ -104,8 +106,9 @@ def on_consent(record: InputRecord, key: str | None, step: Step) -> None:
 
 
 def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool]) -> Iterator[DueErasure]:
-    """Enrollments on partitions this worker owns whose consent expired past the grace, or that
-    are older than the pack's retention (R11). Withdrawals are erased as they arrive."""
+    """Enrollments on partitions this worker owns whose consent expired past the grace, that are
+    older than the pack's retention (R11), or whose key version is revoked (R08: cancelable
+    templates). Withdrawals are erased as they arrive."""
     for key, entry in list(state.enrollments.items()):
         if not owned(entry.partition):
             continue
@@ -127,6 +130,9 @@ def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool
             days=retention.max_days_since_enrollment
         ):
             reason, effective = ErasureReason.RETENTION, entry.enrolled_at
+        elif state.keyring.protection_revoked(tenant_id, entry.key_version, now):
+            keys = state.keyring.tenants[tenant_id].protection
+            reason, effective = ErasureReason.KEY_REVOKED, keys.revoke_after[entry.key_version]
         else:
             continue
         reference = consent_ref(consent) if consent is not None else None

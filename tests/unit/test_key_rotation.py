@@ -1,0 +1,151 @@
+"""Rotating a tenant's protection key: new enrollments use the new version; templates under the
+old one are searched until the cutoff, then neither searched nor kept (erased, KEY_REVOKED)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.contract.models import AuditRecord, ErasureNotice
+from gateway.contract.vocabulary import Decision
+from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.lifecycle.erasure import ErasureReason, due_erasures, erase
+from gateway.core.messages import InputRecord
+from gateway.core.pipeline import process_batch
+from gateway.keyring import Keyring, KeyringError
+from gateway.sdk.scenario import Traffic, build_world
+from tests.unit.lifecycle.world import CODEC, NAMES, NOW, apply, consent, enrollment, give, new_state, on, record, step
+from tests.unit.test_pipeline import loaded_state
+
+
+def test_rotation_adds_a_current_version_and_a_cutoff_for_the_old_one() -> None:
+    ring = Keyring.generate(["acme"])
+    keys = ring.tenants["acme"].protection.rotated(NOW)
+    assert keys.current == 2 and set(keys.versions) == {1, 2} and keys.revoke_after == {1: NOW}
+    assert not keys.revoked(1, NOW - timedelta(seconds=1)) and keys.revoked(1, NOW) and not keys.revoked(2, NOW)
+    again = Keyring.from_text(
+        ring.model_copy(
+            update={"tenants": {"acme": ring.tenants["acme"].model_copy(update={"protection": keys})}}
+        ).export()
+    )
+    assert again.tenants["acme"].protection.revoke_after == {1: NOW}
+    with pytest.raises(KeyringError, match="cannot be revoked"):
+        Keyring.from_text(
+            json.dumps(
+                {
+                    "regulator_pseudonym": {
+                        "current": 1,
+                        "versions": {"1": "A" * 43 + "="},
+                        "revoke_after": {"1": NOW.isoformat()},
+                    }
+                }
+            )
+        )
+
+
+def test_old_templates_match_until_the_cutoff_then_are_neither_searched_nor_kept() -> None:
+    world = build_world(seed=3)
+    tenant = world.tenants[0]
+    keyring = Keyring.generate(list(world.tenants))
+    state = loaded_state(world, keyring)  # every template enrolled under version 1
+    cutoff = NOW + timedelta(days=30)
+    keys = keyring.tenants[tenant]
+    rotated = keys.model_copy(update={"protection": keys.protection.rotated(cutoff)})
+    state.keyring = keyring.model_copy(update={"tenants": {**keyring.tenants, tenant: rotated}})
+    capture = next(
+        c.capture for c in Traffic(world, seed=9).take(400)
+        if c.kind == "consenting-customer" and c.capture and c.capture.tenant_id == tenant
+    )  # fmt: skip
+    assert capture is not None
+
+    def decide(at: datetime) -> Decision:
+        batch = [InputRecord(NAMES.raw, 0, 0, CODEC.encode(capture))]
+        result = process_batch(batch, state, NAMES, {}, lambda p, e: False, at, 1)
+        return CODEC.decode(result.outputs[0].value or b"", AuditRecord).decision
+
+    assert decide(NOW) is Decision.FORWARDED  # version 1 templates are still searched before the cutoff
+    assert decide(cutoff) is Decision.STRIPPED  # revoked: not searched any more
+    due = [d for d in due_erasures(state, cutoff, lambda p: True) if d.tenant_id == tenant]
+    assert due and {d.reason for d in due} == {ErasureReason.KEY_REVOKED}
+    assert not [d for d in due_erasures(state, NOW, lambda p: True) if d.tenant_id == tenant]
+    s = step(state)
+    erase(s, due[0])
+    notice = CODEC.decode(on(s.result, NAMES.erasure(tenant))[0].value or b"", ErasureNotice)
+    assert notice.reason_code == "KEY_REVOKED" and notice.rule_ids == ["R08"]
+
+
+def test_new_enrollments_use_the_new_version() -> None:
+    state = new_state()
+    generated = Keyring.generate(["acme", "partner"])
+    acme = generated.tenants["acme"]
+    state.keyring = generated.model_copy(
+        update={
+            "tenants": {
+                **generated.tenants,
+                "acme": acme.model_copy(update={"protection": acme.protection.rotated(NOW + timedelta(days=1))}),
+            }
+        }
+    )
+    give(state, consent())
+    s = step(state)
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    apply(state, s.result)
+    assert state.enrollments["acme/s1"].key_version == 2
+
+
+def test_the_rotate_command_updates_the_file_without_printing_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    path.write_text(Keyring.generate(["acme"]).export())
+    before = json.loads(path.read_text())
+    runner = CliRunner()
+    out = runner.invoke(
+        app,
+        [
+            "keys",
+            "rotate",
+            "--keyring",
+            str(path),
+            "--kind",
+            "protection",
+            "--tenant",
+            "acme",
+            "--revoke-after",
+            "2027-01-31T00:00:00",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    after = json.loads(path.read_text())
+    assert after["tenants"]["acme"]["protection"]["current"] == 2 and after["tenants"]["acme"]["protection"][
+        "revoke_after"
+    ] == {"1": "2027-01-31T00:00:00+00:00"}
+    assert after["tenants"]["acme"]["pseudonym"] == before["tenants"]["acme"]["pseudonym"]
+    assert not any(secret in out.output for secret in after["tenants"]["acme"]["protection"]["versions"].values())
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert (
+        runner.invoke(
+            app, ["keys", "rotate", "--keyring", str(path), "--kind", "pseudonym", "--tenant", "acme"]
+        ).exit_code
+        == 0
+    )
+    assert json.loads(path.read_text())["tenants"]["acme"]["pseudonym"]["current"] == 2
+    refused = runner.invoke(
+        app,
+        [
+            "keys",
+            "rotate",
+            "--keyring",
+            str(path),
+            "--kind",
+            "pseudonym",
+            "--tenant",
+            "acme",
+            "--revoke-after",
+            "2027-01-01",
+        ],
+    )
+    assert refused.exit_code == 2 and "protection keys only" in refused.output
