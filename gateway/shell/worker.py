@@ -268,10 +268,13 @@ class Worker:
     async def _commit(self, result: BatchResult, heads: dict[int, ChainHead]) -> None:
         """Produce a decision's outputs; once Kafka holds them, advance the chain heads."""
         await self.produce(result.outputs)
-        self.heads.update(heads)  # acknowledged by Kafka: these heads may now be signed
+        # Acknowledged by Kafka: these heads may now be signed. A partition revoked while this was
+        # in flight is not resurrected: its next owner reads its head back from the log.
+        self.heads.update({p: head for p, head in heads.items() if p in self.decided})
         now_ms = int(time.time() * 1000)
         for partition, event_id in result.seen:
-            self.decided[partition].decided[event_id] = now_ms
+            if partition in self.decided:
+                self.decided[partition].decided[event_id] = now_ms
         self.metrics.duplicates.inc(result.duplicates)
         known = {c.tenant_id for c in self.runtime.state.cameras.values()}
         for tenant, outcome in result.decisions:

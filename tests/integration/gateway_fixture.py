@@ -102,13 +102,16 @@ class Deployment:
         """The audit topic, waiting (with a deadline) until `at_least_events` distinct event ids are decided."""
         until = None
         if at_least_events is not None:
+            ids: set[str] = set()
+            read = 0
 
             def until(records: Records) -> bool:
-                ids = set()
-                for r in records:
+                nonlocal read  # decode each record once: the topic can hold 50,000 decisions
+                for r in records[read:]:
                     decoded = CODEC.decode_any(r.value or b"")
                     if isinstance(decoded, AuditRecord):
                         ids.add(decoded.event_id)
+                read = len(records)
                 return len(ids) >= at_least_events
 
         return asyncio.run(

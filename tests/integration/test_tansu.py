@@ -33,6 +33,7 @@ class Broker:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            start_new_session=True,  # its own process group: cleanup reaches the Tansu child too
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
@@ -64,8 +65,12 @@ def tansu(tmp_path: Path) -> Iterator[tuple[Broker, int]]:
         yield broker, port
     finally:
         if broker.proc.poll() is None:
-            broker.proc.kill()
-            broker.proc.wait()
+            broker.proc.send_signal(signal.SIGTERM)  # the command stops its Tansu child on the way out
+            try:
+                broker.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(broker.proc.pid, signal.SIGKILL)
+                broker.proc.wait()
 
 
 async def _round_trip(bootstrap: str, topic: str, values: list[bytes]) -> list[bytes]:
