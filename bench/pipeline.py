@@ -98,6 +98,28 @@ async def _aiokafka_loop(bootstrap: str, source: str, sink: str, n: int) -> None
         await consumer.stop()
 
 
+def baseline_spans(
+    bootstrap: str, work: Path, payloads: list[tuple[bytes, bytes]]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(a) a plain aiokafka consume -> produce loop and (b) a Faust agent forwarding unchanged,
+    each over its own copy of the same records: their (first, last) output times."""
+    events = len(payloads)
+    _topics(bootstrap, ["bench.in.a", "bench.out.a", "bench.in.b", "bench.out.b"])
+    asyncio.run(_fill(bootstrap, ["bench.in.a", "bench.in.b"], payloads))
+    asyncio.run(_aiokafka_loop(bootstrap, "bench.in.a", "bench.out.a", events))
+    loop_span = asyncio.run(_count_until(bootstrap, "bench.out.a", events, 600))
+    forward = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, "bench-forward", "bench.in.b", "bench.out.b", str(work / "faust")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        faust_span = asyncio.run(_count_until(bootstrap, "bench.out.b", events, 900))
+    finally:
+        forward.terminate()
+        forward.wait(30)
+    return loop_span, faust_span
+
+
 def _rate(n: int, span: tuple[float, float]) -> float:
     return n / max(1e-6, span[1] - span[0])
 
@@ -113,28 +135,12 @@ def run(events: int, bootstrap: str, work: Path) -> dict[str, Any]:
         )
         for n, i in enumerate(items)
     ]
-    _topics(bootstrap, ["bench.in.a", "bench.out.a", "bench.in.b", "bench.out.b"])
+    loop_span, faust_span = baseline_spans(bootstrap, work, payloads)
     settings = Settings(
         bootstrap_servers=bootstrap, topic_prefix="bench.c.", partitions=PARTITIONS, tenants=["acme", "beta"]
     )
     ensure_gateway_topics(settings, ["acme", "beta"])
     names = TopicNames(settings.topic_prefix)
-    asyncio.run(_fill(bootstrap, ["bench.in.a", "bench.in.b"], payloads))
-
-    # (a) plain aiokafka loop
-    asyncio.run(_aiokafka_loop(bootstrap, "bench.in.a", "bench.out.a", events))
-    loop_span = asyncio.run(_count_until(bootstrap, "bench.out.a", events, 600))
-
-    # (b) Faust forward-only agent
-    forward = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, "bench-forward", "bench.in.b", "bench.out.b", str(work / "faust")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        faust_span = asyncio.run(_count_until(bootstrap, "bench.out.b", events, 900))
-    finally:
-        forward.terminate()
-        forward.wait(30)
 
     # (c) FaceGate: the world first, then the same captures
     worker = LocalWorker(work / "worker.log", {

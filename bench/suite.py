@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.broker import on_broker
-from bench.pipeline import PARTITIONS, _aiokafka_loop, _count_until, _fill, _rate, _topics
+from bench.pipeline import PARTITIONS, _fill, _rate, baseline_spans
 from bench.results import RESULTS, rss_bytes, write_results
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
@@ -200,20 +198,7 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
 
 
 def baselines(bootstrap: str, work: Path, events: int) -> dict[str, float]:
-    load = captures(events)
-    _topics(bootstrap, ["bench.in.a", "bench.out.a", "bench.in.b", "bench.out.b"])
-    asyncio.run(_fill(bootstrap, ["bench.in.a", "bench.in.b"], load.payloads))
-    asyncio.run(_aiokafka_loop(bootstrap, "bench.in.a", "bench.out.a", events))
-    loop_span = asyncio.run(_count_until(bootstrap, "bench.out.a", events, 600))
-    forward = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, "bench-forward", "bench.in.b", "bench.out.b", str(work / "faust")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        faust_span = asyncio.run(_count_until(bootstrap, "bench.out.b", events, 900))
-    finally:
-        forward.terminate()
-        forward.wait(30)
+    loop_span, faust_span = baseline_spans(bootstrap, work, captures(events).payloads)
     return {"aiokafka_loop": _rate(events, loop_span), "faust_forward": _rate(events, faust_span)}
 
 
