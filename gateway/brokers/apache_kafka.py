@@ -102,6 +102,11 @@ class KafkaBroker:
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     sasl: bool = False
+    # TLS on the client listener: a PKCS#12 keystore (key + certificate) and the CA (PEM) the
+    # broker trusts for its own inter-broker connection.
+    tls_keystore: Path | None = None
+    tls_password: str | None = None
+    tls_truststore: Path | None = None
     heap: str = "512m"
     extra_config: dict[str, str] = field(default_factory=dict)
     java: str = "java"
@@ -113,6 +118,8 @@ class KafkaBroker:
 
     @property
     def listener(self) -> str:
+        if self.tls_keystore is not None:
+            return "SASL_SSL" if self.sasl else "SSL"
         return "SASL_PLAINTEXT" if self.sasl else "PLAINTEXT"
 
     def server_properties(self) -> dict[str, str]:
@@ -125,7 +132,13 @@ class KafkaBroker:
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": self.listener,
             "listener.security.protocol.map": ",".join(
-                ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT", "SASL_PLAINTEXT:SASL_PLAINTEXT"]
+                [
+                    "CONTROLLER:PLAINTEXT",
+                    "PLAINTEXT:PLAINTEXT",
+                    "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                    "SSL:SSL",
+                    "SASL_SSL:SASL_SSL",
+                ]
             ),
             "log.dirs": str(self.data_dir / "log"),
             "num.partitions": "1",
@@ -144,12 +157,23 @@ class KafkaBroker:
             # enrollment leaves the compacted topic soon after its segment rolls.
             "log.cleaner.backoff.ms": "1000",
         }
+        if self.tls_keystore is not None:
+            props.update(
+                {
+                    "ssl.keystore.type": "PKCS12",
+                    "ssl.keystore.location": str(self.tls_keystore),
+                    "ssl.keystore.password": self.tls_password or "",
+                    "ssl.key.password": self.tls_password or "",
+                    "ssl.truststore.type": "PEM",
+                    "ssl.truststore.location": str(self.tls_truststore),
+                }
+            )
         if self.sasl:
             props.update(
                 {
                     "sasl.enabled.mechanisms": SCRAM_MECHANISM,
                     "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-                    f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+                    f"listener.name.{self.listener.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
                         "org.apache.kafka.common.security.scram.ScramLoginModule required "
                         f'username="{ADMIN_USER}" password="{ADMIN_PASSWORD}";'
                     ),
@@ -197,10 +221,11 @@ class KafkaBroker:
 
     def admin_config(self) -> dict[str, object]:
         """kafka-python client settings for the broker's super user."""
-        config: dict[str, object] = {"bootstrap_servers": self.bootstrap_servers}
+        config: dict[str, object] = {"bootstrap_servers": self.bootstrap_servers, "security_protocol": self.listener}
+        if self.tls_truststore is not None:
+            config["ssl_cafile"] = str(self.tls_truststore)
         if self.sasl:
             config.update(
-                security_protocol="SASL_PLAINTEXT",
                 sasl_mechanism=SCRAM_MECHANISM,
                 sasl_plain_username=ADMIN_USER,
                 sasl_plain_password=ADMIN_PASSWORD,

@@ -361,12 +361,14 @@ class Worker:
 
 
 def _credentials(settings: Any) -> Any:
+    import ssl
+
     from gateway.settings import SecurityProtocol
 
+    context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    if settings.security_protocol is SecurityProtocol.SSL:
+        return faust.SSLCredentials(context)
     if settings.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
-        import ssl
-
-        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
         return faust.SASLCredentials(
             username=settings.sasl_username,
             password=settings.sasl_password.get_secret_value() if settings.sasl_password else None,

@@ -81,7 +81,9 @@ def test_worker_and_clients_speak_tls_verified_by_the_ca(
         def decided(records: list) -> int:  # type: ignore[type-arg]
             return len({a.event_id for r in records if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)})
 
-        audit = asyncio.run(read_topic(aiokafka_config(settings), TopicNames(unique.prefix).audit, lambda rs: decided(rs) >= 40, 120))
+        audit = asyncio.run(
+            read_topic(aiokafka_config(settings), TopicNames(unique.prefix).audit, lambda rs: decided(rs) >= 40, 120)
+        )
         assert decided(audit) == 40
     finally:
         assert worker.stop() == 0
@@ -92,7 +94,9 @@ def test_a_client_that_does_not_trust_the_ca_is_refused(tls_broker: tuple[KafkaB
 
     async def connect() -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=broker.bootstrap_servers, security_protocol="SSL", ssl_context=ssl.create_default_context()
+            bootstrap_servers=broker.bootstrap_servers,
+            security_protocol="SSL",
+            ssl_context=ssl.create_default_context(),
         )
         try:
             await producer.start()
