@@ -30,6 +30,7 @@ from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
 from tests.integration.conftest import Unique
+from tests.leaks import LeakFinder
 
 pytestmark = pytest.mark.kafka
 CODEC = default_codec()
@@ -147,11 +148,12 @@ def test_a_scripted_day(gateway: Gateway) -> None:
     }
     assert len({d.rejected_id for d in dead}) == len(malformed)
 
-    # No raw template or image byte anywhere but the raw inputs.
-    secrets_ = [i.capture.template[:48] for i in items if i.capture] + [
-        e.template[:48] for e in gateway.world.enrollments
-    ]
-    images = [i.capture.image for i in items if i.capture and i.capture.image]
+    # No template (raw, rounded or printed) nor image anywhere but the raw inputs: not on any
+    # topic, in the worker's log, or on /metrics.
+    finder = LeakFinder(
+        [i.capture.template for i in items if i.capture] + [e.template for e in gateway.world.enrollments],
+        [i.capture.image for i in items if i.capture and i.capture.image],
+    )
     raw_inputs = {names.raw, names.enroll}
     topics = {
         t
@@ -159,16 +161,15 @@ def test_a_scripted_day(gateway: Gateway) -> None:
         if t.startswith(names.prefix) or t.startswith(gateway.settings.app_id)
     }
     topics |= {t for t in asyncio.run(list_topics(client)) if t.startswith(names.prefix.rstrip(".") + "-")}
-    scanned = 0
-    for topic in sorted(topics - raw_inputs):
-        blob = b"".join((r.key or b"") + (r.value or b"") for r in asyncio.run(read_topic(client, topic)))
-        scanned += len(blob)
-        for secret in secrets_:
-            assert secret not in blob, f"raw template bytes on {topic}"
-        for image in images:
-            assert image not in blob, f"image bytes on {topic}"
-    assert scanned > 0 and names.enrolled in topics
+    blobs = {
+        topic: b"".join((r.key or b"") + (r.value or b"") for r in asyncio.run(read_topic(client, topic)))
+        for topic in sorted(topics - raw_inputs)
+    }
+    blobs["worker log"] = gateway.worker.process.log_path.read_bytes()
+    blobs["/metrics"] = gateway.worker.get("/metrics")[1].encode()
+    assert sum(len(b) for b in blobs.values()) > 0 and names.enrolled in topics
     assert names.audit in topics and names.governed("acme") in topics
+    assert finder.leaks(blobs) == []
 
     # Metrics name tenants, decisions and rules, never people or events.
     metrics = gateway.worker.get("/metrics")[1]
