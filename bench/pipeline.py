@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
 
 PARTITIONS = 4
+
+
+def run_tag() -> str:
+    return uuid.uuid4().hex[:8]
 
 
 def _topics(bootstrap: str, names: list[str]) -> None:
@@ -80,7 +85,7 @@ async def _count_until(bootstrap: str, topic: str, n: int, timeout: float) -> tu
 
 async def _aiokafka_loop(bootstrap: str, source: str, sink: str, n: int) -> None:
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=bootstrap, group_id="bench-loop", auto_offset_reset="earliest"
+        source, bootstrap_servers=bootstrap, group_id=f"{source}-loop", auto_offset_reset="earliest"
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await consumer.start()
@@ -104,16 +109,17 @@ def baseline_spans(
     """(a) a plain aiokafka consume -> produce loop and (b) a Faust agent forwarding unchanged,
     each over its own copy of the same records: their (first, last) output times."""
     events = len(payloads)
-    _topics(bootstrap, ["bench.in.a", "bench.out.a", "bench.in.b", "bench.out.b"])
-    asyncio.run(_fill(bootstrap, ["bench.in.a", "bench.in.b"], payloads))
-    asyncio.run(_aiokafka_loop(bootstrap, "bench.in.a", "bench.out.a", events))
-    loop_span = asyncio.run(_count_until(bootstrap, "bench.out.a", events, 600))
+    t = f"bench.{run_tag()}"  # a run's own topics and groups: runs on one broker never mix
+    _topics(bootstrap, [f"{t}.in.a", f"{t}.out.a", f"{t}.in.b", f"{t}.out.b"])
+    asyncio.run(_fill(bootstrap, [f"{t}.in.a", f"{t}.in.b"], payloads))
+    asyncio.run(_aiokafka_loop(bootstrap, f"{t}.in.a", f"{t}.out.a", events))
+    loop_span = asyncio.run(_count_until(bootstrap, f"{t}.out.a", events, 600))
     forward = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, "bench-forward", "bench.in.b", "bench.out.b", str(work / "faust")],
+        [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, f"{t}-forward", f"{t}.in.b", f"{t}.out.b", str(work / "faust")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        faust_span = asyncio.run(_count_until(bootstrap, "bench.out.b", events, 900))
+        faust_span = asyncio.run(_count_until(bootstrap, f"{t}.out.b", events, 900))
     finally:
         forward.terminate()
         forward.wait(30)
@@ -137,7 +143,10 @@ def run(events: int, bootstrap: str, work: Path) -> dict[str, Any]:
     ]
     loop_span, faust_span = baseline_spans(bootstrap, work, payloads)
     settings = Settings(
-        bootstrap_servers=bootstrap, topic_prefix="bench.c.", partitions=PARTITIONS, tenants=["acme", "beta"]
+        bootstrap_servers=bootstrap,
+        topic_prefix=f"bench.{run_tag()}.c.",
+        partitions=PARTITIONS,
+        tenants=["acme", "beta"],
     )
     ensure_gateway_topics(settings, ["acme", "beta"])
     names = TopicNames(settings.topic_prefix)
@@ -145,7 +154,7 @@ def run(events: int, bootstrap: str, work: Path) -> dict[str, Any]:
     # (c) FaceGate: the world first, then the same captures
     worker = LocalWorker(work / "worker.log", {
         "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": settings.topic_prefix,
-        "FACEGATE_APP_ID": "bench-facegate", "FACEGATE_PARTITIONS": str(PARTITIONS),
+        "FACEGATE_APP_ID": f"bench-{run_tag()}-facegate", "FACEGATE_PARTITIONS": str(PARTITIONS),
         "FACEGATE_TENANTS": json.dumps(["acme", "beta"]), "FACEGATE_CACHE_DIR": str(work / "cache"),
         "FACEGATE_KEYRING": Keyring.generate(["acme", "beta"]).export(), "FACEGATE_WORKER_LOGLEVEL": "warn",
     })  # fmt: skip

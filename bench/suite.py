@@ -31,7 +31,7 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.broker import on_broker
-from bench.pipeline import PARTITIONS, _fill, _rate, baseline_spans
+from bench.pipeline import PARTITIONS, _fill, _rate, baseline_spans, run_tag
 from bench.results import RESULTS, rss_bytes, write_results
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
@@ -152,7 +152,8 @@ async def _paced(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]
 
 
 def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> dict[str, Any]:
-    prefix = f"bench.s{enrolled}w{workers}."
+    tag = run_tag()
+    prefix = f"bench.{tag}.s{enrolled}w{workers}."
     settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=PARTITIONS, tenants=list(TENANTS))
     ensure_gateway_topics(settings, list(TENANTS))
     names = TopicNames(prefix)
@@ -160,7 +161,7 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
     load = captures(events)
     world_subjects = len(load.world.enrollments) // len(TENANTS)
     asyncio.run(_prefill_enrolled(bootstrap, names.enrolled, max(0, enrolled - world_subjects), keyring))
-    pool = _start_workers(bootstrap, prefix, f"bench-{enrolled}-{workers}", keyring.export(), work, workers)
+    pool = _start_workers(bootstrap, prefix, f"bench-{tag}-{enrolled}-{workers}", keyring.export(), work, workers)
     try:
 
         async def world_then_captures() -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer
 
 from bench.broker import on_broker
+from bench.pipeline import run_tag
 from bench.results import write_results
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, FaceCaptured
@@ -124,11 +125,13 @@ async def _one(
 
 def run(withdrawals: int, bootstrap: str, work: Path) -> dict[str, Any]:
     world = build_world(seed=91, tenants=tuple(TENANTS), subjects_per_tenant=max(10, withdrawals // 2 + 3))
-    settings = Settings(bootstrap_servers=bootstrap, topic_prefix="bench.w.", partitions=PARTITIONS, tenants=TENANTS)
+    settings = Settings(
+        bootstrap_servers=bootstrap, topic_prefix=f"bench.{run_tag()}.w.", partitions=PARTITIONS, tenants=TENANTS
+    )
     ensure_gateway_topics(settings, TENANTS)
     worker = LocalWorker(work / "worker.log", {
         "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": settings.topic_prefix,
-        "FACEGATE_APP_ID": "bench-withdrawal", "FACEGATE_PARTITIONS": str(PARTITIONS),
+        "FACEGATE_APP_ID": f"bench-{run_tag()}-withdrawal", "FACEGATE_PARTITIONS": str(PARTITIONS),
         "FACEGATE_TENANTS": json.dumps(TENANTS), "FACEGATE_CACHE_DIR": str(work / "cache"),
         "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(), "FACEGATE_WORKER_LOGLEVEL": "warn",
         "FACEGATE_BATCH_WAIT_MS": "5",
