@@ -11,10 +11,23 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 from faust.worker import Worker
 
 log = logging.getLogger("facegate")
+
+
+def _awaited(awaitable: Any) -> Iterator[tuple[str, int, str]]:
+    """The chain of coroutines a task waits in, innermost last (a task's own stack shows only
+    its outermost frame)."""
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
+        if frame is None:
+            return
+        yield frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
 
 
 def task_stacks() -> str:
@@ -22,9 +35,8 @@ def task_stacks() -> str:
     out = io.StringIO()
     for task in asyncio.all_tasks():
         out.write(f"{task.get_name()}:\n")
-        for frame in task.get_stack():
-            code = frame.f_code
-            out.write(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}\n")
+        for filename, line, name in _awaited(task.get_coro()):
+            out.write(f"  {filename}:{line} in {name}\n")
     return out.getvalue()
 
 

@@ -101,6 +101,12 @@ class Worker:
         self.audit_tail = AuditTail(self.settings, self.names.audit)
         # Captures, lifecycle records, sweeps and their audit records share the chains: one at a time.
         self.audit_lock = asyncio.Lock()
+        # Partitions (of every input topic, co-partitioned) this worker owns once a rebalance has
+        # settled. Events fetched before a revocation may still sit in a batch buffer: they wait
+        # for the rebalance to settle, then are decided here if the partition is still ours, or
+        # left to its new owner (Faust discards acknowledgements for partitions no longer held).
+        self.owned: set[int] = set()
+        self.settled = asyncio.Event()
 
     # -- agents -----------------------------------------------------------------------------
     def _declare_agents(self) -> None:
@@ -161,11 +167,21 @@ class Worker:
 
         @self.app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def forget_heads(sender: Any, revoked: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-            for tp in revoked:
-                if tp.topic == self.names.raw:
-                    self.heads.pop(tp.partition, None)
-                    self.decided.pop(tp.partition, None)
-                    self.signed.pop(tp.partition, None)
+            # Faust awaits this before the group moves on: holding the lock, the batch in flight
+            # finishes (Kafka acknowledges it) before a new owner can read these chains' heads.
+            self.settled.clear()
+            async with self.audit_lock:
+                for tp in revoked:
+                    if tp.topic == self.names.raw:
+                        self.owned.discard(tp.partition)
+                        self.heads.pop(tp.partition, None)
+                        self.decided.pop(tp.partition, None)
+                        self.signed.pop(tp.partition, None)
+
+        @self.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def take_over(sender: Any, assigned: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+            async with self.audit_lock:
+                self.owned = {tp.partition for tp in assigned if tp.topic == self.names.raw}
 
         @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
         async def forget_old_event_ids() -> None:
@@ -175,6 +191,7 @@ class Worker:
 
         @self.app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+            self.settled.set()
             self.ready = True
             self.metrics.ready.set(1)
 
@@ -185,7 +202,11 @@ class Worker:
         await self.feeds.caught_up.wait()
         records = [InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value) for e in events]
         arrived = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - started)
+        await self.settled.wait()
         async with self.audit_lock:
+            records = [r for r in records if r.partition in self.owned]
+            if not records:
+                return
             await self._load_history({r.partition for r in records})
             heads = dict(self.heads)
             result = process_batch(
@@ -206,6 +227,7 @@ class Worker:
     async def decide_lifecycle(self, event: Any) -> None:
         """An enrollment, consent record or share request, decided by the core's lifecycle steps."""
         await self.feeds.caught_up.wait()
+        await self.settled.wait()
         message = event.message
         record = InputRecord(message.topic, message.partition, message.offset, message.value, message.timestamp)
         key = message.key.decode("utf-8", "replace") if message.key is not None else None
@@ -219,6 +241,8 @@ class Worker:
                 on_consent(record, key, step)
 
         async with self.audit_lock:
+            if message.partition not in self.owned:
+                return  # revoked meanwhile: the partition's new owner decides it
             if message.topic == self.names.consent and key is not None:
                 # Bind a withdrawal here, before its ERASED record exists: no capture this worker
                 # decides after that record can be forwarded, even if the feed is behind.
@@ -237,14 +261,15 @@ class Worker:
 
     async def sweep(self) -> None:
         """Erase enrollments past expiry or retention on the partitions this worker owns (R11)."""
-        if not self.ready or not self.feeds.caught_up.is_set():
+        if not self.ready or not self.feeds.caught_up.is_set() or not self.settled.is_set():
             return
-        owned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.names.consent}
         by_partition: dict[int, list[DueErasure]] = {}
-        for due in due_erasures(self.runtime.state, datetime.now(UTC), owned.__contains__):
+        for due in due_erasures(self.runtime.state, datetime.now(UTC), set(self.owned).__contains__):
             by_partition.setdefault(due.partition, []).append(due)
         for partition, items in sorted(by_partition.items()):
             async with self.audit_lock:
+                if partition not in self.owned:
+                    continue
                 await self._load_history({partition})
                 step = self._step(partition)
                 for due in items:
