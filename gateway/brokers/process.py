@@ -99,6 +99,12 @@ class BrokerProcess:
             self._signal_group(signal.SIGKILL)
             self._proc.wait()
 
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Signal the process alone (SIGUSR1 asks a worker for its await chains)."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, sig)
+
     def _signal_group(self, sig: signal.Signals) -> None:
         assert self._proc is not None
         with contextlib.suppress(ProcessLookupError):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 Records = list[ConsumerRecord[bytes, bytes]]
 
@@ -65,6 +66,17 @@ async def read_topic(
                     return records
     finally:
         await stop_quietly(consumer)
+
+
+async def committed_offsets(bootstrap_servers: str, group_id: str) -> dict[tuple[str, int], int]:
+    """A consumer group's committed offsets, by (topic, partition): what a restart resumes from."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
 
 
 async def list_topics(config: dict[str, Any]) -> set[str]:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from gateway.brokers.apache_kafka import KafkaBroker
-from gateway.contract.codec import default_codec
+from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
 from gateway.kafka.provisioning import ensure_gateway_topics
-from gateway.kafka.reading import Records, read_topic
+from gateway.kafka.reading import Records, committed_offsets, read_topic
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import Capture, World, build_world
@@ -117,3 +121,34 @@ class Deployment:
         return asyncio.run(
             read_topic({"bootstrap_servers": self.kafka.bootstrap_servers}, self.names.audit, until, timeout)
         )
+
+    def undecided(self, items: list[Capture]) -> str:
+        """Why inputs lack a decision: per raw partition, the undecided offsets next to the group's
+        committed offset; running workers log their tasks' await chains (SIGUSR1)."""
+        for worker in self.workers:
+            if worker.running():
+                worker.process.send_signal(signal.SIGUSR1)
+        decided_ids = {
+            a.event_id
+            for r in self.read(self.names.audit, timeout=120)
+            if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)
+        }
+        sent = {i.capture.event_id for i in items if i.capture is not None}
+        missing: dict[int, list[int]] = defaultdict(list)
+        for r in self.read(self.names.raw, timeout=120):
+            try:
+                event_id = getattr(CODEC.decode_any(r.value or b""), "event_id", None)
+            except DecodeError:
+                continue  # the traffic's malformed records; their decisions are keyed by position
+            if event_id in sent and event_id not in decided_ids:
+                missing[r.partition].append(r.offset)
+        try:
+            committed = asyncio.run(committed_offsets(self.kafka.bootstrap_servers, self.env["FACEGATE_APP_ID"]))
+        except KafkaError:
+            committed = {}  # no group yet: no worker ever committed
+        lines = [
+            f"partition {p}: {len(offsets)} undecided, offsets {offsets[0]}..{offsets[-1]};"
+            f" group committed {committed.get((self.names.raw, p))}"
+            for p, offsets in sorted(missing.items())
+        ]
+        return "\n".join(lines) or "every sent capture has a decision"

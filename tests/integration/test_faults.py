@@ -55,8 +55,11 @@ def assert_no_leaks(d: Deployment, items: list[Capture], running: list[LocalWork
 
 def assert_nothing_lost(d: Deployment, items: list[Capture]) -> None:
     """One decision per input after dedupe; governed outputs and FORWARDED decisions match; verifies."""
-    audits = [a for r in d.audit_records(at_least_events=len(items), timeout=300)
-              if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)]  # fmt: skip
+    try:
+        records = d.audit_records(at_least_events=len(items), timeout=300)
+    except TimeoutError:
+        pytest.fail(f"inputs without a decision after 300 s:\n{d.undecided(items)}")
+    audits = [a for r in records if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)]
     by_event: dict[str, set[Decision]] = defaultdict(set)
     for a in audits:
         by_event[a.event_id].add(a.decision)
