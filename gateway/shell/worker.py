@@ -3,8 +3,8 @@
 The capture agent takes batches of events, hands them to the core's pipeline, produces what it
 returns, waits until Kafka acknowledged all of it, and only then records the event ids as seen
 and lets Faust commit the offsets (at-least-once; ids are deterministic so consumers dedupe).
-An unexpected error ends the process without committing: the batch is redone after a restart,
-never lost.
+An unexpected error ends the process without committing, and a batch cut short by a stop or a
+rebalance is never acknowledged (acks.py): it is redone by the partition's next owner, never lost.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from gateway.core.lifecycle.step import Step
 from gateway.core.messages import BatchResult, InputRecord, Output
 from gateway.core.pipeline import process_batch
 from gateway.kafka.provisioning import ensure_tenant_topics
+from gateway.shell.acks import hold, release
 from gateway.shell.audit_tail import AuditTail, PartitionHistory
 from gateway.shell.feeds import FeedReader
 from gateway.shell.metrics import GatewayMetrics
@@ -79,6 +80,7 @@ class Worker:
         setup_prometheus_sensors(self.app, pattern="/faust-metrics", registry=self.metrics.registry)
         self._declare_tables()
         self._declare_agents()
+        self._declare_rebalance_handlers()
         self._declare_web()
 
     # -- state ------------------------------------------------------------------------------
@@ -104,7 +106,7 @@ class Worker:
         # Partitions (of every input topic, co-partitioned) this worker owns once a rebalance has
         # settled. Events fetched before a revocation may still sit in a batch buffer: they wait
         # for the rebalance to settle, then are decided here if the partition is still ours, or
-        # left to its new owner (Faust discards acknowledgements for partitions no longer held).
+        # left unacknowledged to its new owner.
         self.owned: set[int] = set()
         self.settled = asyncio.Event()
 
@@ -124,27 +126,32 @@ class Worker:
 
         @self.app.agent(raw, concurrency=1, name="facegate.captures")
         async def captures(stream: faust.StreamT[bytes]) -> None:
-            # take_events acks a batch only after this body returns, i.e. after Kafka took the outputs.
+            # An event is acknowledged only once decided, i.e. once Kafka took its outputs (acks.py).
             batches = cast(Any, stream).take_events(settings.batch_size, settings.batch_wait_ms / 1000)
             async for events in batches:
+                hold(events)
                 try:
-                    await self.handle(events)
+                    partitions = await self.handle(events)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("unexpected error; exiting without committing this batch")
                     os._exit(CRASH_EXIT_CODE)
+                release(e for e in events if e.message.partition in partitions)
 
         @self.app.agent(lifecycle_topics, concurrency=1, name="facegate.lifecycle")
         async def lifecycle(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
+                hold([event])
                 try:
-                    await self.decide_lifecycle(event)
+                    decided = await self.decide_lifecycle(event)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("unexpected error; exiting without committing this record")
                     os._exit(CRASH_EXIT_CODE)
+                if decided:
+                    release([event])
 
         @self.app.timer(interval=settings.sweep_interval_ms / 1000)  # type: ignore[untyped-decorator]
         async def retention_sweep() -> None:
@@ -165,6 +172,13 @@ class Worker:
         async def final_checkpoints(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
             await self.sign_heads()
 
+        @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
+        async def forget_old_event_ids() -> None:
+            cutoff = int(time.time() * 1000) - settings.dedupe_window_ms
+            for history in self.decided.values():
+                history.forget_before(cutoff)
+
+    def _declare_rebalance_handlers(self) -> None:
         @self.app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def forget_heads(sender: Any, revoked: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
             # Faust awaits this before the group moves on: holding the lock, the batch in flight
@@ -183,19 +197,15 @@ class Worker:
             async with self.audit_lock:
                 self.owned = {tp.partition for tp in assigned if tp.topic == self.names.raw}
 
-        @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
-        async def forget_old_event_ids() -> None:
-            cutoff = int(time.time() * 1000) - settings.dedupe_window_ms
-            for history in self.decided.values():
-                history.forget_before(cutoff)
-
         @self.app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
             self.settled.set()
             self.ready = True
             self.metrics.ready.set(1)
 
-    async def handle(self, events: list[Any]) -> None:
+    async def handle(self, events: list[Any]) -> set[int]:
+        """Decide a batch; returns the partitions whose events were decided (the others were
+        revoked while the batch waited: their new owner decides them)."""
         started = time.perf_counter()
         # Fail closed: nothing is decided before the tables have recovered and the feeds caught up.
         await self.app.tables.wait_until_recovery_completed()
@@ -206,7 +216,7 @@ class Worker:
         async with self.audit_lock:
             records = [r for r in records if r.partition in self.owned]
             if not records:
-                return
+                return set()
             await self._load_history({r.partition for r in records})
             heads = dict(self.heads)
             result = process_batch(
@@ -223,9 +233,11 @@ class Worker:
         elapsed = time.perf_counter() - started
         for _ in records:
             self.metrics.latency.observe(elapsed)
+        return {r.partition for r in records}
 
-    async def decide_lifecycle(self, event: Any) -> None:
-        """An enrollment, consent record or share request, decided by the core's lifecycle steps."""
+    async def decide_lifecycle(self, event: Any) -> bool:
+        """An enrollment, consent record or share request, decided by the core's lifecycle steps;
+        False if its partition was revoked meanwhile (its new owner decides it)."""
         await self.feeds.caught_up.wait()
         await self.settled.wait()
         message = event.message
@@ -242,7 +254,7 @@ class Worker:
 
         async with self.audit_lock:
             if message.partition not in self.owned:
-                return  # revoked meanwhile: the partition's new owner decides it
+                return False
             if message.topic == self.names.consent and key is not None:
                 # Bind a withdrawal here, before its ERASED record exists: no capture this worker
                 # decides after that record can be forwarded, even if the feed is behind.
@@ -258,6 +270,7 @@ class Worker:
                 step = self._step(record.partition)
                 decide(step)
             await self._commit(step.result, step.heads)
+            return True
 
     async def sweep(self) -> None:
         """Erase enrollments past expiry or retention on the partitions this worker owns (R11)."""

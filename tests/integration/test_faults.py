@@ -99,6 +99,25 @@ def test_kill_9_in_a_50000_event_stream_loses_nothing(kafka: KafkaBroker, unique
 
 
 @pytest.mark.timeout(900)
+def test_a_worker_stopped_mid_batch_commits_only_what_it_decided(
+    kafka: KafkaBroker, unique: Unique, tmp_path: Path
+) -> None:
+    """SIGTERM while a batch is in flight, three times: Faust closes the batch generator, which
+    would ack the cancelled batch; only decided events may be committed, or a restart skips them."""
+    d = Deployment(kafka, unique, tmp_path, partitions=4)
+    worker = d.start_worker()
+    asyncio.run(d.publish_world(worker))
+    items = Traffic(d.world, seed=53).take(8_000)
+    asyncio.run(d.send(items))
+    for _ in range(3):
+        worker.wait_until(lambda: decided(worker) >= 1_000, 300, "1,000 decisions")  # noqa: B023
+        assert worker.stop() == 0
+        worker = d.start_worker()
+    assert_nothing_lost(d, items)
+    assert worker.stop() == 0
+
+
+@pytest.mark.timeout(900)
 def test_a_30_second_broker_outage_heals_by_itself(
     unique: Unique, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
