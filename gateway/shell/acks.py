@@ -11,16 +11,25 @@ or its partition revoked meanwhile) is never acknowledged, and its next owner de
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Protocol
+
+from faust.types import Message
 
 
-def hold(events: Iterable[Any]) -> None:
+class Delivered(Protocol):
+    """What a stream hands an agent: a Faust event, with the consumed message behind it."""
+
+    @property
+    def message(self) -> Message: ...
+
+
+def hold(events: Iterable[Delivered]) -> None:
     """Keep these events unacknowledged whatever the stream does, until `release`."""
     for event in events:
         event.message.incref()
 
 
-def release(events: Iterable[Any]) -> None:
+def release(events: Iterable[Delivered]) -> None:
     """These events are decided: the stream's own acknowledgement may now take effect."""
     for event in events:
         event.message.decref()
