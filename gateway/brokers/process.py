@@ -58,11 +58,14 @@ class BrokerProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_text(self) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return self.log_path.read_text(errors="replace")
         except OSError:
-            return "(no log)"
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:]) or "(no log)"
 
     def wait_until(self, ready: Callable[[], object], timeout: float, what: str) -> None:
         """Poll `ready` until it holds; fail early if the process dies, or at the deadline."""

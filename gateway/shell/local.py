@@ -4,13 +4,15 @@ benchmarks, which all need a real worker next to a real broker."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from gateway.brokers.process import BrokerProcess, free_port
+from gateway.brokers.process import BrokerError, BrokerProcess, free_port
 
 
 class LocalWorker:
@@ -62,7 +64,28 @@ class LocalWorker:
         self.process.wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "FaceGate worker readiness")
 
     def wait_until(self, condition: Callable[[], object], timeout: float, what: str) -> None:
-        self.process.wait_until(condition, timeout, what)
+        """Like the process's wait, but a worker still running at the deadline is asked where
+        its tasks wait (SIGUSR1), and the answer is part of the error."""
+        try:
+            self.process.wait_until(condition, timeout, what)
+        except BrokerError as exc:
+            if not self.running():
+                raise
+            raise BrokerError(f"{exc}\n{self.task_dump()}") from None
+
+    def task_dump(self, timeout: float = 10.0) -> str:
+        """The worker's asyncio tasks and the coroutines each waits in, from its log."""
+        from gateway.shell.process_signals import TASK_DUMP_MARKER as marker  # imports Faust: only when needed
+
+        before = self.process.log_text().count(marker)
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.process.log_text()
+            if text.count(marker) > before:
+                return marker + text.rsplit(marker, 1)[1]
+            time.sleep(0.1)  # poll interval while the worker writes its dump
+        return "(the worker wrote no task dump)"
 
     def wait_for_enrolled(self, count: int, timeout: float = 60.0) -> None:
         self.wait_until(

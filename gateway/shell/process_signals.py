@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from faust.worker import Worker
 
 log = logging.getLogger("facegate")
+TASK_DUMP_MARKER = "asyncio tasks (no locals):"
 
 
 def _awaited(awaitable: Any) -> Iterator[tuple[str, int, str]]:
@@ -30,19 +31,27 @@ def _awaited(awaitable: Any) -> Iterator[tuple[str, int, str]]:
         awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
 
 
-def task_stacks() -> str:
-    """Where every asyncio task of the running loop is waiting: file, line and function only."""
+def task_stacks(roots: Mapping[str, Any] | None = None) -> str:
+    """Where every asyncio task of the running loop is waiting: file, line and function only.
+    `roots` adds named coroutines that a task awaits through a wrapper the chain cannot cross
+    (Faust awaits each agent through its actor's `__await__`)."""
     out = io.StringIO()
-    for task in asyncio.all_tasks():
-        out.write(f"{task.get_name()}:\n")
-        for filename, line, name in _awaited(task.get_coro()):
-            out.write(f"  {filename}:{line} in {name}\n")
+    named = [(task.get_name(), task.get_coro()) for task in asyncio.all_tasks()]
+    for name, coroutine in [*named, *(roots or {}).items()]:
+        out.write(f"{name}:\n")
+        for filename, line, function in _awaited(coroutine):
+            out.write(f"  {filename}:{line} in {function}\n")
     return out.getvalue()
 
 
 class GatewayWorker(Worker):
     async def _cry(self) -> None:
-        log.warning("asyncio tasks (no locals):\n%s", task_stacks())
+        agents = {
+            f"agent {agent.name} #{n}": actor.it
+            for agent in self.app.agents.values()
+            for n, actor in enumerate(getattr(agent, "_actors", ()))
+        }
+        log.warning("%s\n%s", TASK_DUMP_MARKER, task_stacks(agents))
 
     def _enter_debugger(self) -> None:
         log.warning("SIGUSR2 ignored: no debugger in a FaceGate worker")

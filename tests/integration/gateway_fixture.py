@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,10 +123,8 @@ class Deployment:
 
     def undecided(self, items: list[Capture]) -> str:
         """Why inputs lack a decision: per raw partition, the undecided offsets next to the group's
-        committed offset; running workers log their tasks' await chains (SIGUSR1)."""
-        for worker in self.workers:
-            if worker.running():
-                worker.process.send_signal(signal.SIGUSR1)
+        committed offset, and where each running worker's tasks wait."""
+        dumps = [f"worker {n}: {w.task_dump()}" for n, w in enumerate(self.workers) if w.running()]
         decided_ids = {
             a.event_id
             for r in self.read(self.names.audit, timeout=120)
@@ -151,4 +148,4 @@ class Deployment:
             f" group committed {committed.get((self.names.raw, p))}"
             for p, offsets in sorted(missing.items())
         ]
-        return "\n".join(lines) or "every sent capture has a decision"
+        return "\n".join([*(lines or ["every sent capture has a decision"]), *dumps])

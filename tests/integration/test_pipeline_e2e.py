@@ -148,8 +148,12 @@ def test_a_scripted_day(gateway: Gateway) -> None:
     }
     assert len({d.rejected_id for d in dead}) == len(malformed)
 
+    # An operator's SIGUSR1 shows where each task and agent waits; it goes to the log scanned below.
+    dump = gateway.worker.task_dump()
+    assert "agent facegate.captures #0:" in dump and "agent facegate.lifecycle #0:" in dump
+
     # No template (raw, rounded or printed) nor image anywhere but the raw inputs: not on any
-    # topic, in the worker's log, or on /metrics.
+    # topic, in the worker's log (task dump included), or on /metrics.
     finder = LeakFinder(
         [i.capture.template for i in items if i.capture] + [e.template for e in gateway.world.enrollments],
         [i.capture.image for i in items if i.capture and i.capture.image],

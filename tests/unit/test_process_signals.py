@@ -23,3 +23,31 @@ def test_task_dump_has_no_locals() -> None:
     dump = asyncio.run(main())
     assert "capture-agent" in dump and "holds_a_template" in dump
     assert "raw-template-bytes" not in dump
+
+
+def test_named_roots_show_coroutines_awaited_through_a_wrapper() -> None:
+    async def decide_batch() -> None:
+        await asyncio.sleep(10)
+
+    class Actor:  # like Faust's: awaited through __await__, which hides the coroutine
+        def __init__(self) -> None:
+            self.it = decide_batch()
+
+        def __await__(self):  # type: ignore[no-untyped-def]
+            return self.it.__await__()
+
+    async def main() -> tuple[str, str]:
+        actor = Actor()
+
+        async def run_actor() -> None:
+            await actor
+
+        task = asyncio.create_task(run_actor(), name="agent-task")
+        await asyncio.sleep(0)
+        dumps = task_stacks(), task_stacks({"agent captures": actor.it})
+        task.cancel()
+        return dumps
+
+    plain, with_roots = asyncio.run(main())
+    assert "decide_batch" not in plain  # the chain stops at the wrapper
+    assert "agent captures:" in with_roots and "decide_batch" in with_roots
