@@ -41,6 +41,7 @@ from gateway.shell.runtime import Runtime
 log = logging.getLogger("facegate")
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
+DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
 _REFUSALS = (Decision.BLOCKED, Decision.SHARE_BLOCKED)
 
 
@@ -109,6 +110,7 @@ class Worker:
         # left unacknowledged to its new owner.
         self.owned: set[int] = set()
         self.settled = asyncio.Event()
+        self.stopping = False  # set on shutdown: nothing new is decided, the batch in flight ends
 
     # -- agents -----------------------------------------------------------------------------
     def _declare_agents(self) -> None:
@@ -169,7 +171,16 @@ class Worker:
             await self.sign_heads()
 
         @self.app.on_before_shutdown.connect  # type: ignore[arg-type]
-        async def final_checkpoints(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        async def drain(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+            # Faust cancels the agents after this, then commits what was acknowledged. Deciding
+            # nothing new and letting the batch in flight finish means a restart redoes nothing;
+            # a batch stuck past the bound (Kafka unreachable) is left to the next owner.
+            self.stopping = True
+            try:
+                async with asyncio.timeout(DRAIN_SECONDS), self.audit_lock:
+                    pass
+            except TimeoutError:
+                log.warning("stopping with a batch in flight after %ds; its next owner redoes it", DRAIN_SECONDS)
             await self.sign_heads()
 
         @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
@@ -214,7 +225,7 @@ class Worker:
         arrived = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - started)
         await self.settled.wait()
         async with self.audit_lock:
-            records = [r for r in records if r.partition in self.owned]
+            records = [r for r in records if r.partition in self.owned and not self.stopping]
             if not records:
                 return set()
             await self._load_history({r.partition for r in records})
@@ -253,7 +264,7 @@ class Worker:
                 on_consent(record, key, step)
 
         async with self.audit_lock:
-            if message.partition not in self.owned:
+            if message.partition not in self.owned or self.stopping:
                 return False
             if message.topic == self.names.consent and key is not None:
                 # Bind a withdrawal here, before its ERASED record exists: no capture this worker
@@ -281,7 +292,7 @@ class Worker:
             by_partition.setdefault(due.partition, []).append(due)
         for partition, items in sorted(by_partition.items()):
             async with self.audit_lock:
-                if partition not in self.owned:
+                if partition not in self.owned or self.stopping:
                     continue
                 await self._load_history({partition})
                 step = self._step(partition)

@@ -121,31 +121,47 @@ class Deployment:
             read_topic({"bootstrap_servers": self.kafka.bootstrap_servers}, self.names.audit, until, timeout)
         )
 
-    def undecided(self, items: list[Capture]) -> str:
-        """Why inputs lack a decision: per raw partition, the undecided offsets next to the group's
-        committed offset, and where each running worker's tasks wait."""
-        dumps = [f"worker {n}: {w.task_dump()}" for n, w in enumerate(self.workers) if w.running()]
-        decided_ids = {
+    def decided_ids(self) -> set[str]:
+        """Event ids with an audit decision, read to the audit topic's end."""
+        return {
             a.event_id
             for r in self.read(self.names.audit, timeout=120)
             if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)
         }
-        sent = {i.capture.event_id for i in items if i.capture is not None}
-        missing: dict[int, list[int]] = defaultdict(list)
+
+    def raw_positions(self) -> dict[str, tuple[int, int]]:
+        """Each decodable capture's (partition, offset) on the raw topic, by event id."""
+        positions: dict[str, tuple[int, int]] = {}
         for r in self.read(self.names.raw, timeout=120):
             try:
                 event_id = getattr(CODEC.decode_any(r.value or b""), "event_id", None)
             except DecodeError:
                 continue  # the traffic's malformed records; their decisions are keyed by position
-            if event_id in sent and event_id not in decided_ids:
-                missing[r.partition].append(r.offset)
+            if event_id is not None:
+                positions.setdefault(event_id, (r.partition, r.offset))  # a replayed id: its first
+        return positions
+
+    def committed(self) -> dict[int, int]:
+        """The worker group's committed offset per raw partition: where a restart resumes."""
         try:
-            committed = asyncio.run(committed_offsets(self.kafka.bootstrap_servers, self.env["FACEGATE_APP_ID"]))
+            offsets = asyncio.run(committed_offsets(self.kafka.bootstrap_servers, self.env["FACEGATE_APP_ID"]))
         except KafkaError:
-            committed = {}  # no group yet: no worker ever committed
+            return {}  # no group yet: no worker ever committed
+        return {partition: offset for (topic, partition), offset in offsets.items() if topic == self.names.raw}
+
+    def undecided(self, items: list[Capture]) -> str:
+        """Why inputs lack a decision: per raw partition, the undecided offsets next to the group's
+        committed offset, and where each running worker's tasks wait."""
+        dumps = [f"worker {n}: {w.task_dump()}" for n, w in enumerate(self.workers) if w.running()]
+        decided, committed = self.decided_ids(), self.committed()
+        sent = {i.capture.event_id for i in items if i.capture is not None}
+        missing: dict[int, list[int]] = defaultdict(list)
+        for event_id, (partition, offset) in self.raw_positions().items():
+            if event_id in sent and event_id not in decided:
+                missing[partition].append(offset)
         lines = [
-            f"partition {p}: {len(offsets)} undecided, offsets {offsets[0]}..{offsets[-1]};"
-            f" group committed {committed.get((self.names.raw, p))}"
+            f"partition {p}: {len(offsets)} undecided, offsets {min(offsets)}..{max(offsets)};"
+            f" group committed {committed.get(p)}"
             for p, offsets in sorted(missing.items())
         ]
         return "\n".join([*(lines or ["every sent capture has a decision"]), *dumps])
