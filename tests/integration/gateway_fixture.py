@@ -96,10 +96,17 @@ class Deployment:
     def audits(self, until: Callable[[list[AuditRecord]], bool], timeout: float = 60) -> list[AuditRecord]:
         """Audit records (checkpoints left out), once `until` holds for them."""
 
-        def decoded(records: Records) -> list[AuditRecord]:
-            return [a for r in records if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)]
+        audits: list[AuditRecord] = []
+        read = 0
 
-        return decoded(self.read(self.names.audit, lambda records: until(decoded(records)), timeout))
+        def decoded(records: Records) -> list[AuditRecord]:
+            nonlocal read  # each poll decodes only the records it has not seen
+            audits.extend(a for r in records[read:] if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord))
+            read = len(records)
+            return audits
+
+        self.read(self.names.audit, lambda records: until(decoded(records)), timeout)
+        return audits
 
     def audit_records(self, at_least_events: int | None = None, timeout: float = 120) -> Records:
         """The audit topic, waiting (with a deadline) until `at_least_events` distinct event ids are decided."""
