@@ -68,9 +68,9 @@ async def read_topic(
         await stop_quietly(consumer)
 
 
-async def committed_offsets(bootstrap_servers: str, group_id: str) -> dict[tuple[str, int], int]:
+async def committed_offsets(config: dict[str, Any], group_id: str) -> dict[tuple[str, int], int]:
     """A consumer group's committed offsets, by (topic, partition): what a restart resumes from."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**config)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group_id)

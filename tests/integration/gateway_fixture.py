@@ -151,7 +151,9 @@ class Deployment:
     def committed(self) -> dict[int, int]:
         """The worker group's committed offset per raw partition: where a restart resumes."""
         try:
-            offsets = asyncio.run(committed_offsets(self.kafka.bootstrap_servers, self.env["FACEGATE_APP_ID"]))
+            offsets = asyncio.run(
+                committed_offsets({"bootstrap_servers": self.kafka.bootstrap_servers}, self.env["FACEGATE_APP_ID"])
+            )
         except KafkaError:
             return {}  # no group yet: no worker ever committed
         return {partition: offset for (topic, partition), offset in offsets.items() if topic == self.names.raw}
