@@ -103,6 +103,15 @@ def test_worker_probes_and_production_mode(value_set: str) -> None:
     assert all(name.endswith(".yaml") and "tenant_id:" in text for name, text in policies["data"].items())
 
 
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_grace_period_outlasts_the_workers_drain(value_set: str) -> None:
+    """Kubernetes kills a pod after its grace period: the batch in flight must finish before."""
+    from gateway.shell.worker import DRAIN_SECONDS
+
+    [deployment] = of_kind(rendered(value_set), "Deployment")
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 2 * DRAIN_SECONDS
+
+
 def test_keda_scales_on_the_workers_consumer_group() -> None:
     docs = rendered("production-values.yaml")
     [scaled] = of_kind(docs, "ScaledObject")
