@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,10 +86,15 @@ class Deployment:
             await publish_world(producer, self.world)
         await asyncio.to_thread(worker.wait_for_enrolled, len(self.world.enrollments))
 
-    async def send(self, items: list[Capture]) -> None:
+    async def send(self, items: list[Capture], rate: float | None = None) -> None:
+        """Send captures: at once, or at `rate` per second (a stream that outlasts a worker's start)."""
         async with FaceGateProducer(self.settings) as producer:
-            for item in items:
+            started = time.monotonic()
+            for n, item in enumerate(items, 1):
                 await send_capture(producer, item)
+                ahead = n / rate - (time.monotonic() - started) if rate else 0.0
+                if ahead > 0:
+                    await asyncio.sleep(ahead)  # pacing to the requested rate
 
     def read(self, topic: str, until: Callable[[Records], bool] | None = None, timeout: float = 60) -> Records:
         return asyncio.run(read_topic({"bootstrap_servers": self.kafka.bootstrap_servers}, topic, until, timeout))

@@ -159,11 +159,14 @@ def test_a_worker_joining_and_leaving_mid_stream_loses_nothing(
     first = d.start_worker()
     asyncio.run(d.publish_world(first))
     items = Traffic(d.world, seed=52).take(12_000)
-    sender = threading.Thread(target=lambda: asyncio.run(d.send(items)))
+    # Paced (24 s), so the stream outlasts the second worker's start and stop on a loaded machine:
+    # sent at once, the first worker could decide nearly everything before the second joins.
+    sender = threading.Thread(target=lambda: asyncio.run(d.send(items, rate=500)))
     sender.start()
     first.wait_until(lambda: decided(first) >= 2_000, 300, "2,000 decisions")
     second = d.start_worker()  # joins: the group rebalances mid-stream
     second.wait_until(lambda: decided(second) >= 500, 300, "the second worker deciding")
+    assert sender.is_alive(), "the second worker leaves mid-stream"
     assert second.stop() == 0  # leaves: its partitions go back to the first
     sender.join()
     assert_nothing_lost(d, items)
