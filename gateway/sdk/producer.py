@@ -46,6 +46,7 @@ class FaceGateProducer:
         options: dict[str, Any] = {"linger_ms": 5, "acks": "all", **producer}
         self._producer = AIOKafkaProducer(**aiokafka_config(self.settings), **options)
         self._pending: list[asyncio.Future[Any]] = []
+        self._consent_unacknowledged = False
 
     async def __aenter__(self) -> FaceGateProducer:
         await self.start()
@@ -93,6 +94,7 @@ class FaceGateProducer:
 
     async def record_consent(self, consent: ConsentRecord) -> None:
         await self.send_record(self.names.consent, consent_key(consent.tenant_id, consent.subject_id), consent)
+        self._consent_unacknowledged = True
 
     async def withdraw_consent(self, granted: ConsentRecord, at: datetime) -> None:
         await self.record_consent(withdrawal(granted, at))
@@ -100,9 +102,21 @@ class FaceGateProducer:
     async def delete_consent(self, tenant_id: str, subject_id: str) -> None:
         """A tombstone: the consent is gone, and with it the enrollment (erased like a withdrawal)."""
         await self._send(self.names.consent, consent_key(tenant_id, subject_id), None)
+        self._consent_unacknowledged = True
 
     async def request_share(self, request: ShareRequest) -> None:
+        await self._after_consents()
         await self.send_record(self.names.share_requests, consent_key(request.tenant_id, request.subject_id), request)
 
     async def enroll(self, enrollment: Enrollment) -> None:
+        await self._after_consents()
         await self.send_record(self.names.enroll, consent_key(enrollment.tenant_id, enrollment.subject_id), enrollment)
+
+    async def _after_consents(self) -> None:
+        """An enrollment or share request is decided against the consent in force when the
+        gateway reads it, and Kafka orders records only within a partition: a consent sent just
+        before could land after it and the request be refused. So consents sent since the last
+        acknowledgement are acknowledged first (one wait per run of consents, not per request)."""
+        if self._consent_unacknowledged:
+            await self.flush()
+            self._consent_unacknowledged = False
