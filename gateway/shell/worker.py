@@ -13,7 +13,9 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -131,29 +133,12 @@ class Worker:
             # An event is acknowledged only once decided, i.e. once Kafka took its outputs (acks.py).
             batches = cast(Any, stream).take_events(settings.batch_size, settings.batch_wait_ms / 1000)
             async for events in batches:
-                hold(events)
-                try:
-                    partitions = await self.handle(events)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("unexpected error; exiting without committing this batch")
-                    os._exit(CRASH_EXIT_CODE)
-                release(e for e in events if e.message.partition in partitions)
+                await self._decide_held(events, partial(self.handle, events))
 
         @self.app.agent(lifecycle_topics, concurrency=1, name="facegate.lifecycle")
         async def lifecycle(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
-                hold([event])
-                try:
-                    decided = await self.decide_lifecycle(event)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("unexpected error; exiting without committing this record")
-                    os._exit(CRASH_EXIT_CODE)
-                if decided:
-                    release([event])
+                await self._decide_held([event], partial(self.decide_lifecycle, event))
 
         @self.app.timer(interval=settings.sweep_interval_ms / 1000)  # type: ignore[untyped-decorator]
         async def retention_sweep() -> None:
@@ -214,20 +199,39 @@ class Worker:
             self.ready = True
             self.metrics.ready.set(1)
 
-    async def handle(self, events: list[Any]) -> set[int]:
-        """Decide a batch; returns the partitions whose events were decided (the others were
-        revoked while the batch waited: their new owner decides them)."""
+    async def _decide_held(self, events: list[Any], decide: Callable[[], Awaitable[list[Any]]]) -> None:
+        """Run `decide` on events held unacknowledged (acks.py) and release those it decided. An
+        unexpected error ends the process without committing them: redone after a restart."""
+        hold(events)
+        try:
+            decided = await decide()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unexpected error; exiting without committing %d events", len(events))
+            os._exit(CRASH_EXIT_CODE)
+        release(decided)
+
+    def _ours(self, partition: int) -> bool:
+        """Whether this worker decides the partition now: it owns it and is not stopping."""
+        return partition in self.owned and not self.stopping
+
+    async def handle(self, events: list[Any]) -> list[Any]:
+        """Decide a batch; returns the events decided (the others' partitions were revoked while
+        the batch waited, or the worker is stopping: their partitions' next owner decides them)."""
         started = time.perf_counter()
         # Fail closed: nothing is decided before the tables have recovered and the feeds caught up.
         await self.app.tables.wait_until_recovery_completed()
         await self.feeds.caught_up.wait()
-        records = [InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value) for e in events]
         arrived = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - started)
         await self.settled.wait()
         async with self.audit_lock:
-            records = [r for r in records if r.partition in self.owned and not self.stopping]
-            if not records:
-                return set()
+            events = [e for e in events if self._ours(e.message.partition)]
+            if not events:
+                return []
+            records = [
+                InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value) for e in events
+            ]
             await self._load_history({r.partition for r in records})
             heads = dict(self.heads)
             result = process_batch(
@@ -244,11 +248,11 @@ class Worker:
         elapsed = time.perf_counter() - started
         for _ in records:
             self.metrics.latency.observe(elapsed)
-        return {r.partition for r in records}
+        return events
 
-    async def decide_lifecycle(self, event: Any) -> bool:
+    async def decide_lifecycle(self, event: Any) -> list[Any]:
         """An enrollment, consent record or share request, decided by the core's lifecycle steps;
-        False if its partition was revoked meanwhile (its new owner decides it)."""
+        returns [event], or [] if its partition was revoked meanwhile (its new owner decides it)."""
         await self.feeds.caught_up.wait()
         await self.settled.wait()
         message = event.message
@@ -264,8 +268,8 @@ class Worker:
                 on_consent(record, key, step)
 
         async with self.audit_lock:
-            if message.partition not in self.owned or self.stopping:
-                return False
+            if not self._ours(message.partition):
+                return []
             if message.topic == self.names.consent and key is not None:
                 # Bind a withdrawal here, before its ERASED record exists: no capture this worker
                 # decides after that record can be forwarded, even if the feed is behind.
@@ -281,18 +285,18 @@ class Worker:
                 step = self._step(record.partition)
                 decide(step)
             await self._commit(step.result, step.heads)
-            return True
+            return [event]
 
     async def sweep(self) -> None:
         """Erase enrollments past expiry or retention on the partitions this worker owns (R11)."""
         if not self.ready or not self.feeds.caught_up.is_set() or not self.settled.is_set():
             return
         by_partition: dict[int, list[DueErasure]] = {}
-        for due in due_erasures(self.runtime.state, datetime.now(UTC), set(self.owned).__contains__):
+        for due in due_erasures(self.runtime.state, datetime.now(UTC), self._ours):
             by_partition.setdefault(due.partition, []).append(due)
         for partition, items in sorted(by_partition.items()):
             async with self.audit_lock:
-                if partition not in self.owned or self.stopping:
+                if not self._ours(partition):
                     continue
                 await self._load_history({partition})
                 step = self._step(partition)
