@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Capture, Traffic, World
+from gateway.sdk.scenario import Capture, World
 
 
 async def publish_world(producer: FaceGateProducer, world: World) -> None:
@@ -31,7 +31,7 @@ async def send_capture(producer: FaceGateProducer, item: Capture) -> None:
 
 async def run_traffic(
     producer: FaceGateProducer,
-    traffic: Traffic,
+    traffic: Iterator[Capture],
     rate: float,
     duration: float | None = None,
     count: int | None = None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from gateway.kafka.reading import Records, committed_offsets, read_topic
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import Capture, World, build_world
-from gateway.sdk.simulator import publish_world, send_capture
+from gateway.sdk.simulator import publish_world, run_traffic, send_capture
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
 from tests.integration.conftest import Unique
@@ -89,12 +88,11 @@ class Deployment:
     async def send(self, items: list[Capture], rate: float | None = None) -> None:
         """Send captures: at once, or at `rate` per second (a stream that outlasts a worker's start)."""
         async with FaceGateProducer(self.settings) as producer:
-            started = time.monotonic()
-            for n, item in enumerate(items, 1):
+            if rate is not None:
+                await run_traffic(producer, iter(items), rate, count=len(items))
+                return
+            for item in items:
                 await send_capture(producer, item)
-                ahead = n / rate - (time.monotonic() - started) if rate else 0.0
-                if ahead > 0:
-                    await asyncio.sleep(ahead)  # pacing to the requested rate
 
     def read(self, topic: str, until: Callable[[Records], bool] | None = None, timeout: float = 60) -> Records:
         return asyncio.run(read_topic({"bootstrap_servers": self.kafka.bootstrap_servers}, topic, until, timeout))
