@@ -8,14 +8,17 @@ from gateway.shell.process_signals import task_stacks
 
 
 def test_task_dump_has_no_locals() -> None:
+    parked, never = asyncio.Event(), asyncio.Event()
+
     async def holds_a_template() -> None:
         template = b"\x01\x02raw-template-bytes"  # a local the dump must not show
-        await asyncio.sleep(10)
+        parked.set()
+        await never.wait()  # where the dump finds it; cancelled
         del template
 
     async def main() -> str:
         task = asyncio.create_task(holds_a_template(), name="capture-agent")
-        await asyncio.sleep(0)
+        await parked.wait()
         dump = task_stacks()
         task.cancel()
         return dump
@@ -26,8 +29,11 @@ def test_task_dump_has_no_locals() -> None:
 
 
 def test_named_roots_show_coroutines_awaited_through_a_wrapper() -> None:
+    parked, never = asyncio.Event(), asyncio.Event()
+
     async def decide_batch() -> None:
-        await asyncio.sleep(10)
+        parked.set()
+        await never.wait()  # where the dump finds it; cancelled
 
     class Actor:  # like Faust's: awaited through __await__, which hides the coroutine
         def __init__(self) -> None:
@@ -43,7 +49,7 @@ def test_named_roots_show_coroutines_awaited_through_a_wrapper() -> None:
             await actor
 
         task = asyncio.create_task(run_actor(), name="agent-task")
-        await asyncio.sleep(0)
+        await parked.wait()
         dumps = task_stacks(), task_stacks({"agent captures": actor.it})
         task.cancel()
         return dumps

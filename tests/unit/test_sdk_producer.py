@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.contract.models import ShareRequest
 from gateway.contract.vocabulary import Purpose
@@ -13,18 +14,37 @@ from gateway.sdk.scenario import build_world
 from gateway.settings import Settings
 
 
+class WatchedAck(asyncio.Future[None]):
+    """An acknowledgement that tells when something starts waiting for it."""
+
+    def __init__(self, waited_on: asyncio.Event) -> None:
+        super().__init__()
+        self.waited_on = waited_on
+
+    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
+        self.waited_on.set()
+        super().add_done_callback(fn, context=context)
+
+
 class HeldProducer:
     """Stands in for aiokafka's producer: records each send; acknowledges only when told."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
-        self.acks: list[asyncio.Future[None]] = []
+        self.acks: list[WatchedAck] = []
+        self.waited_on = asyncio.Event()  # someone awaits an acknowledgement
 
-    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> asyncio.Future[None]:
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> WatchedAck:
         self.sent.append(topic.rsplit(".", 1)[-1])
-        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ack = WatchedAck(self.waited_on)
         self.acks.append(ack)
         return ack
+
+    async def blocked_or_done(self, task: asyncio.Task[None]) -> None:
+        """Until the task waits for an acknowledgement, or has finished without waiting."""
+        waiting = asyncio.create_task(self.waited_on.wait())
+        await asyncio.wait([task, waiting], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
 
 
 def producer_with(held: HeldProducer) -> FaceGateProducer:
@@ -32,12 +52,6 @@ def producer_with(held: HeldProducer) -> FaceGateProducer:
     real, producer._producer = producer._producer, held  # no broker needed: the ordering is the SDK's own
     real._closed = True  # never started, so nothing to close (silences aiokafka's unclosed warning)
     return producer
-
-
-async def let_it_run() -> None:
-    """Give a task every turn of the loop it can use (it blocks only on an acknowledgement)."""
-    for _ in range(20):
-        await asyncio.sleep(0)
 
 
 def test_an_enrollment_waits_for_the_consents_before_it() -> None:
@@ -49,7 +63,7 @@ def test_an_enrollment_waits_for_the_consents_before_it() -> None:
         for consent in world.consents:
             await producer.record_consent(consent)
         enrolling = asyncio.create_task(producer.enroll(world.enrollments[0]))
-        await let_it_run()
+        await held.blocked_or_done(enrolling)
         before_acks = list(held.sent)
         for ack in held.acks:
             ack.set_result(None)
@@ -76,7 +90,7 @@ def test_a_share_request_waits_for_a_withdrawal_before_it() -> None:
             requested_at=datetime(2026, 11, 26, tzinfo=UTC),
         )  # fmt: skip
         sharing = asyncio.create_task(producer.request_share(request))
-        await let_it_run()
+        await held.blocked_or_done(sharing)
         sent_before = list(held.sent)
         held.acks[0].set_result(None)
         await asyncio.wait_for(sharing, 5)
