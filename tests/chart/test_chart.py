@@ -4,6 +4,7 @@ asks of the rendered objects."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -23,6 +24,32 @@ BUILT_IN = {"ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBud
 
 def pod_specs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")]
+
+
+def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*spec["containers"], *spec.get("initContainers", [])]
+
+
+def values_of(value_set: str) -> dict[str, Any]:
+    """The value set merged over the chart's defaults (maps merge, anything else replaces)."""
+
+    def merge(base: Any, over: Any) -> Any:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{k: merge(base.get(k), v) for k, v in over.items()}}
+        return over
+
+    defaults, chosen = (yaml.safe_load(path.read_text()) for path in (CHART / "values.yaml", CHART / "ci" / value_set))
+    merged: dict[str, Any] = merge(defaults, chosen)
+    return merged
+
+
+def worker_env(docs: list[dict[str, Any]]) -> dict[str, str]:
+    [deployment] = of_kind(docs, "Deployment")
+    [worker] = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in worker["env"] if "value" in e}
+
+
+STRIMZI_SETS = [v for v in VALUE_SETS if values_of(v)["strimzi"]["enabled"]]
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -54,8 +81,10 @@ def test_checkov_passes(value_set: str, tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert isinstance(report, dict) and report["summary"]["parsing_errors"] == 0, result.stdout[:500]
     failed = {c["check_id"] for c in report["results"]["failed_checks"]}
-    pinned = bool(yaml.safe_load((CHART / "ci" / value_set).read_text()).get("image", {}).get("digest"))
-    allowed = set() if pinned else {"CKV_K8S_43"}  # a tag instead of a digest is reported, as it should be
+    values = values_of(value_set)
+    allowed = set() if values["image"]["digest"] else {"CKV_K8S_43"}  # a tag, not a digest: reported, as it should be
+    if values["openshift"]:
+        allowed.add("CKV_K8S_40")  # no UID named: the SCC assigns one from the project's range (10^9 and up)
     assert failed <= allowed, failed
     assert report["summary"]["passed"] > 50 and report["summary"]["resource_count"] >= 8
 
@@ -63,16 +92,31 @@ def test_checkov_passes(value_set: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_every_pod_runs_restricted(value_set: str) -> None:
     specs = pod_specs(rendered(value_set))
+    openshift = values_of(value_set)["openshift"]
     assert specs
     for spec in specs:
         assert spec["automountServiceAccountToken"] is False
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        for container in spec["containers"] + spec.get("initContainers", []):
+        ids = {k: spec["securityContext"].get(k) for k in ("runAsUser", "runAsGroup", "fsGroup")}
+        assert ids == dict.fromkeys(ids) if openshift else dict.fromkeys(ids, 10001)
+        for container in containers(spec):
             sc = container["securityContext"]
             assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
             assert sc["capabilities"] == {"drop": ["ALL"]} and sc["seccompProfile"]["type"] == "RuntimeDefault"
-            assert sc["runAsUser"] == 10001
+            assert sc.get("runAsUser") == (None if openshift else 10001)
+            assert sc.get("runAsGroup") == (None if openshift else 10001)
+
+
+def test_openshift_leaves_the_ids_to_the_scc_and_ids_can_be_chosen() -> None:
+    """restricted-v2 refuses a UID outside the project's range: with openshift no id is named."""
+    for value_set in VALUE_SETS:
+        assert ("runAsUser" in rendered_text(value_set)) is not values_of(value_set)["openshift"]
+    docs = rendered("minimal-values.yaml", "--set", "podSecurityContext.runAsUser=20000",
+                    "--set", "podSecurityContext.fsGroup=null")  # fmt: skip
+    for spec in pod_specs(docs):
+        assert spec["securityContext"]["runAsUser"] == 20000 and "fsGroup" not in spec["securityContext"]
+        assert all(c["securityContext"]["runAsUser"] == 20000 for c in containers(spec))
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -80,9 +124,9 @@ def test_no_secret_is_inline_or_in_the_environment(value_set: str) -> None:
     docs = rendered(value_set)
     assert not of_kind(docs, "Secret")
     for spec in pod_specs(docs):
-        for container in spec["containers"] + spec.get("initContainers", []):
+        for container in containers(spec):
             for env in container.get("env", []):
-                assert "valueFrom" not in env, env["name"]  # secrets are mounted files
+                assert "secretKeyRef" not in env.get("valueFrom", {}), env["name"]  # secrets are mounted files
                 if not env["name"].endswith(("_FILE", "_DIR")):  # paths to mounted files are fine
                     assert not re.search(r"PASSWORD|SECRET|TOKEN|KEYRING", env["name"]), env["name"]
                 assert not re.search(r"(?i)password|BEGIN .*PRIVATE", str(env.get("value", "")))
@@ -97,7 +141,7 @@ def test_worker_probes_and_production_mode(value_set: str) -> None:
     [worker] = deployment["spec"]["template"]["spec"]["containers"]
     assert worker["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    env = {e["name"]: e["value"] for e in worker["env"]}
+    env = worker_env(rendered(value_set))
     assert env["FACEGATE_ENV"] == "production" and env["FACEGATE_POLICY_DIR"] == "/etc/facegate/policies"
     [policies] = [c for c in of_kind(rendered(value_set), "ConfigMap") if c["metadata"]["name"].endswith("-policies")]
     assert all(name.endswith(".yaml") and "tenant_id:" in text for name, text in policies["data"].items())
@@ -116,7 +160,7 @@ def test_keda_scales_on_the_workers_consumer_group() -> None:
     docs = rendered("production-values.yaml")
     [scaled] = of_kind(docs, "ScaledObject")
     [deployment] = of_kind(docs, "Deployment")
-    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = worker_env(docs)
     [trigger] = scaled["spec"]["triggers"]
     assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == env["FACEGATE_APP_ID"]
     assert trigger["metadata"]["topic"] == env["FACEGATE_TOPIC_PREFIX"] + "faces.raw"
@@ -157,18 +201,63 @@ def _strimzi_op(operation: str) -> str:
     return "".join(part.capitalize() for part in operation.split("_"))
 
 
-def test_strimzi_topics_are_the_contract_topics() -> None:
-    settings = Settings(tenants=["acme"], partitions=12, replication_factor=3)
+def test_strimzi_value_sets_are_the_ones_rendering_kafka_topics() -> None:
+    assert len(STRIMZI_SETS) >= 2, "the contract comparison below needs value sets with their own topic settings"
+    for value_set in VALUE_SETS:
+        docs = rendered(value_set)
+        assert bool(of_kind(docs, "KafkaTopic")) is (value_set in STRIMZI_SETS)
+        assert bool(of_kind(docs, "Job")) is (value_set not in STRIMZI_SETS), "Strimzi provisions; no Job"
+
+
+TOPIC_FIELDS = ("topic_prefix", "tenants", "partitions", "replication_factor", *(
+    f"{kind}_retention_ms" for kind in ("raw", "enroll", "governed", "rejected", "audit")))  # fmt: skip
+
+
+def settings_of(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The worker's Settings as it builds them from the environment the chart gives it (the topic
+    settings only: the other variables name files that exist only in the pod)."""
+    for name in list(os.environ):
+        if name.startswith("FACEGATE_"):
+            monkeypatch.delenv(name)
+    for field in TOPIC_FIELDS:
+        monkeypatch.setenv(f"FACEGATE_{field.upper()}", env[f"FACEGATE_{field.upper()}"])
+    return Settings()
+
+
+@pytest.mark.parametrize("value_set", STRIMZI_SETS)
+def test_strimzi_topics_are_the_contract_topics(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One source: the KafkaTopics are gateway.contract.topics for the Settings the worker builds
+    from the same values (names, partitions, replicas and every config, retentions included)."""
+    docs = rendered(value_set)
+    settings = settings_of(worker_env(docs), monkeypatch)
     expected = {
         s.name: (s.partitions, s.replication_factor, s.config)
         for s in [*contract_topics(settings), *internal_topic_specs(settings)]
     }
+    topics = of_kind(docs, "KafkaTopic")
     found = {
-        t["spec"]["topicName"]: (t["spec"]["partitions"], t["spec"]["replicas"], t["spec"]["config"])
-        for t in of_kind(rendered("strimzi-values.yaml"), "KafkaTopic")
+        t["spec"]["topicName"]: (t["spec"]["partitions"], t["spec"]["replicas"], t["spec"]["config"]) for t in topics
     }
     assert found == expected
-    assert not of_kind(rendered("strimzi-values.yaml"), "Job"), "Strimzi provisions; no Job"
+    strimzi = values_of(value_set)["strimzi"]
+    for topic in topics:
+        assert topic["metadata"]["namespace"] == strimzi["namespace"]
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == strimzi["cluster"]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kafka.retentionMs is what `facegate topics create` (the Job) and the worker are configured with."""
+    docs = rendered(value_set)
+    env = worker_env(docs)
+    retention = values_of(value_set)["kafka"]["retentionMs"]
+    settings = settings_of(env, monkeypatch)
+    assert {k: getattr(settings, f"{k}_retention_ms") for k in retention} == retention
+    for job in of_kind(docs, "Job"):
+        for container in containers(job["spec"]["template"]["spec"]):
+            job_env = {e["name"]: e.get("value") for e in container["env"]}
+            assert {f"FACEGATE_{f.upper()}" for f in TOPIC_FIELDS} <= job_env.keys()
+            assert all(job_env[f"FACEGATE_{f.upper()}"] == env[f"FACEGATE_{f.upper()}"] for f in TOPIC_FIELDS)
 
 
 @pytest.mark.parametrize(
@@ -180,12 +269,98 @@ def test_strimzi_topics_are_the_contract_topics() -> None:
         ("kafka.sasl.existingSecret=", "kafka.sasl.existingSecret is required"),
         ("kafka.nonsense=1", "additional properties 'nonsense' not allowed"),
         ("image.digest=sha256:short", "image/digest"),
+        ("kafka.retentionMs.audit=86400000", "kafka/retentionMs/audit"),  # R19: at least 3 years
+        ("kafka.retentionMs.raw=1000", "kafka/retentionMs/raw"),
+        ("podSecurityContext.runAsUser=0", "podSecurityContext/runAsUser"),
+        ("extraEnv[0].name=FACEGATE_ENV,extraEnv[0].value=development", "FACEGATE_ENV is set by the chart"),
+        ("extraEnv[0].name=FACEGATE_TOPIC_PREFIX,extraEnv[0].value=x.", "FACEGATE_TOPIC_PREFIX is set by the chart"),
+        (
+            "extraEnv[0].name=X,extraEnv[0].valueFrom.secretKeyRef.name=s,extraEnv[0].valueFrom.secretKeyRef.key=k",
+            "additional properties 'secretKeyRef' not allowed",
+        ),
+        ("extraEnv[0].name=FACEGATE_SASL_PASSWORD,extraEnv[0].value=x", "extraEnv/0/name"),
+        ("fullnameOverride=Not_A_Name", "fullnameOverride"),
     ],
 )
 def test_unsafe_or_unknown_values_are_refused(override: str, message: str) -> None:
     result = helm("template", "rel", str(CHART), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "minimal-values.yaml"),
                   "--set", override)  # fmt: skip
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+NAMED_BY_THE_CLUSTER = {"KafkaTopic", "KafkaUser"}  # named by topic and by principal, not by release
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_object_is_named_by_the_release_and_the_overrides(value_set: str) -> None:
+    values = values_of(value_set)
+    name = values["nameOverride"] or "facegate"
+    fullname = values["fullnameOverride"] or f"rel-{name}"
+    for doc in rendered(value_set):
+        if doc["kind"] in NAMED_BY_THE_CLUSTER:
+            continue
+        meta = doc["metadata"]
+        assert meta["name"] == fullname or meta["name"].startswith(f"{fullname}-"), (doc["kind"], meta["name"])
+        labels = meta["labels"]
+        assert labels["app.kubernetes.io/name"] == name and labels["app.kubernetes.io/instance"] == "rel"
+
+
+def test_long_overrides_stay_within_the_label_limit() -> None:
+    long = "a" * 63
+    docs = rendered("minimal-values.yaml", "--set", f"fullnameOverride={long}")
+    for name in (doc["metadata"]["name"] for doc in docs):
+        assert len(name) <= 63 and name.startswith("a" * 40), name
+    [job] = of_kind(docs, "Job")
+    assert job["metadata"]["name"].endswith("-provision")  # the Job's name is its pods' job-name label
+    [deployment] = of_kind(docs, "Deployment")
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    [policies] = [v["configMap"]["name"] for v in volumes if "configMap" in v]
+    assert policies in {c["metadata"]["name"] for c in of_kind(docs, "ConfigMap")}
+
+
+def test_extra_env_follows_the_charts_own_in_every_container() -> None:
+    extra = [
+        {"name": "TZ", "value": "UTC"},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+    ]
+    docs = rendered("minimal-values.yaml", "--set-json", f"extraEnv={json.dumps(extra)}")
+    specs = pod_specs(docs)
+    assert {d["kind"] for d in docs if d["kind"] in ("Deployment", "Job")} == {"Deployment", "Job"}
+    for spec in specs:
+        for container in containers(spec):
+            assert container["env"][-2:] == extra, container["name"]
+            names = [e["name"] for e in container["env"]]
+            assert len(names) == len(set(names))
+    kube = "1.33.0"
+    for doc in docs:
+        if doc["kind"] in BUILT_IN:
+            kubernetes_validate.validate(doc, kube, strict=True)
+
+
+def _annotations(docs: list[dict[str, Any]]) -> dict[str, str]:
+    [deployment] = of_kind(docs, "Deployment")
+    return dict(deployment["spec"]["template"]["metadata"]["annotations"])
+
+
+def test_a_changed_policy_restarts_the_workers() -> None:
+    """The pod template carries the policies' checksum: a changed policy rolls the Deployment,
+    an unrelated value does not touch it."""
+    before = _annotations(rendered("minimal-values.yaml"))["checksum/policies"]
+    changed = _annotations(rendered("minimal-values.yaml", "--set", "policies.extra\\.yaml=tenant_id: extra"))
+    unrelated = _annotations(rendered("minimal-values.yaml", "--set", "replicaCount=3"))
+    assert changed["checksum/policies"] != before and unrelated["checksum/policies"] == before
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_reloader_names_exactly_the_mounted_secrets(value_set: str) -> None:
+    docs = rendered(value_set)
+    [deployment] = of_kind(docs, "Deployment")
+    annotations = deployment["metadata"].get("annotations", {})
+    if not values_of(value_set)["reloader"]["enabled"]:
+        assert "secret.reloader.stakater.com/reload" not in annotations
+        return
+    mounted = {v["secret"]["secretName"] for v in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in v}
+    assert set(annotations["secret.reloader.stakater.com/reload"].split(",")) == mounted
 
 
 def test_the_chart_readme_lists_every_value() -> None:

@@ -1,13 +1,26 @@
+{{/* Names as `helm create` makes them: nameOverride replaces the chart's name, fullnameOverride
+the whole release-and-chart prefix of every object the chart names. */}}
 {{- define "facegate.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "facegate.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The full name with a suffix, within the 63 characters a label value (e.g. job-name) allows. */}}
+{{- define "facegate.suffixed" -}}
+{{- $suffix := index . 1 -}}
+{{- printf "%s-%s" (include "facegate.fullname" (index . 0) | trunc (int (sub 62 (len $suffix))) | trimSuffix "-") $suffix -}}
 {{- end -}}
 
 {{- define "facegate.selectorLabels" -}}
@@ -50,6 +63,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ .Values.kafka.replicationFactor | quote }}
 - name: FACEGATE_TENANTS
   value: {{ .Values.tenants | toJson | quote }}
+{{- range $kind, $ms := .Values.kafka.retentionMs }}
+- name: FACEGATE_{{ upper $kind }}_RETENTION_MS
+  value: {{ $ms | int64 | quote }}
+{{- end }}
 - name: FACEGATE_APP_ID
   value: {{ .Values.appId | quote }}
 - name: FACEGATE_SECURITY_PROTOCOL
@@ -64,6 +81,37 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: /var/cache/facegate
 - name: FACEGATE_SECRETS_DIR
   value: /etc/facegate/kafka-credentials
+{{- end -}}
+
+{{/* The worker's environment: the Kafka settings, production mode, the mounted files and its tuning. */}}
+{{- define "facegate.workerEnv" -}}
+{{ include "facegate.kafkaEnv" . }}
+- name: FACEGATE_ENV
+  value: production
+- name: FACEGATE_POLICY_DIR
+  value: /etc/facegate/policies
+- name: FACEGATE_KEYRING_FILE
+  value: /etc/facegate/keyring/{{ .Values.keyring.key }}
+{{- if .Values.auditSigning.existingSecret }}
+- name: FACEGATE_AUDIT_SIGNING_FILE
+  value: /etc/facegate/audit-signing/{{ .Values.auditSigning.key }}
+{{- end }}
+- name: FACEGATE_WEB_PORT
+  value: {{ .Values.worker.webPort | quote }}
+- name: FACEGATE_BATCH_SIZE
+  value: {{ .Values.worker.batchSize | quote }}
+- name: FACEGATE_BATCH_WAIT_MS
+  value: {{ .Values.worker.batchWaitMs | quote }}
+- name: FACEGATE_SWEEP_INTERVAL_MS
+  value: {{ .Values.worker.sweepIntervalMs | quote }}
+- name: FACEGATE_SESSION_TIMEOUT_MS
+  value: {{ .Values.worker.sessionTimeoutMs | quote }}
+{{- end -}}
+
+{{/* The Secrets the workers mount, comma-separated (for stakater Reloader). */}}
+{{- define "facegate.secretNames" -}}
+{{- $names := list .Values.keyring.existingSecret .Values.auditSigning.existingSecret .Values.kafka.sasl.existingSecret .Values.kafka.tls.existingSecret -}}
+{{- without $names "" | uniq | join "," -}}
 {{- end -}}
 
 {{/* SASL credentials as files (FACEGATE_SECRETS_DIR), never as environment variables. */}}
@@ -85,20 +133,31 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end -}}
 
+{{/* The pods' user, group and volume group: podSecurityContext's ids (the image's USER 10001 by
+default), none with openshift, where the namespace's restricted-v2 SCC assigns them from the
+project's range. */}}
+{{- define "facegate.ids" -}}
+{{- if not .root.Values.openshift -}}
+{{- $ids := .root.Values.podSecurityContext -}}
+{{- range $key := .keys -}}
+{{- with index $ids . }}
+{{ $key }}: {{ . | int64 }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Restricted Pod Security Standard: the same for every container of the chart. */}}
 {{- define "facegate.podSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: 10001
-runAsGroup: 10001
-fsGroup: 10001
+{{- include "facegate.ids" (dict "root" . "keys" (list "runAsUser" "runAsGroup" "fsGroup")) }}
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
 {{- define "facegate.containerSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: 10001
-runAsGroup: 10001
+{{- include "facegate.ids" (dict "root" . "keys" (list "runAsUser" "runAsGroup")) }}
 allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 privileged: false
@@ -106,6 +165,23 @@ capabilities:
   drop: [ALL]
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/* Environment variables the user adds (extraEnv), after the chart's own: a name the chart sets
+is refused rather than silently overriding it (FACEGATE_ENV=development would undo production mode). */}}
+{{- define "facegate.extraEnv" -}}
+{{- $own := dict -}}
+{{- range (.own | fromYamlArray) -}}
+{{- $_ := set $own .name true -}}
+{{- end -}}
+{{- range .extra -}}
+{{- if hasKey $own .name -}}
+{{- fail (printf "extraEnv: %s is set by the chart (use its value instead)" .name) -}}
+{{- end -}}
+{{- end -}}
+{{- with .extra }}
+{{ toYaml . }}
+{{- end -}}
 {{- end -}}
 
 {{- define "facegate.validate" -}}
