@@ -1,0 +1,46 @@
+"""The repository stands alone: its docs are in docs/, nothing points outside it, and the
+LICENSE matches what pyproject.toml declares."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Built from parts so that this file does not match itself.
+OUTSIDE_REFERENCES = ("../" + "shared", "shared/" + "DESIGN", "shared/" + "RULES")
+
+
+def tracked_files() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    return [ROOT / name for name in listed.decode().split("\0") if name]
+
+
+def test_no_tracked_file_refers_outside_the_repository() -> None:
+    offenders = []
+    for path in tracked_files():
+        if not path.is_file():  # deleted in the work tree, not yet committed
+            continue
+        data = path.read_bytes()
+        if b"\0" in data:  # binary
+            continue
+        text = data.decode("utf-8", "replace")
+        offenders += [f"{path.relative_to(ROOT)}: {ref}" for ref in OUTSIDE_REFERENCES if ref in text]
+    assert not offenders, "files refer to documents outside the repository:\n" + "\n".join(offenders)
+
+
+def test_license_is_apache_2_as_pyproject_declares() -> None:
+    header = [line.strip() for line in (ROOT / "LICENSE").read_text().splitlines() if line.strip()][:3]
+    assert header == ["Apache License", "Version 2.0, January 2004", "http://www.apache.org/licenses/"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "Apache-2.0"
+
+
+def test_every_rule_in_the_catalogue_has_a_section_in_docs_rules() -> None:
+    rule_ids = set(re.findall(r"\"(R\d{2})\"", (ROOT / "gateway/core/policy/rules.py").read_text()))
+    assert rule_ids == {f"R{n:02d}" for n in range(1, 20)}
+    sections = set(re.findall(r"^## (R\d{2})\b", (ROOT / "docs/rules.md").read_text(), re.MULTILINE))
+    assert rule_ids <= sections, f"rules without a section in docs/rules.md: {sorted(rule_ids - sections)}"
