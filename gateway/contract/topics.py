@@ -84,6 +84,14 @@ class TopicNames:
     def erasure(self, tenant_id: str) -> str:
         return f"{self.prefix}erasure.{check_tenant_id(tenant_id)}"
 
+    def tenant_of(self, topic: str) -> str | None:
+        """The tenant a per-tenant topic is for, or None for a shared topic (or one not ours)."""
+        for kind in ("governed.", "erasure."):
+            head = self.prefix + kind
+            if topic.startswith(head) and _TENANT_ID.match(tenant := topic[len(head) :]):
+                return tenant
+        return None
+
 
 def contract_topics(settings: Settings, tenants: list[str] | None = None) -> list[TopicSpec]:
     """Every topic the gateway needs, with per-tenant topics for the given (or configured) tenants."""

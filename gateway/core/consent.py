@@ -20,18 +20,22 @@ from datetime import datetime
 
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
+from gateway.core.policy.outcome import Refusal
+from gateway.core.policy.reasons import Reason
+from gateway.core.policy.rules import Rule
 
 MAX_VERSIONS = 32  # per subject: enough to judge captures within any dedupe or retry window
 
 
 @dataclass(frozen=True)
-class ConsentCheck:
-    valid: bool
-    rule_ids: tuple[str, ...]
-    reason: str | None = None
+class Consented:
+    """A consent that allows the use, and the rules it was found to meet."""
+
+    rules: tuple[Rule, ...]
 
 
-VALID = ConsentCheck(True, ("R01", "R02"))
+VALID = Consented((Rule.SEPARATE_CONSENT, Rule.NOTICE))
+WITHDRAWN = Refusal((Rule.SEPARATE_CONSENT, Rule.WITHDRAWAL), Reason.CONSENT_WITHDRAWN)
 
 
 @dataclass(frozen=True)
@@ -120,23 +124,23 @@ def _check_version(
     now: datetime,
     terms: ConsentTerms,
     minor: bool,
-) -> ConsentCheck:
+) -> Consented | Refusal:
     if consent.status is ConsentStatus.WITHDRAWN:
-        return ConsentCheck(False, ("R01", "R10"), "CONSENT_WITHDRAWN")
+        return WITHDRAWN
     if consent.expires_at is not None and consent.expires_at <= max(at, now):
-        return ConsentCheck(False, ("R01", "R11"), "CONSENT_EXPIRED")
+        return Refusal((Rule.SEPARATE_CONSENT, Rule.RETENTION), Reason.CONSENT_EXPIRED)
     if terms.require_separate and not consent.separate:
-        return ConsentCheck(False, ("R01",), "CONSENT_BUNDLED")
+        return Refusal((Rule.SEPARATE_CONSENT,), Reason.CONSENT_BUNDLED)
     if terms.require_written and consent.method is not ConsentMethod.WRITTEN:
-        return ConsentCheck(False, ("R01",), "CONSENT_NOT_WRITTEN")
+        return Refusal((Rule.SEPARATE_CONSENT,), Reason.CONSENT_NOT_WRITTEN)
     if (purpose not in consent.purposes) if purpose is not None else not consent.purposes:
-        return ConsentCheck(False, ("R01", "R06"), "PURPOSE_NOT_CONSENTED")
+        return Refusal((Rule.SEPARATE_CONSENT, Rule.PURPOSE_LOCK), Reason.PURPOSE_NOT_CONSENTED)
     if consent.notice_version not in terms.notice_versions:
-        return ConsentCheck(False, ("R02",), "NOTICE_UNKNOWN")
+        return Refusal((Rule.NOTICE,), Reason.NOTICE_UNKNOWN)
     if (minor or consent.minor) and not consent.guardian_consent:
-        return ConsentCheck(False, ("R03",), "MINOR_WITHOUT_GUARDIAN")
+        return Refusal((Rule.MINORS,), Reason.MINOR_WITHOUT_GUARDIAN)
     if minor or consent.minor:
-        return ConsentCheck(True, ("R01", "R02", "R03"))
+        return Consented((Rule.SEPARATE_CONSENT, Rule.NOTICE, Rule.MINORS))
     return VALID
 
 
@@ -148,17 +152,17 @@ def check_consent(
     now: datetime,
     terms: ConsentTerms,
     minor: bool,
-) -> ConsentCheck:
+) -> Consented | Refusal:
     """The first rule the consent fails for a use of `purpose` (None: any consented purpose,
-    as for an enrollment) at time `at`, judged `now`; or a valid check naming the rules met."""
+    as for an enrollment) at time `at`, judged `now`; or the rules a valid consent meets."""
     if history is None:
-        return ConsentCheck(False, ("R01",), "NO_CONSENT")
+        return Refusal((Rule.SEPARATE_CONSENT,), Reason.NO_CONSENT)
     if history.current.status is ConsentStatus.WITHDRAWN:
-        return ConsentCheck(False, ("R01", "R10"), "CONSENT_WITHDRAWN")
+        return WITHDRAWN
     then = history.in_force(at)
     if then is None:
-        return ConsentCheck(False, ("R01",), "CONSENT_AFTER_CAPTURE")
+        return Refusal((Rule.SEPARATE_CONSENT,), Reason.CONSENT_AFTER_CAPTURE)
     check = _check_version(then, purpose, at, now, terms, minor)
-    if check.valid and then is not history.current:  # a later update binds from the moment it is made
+    if isinstance(check, Consented) and then is not history.current:  # a later update binds from the moment it is made
         check = _check_version(history.current, purpose, at, now, terms, minor)
     return check

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.core.policy.decision import Outcome
+    from gateway.core.policy.outcome import Outcome
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class InputRecord:
     offset: int
     value: bytes | None
     timestamp_ms: int = 0  # the broker's record timestamp: deterministic when a record is redone
+    key: bytes | None = None
 
 
 @dataclass(frozen=True)

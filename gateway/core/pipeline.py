@@ -2,37 +2,32 @@
 
 Per record: decode (bad bytes become a dead letter), drop repeated event ids, screen; then the
 captures that need identification are protected and searched together, per tenant and model,
-which is what makes 1:N search affordable; then conclude, and build the audit record (chained
-per audit partition), the tenant's governed event and any dead letter. Every input yields one
-audit record, except a repeated event id, which yields nothing and is counted.
+which is what makes 1:N search affordable; then conclude, and decide through the context: the
+audit record (chained per audit partition), the tenant's governed event and any dead letter.
+Every input yields one audit record, except a repeated event id, which yields nothing and is counted.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import numpy as np
 
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import FaceCaptured
-from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision
-from gateway.core.audit.chain import ChainHead
-from gateway.core.audit.log import audit_output
 from gateway.core.biometrics.matching import Match
+from gateway.core.context import UNDECIDABLE, Context, Decided, Identification
 from gateway.core.messages import BatchResult, InputRecord, Output
-from gateway.core.policy.decision import Identify, Outcome, conclude, identification_threshold, screen
-from gateway.core.records import (
-    NO_POLICY,
-    UNKNOWN_TENANT,
-    audit_fields,
-    governed_face,
-    rejected_event,
-    undecodable_event_id,
-)
+from gateway.core.policy.decision import Identify, conclude, identification_threshold, screen
+from gateway.core.policy.outcome import Outcome, Refusal
+from gateway.core.policy.reasons import Reason
+from gateway.core.policy.rules import Rule
+from gateway.core.records import governed_face
 from gateway.core.state import GatewayState
 
 
@@ -43,93 +38,69 @@ class _Pending:
     identify: Identify
     match: Match | None = None
     threshold: float = 1.0
+    reference: str | None = None  # the reference database searched
 
 
-def process_batch(
-    records: Sequence[InputRecord],
-    state: GatewayState,
-    names: TopicNames,
-    heads: dict[int, ChainHead],
-    is_seen: Callable[[int, str], bool],
-    now: datetime,
-    audit_partitions: int,
-    arrived: datetime | None = None,
-) -> BatchResult:
-    """Decide a batch. `heads` (chain head per audit partition) is advanced in place."""
-    result = BatchResult()
-    use = (arrived or now, now)
-    decided: list[tuple[InputRecord, FaceCaptured | None, Outcome, str | None]] = []
+def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetime | None = None) -> BatchResult:
+    """Decide a batch of captures that arrived at `arrived` (default: now) into `ctx.result`."""
+    decisions: list[tuple[InputRecord, Callable[[], None]]] = []  # applied in input order: the audit chain's
     pending: list[_Pending] = []
     in_batch: set[str] = set()
-
+    state = ctx.state
     for record in records:
-        payload = record.value or b""
         try:
-            capture = state.codec.decode(payload, FaceCaptured)
+            capture = state.codec.decode(record.value or b"", FaceCaptured)
         except DecodeError as exc:
-            outcome = Outcome(Decision.REJECTED, ("R19",), (f"DECODE_{exc.code}",))
-            decided.append((record, None, outcome, exc.detail))
+            refusal = Refusal(UNDECIDABLE, Reason.undecodable(exc.code))
+            decisions.append((record, partial(ctx.reject, record, refusal, exc.detail)))
             continue
-        if capture.event_id in in_batch or is_seen(record.partition, capture.event_id):
-            result.duplicates += 1
+        if capture.event_id in in_batch or ctx.seen(record.partition, capture.event_id):
+            ctx.result.duplicates += 1
             continue
         in_batch.add(capture.event_id)
-        camera = state.cameras.get(capture.camera_id)
-        policy = state.policy(capture.tenant_id)
-        calibration = state.calibrations.get(capture.template_model)
-        screened = screen(capture, camera, policy, calibration)
+        screened = screen(
+            capture,
+            state.cameras.get(capture.camera_id),
+            state.policy(capture.tenant_id),
+            state.calibrations.get(capture.template_model),
+        )
         if isinstance(screened, Identify):
             pending.append(_Pending(record, capture, screened))
         else:
-            decided.append((record, capture, screened, None))
+            decisions.append((record, partial(_decide, ctx, record, capture, _with_alerts(screened, capture, state))))
 
-    references = _identify(pending, state, now)
+    _identify(pending, state, ctx.now)
     for item in pending:
-        policy = state.policy(item.capture.tenant_id)
-        assert policy is not None and item.match is not None  # screening passed, so both exist
-        consent = state.consent(item.capture.tenant_id, item.match.subject_id or "")
-        outcome = conclude(item.capture, item.identify, item.match, item.threshold, consent, policy, now)
-        decided.append((item.record, item.capture, outcome, None))
-    decided = [(r, c, _with_alerts(o, c, state), d) for r, c, o, d in decided]
-
-    decided.sort(key=lambda d: (d[0].partition, d[0].offset))  # the audit chain follows the input order
-    for record, decided_capture, outcome, detail in decided:
-        reference = references.get(decided_capture.event_id) if decided_capture else None
-        _emit(
-            result,
-            record,
-            decided_capture,
-            outcome,
-            detail,
-            state,
-            names,
-            heads,
-            now,
-            audit_partitions,
-            use,
-            reference,
-        )
-    return result
+        outcome = _with_alerts(_conclude(item, state, ctx.now), item.capture, state)
+        assert item.reference is not None  # identified
+        used = Identification(item.reference, arrived or ctx.now, ctx.now)
+        decisions.append((item.record, partial(_decide, ctx, item.record, item.capture, outcome, used)))
+    for _, decide in sorted(decisions, key=lambda d: (d[0].partition, d[0].offset)):
+        decide()
+    return ctx.result
 
 
-def _with_alerts(outcome: Outcome, capture: FaceCaptured | None, state: GatewayState) -> Outcome:
+def _conclude(item: _Pending, state: GatewayState, now: datetime) -> Outcome:
+    policy = state.policy(item.capture.tenant_id)
+    assert policy is not None and item.match is not None  # screening passed, so both exist
+    consent = state.consent(item.capture.tenant_id, item.match.subject_id or "")
+    return conclude(item.capture, item.identify, item.match, item.threshold, consent, policy, now)
+
+
+def _with_alerts(outcome: Outcome, capture: FaceCaptured, state: GatewayState) -> Outcome:
     """R15: a tenant holding as many enrolled subjects as the filing threshold must file with the CAC."""
-    if capture is None:
-        return outcome
     policy = state.policy(capture.tenant_id)
     if policy is None or policy.pack.filing_threshold is None:
         return outcome
     if state.enrolled_count(capture.tenant_id) < policy.pack.filing_threshold:
         return outcome
-    return replace(outcome, alerts=tuple(sorted({*outcome.alerts, "R15"})))
+    return outcome.with_rules(alerts=(Rule.FILING_THRESHOLD,))
 
 
-def _identify(pending: list[_Pending], state: GatewayState, now: datetime) -> dict[str, str]:
+def _identify(pending: list[_Pending], state: GatewayState, now: datetime) -> None:
     """Protect and search, batched per (tenant, model); the best match across key versions wins.
-
-    Returns, per event id, the reference database searched (EU AI Act art. 12(3)(b)).
-    """
-    references: dict[str, str] = {}
+    Each item learns its match, its threshold and the reference database searched (EU AI Act
+    art. 12(3)(b))."""
     groups: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
     for item in pending:
         groups[(item.capture.tenant_id, item.capture.template_model)].append(item)
@@ -145,67 +116,44 @@ def _identify(pending: list[_Pending], state: GatewayState, now: datetime) -> di
             index = state.indexes[(tenant_id, model, version)]
             matches = index.search(state.protector(tenant_id, calibration, version).protect(vectors))
             best = [m if m.score > b.score else b for m, b in zip(matches, best, strict=True)]
+        reference = f"{tenant_id} enrolled {model}: {enrolled} subjects, key versions {versions or 'none'}"
         for item, match in zip(items, best, strict=True):
-            item.match = match
+            item.match, item.reference = match, reference
             item.threshold = identification_threshold(calibration, policy, item.identify.masked, enrolled)
-            references[item.capture.event_id] = (
-                f"{tenant_id} enrolled {model}: {enrolled} subjects, key versions {versions or 'none'}"
-            )
-    return references
 
 
-def _emit(
-    result: BatchResult,
-    record: InputRecord,
-    capture: FaceCaptured | None,
-    outcome: Outcome,
-    detail: str | None,
-    state: GatewayState,
-    names: TopicNames,
-    heads: dict[int, ChainHead],
-    now: datetime,
-    audit_partitions: int,
-    use: tuple[datetime, datetime],
-    reference: str | None,
+def _decide(
+    ctx: Context, record: InputRecord, capture: FaceCaptured, outcome: Outcome, used: Identification | None = None
 ) -> None:
-    codec = state.codec
-    tenant_id = capture.tenant_id if capture else UNKNOWN_TENANT
-    event_id = capture.event_id if capture else undecodable_event_id(record.topic, record.partition, record.offset)
-    policy = state.policy(tenant_id) if capture else None
-    policy_version = policy.version if policy else NO_POLICY
-    camera = state.cameras.get(capture.camera_id) if capture else None
-
-    tenant_name = regulator_name = None
-    if outcome.subject_id is not None and capture is not None:
-        tenant_name = state.tenant_pseudonym(tenant_id, outcome.subject_id)
-        regulator_name = state.regulator_pseudonym(tenant_id, outcome.subject_id)
-
-    audit_partition = record.partition % audit_partitions
-    fields = audit_fields(
-        event_id=event_id, tenant_id=tenant_id, outcome=outcome, policy_version=policy_version,
-        recorded_at=now, capture=capture, camera=camera, subject_pseudonym=regulator_name,
-    )  # fmt: skip
-    if reference is not None:  # an identification ran: the EU AI Act art. 12(3) log
-        fields.update(reference_database=reference, use_started_at=use[0], use_ended_at=use[1], verified_by=None)
-    result.outputs.append(audit_output(fields, heads, audit_partition, names.audit, codec))
-
-    if outcome.decision in (Decision.FORWARDED, Decision.STRIPPED) and capture is not None and camera is not None:
-        template = version_used = None
-        if outcome.decision is Decision.FORWARDED and policy is not None and policy.forward_protected_template:
-            calibration = state.calibrations[capture.template_model]
-            protector = state.protector(tenant_id, calibration)
-            vector = np.frombuffer(capture.template, dtype="<f4")
-            template, version_used = protector.protect(vector)[0].tobytes(), protector.version
-        governed = governed_face(capture, camera, outcome, policy_version, tenant_name, template, version_used)
-        result.outputs.append(Output(names.governed(tenant_id), capture.event_id.encode(), codec.encode(governed)))
-    elif outcome.decision is Decision.REJECTED:
-        reason = detail or f"rejected: {', '.join(outcome.reason_codes)}"
-        dead = rejected_event(
-            topic=record.topic, partition=record.partition, offset=record.offset, payload=record.value or b"",
-            reason_code=outcome.reason_codes[0], reason=reason, rejected_at=now, capture=capture,
+    """A decoded capture's decision: the governed event or dead letter, and the audit record."""
+    state = ctx.state
+    camera = state.cameras.get(capture.camera_id)
+    if outcome.decision in (Decision.FORWARDED, Decision.STRIPPED) and camera is not None:
+        governed = governed_face(
+            capture, camera, outcome, ctx.policy_version(capture.tenant_id),
+            _tenant_pseudonym(state, capture, outcome), *_protected_template(state, capture, outcome),
         )  # fmt: skip
-        result.outputs.append(Output(names.rejected, dead.rejected_id.encode(), codec.encode(dead)))
+        ctx.emit(Output(ctx.names.governed(capture.tenant_id), capture.event_id.encode(), state.codec.encode(governed)))
+    elif outcome.decision is Decision.REJECTED:
+        ctx.dead_letter(record, outcome, None, capture)
+    decided = Decided(
+        capture.event_id, capture.tenant_id, outcome, subject_id=outcome.subject_id, capture=capture, camera=camera,
+        identification=used,
+    )  # fmt: skip
+    ctx.decide(decided, record.partition)
 
-    if capture is not None:
-        result.seen.append((record.partition, capture.event_id))
-    result.decisions.append((tenant_id, outcome))
+
+def _tenant_pseudonym(state: GatewayState, capture: FaceCaptured, outcome: Outcome) -> str | None:
+    return state.tenant_pseudonym(capture.tenant_id, outcome.subject_id) if outcome.subject_id else None
+
+
+def _protected_template(
+    state: GatewayState, capture: FaceCaptured, outcome: Outcome
+) -> tuple[bytes | None, int | None]:
+    """A forwarded capture's template protected with the tenant's current key, where its policy asks for one."""
+    policy = state.policy(capture.tenant_id)
+    if outcome.decision is not Decision.FORWARDED or policy is None or not policy.forward_protected_template:
+        return None, None
+    protector = state.protector(capture.tenant_id, state.calibrations[capture.template_model])
+    vector = np.frombuffer(capture.template, dtype="<f4")
+    return protector.protect(vector)[0].tobytes(), protector.version

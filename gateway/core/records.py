@@ -6,13 +6,20 @@ records and consumers can drop duplicates. None of these carry a raw template or
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from gateway.contract.models import CameraRegistration, FaceCaptured, GovernedFace, RejectedEvent
-from gateway.contract.vocabulary import Decision, Purpose
-from gateway.core.policy.decision import Outcome, score_band
+from gateway.contract.vocabulary import Decision
+from gateway.core.messages import InputRecord
+from gateway.core.policy.decision import score_band
+from gateway.core.policy.outcome import Outcome
 from gateway.core.policy.rules import legal_sources
+
+if TYPE_CHECKING:
+    from gateway.core.context import Decided
 
 UNKNOWN_TENANT = "_unknown"  # the tenant of input too broken to name one
 NO_POLICY = "none"  # the policy version of a decision made without a tenant policy
@@ -46,32 +53,23 @@ def undecodable_event_id(topic: str, partition: int, offset: int) -> str:
 
 
 def audit_fields(
-    *,
-    event_id: str,
-    tenant_id: str,
-    outcome: Outcome,
-    policy_version: str,
-    recorded_at: datetime,
-    capture: FaceCaptured | None = None,
-    camera: CameraRegistration | None = None,
-    subject_pseudonym: str | None = None,
-    purpose: Purpose | None = None,
-    recipient_tenant_id: str | None = None,
+    decided: Decided, *, policy_version: str, recorded_at: datetime, subject_pseudonym: str | None
 ) -> dict[str, Any]:
     """The content of one audit record (the chain adds seq, prev_hash and hash)."""
-    return {
-        "audit_id": audit_id(tenant_id, event_id),
-        "event_id": event_id,
-        "tenant_id": tenant_id,
+    capture, outcome = decided.capture, decided.outcome
+    fields: dict[str, Any] = {
+        "audit_id": audit_id(decided.tenant_id, decided.event_id),
+        "event_id": decided.event_id,
+        "tenant_id": decided.tenant_id,
         "camera_id": capture.camera_id if capture else None,
-        "site_id": camera.site_id if camera else None,
+        "site_id": decided.camera.site_id if decided.camera else None,
         "decision": outcome.decision,
-        "rule_ids": list(outcome.rule_ids),
-        "reason_codes": list(outcome.reason_codes),
+        "rule_ids": codes(outcome.rule_ids),
+        "reason_codes": codes(outcome.reason_codes),
         "legal_sources": legal_sources(outcome.rule_ids),
-        "alerts": list(outcome.alerts),
-        "purpose": capture.purpose if capture else purpose,
-        "recipient_tenant_id": recipient_tenant_id,
+        "alerts": codes(outcome.alerts),
+        "purpose": capture.purpose if capture else decided.purpose,
+        "recipient_tenant_id": decided.recipient_tenant_id,
         "policy_version": policy_version,
         "consent_ref": outcome.consent_ref,
         "subject_pseudonym": subject_pseudonym,
@@ -79,6 +77,17 @@ def audit_fields(
         "event_time": capture.captured_at if capture else None,
         "recorded_at": recorded_at,
     }
+    if (used := decided.identification) is not None:  # an identification ran: the EU AI Act art. 12(3) log
+        fields.update(
+            reference_database=used.reference_database, use_started_at=used.started, use_ended_at=used.ended,
+            verified_by=None,
+        )  # fmt: skip
+    return fields
+
+
+def codes(values: Iterable[StrEnum]) -> list[str]:
+    """Stable codes as plain strings: what the contract's records carry."""
+    return [value.value for value in values]
 
 
 def governed_face(
@@ -106,29 +115,22 @@ def governed_face(
         pseudonym=pseudonym if forwarded else None,
         protected_template=protected_template if forwarded else None,
         template_key_version=key_version if forwarded and protected_template is not None else None,
-        rule_ids=list(outcome.rule_ids),
-        reason_codes=list(outcome.reason_codes),
+        rule_ids=codes(outcome.rule_ids),
+        reason_codes=codes(outcome.reason_codes),
         policy_version=policy_version,
     )
 
 
 def rejected_event(
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    payload: bytes,
-    reason_code: str,
-    reason: str,
-    rejected_at: datetime,
-    capture: FaceCaptured | None = None,
+    record: InputRecord, reason_code: str, reason: str, rejected_at: datetime, capture: FaceCaptured | None = None
 ) -> RejectedEvent:
     """A dead letter: where the input was, why it was refused, a digest of it; no biometric field."""
+    payload = record.value or b""
     return RejectedEvent(
-        rejected_id="r-" + _digest("rejected", topic, str(partition), str(offset)),
-        source_topic=topic,
-        source_partition=partition,
-        source_offset=offset,
+        rejected_id="r-" + _digest("rejected", record.topic, str(record.partition), str(record.offset)),
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
         reason_code=reason_code,
         reason=reason,
         event_id=capture.event_id if capture else None,

@@ -11,7 +11,6 @@ already holds the same facts, so a second copy (and its changelog writes) is not
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -21,18 +20,7 @@ from gateway.core.audit.chain import ChainHead
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import stop_quietly
 from gateway.settings import Settings
-
-
-@dataclass
-class PartitionHistory:
-    head: ChainHead = field(default_factory=ChainHead)
-    decided: dict[str, int] = field(default_factory=dict)  # event id -> when decided (ms)
-
-    def forget_before(self, cutoff_ms: int) -> int:
-        old = [event_id for event_id, at in self.decided.items() if at < cutoff_ms]
-        for event_id in old:
-            del self.decided[event_id]
-        return len(old)
+from gateway.shell.partitions import PartitionState
 
 
 class AuditTail:
@@ -41,7 +29,7 @@ class AuditTail:
         self.topic = topic
         self.codec = default_codec()
 
-    async def history(self, partition: int, since_ms: int, timeout: float = 120.0) -> PartitionHistory:
+    async def history(self, partition: int, since_ms: int, timeout: float = 120.0) -> PartitionState:
         """Chain head and event ids decided since `since_ms` (all of them if the window is longer)."""
         consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
         await consumer.start()
@@ -49,7 +37,7 @@ class AuditTail:
             tp = TopicPartition(self.topic, partition)
             consumer.assign([tp])
             end = (await consumer.end_offsets([tp]))[tp]
-            found = PartitionHistory()
+            found = PartitionState()
             if end == 0:
                 return found
             start = (await consumer.offsets_for_times({tp: since_ms}))[tp]
@@ -64,7 +52,7 @@ class AuditTail:
         finally:
             await stop_quietly(consumer)
 
-    def _apply(self, found: PartitionHistory, value: bytes, timestamp: int, since_ms: int) -> None:
+    def _apply(self, found: PartitionState, value: bytes, timestamp: int, since_ms: int) -> None:
         try:
             record = self.codec.decode_any(value)
         except DecodeError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gateway.core.policy.decision import Outcome
+from gateway.core.policy.outcome import Outcome
 
 
 class GatewayMetrics:

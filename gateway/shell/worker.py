@@ -24,27 +24,24 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.contract.topics import TopicNames
-from gateway.contract.vocabulary import Decision
-from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.signing import sign_checkpoint
-from gateway.core.lifecycle.enrollment import enroll
-from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase, on_consent
-from gateway.core.lifecycle.sharing import share
-from gateway.core.lifecycle.step import Step
-from gateway.core.messages import BatchResult, InputRecord, Output
+from gateway.core.context import Context
+from gateway.core.lifecycle.dispatch import decide_lifecycle, worth_redoing
+from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase
+from gateway.core.messages import InputRecord, Output
 from gateway.core.pipeline import process_batch
 from gateway.kafka.provisioning import ensure_tenant_topics
 from gateway.shell.acks import hold, release
-from gateway.shell.audit_tail import AuditTail, PartitionHistory
+from gateway.shell.audit_tail import AuditTail
 from gateway.shell.feeds import FeedReader
 from gateway.shell.metrics import GatewayMetrics
+from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
 
 log = logging.getLogger("facegate")
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
 DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
-_REFUSALS = (Decision.BLOCKED, Decision.SHARE_BLOCKED)
 
 
 class Worker:
@@ -98,21 +95,8 @@ class Worker:
             },
         )
         self.app.add_dependency(self.feeds)
-        # Chain heads are read from the audit log itself when a partition is first written
-        # after start-up or a rebalance: the log is the truth, so a redo continues the chain.
-        self.heads: dict[int, ChainHead] = {}
-        self.decided: dict[int, PartitionHistory] = {}
-        self.signed: dict[int, ChainHead] = {}
         self.audit_tail = AuditTail(self.settings, self.names.audit)
-        # Captures, lifecycle records, sweeps and their audit records share the chains: one at a time.
-        self.audit_lock = asyncio.Lock()
-        # Partitions (of every input topic, co-partitioned) this worker owns once a rebalance has
-        # settled. Events fetched before a revocation may still sit in a batch buffer: they wait
-        # for the rebalance to settle, then are decided here if the partition is still ours, or
-        # left unacknowledged to its new owner.
-        self.owned: set[int] = set()
-        self.settled = asyncio.Event()
-        self.stopping = False  # set on shutdown: nothing new is decided, the batch in flight ends
+        self.partitions = Partitions()
 
     # -- agents -----------------------------------------------------------------------------
     def _declare_agents(self) -> None:
@@ -160,42 +144,28 @@ class Worker:
             # Faust cancels the agents after this, then commits what was acknowledged. Deciding
             # nothing new and letting the batch in flight finish means a restart redoes nothing;
             # a batch stuck past the bound (Kafka unreachable) is left to the next owner.
-            self.stopping = True
-            try:
-                async with asyncio.timeout(DRAIN_SECONDS), self.audit_lock:
-                    pass
-            except TimeoutError:
+            if not await self.partitions.drain(DRAIN_SECONDS):
                 log.warning("stopping with a batch in flight after %ds; its next owner redoes it", DRAIN_SECONDS)
             await self.sign_heads()
 
         @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
         async def forget_old_event_ids() -> None:
-            cutoff = int(time.time() * 1000) - settings.dedupe_window_ms
-            for history in self.decided.values():
-                history.forget_before(cutoff)
+            self.partitions.forget_before(int(time.time() * 1000) - settings.dedupe_window_ms)
 
     def _declare_rebalance_handlers(self) -> None:
         @self.app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def forget_heads(sender: Any, revoked: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
             # Faust awaits this before the group moves on: holding the lock, the batch in flight
             # finishes (Kafka acknowledges it) before a new owner can read these chains' heads.
-            self.settled.clear()
-            async with self.audit_lock:
-                for tp in revoked:
-                    if tp.topic == self.names.raw:
-                        self.owned.discard(tp.partition)
-                        self.heads.pop(tp.partition, None)
-                        self.decided.pop(tp.partition, None)
-                        self.signed.pop(tp.partition, None)
+            await self.partitions.revoke(tp.partition for tp in revoked if tp.topic == self.names.raw)
 
         @self.app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def take_over(sender: Any, assigned: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-            async with self.audit_lock:
-                self.owned = {tp.partition for tp in assigned if tp.topic == self.names.raw}
+            await self.partitions.assign(tp.partition for tp in assigned if tp.topic == self.names.raw)
 
         @self.app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-            self.settled.set()
+            self.partitions.settle()
             self.ready = True
             self.metrics.ready.set(1)
 
@@ -212,10 +182,6 @@ class Worker:
             os._exit(CRASH_EXIT_CODE)
         release(decided)
 
-    def _ours(self, partition: int) -> bool:
-        """Whether this worker decides the partition now: it owns it and is not stopping."""
-        return partition in self.owned and not self.stopping
-
     async def handle(self, events: list[Any]) -> list[Any]:
         """Decide a batch; returns the events decided (the others' partitions were revoked while
         the batch waited, or the worker is stopping: their partitions' next owner decides them)."""
@@ -224,27 +190,15 @@ class Worker:
         await self.app.tables.wait_until_recovery_completed()
         await self.feeds.caught_up.wait()
         arrived = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - started)
-        await self.settled.wait()
-        async with self.audit_lock:
-            events = [e for e in events if self._ours(e.message.partition)]
+        await self.partitions.settled.wait()
+        async with self.partitions.lock:
+            events = [e for e in events if self.partitions.ours(e.message.partition)]
             if not events:
                 return []
-            records = [
-                InputRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value) for e in events
-            ]
-            await self._load_history({r.partition for r in records})
-            heads = dict(self.heads)
-            result = process_batch(
-                records,
-                self.runtime.state,
-                self.names,
-                heads,
-                self._seen,
-                datetime.now(UTC),
-                self.settings.partitions,
-                arrived,
-            )
-            await self._commit(result, heads)
+            records = [_input(e.message) for e in events]
+            ctx = await self._context({r.partition for r in records})
+            process_batch(records, ctx, arrived)
+            await self._commit(ctx)
         elapsed = time.perf_counter() - started
         for _ in records:
             self.metrics.latency.observe(elapsed)
@@ -254,80 +208,51 @@ class Worker:
         """An enrollment, consent record or share request, decided by the core's lifecycle steps;
         returns [event], or [] if its partition was revoked meanwhile (its new owner decides it)."""
         await self.feeds.caught_up.wait()
-        await self.settled.wait()
-        message = event.message
-        record = InputRecord(message.topic, message.partition, message.offset, message.value, message.timestamp)
-        key = message.key.decode("utf-8", "replace") if message.key is not None else None
-
-        def decide(step: Step) -> None:
-            if message.topic == self.names.enroll:
-                enroll(record, step)
-            elif message.topic == self.names.share_requests:
-                share(record, step)
-            else:
-                on_consent(record, key, step)
-
-        async with self.audit_lock:
-            if not self._ours(message.partition):
+        await self.partitions.settled.wait()
+        record = _input(event.message)
+        async with self.partitions.lock:
+            if not self.partitions.ours(record.partition):
                 return []
-            if message.topic == self.names.consent and key is not None:
-                # Bind a withdrawal here, before its ERASED record exists: no capture this worker
-                # decides after that record can be forwarded, even if the feed is behind.
-                self.runtime.state.apply_consent(key, message.value, message.partition, message.offset)
-            await self._load_history({record.partition})
-            step = self._step(record.partition)
-            decide(step)
-            refused = any(o.decision in _REFUSALS for _, o in step.result.decisions)
-            if refused and message.topic != self.names.consent:
-                # The consent or enrollment may have been written just before this request: read
-                # the feeds up to now and decide again (the core is pure, so a redo is free).
+            ctx = await self._context({record.partition})
+            decide_lifecycle(record, ctx)
+            if worth_redoing(record, ctx):
                 await self.feeds.sync({self.names.consent, self.names.enrolled})
-                step = self._step(record.partition)
-                decide(step)
-            await self._commit(step.result, step.heads)
+                ctx = await self._context({record.partition})
+                decide_lifecycle(record, ctx)
+            await self._commit(ctx)
             return [event]
 
     async def sweep(self) -> None:
         """Erase enrollments past expiry or retention on the partitions this worker owns (R11)."""
-        if not self.ready or not self.feeds.caught_up.is_set() or not self.settled.is_set():
+        if not self.ready or not self.feeds.caught_up.is_set() or not self.partitions.settled.is_set():
             return
         by_partition: dict[int, list[DueErasure]] = {}
-        for due in due_erasures(self.runtime.state, datetime.now(UTC), self._ours):
+        for due in due_erasures(self.runtime.state, datetime.now(UTC), self.partitions.ours):
             by_partition.setdefault(due.partition, []).append(due)
         for partition, items in sorted(by_partition.items()):
-            async with self.audit_lock:
-                if not self._ours(partition):
+            async with self.partitions.lock:
+                if not self.partitions.ours(partition):
                     continue
-                await self._load_history({partition})
-                step = self._step(partition)
+                ctx = await self._context({partition})
                 for due in items:
-                    erase(step, due)
-                await self._commit(step.result, step.heads)
+                    erase(ctx, due)
+                await self._commit(ctx)
 
-    def _step(self, partition: int) -> Step:
-        audit_partition = partition % self.settings.partitions
-        return Step(self.runtime.state, self.names, dict(self.heads), self._seen, datetime.now(UTC), audit_partition)
-
-    def _seen(self, partition: int, event_id: str) -> bool:
-        return event_id in self.decided[partition].decided
-
-    async def _load_history(self, partitions: set[int]) -> None:
-        """Chain heads and recent event ids of audit partitions first written since start or rebalance."""
+    async def _context(self, partitions: set[int]) -> Context:
+        """A context for deciding inputs of these partitions, their audit chains loaded from the log."""
         since = int(time.time() * 1000) - self.settings.dedupe_window_ms
-        for partition in sorted(partitions - set(self.heads)):
-            history = await self.audit_tail.history(partition, since)
-            self.heads[partition], self.decided[partition] = history.head, history
+        audit_partitions = self.settings.partitions
+        for partition in self.partitions.unloaded(p % audit_partitions for p in partitions):
+            self.partitions.load(partition, await self.audit_tail.history(partition, since))
+        state, now = self.runtime.state, datetime.now(UTC)
+        return Context(state, self.names, self.partitions.heads(), self.partitions.seen, now, audit_partitions)
 
-    async def _commit(self, result: BatchResult, heads: dict[int, ChainHead]) -> None:
+    async def _commit(self, ctx: Context) -> None:
         """Produce a decision's outputs; once Kafka holds them, advance the chain heads."""
+        result = ctx.result
         await self.produce(result.outputs)
-        # Acknowledged by Kafka: these heads may now be signed. A partition revoked while this was
-        # in flight is not resurrected: its next owner reads its head back from the log.
-        self.heads.update({p: head for p, head in heads.items() if p in self.decided})
-        now_ms = int(time.time() * 1000)
-        for partition, event_id in result.seen:
-            if partition in self.decided:
-                self.decided[partition].decided[event_id] = now_ms
+        # Acknowledged by Kafka: these heads may now be signed.
+        self.partitions.commit(ctx.heads, result.seen, int(time.time() * 1000))
         self.metrics.duplicates.inc(result.duplicates)
         known = {c.tenant_id for c in self.runtime.state.cameras.values()}
         for tenant, outcome in result.decisions:
@@ -337,22 +262,15 @@ class Worker:
         """Sign each partition's chain head that moved since its last checkpoint (R19)."""
         key_id, private_key = self.runtime.state.keyring.signing_key()
         now = datetime.now(UTC)
-        outputs, heads = [], {}
-        for partition, head in list(self.heads.items()):
-            if head.seq >= 0 and self.signed.get(partition) != head:
-                checkpoint = sign_checkpoint(private_key, key_id, partition, head, now)
-                outputs.append(
-                    Output(
-                        self.names.audit,
-                        checkpoint.checkpoint_id.encode(),
-                        self.runtime.state.codec.encode(checkpoint),
-                        partition,
-                    )
-                )
-                heads[partition] = head
+        heads = self.partitions.unsigned()
+        outputs = []
+        for partition, head in heads.items():
+            checkpoint = sign_checkpoint(private_key, key_id, partition, head, now)
+            encoded = self.runtime.state.codec.encode(checkpoint)
+            outputs.append(Output(self.names.audit, checkpoint.checkpoint_id.encode(), encoded, partition))
         if outputs:
             await self.produce(outputs)
-            self.signed.update(heads)
+            self.partitions.mark_signed(heads)
 
     async def produce(self, outputs: list[Output]) -> None:
         """Produce a decision's effects, then its audit records: a decision in the audit log is
@@ -381,7 +299,7 @@ class Worker:
         missing = topics - self.known_topics
         if not missing:
             return
-        tenants = {t.split(marker, 1)[1] for t in missing for marker in (".governed.", ".erasure.") if marker in t}
+        tenants = {tenant for topic in missing if (tenant := self.names.tenant_of(topic)) is not None}
         if tenants:
             await asyncio.to_thread(ensure_tenant_topics, self.settings, sorted(tenants))
         self.known_topics |= missing
@@ -411,6 +329,12 @@ class Worker:
             async def get(self, request: Request) -> Response:
                 body = generate_latest(worker.metrics.registry)
                 return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+def _input(message: Any) -> InputRecord:
+    """A Faust message as the core reads it (Faust's timestamp is in seconds, the record's in ms)."""
+    timestamp_ms = round(message.timestamp * 1000) if message.timestamp else 0
+    return InputRecord(message.topic, message.partition, message.offset, message.value, timestamp_ms, message.key)
 
 
 def _credentials(settings: Any) -> Any:

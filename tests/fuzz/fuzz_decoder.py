@@ -19,6 +19,7 @@ with atheris.instrument_imports():
     from gateway.contract.codec import DecodeError, default_codec
     from gateway.contract.models import FaceCaptured
     from gateway.contract.topics import TopicNames
+    from gateway.core.context import Context
     from gateway.core.messages import InputRecord
     from gateway.core.pipeline import process_batch
     from gateway.core.policy.tenant import development_policy
@@ -45,7 +46,7 @@ def one_input(data: bytes) -> None:
         data = SEED[:10] + data[10:]
     with contextlib.suppress(DecodeError):  # the only exception decoding may raise
         CODEC.decode(data, FaceCaptured)
-    result = process_batch([InputRecord(NAMES.raw, 0, 7, data)], STATE, NAMES, {}, lambda p, e: False, NOW, 1)
+    result = process_batch([InputRecord(NAMES.raw, 0, 7, data)], Context(STATE, NAMES, {}, lambda p, e: False, NOW, 1))
     assert len(result.decisions) == 1, "one decision per input"
     for output in result.outputs:
         if output.topic == NAMES.rejected and len(data) >= 16:

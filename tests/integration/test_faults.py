@@ -23,7 +23,7 @@ from gateway.sdk.scenario import Capture, Traffic
 from gateway.shell.local import LocalWorker
 from tests.integration.conftest import Unique
 from tests.integration.gateway_fixture import CODEC, TENANTS, Deployment
-from tests.leaks import LeakFinder
+from tests.support.leaks import LeakFinder
 
 pytestmark = pytest.mark.kafka
 OUTAGE_SECONDS = 30

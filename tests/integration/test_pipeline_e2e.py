@@ -30,7 +30,7 @@ from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
 from tests.integration.conftest import Unique
-from tests.leaks import LeakFinder
+from tests.support.leaks import LeakFinder
 
 pytestmark = pytest.mark.kafka
 CODEC = default_codec()

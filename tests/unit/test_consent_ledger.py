@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
-from gateway.core.consent import ConsentHistory, ConsentLedger, ConsentTerms, check_consent, effective_at
+from gateway.core.consent import Consented, ConsentHistory, ConsentLedger, ConsentTerms, check_consent, effective_at
+from gateway.core.policy.outcome import Refusal
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -31,7 +32,7 @@ def withdraw(at: datetime) -> ConsentRecord:
 
 def check(history: ConsentHistory | None, at: datetime, purpose: Purpose | None = VISIT, minor: bool = False) -> str:
     result = check_consent(history, purpose, at, now=NOW, terms=TERMS, minor=minor)
-    return "VALID" if result.valid else result.reason or "?"
+    return "VALID" if isinstance(result, Consented) else result.reason
 
 
 def history(*versions: ConsentRecord) -> ConsentHistory:
@@ -81,7 +82,7 @@ def test_expiry_bundled_notice_written_and_minors() -> None:
     assert check(history(grant(minor=True, guardian_consent=True)), T0 + timedelta(days=1)) == "VALID"
     written = ConsentTerms(TERMS.notice_versions, require_separate=True, require_written=True)
     result = check_consent(history(grant()), VISIT, T0 + timedelta(days=1), now=NOW, terms=written, minor=False)
-    assert result.reason == "CONSENT_NOT_WRITTEN"
+    assert isinstance(result, Refusal) and result.reason == "CONSENT_NOT_WRITTEN"
 
 
 def test_any_purpose_is_enough_for_an_enrollment_but_none_is_not() -> None:

@@ -15,11 +15,10 @@ from gateway.contract.models import AuditRecord, FaceCaptured, RejectedEvent
 from gateway.contract.vocabulary import Decision, Occlusion, Purpose
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.messages import InputRecord
-from gateway.core.pipeline import process_batch
 from gateway.core.state import GatewayState
 from gateway.sdk.scenario import World, build_world
-from tests.leaks import LeakFinder
-from tests.unit.test_pipeline import CODEC, NAMES, NOW, loaded_state
+from tests.support.core import CODEC, NAMES, NOW, decide_batch, loaded_state
+from tests.support.leaks import LeakFinder
 
 
 @cache
@@ -74,7 +73,7 @@ def test_hostile_batches_end_in_decisions_or_dead_letters(inputs: list[FaceCaptu
     if replay:  # the same event ids again in one batch
         payloads = payloads + payloads
     records = [InputRecord(NAMES.raw, 0, n, p) for n, p in enumerate(payloads)]
-    result = process_batch(records, state, NAMES, {}, lambda p, e: False, NOW, 1)
+    result = decide_batch(records, state, audit_partitions=1)
     audits = [CODEC.decode(o.value or b"", AuditRecord) for o in result.outputs if o.topic == NAMES.audit]
     assert len(audits) + result.duplicates == len(payloads), "one decision per input, repeats counted"
     assert all((a.rule_ids and a.reason_codes) or a.decision is Decision.FORWARDED for a in audits)
@@ -91,7 +90,7 @@ def test_hostile_batches_end_in_decisions_or_dead_letters(inputs: list[FaceCaptu
 def test_a_10_mb_record_is_a_dead_letter_that_does_not_carry_it() -> None:
     _, state = fixture()
     huge = b"\xc3\x01" + struct.pack("<Q", 1) + b"\x00" * (10 * 2**20)
-    result = process_batch([InputRecord(NAMES.raw, 0, 0, huge)], state, NAMES, {}, lambda p, e: False, NOW, 1)
+    result = decide_batch([InputRecord(NAMES.raw, 0, 0, huge)], state, audit_partitions=1)
     [dead] = [o for o in result.outputs if o.topic == NAMES.rejected]
     assert len(dead.value or b"") < 2048
     assert CODEC.decode(dead.value or b"", RejectedEvent).payload_size == len(huge)

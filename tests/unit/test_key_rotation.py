@@ -14,13 +14,13 @@ from gateway.cli import app
 from gateway.contract.models import AuditRecord, ErasureNotice
 from gateway.contract.vocabulary import Decision
 from gateway.core.lifecycle.enrollment import enroll
-from gateway.core.lifecycle.erasure import ErasureReason, due_erasures, erase
+from gateway.core.lifecycle.erasure import due_erasures, erase
 from gateway.core.messages import InputRecord
-from gateway.core.pipeline import process_batch
+from gateway.core.policy.reasons import Reason
 from gateway.keyring import Keyring, KeyringError
 from gateway.sdk.scenario import Traffic, build_world
-from tests.unit.lifecycle.world import CODEC, NAMES, NOW, apply, consent, enrollment, give, new_state, on, record, step
-from tests.unit.test_pipeline import loaded_state
+from tests.support.core import CODEC, NAMES, NOW, context, decide_batch, loaded_state
+from tests.support.lifecycle import apply, consent, enrollment, give, new_state, on, record
 
 
 def test_rotation_adds_a_current_version_and_a_cutoff_for_the_old_one() -> None:
@@ -65,15 +65,15 @@ def test_old_templates_match_until_the_cutoff_then_are_neither_searched_nor_kept
 
     def decide(at: datetime) -> Decision:
         batch = [InputRecord(NAMES.raw, 0, 0, CODEC.encode(capture))]
-        result = process_batch(batch, state, NAMES, {}, lambda p, e: False, at, 1)
-        return CODEC.decode(result.outputs[0].value or b"", AuditRecord).decision
+        [audit] = on(decide_batch(batch, state, now=at, audit_partitions=1), NAMES.audit)
+        return CODEC.decode(audit.value or b"", AuditRecord).decision
 
     assert decide(NOW) is Decision.FORWARDED  # version 1 templates are still searched before the cutoff
     assert decide(cutoff) is Decision.STRIPPED  # revoked: not searched any more
     due = [d for d in due_erasures(state, cutoff, lambda p: True) if d.tenant_id == tenant]
-    assert due and {d.reason for d in due} == {ErasureReason.KEY_REVOKED}
+    assert due and {d.reason for d in due} == {Reason.KEY_REVOKED}
     assert not [d for d in due_erasures(state, NOW, lambda p: True) if d.tenant_id == tenant]
-    s = step(state)
+    s = context(state)
     erase(s, due[0])
     notice = CODEC.decode(on(s.result, NAMES.erasure(tenant))[0].value or b"", ErasureNotice)
     assert notice.reason_code == "KEY_REVOKED" and notice.rule_ids == ["R08"]
@@ -92,7 +92,7 @@ def test_new_enrollments_use_the_new_version() -> None:
         }
     )
     give(state, consent())
-    s = step(state)
+    s = context(state)
     enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
     apply(state, s.result)
     assert state.enrollments["acme/s1"].key_version == 2

@@ -8,7 +8,7 @@ import numpy as np
 
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
-from tests.leaks import LeakFinder
+from tests.support.leaks import LeakFinder
 
 POP = Population.create(SYNTHETIC_512, 4, 3)
 TEMPLATES = [to_bytes(v) for v in POP.captures([0, 1, 2], stream=0, noise=0.3)]

@@ -2,55 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
-
 import pytest
 
-from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, GovernedFace, RejectedEvent
-from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision
 from gateway.core.audit.chain import GENESIS, ChainHead, record_hash
-from gateway.core.lifecycle.enrollment import enroll
-from gateway.core.lifecycle.step import Step
 from gateway.core.messages import BatchResult, InputRecord
-from gateway.core.pipeline import process_batch
-from gateway.core.policy.tenant import development_policy
-from gateway.core.state import GatewayState, consent_key
-from gateway.keyring import Keyring
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
-
-CODEC = default_codec()
-NAMES = TopicNames()
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-def _keyring(world: World) -> Keyring:
-    master = hashlib.sha256(f"test-keys-{world.seed}".encode()).digest()
-    return Keyring.model_validate({"development_master": master})
-
-
-def loaded_state(world: World, keyring: Keyring | None = None) -> GatewayState:
-    state = GatewayState(keyring=keyring or _keyring(world), fallback_policy=development_policy)
-    for camera in world.cameras:
-        state.apply_camera(camera.camera_id, CODEC.encode(camera))
-    for consent in world.consents:
-        state.apply_consent(consent_key(consent.tenant_id, consent.subject_id), CODEC.encode(consent))
-    for offset, e in enumerate(world.enrollments):
-        step = Step(state, NAMES, {}, lambda p, e: False, NOW, 0)
-        enroll(InputRecord(NAMES.enroll, 0, offset, CODEC.encode(e)), step)
-        for output in step.result.outputs:
-            assert output.topic == NAMES.enrolled, "every enrollment of the world has a valid consent"
-            state.apply_enrollment(output.key.decode(), output.value)
-    return state
-
-
-def records(items: list[Capture]) -> list[InputRecord]:
-    return [
-        InputRecord(NAMES.raw, i % 4, i // 4, CODEC.encode(c.capture) if c.capture else c.raw)
-        for i, c in enumerate(items)
-    ]
+from tests.support.core import CODEC, NAMES, decide_batch, loaded_state, raw_records
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +20,7 @@ def world() -> World:
 @pytest.fixture(scope="module")
 def run(world: World) -> tuple[list[Capture], BatchResult]:
     items = Traffic(world).take(1500)
-    result = process_batch(records(items), loaded_state(world), NAMES, {}, lambda p, e: False, NOW, 4)
+    result = decide_batch(raw_records(items), loaded_state(world))
     return items, result
 
 
@@ -150,28 +109,20 @@ def test_audit_chain_links_each_partition(run: tuple[list[Capture], BatchResult]
 
 def test_repeated_event_ids_are_dropped_once_and_counted(world: World) -> None:
     items = Traffic(world, seed=3).take(20)
-    batch = records(items)
+    batch = raw_records(items)
     twice = batch + [
         InputRecord(r.topic, r.partition, r.offset + 1000, r.value) for r in batch if items[batch.index(r)].capture
     ]
-    result = process_batch(twice, loaded_state(world), NAMES, {}, lambda p, e: False, NOW, 4)
+    result = decide_batch(twice, loaded_state(world))
     assert len(_decoded(result, NAMES.audit, AuditRecord)) == len(items)
     assert result.duplicates == sum(1 for i in items if i.capture)
     seen = {event_id for _, event_id in result.seen}
-    again = process_batch(batch, loaded_state(world), NAMES, {}, lambda p, e: e in seen, NOW, 4)
+    again = decide_batch(batch, loaded_state(world), seen=frozenset(seen))
     assert again.duplicates == len(seen)
 
 
 def test_chain_continues_from_a_given_head(world: World) -> None:
     head = ChainHead(41, "ab" * 32)
-    result = process_batch(
-        records(Traffic(world, seed=5).take(3))[:1],
-        loaded_state(world),
-        NAMES,
-        {0: head},
-        lambda p, e: False,
-        NOW,
-        4,
-    )
-    audit = CODEC.decode(result.outputs[0].value or b"", AuditRecord)
+    result = decide_batch(raw_records(Traffic(world, seed=5).take(3))[:1], loaded_state(world), heads={0: head})
+    [audit] = _decoded(result, NAMES.audit, AuditRecord)
     assert audit.seq == 42 and audit.prev_hash == "ab" * 32

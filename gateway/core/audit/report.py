@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from gateway.contract.models import AuditRecord
-from gateway.core.policy.rules import CATALOGUE, RuleId
+from gateway.core.policy.rules import CATALOGUE, Rule
 
 ALERT_MEANING = {
     "R15": "distinct enrolled subjects reached the filing threshold: file with the provincial CAC within 30 working days",
@@ -92,7 +92,7 @@ def to_json(report: Report) -> str:
 
 def _rule_label(rule: str) -> str:
     try:
-        entry = CATALOGUE[RuleId(rule)]
+        entry = CATALOGUE[Rule(rule)]
     except ValueError:
         return rule
     return f"{rule} {entry.name} ({', '.join(entry.sources)})"

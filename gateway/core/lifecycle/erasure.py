@@ -11,31 +11,24 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import ConsentRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.consent import consent_ref, effective_at
-from gateway.core.lifecycle.step import Step
+from gateway.core.context import UNDECIDABLE, Context, Decided
 from gateway.core.messages import InputRecord, Output
-from gateway.core.policy.decision import Outcome
-from gateway.core.records import erasure_event_id
+from gateway.core.policy.outcome import Outcome, Refusal
+from gateway.core.policy.reasons import Reason
+from gateway.core.policy.rules import Rule
+from gateway.core.records import codes, erasure_event_id
 from gateway.core.state import GatewayState, consent_key
 
-
-class ErasureReason(StrEnum):
-    WITHDRAWN = "WITHDRAWN"  # the subject withdrew, or the tenant deleted the consent
-    EXPIRED = "EXPIRED"  # the consent (the purpose) ended
-    RETENTION = "RETENTION"  # kept as long as the pack allows since the last interaction
-    KEY_REVOKED = "KEY_REVOKED"  # protected under a key version past its revocation cutoff: re-enroll
-
-
-RULES = {
-    ErasureReason.WITHDRAWN: ("R10",),
-    ErasureReason.EXPIRED: ("R10", "R11"),
-    ErasureReason.RETENTION: ("R11",),
-    ErasureReason.KEY_REVOKED: ("R08",),
+RULES: dict[Reason, tuple[Rule, ...]] = {  # why a template is erased, and the rules that demand it
+    Reason.WITHDRAWN: (Rule.WITHDRAWAL,),
+    Reason.EXPIRED: (Rule.WITHDRAWAL, Rule.RETENTION),
+    Reason.RETENTION: (Rule.RETENTION,),
+    Reason.KEY_REVOKED: (Rule.TEMPLATE_PROTECTION,),
 }
 
 
@@ -43,19 +36,19 @@ RULES = {
 class DueErasure:
     tenant_id: str
     subject_id: str
-    reason: ErasureReason
+    reason: Reason  # one of RULES
     effective: datetime
     partition: int
     consent_ref: str | None = None
 
 
-def erase(step: Step, due: DueErasure) -> None:
+def erase(ctx: Context, due: DueErasure) -> None:
     """Tombstone, notices to the tenant and to every company its template was protected for
     (each under its own pseudonym: PIPL art. 47, GDPR art. 17(2) and 19), and the audit."""
-    state, tenant_id, subject_id = step.state, due.tenant_id, due.subject_id
+    state, tenant_id, subject_id = ctx.state, due.tenant_id, due.subject_id
     key = consent_key(tenant_id, subject_id)
     entry = state.enrollments.get(key)
-    step.emit(Output(step.names.enrolled, key.encode(), None))
+    ctx.emit(Output(ctx.names.enrolled, key.encode(), None))
     rules = RULES[due.reason]
     event_id = erasure_event_id(tenant_id, subject_id, due.reason, int(due.effective.timestamp() * 1000))
     told = {tenant_id: state.tenant_pseudonym(tenant_id, subject_id)}
@@ -67,42 +60,43 @@ def erase(step: Step, due: DueErasure) -> None:
             tenant_id=company,
             pseudonym=name,
             reason_code=due.reason,
-            rule_ids=list(rules),
+            rule_ids=codes(rules),
             consent_ref=due.consent_ref if company == tenant_id else None,
-            erased_at=step.now,
+            erased_at=ctx.now,
         )
-        step.emit(Output(step.names.erasure(company), notice.notice_id.encode(), state.codec.encode(notice)))
+        ctx.emit(Output(ctx.names.erasure(company), notice.notice_id.encode(), state.codec.encode(notice)))
     outcome = Outcome(Decision.ERASED, rules, (due.reason,), consent_ref=due.consent_ref)
-    step.decide(event_id, tenant_id, outcome, subject_id=subject_id)
+    ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id), due.partition)
 
 
 def _digest_of(event_id: str, company: str) -> str:
     return hashlib.sha256(f"{event_id}\x1f{company}".encode()).hexdigest()[:32]
 
 
-def on_consent(record: InputRecord, key: str | None, step: Step) -> None:
+def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
     """A record on the consent topic: a withdrawal, or a deletion (tombstone), erases at once."""
     tenant_id, _, subject_id = (key or "").partition("/")
     if not tenant_id or not subject_id:
-        step.reject(record, "BAD_KEY", "consent records are keyed tenant_id/subject_id")
+        ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_KEY), "consent records are keyed tenant_id/subject_id")
         return
     if record.value is None:
         deleted = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-        erase(step, DueErasure(tenant_id, subject_id, ErasureReason.WITHDRAWN, deleted, step.partition))
+        erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, deleted, record.partition))
         return
     try:
-        consent = step.state.codec.decode(record.value, ConsentRecord)
+        consent = ctx.state.codec.decode(record.value, ConsentRecord)
     except DecodeError as exc:
-        step.reject(record, f"DECODE_{exc.code}", exc.detail, tenant_id)
+        ctx.reject(record, Refusal(UNDECIDABLE, Reason.undecodable(exc.code)), exc.detail, tenant_id=tenant_id)
         return
     if (consent.tenant_id, consent.subject_id) != (tenant_id, subject_id):
-        step.reject(record, "KEY_MISMATCH", "the record's tenant and subject differ from its key", tenant_id)
+        mismatch = Refusal(UNDECIDABLE, Reason.KEY_MISMATCH)
+        ctx.reject(record, mismatch, "the record's tenant and subject differ from its key", tenant_id=tenant_id)
         return
     if consent.status is ConsentStatus.WITHDRAWN:
         due = DueErasure(
-            tenant_id, subject_id, ErasureReason.WITHDRAWN, effective_at(consent), step.partition, consent_ref(consent)
+            tenant_id, subject_id, Reason.WITHDRAWN, effective_at(consent), record.partition, consent_ref(consent)
         )
-        erase(step, due)
+        erase(ctx, due)
 
 
 def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool]) -> Iterator[DueErasure]:
@@ -125,14 +119,14 @@ def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool
             and consent.expires_at is not None
             and now >= consent.expires_at + timedelta(days=retention.purpose_end_grace_days)
         ):
-            reason, effective = ErasureReason.EXPIRED, consent.expires_at
+            reason, effective = Reason.EXPIRED, consent.expires_at
         elif retention.max_days_since_enrollment is not None and now >= entry.enrolled_at + timedelta(
             days=retention.max_days_since_enrollment
         ):
-            reason, effective = ErasureReason.RETENTION, entry.enrolled_at
+            reason, effective = Reason.RETENTION, entry.enrolled_at
         elif state.keyring.protection_revoked(tenant_id, entry.key_version, now):
             keys = state.keyring.tenants[tenant_id].protection
-            reason, effective = ErasureReason.KEY_REVOKED, keys.revoke_after[entry.key_version]
+            reason, effective = Reason.KEY_REVOKED, keys.revoke_after[entry.key_version]
         else:
             continue
         reference = consent_ref(consent) if consent is not None else None

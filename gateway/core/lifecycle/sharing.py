@@ -17,26 +17,27 @@ from gateway.contract.models import SharedSubject, ShareRequest
 from gateway.contract.topics import check_tenant_id
 from gateway.contract.vocabulary import Decision
 from gateway.core.consent import ConsentHistory, check_consent, consent_ref
-from gateway.core.lifecycle.step import Step
+from gateway.core.context import UNDECIDABLE, Context, Decided
 from gateway.core.messages import InputRecord, Output
-from gateway.core.policy.decision import Outcome, consent_terms
+from gateway.core.policy.decision import PROTECT, consent_terms
+from gateway.core.policy.outcome import Outcome, Refusal, merged
+from gateway.core.policy.reasons import Reason
+from gateway.core.policy.rules import Rule
 from gateway.core.policy.tenant import EffectivePolicy, SharingAgreement
-from gateway.core.records import audit_id, share_event_id
+from gateway.core.records import audit_id, codes, share_event_id
 from gateway.core.state import EnrollmentEntry, RecipientTemplate, consent_key
 
-Refusal = tuple[tuple[str, ...], str]  # rule ids, reason code
 
-
-def share(record: InputRecord, step: Step) -> None:
-    state = step.state
+def share(record: InputRecord, ctx: Context) -> None:
+    state = ctx.state
     try:
         request = state.codec.decode(record.value or b"", ShareRequest)
         check_tenant_id(request.recipient_tenant_id)
     except DecodeError as exc:
-        step.reject(record, f"DECODE_{exc.code}", exc.detail)
+        ctx.reject(record, Refusal(UNDECIDABLE, Reason.undecodable(exc.code)), exc.detail)
         return
     except ValueError:
-        step.reject(record, "BAD_RECIPIENT", "recipient_tenant_id is not a valid tenant id")
+        ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_RECIPIENT), "recipient_tenant_id is not a valid tenant id")
         return
     tenant_id, subject_id, recipient = request.tenant_id, request.subject_id, request.recipient_tenant_id
     event_id = share_event_id(tenant_id, request.request_id)
@@ -44,10 +45,14 @@ def share(record: InputRecord, step: Step) -> None:
     reference = consent_ref(history.current) if history is not None else None
     policy = state.policy(tenant_id)
     entry = state.enrollments.get(consent_key(tenant_id, subject_id))
-    checked = check_share(request, policy, history, entry, step.now)
-    if isinstance(checked, tuple):
-        rules, reason = checked
-        outcome = Outcome(Decision.SHARE_BLOCKED, tuple(sorted({"R09", *rules})), (reason,), consent_ref=reference)
+    checked = check_share(request, policy, history, entry, ctx.now)
+    if isinstance(checked, Refusal):
+        outcome = Outcome(
+            Decision.SHARE_BLOCKED,
+            merged(checked.rules, (Rule.CROSS_COMPANY,)),
+            (checked.reason,),
+            consent_ref=reference,
+        )
     else:
         assert policy is not None and entry is not None  # check_share passed, so both exist
         agreement, template, rules = checked.agreement, checked.template, checked.rule_ids
@@ -62,22 +67,23 @@ def share(record: InputRecord, step: Step) -> None:
             template_key_version=template.key_version,
             purpose=request.purpose,
             agreement_id=agreement.id,
-            rule_ids=list(rules),
+            rule_ids=codes(rules),
             policy_version=policy.version,
-            shared_at=step.now,
+            shared_at=ctx.now,
         )
-        step.emit(Output(step.names.governed(recipient), shared.share_id.encode(), state.codec.encode(shared)))
+        ctx.emit(Output(ctx.names.governed(recipient), shared.share_id.encode(), state.codec.encode(shared)))
         outcome = Outcome(Decision.SHARED, rules, (), consent_ref=reference)
-    step.decide(
+    decided = Decided(
         event_id, tenant_id, outcome, subject_id=subject_id, purpose=request.purpose, recipient_tenant_id=recipient
     )
+    ctx.decide(decided, record.partition)
 
 
 @dataclass(frozen=True)
 class Allowed:
     agreement: SharingAgreement
     template: RecipientTemplate
-    rule_ids: tuple[str, ...]
+    rule_ids: tuple[Rule, ...]
 
 
 def check_share(
@@ -90,32 +96,33 @@ def check_share(
     """The first rule a share request fails, or what an allowed share needs."""
     recipient = request.recipient_tenant_id
     if policy is None:
-        return ("R12",), "NO_TENANT_POLICY"
+        return Refusal((Rule.IMPACT_ASSESSMENT,), Reason.NO_TENANT_POLICY)
     if recipient == request.tenant_id:
-        return (), "RECIPIENT_IS_SENDER"
+        return Refusal((), Reason.RECIPIENT_IS_SENDER)
     if request.purpose in policy.forbidden_purposes:
-        return ("R06", "R16"), "PURPOSE_FORBIDDEN"
+        return Refusal((Rule.PURPOSE_LOCK, Rule.NO_SALE), Reason.PURPOSE_FORBIDDEN)
     check = check_consent(history, request.purpose, now, now=now, terms=consent_terms(policy), minor=False)
-    if not check.valid or history is None:
-        return check.rule_ids, check.reason or "CONSENT_INVALID"
+    if isinstance(check, Refusal):
+        return check
+    assert history is not None  # a valid consent has a history
     consent = history.current
     if recipient not in consent.recipients:
-        return (), "RECIPIENT_NOT_CONSENTED"
+        return Refusal((), Reason.RECIPIENT_NOT_CONSENTED)
     agreement = policy.tenant.agreement_with(recipient, request.purpose)
     if agreement is None or request.agreement_id not in (None, agreement.id):
-        return (), "NO_AGREEMENT"
+        return Refusal((), Reason.NO_AGREEMENT)
     if policy.pack.sharing_requires_impact_assessment and not agreement.impact_assessment_reference:
-        return ("R12",), "NO_IMPACT_ASSESSMENT"
+        return Refusal((Rule.IMPACT_ASSESSMENT,), Reason.NO_IMPACT_ASSESSMENT)
     if request.recipient_region not in agreement.regions:
-        return ("R13",), "REGION_NOT_AGREED"
+        return Refusal((Rule.CROSS_BORDER,), Reason.REGION_NOT_AGREED)
     if request.recipient_region not in policy.pack.regions:
         if policy.pack.cross_border_requires_transfer_mechanism and not agreement.transfer_mechanism:
-            return ("R13",), "NO_TRANSFER_MECHANISM"
+            return Refusal((Rule.CROSS_BORDER,), Reason.NO_TRANSFER_MECHANISM)
         if not consent.separate:
-            return ("R13",), "CROSS_BORDER_CONSENT_NOT_SEPARATE"
+            return Refusal((Rule.CROSS_BORDER,), Reason.CROSS_BORDER_CONSENT_NOT_SEPARATE)
     if entry is None:
-        return ("R08",), "NOT_ENROLLED"
+        return Refusal(PROTECT, Reason.NOT_ENROLLED)
     template = entry.recipients.get(recipient)
     if template is None:  # the consent named the recipient only after enrollment: re-enroll to share
-        return ("R08",), "RECIPIENT_TEMPLATE_MISSING"
-    return Allowed(agreement, template, tuple(sorted({"R08", "R09", "R13", *check.rule_ids})))
+        return Refusal(PROTECT, Reason.RECIPIENT_TEMPLATE_MISSING)
+    return Allowed(agreement, template, merged(PROTECT, (Rule.CROSS_COMPANY, Rule.CROSS_BORDER), check.rules))

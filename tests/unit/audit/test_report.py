@@ -10,9 +10,8 @@ from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
 from gateway.core.audit.reconcile import RawInput, reconcile
 from gateway.core.audit.report import build_report, to_html, to_json, to_markdown
-from gateway.core.pipeline import process_batch
 from gateway.sdk.scenario import Traffic, build_world
-from tests.unit.test_pipeline import loaded_state, records
+from tests.support.core import decide_batch, loaded_state, raw_records
 
 CODEC = default_codec()
 NAMES = TopicNames()
@@ -21,8 +20,8 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 def _decided(n: int = 200) -> tuple[list[RawInput], list[AuditRecord]]:
     world = build_world(seed=5, subjects_per_tenant=6)
-    batch = records(Traffic(world, seed=2).take(n))
-    result = process_batch(batch, loaded_state(world), NAMES, {}, lambda p, e: False, NOW, 4)
+    batch = raw_records(Traffic(world, seed=2).take(n))
+    result = decide_batch(batch, loaded_state(world))
     audits = [CODEC.decode(o.value or b"", AuditRecord) for o in result.outputs if o.topic == NAMES.audit]
     return [RawInput(r.topic, r.partition, r.offset, r.value or b"") for r in batch], audits
 

@@ -12,10 +12,9 @@ from gateway.contract.topics import TopicNames
 from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.signing import checkpoint_is_signed, load_public_keys, public_pem, sign_checkpoint
 from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
-from gateway.core.pipeline import process_batch
 from gateway.keyring import Keyring
 from gateway.sdk.scenario import Traffic, build_world
-from tests.unit.test_pipeline import loaded_state, records
+from tests.support.core import decide_batch, loaded_state, raw_records
 
 CODEC = default_codec()
 NAMES = TopicNames()
@@ -32,11 +31,11 @@ def audit_log(batches: int = 2, per_batch: int = 40, redo_last: bool = False) ->
     traffic = Traffic(world, seed=9)
     heads: dict[int, ChainHead] = {}
     log: dict[int, list[bytes]] = {0: [], 1: []}
-    inputs = [records(traffic.take(per_batch)) for _ in range(batches)]
+    inputs = [raw_records(traffic.take(per_batch)) for _ in range(batches)]
     if redo_last:  # a crash after the outputs were written but before the offsets were committed
         inputs.append(inputs[-1])
     for batch in inputs:
-        result = process_batch(batch, state, NAMES, heads, lambda p, e: False, NOW, 2)
+        result = decide_batch(batch, state, heads=heads, audit_partitions=2)
         for output in result.outputs:
             if output.topic == NAMES.audit and output.partition is not None:
                 log[output.partition].append(output.value or b"")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from gateway.contract.codec import default_codec
 from gateway.contract.models import RECORD_MODELS, FaceCaptured
 from gateway.contract.schemas import RECORD_NAMES, SchemaSet
-from tests.avro_strategies import datum
+from tests.support.avro_strategies import datum
 
 SCHEMAS = SchemaSet.load()
 CODEC = default_codec()

@@ -50,3 +50,12 @@ def test_tenant_topics_come_from_settings_or_arguments() -> None:
 def test_tenant_id_cannot_escape_its_topic() -> None:
     with pytest.raises(ValueError, match="tenant id"):
         TopicNames().governed("acme.audit")
+
+
+@pytest.mark.parametrize("prefix", ["facegate.", "staging-fg-", "fg"])
+def test_the_contract_says_which_tenant_a_topic_is_for(prefix: str) -> None:
+    names = TopicNames(prefix)
+    assert names.tenant_of(names.governed("acme")) == "acme" and names.tenant_of(names.erasure("a-b_c")) == "a-b_c"
+    for shared in (names.raw, names.audit, names.consent, names.rejected, "other.governed.acme"):
+        assert names.tenant_of(shared) is None
+    assert names.tenant_of(f"{prefix}governed.bad tenant!") is None

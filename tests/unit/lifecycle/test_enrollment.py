@@ -9,14 +9,15 @@ from gateway.contract.models import AuditRecord, Enrollment
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.state import ProtectedEnrollment
-from tests.unit.lifecycle.world import CODEC, NAMES, NOW, apply, consent, enrollment, give, new_state, on, record, step
+from tests.support.core import CODEC, NAMES, NOW, context
+from tests.support.lifecycle import apply, consent, enrollment, give, new_state, on, record
 
 
 def test_a_consented_enrollment_is_stored_protected_for_the_tenant_and_each_named_recipient() -> None:
     state = new_state()
     give(state, consent())
     raw = enrollment()
-    s = step(state)
+    s = context(state)
     enroll(record(NAMES.enroll, CODEC.encode(raw)), s)
     [stored] = on(s.result, NAMES.enrolled)
     assert [o.topic for o in s.result.outputs] == [NAMES.enrolled], "accepted: only the protected form goes on"
@@ -47,7 +48,7 @@ def test_an_enrollment_without_valid_consent_is_refused_audited_and_not_stored(
     if given is not None:
         give(state, given)  # type: ignore[arg-type]
     raw = enrollment()
-    s = step(state)
+    s = context(state)
     enroll(record(NAMES.enroll, CODEC.encode(raw)), s)
     assert not on(s.result, NAMES.enrolled)
     [audit_out] = s.result.outputs
@@ -61,7 +62,7 @@ def test_an_enrollment_without_valid_consent_is_refused_audited_and_not_stored(
 
 def test_a_refused_enrollment_already_audited_is_not_audited_twice() -> None:
     state = new_state()
-    s = step(state, seen=frozenset({f"enrollment:{NAMES.enroll}:0:0"}))
+    s = context(state, seen=frozenset({f"enrollment:{NAMES.enroll}:0:0"}))
     enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
     assert not s.result.outputs and s.result.duplicates == 1
 
@@ -76,7 +77,7 @@ def test_malformed_enrollments_become_dead_letters_without_their_bytes() -> None
             CODEC.encode(Enrollment(tenant_id="acme", subject_id="s1", template=nan, template_model="synthetic-512")),
         ]
     ):
-        s = step(state)
+        s = context(state)
         enroll(record(NAMES.enroll, payload, offset), s)
         [dead] = on(s.result, NAMES.rejected)
         assert dead.value is not None and payload[:32] not in dead.value
@@ -87,7 +88,7 @@ def test_an_uncalibrated_model_is_refused() -> None:
     state = new_state()
     give(state, consent())
     other = Enrollment(tenant_id="acme", subject_id="s1", template=b"\x00\x00\x80\x3f" * 8, template_model="vendor-x")
-    s = step(state)
+    s = context(state)
     enroll(record(NAMES.enroll, CODEC.encode(other)), s)
     audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
     assert audit.reason_codes == ["ENROLLMENT_REFUSED", "MODEL_UNCALIBRATED"] and not on(s.result, NAMES.enrolled)

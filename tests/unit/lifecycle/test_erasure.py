@@ -6,29 +6,17 @@ from datetime import timedelta
 
 from gateway.contract.models import AuditRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.lifecycle.erasure import ErasureReason, due_erasures, erase, on_consent
-from tests.unit.lifecycle.world import (
-    CODEC,
-    NAMES,
-    NOW,
-    T0,
-    apply,
-    consent,
-    enrolled,
-    give,
-    new_state,
-    on,
-    policy_for,
-    record,
-    step,
-)
+from gateway.core.lifecycle.erasure import due_erasures, erase, on_consent
+from gateway.core.policy.reasons import Reason
+from tests.support.core import CODEC, NAMES, NOW, context
+from tests.support.lifecycle import T0, apply, consent, enrolled, give, new_state, on, policy_for, record
 
 
 def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audited() -> None:
     state = enrolled(new_state())
     withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(minutes=1))
     give(state, withdrawal)
-    s = step(state, partition=2)
+    s = context(state)
     on_consent(record(NAMES.consent, CODEC.encode(withdrawal), partition=2), "acme/s1", s)
     [tombstone] = on(s.result, NAMES.enrolled)
     assert tombstone.key == b"acme/s1" and tombstone.value is None
@@ -52,10 +40,10 @@ def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audit
 def test_a_redone_withdrawal_repeats_its_outputs_with_the_same_ids_and_is_audited_once() -> None:
     state = enrolled(new_state())
     withdrawal = CODEC.encode(consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW))
-    first = step(state)
+    first = context(state)
     on_consent(record(NAMES.consent, withdrawal), "acme/s1", first)
     decided = {e for _, e in first.result.seen}
-    again = step(state, seen=frozenset(decided))
+    again = context(state, seen=frozenset(decided))
     on_consent(record(NAMES.consent, withdrawal), "acme/s1", again)
     assert [o.key for o in again.result.outputs] == [o.key for o in first.result.outputs if o.topic != NAMES.audit]
     assert again.result.duplicates == 1
@@ -63,7 +51,7 @@ def test_a_redone_withdrawal_repeats_its_outputs_with_the_same_ids_and_is_audite
 
 def test_a_deleted_consent_erases_and_a_grant_does_not() -> None:
     state = enrolled(new_state())
-    s = step(state)
+    s = context(state)
     on_consent(record(NAMES.consent, CODEC.encode(consent())), "acme/s1", s)
     assert not s.result.outputs
     on_consent(record(NAMES.consent, None), "acme/s1", s)
@@ -72,7 +60,7 @@ def test_a_deleted_consent_erases_and_a_grant_does_not() -> None:
 
 
 def test_consent_records_with_a_bad_key_or_body_are_dead_letters() -> None:
-    s = step(new_state())
+    s = context(new_state())
     on_consent(record(NAMES.consent, b"junk that is not avro at all"), "acme/s1", s)
     on_consent(record(NAMES.consent, CODEC.encode(consent()), offset=1), "acme/s2", s)
     on_consent(record(NAMES.consent, CODEC.encode(consent()), offset=2), None, s)
@@ -84,7 +72,7 @@ def test_pipl_erases_when_the_purpose_ends() -> None:
     state = enrolled(new_state(), expires_at=NOW + timedelta(days=1))
     assert not list(due_erasures(state, NOW, lambda p: True))
     [due] = due_erasures(state, NOW + timedelta(days=1), lambda p: True)
-    assert due.reason is ErasureReason.EXPIRED and due.effective == NOW + timedelta(days=1)
+    assert due.reason is Reason.EXPIRED and due.effective == NOW + timedelta(days=1)
 
 
 def test_cubi_keeps_up_to_a_year_after_the_purpose_ends_and_a_tenant_may_shorten_it() -> None:
@@ -92,9 +80,7 @@ def test_cubi_keeps_up_to_a_year_after_the_purpose_ends_and_a_tenant_may_shorten
     state = enrolled(new_state(), expires_at=ends)
     state.policies["acme"] = policy_for("acme", pack="cubi-tx")
     assert not list(due_erasures(state, ends + timedelta(days=364), lambda p: True))
-    assert [d.reason for d in due_erasures(state, ends + timedelta(days=365), lambda p: True)] == [
-        ErasureReason.EXPIRED
-    ]
+    assert [d.reason for d in due_erasures(state, ends + timedelta(days=365), lambda p: True)] == [Reason.EXPIRED]
     state.policies["acme"] = policy_for("acme", pack="cubi-tx", tighten={"retention_purpose_end_grace_days": 30})
     assert not list(due_erasures(state, ends + timedelta(days=29), lambda p: True))
     assert len(list(due_erasures(state, ends + timedelta(days=30), lambda p: True))) == 1
@@ -107,8 +93,8 @@ def test_bipa_erases_three_years_after_the_last_interaction() -> None:
     assert enrolled_at == T0  # the record's timestamp, the enrollment carrying none
     assert not list(due_erasures(state, T0 + timedelta(days=1094), lambda p: True))
     [due] = due_erasures(state, T0 + timedelta(days=1095), lambda p: True)
-    assert due.reason is ErasureReason.RETENTION
-    s = step(state)
+    assert due.reason is Reason.RETENTION
+    s = context(state)
     erase(s, due)
     audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
     assert audit.rule_ids == ["R11"] and audit.reason_codes == ["RETENTION"]

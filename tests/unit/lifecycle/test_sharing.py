@@ -20,11 +20,9 @@ from gateway.core.lifecycle.sharing import share
 from gateway.core.messages import BatchResult
 from gateway.core.policy.tenant import SharingAgreement
 from gateway.core.state import GatewayState, ProtectedEnrollment
-from tests.unit.lifecycle.world import (
+from tests.support.core import CODEC, NAMES, NOW, context
+from tests.support.lifecycle import (
     AGREEMENT,
-    CODEC,
-    NAMES,
-    NOW,
     VISIT,
     consent,
     enrolled,
@@ -34,7 +32,6 @@ from tests.unit.lifecycle.world import (
     on,
     policy_for,
     record,
-    step,
 )  # fmt: skip
 
 
@@ -47,7 +44,7 @@ def request(**changes: object) -> ShareRequest:
 
 
 def decide(state: GatewayState, req: ShareRequest) -> tuple[AuditRecord, BatchResult]:
-    s = step(state)
+    s = context(state)
     share(record(NAMES.share_requests, CODEC.encode(req)), s)
     [audit] = on(s.result, NAMES.audit)
     return CODEC.decode(audit.value or b"", AuditRecord), s.result
@@ -144,7 +141,7 @@ def test_recipient_templates_are_unlinkable_to_the_senders() -> None:
     for person in range(people):
         subject = f"p{person}"
         give(state, consent(subject))
-        s = step(state)
+        s = context(state)
         template = to_bytes(population.captures([person], stream=0, noise=0.3)[0])
         enroll(record(NAMES.enroll, CODEC.encode(enrollment(subject).model_copy(update={"template": template}))), s)
         stored = ProtectedEnrollment.from_json(on(s.result, NAMES.enrolled)[0].value or b"")

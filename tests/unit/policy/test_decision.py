@@ -22,7 +22,8 @@ from gateway.core.biometrics.calibration import shipped
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.matching import Match
 from gateway.core.consent import ConsentHistory
-from gateway.core.policy.decision import Identify, Outcome, conclude, screen
+from gateway.core.policy.decision import Identify, conclude, screen
+from gateway.core.policy.outcome import Outcome
 from gateway.core.policy.tenant import ImpactAssessment, TenantPolicy, Tightening, effective_policy
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

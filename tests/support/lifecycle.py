@@ -5,14 +5,11 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime
 
-from gateway.contract.codec import default_codec
 from gateway.contract.models import ConsentRecord, Enrollment
-from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.core.lifecycle.enrollment import enroll
-from gateway.core.lifecycle.step import Step
 from gateway.core.messages import BatchResult, InputRecord, Output
 from gateway.core.policy.tenant import (
     EffectivePolicy,
@@ -23,11 +20,9 @@ from gateway.core.policy.tenant import (
 )
 from gateway.core.state import GatewayState, consent_key
 from gateway.keyring import Keyring
+from tests.support.core import CODEC, NAMES, context
 
-CODEC = default_codec()
-NAMES = TopicNames()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 VISIT = Purpose.REPEAT_VISITOR_RECOGNITION
 POPULATION = Population.create(SYNTHETIC_512, 50, 7)
 AGREEMENT = SharingAgreement(
@@ -74,10 +69,6 @@ def enrollment(subject: str = "s1", person: int = 0, tenant: str = "acme") -> En
     return Enrollment(tenant_id=tenant, subject_id=subject, template=template, template_model=SYNTHETIC_512.name)
 
 
-def step(state: GatewayState, partition: int = 0, seen: frozenset[str] = frozenset()) -> Step:
-    return Step(state, NAMES, {}, lambda p, e: e in seen, NOW, partition)
-
-
 def record(topic: str, value: bytes | None, offset: int = 0, partition: int = 0) -> InputRecord:
     return InputRecord(topic, partition, offset, value, int(T0.timestamp() * 1000))
 
@@ -96,7 +87,7 @@ def on(result: BatchResult, topic: str) -> list[Output]:
 def enrolled(state: GatewayState, subject: str = "s1", **consent_changes: object) -> GatewayState:
     """A subject with a consent and an accepted enrollment, as the worker's feeds would hold them."""
     give(state, consent(subject, **consent_changes))
-    s = step(state)
+    s = context(state)
     enroll(record(NAMES.enroll, CODEC.encode(enrollment(subject))), s)
     apply(state, s.result)
     assert f"acme/{subject}" in state.enrollments

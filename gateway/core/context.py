@@ -1,0 +1,120 @@
+"""The one path by which every decision leaves the core, captures and lifecycle records alike.
+
+A `Context` is what deciding needs besides the input: the state, the topic names, the audit chain
+heads (advanced in place), which events were already decided, the time. `decide` appends the
+decision's audit record to the chain of its audit partition; `emit` adds an effect (a governed
+event, an enrollment, a notice); `reject` turns input that cannot be decided into a dead letter
+and a REJECTED audit record. Everything lands in `result`, which the shell produces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.contract.models import CameraRegistration, FaceCaptured
+from gateway.contract.topics import TopicNames
+from gateway.contract.vocabulary import Decision, Purpose
+from gateway.core.audit.chain import ChainHead
+from gateway.core.audit.log import audit_output
+from gateway.core.messages import BatchResult, InputRecord, Output
+from gateway.core.policy.outcome import Outcome, Refusal
+from gateway.core.policy.rules import Rule
+from gateway.core.records import NO_POLICY, UNKNOWN_TENANT, audit_fields, rejected_event, undecodable_event_id
+from gateway.core.state import GatewayState
+
+UNDECIDABLE = (Rule.AUDIT,)  # input refused before any rule could be applied: only the audit rule speaks
+
+
+@dataclass(frozen=True)
+class Identification:
+    """An identification ran: the EU AI Act art. 12(3) log of the reference database and the period of use."""
+
+    reference_database: str
+    started: datetime
+    ended: datetime
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One decision as the audit records it: what was decided, about whom, in which context."""
+
+    event_id: str
+    tenant_id: str
+    outcome: Outcome
+    subject_id: str | None = None  # internal; the audit gets the regulator's pseudonym
+    capture: FaceCaptured | None = None
+    camera: CameraRegistration | None = None
+    purpose: Purpose | None = None
+    recipient_tenant_id: str | None = None
+    identification: Identification | None = None
+
+
+@dataclass
+class Context:
+    state: GatewayState
+    names: TopicNames
+    heads: dict[int, ChainHead]  # per audit partition; advanced in place
+    is_seen: Callable[[int, str], bool]  # (audit partition, event id): decided before?
+    now: datetime
+    audit_partitions: int
+    result: BatchResult = field(default_factory=BatchResult)
+
+    def audit_partition(self, input_partition: int) -> int:
+        """Inputs of partition p are audited in audit partition p (co-partitioned topics)."""
+        return input_partition % self.audit_partitions
+
+    def seen(self, input_partition: int, event_id: str) -> bool:
+        return self.is_seen(self.audit_partition(input_partition), event_id)
+
+    def policy_version(self, tenant_id: str) -> str:
+        policy = self.state.policy(tenant_id)
+        return policy.version if policy else NO_POLICY
+
+    def emit(self, output: Output) -> None:
+        self.result.outputs.append(output)
+
+    def decide(self, decided: Decided, input_partition: int) -> None:
+        """The audit record of a decision; a decision already in the audit log is not repeated."""
+        partition = self.audit_partition(input_partition)
+        if self.is_seen(partition, decided.event_id):
+            self.result.duplicates += 1
+            return
+        subject = decided.subject_id
+        fields = audit_fields(
+            decided,
+            policy_version=self.policy_version(decided.tenant_id) if decided.tenant_id != UNKNOWN_TENANT else NO_POLICY,
+            recorded_at=self.now,
+            subject_pseudonym=self.state.regulator_pseudonym(decided.tenant_id, subject) if subject else None,
+        )
+        self.emit(audit_output(fields, self.heads, partition, self.names.audit, self.state.codec))
+        self.result.seen.append((partition, decided.event_id))
+        self.result.decisions.append((decided.tenant_id, decided.outcome))
+
+    def reject(
+        self,
+        record: InputRecord,
+        refusal: Refusal,
+        detail: str | None = None,
+        *,
+        tenant_id: str | None = None,
+        capture: FaceCaptured | None = None,
+    ) -> None:
+        """Input that cannot be decided: a dead letter without its payload, and a REJECTED audit record."""
+        event_id = capture.event_id if capture else undecodable_event_id(record.topic, record.partition, record.offset)
+        if self.seen(record.partition, event_id):
+            self.result.duplicates += 1
+            return
+        outcome = refusal.outcome(Decision.REJECTED)
+        self.dead_letter(record, outcome, detail, capture)
+        tenant = capture.tenant_id if capture else tenant_id or UNKNOWN_TENANT
+        self.decide(Decided(event_id, tenant, outcome, capture=capture), record.partition)
+
+    def dead_letter(
+        self, record: InputRecord, outcome: Outcome, detail: str | None, capture: FaceCaptured | None = None
+    ) -> None:
+        """Where the input was, why it was refused, a digest of it; no payload, no biometric field."""
+        reason = detail or f"rejected: {', '.join(outcome.reason_codes)}"
+        dead = rejected_event(record, outcome.reason_codes[0], reason, self.now, capture)
+        self.emit(Output(self.names.rejected, dead.rejected_id.encode(), self.state.codec.encode(dead)))

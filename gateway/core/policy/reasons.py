@@ -1,0 +1,74 @@
+"""Why a decision went the way it did: the reason codes of audit records, governed events, dead
+letters and erasure notices. The values are stable (consumers and regulators filter on them)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from gateway.contract.codec import DecodeErrorCode
+
+
+class Reason(StrEnum):
+    # Screening a capture (registry, tenant, place, purpose, quality)
+    CAMERA_UNKNOWN = "CAMERA_UNKNOWN"
+    TENANT_MISMATCH = "TENANT_MISMATCH"
+    NO_TENANT_POLICY = "NO_TENANT_POLICY"
+    IMPACT_ASSESSMENT_MISSING = "IMPACT_ASSESSMENT_MISSING"
+    IMPACT_ASSESSMENT_AFTER_CAPTURE = "IMPACT_ASSESSMENT_AFTER_CAPTURE"
+    PRIVATE_SPACE = "PRIVATE_SPACE"
+    PUBLIC_PLACE_PURPOSE = "PUBLIC_PLACE_PURPOSE"
+    NO_SIGNAGE = "NO_SIGNAGE"
+    PURPOSE_FORBIDDEN = "PURPOSE_FORBIDDEN"
+    PURPOSE_NOT_ALLOWED_FOR_CAMERA = "PURPOSE_NOT_ALLOWED_FOR_CAMERA"
+    MODEL_UNCALIBRATED = "MODEL_UNCALIBRATED"
+    TEMPLATE_INVALID = "TEMPLATE_INVALID"
+    LOW_QUALITY = "LOW_QUALITY"
+    MASKED = "MASKED"
+    OCCLUDED = "OCCLUDED"
+    IMAGE_DISCARDED = "IMAGE_DISCARDED"
+    NO_MATCH = "NO_MATCH"
+    # Consent (R01-R03, R10, R11)
+    NO_CONSENT = "NO_CONSENT"
+    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+    CONSENT_AFTER_CAPTURE = "CONSENT_AFTER_CAPTURE"
+    CONSENT_EXPIRED = "CONSENT_EXPIRED"
+    CONSENT_BUNDLED = "CONSENT_BUNDLED"
+    CONSENT_NOT_WRITTEN = "CONSENT_NOT_WRITTEN"
+    PURPOSE_NOT_CONSENTED = "PURPOSE_NOT_CONSENTED"
+    NOTICE_UNKNOWN = "NOTICE_UNKNOWN"
+    MINOR_WITHOUT_GUARDIAN = "MINOR_WITHOUT_GUARDIAN"
+    # Enrollment
+    ENROLLMENT_REFUSED = "ENROLLMENT_REFUSED"
+    # Sharing (R09, R13)
+    RECIPIENT_IS_SENDER = "RECIPIENT_IS_SENDER"
+    RECIPIENT_NOT_CONSENTED = "RECIPIENT_NOT_CONSENTED"
+    NO_AGREEMENT = "NO_AGREEMENT"
+    NO_IMPACT_ASSESSMENT = "NO_IMPACT_ASSESSMENT"
+    REGION_NOT_AGREED = "REGION_NOT_AGREED"
+    NO_TRANSFER_MECHANISM = "NO_TRANSFER_MECHANISM"
+    CROSS_BORDER_CONSENT_NOT_SEPARATE = "CROSS_BORDER_CONSENT_NOT_SEPARATE"
+    NOT_ENROLLED = "NOT_ENROLLED"
+    RECIPIENT_TEMPLATE_MISSING = "RECIPIENT_TEMPLATE_MISSING"
+    # Erasure (R08, R10, R11): why a template was erased
+    WITHDRAWN = "WITHDRAWN"  # the subject withdrew, or the tenant deleted the consent
+    EXPIRED = "EXPIRED"  # the consent (the purpose) ended
+    RETENTION = "RETENTION"  # kept as long as the pack allows since enrollment
+    KEY_REVOKED = "KEY_REVOKED"  # protected under a key version past its revocation cutoff: re-enroll
+    # Input that cannot be decided (dead letters)
+    BAD_KEY = "BAD_KEY"
+    UNKNOWN_TOPIC = "UNKNOWN_TOPIC"
+    KEY_MISMATCH = "KEY_MISMATCH"
+    BAD_RECIPIENT = "BAD_RECIPIENT"
+    DECODE_TOO_SHORT = "DECODE_TOO_SHORT"
+    DECODE_BAD_MARKER = "DECODE_BAD_MARKER"
+    DECODE_UNKNOWN_FINGERPRINT = "DECODE_UNKNOWN_FINGERPRINT"
+    DECODE_WRONG_RECORD_TYPE = "DECODE_WRONG_RECORD_TYPE"
+    DECODE_TRUNCATED = "DECODE_TRUNCATED"
+    DECODE_CORRUPT = "DECODE_CORRUPT"
+    DECODE_TRAILING_BYTES = "DECODE_TRAILING_BYTES"
+    DECODE_INVALID_FIELD = "DECODE_INVALID_FIELD"
+
+    @classmethod
+    def undecodable(cls, code: DecodeErrorCode) -> Reason:
+        """The reason for bytes that failed to decode with `code`."""
+        return cls(f"DECODE_{code.value}")

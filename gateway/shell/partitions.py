@@ -1,0 +1,107 @@
+"""Which partitions this worker decides, and where each audit partition's chain stands.
+
+Input topics are co-partitioned: partition p of every input belongs to one worker, which alone
+appends to audit partition p. Per audit partition the worker keeps one `PartitionState`: the
+chain head (read back from the audit log when the partition is first written after start-up or
+a rebalance, so a redo continues the chain), the event ids decided within the dedupe window and
+the last head it signed. No Kafka here: the rules below have unit tests of their own.
+
+- Captures, lifecycle records, sweeps and revocations hold `lock` one at a time: a revocation
+  waits for the batch in flight, so Kafka holds its outputs before a new owner reads the chain.
+- Events fetched before a revocation wait for `settled`, then are decided only on partitions
+  still `ours`; the others are left unacknowledged to their new owner.
+- A partition revoked while its batch was in flight is not resurrected by that batch's commit.
+- A stop decides nothing new and waits (bounded) for the batch in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gateway.core.audit.chain import ChainHead
+
+
+@dataclass
+class PartitionState:
+    head: ChainHead = field(default_factory=ChainHead)
+    decided: dict[str, int] = field(default_factory=dict)  # event id -> when decided (ms)
+    signed: ChainHead | None = None  # the head of the last checkpoint this worker wrote
+
+    def forget_before(self, cutoff_ms: int) -> int:
+        old = [event_id for event_id, at in self.decided.items() if at < cutoff_ms]
+        for event_id in old:
+            del self.decided[event_id]
+        return len(old)
+
+
+class Partitions:
+    def __init__(self) -> None:
+        self.owned: set[int] = set()  # once a rebalance has settled
+        self.states: dict[int, PartitionState] = {}  # audit partitions written since start or rebalance
+        self.lock = asyncio.Lock()
+        self.settled = asyncio.Event()
+        self.stopping = False
+
+    def ours(self, partition: int) -> bool:
+        """Whether this worker decides the partition now: it owns it and is not stopping."""
+        return partition in self.owned and not self.stopping
+
+    async def revoke(self, partitions: Iterable[int]) -> None:
+        self.settled.clear()
+        async with self.lock:
+            for partition in partitions:
+                self.owned.discard(partition)
+                self.states.pop(partition, None)
+
+    async def assign(self, partitions: Iterable[int]) -> None:
+        async with self.lock:
+            self.owned = set(partitions)
+
+    def settle(self) -> None:
+        self.settled.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Decide nothing new; True once the batch in flight has ended, False if it outlasted `timeout`."""
+        self.stopping = True
+        try:
+            async with asyncio.timeout(timeout), self.lock:
+                return True
+        except TimeoutError:
+            return False
+
+    def unloaded(self, partitions: Iterable[int]) -> list[int]:
+        return sorted(set(partitions) - set(self.states))
+
+    def load(self, partition: int, state: PartitionState) -> None:
+        self.states[partition] = state
+
+    def heads(self) -> dict[int, ChainHead]:
+        return {partition: state.head for partition, state in self.states.items()}
+
+    def seen(self, partition: int, event_id: str) -> bool:
+        return event_id in self.states[partition].decided
+
+    def commit(self, heads: dict[int, ChainHead], seen: Iterable[tuple[int, str]], now_ms: int) -> None:
+        """Kafka holds a decision's outputs: advance the heads and remember the event ids, on the
+        partitions still held (a revoked one's next owner reads its head back from the log)."""
+        for partition, head in heads.items():
+            if partition in self.states:
+                self.states[partition].head = head
+        for partition, event_id in seen:
+            if partition in self.states:
+                self.states[partition].decided[event_id] = now_ms
+
+    def unsigned(self) -> dict[int, ChainHead]:
+        """Heads that moved since their last checkpoint."""
+        return {p: s.head for p, s in self.states.items() if s.head.seq >= 0 and s.signed != s.head}
+
+    def mark_signed(self, heads: dict[int, ChainHead]) -> None:
+        for partition, head in heads.items():
+            if partition in self.states:
+                self.states[partition].signed = head
+
+    def forget_before(self, cutoff_ms: int) -> None:
+        for state in self.states.values():
+            state.forget_before(cutoff_ms)

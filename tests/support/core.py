@@ -1,0 +1,68 @@
+"""Deciding without Kafka: the constants and the context the core's tests decide in."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from gateway.contract.codec import default_codec
+from gateway.contract.topics import TopicNames
+from gateway.core.audit.chain import ChainHead
+from gateway.core.context import Context
+from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.messages import BatchResult, InputRecord
+from gateway.core.pipeline import process_batch
+from gateway.core.policy.tenant import development_policy
+from gateway.core.state import GatewayState, consent_key
+from gateway.keyring import Keyring
+from gateway.sdk.scenario import Capture, World
+
+CODEC = default_codec()
+NAMES = TopicNames()
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def context(
+    state: GatewayState,
+    *,
+    seen: frozenset[str] = frozenset(),
+    audit_partitions: int = 4,
+    heads: dict[int, ChainHead] | None = None,
+    now: datetime = NOW,
+) -> Context:
+    """A context in which the events `seen` were decided before."""
+    return Context(state, NAMES, {} if heads is None else heads, lambda p, e: e in seen, now, audit_partitions)
+
+
+def decide_batch(records: Sequence[InputRecord], state: GatewayState, **options: object) -> BatchResult:
+    return process_batch(records, context(state, **options))  # type: ignore[arg-type]
+
+
+def world_keyring(world: World) -> Keyring:
+    master = hashlib.sha256(f"test-keys-{world.seed}".encode()).digest()
+    return Keyring.model_validate({"development_master": master})
+
+
+def loaded_state(world: World, keyring: Keyring | None = None) -> GatewayState:
+    """A scenario world's cameras, consents and enrollments, as the worker's feeds would hold them."""
+    state = GatewayState(keyring=keyring or world_keyring(world), fallback_policy=development_policy)
+    for camera in world.cameras:
+        state.apply_camera(camera.camera_id, CODEC.encode(camera))
+    for consent in world.consents:
+        state.apply_consent(consent_key(consent.tenant_id, consent.subject_id), CODEC.encode(consent))
+    for offset, e in enumerate(world.enrollments):
+        ctx = context(state)
+        enroll(InputRecord(NAMES.enroll, 0, offset, CODEC.encode(e)), ctx)
+        for output in ctx.result.outputs:
+            assert output.topic == NAMES.enrolled, "every enrollment of the world has a valid consent"
+            state.apply_enrollment(output.key.decode(), output.value)
+    return state
+
+
+def raw_records(items: list[Capture]) -> list[InputRecord]:
+    """Captures on four raw partitions, in turn."""
+    return [
+        InputRecord(NAMES.raw, i % 4, i // 4, CODEC.encode(c.capture) if c.capture else c.raw)
+        for i, c in enumerate(items)
+    ]
