@@ -18,6 +18,8 @@ from gateway.core.audit.keyset import KeySet, VerifierKey, check_checkpoint, che
 from gateway.core.audit.legacy import check_chain, v0_hash
 from gateway.core.audit.note import Checkpoint, Completeness, NoteError, Receipt
 from gateway.core.audit.tlog import EMPTY_ROOT, Code, Tree, leaf_hash
+from tests.vectors.audit.generate import FILES, check, render
+from tests.vectors.audit.generate import HERE as VECTORS
 
 LOG = "facegate.example/audit"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -152,3 +154,18 @@ def test_the_v0_chain_of_todays_records_verifies() -> None:
     assert check_chain(records) == []
     assert codes(check_chain([records[0], *records[2:]])) == [Code.MISSING_LEAVES]
     assert codes(check_chain(records[1:])) == [Code.PRUNED]
+
+
+def _vector_cases() -> list[tuple[str, dict[str, Any]]]:
+    return [(name, case) for name in FILES for case in json.loads((VECTORS / name).read_text())["cases"]]
+
+
+def test_the_checked_in_vectors_are_what_the_generator_writes() -> None:
+    for name, build in FILES.items():
+        assert (VECTORS / name).read_text(encoding="utf-8") == render(build()), f"{name}: run {VECTORS}/generate.py"
+
+
+@pytest.mark.parametrize(("file", "case"), _vector_cases(), ids=lambda v: v if isinstance(v, str) else v["name"])
+def test_python_reports_what_each_vector_expects(file: str, case: dict[str, Any]) -> None:
+    keyset = KeySet.load(json.dumps(json.loads((VECTORS / "keys.json").read_text())["keyset"]))
+    assert check(case, keyset) == case["expect"]
