@@ -12,6 +12,7 @@ from gateway.cli.console import console, errors
 from gateway.core.biometrics.calibration import (
     DEFAULT_FAR,
     CalibrationError,
+    Sampling,
     calibrate,
     calibrate_synthetic,
     save,
@@ -49,7 +50,7 @@ def calibrate_command(
             with np.load(embeddings) as data:
                 masked = data.get("masked")
                 result = calibrate(
-                    model, data["embeddings"], data["labels"], masked, far=far, source=str(embeddings.name)
+                    model, data["embeddings"], data["labels"], masked, Sampling(far=far), source=str(embeddings.name)
                 )
     except (CalibrationError, KeyError, ValueError) as exc:
         errors.print(f"[red]cannot calibrate:[/red] {exc}")

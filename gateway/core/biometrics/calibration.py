@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def threshold_for_far(impostor_scores: npt.ArrayLike, far: float) -> float:
 def _impostor_scores(
     probes: Vectors, probe_labels: npt.NDArray[np.int64],
     gallery: Vectors, gallery_labels: npt.NDArray[np.int64],
-    mean: Vectors, model: str, scheme: Scheme, keys: list[bytes],
+    protectors: list[Protector], scheme: Scheme,
 ) -> npt.NDArray[np.float64]:  # fmt: skip
     """Protected scores of probes against a gallery of other people, pooled over several keys.
 
@@ -107,11 +108,28 @@ def _impostor_scores(
     """
     pooled = []
     different = probe_labels[:, None] != gallery_labels[None, :]
-    for key in keys:
-        protector = Protector(key, 1, model, mean, scheme)
+    for protector in protectors:
         scores = all_pairs_agreement(scheme, protector.protect(probes), protector.protect(gallery))
         pooled.append(scores[different])
     return np.concatenate(pooled)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a calibration samples: the false-accept rate to hold, the protection scheme, how many
+    random keys to pool impostor scores over (seeded for a reproducible shipped file), and how
+    many rows to use as probes and as gallery at most."""
+
+    far: float = DEFAULT_FAR
+    scheme: Scheme = DEFAULT_SCHEME
+    keys: int = 3
+    max_rows: int = 3000
+    key_seed: int | None = None
+
+    def key_list(self) -> list[bytes]:
+        if self.key_seed is None:
+            return [secrets.token_bytes(32) for _ in range(self.keys)]
+        return [hashlib.sha256(f"facegate-calibration|{self.key_seed}|{i}".encode()).digest() for i in range(self.keys)]
 
 
 def calibrate(
@@ -119,18 +137,16 @@ def calibrate(
     embeddings: Vectors,
     labels: npt.ArrayLike,
     masked: npt.ArrayLike | None = None,
-    far: float = DEFAULT_FAR,
-    scheme: Scheme = DEFAULT_SCHEME,
-    keys: int = 3,
-    max_rows: int = 3000,
+    sampling: Sampling | None = None,
     source: str = "",
-    key_seed: int | None = None,
 ) -> Calibration:
     """Build a calibration from labelled embeddings of one model.
 
     Clean captures are split into probes and a gallery (as enrolled templates are clean); masked
     captures are scored as probes against that same clean gallery.
     """
+    sampling = sampling or Sampling()
+    far, scheme, max_rows = sampling.far, sampling.scheme, sampling.max_rows
     x = np.asarray(embeddings, dtype=np.float32)
     y = np.asarray(labels, dtype=np.int64)
     m = np.zeros(len(x), dtype=bool) if masked is None else np.asarray(masked, dtype=bool)
@@ -144,12 +160,7 @@ def calibrate(
     half = min(len(order) // 2, max_rows)
     probes, gallery = order[:half], order[half : 2 * half]
     masked_probes = np.flatnonzero(m)[:max_rows]
-    key_list = [
-        hashlib.sha256(f"facegate-calibration|{key_seed}|{i}".encode()).digest()
-        if key_seed is not None
-        else secrets.token_bytes(32)
-        for i in range(keys)
-    ]
+    protectors = [Protector(key, 1, template_model, mean, scheme) for key in sampling.key_list()]
 
     thresholds = {}
     samples = {}
@@ -157,7 +168,7 @@ def calibrate(
     for name, rows in (("clean", probes), ("masked", masked_probes)):
         if len(rows) == 0:
             continue
-        impostors = _impostor_scores(x[rows], y[rows], x[gallery], y[gallery], mean, template_model, scheme, key_list)
+        impostors = _impostor_scores(x[rows], y[rows], x[gallery], y[gallery], protectors, scheme)
         if len(impostors) * far < 10:
             raise CalibrationError(
                 f"{len(impostors)} {name} impostor pairs cannot set a threshold at FAR {far:g}: "
@@ -203,7 +214,7 @@ def calibrate_synthetic(model: SyntheticModel, people: int = 6000, seed: int = 7
     labels = np.concatenate([everyone, everyone, everyone])
     masked = np.repeat([False, False, True], people)
     return calibrate(
-        model.name, embeddings, labels, masked, key_seed=seed,
+        model.name, embeddings, labels, masked, Sampling(key_seed=seed),
         source=f"synthetic population: {people} people, seed {seed}, 3 captures each (1 masked)",
     )  # fmt: skip
 

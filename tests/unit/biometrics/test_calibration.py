@@ -8,6 +8,7 @@ import pytest
 from gateway.core.biometrics.calibration import (
     Calibration,
     CalibrationError,
+    Sampling,
     calibrate,
     shipped,
     threshold_for_far,
@@ -61,7 +62,9 @@ def test_calibrate_measures_mean_and_masked_threshold() -> None:
     population = Population.create(SYNTHETIC_128_OFFSET, 1500, seed=8)
     everyone = np.arange(1500)
     faces = np.concatenate([population.captures(everyone, 0), population.captures(everyone, 1, masked=True)])
-    result = calibrate("x", faces, np.r_[everyone, everyone], np.repeat([False, True], 1500), far=1e-3, key_seed=1)
+    result = calibrate(
+        "x", faces, np.r_[everyone, everyone], np.repeat([False, True], 1500), Sampling(far=1e-3, key_seed=1)
+    )
     assert np.allclose(result.mean_vector, population.captures(everyone, 0).mean(axis=0), atol=1e-5)
     assert 0.5 < result.thresholds.clean < 1 and 0.5 < result.thresholds.masked < 1
 
