@@ -18,7 +18,7 @@ KUBE_VERSION = "1.31.0"  # what helm's capabilities report; the objects are vali
 
 
 def tool(name: str) -> Path:
-    path = TOOLS / ("bin/helm" if name == "helm" else "checkov/bin/checkov")
+    path = TOOLS / ("checkov/bin/checkov" if name == "checkov" else f"bin/{name}")  # helm, promtool
     if not path.is_file():
         pytest.skip(f"{name} is not installed at {path}; run scripts/install")  # a failure in CI
     return path
@@ -42,3 +42,16 @@ def rendered(value_set: str, *extra: str) -> list[dict[str, Any]]:
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == kind]
+
+
+def values_of(value_set: str) -> dict[str, Any]:
+    """The value set merged over the chart's defaults (maps merge, anything else replaces)."""
+
+    def merge(base: Any, over: Any) -> Any:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{k: merge(base.get(k), v) for k, v in over.items()}}
+        return over
+
+    defaults, chosen = (yaml.safe_load(path.read_text()) for path in (CHART / "values.yaml", CHART / "ci" / value_set))
+    merged: dict[str, Any] = merge(defaults, chosen)
+    return merged

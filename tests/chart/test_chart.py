@@ -17,7 +17,7 @@ import yaml
 from gateway.contract.roles import Roles, acl_rules
 from gateway.contract.topics import contract_topics, internal_topic_specs
 from gateway.settings import Settings
-from tests.chart.conftest import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool
+from tests.chart.conftest import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
 
 BUILT_IN = {"ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
 
@@ -28,19 +28,6 @@ def pod_specs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [*spec["containers"], *spec.get("initContainers", [])]
-
-
-def values_of(value_set: str) -> dict[str, Any]:
-    """The value set merged over the chart's defaults (maps merge, anything else replaces)."""
-
-    def merge(base: Any, over: Any) -> Any:
-        if isinstance(base, dict) and isinstance(over, dict):
-            return {**base, **{k: merge(base.get(k), v) for k, v in over.items()}}
-        return over
-
-    defaults, chosen = (yaml.safe_load(path.read_text()) for path in (CHART / "values.yaml", CHART / "ci" / value_set))
-    merged: dict[str, Any] = merge(defaults, chosen)
-    return merged
 
 
 def worker_env(docs: list[dict[str, Any]]) -> dict[str, str]:
