@@ -20,9 +20,9 @@ import faiss
 import numpy as np
 
 from bench.results import rss_bytes, write_results
-from gateway.core.biometrics.calibration import shipped
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
+from gateway.files.calibrations import shipped
 
 BATCH = 64
 CHUNK = 50_000

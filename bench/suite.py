@@ -36,9 +36,9 @@ from bench.results import RESULTS, rss_bytes, write_results
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
-from gateway.core.biometrics.calibration import shipped
 from gateway.core.biometrics.synthetic import SYNTHETIC_512
 from gateway.core.state import ProtectedEnrollment, consent_key
+from gateway.files.calibrations import shipped
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import assign_all, stop_quietly
 from gateway.keyring import Keyring

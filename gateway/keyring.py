@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.errors import FaceGateError
+
 KEYRING_FILE_VARIABLE = "FACEGATE_KEYRING_FILE"
 KEYRING_VARIABLE = "FACEGATE_KEYRING"
 # The audit signing key may live in a Secret of its own (rotated by other people than tenant keys).
@@ -38,11 +40,11 @@ AUDIT_SIGNING_FILE_VARIABLE = "FACEGATE_AUDIT_SIGNING_FILE"
 KEY_BYTES = 32
 
 
-class MissingKeyError(LookupError):
+class MissingKeyError(FaceGateError, LookupError):
     """A key the gateway needs is not in the keyring (the message names which, never a value)."""
 
 
-class KeyringError(ValueError):
+class KeyringError(FaceGateError, ValueError):
     """A keyring document that does not validate; names the field, never quotes a value."""
 
 

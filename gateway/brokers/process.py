@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gateway.errors import FaceGateError
 
-class BrokerError(RuntimeError):
+
+class BrokerError(FaceGateError, RuntimeError):
     """A local broker could not be fetched, started or reached."""
 
 

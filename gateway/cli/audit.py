@@ -18,11 +18,11 @@ from gateway.cli.console import console, errors, load_settings
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditCheckpoint, AuditRecord
 from gateway.contract.topics import TopicNames
-from gateway.core.audit.export import read_export, write_export
 from gateway.core.audit.reconcile import RawInput, reconcile
 from gateway.core.audit.report import build_report, to_html, to_json, to_markdown
 from gateway.core.audit.signing import load_public_keys, public_pem
 from gateway.core.audit.verify import LogEntry, verify_audit_log
+from gateway.files.exports import read_export, write_export
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import read_topic
 from gateway.keyring import Keyring, KeyringError

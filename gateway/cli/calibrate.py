@@ -15,9 +15,9 @@ from gateway.core.biometrics.calibration import (
     Sampling,
     calibrate,
     calibrate_synthetic,
-    save,
 )
 from gateway.core.biometrics.synthetic import MODELS
+from gateway.files.calibrations import save
 
 
 def calibrate_command(

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from gateway.contract.history import released_schema_sets
 from gateway.contract.models import RECORD_MODELS, AvroRecord
 from gateway.contract.schemas import RecordSchema, SchemaSet
+from gateway.errors import FaceGateError
 
 MARKER = b"\xc3\x01"
 HEADER_SIZE = len(MARKER) + 8
@@ -39,7 +40,7 @@ class DecodeErrorCode(StrEnum):
     INVALID_FIELD = "INVALID_FIELD"
 
 
-class DecodeError(ValueError):
+class DecodeError(FaceGateError, ValueError):
     """Bytes that are not a valid contract record. `code` is stable; the text is for people."""
 
     def __init__(self, code: DecodeErrorCode, detail: str) -> None:
@@ -48,7 +49,7 @@ class DecodeError(ValueError):
         self.detail = detail
 
 
-class EncodeError(ValueError):
+class EncodeError(FaceGateError, ValueError):
     """A record that does not fit its schema."""
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from gateway.errors import FaceGateError
+
 NAMESPACE = "io.facegate.v1"
 
 RECORD_NAMES: tuple[str, ...] = (
@@ -37,7 +39,7 @@ RECORD_NAMES: tuple[str, ...] = (
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 
 
-class SchemaError(Exception):
+class SchemaError(FaceGateError):
     """The schema files are missing, malformed or inconsistent."""
 
 

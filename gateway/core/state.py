@@ -16,7 +16,7 @@ import numpy as np
 
 from gateway.contract.codec import Codec, DecodeError, default_codec
 from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord
-from gateway.core.biometrics.calibration import Calibration, shipped
+from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.embeddings import from_bytes
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
@@ -106,7 +106,7 @@ class GatewayState:
     keyring: Keyring
     policies: dict[str, EffectivePolicy] = field(default_factory=dict)
     fallback_policy: Callable[[str], EffectivePolicy] | None = None  # development mode only
-    calibrations: dict[str, Calibration] = field(default_factory=shipped)
+    calibrations: dict[str, Calibration] = field(default_factory=dict)  # by template model
     codec: Codec = field(default_factory=default_codec)
     cameras: dict[str, CameraRegistration] = field(default_factory=dict)
     consents: ConsentLedger = field(default_factory=ConsentLedger)

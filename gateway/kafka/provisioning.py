@@ -14,13 +14,14 @@ from typing import Any
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
 from gateway.contract.topics import TopicKind, TopicSpec, contract_topics, internal_topic_specs
+from gateway.errors import FaceGateError
 from gateway.kafka.connection import kafka_python_config
 from gateway.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
 
 
-class ProvisioningError(RuntimeError):
+class ProvisioningError(FaceGateError, RuntimeError):
     """The cluster refused to create or change a topic."""
 
 

@@ -12,8 +12,11 @@ import logging
 from dataclasses import dataclass
 
 from gateway.core.policy.pack import PolicyError
-from gateway.core.policy.tenant import EffectivePolicy, development_policy, load_policies
+from gateway.core.policy.tenant import EffectivePolicy
 from gateway.core.state import GatewayState
+from gateway.errors import FaceGateError
+from gateway.files.calibrations import shipped
+from gateway.files.policies import development_policy, load_policies
 from gateway.keyring import Keyring, KeyringError
 from gateway.settings import Environment, Settings
 
@@ -25,7 +28,7 @@ DEVELOPMENT_WARNING = (
 )
 
 
-class StartupError(RuntimeError):
+class StartupError(FaceGateError, RuntimeError):
     """The worker must not start; the message names what is missing or wrong."""
 
 
@@ -60,9 +63,11 @@ def build_runtime(settings: Settings) -> Runtime:
         if missing:
             raise StartupError("production start refused; missing: " + "; ".join(missing))
         assert keyring is not None
-        return Runtime(settings, GatewayState(keyring=keyring, policies=policies), development=False)
+        return Runtime(
+            settings, GatewayState(keyring=keyring, policies=policies, calibrations=shipped()), development=False
+        )
 
     log.warning(DEVELOPMENT_WARNING)
     keyring = keyring or Keyring.development_keyring(settings.cache_dir / "development-keyring")
-    state = GatewayState(keyring=keyring, policies=policies, fallback_policy=development_policy)
+    state = GatewayState(keyring=keyring, policies=policies, fallback_policy=development_policy, calibrations=shipped())
     return Runtime(settings, state, development=True)

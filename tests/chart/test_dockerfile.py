@@ -50,7 +50,7 @@ def test_the_image_install_works_outside_the_repository(tmp_path: Path) -> None:
     )
     assert run.returncode == 0 and "backward compatible" in run.stdout, run.stdout + run.stderr
     packs = subprocess.run(
-        [str(venv / "bin/python"), "-c", "from gateway.core.policy.pack import load_pack as l; print(l('bipa-il').id)"],
+        [str(venv / "bin/python"), "-c", "from gateway.files.packs import load_pack as l; print(l('bipa-il').id)"],
         cwd=tmp_path, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert packs.stdout.strip() == "bipa-il", packs.stderr

@@ -22,14 +22,17 @@ with atheris.instrument_imports():
     from gateway.core.context import Context
     from gateway.core.messages import InputRecord
     from gateway.core.pipeline import process_batch
-    from gateway.core.policy.tenant import development_policy
     from gateway.core.state import GatewayState
+    from gateway.files.calibrations import shipped
+    from gateway.files.policies import development_policy
     from gateway.keyring import Keyring
 
 CODEC = default_codec()
 NAMES = TopicNames()
 STATE = GatewayState(
-    keyring=Keyring.model_validate({"development_master": b"f" * 32}), fallback_policy=development_policy
+    keyring=Keyring.model_validate({"development_master": b"f" * 32}),
+    fallback_policy=development_policy,
+    calibrations=shipped(),
 )
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 # Valid records to mutate from: atheris mutates these seeds' bytes too.

@@ -13,8 +13,9 @@ from gateway.core.context import Context
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.messages import BatchResult, InputRecord
 from gateway.core.pipeline import process_batch
-from gateway.core.policy.tenant import development_policy
 from gateway.core.state import GatewayState, consent_key
+from gateway.files.calibrations import shipped
+from gateway.files.policies import development_policy
 from gateway.keyring import Keyring
 from gateway.sdk.scenario import Capture, World
 
@@ -46,7 +47,9 @@ def world_keyring(world: World) -> Keyring:
 
 def loaded_state(world: World, keyring: Keyring | None = None) -> GatewayState:
     """A scenario world's cameras, consents and enrollments, as the worker's feeds would hold them."""
-    state = GatewayState(keyring=keyring or world_keyring(world), fallback_policy=development_policy)
+    state = GatewayState(
+        keyring=keyring or world_keyring(world), fallback_policy=development_policy, calibrations=shipped()
+    )
     for camera in world.cameras:
         state.apply_camera(camera.camera_id, CODEC.encode(camera))
     for consent in world.consents:

@@ -16,9 +16,10 @@ from gateway.core.policy.tenant import (
     ImpactAssessment,
     SharingAgreement,
     TenantPolicy,
-    effective_policy,
 )
 from gateway.core.state import GatewayState, consent_key
+from gateway.files.calibrations import shipped
+from gateway.files.policies import policy_of
 from gateway.keyring import Keyring
 from tests.support.core import CODEC, NAMES, context
 
@@ -34,7 +35,7 @@ AGREEMENT = SharingAgreement(
 def policy_for(
     tenant: str, pack: str = "pipl-cn", agreements: tuple[SharingAgreement, ...] = (), **extra: object
 ) -> EffectivePolicy:
-    return effective_policy(
+    return policy_of(
         TenantPolicy.model_validate(
             {
                 "tenant_id": tenant, "pack": pack,
@@ -47,7 +48,7 @@ def policy_for(
 
 def new_state() -> GatewayState:
     keyring = Keyring.model_validate({"development_master": hashlib.sha256(b"lifecycle").digest()})
-    state = GatewayState(keyring=keyring)
+    state = GatewayState(keyring=keyring, calibrations=shipped())
     state.policies = {"acme": policy_for("acme", agreements=(AGREEMENT,)), "partner": policy_for("partner")}
     return state
 

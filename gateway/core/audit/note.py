@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gateway.core.audit.tlog import HASH_SIZE, Code, Finding, Frontier, check_consistency, check_leaves
+from gateway.errors import FaceGateError
 
 ED25519 = b"\x01"  # the signed-note signature type byte
 SIG_PREFIX = "\u2014 "  # em dash, space
@@ -33,7 +34,7 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 T = TypeVar("T")
 
 
-class NoteError(ValueError):
+class NoteError(FaceGateError, ValueError):
     """Text that is not a well-formed note, checkpoint, completeness note or receipt."""
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from gateway.errors import FaceGateError
+
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 6962 2.1: the hash of an empty list
 
@@ -66,7 +68,7 @@ def root(leaf_hashes: Iterable[bytes]) -> bytes:
     return frontier.root()
 
 
-class PrunedError(LookupError):
+class PrunedError(FaceGateError, LookupError):
     """A hash the tree does not hold: it lies inside a pruned prefix, or beyond the tree."""
 
 

@@ -10,11 +10,8 @@ not identified at all.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -23,12 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gateway.core.biometrics.embeddings import Vectors
 from gateway.core.biometrics.protection import DEFAULT_SCHEME, Protector, Scheme, all_pairs_agreement
 from gateway.core.biometrics.synthetic import Population, SyntheticModel
+from gateway.errors import FaceGateError
 
-SHIPPED = Path(__file__).parent / "calibrations"
 DEFAULT_FAR = 1e-4
 
 
-class CalibrationError(ValueError):
+class CalibrationError(FaceGateError, ValueError):
     """Not enough or inconsistent data to calibrate a model."""
 
 
@@ -217,17 +214,3 @@ def calibrate_synthetic(model: SyntheticModel, people: int = 6000, seed: int = 7
         model.name, embeddings, labels, masked, Sampling(key_seed=seed),
         source=f"synthetic population: {people} people, seed {seed}, 3 captures each (1 masked)",
     )  # fmt: skip
-
-
-def save(calibration: Calibration, path: Path) -> None:
-    path.write_text(json.dumps(calibration.model_dump(), indent=1) + "\n")
-
-
-@cache
-def shipped() -> dict[str, Calibration]:
-    """Calibrations shipped with FaceGate, by template_model."""
-    found = {}
-    for path in sorted(SHIPPED.glob("*.json")):
-        calibration = Calibration.model_validate_json(path.read_text())
-        found[calibration.template_model] = calibration
-    return found

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from gateway.errors import FaceGateError
+
 Vectors = npt.NDArray[np.float32]
 
 
-class TemplateError(ValueError):
+class TemplateError(FaceGateError, ValueError):
     """A template that cannot be used: wrong size, not finite, or zero. Never quotes the values."""
 
 

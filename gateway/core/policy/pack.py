@@ -1,19 +1,15 @@
-"""Jurisdiction packs: a law's parameters as validated data (packs/*.yaml)."""
+"""Jurisdiction packs: a law's parameters as validated data (gateway/files/packs/*.yaml)."""
 
 from __future__ import annotations
-
-from functools import cache
-from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.contract.vocabulary import LocationType, Purpose
+from gateway.errors import FaceGateError
 
-PACKS = Path(__file__).parent / "packs"
 
-
-class PolicyError(ValueError):
+class PolicyError(FaceGateError, ValueError):
     """A pack or tenant policy that does not validate, or that loosens its pack."""
 
 
@@ -67,10 +63,6 @@ def parse_yaml(text: str, what: str) -> dict[str, object]:
     return data
 
 
-@cache
-def load_pack(pack_id: str) -> JurisdictionPack:
-    path = PACKS / f"{pack_id}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PACKS.glob("*.yaml")))
-        raise PolicyError(f"unknown jurisdiction pack {pack_id!r} (known: {known})")
-    return JurisdictionPack.model_validate(parse_yaml(path.read_text(), path.name))
+def parse_pack(text: str, what: str) -> JurisdictionPack:
+    """A pack from its YAML text; `what` names it in errors."""
+    return JurisdictionPack.model_validate(parse_yaml(text, what))

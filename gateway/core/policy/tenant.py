@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.contract.vocabulary import LocationType, Purpose
-from gateway.core.policy.pack import JurisdictionPack, PolicyError, Retention, load_pack, parse_yaml
+from gateway.core.policy.pack import JurisdictionPack, PolicyError, Retention, parse_yaml
 
 
 class ImpactAssessment(BaseModel):
@@ -111,9 +110,8 @@ _ONLY_ON = ("require_signage", "require_written_consent")
 _ONLY_RAISE = ("minor_age", "min_quality")
 
 
-def effective_policy(tenant: TenantPolicy, pack: JurisdictionPack | None = None) -> EffectivePolicy:
+def effective_policy(tenant: TenantPolicy, pack: JurisdictionPack) -> EffectivePolicy:
     """Apply a tenant's tightenings to its pack; refuse, naming each one, anything that loosens."""
-    pack = pack or load_pack(tenant.pack)
     if pack.id != tenant.pack:
         raise PolicyError(f"tenant {tenant.tenant_id}: policy names pack {tenant.pack}, given {pack.id}")
     t = tenant.tighten
@@ -185,35 +183,21 @@ def _retention(base: Retention, t: Tightening, loosened: list[str]) -> Retention
     return Retention(purpose_end_grace_days=grace, max_days_since_enrollment=limit)
 
 
-def load_tenant_policy(path: Path) -> EffectivePolicy:
-    """Read, validate and apply one tenant policy file; errors name the file and field."""
+def parse_tenant_policy(text: str, what: str) -> TenantPolicy:
+    """A tenant policy from its YAML text; errors name `what` (the file) and the field."""
     try:
-        tenant = TenantPolicy.model_validate(parse_yaml(path.read_text(), path.name))
+        return TenantPolicy.model_validate(parse_yaml(text, what))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
-        raise PolicyError(f"{path.name}: {problems}") from None
-    return effective_policy(tenant)
+        raise PolicyError(f"{what}: {problems}") from None
 
 
-def load_policies(directory: Path) -> dict[str, EffectivePolicy]:
-    """Every *.yaml tenant policy in a folder, by tenant id."""
-    policies: dict[str, EffectivePolicy] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        policy = load_tenant_policy(path)
-        if policy.tenant_id in policies:
-            raise PolicyError(f"{path.name}: a second policy for tenant {policy.tenant_id}")
-        policies[policy.tenant_id] = policy
-    return policies
-
-
-def development_policy(tenant_id: str) -> EffectivePolicy:
+def development_tenant(tenant_id: str) -> TenantPolicy:
     """What development mode gives a tenant with no policy: the pack as is, a placeholder assessment."""
-    return effective_policy(
-        TenantPolicy(
-            tenant_id=tenant_id,
-            revision="development",
-            impact_assessment=ImpactAssessment(reference="DEVELOPMENT-ONLY", dated=date(2000, 1, 1)),
-            notice_versions=frozenset({"notice-v1"}),
-            alternative_method_offered=True,
-        )
+    return TenantPolicy(
+        tenant_id=tenant_id,
+        revision="development",
+        impact_assessment=ImpactAssessment(reference="DEVELOPMENT-ONLY", dated=date(2000, 1, 1)),
+        notice_versions=frozenset({"notice-v1"}),
+        alternative_method_offered=True,
     )

@@ -10,11 +10,11 @@ from gateway.core.biometrics.calibration import (
     CalibrationError,
     Sampling,
     calibrate,
-    shipped,
     threshold_for_far,
 )
 from gateway.core.biometrics.protection import all_pairs_agreement
 from gateway.core.biometrics.synthetic import SYNTHETIC_128_OFFSET, SYNTHETIC_512, Population
+from gateway.files.calibrations import shipped
 
 
 def test_512_and_128_dimension_models_are_shipped() -> None:

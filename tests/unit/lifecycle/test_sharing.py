@@ -10,7 +10,6 @@ import pytest
 
 from gateway.contract.models import AuditRecord, SharedSubject, ShareRequest
 from gateway.contract.vocabulary import Decision, Purpose
-from gateway.core.biometrics.calibration import shipped
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.evaluation import d_sys, shuffled_d_sys
 from gateway.core.biometrics.protection import all_pairs_agreement
@@ -20,6 +19,7 @@ from gateway.core.lifecycle.sharing import share
 from gateway.core.messages import BatchResult
 from gateway.core.policy.tenant import SharingAgreement
 from gateway.core.state import GatewayState, ProtectedEnrollment
+from gateway.files.calibrations import shipped
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import (
     AGREEMENT,

@@ -18,18 +18,19 @@ from gateway.contract.vocabulary import (
     Occlusion,
     Purpose,
 )
-from gateway.core.biometrics.calibration import shipped
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.matching import Match
 from gateway.core.consent import ConsentHistory
 from gateway.core.policy.decision import Identify, conclude, screen
 from gateway.core.policy.outcome import Outcome
-from gateway.core.policy.tenant import ImpactAssessment, TenantPolicy, Tightening, effective_policy
+from gateway.core.policy.tenant import ImpactAssessment, TenantPolicy, Tightening
+from gateway.files.calibrations import shipped
+from gateway.files.policies import policy_of
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 CALIBRATION = shipped()["synthetic-512"]
 VECTOR = np.ones(512, dtype=np.float32) / np.sqrt(512)
-POLICY = effective_policy(
+POLICY = policy_of(
     TenantPolicy(
         tenant_id="acme",
         impact_assessment=ImpactAssessment(reference="PIA-1", dated=date(2026, 1, 1)),
@@ -222,9 +223,9 @@ def test_unknown_cameras_and_spoofed_tenants_are_rejected() -> None:
 
 
 def test_r12_no_assessment_no_processing() -> None:
-    without = effective_policy(TenantPolicy(tenant_id="acme"))
+    without = policy_of(TenantPolicy(tenant_id="acme"))
     blocked(screened(policy=without), Decision.BLOCKED, "R12", "IMPACT_ASSESSMENT_MISSING")
-    later = effective_policy(
+    later = policy_of(
         TenantPolicy(tenant_id="acme", impact_assessment=ImpactAssessment(reference="x", dated=date(2027, 1, 1)))
     )
     blocked(screened(policy=later), Decision.BLOCKED, "R12", "IMPACT_ASSESSMENT_AFTER_CAPTURE")
@@ -238,7 +239,7 @@ def test_r14_access_control_without_an_alternative_is_flagged() -> None:
 
 def test_masks_can_be_identified_only_if_the_pack_allows() -> None:
     with pytest.raises(ValueError, match="identify_masked"):
-        effective_policy(TenantPolicy(tenant_id="acme", tighten=Tightening(identify_masked=True)))
+        policy_of(TenantPolicy(tenant_id="acme", tighten=Tightening(identify_masked=True)))
 
 
 # -- properties ---------------------------------------------------------------------------------

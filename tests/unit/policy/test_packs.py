@@ -10,15 +10,17 @@ from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.consent import Consented, ConsentHistory, check_consent
 from gateway.core.policy.decision import consent_terms
-from gateway.core.policy.pack import PACKS, PolicyError, load_pack
-from gateway.core.policy.tenant import EffectivePolicy, ImpactAssessment, TenantPolicy, Tightening, effective_policy
+from gateway.core.policy.pack import PolicyError
+from gateway.core.policy.tenant import EffectivePolicy, ImpactAssessment, TenantPolicy, Tightening
+from gateway.files.packs import PACKS, load_pack
+from gateway.files.policies import policy_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 VISIT = Purpose.REPEAT_VISITOR_RECOGNITION
 
 
 def policy(pack: str, **tighten: object) -> EffectivePolicy:
-    return effective_policy(
+    return policy_of(
         TenantPolicy(
             tenant_id="acme", pack=pack, notice_versions=frozenset({"n1"}),
             impact_assessment=ImpactAssessment(reference="PIA-1", dated=date(2025, 1, 1)),

@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 
 from gateway.contract.vocabulary import LocationType, Purpose
-from gateway.core.policy.pack import PolicyError, load_pack
+from gateway.core.policy.pack import PolicyError
 from gateway.core.policy.rules import CATALOGUE, Rule, legal_sources
 from gateway.core.policy.tenant import (
     ImpactAssessment,
     TenantPolicy,
     Tightening,
-    effective_policy,
-    load_policies,
-    load_tenant_policy,
 )
+from gateway.files.packs import load_pack
+from gateway.files.policies import load_policies, load_tenant_policy, policy_of
 
 
 def test_the_catalogue_names_every_rule_by_its_stable_id() -> None:
@@ -55,7 +54,7 @@ def _tenant(**tighten: object) -> TenantPolicy:
 
 
 def test_tightening_is_applied() -> None:
-    policy = effective_policy(
+    policy = policy_of(
         _tenant(
             min_quality=0.8,
             forbidden_purposes=[*load_pack("pipl-cn").forbidden_purposes, "MARKETING"],
@@ -79,14 +78,14 @@ def test_tightening_is_applied() -> None:
 )
 def test_loosening_is_refused_with_a_clear_message(tighten: dict[str, object], named: str) -> None:
     with pytest.raises(PolicyError) as caught:
-        effective_policy(_tenant(**tighten))
+        policy_of(_tenant(**tighten))
     assert "may only tighten pack pipl-cn" in str(caught.value) and named in str(caught.value)
 
 
 def test_policy_version_changes_with_the_policy() -> None:
-    assert effective_policy(_tenant()).version == effective_policy(_tenant()).version
-    assert effective_policy(_tenant()).version != effective_policy(_tenant(min_quality=0.9)).version
-    assert effective_policy(_tenant()).version.startswith("pipl-cn@")
+    assert policy_of(_tenant()).version == policy_of(_tenant()).version
+    assert policy_of(_tenant()).version != policy_of(_tenant(min_quality=0.9)).version
+    assert policy_of(_tenant()).version.startswith("pipl-cn@")
 
 
 def test_policy_files(tmp_path: Path) -> None:
