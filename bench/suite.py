@@ -34,10 +34,10 @@ from bench.broker import on_broker
 from bench.pipeline import PARTITIONS, _fill, _rate, baseline_spans, run_tag
 from bench.results import RESULTS, rss_bytes, write_results
 from gateway.contract.codec import default_codec
-from gateway.contract.models import AuditRecord
+from gateway.contract.models import AuditRecord, EnrolledTemplate
 from gateway.contract.topics import TopicNames
 from gateway.core.biometrics.synthetic import SYNTHETIC_512
-from gateway.core.state import ProtectedEnrollment, consent_key
+from gateway.core.state import consent_key
 from gateway.files.calibrations import shipped
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import assign_all, stop_quietly
@@ -74,6 +74,7 @@ def captures(events: int, seed: int = 78) -> Captures:
 async def _prefill_enrolled(bootstrap: str, topic: str, per_tenant: int, keyring: Keyring) -> None:
     """Random protected codes under each tenant's current key: the rest of a large gallery."""
     scheme = shipped()[SYNTHETIC_512.name].scheme
+    codec = default_codec()
     rng = np.random.default_rng(5)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=1 << 20, compression_type=None
@@ -87,10 +88,11 @@ async def _prefill_enrolled(bootstrap: str, topic: str, per_tenant: int, keyring
                 codes = rng.integers(0, 256, (min(50_000, per_tenant - start), scheme.code_bytes), dtype=np.uint8)
                 for i, code in enumerate(codes):
                     subject = f"gallery-{start + i:07d}"
-                    record = ProtectedEnrollment(
-                        tenant, subject, SYNTHETIC_512.name, version, code.tobytes(), enrolled_at
-                    )
-                    await producer.send(topic, record.to_json(), key=consent_key(tenant, subject).encode())
+                    record = EnrolledTemplate(
+                        tenant_id=tenant, subject_id=subject, template_model=SYNTHETIC_512.name, key_version=version,
+                        code=code.tobytes(), enrolled_at=enrolled_at,
+                    )  # fmt: skip
+                    await producer.send(topic, codec.encode(record), key=consent_key(tenant, subject).encode())
         await producer.flush()
     finally:
         await producer.stop()

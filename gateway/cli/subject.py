@@ -14,7 +14,7 @@ from gateway.cli.console import console, errors, load_settings
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames, check_tenant_id
-from gateway.core.state import consent_key
+from gateway.core.state import consent_key, decode_enrolled
 from gateway.core.subject_access import subject_report
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import read_topic
@@ -41,15 +41,16 @@ def export(
     config = aiokafka_config(settings)
     key = consent_key(tenant, subject).encode()
     enrolled = [r for r in asyncio.run(read_topic(config, names.enrolled)) if r.key == key]
-    latest = max(enrolled, key=lambda r: r.offset).value if enrolled else None
     codec = default_codec()
+    latest = max(enrolled, key=lambda r: r.offset).value if enrolled else None
+    kept = decode_enrolled(codec, latest) if latest is not None else None
     audits = [
         a
         for r in asyncio.run(read_topic(config, names.audit))
         if isinstance(a := codec.decode_any(r.value or b""), AuditRecord)
     ]
     report = subject_report(
-        tenant, subject, consent_versions(settings, tenant, subject), latest, audits,
+        tenant, subject, consent_versions(settings, tenant, subject), kept, audits,
         state.tenant_pseudonym(tenant, subject), state.regulator_pseudonym(tenant, subject),
     )  # fmt: skip
     if as_json:

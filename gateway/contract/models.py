@@ -233,6 +233,26 @@ class SharedSubject(AvroRecord):
     shared_at: Timestamp
 
 
+class EnrolledRecipient(BaseModel):
+    """A nested record of EnrolledTemplate: the template protected with one recipient's key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tenant_id: Identifier
+    key_version: int
+    code: bytes = Field(repr=False)
+
+
+class EnrolledTemplate(AvroRecord):
+    avro_name: ClassVar[str] = "EnrolledTemplate"
+    tenant_id: Identifier
+    subject_id: Identifier
+    template_model: Identifier
+    key_version: int
+    code: bytes
+    enrolled_at: Timestamp
+    recipients: list[EnrolledRecipient] = []
+
+
 RECORD_MODELS: dict[str, type[AvroRecord]] = {
     model.avro_name: model
     for model in (
@@ -247,5 +267,6 @@ RECORD_MODELS: dict[str, type[AvroRecord]] = {
         ShareRequest,
         ErasureNotice,
         SharedSubject,
+        EnrolledTemplate,
     )
 }

@@ -34,6 +34,7 @@ RECORD_NAMES: tuple[str, ...] = (
     "ShareRequest",
     "ErasureNotice",
     "SharedSubject",
+    "EnrolledTemplate",
 )
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

@@ -14,8 +14,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from gateway.contract.codec import Codec, DecodeError, default_codec
-from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord
+from gateway.contract.codec import Codec, DecodeError, DecodeErrorCode, default_codec
+from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord, EnrolledRecipient, EnrolledTemplate
 from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.embeddings import from_bytes
 from gateway.core.biometrics.matching import EnrolledIndex
@@ -45,49 +45,28 @@ class RecipientTemplate:
     code: bytes
 
 
-@dataclass(frozen=True)
-class ProtectedEnrollment:
-    """A subject's enrolled template after protection: all that is kept of an enrollment."""
-
-    tenant_id: str
-    subject_id: str
-    template_model: str
-    key_version: int
-    code: bytes
-    enrolled_at: datetime
-    recipients: dict[str, RecipientTemplate] = field(default_factory=dict)
-
-    def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "tenant_id": self.tenant_id,
-                "subject_id": self.subject_id,
-                "template_model": self.template_model,
-                "key_version": self.key_version,
-                "code": base64.b64encode(self.code).decode(),
-                "enrolled_at": int(self.enrolled_at.timestamp() * 1000),
-                "recipients": {
-                    name: {"key_version": r.key_version, "code": base64.b64encode(r.code).decode()}
-                    for name, r in sorted(self.recipients.items())
-                },
-            }
-        ).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> ProtectedEnrollment:
-        raw = json.loads(data)
-        return cls(
-            str(raw["tenant_id"]),
-            str(raw["subject_id"]),
-            str(raw["template_model"]),
-            int(raw["key_version"]),
-            base64.b64decode(raw["code"]),
-            datetime.fromtimestamp(int(raw["enrolled_at"]) / 1000, UTC),
-            {
-                str(name): RecipientTemplate(int(r["key_version"]), base64.b64decode(r["code"]))
-                for name, r in raw.get("recipients", {}).items()
-            },
+def decode_enrolled(codec: Codec, value: bytes) -> EnrolledTemplate:
+    """A value of the enrolled topic: the contract's EnrolledTemplate, or the JSON that workers
+    before 0.2.0 wrote (read during a rolling upgrade, until compaction replaces it).
+    Raises DecodeError."""
+    if value[:1] != b"{":
+        return codec.decode(value, EnrolledTemplate)
+    try:
+        raw = json.loads(value)
+        return EnrolledTemplate(
+            tenant_id=raw["tenant_id"],
+            subject_id=raw["subject_id"],
+            template_model=raw["template_model"],
+            key_version=raw["key_version"],
+            code=base64.b64decode(raw["code"]),
+            enrolled_at=datetime.fromtimestamp(int(raw["enrolled_at"]) / 1000, UTC),
+            recipients=[
+                EnrolledRecipient(tenant_id=name, key_version=r["key_version"], code=base64.b64decode(r["code"]))
+                for name, r in sorted(raw.get("recipients", {}).items())
+            ],
         )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise DecodeError(DecodeErrorCode.CORRUPT, "enrolled value is neither Avro nor the 0.1 JSON form") from None
 
 
 @dataclass(frozen=True)
@@ -182,19 +161,20 @@ class GatewayState:
         if value is None:
             return
         try:
-            enrollment = ProtectedEnrollment.from_json(value)
-        except (ValueError, KeyError, TypeError):
+            enrolled = decode_enrolled(self.codec, value)
+        except DecodeError:
             self.ignored_records += 1
             return
-        calibration = self.calibrations.get(enrollment.template_model)
+        calibration = self.calibrations.get(enrolled.template_model)
         if calibration is None:
             self.ignored_records += 1
             return
-        slot = (enrollment.tenant_id, enrollment.template_model, enrollment.key_version)
+        slot = (enrolled.tenant_id, enrolled.template_model, enrolled.key_version)
         index = self.indexes.setdefault(slot, EnrolledIndex(calibration.scheme))
-        index.add(enrollment.subject_id, np.frombuffer(enrollment.code, dtype=np.uint8))
+        index.add(enrolled.subject_id, np.frombuffer(enrolled.code, dtype=np.uint8))
+        recipients = {r.tenant_id: RecipientTemplate(r.key_version, r.code) for r in enrolled.recipients}
         self.enrollments[key] = EnrollmentEntry(
-            enrollment.template_model, enrollment.key_version, enrollment.enrolled_at, partition, enrollment.recipients
+            enrolled.template_model, enrolled.key_version, enrolled.enrolled_at, partition, recipients
         )
 
     def protect_enrollment(
@@ -205,7 +185,7 @@ class GatewayState:
         template_model: str,
         enrolled_at: datetime,
         recipients: Iterable[str] = (),
-    ) -> ProtectedEnrollment:
+    ) -> EnrolledTemplate:
         """Protect a raw enrollment template at once with the tenant's current key (R08), and
         with each named recipient's key; the raw template goes no further."""
         calibration = self.calibrations.get(template_model)
@@ -214,10 +194,15 @@ class GatewayState:
         vector = from_bytes(template, calibration.dim)
         protector = self.protector(tenant_id, calibration)
         code: Codes = protector.protect(vector)
-        shared = {}
+        shared = []
         for recipient in sorted(set(recipients) - {tenant_id}):
             theirs = self.protector(recipient, calibration)
-            shared[recipient] = RecipientTemplate(theirs.version, theirs.protect(vector)[0].tobytes())
-        return ProtectedEnrollment(
-            tenant_id, subject_id, template_model, protector.version, code[0].tobytes(), enrolled_at, shared
-        )
+            shared.append(
+                EnrolledRecipient(
+                    tenant_id=recipient, key_version=theirs.version, code=theirs.protect(vector)[0].tobytes()
+                )
+            )
+        return EnrolledTemplate(
+            tenant_id=tenant_id, subject_id=subject_id, template_model=template_model, key_version=protector.version,
+            code=code[0].tobytes(), enrolled_at=enrolled_at, recipients=shared,
+        )  # fmt: skip

@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gateway.contract.models import AuditRecord, ConsentRecord
-from gateway.core.state import ProtectedEnrollment
+from gateway.contract.models import AuditRecord, ConsentRecord, EnrolledTemplate
 
 
 @dataclass(frozen=True)
@@ -42,12 +41,12 @@ def subject_report(
     tenant_id: str,
     subject_id: str,
     consents: Iterable[ConsentRecord | None],
-    enrolled: bytes | None,
+    enrolled: EnrolledTemplate | None,
     audits: Iterable[AuditRecord],
     tenant_pseudonym: str,
     regulator_pseudonym: str,
 ) -> SubjectReport:
-    """`consents` in log order (None: the consent was deleted); `enrolled` the latest enrollment value."""
+    """`consents` in log order (None: the consent was deleted); `enrolled` the enrollment held, if any."""
     report = SubjectReport(tenant_id, subject_id, tenant_pseudonym)
     for consent in consents:
         if consent is None:
@@ -55,9 +54,11 @@ def subject_report(
         else:
             report.consent_history.append(consent.model_dump(mode="json", exclude={"tenant_id", "subject_id"}))
     if enrolled is not None:
-        held = ProtectedEnrollment.from_json(enrolled)
         report.enrollment = EnrollmentHeld(
-            held.template_model, held.key_version, held.enrolled_at.isoformat(), sorted(held.recipients)
+            enrolled.template_model,
+            enrolled.key_version,
+            enrolled.enrolled_at.isoformat(),
+            sorted(r.tenant_id for r in enrolled.recipients),
         )
     mine = [a for a in audits if a.tenant_id == tenant_id and a.subject_pseudonym == regulator_pseudonym]
     report.decisions = dict(sorted(Counter(str(a.decision) for a in mine).items()))

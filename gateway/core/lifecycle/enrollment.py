@@ -62,7 +62,7 @@ def enroll(record: InputRecord, ctx: Context) -> None:
         invalid = Refusal(UNDECIDABLE, Reason.TEMPLATE_INVALID)
         ctx.reject(record, invalid, "enrollment template is not a valid embedding for its model", tenant_id=tenant_id)
         return
-    ctx.emit(Output(ctx.names.enrolled, consent_key(tenant_id, subject_id).encode(), protected.to_json()))
+    ctx.emit(Output(ctx.names.enrolled, consent_key(tenant_id, subject_id).encode(), state.codec.encode(protected)))
 
 
 def _timestamp(record: InputRecord, fallback: datetime) -> datetime:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
 import pytest
 
-from gateway.contract.models import AuditRecord, Enrollment
+from gateway.contract.models import AuditRecord, EnrolledTemplate, Enrollment
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.lifecycle.enrollment import enroll
-from gateway.core.state import ProtectedEnrollment
+from gateway.core.state import decode_enrolled
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import apply, consent, enrollment, give, new_state, on, record
 
@@ -22,9 +25,9 @@ def test_a_consented_enrollment_is_stored_protected_for_the_tenant_and_each_name
     [stored] = on(s.result, NAMES.enrolled)
     assert [o.topic for o in s.result.outputs] == [NAMES.enrolled], "accepted: only the protected form goes on"
     assert stored.key == b"acme/s1" and stored.value is not None
-    protected = ProtectedEnrollment.from_json(stored.value)
-    assert len(protected.code) == 128 and set(protected.recipients) == {"partner"}
-    assert protected.code != protected.recipients["partner"].code
+    protected = CODEC.decode(stored.value, EnrolledTemplate)  # a contract record, under the evolution gate
+    [partner] = protected.recipients
+    assert len(protected.code) == 128 and partner.tenant_id == "partner" and protected.code != partner.code
     assert raw.template not in stored.value and raw.template[:16] not in stored.value
     apply(state, s.result)
     assert state.enrolled_count("acme") == 1 and state.enrollments["acme/s1"].recipients.keys() == {"partner"}
@@ -92,3 +95,28 @@ def test_an_uncalibrated_model_is_refused() -> None:
     enroll(record(NAMES.enroll, CODEC.encode(other)), s)
     audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
     assert audit.reason_codes == ["ENROLLMENT_REFUSED", "MODEL_UNCALIBRATED"] and not on(s.result, NAMES.enrolled)
+
+
+def test_enrolled_values_written_before_0_2_are_still_read_during_a_rolling_upgrade() -> None:
+    state = new_state()
+    give(state, consent())
+    s = context(state)
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    [stored] = on(s.result, NAMES.enrolled)
+    held = CODEC.decode(stored.value or b"", EnrolledTemplate)
+    legacy = json.dumps(  # exactly what a 0.1 worker wrote to the enrolled topic
+        {
+            "tenant_id": held.tenant_id, "subject_id": held.subject_id, "template_model": held.template_model,
+            "key_version": held.key_version, "code": base64.b64encode(held.code).decode(),
+            "enrolled_at": int(held.enrolled_at.timestamp() * 1000),
+            "recipients": {r.tenant_id: {"key_version": r.key_version, "code": base64.b64encode(r.code).decode()}
+                           for r in held.recipients},
+        }
+    ).encode()  # fmt: skip
+    assert decode_enrolled(CODEC, legacy) == held
+    old, new = new_state(), new_state()
+    old.apply_enrollment("acme/s1", legacy)
+    new.apply_enrollment("acme/s1", stored.value)
+    assert old.enrollments == new.enrollments and old.enrolled_count("acme") == 1
+    old.apply_enrollment("acme/s2", b'{"tenant_id": "acme"}')  # neither form: counted, not applied
+    assert old.ignored_records == 1 and old.enrolled_count("acme") == 1

@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from gateway.contract.models import AuditRecord, SharedSubject, ShareRequest
+from gateway.contract.models import AuditRecord, EnrolledTemplate, SharedSubject, ShareRequest
 from gateway.contract.vocabulary import Decision, Purpose
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.evaluation import d_sys, shuffled_d_sys
@@ -18,7 +18,7 @@ from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.lifecycle.sharing import share
 from gateway.core.messages import BatchResult
 from gateway.core.policy.tenant import SharingAgreement
-from gateway.core.state import GatewayState, ProtectedEnrollment
+from gateway.core.state import GatewayState
 from gateway.files.calibrations import shipped
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import (
@@ -144,9 +144,9 @@ def test_recipient_templates_are_unlinkable_to_the_senders() -> None:
         s = context(state)
         template = to_bytes(population.captures([person], stream=0, noise=0.3)[0])
         enroll(record(NAMES.enroll, CODEC.encode(enrollment(subject).model_copy(update={"template": template}))), s)
-        stored = ProtectedEnrollment.from_json(on(s.result, NAMES.enrolled)[0].value or b"")
+        stored = CODEC.decode(on(s.result, NAMES.enrolled)[0].value or b"", EnrolledTemplate)
         sender.append(np.frombuffer(stored.code, np.uint8))
-        recipient.append(np.frombuffer(stored.recipients["partner"].code, np.uint8))
+        recipient.append(np.frombuffer(stored.recipients[0].code, np.uint8))
     scheme = shipped()[SYNTHETIC_512.name].scheme
     cross = all_pairs_agreement(scheme, np.stack(sender), np.stack(recipient))
     mated, non_mated = np.diag(cross), cross[~np.eye(people, dtype=bool)]
