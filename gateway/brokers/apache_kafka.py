@@ -1,13 +1,15 @@
-"""Apache Kafka 4.x, assembled by Maven from Maven Central and run as one KRaft broker+controller.
+"""Apache Kafka 4.x, assembled by Maven from Maven Central and run in KRaft mode on loopback.
 
 `fetch_kafka` resolves org.apache.kafka:kafka_2.13 with its runtime dependencies into a
 cache folder (one jar directory = the classpath). `KafkaBroker` formats KRaft storage and
-starts the JVM on loopback, optionally with a SASL_PLAINTEXT/SCRAM-SHA-512 listener and the
-StandardAuthorizer, as the ACL tests need.
+starts one JVM: by default a combined broker+controller, optionally with a
+SASL_PLAINTEXT/SCRAM-SHA-512 listener and the StandardAuthorizer, as the ACL tests need; or one
+node of a `KafkaCluster`: a broker, a controller, or both (see docs/operations.md).
 """
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import uuid
@@ -56,6 +58,24 @@ logger.apache.level = WARN
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-secret"  # noqa: S105 - super user of a loopback test broker
 SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+def random_cluster_id() -> str:
+    """A KRaft cluster id as `kafka-storage random-uuid` prints it: 16 random bytes, base64url."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def process_rss(pid: int | None) -> int:
+    """VmRSS of a process in bytes, from /proc (0 if it is gone)."""
+    if pid is None:
+        return 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def kafka_home(cache_dir: Path, version: str) -> Path:
@@ -110,7 +130,22 @@ class KafkaBroker:
     heap: str = "512m"
     extra_config: dict[str, str] = field(default_factory=dict)
     java: str = "java"
+    # One node of a cluster: its id and roles, the controller quorum ("id@host:port,..."), the
+    # cluster id every node is formatted with, and the replication of the internal topics.
+    node_id: int = 1
+    roles: str = "broker,controller"
+    quorum_voters: str | None = None
+    cluster_id: str | None = None
+    internal_replication: int = 1
     _process: BrokerProcess | None = field(default=None, init=False, repr=False)
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.roles.split(",")
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles.split(",")
 
     @property
     def bootstrap_servers(self) -> str:
@@ -123,14 +158,19 @@ class KafkaBroker:
         return "SASL_PLAINTEXT" if self.sasl else "PLAINTEXT"
 
     def server_properties(self) -> dict[str, str]:
+        listeners = []
+        if self.is_broker:
+            listeners.append(f"{self.listener}://127.0.0.1:{self.port}")
+        if self.is_controller:
+            listeners.append(f"CONTROLLER://127.0.0.1:{self.controller_port}")
+        replicas = str(self.internal_replication)
+        min_isr = str(min(2, self.internal_replication))
         props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"{self.listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"{self.listener}://127.0.0.1:{self.port}",
+            "process.roles": self.roles,
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.quorum_voters or f"{self.node_id}@127.0.0.1:{self.controller_port}",
+            "listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": self.listener,
             "listener.security.protocol.map": ",".join(
                 [
                     "CONTROLLER:PLAINTEXT",
@@ -143,13 +183,20 @@ class KafkaBroker:
             "log.dirs": str(self.data_dir / "log"),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
+            # Internal topics (consumer offsets, transactions, share groups) as replicated as the
+            # cluster allows: RF 3 and min ISR 2 on three brokers, 1/1 on one.
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": "4",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            # Topics created without an explicit replication (Faust's, a client's) and the floor
+            # of acks=all writes; an out-of-sync replica never becomes leader.
+            "default.replication.factor": replicas,
+            "min.insync.replicas": min_isr,
+            "unclean.leader.election.enable": "false",
             "group.initial.rebalance.delay.ms": "0",
             "group.consumer.min.session.timeout.ms": "1000",
             "group.min.session.timeout.ms": "1000",
@@ -157,6 +204,9 @@ class KafkaBroker:
             # enrollment leaves the compacted topic soon after its segment rolls.
             "log.cleaner.backoff.ms": "1000",
         }
+        if self.is_broker:
+            props["advertised.listeners"] = f"{self.listener}://127.0.0.1:{self.port}"
+            props["inter.broker.listener.name"] = self.listener
         if self.tls_keystore is not None:
             props.update(
                 {
@@ -193,12 +243,17 @@ class KafkaBroker:
             "-cp", f"{self.libs}/*", main, *args,
         ]  # fmt: skip
 
-    def format(self) -> None:
+    def _write_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "server.properties"
         config.write_text("".join(f"{k}={v}\n" for k, v in self.server_properties().items()))
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.data_dir / "server.log"))
-        args = ["format", "-t", str(uuid.uuid4()), "-c", str(config), "--ignore-formatted"]
+        return config
+
+    def format(self) -> None:
+        config = self._write_config()
+        cluster_id = self.cluster_id or random_cluster_id()
+        args = ["format", "-t", cluster_id, "-c", str(config), "--ignore-formatted"]
         if self.sasl:
             # SCRAM credentials must exist before the first start: the broker itself logs in with them.
             args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={ADMIN_USER},password={ADMIN_PASSWORD}]"]
@@ -210,14 +265,32 @@ class KafkaBroker:
 
     def start(self, timeout: float = 120.0) -> None:
         """Format if needed, start, and wait until the broker answers metadata requests."""
-        if not (self.data_dir / "log" / "meta.properties").is_file():
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Format if needed and start the JVM, without waiting (a cluster starts its nodes together)."""
+        if self.running():
+            raise BrokerError(f"Kafka node {self.node_id} is already running")
+        if (self.data_dir / "log" / "meta.properties").is_file():
+            self._write_config()
+        else:
             self.format()
         self._process = BrokerProcess(
             self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
             self.data_dir / "stdout.log",
         )
         self._process.start()
-        self._process.wait_until(lambda: port_open(self.port) and self._answers(), timeout, "Apache Kafka")
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """A broker: until it answers metadata requests and lists itself; a controller: its port."""
+        if self._process is None:
+            raise BrokerError(f"Kafka node {self.node_id} was not started")
+        if self.is_broker:
+            ready = lambda: port_open(self.port) and self._answers()  # noqa: E731
+        else:
+            ready = lambda: port_open(self.controller_port)  # noqa: E731
+        self._process.wait_until(ready, timeout, f"Apache Kafka node {self.node_id} ({self.roles})")
 
     def admin_config(self) -> dict[str, object]:
         """kafka-python client settings for the broker's super user."""
@@ -240,8 +313,8 @@ class KafkaBroker:
         except Exception:  # not yet accepting clients
             return False
         try:
-            admin.describe_cluster()
-            return True
+            brokers = admin.describe_cluster()["brokers"]
+            return any(b["broker_id"] == self.node_id for b in brokers)
         except Exception:
             return False
         finally:
@@ -254,8 +327,17 @@ class KafkaBroker:
         return self._process.stop() if self._process else None
 
     def kill(self) -> None:
+        """SIGKILL (kill -9): no controlled shutdown, the log is recovered at the next start."""
         if self._process:
             self._process.kill()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process and self._process.running() else None
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the JVM now (0 when not running)."""
+        return process_rss(self.pid)
 
     def log_tail(self, lines: int = 60) -> str:
         try:

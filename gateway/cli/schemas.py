@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from gateway.cli.console import console, errors
-from gateway.contract.history import check_backward, released_dirs
+from gateway.contract.history import check_release, forward_checked, released_dirs
 from gateway.contract.schemas import SchemaError, SchemaSet, default_schema_dir
 
 app = typer.Typer(help="Inspect the Avro contract and check its evolution.", no_args_is_help=True)
@@ -32,7 +32,8 @@ def list_records(schema_dir: DirOption = None) -> None:
 
 @app.command()
 def check(schema_dir: DirOption = None) -> None:
-    """Fail (exit 1) if the schemas cannot read data written with the last released version."""
+    """Fail (exit 1) unless today's schemas read every release's data and, from 0.2.0 on, every
+    release reads today's data."""
     directory = schema_dir or default_schema_dir()
     try:
         current = SchemaSet.load(directory)
@@ -40,13 +41,18 @@ def check(schema_dir: DirOption = None) -> None:
         if not releases:
             errors.print(f"no released versions under {directory / 'released'}")
             raise typer.Exit(1)
-        last = releases[-1]
-        problems = check_backward(current, SchemaSet.load(last))
+        problems = [(release.name, problem) for release in releases for problem in check_release(current, release)]
     except SchemaError as exc:
         errors.print(f"[red]schema error:[/red] {exc}")
         raise typer.Exit(1) from None
     if problems:
-        for problem in problems:
-            errors.print(f"[red]incompatible with release {last.name}:[/red] {problem}")
+        for release, problem in problems:
+            errors.print(f"[red]incompatible with release {release}:[/red] {problem}")
         raise typer.Exit(1)
-    console.print(f"{len(current.records)} records are backward compatible with release {last.name}")
+    both = [r.name for r in releases if forward_checked(r)]
+    backward = [r.name for r in releases if not forward_checked(r)]
+    console.print(
+        f"{len(current.records)} records: backward compatible with {', '.join(r.name for r in releases)}"
+        + (f"; forward compatible with {', '.join(both)}" if both else "")
+        + (f" (before 0.2.0 backward only: {', '.join(backward)})" if backward else "")
+    )

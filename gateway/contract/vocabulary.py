@@ -1,4 +1,6 @@
-"""The enum-like vocabularies of the contract. Symbols match schemas/*.avsc (tested)."""
+"""The enum-like vocabularies of the contract. Symbols match schemas/*.avsc (tested); each enum's
+Avro default is the symbol a reader makes of a value added after its release, chosen to be
+refused or treated as the strictest case (never GRANTED, never a permissive purpose)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ class Purpose(StrEnum):
     COMMISSION_ATTRIBUTION = "COMMISSION_ATTRIBUTION"
     PROFILING = "PROFILING"
     SALE = "SALE"
+    UNKNOWN = "UNKNOWN"  # a purpose newer than this release: nothing may allow it
 
 
 class Decision(StrEnum):
@@ -47,6 +50,7 @@ class LocationType(StrEnum):
     CHANGING_ROOM = "CHANGING_ROOM"
     TOILET = "TOILET"
     OTHER = "OTHER"
+    UNKNOWN = "UNKNOWN"  # a kind of place newer than this release: captures are blocked
 
 
 class ConsentStatus(StrEnum):

@@ -133,7 +133,8 @@ def _check_version(
         return Refusal((Rule.SEPARATE_CONSENT,), Reason.CONSENT_BUNDLED)
     if terms.require_written and consent.method is not ConsentMethod.WRITTEN:
         return Refusal((Rule.SEPARATE_CONSENT,), Reason.CONSENT_NOT_WRITTEN)
-    if (purpose not in consent.purposes) if purpose is not None else not consent.purposes:
+    consented = set(consent.purposes) - {Purpose.UNKNOWN}  # a purpose newer than this contract grants nothing
+    if (purpose not in consented) if purpose is not None else not consented:
         return Refusal((Rule.SEPARATE_CONSENT, Rule.PURPOSE_LOCK), Reason.PURPOSE_NOT_CONSENTED)
     if consent.notice_version not in terms.notice_versions:
         return Refusal((Rule.NOTICE,), Reason.NOTICE_UNKNOWN)

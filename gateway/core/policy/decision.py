@@ -71,6 +71,10 @@ def screen(
             capture, Decision.BLOCKED, Refusal((Rule.IMPACT_ASSESSMENT,), Reason.IMPACT_ASSESSMENT_AFTER_CAPTURE)
         )
 
+    if capture.purpose is Purpose.UNKNOWN:  # newer than this contract: nothing here can allow it
+        return _ended(capture, Decision.BLOCKED, Refusal((Rule.PURPOSE_LOCK,), Reason.PURPOSE_UNKNOWN))
+    if camera.location_type is LocationType.UNKNOWN:  # possibly private: the strictest case
+        return _ended(capture, Decision.BLOCKED, Refusal((Rule.PRIVATE_SPACE,), Reason.LOCATION_UNKNOWN))
     if camera.location_type in policy.private_locations:
         return _ended(
             capture, Decision.BLOCKED, Refusal((Rule.PRIVATE_SPACE,), Reason.PRIVATE_SPACE), (Rule.PRIVATE_SPACE,)

@@ -57,7 +57,7 @@ def test_decisions_and_purposes_are_the_designed_vocabulary() -> None:
     ]  # fmt: skip
     purpose = json.loads((default_schema_dir() / "Purpose.avsc").read_text())
     assert "COMMISSION_ATTRIBUTION" in purpose["symbols"] and "PRICING" in purpose["symbols"]
-    assert len(purpose["symbols"]) == 11
+    assert len(purpose["symbols"]) == 12 and purpose["symbols"][-1] == purpose["default"] == "UNKNOWN"
 
 
 @pytest.mark.parametrize(
