@@ -1,0 +1,209 @@
+"""A producer that speaks FaceGate's contract, for camera vendors and tenants' systems.
+
+    async with FaceGateProducer(Connection.from_env()) as producer:
+        await producer.capture(FaceCaptured(...))            # vendors: to faces.raw, keyed by event_id
+        await producer.register_camera(CameraRegistration(...))
+        await producer.record_consent(ConsentRecord(...))     # tenants' consent systems: grant or update
+        await producer.withdraw_consent(granted, at)          # withdrawal, enforced at once
+        await producer.enroll(Enrollment(...))
+        await producer.request_share(ShareRequest(...))       # to another company
+
+Every record is Avro single-object encoded; keys follow the topic contract (cameras by
+camera_id; consent, enrollments and share requests by tenant_id/subject_id; captures by
+event_id, so a repeated capture lands where the gateway remembers its id).
+
+Ordering: an enrollment or share request is decided against the consent in force when the
+gateway reads it, and Kafka orders records only within a partition. So an enrollment or share
+request is sent only once the consents sent before it are acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from aiokafka import AIOKafkaProducer
+
+from facegate_sdk.contract import Contract, Record, default_contract
+from facegate_sdk.records import ConsentRecord
+from facegate_sdk.topics import Topics, subject_key
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and as whom to produce. `from_env()` reads the FACEGATE_* variables the gateway uses."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = "facegate."
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}")
+        if self.security_protocol.startswith("SASL_") and (not self.sasl_username or self.sasl_password is None):
+            raise ValueError(f"security_protocol {self.security_protocol} needs a SASL username and password")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Connection:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def get(name: str, default: str | None) -> str | None:
+            return env.get(f"FACEGATE_{name.upper()}", default)
+
+        return cls(
+            bootstrap_servers=get("bootstrap_servers", defaults.bootstrap_servers) or defaults.bootstrap_servers,
+            topic_prefix=get("topic_prefix", defaults.topic_prefix) or defaults.topic_prefix,
+            security_protocol=get("security_protocol", defaults.security_protocol) or defaults.security_protocol,
+            sasl_mechanism=get("sasl_mechanism", defaults.sasl_mechanism) or defaults.sasl_mechanism,
+            sasl_username=get("sasl_username", None),
+            sasl_password=get("sasl_password", None),
+            ssl_cafile=get("ssl_cafile", None),
+        )
+
+    def client_config(self) -> dict[str, Any]:
+        """aiokafka's client options for this connection."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL_"):
+            config.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            config["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
+        return config
+
+
+class _Capture(Record, Protocol):
+    @property
+    def event_id(self) -> str: ...
+
+
+class _Camera(Record, Protocol):
+    @property
+    def camera_id(self) -> str: ...
+
+
+class _SubjectRecord(Record, Protocol):
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def subject_id(self) -> str: ...
+
+
+def _expect(record: Record, name: str) -> None:
+    if record.avro_name != name:
+        raise TypeError(f"expected a {name}, got a {record.avro_name}")
+
+
+class FaceGateProducer:
+    """Sends contract records with acks=all. `producer` options go to aiokafka's producer as they are."""
+
+    def __init__(
+        self, connection: Connection | None = None, *, contract: Contract | None = None, **producer: Any
+    ) -> None:
+        self.connection = connection or Connection.from_env()
+        self.names = Topics(self.connection.topic_prefix)
+        self.contract = contract or default_contract()
+        options: dict[str, Any] = {"linger_ms": 5, "acks": "all", **self.connection.client_config(), **producer}
+        self._producer = AIOKafkaProducer(**options)
+        self._pending: list[asyncio.Future[Any]] = []
+        self._consent_unacknowledged = False
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            await self._producer.stop()
+
+    async def flush(self) -> None:
+        """Wait until Kafka acknowledged everything sent so far (raises the first failure)."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _send(self, topic: str, key: str | bytes, value: bytes | None) -> None:
+        encoded_key = key.encode() if isinstance(key, str) else key
+        self._pending.append(await self._producer.send(topic, value=value, key=encoded_key))
+
+    async def send_record(self, topic: str, key: str, record: Record) -> None:
+        await self._send(topic, key, self.contract.encode(record))
+
+    # -- camera vendors -------------------------------------------------------------------------
+    async def capture(self, capture: _Capture) -> None:
+        _expect(capture, "FaceCaptured")
+        await self.send_record(self.names.raw, capture.event_id, capture)
+
+    async def send_raw_capture(self, key: bytes, payload: bytes) -> None:
+        """Bytes as they are (for testing how the gateway treats malformed input)."""
+        await self._send(self.names.raw, key, payload)
+
+    async def register_camera(self, camera: _Camera) -> None:
+        _expect(camera, "CameraRegistration")
+        await self.send_record(self.names.cameras, camera.camera_id, camera)
+
+    async def deregister_camera(self, camera_id: str) -> None:
+        await self._send(self.names.cameras, camera_id, None)
+
+    # -- tenants ----------------------------------------------------------------------------------
+    async def record_consent(self, consent: _SubjectRecord) -> None:
+        _expect(consent, "ConsentRecord")
+        await self.send_record(self.names.consent, subject_key(consent.tenant_id, consent.subject_id), consent)
+        self._consent_unacknowledged = True
+
+    async def withdraw_consent(self, granted: ConsentRecord, at: datetime) -> None:
+        await self.record_consent(granted.withdrawn(at))
+
+    async def delete_consent(self, tenant_id: str, subject_id: str) -> None:
+        """A tombstone: the consent is gone, and with it the enrollment (erased like a withdrawal)."""
+        await self._send(self.names.consent, subject_key(tenant_id, subject_id), None)
+        self._consent_unacknowledged = True
+
+    async def enroll(self, enrollment: _SubjectRecord) -> None:
+        _expect(enrollment, "Enrollment")
+        await self._after_consents()
+        key = subject_key(enrollment.tenant_id, enrollment.subject_id)
+        await self.send_record(self.names.enroll, key, enrollment)
+
+    async def request_share(self, request: _SubjectRecord) -> None:
+        _expect(request, "ShareRequest")
+        await self._after_consents()
+        key = subject_key(request.tenant_id, request.subject_id)
+        await self.send_record(self.names.share_requests, key, request)
+
+    async def _after_consents(self) -> None:
+        """Consents sent since the last acknowledgement are acknowledged first (one wait per run
+        of consents, not per request): a consent sent just before could otherwise land after the
+        request on another partition, and the request be refused."""
+        if self._consent_unacknowledged:
+            await self.flush()
+            self._consent_unacknowledged = False

@@ -1,0 +1,197 @@
+"""The SDK's producer on its own (no gateway import in what is tested): topics, keys, values and
+the ordering rule, with a stand-in for aiokafka's producer; connection settings from FACEGATE_*."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from facegate_sdk import (
+    CameraRegistration,
+    Connection,
+    ConsentMethod,
+    ConsentRecord,
+    ConsentStatus,
+    Enrollment,
+    FaceCaptured,
+    FaceGateProducer,
+    LocationType,
+    Purpose,
+    ShareRequest,
+    default_contract,
+)
+
+AT = datetime(2026, 11, 26, 9, tzinfo=UTC)
+TEMPLATE = bytes(4 * 8)
+
+
+class Ack(asyncio.Future[None]):
+    """An acknowledgement that tells when something starts waiting for it."""
+
+    def __init__(self, waited_on: asyncio.Event) -> None:
+        super().__init__()
+        self.waited_on = waited_on
+
+    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
+        self.waited_on.set()
+        super().add_done_callback(fn, context=context)
+
+
+class Held:
+    """Stands in for aiokafka's producer: records each send; acknowledges only when told."""
+
+    def __init__(self, acknowledged: bool = False) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.acks: list[Ack] = []
+        self.waited_on = asyncio.Event()
+        self.acknowledged = acknowledged
+
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Ack:
+        self.sent.append((topic, key, value))
+        ack = Ack(self.waited_on)
+        if self.acknowledged:
+            ack.set_result(None)
+        self.acks.append(ack)
+        return ack
+
+
+def producer_with(held: Held, prefix: str = "p.") -> FaceGateProducer:
+    producer = FaceGateProducer(Connection(topic_prefix=prefix))
+    real, producer._producer = producer._producer, held
+    real._closed = True  # never started, so nothing to close
+    return producer
+
+
+def consent(subject: str) -> ConsentRecord:
+    return ConsentRecord(
+        tenant_id="acme", subject_id=subject, purposes=[Purpose.ACCESS_CONTROL], separate=True,
+        method=ConsentMethod.WRITTEN, notice_version="notice-v1", granted_at=AT,
+    )  # fmt: skip
+
+
+def test_each_record_goes_to_its_topic_under_its_key() -> None:
+    camera = CameraRegistration(
+        camera_id="acme-gate", tenant_id="acme", site_id="acme-hq", location_type=LocationType.OFFICE,
+        signage_posted=True, allowed_purposes=[Purpose.ACCESS_CONTROL], region="CN-ZJ",
+    )  # fmt: skip
+    capture = FaceCaptured(
+        event_id="evt-1", camera_id="acme-gate", tenant_id="acme", captured_at=AT,
+        purpose=Purpose.ACCESS_CONTROL, template=TEMPLATE, template_model="synthetic-512", quality=0.9,
+    )  # fmt: skip
+    enrollment = Enrollment(tenant_id="acme", subject_id="s-1", template=TEMPLATE, template_model="synthetic-512")
+    share = ShareRequest(
+        request_id="r-1", tenant_id="acme", subject_id="s-1", recipient_tenant_id="beta",
+        recipient_region="CN", purpose=Purpose.ACCESS_CONTROL, requested_at=AT,
+    )  # fmt: skip
+
+    async def main() -> list[tuple[str, bytes | None, bytes | None]]:
+        held = Held(acknowledged=True)
+        producer = producer_with(held)
+        await producer.register_camera(camera)
+        await producer.capture(capture)
+        await producer.record_consent(consent("s-1"))
+        await producer.enroll(enrollment)
+        await producer.request_share(share)
+        await producer.withdraw_consent(consent("s-1"), AT)
+        await producer.delete_consent("acme", "s-1")
+        await producer.deregister_camera("acme-gate")
+        await producer.flush()
+        return held.sent
+
+    sent = asyncio.run(main())
+    contract = default_contract()
+    assert [(topic, key) for topic, key, _ in sent] == [
+        ("p.cameras", b"acme-gate"),
+        ("p.faces.raw", b"evt-1"),
+        ("p.consent", b"acme/s-1"),
+        ("p.enroll", b"acme/s-1"),
+        ("p.share.requests", b"acme/s-1"),
+        ("p.consent", b"acme/s-1"),
+        ("p.consent", b"acme/s-1"),
+        ("p.cameras", b"acme-gate"),
+    ]
+    values = [value for _, _, value in sent]
+    assert values[:5] == [contract.encode(r) for r in (camera, capture, consent("s-1"), enrollment, share)]
+    name, withdrawn = contract.decode(values[5] or b"")
+    assert (
+        name == "ConsentRecord" and withdrawn["status"] == ConsentStatus.WITHDRAWN and withdrawn["withdrawn_at"] == AT
+    )
+    assert values[6:] == [None, None]  # tombstones
+
+
+def test_an_enrollment_waits_for_the_consents_before_it() -> None:
+    enrollment = Enrollment(tenant_id="acme", subject_id="s-0", template=TEMPLATE, template_model="synthetic-512")
+
+    async def main() -> tuple[list[str], list[str]]:
+        held = Held()
+        producer = producer_with(held)
+        for n in range(3):
+            await producer.record_consent(consent(f"s-{n}"))
+        enrolling = asyncio.create_task(producer.enroll(enrollment))
+        waiting = asyncio.create_task(held.waited_on.wait())
+        await asyncio.wait([enrolling, waiting], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        before = [topic for topic, _, _ in held.sent]
+        for ack in held.acks:
+            ack.set_result(None)
+        await asyncio.wait_for(enrolling, 5)
+        await producer.enroll(enrollment)  # no consent since: sent at once
+        return before, [topic for topic, _, _ in held.sent]
+
+    before, after = asyncio.run(main())
+    assert before == ["p.consent"] * 3
+    assert after == ["p.consent"] * 3 + ["p.enroll"] * 2
+
+
+def test_a_record_of_the_wrong_kind_is_refused() -> None:
+    async def main() -> None:
+        producer = producer_with(Held(acknowledged=True))
+        with pytest.raises(TypeError, match="expected a Enrollment, got a ConsentRecord"):
+            await producer.enroll(consent("s-1"))  # structurally a subject record, but not an Enrollment
+
+    asyncio.run(main())
+
+
+def test_connection_from_the_gateways_variables() -> None:
+    env = {
+        "FACEGATE_BOOTSTRAP_SERVERS": "k1:9093,k2:9093",
+        "FACEGATE_TOPIC_PREFIX": "prod.",
+        "FACEGATE_SECURITY_PROTOCOL": "SASL_SSL",
+        "FACEGATE_SASL_USERNAME": "vendor-hik",
+        "FACEGATE_SASL_PASSWORD": "s3cret",
+    }
+    connection = Connection.from_env(env)
+    assert connection.topic_prefix == "prod." and "s3cret" not in repr(connection)
+    config = connection.client_config()
+    assert config["bootstrap_servers"] == "k1:9093,k2:9093"
+    assert config["sasl_mechanism"] == "SCRAM-SHA-512" and config["sasl_plain_username"] == "vendor-hik"
+    assert "ssl_context" in config
+    assert Connection.from_env({}).client_config() == {
+        "bootstrap_servers": "127.0.0.1:9092",
+        "security_protocol": "PLAINTEXT",
+    }
+    with pytest.raises(ValueError, match="SASL username and password"):
+        Connection(security_protocol="SASL_PLAINTEXT")
+
+
+def test_the_gateways_alias_takes_its_settings() -> None:
+    from pydantic import SecretStr
+
+    from gateway.sdk.producer import FaceGateProducer as GatewayProducer
+    from gateway.settings import SecurityProtocol, Settings
+
+    settings = Settings(
+        topic_prefix="g.", security_protocol=SecurityProtocol.SASL_PLAINTEXT,
+        sasl_username="acme", sasl_password=SecretStr("pw"),
+    )  # fmt: skip
+
+    async def main() -> None:
+        producer = GatewayProducer(settings)
+        producer._producer._closed = True  # never started
+        assert producer.names.raw == "g.faces.raw" and producer.settings is settings
+        client = producer._producer.client
+        assert (client._sasl_plain_username, client._security_protocol) == ("acme", "SASL_PLAINTEXT")
+
+    asyncio.run(main())
