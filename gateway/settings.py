@@ -56,7 +56,23 @@ class Settings(BaseSettings):
 
     # Provisioning
     partitions: Annotated[int, Field(ge=1, le=1000)] = 4
-    replication_factor: Annotated[int, Field(ge=1, le=10)] = 1
+    # Durability (docs/operations.md, "Production topology"). Provisioning caps replication at the
+    # brokers a development cluster has; in production it refuses to create a topic below them.
+    replication_factor: Annotated[int, Field(ge=1, le=10)] = Field(
+        1,
+        description="Replication factor of the input topics and of Faust's own topic; "
+        "the durable topics get at least durable_replication_factor.",
+    )
+    durable_replication_factor: Annotated[int, Field(ge=1, le=10)] = Field(
+        3,
+        description="Replication factor of at least the audit, consent, cameras, enrolled, governed, "
+        "erasure and rejected topics.",
+    )
+    min_insync_replicas: Annotated[int, Field(ge=1, le=10)] = Field(
+        2,
+        description="min.insync.replicas of every contract topic (at most its replication factor): "
+        "an acks=all write is acknowledged only once this many replicas have it.",
+    )
     raw_retention_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS
     enroll_retention_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS
     rejected_retention_ms: Annotated[int, Field(ge=60_000)] = 7 * DAY_MS

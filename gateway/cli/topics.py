@@ -13,7 +13,16 @@ from rich.table import Table
 
 from gateway.cli.console import console, errors, load_settings
 from gateway.contract.topics import check_tenant_id, contract_topics
-from gateway.kafka.provisioning import Action, ProvisioningError, admin_client, describe_topics, ensure_topics
+from gateway.kafka.provisioning import (
+    Action,
+    ProvisioningError,
+    admin_client,
+    cluster_brokers,
+    describe_topics,
+    drift,
+    ensure_topics,
+    strict,
+)
 from gateway.settings import Settings
 
 app = typer.Typer(help="Provision and inspect the contract topics.", no_args_is_help=True)
@@ -70,7 +79,7 @@ def create(tenant: TenantOption = None) -> None:
     settings = load_settings()
     specs = contract_topics(settings, _tenants(tenant, settings))
     with _admin(settings) as admin:
-        outcomes = ensure_topics(admin, specs)
+        outcomes = ensure_topics(admin, specs, strict(settings))
     table = Table(title=f"contract topics on {settings.bootstrap_servers}")
     table.add_column("topic", no_wrap=True)
     table.add_column("action")
@@ -89,27 +98,34 @@ def describe(tenant: TenantOption = None) -> None:
     specs = contract_topics(settings, _tenants(tenant, settings))
     with _admin(settings) as admin:
         states = describe_topics(admin, specs)
-    table = Table(title=f"contract topics on {settings.bootstrap_servers}")
+        brokers = cluster_brokers(admin)
+    table = Table(title=f"contract topics on {settings.bootstrap_servers} ({brokers} broker(s))")
     table.add_column("topic", no_wrap=True)
-    for column in ("kind", "partitions", "replicas", "cleanup", "retention", "matches"):
+    for column in ("kind", "partitions", "replicas", "min isr", "cleanup", "retention", "matches"):
         table.add_column(column)
     missing = 0
+    drifted: list[str] = []
     for spec, state in zip(specs, states, strict=True):
         if not state.exists:
             missing += 1
-            table.add_row(spec.name, spec.kind, "-", "-", "-", "-", "[red]missing[/red]")
+            table.add_row(spec.name, spec.kind, "-", "-", "-", "-", "-", "[red]missing[/red]")
             continue
-        ok = all(state.config.get(k) == v for k, v in spec.config.items()) and state.partitions >= spec.partitions
+        # Configs, partitions, and durability: fewer replicas or a lower min.insync.replicas than configured.
+        problems = drift(spec, state, brokers)
+        drifted += [f"{spec.name}: {problem}" for problem in problems]
         table.add_row(
             spec.name,
             spec.kind,
             str(state.partitions),
             str(state.replication_factor),
+            state.config.get("min.insync.replicas", "?"),
             state.config.get("cleanup.policy", "?"),
             _duration(state.config.get("retention.ms", "?")),
-            "[green]yes[/green]" if ok else "[yellow]drifted[/yellow]",
+            "[yellow]drifted[/yellow]" if problems else "[green]yes[/green]",
         )
     console.print(table)
+    for line in drifted:
+        console.print(f"drifted {line}", highlight=False)
     if missing:
         errors.print(f"{missing} topic(s) missing: run `facegate topics create`")
         raise typer.Exit(1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,17 @@ def check_tenant_id(tenant_id: str) -> str:
     return tenant_id
 
 
+# The kinds whose records cannot be recomputed once lost: decisions and their audit trail, the
+# registries decisions depend on (consent, cameras), protected enrollments, what tenants receive
+# (governed events, erasure notices) and dead letters (after the raw input expired, the only copy
+# of what was refused). They get at least Settings.durable_replication_factor replicas. The inputs
+# are written by vendors and tenants, kept an hour, and lost before a decision they lose none:
+# they get Settings.replication_factor (docs/operations.md, "Production topology").
+DURABLE_KINDS = frozenset(
+    {TopicKind.AUDIT, TopicKind.REGISTRY, TopicKind.STATE, TopicKind.OUTPUT, TopicKind.DEAD_LETTER}
+)
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -37,6 +48,33 @@ class TopicSpec:
     replication_factor: int
     config: dict[str, str] = field(default_factory=dict)
     doc: str = ""
+    # With acks=all, a write is acknowledged once this many replicas have it; fewer in sync and
+    # writes fail (NOT_ENOUGH_REPLICAS) instead of being kept by fewer copies.
+    min_insync_replicas: int = 1
+
+    @property
+    def topic_config(self) -> dict[str, str]:
+        """Every config the topic is created with: its kind's and the durability ones. An
+        out-of-sync replica never becomes leader (it would drop acknowledged records)."""
+        return {
+            **self.config,
+            "min.insync.replicas": str(self.min_insync_replicas),
+            "unclean.leader.election.enable": "false",
+        }
+
+    def on_cluster(self, brokers: int) -> TopicSpec:
+        """The spec a cluster of `brokers` brokers can hold: replication capped at the brokers,
+        min.insync.replicas at the replication (a one-broker development cluster gets 1 and 1)."""
+        replicas = max(1, min(self.replication_factor, brokers))
+        return replace(self, replication_factor=replicas, min_insync_replicas=min(self.min_insync_replicas, replicas))
+
+
+def durability(settings: Settings, kind: TopicKind) -> tuple[int, int]:
+    """Replication factor and min.insync.replicas a topic of this kind is configured with."""
+    replicas = settings.replication_factor
+    if kind in DURABLE_KINDS:
+        replicas = max(replicas, settings.durable_replication_factor)
+    return replicas, min(settings.min_insync_replicas, replicas)
 
 
 @dataclass(frozen=True)
@@ -96,73 +134,46 @@ class TopicNames:
 def contract_topics(settings: Settings, tenants: list[str] | None = None) -> list[TopicSpec]:
     """Every topic the gateway needs, with per-tenant topics for the given (or configured) tenants."""
     names = TopicNames(settings.topic_prefix)
-    n, rf = settings.partitions, settings.replication_factor
     compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 
     def delete_after(ms: int) -> dict[str, str]:
         return {"cleanup.policy": "delete", "retention.ms": str(ms)}
 
+    def spec(name: str, kind: TopicKind, config: dict[str, str], doc: str) -> TopicSpec:
+        return _spec(settings, name, kind, config, doc)
+
     specs = [
-        TopicSpec(names.cameras, TopicKind.REGISTRY, n, rf, compacted, "camera registry, keyed by camera_id"),
-        TopicSpec(names.consent, TopicKind.REGISTRY, n, rf, compacted, "consent, keyed by tenant/subject"),
-        TopicSpec(
-            names.enroll,
-            TopicKind.INBOX,
-            n,
-            rf,
-            delete_after(settings.enroll_retention_ms),
-            "raw enrollment templates",
-        ),
-        TopicSpec(
-            names.raw,
-            TopicKind.INBOX,
-            n,
-            rf,
-            delete_after(settings.raw_retention_ms),
-            "raw face captures from vendors",
-        ),
-        TopicSpec(
+        spec(names.cameras, TopicKind.REGISTRY, compacted, "camera registry, keyed by camera_id"),
+        spec(names.consent, TopicKind.REGISTRY, compacted, "consent, keyed by tenant/subject"),
+        spec(names.enroll, TopicKind.INBOX, delete_after(settings.enroll_retention_ms), "raw enrollment templates"),
+        spec(names.raw, TopicKind.INBOX, delete_after(settings.raw_retention_ms), "raw face captures from vendors"),
+        spec(
             names.share_requests,
             TopicKind.INBOX,
-            n,
-            rf,
             delete_after(settings.governed_retention_ms),
             "cross-company share requests",
         ),
-        TopicSpec(
-            names.audit,
-            TopicKind.AUDIT,
-            n,
-            rf,
-            delete_after(settings.audit_retention_ms),
-            "one signed record per decision",
-        ),
-        TopicSpec(
+        spec(names.audit, TopicKind.AUDIT, delete_after(settings.audit_retention_ms), "one signed record per decision"),
+        spec(
             names.rejected,
             TopicKind.DEAD_LETTER,
-            n,
-            rf,
             delete_after(settings.rejected_retention_ms),
             "dead letters, biometrics removed",
         ),
     ]
     for tenant in tenants if tenants is not None else settings.tenants:
         specs.append(
-            TopicSpec(
+            spec(
                 names.governed(tenant),
                 TopicKind.OUTPUT,
-                n,
-                rf,
                 delete_after(settings.governed_retention_ms),
                 f"governed events for {tenant}",
             )
         )
         specs.append(
-            TopicSpec(
+            spec(
                 names.erasure(tenant),
                 TopicKind.OUTPUT,
-                n,
-                rf,
                 delete_after(settings.audit_retention_ms),
                 f"erasure notices for {tenant}",
             )
@@ -170,14 +181,18 @@ def contract_topics(settings: Settings, tenants: list[str] | None = None) -> lis
     return specs
 
 
+def _spec(settings: Settings, name: str, kind: TopicKind, config: dict[str, str], doc: str) -> TopicSpec:
+    replicas, min_insync = durability(settings, kind)
+    return TopicSpec(name, kind, settings.partitions, replicas, config, doc, min_insync)
+
+
 def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
     """Gateway-internal topics: protected enrollments (compacted; a tombstone erases one)."""
     return [
-        TopicSpec(
+        _spec(
+            settings,
             TopicNames(settings.topic_prefix).enrolled,
             TopicKind.STATE,
-            settings.partitions,
-            settings.replication_factor,
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
             "protected enrollment templates, keyed tenant/subject",
         )

@@ -2,10 +2,17 @@
 
 A second run changes nothing; a topic whose configs drifted from the contract is set back;
 partitions only grow (Kafka cannot shrink them, and shrinking would remap keys).
+
+Durability: each topic gets the replication factor and min.insync.replicas of its kind
+(gateway.contract.topics.durability). On a cluster with fewer brokers than that, development caps
+both at the brokers there are (a one-broker cluster gets 1 and 1, and says so); production
+(`strict`) refuses to create the topic. min.insync.replicas is never set above the replicas an
+existing topic has: acks=all writes to it would all fail.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,9 +23,12 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, Ne
 from gateway.contract.topics import TopicKind, TopicSpec, contract_topics, internal_topic_specs
 from gateway.errors import FaceGateError
 from gateway.kafka.connection import kafka_python_config
-from gateway.settings import Settings
+from gateway.settings import Environment, Settings
 
 TOPIC_ALREADY_EXISTS = 36
+MIN_INSYNC = "min.insync.replicas"
+
+log = logging.getLogger("facegate.provisioning")
 
 
 class ProvisioningError(FaceGateError, RuntimeError):
@@ -48,8 +58,14 @@ class TopicOutcome:
     warnings: tuple[str, ...] = ()
 
 
+def cluster_brokers(admin: KafkaAdminClient) -> int:
+    """Brokers the cluster lists now (registered and not fenced)."""
+    return len(admin.describe_cluster()["brokers"])
+
+
 def describe_topics(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> list[TopicState]:
-    """Partitions, replication and the contract-relevant configs of each topic as it is now."""
+    """Partitions, replication (of the least replicated partition) and the contract-relevant
+    configs (durability included) of each topic as it is now."""
     names = [s.name for s in specs]
     existing = set(admin.list_topics())
     present = [n for n in names if n in existing]
@@ -58,7 +74,7 @@ def describe_topics(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> list
     if present:
         for topic in admin.describe_topics(present):
             metadata[topic["name"]] = topic
-        keys = sorted({k for s in specs for k in s.config} | {"retention.ms", "cleanup.policy"})
+        keys = sorted({k for s in specs for k in s.topic_config} | {"retention.ms", "cleanup.policy"})
         resources = [ConfigResource(ConfigResourceType.TOPIC, n, configs=None) for n in present]
         described = admin.describe_configs(resources, config_filter="all")
         for name, values in _topic_configs(described).items():
@@ -69,7 +85,7 @@ def describe_topics(admin: KafkaAdminClient, specs: Sequence[TopicSpec]) -> list
             states.append(TopicState(name, exists=False))
             continue
         partitions = metadata.get(name, {}).get("partitions", [])
-        replicas = len(partitions[0]["replica_nodes"]) if partitions else 0
+        replicas = min((len(p["replica_nodes"]) for p in partitions), default=0)
         states.append(TopicState(name, True, len(partitions), replicas, configs.get(name, {})))
     return states
 
@@ -82,59 +98,106 @@ def _topic_configs(described: Any) -> dict[str, dict[str, str]]:
     return out
 
 
-def ensure_topics(admin: KafkaAdminClient, specs: Iterable[TopicSpec]) -> list[TopicOutcome]:
+def expected_config(spec: TopicSpec, state: TopicState) -> dict[str, str]:
+    """The configs an existing topic should have: its spec's, with min.insync.replicas no higher
+    than the replicas the topic has (every acks=all write would fail)."""
+    config = spec.topic_config
+    if 0 < state.replication_factor < spec.min_insync_replicas:
+        config[MIN_INSYNC] = str(state.replication_factor)
+    return config
+
+
+def drift(spec: TopicSpec, state: TopicState, brokers: int) -> tuple[str, ...]:
+    """How an existing topic falls short of its spec on a cluster of `brokers` brokers: configs
+    that differ (durability included), fewer partitions, fewer replicas than the cluster can hold."""
+    found = [
+        f"{key}: {state.config.get(key)}, configured {value}"
+        for key, value in expected_config(spec, state).items()
+        if state.config.get(key) != value
+    ]
+    if state.partitions < spec.partitions:
+        found.append(f"partitions: {state.partitions}, configured {spec.partitions}")
+    if state.replication_factor < spec.on_cluster(brokers).replication_factor:
+        found.append(f"replication factor: {state.replication_factor}, configured {spec.replication_factor}")
+    return tuple(found)
+
+
+def capped(spec: TopicSpec, brokers: int) -> tuple[TopicSpec, str | None]:
+    """The spec a new topic gets on a cluster of `brokers` brokers and, if less than configured, why."""
+    target = spec.on_cluster(brokers)
+    if target.replication_factor == spec.replication_factor:
+        return target, None
+    return target, (
+        f"replication factor {spec.replication_factor} and min.insync.replicas {spec.min_insync_replicas} "
+        f"capped at {target.replication_factor} and {target.min_insync_replicas}: "
+        f"the cluster has {brokers} broker(s)"
+    )
+
+
+def ensure_topics(admin: KafkaAdminClient, specs: Iterable[TopicSpec], strict: bool = False) -> list[TopicOutcome]:
+    """Create what is missing, reconcile what exists. A missing topic gets the replicas the cluster
+    has if it has fewer brokers than configured, or with `strict` (production) is refused."""
     specs = list(specs)
     before = {s.name: s for s in describe_topics(admin, specs)}
     missing = [spec for spec in specs if not before[spec.name].exists]
-    created = set()
+    created: dict[str, TopicOutcome] = {}
+    brokers = cluster_brokers(admin)
     if missing:
+        targets = {spec.name: capped(spec, brokers) for spec in missing}
+        notes = {name: note for name, (_, note) in targets.items() if note}
+        if notes and strict:
+            raise ProvisioningError(
+                f"the cluster has {brokers} broker(s), fewer than the replicas of {', '.join(sorted(notes))}"
+            )
+        if notes:
+            log.warning("creating %d topic(s) with fewer replicas than configured: %s", len(notes), ", ".join(notes))
         response = admin.create_topics(
-            [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config) for s in missing],
+            [
+                NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.topic_config)
+                for t, _ in targets.values()
+            ],
             raise_errors=False,
         )
         for topic in response["topics"]:
+            name = topic["name"]
             if topic["error_code"] == 0:
-                created.add(topic["name"])
+                note = notes.get(name)
+                created[name] = TopicOutcome(targets[name][0], Action.CREATED, warnings=(note,) if note else ())
             elif topic["error_code"] != TOPIC_ALREADY_EXISTS:  # lost a race: reconcile below
                 reason = topic.get("error_message") or f"error code {topic['error_code']}"
-                raise ProvisioningError(f"cannot create {topic['name']}: {reason}")
-    if len(created) < len(missing):
-        before = {s.name: s for s in describe_topics(admin, specs)}
-
-    outcomes = []
-    for spec in specs:
-        if spec.name in created:
-            outcomes.append(TopicOutcome(spec, Action.CREATED))
-            continue
-        outcomes.append(_reconcile(admin, spec, before[spec.name]))
-    return outcomes
+                raise ProvisioningError(f"cannot create {name}: {reason}")
+        if len(created) < len(missing):
+            before = {s.name: s for s in describe_topics(admin, specs)}
+    return [created.get(spec.name) or _reconcile(admin, spec, before[spec.name], brokers) for spec in specs]
 
 
-def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState) -> TopicOutcome:
+def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState, brokers: int) -> TopicOutcome:
     changes: list[str] = []
     warnings: list[str] = []
-    drift = {k: v for k, v in spec.config.items() if state.config.get(k) != v}
-    if drift:
+    differ = {k: v for k, v in expected_config(spec, state).items() if state.config.get(k) != v}
+    if differ:
         # The broker validates the keys; kafka-python's own check races with new topics' metadata.
         result = admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=drift)],
+            [ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=differ)],
             incremental=True,
             raise_on_unknown=False,
         )
         status = result.get("topic", {}).get(spec.name)
         if status != "OK":
             raise ProvisioningError(f"cannot set configs of {spec.name}: {status}")
-        changes += [f"{k}: {state.config.get(k)} -> {v}" for k, v in sorted(drift.items())]
+        changes += [f"{k}: {state.config.get(k)} -> {v}" for k, v in sorted(differ.items())]
     if state.partitions < spec.partitions:
         admin.create_partitions({spec.name: spec.partitions})
         changes.append(f"partitions: {state.partitions} -> {spec.partitions}")
     elif state.partitions > spec.partitions:
         warnings.append(f"has {state.partitions} partitions, more than the {spec.partitions} configured; left as is")
-    if state.replication_factor and state.replication_factor != spec.replication_factor:
+    if state.replication_factor < spec.on_cluster(brokers).replication_factor:
         warnings.append(
             f"replication factor is {state.replication_factor}, configured {spec.replication_factor}; "
-            "changing it needs a partition reassignment"
+            "raising it needs a partition reassignment"
         )
+    elif state.replication_factor < spec.replication_factor:
+        warnings.append(f"replication factor {state.replication_factor}: the cluster has {brokers} broker(s)")
     return TopicOutcome(spec, Action.UPDATED if changes else Action.UNCHANGED, tuple(changes), tuple(warnings))
 
 
@@ -142,11 +205,17 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
     return KafkaAdminClient(request_timeout_ms=15000, bootstrap_timeout_ms=10000, **kafka_python_config(settings))
 
 
+def strict(settings: Settings) -> bool:
+    """Production refuses under-replicated topics; development caps replication at its brokers."""
+    return settings.env is Environment.PRODUCTION
+
+
 def ensure_gateway_topics(settings: Settings, tenants: list[str]) -> list[TopicOutcome]:
     """The contract topics, the given tenants' topics and the gateway's internal topics."""
     admin = admin_client(settings)
     try:
-        return ensure_topics(admin, [*contract_topics(settings, tenants), *internal_topic_specs(settings)])
+        specs = [*contract_topics(settings, tenants), *internal_topic_specs(settings)]
+        return ensure_topics(admin, specs, strict(settings))
     finally:
         admin.close()
 
@@ -155,6 +224,7 @@ def ensure_tenant_topics(settings: Settings, tenants: list[str]) -> None:
     """Only the per-tenant topics (a tenant seen for the first time)."""
     admin = admin_client(settings)
     try:
-        ensure_topics(admin, [s for s in contract_topics(settings, tenants) if s.kind is TopicKind.OUTPUT])
+        specs = [s for s in contract_topics(settings, tenants) if s.kind is TopicKind.OUTPUT]
+        ensure_topics(admin, specs, strict(settings))
     finally:
         admin.close()

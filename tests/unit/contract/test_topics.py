@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.contract.topics import TopicKind, TopicNames, contract_topics
+from gateway.contract.topics import TopicKind, TopicNames, contract_topics, internal_topic_specs
 from gateway.settings import MIN_AUDIT_RETENTION_MS, Settings
 
 
@@ -59,3 +59,17 @@ def test_the_contract_says_which_tenant_a_topic_is_for(prefix: str) -> None:
     for shared in (names.raw, names.audit, names.consent, names.rejected, "other.governed.acme"):
         assert names.tenant_of(shared) is None
     assert names.tenant_of(f"{prefix}governed.bad tenant!") is None
+
+
+def test_what_cannot_be_recomputed_is_replicated_three_times_with_two_in_sync() -> None:
+    """Issue 20: audit, consent, cameras, enrolled, governed, erasure and dead letters at least
+    RF 3 / min ISR 2; the hour-long inputs follow FACEGATE_REPLICATION_FACTOR."""
+    names = TopicNames()
+    specs = {s.name: s for s in [*contract_topics(Settings(), ["acme"]), *internal_topic_specs(Settings())]}
+    durable = [names.audit, names.consent, names.cameras, names.enrolled, names.governed("acme"),
+               names.erasure("acme"), names.rejected]  # fmt: skip
+    for name in durable:
+        assert (specs[name].replication_factor, specs[name].min_insync_replicas) == (3, 2), name
+    for name in (names.raw, names.enroll, names.share_requests):
+        assert (specs[name].replication_factor, specs[name].min_insync_replicas) == (1, 1), name
+    assert all(s.topic_config["unclean.leader.election.enable"] == "false" for s in specs.values())
