@@ -27,7 +27,7 @@ from gateway.core.policy.decision import Identify, conclude, identification_thre
 from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
-from gateway.core.records import governed_face
+from gateway.core.records import governed_face, tenant_view
 from gateway.core.state import GatewayState
 
 
@@ -130,7 +130,7 @@ def _decide(
     camera = state.cameras.get(capture.camera_id)
     if outcome.decision in (Decision.FORWARDED, Decision.STRIPPED) and camera is not None:
         governed = governed_face(
-            capture, camera, outcome, ctx.policy_version(capture.tenant_id),
+            capture, camera, tenant_view(outcome, identified=used is not None), ctx.policy_version(capture.tenant_id),
             _tenant_pseudonym(state, capture, outcome), *_protected_template(state, capture, outcome),
         )  # fmt: skip
         ctx.emit(Output(ctx.names.governed(capture.tenant_id), capture.event_id.encode(), state.codec.encode(governed)))

@@ -15,8 +15,9 @@ from gateway.contract.models import CameraRegistration, FaceCaptured, GovernedFa
 from gateway.contract.vocabulary import Decision
 from gateway.core.messages import InputRecord
 from gateway.core.policy.decision import score_band
-from gateway.core.policy.outcome import Outcome
-from gateway.core.policy.rules import legal_sources
+from gateway.core.policy.outcome import Outcome, merged
+from gateway.core.policy.reasons import Reason
+from gateway.core.policy.rules import Rule, legal_sources
 
 if TYPE_CHECKING:
     from gateway.core.context import Decided
@@ -88,6 +89,19 @@ def audit_fields(
 def codes(values: Iterable[StrEnum]) -> list[str]:
     """Stable codes as plain strings: what the contract's records carry."""
     return [value.value for value in values]
+
+
+def tenant_view(outcome: Outcome, identified: bool) -> Outcome:
+    """What the tenant may learn of a decision. A capture stripped after identification says only
+    that it was not identified: whether the face matched nobody or a subject whose consent does
+    not allow this use (withdrawn, another purpose, a minor) is for the audit alone, or the tenant
+    would learn that a known subject stood at that camera. Reasons that do not depend on a match
+    (quality, masks, an unknown model, the discarded image) are the tenant's to know."""
+    if outcome.decision is not Decision.STRIPPED or not identified:
+        return outcome
+    image = [r for r in outcome.reason_codes if r is Reason.IMAGE_DISCARDED]
+    rules = (Rule.SEPARATE_CONSENT, Rule.TEMPLATE_PROTECTION, *(Rule.NO_RAW_IMAGE for _ in image))
+    return Outcome(Decision.STRIPPED, merged(rules), merged((Reason.NOT_IDENTIFIED,), image))
 
 
 def governed_face(

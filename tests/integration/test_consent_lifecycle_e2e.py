@@ -5,7 +5,6 @@ erased template from the compacted topic."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from gateway.cli import app
 from gateway.contract.models import (
     AuditRecord,
     ConsentRecord,
+    EnrolledTemplate,
     Enrollment,
     ErasureNotice,
     FaceCaptured,
@@ -118,7 +118,7 @@ def test_withdrawal_erases_the_enrollment_notifies_the_tenant_and_strips_later_c
     subject = "acme-customer-004"
     enrolled_before = d.read(d.names.enrolled)
     [stored] = [r for r in enrolled_before if r.key == f"acme/{subject}".encode() and r.value]
-    code = json.loads(stored.value)["code"]
+    code = CODEC.decode(stored.value, EnrolledTemplate).code
 
     before = capture_of(d, subject, 1)
     asyncio.run(send(d, before))
@@ -157,11 +157,11 @@ def test_withdrawal_erases_the_enrollment_notifies_the_tenant_and_strips_later_c
     while True:
         asyncio.run(send(d, *others))
         values = [r.value or b"" for r in d.read(d.names.enrolled)]
-        if not any(code.encode() in v for v in values):
+        if not any(code in v for v in values):
             break
         assert time.monotonic() < deadline, "the erased template is still on the compacted topic"
         time.sleep(0.5)  # poll interval: the cleaner looks every second
-    assert base64.b64decode(code) not in b"".join(values)
+    assert code not in b"".join(values)
 
 
 def test_expiry_is_swept_and_erased(deployment: tuple[Deployment, LocalWorker]) -> None:
@@ -197,7 +197,9 @@ def test_enrollment_without_consent_is_refused_and_sharing_follows_the_rules(
 
     def has_beta_template() -> bool:
         return any(
-            x.key == b"acme/acme-customer-008" and x.value and "beta" in json.loads(x.value)["recipients"]
+            x.key == b"acme/acme-customer-008"
+            and x.value
+            and "beta" in {r.tenant_id for r in CODEC.decode(x.value, EnrolledTemplate).recipients}
             for x in d.read(d.names.enrolled)
         )
 

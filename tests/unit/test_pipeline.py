@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from gateway.contract.models import AuditRecord, GovernedFace, RejectedEvent
 from gateway.contract.vocabulary import Decision
 from gateway.core.audit.chain import GENESIS, ChainHead, record_hash
+from gateway.core.consent import withdrawal
 from gateway.core.messages import BatchResult, InputRecord
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
 from tests.support.core import CODEC, NAMES, decide_batch, loaded_state, raw_records
@@ -126,3 +129,28 @@ def test_chain_continues_from_a_given_head(world: World) -> None:
     result = decide_batch(raw_records(Traffic(world, seed=5).take(3))[:1], loaded_state(world), heads={0: head})
     [audit] = _decoded(result, NAMES.audit, AuditRecord)
     assert audit.seq == 42 and audit.prev_hash == "ab" * 32
+
+
+def test_a_stripped_event_tells_the_tenant_nothing_about_a_match(world: World) -> None:
+    """A withdrawn subject's face and a stranger's face reach the tenant as the same bytes, apart
+    from ids and times; only the audit says which it was."""
+    items = Traffic(world, seed=7).take(400)
+    known = next(i for i in items if i.kind == "consenting-customer" and i.capture and i.subject)
+    assert known.capture is not None and known.subject is not None
+    stranger = next(
+        i for i in items if i.kind == "stranger" and i.capture and i.capture.tenant_id == known.capture.tenant_id
+    )
+    state = loaded_state(world)
+    granted = state.consent(known.capture.tenant_id, known.subject)
+    assert granted is not None
+    withdrawn = withdrawal(granted.current, known.capture.captured_at - timedelta(days=1))
+    state.apply_consent(f"{known.capture.tenant_id}/{known.subject}", CODEC.encode(withdrawn))
+    result = decide_batch(raw_records([known, stranger]), state)
+    audits = {a.event_id: a for a in _decoded(result, NAMES.audit, AuditRecord)}
+    events = {g.event_id: g for g in _decoded(result, f"{NAMES.prefix}governed.", GovernedFace)}
+    matched, nobody = events[known.capture.event_id], events[stranger.capture.event_id]  # type: ignore[union-attr]
+    assert "CONSENT_WITHDRAWN" in audits[matched.event_id].reason_codes, "the audit keeps the detail"
+    assert "NO_MATCH" in audits[nobody.event_id].reason_codes
+    assert matched.decision is nobody.decision is Decision.STRIPPED and "NOT_IDENTIFIED" in matched.reason_codes
+    own = {"event_id", "audit_id", "camera_id", "site_id", "captured_at", "purpose"}
+    assert CODEC.encode(matched.model_copy(update={k: getattr(nobody, k) for k in own})) == CODEC.encode(nobody)

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     OCCLUDED = "OCCLUDED"
     IMAGE_DISCARDED = "IMAGE_DISCARDED"
     NO_MATCH = "NO_MATCH"
+    NOT_IDENTIFIED = "NOT_IDENTIFIED"  # the tenant's view of any capture stripped after identification
     # Consent (R01-R03, R10, R11)
     NO_CONSENT = "NO_CONSENT"
     CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
