@@ -34,7 +34,15 @@ class GatewayMetrics:
         self.enrolled = Gauge(
             "facegate_enrolled_subjects", "Enrolled subjects per tenant.", ["tenant"], registry=self.registry
         )
-        self.ready = Gauge("facegate_ready", "1 once tables have recovered and decisions flow.", registry=self.registry)
+        self.ready = Gauge(
+            "facegate_ready", "1 while the worker decides (what /readyz says), else 0.", registry=self.registry
+        )
+        self.checkpoint_age = Gauge(
+            "facegate_audit_checkpoint_age_seconds",
+            "Seconds since the oldest of this worker's newest signed audit checkpoints (signed at least every "
+            "minute, also when idle); growing means decisions go unsigned or the worker is stuck.",
+            registry=self.registry,
+        )
         self.ignored = Gauge(
             "facegate_registry_records_ignored",
             "Registry records that did not decode.",

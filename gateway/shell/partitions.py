@@ -28,6 +28,7 @@ class PartitionState:
     head: ChainHead = field(default_factory=ChainHead)
     decided: dict[str, int] = field(default_factory=dict)  # event id -> when decided (ms)
     signed: ChainHead | None = None  # the head of the last checkpoint this worker wrote
+    signed_at: float | None = None  # when (epoch seconds)
 
     def forget_before(self, cutoff_ms: int) -> int:
         old = [event_id for event_id, at in self.decided.items() if at < cutoff_ms]
@@ -93,14 +94,24 @@ class Partitions:
             if partition in self.states:
                 self.states[partition].decided[event_id] = now_ms
 
-    def unsigned(self) -> dict[int, ChainHead]:
-        """Heads that moved since their last checkpoint."""
-        return {p: s.head for p, s in self.states.items() if s.head.seq >= 0 and s.signed != s.head}
+    def unsigned(self, now: float, idle_after: float) -> dict[int, ChainHead]:
+        """Heads that moved since their last checkpoint, and heads signed longer ago than
+        `idle_after`: an idle chain is signed again, so a stalled stream shows as a stale one."""
+        return {
+            p: s.head
+            for p, s in self.states.items()
+            if s.head.seq >= 0 and (s.signed != s.head or s.signed_at is None or now - s.signed_at >= idle_after)
+        }
 
-    def mark_signed(self, heads: dict[int, ChainHead]) -> None:
+    def mark_signed(self, heads: dict[int, ChainHead], now: float) -> None:
         for partition, head in heads.items():
             if partition in self.states:
-                self.states[partition].signed = head
+                self.states[partition].signed, self.states[partition].signed_at = head, now
+
+    def checkpoint_age(self, now: float) -> float:
+        """Seconds since the oldest of this worker's newest checkpoints (0 with nothing to sign)."""
+        ages = [now - (s.signed_at or 0.0) for s in self.states.values() if s.head.seq >= 0]
+        return max(ages, default=0.0)
 
     def forget_before(self, cutoff_ms: int) -> None:
         for state in self.states.values():

@@ -42,6 +42,7 @@ log = logging.getLogger("facegate")
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
 DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
+RESIGN_IDLE_SECONDS = 60.0  # an idle chain's head is signed again this often: a stalled stream shows
 
 
 class Worker:
@@ -77,7 +78,10 @@ class Worker:
             web_in_thread=False,
             datadir=str(datadir),
         )
-        setup_prometheus_sensors(self.app, pattern="/faust-metrics", registry=self.metrics.registry)
+        # A fixed prefix: Faust's default is the app id, which would rename the metrics per deployment.
+        setup_prometheus_sensors(
+            self.app, pattern="/faust-metrics", registry=self.metrics.registry, name_prefix="facegate_faust"
+        )
         self._declare_tables()
         self._declare_agents()
         self._declare_rebalance_handlers()
@@ -134,10 +138,12 @@ class Worker:
             for tenant in {t for (t, _, _) in state.indexes}:
                 self.metrics.enrolled.labels(tenant).set(state.enrolled_count(tenant))
             self.metrics.ignored.set(state.ignored_records)
+            self.metrics.ready.set(1 if self.is_ready() else 0)
 
         @self.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
         async def checkpoints() -> None:
             await self.sign_heads()
+            self.metrics.checkpoint_age.set(self.partitions.checkpoint_age(time.time()))
 
         @self.app.on_before_shutdown.connect  # type: ignore[arg-type]
         async def drain(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
@@ -167,7 +173,7 @@ class Worker:
         async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
             self.partitions.settle()
             self.ready = True
-            self.metrics.ready.set(1)
+            self.metrics.ready.set(1 if self.is_ready() else 0)
 
     async def _decide_held(self, events: list[Any], decide: Callable[[], Awaitable[list[Any]]]) -> None:
         """Run `decide` on events held unacknowledged (acks.py) and release those it decided. An
@@ -262,7 +268,7 @@ class Worker:
         """Sign each partition's chain head that moved since its last checkpoint (R19)."""
         key_id, private_key = self.runtime.state.keyring.signing_key()
         now = datetime.now(UTC)
-        heads = self.partitions.unsigned()
+        heads = self.partitions.unsigned(time.time(), RESIGN_IDLE_SECONDS)
         outputs = []
         for partition, head in heads.items():
             checkpoint = sign_checkpoint(private_key, key_id, partition, head, now)
@@ -270,7 +276,7 @@ class Worker:
             outputs.append(Output(self.names.audit, checkpoint.checkpoint_id.encode(), encoded, partition))
         if outputs:
             await self.produce(outputs)
-            self.partitions.mark_signed(heads)
+            self.partitions.mark_signed(heads, time.time())
 
     async def produce(self, outputs: list[Output]) -> None:
         """Produce a decision's effects, then its audit records: a decision in the audit log is
@@ -305,6 +311,10 @@ class Worker:
         self.known_topics |= missing
 
     # -- web --------------------------------------------------------------------------------
+    def is_ready(self) -> bool:
+        """Deciding now: started, feeds caught up, not recovering or rebalancing (/readyz, facegate_ready)."""
+        return self.ready and self.feeds.caught_up.is_set() and not self.app.in_recovery and not self.app.rebalancing
+
     def _declare_web(self) -> None:
         worker = self
 
@@ -316,12 +326,7 @@ class Worker:
         @self.app.page("/readyz")
         class Ready(View):
             async def get(self, request: Request) -> Response:
-                ready = (
-                    worker.ready
-                    and worker.feeds.caught_up.is_set()
-                    and not worker.app.in_recovery
-                    and not worker.app.rebalancing
-                )
+                ready = worker.is_ready()
                 return self.json({"ready": ready}, status=200 if ready else 503)
 
         @self.app.page("/metrics")

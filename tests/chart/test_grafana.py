@@ -33,13 +33,13 @@ def dashboard_configmaps(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def declared_by_the_worker() -> set[str]:
     """What the worker's registry declares: its own metrics and Faust's sensor, prefixed by the
-    app id as the worker sets it up (Faust's name_prefix defaults to the app's name)."""
+    fixed prefix the worker gives it (Faust's default would be the app id)."""
     from faust.sensors.prometheus import FaustMetrics
 
     from gateway.shell.metrics import GatewayMetrics
 
     metrics = GatewayMetrics()
-    FaustMetrics.create(metrics.registry, "facegate")
+    FaustMetrics.create(metrics.registry, "facegate_faust")  # the fixed prefix the worker sets
     return exported_names(generate_latest(metrics.registry).decode())
 
 

@@ -56,9 +56,9 @@ def test_a_revoked_partition_is_not_resurrected_by_a_late_commit_or_checkpoint()
         parts = Partitions()
         await parts.assign([0])
         parts.load(0, PartitionState(head=HEAD))
-        unsigned = parts.unsigned()  # the checkpoint timer took the heads, then awaited Kafka...
+        unsigned = parts.unsigned(now=10.0, idle_after=60)  # the checkpoint timer took the heads, then awaited Kafka...
         await parts.revoke([0])  # ...while the partition went to another worker
-        parts.mark_signed(unsigned)
+        parts.mark_signed(unsigned, now=10.0)
         parts.commit({0: ChainHead(8, "cd" * 32)}, [(0, "e-2")], 1)
         return parts
 
@@ -80,9 +80,10 @@ def test_a_takeover_continues_the_chain_and_dedupe_read_back_from_the_log() -> N
     assert parts.heads() == {2: HEAD} and parts.seen(2, "e-9") and not parts.seen(2, "e-10")
     parts.commit({2: ChainHead(8, "cd" * 32)}, [(2, "e-10")], 200)
     assert parts.heads()[2].seq == 8 and parts.seen(2, "e-10")
-    assert parts.unsigned() == {2: ChainHead(8, "cd" * 32)}
-    parts.mark_signed(parts.unsigned())
-    assert parts.unsigned() == {}
+    assert parts.unsigned(now=300.0, idle_after=60) == {2: ChainHead(8, "cd" * 32)}
+    parts.mark_signed(parts.unsigned(now=300.0, idle_after=60), now=300.0)
+    assert parts.unsigned(now=330.0, idle_after=60) == {} and parts.checkpoint_age(now=330.0) == 30.0
+    assert parts.unsigned(now=360.0, idle_after=60) == {2: ChainHead(8, "cd" * 32)}, "an idle chain is signed again"
     parts.forget_before(150)
     assert not parts.seen(2, "e-9") and parts.seen(2, "e-10")
 
