@@ -35,6 +35,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class SecurityProtocol(StrEnum):
     PLAINTEXT = "PLAINTEXT"
     SASL_PLAINTEXT = "SASL_PLAINTEXT"
@@ -96,6 +101,9 @@ class Settings(BaseSettings):
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
     dedupe_window_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS  # read back from the audit log at start
     sweep_interval_ms: Annotated[int, Field(ge=100, le=DAY_MS)] = 60_000  # expiry and retention (R11)
+    log_format: LogFormat = Field(
+        LogFormat.TEXT, description="text, or json: one JSON object per line (worker and CLI; gateway.logs)."
+    )
 
     # Local tooling
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "facegate")

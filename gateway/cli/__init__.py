@@ -1,7 +1,9 @@
-"""The `facegate` command line."""
+"""The `facegate` command line. Its conventions (--format, --out, exit codes, roles): docs/cli.md
+and gateway/cli/output.py."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -24,23 +26,41 @@ from gateway.cli import (
     subject,
     topics,
 )
-from gateway.settings import CONFIG_FILE_VARIABLE
+from gateway.cli.output import exit_codes
+from gateway.logs import configure
+from gateway.settings import CONFIG_FILE_VARIABLE, LogFormat, Settings
 
 app = typer.Typer(
     name="facegate",
     help="FaceGate: consent, template protection and a signed audit for biometric event streams on Kafka.",
+    epilog="Data goes to stdout (--format, --out FILE), notes and errors to stderr. "
+    + exit_codes()
+    + " Every command and the role that runs it: docs/cli.md.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command(name="broker")(broker.broker)
-app.command(name="run")(run.run)
-app.command(name="simulate")(simulate.simulate)
-app.command(name="demo")(demo.demo)
+app.command(name="broker", epilog=exit_codes("the broker failed or exited") + " Role: development.")(broker.broker)
+app.command(
+    name="run",
+    epilog="Role: gateway (the platform operator's deployment). Logs go to stderr as text or, with "
+    "FACEGATE_LOG_FORMAT=json, one JSON object per line (Faust's own too). "
+    + exit_codes(None)
+    + " 0 once stopped by SIGTERM; 2 also when it refuses to start (keys, policies); 3 when the topics "
+    "cannot be provisioned.",
+)(run.run)
+app.command(name="simulate", epilog=exit_codes(None) + " Role: development (vendor and tenant writes).")(
+    simulate.simulate
+)
+app.command(name="demo", epilog=exit_codes("a decision differs from the rules, or the demo failed") + " Role: any.")(
+    demo.demo
+)
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(evaluate.app, name="eval")
-app.command(name="calibrate")(calibrate.calibrate_command)
+app.command(name="calibrate", epilog=exit_codes("the input was refused") + " Role: platform operator (offline).")(
+    calibrate.calibrate_command
+)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(consent.app, name="consent")
@@ -72,6 +92,19 @@ def root(
     """Every command reads Kafka's address from FACEGATE_BOOTSTRAP_SERVERS (default 127.0.0.1:9092)."""
     if config is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(config)
+    _configure_logging()
+
+
+def _configure_logging() -> None:
+    """FACEGATE_LOG_FORMAT=json: the CLI's own log lines (warnings and up, from the Kafka clients
+    too) are JSON objects on stderr. Text keeps Python's default. Bad settings are reported by
+    the command that loads them."""
+    try:
+        log_format = Settings().log_format
+    except Exception:
+        return
+    if log_format is LogFormat.JSON:
+        configure(log_format, logging.WARNING)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from gateway.cli.console import console, errors
+from gateway.cli.output import Exit
 from gateway.core.biometrics.calibration import (
     DEFAULT_FAR,
     CalibrationError,
@@ -41,12 +42,12 @@ def calibrate_command(
         if synthetic is not None:
             if synthetic not in MODELS:
                 errors.print(f"[red]unknown synthetic model {synthetic!r}[/red]")
-                raise typer.Exit(2)
+                raise typer.Exit(Exit.USAGE)
             result = calibrate_synthetic(MODELS[synthetic])
         else:
             if embeddings is None or model is None:
                 errors.print("[red]give --embeddings and --model, or --synthetic[/red]")
-                raise typer.Exit(2)
+                raise typer.Exit(Exit.USAGE)
             with np.load(embeddings) as data:
                 masked = data.get("masked")
                 result = calibrate(
@@ -54,7 +55,7 @@ def calibrate_command(
                 )
     except (CalibrationError, KeyError, ValueError) as exc:
         errors.print(f"[red]cannot calibrate:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(Exit.FINDING) from None
     save(result, out)
     console.print(
         f"{result.template_model}: {result.dim}-d, thresholds clean {result.thresholds.clean:.4f} / "

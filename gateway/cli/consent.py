@@ -2,27 +2,31 @@
 
 Writes go to the consent topic exactly as a tenant's consent system would write them (the
 gateway enforces them from there); every command is scoped to one tenant and one subject.
+
+Roles (docs/cli.md): `grant` needs only the tenant's ACLs (write the consent topic). `show` and
+`withdraw` read the consent topic, which holds every tenant's consents, so the tenant role may
+not read it: the platform operator runs them for the tenant, with the gateway's principal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from gateway.cli.access import Role, read
 from gateway.cli.console import console, errors, load_settings
+from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import ConsentRecord
 from gateway.contract.topics import TopicNames, check_tenant_id
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.consent import withdrawal
 from gateway.core.state import consent_key
-from gateway.kafka.connection import aiokafka_config
-from gateway.kafka.reading import read_topic
 from gateway.sdk.producer import FaceGateProducer
 from gateway.settings import Settings
 
@@ -37,13 +41,15 @@ def _tenant(tenant: str) -> str:
         return check_tenant_id(tenant)
     except ValueError as exc:
         errors.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(Exit.USAGE) from None
 
 
-def consent_versions(settings: Settings, tenant: str, subject: str) -> list[ConsentRecord | None]:
+def consent_versions(
+    settings: Settings, tenant: str, subject: str, command: str = "consent show"
+) -> list[ConsentRecord | None]:
     """The versions of one subject's consent still on the topic, oldest first (None: deleted)."""
     key = consent_key(tenant, subject).encode()
-    records = asyncio.run(read_topic(aiokafka_config(settings), TopicNames(settings.topic_prefix).consent))
+    records = read(settings, TopicNames(settings.topic_prefix).consent, command, Role.GATEWAY)
     codec = default_codec()
     versions: list[ConsentRecord | None] = []
     for record in sorted((r for r in records if r.key == key), key=lambda r: r.offset):
@@ -62,7 +68,7 @@ async def _send(settings: Settings, record: ConsentRecord) -> None:
         await producer.record_consent(record)
 
 
-@app.command()
+@app.command(epilog=exit_codes(None) + " Role: tenant.")
 def grant(
     tenant: Tenant,
     subject: Subject,
@@ -90,42 +96,54 @@ def grant(
     console.print(f"consent granted: {tenant}/{subject} for {', '.join(sorted(purpose))}")
 
 
-@app.command()
+@app.command(
+    epilog=exit_codes("no granted consent to withdraw")
+    + " Role: gateway (platform operator, for the tenant): it reads the consent topic."
+)
 def withdraw(tenant: Tenant, subject: Subject) -> None:
     """Withdraw the current consent: the gateway erases the enrollment and notifies the tenant at once."""
     settings = load_settings()
-    versions = consent_versions(settings, _tenant(tenant), subject)
+    versions = consent_versions(settings, _tenant(tenant), subject, "consent withdraw")
     current = versions[-1] if versions else None
     if current is None or current.status is ConsentStatus.WITHDRAWN:
         errors.print(f"[red]no granted consent recorded for {tenant}/{subject}[/red]")
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.FINDING)
     asyncio.run(_send(settings, withdrawal(current, datetime.now(UTC))))
     console.print(f"consent withdrawn: {tenant}/{subject}")
 
 
-@app.command()
+@app.command(
+    epilog=exit_codes("no consent recorded for the subject")
+    + " Role: gateway (platform operator, for the tenant): it reads the consent topic."
+)
 def show(
     tenant: Tenant,
     subject: Subject,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    format: Annotated[str, format_option([Format.TABLE, Format.JSON], Format.TABLE)] = Format.TABLE,
+    out: Annotated[Path | None, out_option()] = None,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Deprecated: --format json.")] = False,
 ) -> None:
     """The consent versions on the topic for one subject, oldest first."""
+    if as_json:
+        deprecated("--json", "--format json")
+        format = Format.JSON
     settings = load_settings()
     versions = consent_versions(settings, _tenant(tenant), subject)
     if not versions:
         errors.print(f"no consent recorded for {tenant}/{subject}")
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.FINDING)
     rows = [v.model_dump(mode="json") if v is not None else {"status": "DELETED"} for v in versions]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    table = Table(title=f"consent of {tenant}/{subject}")
-    for column in ("status", "purposes", "recipients", "separate", "method", "notice", "granted", "expires"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            row["status"], ", ".join(row.get("purposes", [])), ", ".join(row.get("recipients", [])),
-            str(row.get("separate", "")), str(row.get("method", "")), str(row.get("notice_version", "")),
-            str(row.get("withdrawn_at") or row.get("granted_at", "")), str(row.get("expires_at") or ""),
-        )  # fmt: skip
-    console.print(table)
+
+    def tables() -> list[Table]:
+        table = Table(title=f"consent of {tenant}/{subject}")
+        for column in ("status", "purposes", "recipients", "separate", "method", "notice", "granted", "expires"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["status"], ", ".join(row.get("purposes", [])), ", ".join(row.get("recipients", [])),
+                str(row.get("separate", "")), str(row.get("method", "")), str(row.get("notice_version", "")),
+                str(row.get("withdrawn_at") or row.get("granted_at", "")), str(row.get("expires_at") or ""),
+            )  # fmt: skip
+        return [table]
+
+    emit(format, rows, tables, out)

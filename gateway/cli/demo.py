@@ -24,6 +24,7 @@ from rich.table import Table
 from gateway.brokers.process import BrokerError
 from gateway.brokers.tansu import LIMITATIONS, TansuBroker
 from gateway.cli.console import console, errors, load_settings
+from gateway.cli.output import Exit
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
@@ -189,11 +190,11 @@ def demo(
         asyncio.run(_drive(settings, worker, build_world(seed, TENANTS), board, rate, duration, live))
     except (BrokerError, OSError) as exc:
         errors.print(f"[red]demo failed:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(Exit.FINDING) from None
     finally:
         if worker is not None:
             worker.stop()
         broker.stop()
     if not _summary(board):
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.FINDING)
     console.print("[green]every capture got the decision the rules require[/green]")

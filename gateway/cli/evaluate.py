@@ -1,15 +1,18 @@
-"""`facegate eval protection`: accuracy, unlinkability and renewability on the seeded synthetic set."""
+"""`facegate eval protection`: accuracy, unlinkability and renewability on the seeded synthetic set.
+
+Role: platform operator (offline; no Kafka access).
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from gateway.cli.console import console, errors
+from gateway.cli.console import errors
+from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, json_text, out_option
 from gateway.core.biometrics.evaluation import Accuracy, ProtectionReport, evaluate_protection
 from gateway.core.biometrics.protection import Scheme
 from gateway.core.biometrics.synthetic import MODELS
@@ -41,7 +44,7 @@ def _accuracy_rows(table: Table, label: str, raw: Accuracy, protected: Accuracy)
     )
 
 
-def _print(report: ProtectionReport) -> None:
+def _tables(report: ProtectionReport) -> list[Table]:
     s = report.scheme
     title = (
         f"{report.model}: {report.people} people, seed {report.seed}; "
@@ -50,7 +53,6 @@ def _print(report: ProtectionReport) -> None:
     table = Table("", "EER", "TAR @ FAR 1e-3", "TAR @ FAR 1e-4", title=title)
     _accuracy_rows(table, "unmasked", report.raw, report.protected)
     _accuracy_rows(table, "masked", report.raw_masked, report.protected_masked)
-    console.print(table)
     links = Table("property", "measured", "label-shuffled baseline", "bar")
     links.add_row(
         "cross-tenant unlinkability D_sys",
@@ -71,27 +73,38 @@ def _print(report: ProtectionReport) -> None:
         "-",
         "equal",
     )
-    console.print(links)
+    return [table, links]
 
 
-@app.command()
+@app.command(epilog=exit_codes(None) + " Role: platform operator (offline).")
 def protection(
     model: Annotated[str, typer.Option(help=f"Synthetic model: {', '.join(MODELS)}.")] = "synthetic-512",
     people: Annotated[int, typer.Option(min=200, help="People in the seeded set.")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic set and the evaluation keys.")] = 2026,
     compare: Annotated[bool, typer.Option(help="Also measure alternative IoM parameters.")] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report(s) as JSON.")] = None,
+    format: Annotated[str, format_option([Format.TABLE, Format.JSON], Format.TABLE)] = Format.TABLE,
+    out: Annotated[Path | None, out_option("the report(s)")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", hidden=True, help="Deprecated: --format json --out FILE.")
+    ] = None,
 ) -> None:
     """EER and TAR at FAR 1e-3/1e-4, raw vs protected, masked and not; D_sys; renewability."""
+    if json_out is not None:
+        deprecated("--json FILE", "--format json --out FILE")
     if model not in MODELS:
         errors.print(f"[red]unknown synthetic model {model!r}[/red]; known: {', '.join(MODELS)}")
-        raise typer.Exit(2)
+        raise typer.Exit(Exit.USAGE)
     reports = [
         evaluate_protection(MODELS[model], people, seed, scheme)
         for scheme in (CANDIDATES if compare else CANDIDATES[:1])
     ]
-    for report in reports:
-        _print(report)
+    emit(format, [r.as_dict() for r in reports], lambda: _all_tables(reports, compare), out)
+    if json_out is not None:  # the old flag: tables printed and JSON written, as before
+        json_out.write_text(json_text([r.as_dict() for r in reports]))
+
+
+def _all_tables(reports: list[ProtectionReport], compare: bool) -> list[Table]:
+    shown = [table for report in reports for table in _tables(report)]
     if compare:
         summary = Table(
             "scheme",
@@ -111,6 +124,5 @@ def protection(
                 _pct(r.protected_masked.tar_at_far_1e4),
                 f"{r.unlinkability_d_sys:.3f}",
             )
-        console.print(summary)
-    if json_out is not None:
-        json_out.write_text(json.dumps([r.as_dict() for r in reports], indent=2, default=str) + "\n")
+        shown.append(summary)
+    return shown

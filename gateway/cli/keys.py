@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from gateway.cli.console import console, errors
+from gateway.cli.output import Exit, exit_codes
 from gateway.contract.topics import check_tenant_id
 from gateway.keyring import Keyring, KeyringError
 
@@ -29,7 +30,7 @@ app = typer.Typer(
 )
 
 
-@app.command()
+@app.command(epilog=exit_codes("the file exists (keys are never overwritten)") + " Role: platform operator.")
 def generate(
     out: Annotated[Path, typer.Option(help="File to create (mode 0600); refuses to overwrite.", dir_okay=False)],
     tenant: Annotated[list[str], typer.Option("--tenant", "-t", help="Tenant to create keys for (repeatable).")],
@@ -39,12 +40,12 @@ def generate(
         tenants = [check_tenant_id(t) for t in tenant]
     except ValueError as exc:
         errors.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(Exit.USAGE) from None
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         errors.print(f"[red]{out} exists; not overwriting keys[/red]")
-        raise typer.Exit(1) from None
+        raise typer.Exit(Exit.FINDING) from None
     with os.fdopen(fd, "w") as handle:
         handle.write(Keyring.generate(tenants).export() + "\n")
     console.print(f"keyring for {', '.join(tenants)} written to {out} (mode 0600)")
@@ -56,7 +57,7 @@ class KeyKind(StrEnum):
     AUDIT_SIGNING = "audit-signing"
 
 
-@app.command()
+@app.command(epilog=exit_codes(None) + " Role: platform operator. The keyring is read and updated in place.")
 def rotate(
     keyring: Annotated[
         Path, typer.Option(help="The keyring file to update in place (kept at mode 0600).", exists=True, dir_okay=False)
@@ -75,21 +76,21 @@ def rotate(
         ring = Keyring.from_text(keyring.read_text())
     except KeyringError as exc:
         errors.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(Exit.USAGE) from None
     cutoff = revoke_after.replace(tzinfo=revoke_after.tzinfo or UTC) if revoke_after else None
     if cutoff is not None and kind is not KeyKind.PROTECTION:
         errors.print("[red]--revoke-after applies to protection keys only[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(Exit.USAGE)
     if kind is KeyKind.AUDIT_SIGNING:
         if ring.audit_signing is None:
             errors.print("[red]the keyring has no audit signing key[/red]")
-            raise typer.Exit(2)
+            raise typer.Exit(Exit.USAGE)
         ring = ring.model_copy(update={"audit_signing": ring.audit_signing.rotated()})
     else:
         keys = ring.tenants.get(tenant or "")
         if keys is None:
             errors.print(f"[red]no keys for tenant {tenant!r} in {keyring.name}[/red]")
-            raise typer.Exit(2)
+            raise typer.Exit(Exit.USAGE)
         rotated = getattr(keys, kind.value).rotated(cutoff)
         ring = ring.model_copy(
             update={"tenants": {**ring.tenants, tenant: keys.model_copy(update={kind.value: rotated})}}

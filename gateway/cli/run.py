@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
 from gateway.cli.console import console, errors, load_settings
+from gateway.cli.output import Exit
 from gateway.kafka.provisioning import ensure_gateway_topics
+from gateway.logs import configure, worker_logging_config
 from gateway.shell.runtime import DEVELOPMENT_WARNING, StartupError, build_runtime
 
 
@@ -18,12 +19,12 @@ def run(
 ) -> None:
     """Run the governance worker: every capture on faces.raw gets one decision, audited."""
     settings = load_settings()
-    logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    configure(settings.log_format, loglevel)
     try:
         runtime = build_runtime(settings)
     except StartupError as exc:
         errors.print(f"[red]facegate run refused to start:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(Exit.USAGE) from None
     if runtime.development:
         errors.print(f"[bold yellow]{DEVELOPMENT_WARNING}[/bold yellow]")
     if provision:
@@ -31,7 +32,7 @@ def run(
             ensure_gateway_topics(settings, runtime.tenants)
         except Exception as exc:  # the admin client raises many kinds; the message is what matters
             errors.print(f"[red]cannot provision topics on {settings.bootstrap_servers}:[/red] {exc}")
-            raise typer.Exit(1) from None
+            raise typer.Exit(Exit.KAFKA) from None
     from gateway.shell.process_signals import GatewayWorker
     from gateway.shell.worker import Worker
 
@@ -40,4 +41,9 @@ def run(
         f"facegate worker {settings.app_id} on {settings.bootstrap_servers}; "
         f"web on {settings.web_host}:{settings.web_port} (/healthz /readyz /metrics)"
     )
-    GatewayWorker(worker.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    GatewayWorker(
+        worker.app,
+        loglevel=loglevel,
+        quiet=True,
+        logging_config=worker_logging_config(settings.log_format, loglevel),
+    ).execute_from_commandline()

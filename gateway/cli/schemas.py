@@ -1,4 +1,8 @@
-"""`facegate schemas check|list`: the Avro contract and its evolution."""
+"""`facegate schemas check|list`: the Avro contract and its evolution.
+
+Role: any (no Kafka access): vendors read the fingerprints, the platform operator and CI check
+the evolution.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import typer
 from rich.table import Table
 
 from gateway.cli.console import console, errors
+from gateway.cli.output import Exit, Format, emit, exit_codes, format_option, out_option
 from gateway.contract.history import check_release, forward_checked, released_dirs
 from gateway.contract.schemas import SchemaError, SchemaSet, default_schema_dir
 
@@ -20,17 +25,26 @@ DirOption = Annotated[
 ]
 
 
-@app.command("list")
-def list_records(schema_dir: DirOption = None) -> None:
+@app.command("list", epilog=exit_codes(None) + " Role: any.")
+def list_records(
+    schema_dir: DirOption = None,
+    format: Annotated[str, format_option([Format.TABLE, Format.JSON], Format.TABLE)] = Format.TABLE,
+    out: Annotated[Path | None, out_option()] = None,
+) -> None:
     """List the contract's records with their single-object-encoding fingerprints."""
     schemas = SchemaSet.load(schema_dir)
-    table = Table("record", "fingerprint (CRC-64-AVRO, LE)", "fields")
-    for record in schemas:
-        table.add_row(record.fullname, record.fingerprint.hex(), str(len(record.fields())))
-    console.print(table)
+    rows = [{"record": r.fullname, "fingerprint": r.fingerprint.hex(), "fields": len(r.fields())} for r in schemas]
+
+    def tables() -> list[Table]:
+        table = Table("record", "fingerprint (CRC-64-AVRO, LE)", "fields")
+        for row in rows:
+            table.add_row(str(row["record"]), str(row["fingerprint"]), str(row["fields"]))
+        return [table]
+
+    emit(format, rows, tables, out)
 
 
-@app.command()
+@app.command(epilog=exit_codes("an incompatible or invalid schema") + " Role: any.")
 def check(schema_dir: DirOption = None) -> None:
     """Fail (exit 1) unless today's schemas read every release's data and, from 0.2.0 on, every
     release reads today's data."""
@@ -40,15 +54,15 @@ def check(schema_dir: DirOption = None) -> None:
         releases = released_dirs(directory)
         if not releases:
             errors.print(f"no released versions under {directory / 'released'}")
-            raise typer.Exit(1)
+            raise typer.Exit(Exit.FINDING)
         problems = [(release.name, problem) for release in releases for problem in check_release(current, release)]
     except SchemaError as exc:
         errors.print(f"[red]schema error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(Exit.FINDING) from None
     if problems:
         for release, problem in problems:
             errors.print(f"[red]incompatible with release {release}:[/red] {problem}")
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.FINDING)
     both = [r.name for r in releases if forward_checked(r)]
     backward = [r.name for r in releases if not forward_checked(r)]
     console.print(

@@ -1,14 +1,20 @@
-"""`facegate simulate`: realistic synthetic traffic for a running gateway."""
+"""`facegate simulate`: realistic synthetic traffic for a running gateway.
+
+Role: development and tests (it writes what vendors and tenants write: captures, cameras,
+consents and enrollments), so on a secured cluster it needs both roles' ACLs or an admin's.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from gateway.cli.console import console, load_settings
+from gateway.cli.console import load_settings
+from gateway.cli.output import Format, emit, format_option, out_option
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import Traffic, build_world
 from gateway.sdk.simulator import publish_world, run_traffic
@@ -20,6 +26,8 @@ def simulate(
     count: Annotated[int | None, typer.Option(help="Stop after this many captures.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic world and traffic.")] = 2026,
     setup: Annotated[bool, typer.Option(help="Register cameras, consents and enrollments first.")] = True,
+    format: Annotated[str, format_option([Format.TABLE, Format.JSON], Format.TABLE)] = Format.TABLE,
+    out: Annotated[Path | None, out_option("the counts sent")] = None,
 ) -> None:
     """Consenting customers, strangers, masks, repeat visitors, minors, the Ningbo sales office,
     a camera without signage, a toilet camera, and malformed records."""
@@ -33,7 +41,11 @@ def simulate(
             return dict(await run_traffic(producer, Traffic(world), rate, duration or None, count))
 
     sent = asyncio.run(go())
-    table = Table("kind", "sent", title=f"captures sent to {settings.topic_prefix}faces.raw")
-    for kind, n in sorted(sent.items()):
-        table.add_row(kind, str(n))
-    console.print(table)
+
+    def tables() -> list[Table]:
+        table = Table("kind", "sent", title=f"captures sent to {settings.topic_prefix}faces.raw")
+        for kind, n in sorted(sent.items()):
+            table.add_row(kind, str(n))
+        return [table]
+
+    emit(format, dict(sorted(sent.items())), tables, out)

@@ -9,8 +9,9 @@ and a REJECTED audit record. Everything lands in `result`, which the shell produ
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from gateway.contract.models import CameraRegistration, FaceCaptured
@@ -20,11 +21,16 @@ from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.log import audit_output
 from gateway.core.messages import BatchResult, InputRecord, Output
 from gateway.core.policy.outcome import Outcome, Refusal
+from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 from gateway.core.records import NO_POLICY, UNKNOWN_TENANT, audit_fields, rejected_event, undecodable_event_id
 from gateway.core.state import GatewayState
+from gateway.keyring import MissingKeyError
 
 UNDECIDABLE = (Rule.AUDIT,)  # input refused before any rule could be applied: only the audit rule speaks
+
+
+Decide = Callable[[Sequence[InputRecord], "Context"], object]
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,43 @@ class Context:
         tenant = capture.tenant_id if capture else tenant_id or UNKNOWN_TENANT
         self.decide(Decided(event_id, tenant, outcome, capture=capture), record.partition)
 
+    def fork(self) -> Context:
+        """A context to try a decision in: the same state, its own chain heads and result."""
+        return replace(self, heads=dict(self.heads), result=BatchResult())
+
+    def adopt(self, tried: Context) -> None:
+        """Keep what a forked context decided."""
+        self.heads.update(tried.heads)
+        result, done = self.result, tried.result
+        result.outputs += done.outputs
+        result.seen += done.seen
+        result.decisions += done.decisions
+        result.duplicates += done.duplicates
+        result.errors += done.errors
+
+    def decide_each(self, records: Sequence[InputRecord], decide: Decide) -> None:
+        """Decide `records` together; if that raises, one at a time, so that an error deciding one
+        record never stops the others (nor the worker): that record alone is REJECTED, with a
+        reason naming the kind of error and nothing of the record, and counted in `errors`."""
+        if len(records) != 1 and self._tried(records, decide) is None:
+            return
+        for record in records:
+            error = self._tried([record], decide)
+            if error is not None:
+                self.result.errors.append(_described(error))
+                reason = Reason.TENANT_NOT_PROVISIONED if isinstance(error, MissingKeyError) else Reason.INTERNAL_ERROR
+                self.reject(record, Refusal(UNDECIDABLE, reason), f"could not be decided ({type(error).__name__})")
+
+    def _tried(self, records: Sequence[InputRecord], decide: Decide) -> Exception | None:
+        """Decide in a fork and keep the result, or return what it raised (and keep nothing)."""
+        tried = self.fork()
+        try:
+            decide(records, tried)
+        except Exception as exc:  # any bug in deciding: confined to these records by the caller
+            return exc
+        self.adopt(tried)
+        return None
+
     def dead_letter(
         self, record: InputRecord, outcome: Outcome, detail: str | None, capture: FaceCaptured | None = None
     ) -> None:
@@ -118,3 +161,10 @@ class Context:
         reason = detail or f"rejected: {', '.join(outcome.reason_codes)}"
         dead = rejected_event(record, outcome.reason_codes[0], reason, self.now, capture)
         self.emit(Output(self.names.rejected, dead.rejected_id.encode(), self.state.codec.encode(dead)))
+
+
+def _described(exc: Exception) -> str:
+    """Where an error was raised, without its message or any value: records may hold biometric data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames[-4:]))
+    return f"{type(exc).__name__} at {where}"

@@ -33,3 +33,4 @@ class BatchResult:
     seen: list[tuple[int, str]] = field(default_factory=list)  # (input partition, event id) now decided
     duplicates: int = 0
     decisions: list[tuple[str, Outcome]] = field(default_factory=list)  # (tenant, outcome) for metrics
+    errors: list[str] = field(default_factory=list)  # records that raised: where, never what (for the log)

@@ -37,6 +37,11 @@ class GatewayMetrics:
         self.ready = Gauge(
             "facegate_ready", "1 while the worker decides (what /readyz says), else 0.", registry=self.registry
         )
+        self.internal_errors = Counter(
+            "facegate_internal_errors",
+            "Records whose decision raised an error (a bug): each was rejected alone and the worker went on.",
+            registry=self.registry,
+        )
         self.checkpoint_age = Gauge(
             "facegate_audit_checkpoint_age_seconds",
             "Seconds since the oldest of this worker's newest signed audit checkpoints (signed at least every "

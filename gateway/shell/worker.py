@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
@@ -203,7 +203,7 @@ class Worker:
                 return []
             records = [_input(e.message) for e in events]
             ctx = await self._context({r.partition for r in records})
-            process_batch(records, ctx, arrived)
+            ctx.decide_each(records, lambda some, tried: process_batch(some, tried, arrived))
             await self._commit(ctx)
         elapsed = time.perf_counter() - started
         for _ in records:
@@ -220,11 +220,11 @@ class Worker:
             if not self.partitions.ours(record.partition):
                 return []
             ctx = await self._context({record.partition})
-            decide_lifecycle(record, ctx)
+            ctx.decide_each([record], _lifecycle)
             if worth_redoing(record, ctx):
                 await self.feeds.sync({self.names.consent, self.names.enrolled})
                 ctx = await self._context({record.partition})
-                decide_lifecycle(record, ctx)
+                ctx.decide_each([record], _lifecycle)
             await self._commit(ctx)
             return [event]
 
@@ -241,7 +241,13 @@ class Worker:
                     continue
                 ctx = await self._context({partition})
                 for due in items:
-                    erase(ctx, due)
+                    tried = ctx.fork()
+                    try:
+                        erase(tried, due)
+                    except Exception as exc:  # a bug erasing one subject: the others go on, the next sweep retries
+                        ctx.result.errors.append(f"erasing ({type(exc).__name__})")
+                        continue
+                    ctx.adopt(tried)
                 await self._commit(ctx)
 
     async def _context(self, partitions: set[int]) -> Context:
@@ -260,6 +266,9 @@ class Worker:
         # Acknowledged by Kafka: these heads may now be signed.
         self.partitions.commit(ctx.heads, result.seen, int(time.time() * 1000))
         self.metrics.duplicates.inc(result.duplicates)
+        for where in result.errors:  # where, never what: the record may hold biometric data
+            log.error("a record could not be decided and was rejected: %s", where)
+            self.metrics.internal_errors.inc()
         known = {c.tenant_id for c in self.runtime.state.cameras.values()}
         for tenant, outcome in result.decisions:
             self.metrics.count(tenant if tenant in known else "_unknown", outcome)
@@ -334,6 +343,11 @@ class Worker:
             async def get(self, request: Request) -> Response:
                 body = generate_latest(worker.metrics.registry)
                 return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+def _lifecycle(records: Sequence[InputRecord], ctx: Context) -> None:
+    for record in records:
+        decide_lifecycle(record, ctx)
 
 
 def _input(message: Any) -> InputRecord:

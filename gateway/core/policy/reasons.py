@@ -59,6 +59,8 @@ class Reason(StrEnum):
     KEY_REVOKED = "KEY_REVOKED"  # protected under a key version past its revocation cutoff: re-enroll
     # Input that cannot be decided (dead letters)
     BAD_KEY = "BAD_KEY"
+    TENANT_NOT_PROVISIONED = "TENANT_NOT_PROVISIONED"  # the keyring holds no keys for the tenant a record names
+    INTERNAL_ERROR = "INTERNAL_ERROR"  # deciding this record raised: a bug, confined to the record
     UNKNOWN_TOPIC = "UNKNOWN_TOPIC"
     KEY_MISMATCH = "KEY_MISMATCH"
     BAD_RECIPIENT = "BAD_RECIPIENT"
