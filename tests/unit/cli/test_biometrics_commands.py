@@ -14,11 +14,13 @@ from gateway.core.biometrics.synthetic import SYNTHETIC_128_OFFSET, Population
 
 
 def test_eval_protection_prints_and_writes_the_report(tmp_path: Path) -> None:
-    out = tmp_path / "report.json"
-    result = CliRunner().invoke(app, ["eval", "protection", "--people", "800", "--json", str(out)])
+    result = CliRunner().invoke(app, ["eval", "protection", "--people", "800"])
     assert result.exit_code == 0, result.output
     for label in ("TAR @ FAR 1e-4", "masked protected", "D_sys", "renewability"):
         assert label in result.output
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["eval", "protection", "--people", "800", "--format", "json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())[0]
     assert report["people"] == 800 and 0 <= report["unlinkability_d_sys"] <= 1
 
