@@ -215,14 +215,14 @@ def tail(
         seen = 0
         try:
             async for message in consumer:
+                seen += 1
                 try:
                     record = codec.decode_any(message.value or b"")
                 except DecodeError as exc:
                     errors.print(f"[red]p{message.partition}@{message.offset} unreadable: {exc.code}[/red]")
-                    continue
-                if isinstance(record, AuditRecord | AuditCheckpoint):
-                    show(message.partition, message.offset, record)
-                seen += 1
+                else:
+                    if isinstance(record, AuditRecord | AuditCheckpoint):
+                        show(message.partition, message.offset, record)
                 if count is not None and seen >= count:
                     return
         finally:

@@ -154,7 +154,7 @@ def test_a_record_forged_onto_the_topic_is_detected(kafka: KafkaBroker, unique: 
 
 def test_reports_for_regulators(audited: tuple[Deployment, Path, Path], tmp_path: Path) -> None:
     deployment, _, _ = audited
-    code, output = _cli(deployment, "audit", "report", "--format", "md")
+    code, output = _cli(deployment, "audit", "report", "--format", "markdown")
     assert code == 0 and "# FaceGate audit report: all tenants" in output and "R06 purpose-lock" in output
     code, output = _cli(deployment, "audit", "report", "--format", "json", "--tenant", "acme")
     assert code == 0 and json.loads(output)["by_tenant"].keys() == {"acme"}

@@ -250,17 +250,17 @@ def test_operators_and_subjects_see_consent_and_holdings_through_the_cli(
     capture = capture_of(d, "acme-customer-010", 1)
     asyncio.run(send(d, capture))
     assert decision_of(d, capture.event_id).decision is Decision.FORWARDED
-    held = json.loads(cli("subject", "export", *who, "--json"))
+    held = json.loads(cli("subject", "export", *who, "--format", "json"))
     assert held["enrollment"]["key_version"] == 1 and held["enrollment"]["template_model"] == "synthetic-512"
     assert held["decisions"] == {"FORWARDED": 1} and held["consent_history"][0]["status"] == "GRANTED"
 
     cli("consent", "withdraw", *who)
     d.audits(lambda a: any(x.decision is Decision.ERASED for x in a))
-    shown = json.loads(cli("consent", "show", *who, "--json"))
+    shown = json.loads(cli("consent", "show", *who, "--format", "json"))
     assert [v["status"] for v in shown] == ["GRANTED", "WITHDRAWN"]
 
     def erased_everywhere() -> bool:
-        now = json.loads(cli("subject", "export", *who, "--json"))
+        now = json.loads(cli("subject", "export", *who, "--format", "json"))
         return now["enrollment"] is None and now["decisions"] == {"ERASED": 1, "FORWARDED": 1}
 
     eventually(erased_everywhere, 30, "the export to show the erasure")
@@ -273,5 +273,5 @@ def test_operators_and_subjects_see_consent_and_holdings_through_the_cli(
 
     cli("consent", "grant", "--tenant", "acme", "--subject", "new-person", "--purpose", "REPEAT_VISITOR_RECOGNITION",
         "--notice", "notice-v1", "--recipient", "beta", "--expires-in-days", "30")  # fmt: skip
-    [granted] = json.loads(cli("consent", "show", "--tenant", "acme", "--subject", "new-person", "--json"))
+    [granted] = json.loads(cli("consent", "show", "--tenant", "acme", "--subject", "new-person", "--format", "json"))
     assert granted["recipients"] == ["beta"] and granted["separate"] and granted["expires_at"]
