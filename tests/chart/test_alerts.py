@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.conftest import VALUE_SETS, of_kind, rendered, tool, values_of
+from tests.support.chart import VALUE_SETS, of_kind, rendered, tool, values_of
 
 HERE = Path(__file__).resolve().parent
 UNIT_TESTS = HERE / "alerts_test.yaml"

@@ -17,7 +17,7 @@ import yaml
 from gateway.contract.roles import Roles, acl_rules
 from gateway.contract.topics import contract_topics, internal_topic_specs
 from gateway.settings import Settings
-from tests.chart.conftest import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
+from tests.support.chart import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
 
 BUILT_IN = {"ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
 

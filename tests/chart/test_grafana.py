@@ -14,8 +14,15 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from tests.chart.conftest import CHART, VALUE_SETS, of_kind, rendered, tool, values_of
-from tests.chart.promql import OTHER_EXPORTERS, dashboard_queries, exported_names, metric_names, name_patterns, selector
+from tests.support.chart import CHART, VALUE_SETS, of_kind, rendered, tool, values_of
+from tests.support.promql import (
+    OTHER_EXPORTERS,
+    dashboard_queries,
+    exported_names,
+    metric_names,
+    name_patterns,
+    selector,
+)
 
 DASHBOARD_FILE = CHART / "dashboards" / "facegate.json"
 DASHBOARD_SETS = [v for v in VALUE_SETS if values_of(v)["grafanaDashboard"]["enabled"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chart.promql import exported_names, metric_names, name_patterns, sampled_names, selector
+from tests.support.promql import exported_names, metric_names, name_patterns, sampled_names, selector
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,15 @@ nothing here skips.
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import pytest
 
 from gateway.brokers.apache_kafka import KafkaBroker, fetch_kafka
 from gateway.brokers.process import BrokerError
 from gateway.settings import Settings
+from tests.support.kafka import Unique
 
 
 def _start(tmp_path_factory: pytest.TempPathFactory, name: str, sasl: bool) -> Iterator[KafkaBroker]:
@@ -44,32 +43,6 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 def kafka_sasl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """Apache Kafka 4.x with a SASL_PLAINTEXT/SCRAM-SHA-512 listener and the StandardAuthorizer."""
     yield from _start(tmp_path_factory, "kafka-sasl", sasl=True)
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Wait for a condition that another process makes true (metadata propagation, consumers)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:.0f}s")
-        time.sleep(0.1)  # poll interval
-
-
-@dataclass(frozen=True)
-class Unique:
-    """Names no other test uses: a topic prefix and consumer group ids."""
-
-    token: str
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.token}."
-
-    def topic(self, name: str) -> str:
-        return f"{self.token}.{name}"
-
-    def group(self, name: str = "g") -> str:
-        return f"{self.token}-{name}"
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from gateway.cli import app
 from gateway.contract.topics import TopicNames
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.settings import SecurityProtocol, Settings
-from tests.integration.conftest import Unique
+from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka
 USERS = ("gateway", "vendor", "acme", "beta", "regulator")

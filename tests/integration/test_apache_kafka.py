@@ -20,7 +20,7 @@ from kafka.admin import (
 )
 
 from gateway.brokers.apache_kafka import KafkaBroker
-from tests.integration.conftest import Unique
+from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka
 

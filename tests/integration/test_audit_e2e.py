@@ -19,8 +19,8 @@ from gateway.contract.models import AuditRecord
 from gateway.core.audit.chain import ChainHead, append
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import Traffic
-from tests.integration.conftest import Unique
-from tests.integration.gateway_fixture import CODEC, Deployment
+from tests.support.deployment import CODEC, Deployment
+from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka
 

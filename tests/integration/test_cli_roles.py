@@ -18,8 +18,8 @@ from gateway.cli import app
 from gateway.contract.topics import TopicNames
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.settings import SecurityProtocol, Settings
-from tests.integration.conftest import Unique
 from tests.integration.test_acls import produce_as_admin
+from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka
 ROLES = "gateway: User:cli-gateway\nregulators: [User:cli-regulator]\n"

@@ -25,7 +25,7 @@ from gateway.cli import app
 from gateway.contract.topics import DURABLE_KINDS, TopicNames, contract_topics
 from gateway.kafka.provisioning import describe_topics, ensure_gateway_topics
 from gateway.settings import Settings
-from tests.integration.conftest import Unique, eventually
+from tests.support.kafka import Unique, eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 

@@ -35,8 +35,8 @@ from gateway.kafka.provisioning import admin_client
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import GOOD_CAPTURE_NOISE
 from gateway.shell.local import LocalWorker
-from tests.integration.conftest import Unique, eventually
-from tests.integration.gateway_fixture import CODEC, Deployment
+from tests.support.deployment import CODEC, Deployment
+from tests.support.kafka import Unique, eventually
 
 pytestmark = pytest.mark.kafka
 VISIT = Purpose.REPEAT_VISITOR_RECOGNITION

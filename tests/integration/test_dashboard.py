@@ -20,8 +20,10 @@ from gateway.brokers.apache_kafka import KafkaBroker
 from gateway.brokers.process import BrokerError
 from gateway.sdk.scenario import Traffic
 from gateway.shell.local import LocalWorker
-from tests.chart.conftest import CHART, of_kind, rendered
-from tests.chart.promql import (
+from tests.support.chart import CHART, of_kind, rendered
+from tests.support.deployment import Deployment
+from tests.support.kafka import Unique
+from tests.support.promql import (
     OTHER_EXPORTERS,
     dashboard_queries,
     exported_names,
@@ -30,8 +32,6 @@ from tests.chart.promql import (
     sampled_names,
     selector,
 )
-from tests.integration.conftest import Unique
-from tests.integration.gateway_fixture import Deployment
 
 pytestmark = pytest.mark.kafka
 

@@ -21,8 +21,8 @@ from gateway.contract.vocabulary import Decision
 from gateway.kafka.reading import list_topics
 from gateway.sdk.scenario import Capture, Traffic
 from gateway.shell.local import LocalWorker
-from tests.integration.conftest import Unique
-from tests.integration.gateway_fixture import CODEC, TENANTS, Deployment
+from tests.support.deployment import CODEC, TENANTS, Deployment
+from tests.support.kafka import Unique
 from tests.support.leaks import LeakFinder
 
 pytestmark = pytest.mark.kafka

@@ -28,8 +28,8 @@ from gateway.contract.models import AuditRecord, FaceCaptured
 from gateway.contract.schemas import SchemaSet
 from gateway.contract.vocabulary import Decision
 from gateway.sdk.scenario import Capture, Traffic
-from tests.integration.conftest import Unique
-from tests.integration.gateway_fixture import Deployment
+from tests.support.deployment import Deployment
+from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka
 

@@ -29,7 +29,7 @@ from gateway.sdk.scenario import Capture, Traffic, World, build_world
 from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
-from tests.integration.conftest import Unique
+from tests.support.kafka import Unique
 from tests.support.leaks import LeakFinder
 
 pytestmark = pytest.mark.kafka

@@ -27,7 +27,7 @@ from gateway.sdk.scenario import Traffic, build_world
 from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import SecurityProtocol, Settings
 from gateway.shell.local import LocalWorker
-from tests.integration.conftest import Unique
+from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka
 TENANTS = ["acme", "beta"]

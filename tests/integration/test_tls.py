@@ -26,9 +26,9 @@ from gateway.sdk.scenario import Traffic, build_world
 from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import SecurityProtocol, Settings
 from gateway.shell.local import LocalWorker
-from tests.integration.conftest import Unique
-from tests.integration.gateway_fixture import CODEC
-from tests.integration.tls import TlsFiles, make_tls
+from tests.support.deployment import CODEC
+from tests.support.kafka import Unique
+from tests.support.tls import TlsFiles, make_tls
 
 pytestmark = pytest.mark.kafka
 TENANTS = ["acme", "beta"]

@@ -11,7 +11,7 @@ from gateway.cli import app
 from gateway.contract.topics import TopicNames, contract_topics
 from gateway.kafka.provisioning import describe_topics
 from gateway.settings import MIN_AUDIT_RETENTION_MS, Settings
-from tests.integration.conftest import Unique, eventually
+from tests.support.kafka import Unique, eventually
 
 pytestmark = pytest.mark.kafka
 

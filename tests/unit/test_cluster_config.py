@@ -243,3 +243,26 @@ def _replicated_internally(props: dict[str, str]) -> None:
     assert props["default.replication.factor"] == "3"
     assert props["min.insync.replicas"] == "2"
     assert props["unclean.leader.election.enable"] == "false"
+
+
+# -- `facegate broker --nodes` ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nodes", "3"], "--sasl, --fetch-only and --nodes need --engine kafka"),
+        (["--engine", "kafka", "--nodes", "3", "--sasl"], "--sasl needs --nodes 1"),
+    ],
+)
+def test_broker_options_that_do_not_go_together(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+    from gateway.cli import broker as broker_cli
+
+    monkeypatch.setattr("signal.signal", lambda *_: None)  # the test process keeps its handlers
+    monkeypatch.setattr(broker_cli, "fetch_kafka", lambda *_: tmp_path)  # no Maven
+    result = CliRunner().invoke(app, ["broker", *args])
+    assert result.exit_code == 2
+    assert message in result.output

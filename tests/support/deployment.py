@@ -23,7 +23,7 @@ from gateway.sdk.scenario import Capture, World, build_world
 from gateway.sdk.simulator import publish_world, run_traffic, send_capture
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
-from tests.integration.conftest import Unique
+from tests.support.kafka import Unique
 
 TENANTS = ["acme", "beta"]
 CODEC = default_codec()
