@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
     dedupe_window_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS  # read back from the audit log at start
     sweep_interval_ms: Annotated[int, Field(ge=100, le=DAY_MS)] = 60_000  # expiry and retention (R11)
+    # A worker whose consent or enrollment feeds were last caught up longer ago than this strips
+    # instead of forwarding (a withdrawal it has not read yet must not be overtaken) and is not ready.
+    feed_lag_bound_ms: Annotated[int, Field(ge=500, le=HOUR_MS)] = 10_000
     log_format: LogFormat = Field(
         LogFormat.TEXT, description="text, or json: one JSON object per line (worker and CLI; gateway.logs)."
     )

@@ -65,6 +65,9 @@ class Context:
     is_seen: Callable[[int, str], bool]  # (audit partition, event id): decided before?
     now: datetime
     audit_partitions: int
+    # The consent and enrollment feeds lag beyond their bound: a withdrawal not read yet must not
+    # be overtaken, so nothing is forwarded (R01), everything identified is stripped.
+    feeds_behind: bool = False
     result: BatchResult = field(default_factory=BatchResult)
 
     def audit_partition(self, input_partition: int) -> int:
@@ -88,11 +91,13 @@ class Context:
             self.result.duplicates += 1
             return
         subject = decided.subject_id
+        policy = self.state.policy(decided.tenant_id) if decided.tenant_id != UNKNOWN_TENANT else None
         fields = audit_fields(
             decided,
-            policy_version=self.policy_version(decided.tenant_id) if decided.tenant_id != UNKNOWN_TENANT else NO_POLICY,
+            policy_version=policy.version if policy is not None else NO_POLICY,
             recorded_at=self.now,
             subject_pseudonym=self.state.regulator_pseudonym(decided.tenant_id, subject) if subject else None,
+            pack=policy.pack if policy is not None else None,
         )
         self.emit(audit_output(fields, self.heads, partition, self.names.audit, self.state.codec))
         self.result.seen.append((partition, decided.event_id))

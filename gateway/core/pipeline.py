@@ -71,7 +71,7 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
 
     _identify(pending, state, ctx.now)
     for item in pending:
-        outcome = _with_alerts(_conclude(item, state, ctx.now), item.capture, state)
+        outcome = _with_alerts(_conclude(item, ctx), item.capture, state)
         assert item.reference is not None  # identified
         used = Identification(item.reference, arrived or ctx.now, ctx.now)
         decisions.append((item.record, partial(_decide, ctx, item.record, item.capture, outcome, used)))
@@ -80,11 +80,18 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
     return ctx.result
 
 
-def _conclude(item: _Pending, state: GatewayState, now: datetime) -> Outcome:
+def _conclude(item: _Pending, ctx: Context) -> Outcome:
+    state = ctx.state
     policy = state.policy(item.capture.tenant_id)
     assert policy is not None and item.match is not None  # screening passed, so both exist
     consent = state.consent(item.capture.tenant_id, item.match.subject_id or "")
-    return conclude(item.capture, item.identify, item.match, item.threshold, consent, policy, now)
+    outcome = conclude(item.capture, item.identify, item.match, item.threshold, consent, policy, ctx.now)
+    if ctx.feeds_behind and outcome.decision is Decision.FORWARDED:  # fail closed
+        behind = Refusal((Rule.SEPARATE_CONSENT, Rule.TEMPLATE_PROTECTION), Reason.FEEDS_BEHIND)
+        return behind.outcome(Decision.STRIPPED, consent_ref=outcome.consent_ref, score=outcome.score).with_rules(
+            outcome.rule_ids, outcome.reason_codes, outcome.alerts
+        )
+    return outcome
 
 
 def _with_alerts(outcome: Outcome, capture: FaceCaptured, state: GatewayState) -> Outcome:

@@ -141,10 +141,10 @@ class GatewayState:
             self.cameras[camera_id] = camera
 
     def apply_consent(self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
-        if value is None:
-            self.consents.record(key, None, offset)
-        elif (consent := self._decode(value, ConsentRecord)) is not None:
-            self.consents.record(key, consent, offset)
+        # A record that does not decode may have been a withdrawal: it voids the consent (fail
+        # closed) until a readable version follows; the lifecycle agent dead-letters it.
+        consent = self._decode(value, ConsentRecord) if value is not None else None
+        self.consents.record(key, consent, offset)
 
     def _decode(self, value: bytes, model: type[Record]) -> Record | None:
         try:

@@ -9,15 +9,19 @@ admins' systems, not by the worker, so each worker follows them with a plain con
 no group: all partitions, always.
 
 Readiness: `caught_up` is set once every partition has been read up to the end offset seen at
-start; nothing is decided before that (fail closed). On the Tansu demo broker end offsets are
-reported wrong, so catch-up there is approximate; Tansu starts empty anyway.
+start; nothing is decided before that (fail closed). Afterwards the reader keeps asking for the
+end offsets (once a second) and notes when it last had read everything (`lag`): a worker whose
+feeds fall behind by more than a bound strips instead of forwarding. On the Tansu demo broker end
+offsets are reported wrong, so catch-up there is approximate; Tansu starts empty anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
@@ -31,6 +35,27 @@ log = logging.getLogger("facegate.feeds")
 Apply = Callable[[str, bytes | None, int, int], None]  # key, value (None: tombstone), partition, offset
 
 
+@dataclass
+class Lag:
+    """How far behind the feeds are: the last time (monotonic seconds) every partition had been
+    read up to the end offsets asked for just before."""
+
+    caught_up_at: float | None = None
+    behind: dict[str, int] = field(default_factory=dict)  # records not yet read, per topic
+
+    def observe(self, positions: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int], now: float) -> None:
+        behind: dict[str, int] = {}
+        for tp, end in ends.items():
+            if (missing := end - positions.get(tp, 0)) > 0:
+                behind[tp.topic] = behind.get(tp.topic, 0) + missing
+        self.behind = behind
+        if not behind:
+            self.caught_up_at = now
+
+    def seconds(self, now: float) -> float:
+        return float("inf") if self.caught_up_at is None else now - self.caught_up_at
+
+
 class FeedReader(Service):
     def __init__(self, settings: Settings, feeds: dict[str, Apply], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -40,6 +65,11 @@ class FeedReader(Service):
         self.applied = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._targets: dict[TopicPartition, int] = {}
+        self.lag = Lag()
+
+    def lagging(self, bound_seconds: float) -> bool:
+        """Whether the feeds were last caught up longer ago than the bound (or never)."""
+        return self.lag.seconds(time.monotonic()) > bound_seconds
 
     async def on_start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -76,6 +106,7 @@ class FeedReader(Service):
             if await self._consumer.position(tp) >= target:
                 del self._targets[tp]
         if not self._targets:
+            self.lag.caught_up_at = time.monotonic()
             self.caught_up.set()
             log.info("feeds caught up (%d records applied)", self.applied)
 
@@ -97,6 +128,15 @@ class FeedReader(Service):
                 return True
             await asyncio.sleep(0.01)  # poll interval while _follow applies records
         return False
+
+    @Service.timer(1.0)
+    async def _measure_lag(self) -> None:
+        if self._consumer is None or not self.caught_up.is_set():
+            return
+        consumer = self._consumer
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        self.lag.observe({tp: await consumer.position(tp) for tp in partitions}, ends, time.monotonic())
 
     @Service.task
     async def _follow(self) -> None:

@@ -37,6 +37,17 @@ class GatewayMetrics:
         self.ready = Gauge(
             "facegate_ready", "1 while the worker decides (what /readyz says), else 0.", registry=self.registry
         )
+        self.feed_lag = Gauge(
+            "facegate_feed_lag_seconds",
+            "Seconds since the consent, enrollment and camera feeds were last read up to their end; past "
+            "FACEGATE_FEED_LAG_BOUND_MS the worker strips instead of forwarding and is not ready.",
+            registry=self.registry,
+        )
+        self.feeds_behind_decisions = Counter(
+            "facegate_feeds_behind_batches",
+            "Batches decided while the feeds lagged beyond their bound (nothing forwarded).",
+            registry=self.registry,
+        )
         self.internal_errors = Counter(
             "facegate_internal_errors",
             "Records whose decision raised an error (a bug): each was rejected alone and the worker went on.",

@@ -139,6 +139,7 @@ class Worker:
                 self.metrics.enrolled.labels(tenant).set(state.enrolled_count(tenant))
             self.metrics.ignored.set(state.ignored_records)
             self.metrics.ready.set(1 if self.is_ready() else 0)
+            self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
 
         @self.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
         async def checkpoints() -> None:
@@ -174,6 +175,7 @@ class Worker:
             self.partitions.settle()
             self.ready = True
             self.metrics.ready.set(1 if self.is_ready() else 0)
+            self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
 
     async def _decide_held(self, events: list[Any], decide: Callable[[], Awaitable[list[Any]]]) -> None:
         """Run `decide` on events held unacknowledged (acks.py) and release those it decided. An
@@ -257,7 +259,15 @@ class Worker:
         for partition in self.partitions.unloaded(p % audit_partitions for p in partitions):
             self.partitions.load(partition, await self.audit_tail.history(partition, since))
         state, now = self.runtime.state, datetime.now(UTC)
-        return Context(state, self.names, self.partitions.heads(), self.partitions.seen, now, audit_partitions)
+        behind = self.feeds_behind()
+        if behind:
+            self.metrics.feeds_behind_decisions.inc()
+        return Context(
+            state, self.names, self.partitions.heads(), self.partitions.seen, now, audit_partitions, feeds_behind=behind
+        )
+
+    def feeds_behind(self) -> bool:
+        return self.feeds.lagging(self.settings.feed_lag_bound_ms / 1000)
 
     async def _commit(self, ctx: Context) -> None:
         """Produce a decision's outputs; once Kafka holds them, advance the chain heads."""
@@ -322,7 +332,13 @@ class Worker:
     # -- web --------------------------------------------------------------------------------
     def is_ready(self) -> bool:
         """Deciding now: started, feeds caught up, not recovering or rebalancing (/readyz, facegate_ready)."""
-        return self.ready and self.feeds.caught_up.is_set() and not self.app.in_recovery and not self.app.rebalancing
+        return (
+            self.ready
+            and self.feeds.caught_up.is_set()
+            and not self.feeds_behind()
+            and not self.app.in_recovery
+            and not self.app.rebalancing
+        )
 
     def _declare_web(self) -> None:
         worker = self

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     IMAGE_DISCARDED = "IMAGE_DISCARDED"
     NO_MATCH = "NO_MATCH"
     NOT_IDENTIFIED = "NOT_IDENTIFIED"  # the tenant's view of any capture stripped after identification
+    FEEDS_BEHIND = "FEEDS_BEHIND"  # the worker's consent or enrollment feeds lag: stripped, not forwarded
     # Consent (R01-R03, R10, R11)
     NO_CONSENT = "NO_CONSENT"
     CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
