@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -37,20 +38,23 @@ Apply = Callable[[str, bytes | None, int, int], None]  # key, value (None: tombs
 
 @dataclass
 class Lag:
-    """How far behind the feeds are: the last time (monotonic seconds) every partition had been
-    read up to the end offsets asked for just before."""
+    """How far behind the feeds are. Every second the reader notes the end offsets; the feeds are
+    caught up to the latest moment whose end offsets they have all read past. Measured so, a feed
+    that is written to all the time but read promptly lags by about a second, not forever."""
 
-    caught_up_at: float | None = None
-    behind: dict[str, int] = field(default_factory=dict)  # records not yet read, per topic
+    caught_up_at: float | None = None  # monotonic seconds
+    behind: dict[str, int] = field(default_factory=dict)  # records not yet read, per topic, at the last look
+    _seen: deque[tuple[float, dict[TopicPartition, int]]] = field(default_factory=deque)
 
     def observe(self, positions: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int], now: float) -> None:
+        self._seen.append((now, dict(ends)))
+        while self._seen and all(positions.get(tp, 0) >= end for tp, end in self._seen[0][1].items()):
+            self.caught_up_at = self._seen.popleft()[0]
         behind: dict[str, int] = {}
         for tp, end in ends.items():
             if (missing := end - positions.get(tp, 0)) > 0:
                 behind[tp.topic] = behind.get(tp.topic, 0) + missing
         self.behind = behind
-        if not behind:
-            self.caught_up_at = now
 
     def seconds(self, now: float) -> float:
         return float("inf") if self.caught_up_at is None else now - self.caught_up_at

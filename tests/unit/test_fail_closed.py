@@ -17,14 +17,20 @@ from tests.support.core import CODEC, NAMES, NOW, context, loaded_state, raw_rec
 from tests.support.lifecycle import consent, give, new_state, on
 
 
-def test_lag_is_the_time_since_every_partition_was_read_to_its_end() -> None:
+def test_lag_is_how_old_the_newest_end_offsets_read_past_are() -> None:
     a, b = TopicPartition("t.consent", 0), TopicPartition("t.enrolled", 1)
     lag = Lag()
     assert lag.seconds(now=5.0) == float("inf"), "never caught up: as far behind as can be"
     lag.observe({a: 10, b: 4}, {a: 10, b: 4}, now=100.0)
     assert lag.seconds(now=100.5) == 0.5 and lag.behind == {}
-    lag.observe({a: 10, b: 2}, {a: 12, b: 4}, now=103.0)
-    assert lag.behind == {"t.consent": 2, "t.enrolled": 2} and lag.seconds(now=103.0) == 3.0
+    # Written to all the time, read promptly: each look finds the previous look's ends read.
+    for second in range(1, 30):
+        lag.observe({a: 10 + second, b: 4}, {a: 11 + second, b: 4}, now=100.0 + second)
+    assert lag.seconds(now=129.0) == 1.0 and lag.behind == {"t.consent": 1}
+    # Stuck: nothing read for ten looks while writes go on.
+    for second in range(30, 40):
+        lag.observe({a: 39, b: 4}, {a: 11 + second, b: 4}, now=100.0 + second)
+    assert lag.seconds(now=139.0) == 11.0 and lag.behind == {"t.consent": 11}
 
 
 def test_a_worker_whose_feeds_lag_forwards_nothing() -> None:
