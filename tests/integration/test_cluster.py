@@ -10,13 +10,14 @@ after each test. If it cannot start, the tests error: nothing here skips.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from typer.testing import CliRunner
 
 from gateway.brokers.apache_kafka import KafkaCluster, fetch_kafka
@@ -91,8 +92,31 @@ def test_the_contract_topics_get_their_durability(cluster: KafkaCluster, unique:
         assert f"drifted {audit}: min.insync.replicas: 1, configured 2" in drifted.output, drifted.output
         repaired = runner.invoke(app, ["topics", "create", "-t", "acme"], env=env)
         assert "min.insync.replicas: 1 -> 2" in repaired.output, repaired.output
+
+        # A tenant topic created by hand with one replica: drift, and create says what it takes.
+        # (beta's erasure topic does not exist yet: describe exits 1 and says so on stderr.)
+        beta = TopicNames(unique.prefix).governed("beta")
+        admin.create_topics([NewTopic(beta, 4, 1)])
+        with_beta = ["topics", "describe", "-t", "acme", "-t", "beta", "--format", "json"]
+        eventually(
+            lambda: (
+                "replication factor: 1, configured 3" in _drift(runner.invoke(app, with_beta, env=env).stdout, beta)
+            ),
+            what="the one-replica topic reported",
+        )
+        warned = runner.invoke(app, ["topics", "create", "-t", "acme", "-t", "beta"], env=env).output
+        assert "raising it needs a partition reassignment" in warned, warned
     finally:
         admin.close()
+
+
+def _drift(output: str, topic: str) -> str:
+    """What `topics describe --format json` reports as drift for one topic ('' while it is not listed)."""
+    try:
+        rows = {row["topic"]: row for row in json.loads(output)["topics"]}
+    except (ValueError, KeyError):
+        return ""
+    return "; ".join(rows.get(topic, {}).get("drift", []))
 
 
 def test_killing_the_leader_of_an_audit_partition_loses_no_acknowledged_record(
