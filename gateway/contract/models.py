@@ -158,6 +158,8 @@ class AuditRecord(AvroRecord):
     use_ended_at: Timestamp | None = None
     verified_by: str | None = None
     recipient_tenant_id: str | None = None
+    pack_id: str | None = None
+    pack_version: str | None = None
     recorded_at: Timestamp
     seq: Annotated[int, Field(ge=0)]
     prev_hash: str

@@ -17,10 +17,11 @@ from gateway.core.messages import InputRecord
 from gateway.core.policy.decision import score_band
 from gateway.core.policy.outcome import Outcome, merged
 from gateway.core.policy.reasons import Reason
-from gateway.core.policy.rules import Rule, legal_sources
+from gateway.core.policy.rules import Rule
 
 if TYPE_CHECKING:
     from gateway.core.context import Decided
+    from gateway.core.policy.pack import JurisdictionPack
 
 UNKNOWN_TENANT = "_unknown"  # the tenant of input too broken to name one
 NO_POLICY = "none"  # the policy version of a decision made without a tenant policy
@@ -54,9 +55,15 @@ def undecodable_event_id(topic: str, partition: int, offset: int) -> str:
 
 
 def audit_fields(
-    decided: Decided, *, policy_version: str, recorded_at: datetime, subject_pseudonym: str | None
+    decided: Decided,
+    *,
+    policy_version: str,
+    recorded_at: datetime,
+    subject_pseudonym: str | None,
+    pack: JurisdictionPack | None = None,
 ) -> dict[str, Any]:
-    """The content of one audit record (the chain adds seq, prev_hash and hash)."""
+    """The content of one audit record (the chain adds seq, prev_hash and hash). The legal
+    sources are those of the tenant's pack, which the record names; none without a pack."""
     capture, outcome = decided.capture, decided.outcome
     fields: dict[str, Any] = {
         "audit_id": audit_id(decided.tenant_id, decided.event_id),
@@ -67,7 +74,7 @@ def audit_fields(
         "decision": outcome.decision,
         "rule_ids": codes(outcome.rule_ids),
         "reason_codes": codes(outcome.reason_codes),
-        "legal_sources": legal_sources(outcome.rule_ids),
+        "legal_sources": pack.sources(outcome.rule_ids) if pack is not None else [],
         "alerts": codes(outcome.alerts),
         "purpose": capture.purpose if capture else decided.purpose,
         "recipient_tenant_id": decided.recipient_tenant_id,
@@ -76,6 +83,8 @@ def audit_fields(
         "subject_pseudonym": subject_pseudonym,
         "match_score_band": score_band(outcome.score),
         "event_time": capture.captured_at if capture else None,
+        "pack_id": pack.id if pack is not None else None,
+        "pack_version": pack.version if pack is not None else None,
         "recorded_at": recorded_at,
     }
     if (used := decided.identification) is not None:  # an identification ran: the EU AI Act art. 12(3) log

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.contract.vocabulary import LocationType, Purpose
+from gateway.core.policy.rules import Rule
 from gateway.errors import FaceGateError
 
 
@@ -21,6 +24,23 @@ class Retention(BaseModel):
     purpose_end_grace_days: int = Field(ge=0)
     # Erased this many days after the last interaction (the (re-)enrollment), whatever the purpose; None: no limit.
     max_days_since_enrollment: int | None = Field(None, ge=1)
+
+
+class Citation(BaseModel):
+    """One provision a rule rests on in this pack's law (docs/legal-citations.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    cite: str = Field(
+        min_length=1, description="the provision: article or section, and paragraph where the law has one"
+    )
+    verified: bool = Field(description="read in the published text; false: marked for legal review")
+    url: str = Field(min_length=1, description="where it was (or is to be) checked")
+    note: str | None = None
+
+    @property
+    def text(self) -> str:
+        """As audit records carry it: the provision, and [legal review] where it was not verified."""
+        return self.cite if self.verified else f"{self.cite} [legal review]"
 
 
 class JurisdictionPack(BaseModel):
@@ -51,6 +71,27 @@ class JurisdictionPack(BaseModel):
     cross_border_requires_transfer_mechanism: bool
     # R09: must a sharing agreement name an impact assessment?
     sharing_requires_impact_assessment: bool
+    # Every rule's legal sources in this law; an empty list: no provision (the rule is gateway policy).
+    legal_sources: dict[Rule, tuple[Citation, ...]]
+
+    @field_validator("legal_sources")
+    @classmethod
+    def _every_rule(cls, value: dict[Rule, tuple[Citation, ...]]) -> dict[Rule, tuple[Citation, ...]]:
+        missing = sorted(set(Rule) - set(value))
+        if missing:
+            raise ValueError(
+                f"legal_sources must name every rule (an empty list for none): missing {', '.join(missing)}"
+            )
+        return value
+
+    def sources(self, rules: Iterable[Rule]) -> list[str]:
+        """The legal sources of the given rules in this pack, each once, in rule order, as
+        <rule id>: <provision>; one not verified ends with [legal review]."""
+        seen: dict[str, None] = {}
+        for rule in sorted(set(rules)):
+            for citation in self.legal_sources[rule]:
+                seen.setdefault(f"{rule.value}: {citation.text}", None)
+        return list(seen)
 
 
 def parse_yaml(text: str, what: str) -> dict[str, object]:

@@ -1,6 +1,8 @@
-"""The rule catalogue (docs/rules.md): stable ids, what each checks, and its legal sources.
+"""The rule catalogue (docs/rules.md): stable ids, names, actions, and the laws each rule draws on.
 
-Every decision names the rules that decided it; audit records carry these ids and sources.
+Every decision names the rules that decided it; audit records carry these ids and the legal
+sources of the tenant's jurisdiction pack (`JurisdictionPack.sources`, from the pack's YAML);
+the sources here are the catalogue's summary across packs, for reports and docs.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ CATALOGUE: dict[Rule, RuleSpec] = {
             Rule.PURPOSE_LOCK,
             "purpose-lock",
             "BLOCK",
-            ("PIPL 6", "PIPL 14", "PIPL 24", "GBT", "SPC 2", "BIPA 15(c)"),
+            ("PIPL 6", "PIPL 14", "PIPL 24", "GBT", "SPC 2", "BIPA 15(b)(2)"),
         ),
         RuleSpec(Rule.NO_RAW_IMAGE, "no-raw-image", "STRIP image", ("GBT", "CAC")),
         RuleSpec(Rule.TEMPLATE_PROTECTION, "template-protect", "TRANSFORM", ("PIPL 51", "ISO/IEC 24745")),
@@ -73,11 +75,11 @@ CATALOGUE: dict[Rule, RuleSpec] = {
         RuleSpec(Rule.RETENTION, "retention", "ERASE", ("PIPL 19", "PIPL 47", "BIPA 15(a)", "CUBI")),
         RuleSpec(Rule.IMPACT_ASSESSMENT, "impact-assessment", "BLOCK the tenant", ("PIPL 55-56", "CAC", "GDPR 35")),
         RuleSpec(Rule.CROSS_BORDER, "cross-border", "SHARE_BLOCKED", ("PIPL 38-40",)),
-        RuleSpec(Rule.ALTERNATIVE_METHOD, "alternative-method", "flag in audit", ("CAC 10", "SPC 10")),
-        RuleSpec(Rule.FILING_THRESHOLD, "filing-threshold", "audit alert", ("CAC 15",)),
+        RuleSpec(Rule.ALTERNATIVE_METHOD, "alternative-method", "BLOCK where the pack requires", ("CAC 10", "SPC 10")),
+        RuleSpec(Rule.FILING_THRESHOLD, "filing-threshold", "audit alert on the enrollment", ("CAC 15",)),
         RuleSpec(Rule.NO_SALE, "no-sale", "BLOCK", ("BIPA 15(c)", "CUBI")),
-        RuleSpec(Rule.NO_SCRAPING, "no-scraping", "BLOCK", ("AIA 5(1)(e)",)),
-        RuleSpec(Rule.ANOMALY, "anomaly", "audit alert", ("PIPL 57",)),
+        RuleSpec(Rule.NO_SCRAPING, "no-scraping", "BLOCK the enrollment", ("AIA 5(1)(e)", "CUBI (b-1)", "BIPA 15(b)")),
+        RuleSpec(Rule.ANOMALY, "anomaly", "audit alert", ("PIPL 51", "CAC 14", "GDPR 32(1)")),
         RuleSpec(Rule.AUDIT, "audit", "always", ("PIPL 56", "AIA 12(3)")),
     )
 }

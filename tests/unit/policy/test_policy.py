@@ -23,7 +23,7 @@ def test_the_catalogue_names_every_rule_by_its_stable_id() -> None:
     assert [r.value for r in Rule] == [f"R{i:02d}" for i in range(1, 20)]
     assert set(CATALOGUE) == set(Rule) and all(spec.id is rule for rule, spec in CATALOGUE.items())
     assert CATALOGUE[Rule.PURPOSE_LOCK].name == "purpose-lock" and "PIPL 24" in CATALOGUE[Rule.PURPOSE_LOCK].sources
-    assert legal_sources([Rule.PRIVATE_SPACE, Rule.PRIVATE_SPACE]) == ["R05: CAC"]
+    assert legal_sources([Rule.PRIVATE_SPACE, Rule.PRIVATE_SPACE]) == ["R05: CAC"]  # the catalogue summary
 
 
 def test_pipl_pack_encodes_the_law() -> None:
