@@ -13,7 +13,7 @@ import base64
 import json
 import os
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,7 +67,12 @@ class Versioned(BaseModel):
     current: int = Field(ge=1)
     versions: dict[int, Secret]
     # Old protection versions: after this time their templates are revoked (not searched, erased).
+    # Audit signing versions: the planned end of the version's validity (the key set's valid_until).
     revoke_after: dict[int, datetime] = Field(default_factory=dict)
+    # When each version became current (audit signing: the key set's valid_from; unknown: 1970).
+    activated_at: dict[int, datetime] = Field(default_factory=dict)
+    # Audit signing versions that may have been exposed, from when (the key set's revoked_at).
+    compromised_at: dict[int, datetime] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _current_exists(self) -> Versioned:
@@ -91,6 +96,8 @@ class Versioned(BaseModel):
             current=new,
             versions={**self.versions, new: SecretBytes(secrets.token_bytes(KEY_BYTES))},
             revoke_after=revoke,
+            activated_at={**self.activated_at, new: datetime.now(UTC)},
+            compromised_at=self.compromised_at,
         )
 
     def get(self, version: int | None = None) -> tuple[int, bytes]:
@@ -163,6 +170,17 @@ class Keyring(BaseModel):
             ]
         return [self.signing_key()[1]]
 
+    def signing_lifetimes(self) -> list[tuple[Ed25519PublicKey, datetime | None, datetime | None, datetime | None]]:
+        """Every audit signing key's public key with (valid from, valid until, revoked at) for the key set."""
+        if self.audit_signing is None:
+            return [(self.signing_key()[1].public_key(), None, None, None)]
+        v = self.audit_signing
+        return [
+            (Ed25519PrivateKey.from_private_bytes(s.get_secret_value()).public_key(), v.activated_at.get(n),
+             v.revoke_after.get(n), v.compromised_at.get(n))
+            for n, s in sorted(v.versions.items())
+        ]  # fmt: skip
+
     def signing_key(self, version: int | None = None) -> tuple[str, Ed25519PrivateKey]:
         """The audit signing key and its key id (derived from the public key)."""
         if self.audit_signing is not None:
@@ -192,7 +210,8 @@ class Keyring(BaseModel):
         """A fresh production keyring with version 1 of every key."""
 
         def one() -> Versioned:
-            return Versioned(current=1, versions={1: SecretBytes(secrets.token_bytes(KEY_BYTES))})
+            key = SecretBytes(secrets.token_bytes(KEY_BYTES))
+            return Versioned(current=1, versions={1: key}, activated_at={1: datetime.now(UTC)})
 
         return cls(
             tenants={t: TenantKeys(protection=one(), pseudonym=one()) for t in tenants},
@@ -258,8 +277,9 @@ class Keyring(BaseModel):
                 "current": v.current,
                 "versions": {k: base64.b64encode(s.get_secret_value()).decode() for k, s in v.versions.items()},
             }
-            if v.revoke_after:
-                dumped["revoke_after"] = {k: t.isoformat() for k, t in v.revoke_after.items()}
+            for name in ("revoke_after", "activated_at", "compromised_at"):
+                if getattr(v, name):
+                    dumped[name] = {k: t.isoformat() for k, t in getattr(v, name).items()}
             return dumped
 
         document: dict[str, Any] = {

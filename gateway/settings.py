@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     rejected_retention_ms: Annotated[int, Field(ge=60_000)] = 7 * DAY_MS
     governed_retention_ms: Annotated[int, Field(ge=60_000)] = 7 * DAY_MS
     audit_retention_ms: int = MIN_AUDIT_RETENTION_MS + 30 * DAY_MS
+    audit_log_name: str = Field(
+        "facegate.local/audit",
+        pattern=r"^[A-Za-z0-9.\-_~/:]{1,200}$",
+        description="The audit log's name L (docs/audit-format.md): the key name of its signing keys; partition p's "
+        "checkpoints have origin L/p, the completeness notes L/completeness. Choose it once per deployment.",
+    )
 
     # Kafka client security
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT

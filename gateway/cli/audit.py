@@ -1,8 +1,8 @@
 """`facegate audit ...`: what regulators run against the audit stream, read-only.
 
-Roles (docs/cli.md): export, verify, tail and report need only the regulator's ACLs (read the
-audit topic, consumer groups named `<principal>-...`); pubkey reads the keyring and reconcile
-reads faces.raw, so both are the platform operator's, run with the gateway's principal.
+Roles (docs/cli.md): export, verify, prove, tail and report need only the regulator's ACLs (read
+the audit topic, consumer groups named `<principal>-...`); keyset and pubkey read the keyring and
+reconcile reads faces.raw, so those are the platform operator's, run with the gateway's principal.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -20,18 +20,25 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli.access import Role, kafka_errors, read
+from gateway.cli.access import Role, kafka_errors, read, run
 from gateway.cli.console import console, errors, load_settings
 from gateway.cli.output import Exit, Format, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditCheckpoint, AuditRecord
 from gateway.contract.topics import TopicNames
+from gateway.core.audit import note
+from gateway.core.audit.anchors import Anchors
+from gateway.core.audit.keyset import KeySet, check_receipt
+from gateway.core.audit.note import NoteError, Receipt, raw_public
+from gateway.core.audit.prove import prove as prove_event
 from gateway.core.audit.reconcile import RawInput, reconcile
 from gateway.core.audit.report import build_report, to_html, to_json, to_markdown
 from gateway.core.audit.signing import load_public_keys, public_pem
-from gateway.core.audit.verify import LogEntry, verify_audit_log
-from gateway.files.exports import read_export, write_export
+from gateway.core.audit.tlog import Finding
+from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
+from gateway.files.exports import export_header, read_export, read_export_header, write_export
 from gateway.kafka.connection import aiokafka_config
+from gateway.kafka.reading import offset_range
 from gateway.keyring import Keyring, KeyringError
 from gateway.settings import Settings
 
@@ -54,12 +61,7 @@ def pubkey(
     out: Annotated[Path | None, typer.Option(help="Write the PEM here instead of printing it.")] = None,
 ) -> None:
     """Export the audit signing public key(s), for regulators to verify checkpoints with (reads the keyring)."""
-    settings = load_settings()
-    try:
-        keyring = Keyring.from_environment() or Keyring.development_keyring(settings.cache_dir / "development-keyring")
-    except KeyringError as exc:
-        errors.print(f"[red]{exc}[/red]")
-        raise typer.Exit(Exit.USAGE) from None
+    keyring = _keyring(load_settings())
     pem = b"".join(public_pem(key) for key in keyring.signing_keys())
     if out is None:
         typer.echo(pem.decode(), nl=False)
@@ -68,24 +70,96 @@ def pubkey(
         console.print(f"audit public key(s) written to {out}")
 
 
+def _keyring(settings: Settings) -> Keyring:
+    try:
+        return Keyring.from_environment() or Keyring.development_keyring(settings.cache_dir / "development-keyring")
+    except KeyringError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(Exit.USAGE) from None
+
+
+@app.command(epilog=exit_codes(None) + " Role: gateway (platform operator), who hands the key set to regulators.")
+def keyset(out: Annotated[Path | None, out_option("the key set")] = None) -> None:
+    """The audit signing keys as the key set regulators verify with (docs/audit-format.md §7): each key
+    with its validity (from its activation to its planned end) and revocation, read from the keyring."""
+    settings = load_settings()
+    lifetimes = [(raw_public(k), start, until, revoked) for k, start, until, revoked in
+                 _keyring(settings).signing_lifetimes()]  # fmt: skip
+    emit(Format.JSON, None, list, out, {Format.JSON.value: KeySet.of(settings.audit_log_name, lifetimes).dump})
+
+
 @app.command(epilog=exit_codes(None) + " Role: regulator.")
 def export(out: Annotated[Path, typer.Option(help="File to write (JSON lines).", dir_okay=False)]) -> None:
-    """Copy the whole audit topic to a file that can be verified offline."""
+    """Copy the whole audit topic to a file that can be verified offline, with a header holding the
+    partition count and each partition's log-start and end offsets."""
     settings = load_settings()
-    count = write_export(_entries_from_topic(settings, "audit export"), out)
+    topic = TopicNames(settings.topic_prefix).audit
+    starts, ends = run(settings, "audit export", Role.REGULATOR, topic,
+                       lambda: offset_range(aiokafka_config(settings), topic))  # fmt: skip
+    header = export_header(topic, starts, ends, note.format_time(datetime.now(UTC)))
+    count = write_export(_entries_from_topic(settings, "audit export"), out, header)
     console.print(f"{count} audit records exported to {out}")
 
 
+def _duration(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return timedelta(seconds=float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text))
+    except (ValueError, IndexError):
+        errors.print(f"[red]--max-age {text!r}: a duration such as 90s, 3m, 2h or 1d[/red]")
+        raise typer.Exit(Exit.USAGE) from None
+
+
+def _load_keys(settings: Settings, keyset_file: Path | None, pubkey_file: list[Path] | None) -> KeySet:
+    """The key set file, or (0.1.0 style) PEM public keys, valid from 1970 for ever."""
+    try:
+        if keyset_file is not None:
+            return KeySet.load(keyset_file.read_text())
+        if pubkey_file:
+            keys = load_public_keys([p.read_bytes() for p in pubkey_file])
+            return KeySet.of(settings.audit_log_name, [(raw_public(k), None, None, None) for k in keys.values()])
+    except (NoteError, ValueError) as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(Exit.USAGE) from None
+    errors.print("[red]give the key set (--keyset, from `facegate audit keyset`) or --pubkey PEM files[/red]")
+    raise typer.Exit(Exit.USAGE)
+
+
 @app.command(
-    epilog=exit_codes("tampering, or with --strict records not yet covered by a signed checkpoint")
+    epilog=exit_codes(
+        "a finding (tampering, a missing partition, a rewind, a stale log, a key outside its lifetime), or with "
+        "--strict records not yet covered by a signed checkpoint"
+    )
     + " Role: regulator (or offline, with --file)."
 )
 def verify(
+    keyset_file: Annotated[
+        Path | None, typer.Option("--keyset", help="The key set from `facegate audit keyset`.", exists=True)
+    ] = None,
     pubkey_file: Annotated[
-        list[Path], typer.Option("--pubkey", help="PEM file(s) from `facegate audit pubkey`.", exists=True)
-    ],
+        list[Path] | None,
+        typer.Option(
+            "--pubkey", help="PEM file(s) from `facegate audit pubkey` (keys without lifetimes).", exists=True
+        ),
+    ] = None,
     file: Annotated[
         Path | None, typer.Option(help="Verify an exported file instead of the topic.", exists=True)
+    ] = None,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            help="The checkpoints kept from the last verification: today's log must be consistent with them "
+            "(a rewind or a fork is a finding); the file is created, and rewritten with today's once verified.",
+            dir_okay=False,
+        ),
+    ] = None,
+    max_age: Annotated[
+        str | None, typer.Option(help="A finding if the newest completeness note is older than this (90s, 3m, 1d).")
+    ] = None,
+    receipt: Annotated[
+        Path | None, typer.Option(help="Check this receipt (`facegate audit prove`) offline, instead of a log.")
     ] = None,
     strict: Annotated[
         bool, typer.Option(help="Also fail when records are not yet covered by a signed checkpoint.")
@@ -93,41 +167,73 @@ def verify(
     format: OutTable = Format.TABLE,
     out: Annotated[Path | None, out_option("the report")] = None,
 ) -> None:
-    """Check every partition's chain, signatures and sequence; exit 1 on tampering."""
-    keys = load_public_keys([p.read_bytes() for p in pubkey_file])
+    """Check every partition's tree, checkpoints, chain and sequence, and the completeness notes; exit 1 on
+    a finding."""
+    settings = load_settings()
+    keys = _load_keys(settings, keyset_file, pubkey_file)
+    if receipt is not None:
+        _verify_receipt(receipt, keys)
+        return
+    now = datetime.now(UTC)
+    kept: Anchors | None = None
+    kept_findings: list[Finding] = []
+    if anchor is not None and anchor.is_file():
+        kept, kept_findings = Anchors.load(anchor.read_text(), keys)
     try:
-        entries = list(read_export(file)) if file else _entries_from_topic(load_settings(), "audit verify")
+        entries = list(read_export(file)) if file else _entries_from_topic(settings, "audit verify")
     except ValueError as exc:
         errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(Exit.USAGE) from None
-    report = verify_audit_log(entries, default_codec(), keys)
+    header = read_export_header(file) if file else None
+    report = verify_audit_log(entries, default_codec(), keys, kept, now, _duration(max_age))
+    report.findings[:0] = kept_findings
     parts = sorted(report.partitions.values(), key=lambda p: p.partition)
     failed = report.tampered or (strict and report.uncovered > 0)
+    newest_at = report.newest_signed_at
     data = {
         "verified": not failed,
         "tampered": report.tampered,
         "duplicates": report.duplicates,
         "uncovered": report.uncovered,
+        "newest_signed_at": note.format_time(newest_at) if newest_at else None,
+        "newest_age_seconds": round((now - newest_at).total_seconds(), 3) if newest_at else None,
+        "completeness": _completeness_json(report),
+        "findings": [{"where": where, "code": str(f.code), "detail": f.detail} for where, f in report.all_findings],
         "problems": report.problems,
+        "export": header,
         "partitions": [
             {"partition": p.partition, "records": p.records, "distinct": p.distinct_audit_ids,
              "duplicates": p.duplicates, "checkpoints": p.checkpoints, "covered_seq": p.covered_seq,
-             "uncovered": p.uncovered, "problems": p.problems}
+             "uncovered": p.uncovered, "pruned": p.pruned,
+             "size": p.newest.checkpoint.size if p.newest else None,
+             "signed_at": note.format_time(p.newest.checkpoint.time) if p.newest else None,
+             "key_id": f"{p.newest.key_id:08x}" if p.newest else None, "problems": p.problems}
             for p in parts
         ],
     }  # fmt: skip
 
     def tables() -> list[Table | str]:
         table = Table(
-            "partition", "records", "distinct", "duplicates", "checkpoints", "signed up to seq", "not yet covered",
-            "problems",
+            "partition", "records", "distinct", "duplicates", "checkpoints", "signed size", "signed at", "key",
+            "pruned", "not yet covered", "problems",
         )  # fmt: skip
         for part in parts:
+            newest = part.newest
             table.add_row(
                 str(part.partition), str(part.records), str(part.distinct_audit_ids), str(part.duplicates),
-                str(part.checkpoints), str(part.covered_seq), str(part.uncovered), str(len(part.problems)),
+                str(part.checkpoints), str(newest.checkpoint.size) if newest else "-",
+                note.format_time(newest.checkpoint.time) if newest else "-",
+                f"{newest.key_id:08x}" if newest else "-", str(part.pruned), str(part.uncovered),
+                str(len(part.problems)),
             )  # fmt: skip
         shown: list[Table | str] = [table]
+        if newest_at is not None:
+            shown.append(
+                f"newest signature {note.format_time(newest_at)}, {(now - newest_at).total_seconds():.0f} s ago"
+            )
+        for where, finding in report.all_findings:
+            if not finding.is_error:
+                shown.append(f"{where}: {finding.code}: {finding.detail}")
         if report.duplicates:
             shown.append(
                 f"{report.duplicates} duplicate record(s): an audit id written again by at-least-once "
@@ -143,9 +249,56 @@ def verify(
 
     emit(format, data, tables, out)
     for problem in report.problems:
-        errors.print(f"[red]TAMPERED[/red] {problem}")
+        errors.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
+    if anchor is not None and not report.tampered:
+        anchor.write_text(report.kept(keys.log).dump())
+        errors.print(f"checkpoints kept in {anchor} for the next verification", highlight=False)
     if failed:
         raise typer.Exit(Exit.FINDING)
+
+
+def _completeness_json(report: VerifyReport) -> dict[str, object] | None:
+    c = report.completeness
+    if c is None:
+        return None
+    return {"time": note.format_time(c.time), "partitions": len(c.heads),
+            "key_id": f"{report.completeness_key:08x}" if report.completeness_key is not None else None}  # fmt: skip
+
+
+def _verify_receipt(path: Path, keys: KeySet) -> None:
+    try:
+        parsed = Receipt.from_json(path.read_text())
+    except NoteError as exc:
+        errors.print(f"[red]TAMPERED[/red] malformed: {exc}", highlight=False)
+        raise typer.Exit(Exit.FINDING) from None
+    findings = [f for f in check_receipt(parsed, keys) if f.is_error]
+    for finding in findings:
+        errors.print(f"[red]TAMPERED[/red] {finding.code}: {finding.detail}", highlight=False)
+    if findings:
+        raise typer.Exit(Exit.FINDING)
+    console.print(f"[green]receipt verified[/green]: {parsed.event_id} is leaf {parsed.leaf_index} of partition "
+                  f"{parsed.partition}", highlight=False)  # fmt: skip
+
+
+@app.command(epilog=exit_codes("the event is not in a signed checkpoint (yet)") + " Role: regulator.")
+def prove(
+    event_id: Annotated[str, typer.Argument(help="The event whose decision to prove.")],
+    out: Annotated[Path | None, out_option("the receipt (JSON)")] = None,
+    file: Annotated[Path | None, typer.Option(help="From an exported file instead of the topic.", exists=True)] = None,
+) -> None:
+    """An offline-checkable receipt (docs/audit-format.md §8): the decision's audit record, its inclusion
+    proof and the signed checkpoint; `facegate audit verify --receipt` and the Go verifier check it."""
+    settings = load_settings()
+    try:
+        entries = list(read_export(file)) if file else _entries_from_topic(settings, "audit prove")
+    except ValueError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(Exit.USAGE) from None
+    made = prove_event(entries, default_codec(), settings.audit_log_name, event_id)
+    if made is None:
+        errors.print(f"no signed checkpoint covers a decision of {event_id} (yet)", highlight=False)
+        raise typer.Exit(Exit.FINDING)
+    emit(Format.JSON, None, list, out, {Format.JSON.value: lambda: made.to_json() + "\n"})
 
 
 def _default_group(settings: Settings) -> str:

@@ -67,7 +67,15 @@ def rotate(
     revoke_after: Annotated[
         datetime | None,
         typer.Option(
-            help="Protection keys: when templates under the old version are revoked (then erased; re-enroll before)."
+            help="Protection keys: when templates under the old version are revoked (then erased; re-enroll before). "
+            "Audit signing keys: when the old version's validity ends (its valid_until in the key set)."
+        ),
+    ] = None,
+    compromised_at: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Audit signing keys: the old version may have been exposed from this time on: the key set "
+            "marks it revoked then, and any note it signed dated at or after it is a finding."
         ),
     ] = None,
 ) -> None:
@@ -78,14 +86,22 @@ def rotate(
         errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(Exit.USAGE) from None
     cutoff = revoke_after.replace(tzinfo=revoke_after.tzinfo or UTC) if revoke_after else None
-    if cutoff is not None and kind is not KeyKind.PROTECTION:
-        errors.print("[red]--revoke-after applies to protection keys only[/red]")
+    if cutoff is not None and kind is KeyKind.PSEUDONYM:
+        errors.print("[red]--revoke-after applies to protection and audit signing keys[/red]")
+        raise typer.Exit(Exit.USAGE)
+    if compromised_at is not None and kind is not KeyKind.AUDIT_SIGNING:
+        errors.print("[red]--compromised-at applies to audit signing keys only[/red]")
         raise typer.Exit(Exit.USAGE)
     if kind is KeyKind.AUDIT_SIGNING:
         if ring.audit_signing is None:
             errors.print("[red]the keyring has no audit signing key[/red]")
             raise typer.Exit(Exit.USAGE)
-        ring = ring.model_copy(update={"audit_signing": ring.audit_signing.rotated()})
+        old = ring.audit_signing.current
+        rotated = ring.audit_signing.rotated(cutoff)
+        if compromised_at is not None:
+            exposed = compromised_at.replace(tzinfo=compromised_at.tzinfo or UTC)
+            rotated = rotated.model_copy(update={"compromised_at": {**rotated.compromised_at, old: exposed}})
+        ring = ring.model_copy(update={"audit_signing": rotated})
     else:
         keys = ring.tenants.get(tenant or "")
         if keys is None:

@@ -177,6 +177,8 @@ class AuditCheckpoint(AvroRecord):
     signed_at: Timestamp
     key_id: Identifier
     signature: bytes
+    note: str = ""  # the v1 signed note: this partition's checkpoint, or the completeness note
+    frontier: list[bytes] = Field(default_factory=list)  # the tree's frontier at the checkpoint's size
 
 
 class RejectedEvent(AvroRecord):

@@ -68,6 +68,18 @@ async def read_topic(
         await stop_quietly(consumer)
 
 
+async def offset_range(config: dict[str, Any], topic: str) -> tuple[dict[int, int], dict[int, int]]:
+    """Every partition's log-start offset (what retention left) and end offset."""
+    consumer = AIOKafkaConsumer(**config, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await partitions_of(consumer, topic)
+        starts, ends = await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)
+    finally:
+        await stop_quietly(consumer)
+    return {tp.partition: starts[tp] for tp in partitions}, {tp.partition: ends[tp] for tp in partitions}
+
+
 async def committed_offsets(config: dict[str, Any], group_id: str) -> dict[tuple[str, int], int]:
     """A consumer group's committed offsets, by (topic, partition): what a restart resumes from."""
     admin = AIOKafkaAdminClient(**config)

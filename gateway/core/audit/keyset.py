@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.contract.codec import DecodeError
@@ -19,6 +19,7 @@ from gateway.core.audit.note import Checkpoint, Completeness, NoteError, Receipt
 from gateway.core.audit.tlog import Code, Finding, leaf_hash, verify_inclusion
 
 KEYSET_FORMAT = "facegate-keyset/v1"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEY_FIELDS = {"name", "key_id", "algorithm", "public_key", "vkey", "valid_from", "valid_until", "revoked_at"}
 
 
@@ -93,6 +94,12 @@ def _time(value: object) -> datetime | None:
 class KeySet:
     log: str  # the key name, and the prefix of every origin the log signs
     keys: tuple[VerifierKey, ...]
+
+    @classmethod
+    def of(cls, log: str, keys: list[tuple[bytes, datetime | None, datetime | None, datetime | None]]) -> KeySet:
+        """From (raw public key, valid from, valid until, revoked at); an unknown start is 1970."""
+        return cls(log, tuple(VerifierKey(log, public, start or EPOCH, until, revoked)
+                              for public, start, until, revoked in keys))  # fmt: skip
 
     def find(self, name: str, key_id: int) -> VerifierKey | None:
         return next((k for k in self.keys if k.name == name and k.key_id == key_id), None)

@@ -1,138 +1,305 @@
-"""The offline verifier catches every kind of tampering and tells at-least-once repeats apart."""
+"""The offline verifier (docs/audit-format.md §11) over logs as the worker writes them: every kind of
+tampering is a finding; retention, schema evolution, at-least-once repeats and key rotation are not."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.contract.codec import default_codec
-from gateway.contract.models import AuditRecord
-from gateway.contract.topics import TopicNames
-from gateway.core.audit.chain import ChainHead
-from gateway.core.audit.signing import checkpoint_is_signed, load_public_keys, public_pem, sign_checkpoint
+from gateway.contract.models import AuditCheckpoint, AuditRecord
+from gateway.core.audit import note
+from gateway.core.audit.chain import ChainHead, append
+from gateway.core.audit.keyset import KeySet, check_receipt
+from gateway.core.audit.note import raw_public
+from gateway.core.audit.prove import prove
+from gateway.core.audit.signing import completeness_checkpoint, partition_checkpoint, sign_checkpoint
+from gateway.core.audit.tlog import Code, Frontier, leaf_hash
 from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
-from gateway.keyring import Keyring
-from gateway.sdk.scenario import Traffic, build_world
-from tests.support.core import decide_batch, loaded_state, raw_records
+from gateway.keyring import key_id
+from tests.vectors.audit.generate import current_records, released_records
 
 CODEC = default_codec()
-NAMES = TopicNames()
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-KEYRING = Keyring.generate(["acme"])
-KEY_ID, PRIVATE = KEYRING.signing_key()
-KEYS = load_public_keys([public_pem(PRIVATE)])
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+LOG = "facegate.test/audit"
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 
 
-def audit_log(batches: int = 2, per_batch: int = 40, redo_last: bool = False) -> list[LogEntry]:
-    """What the worker writes: batches of audit records, a signed checkpoint per partition after each."""
-    world = build_world(seed=3, subjects_per_tenant=5)
-    state = loaded_state(world)
-    traffic = Traffic(world, seed=9)
-    heads: dict[int, ChainHead] = {}
-    log: dict[int, list[bytes]] = {0: [], 1: []}
-    inputs = [raw_records(traffic.take(per_batch)) for _ in range(batches)]
-    if redo_last:  # a crash after the outputs were written but before the offsets were committed
-        inputs.append(inputs[-1])
-    for batch in inputs:
-        result = decide_batch(batch, state, heads=heads, audit_partitions=2)
-        for output in result.outputs:
-            if output.topic == NAMES.audit and output.partition is not None:
-                log[output.partition].append(output.value or b"")
-        for partition, head in heads.items():
-            log[partition].append(CODEC.encode(sign_checkpoint(PRIVATE, KEY_ID, partition, head, NOW)))
-    return [LogEntry(p, offset, value) for p, values in log.items() for offset, value in enumerate(values)]
+def keys(*signers: tuple[Ed25519PrivateKey, datetime | None, datetime | None, datetime | None]) -> KeySet:
+    return KeySet.of(
+        LOG, [(raw_public(k.public_key()), a, b, c) for k, a, b, c in signers or [(KEY, None, None, None)]]
+    )
 
 
-def verified(entries: list[LogEntry]) -> VerifyReport:
-    return verify_audit_log(entries, CODEC, KEYS)
+@dataclass
+class Writer:
+    """What the worker writes: records, a checkpoint per partition that moved, a completeness note on 0."""
+
+    partitions: int = 2
+    log: dict[int, list[bytes]] = field(default_factory=dict)
+    heads: dict[int, ChainHead] = field(default_factory=dict)
+    trees: dict[int, Frontier] = field(default_factory=dict)
+    signed: dict[int, ChainHead] = field(default_factory=dict)
+    at: datetime = T0
+
+    def write(self, partition: int, values: list[bytes]) -> None:
+        for value in values:
+            record = CODEC.decode(value, AuditRecord)
+            self.log.setdefault(partition, []).append(value)
+            self.trees.setdefault(partition, Frontier()).append(leaf_hash(value))
+            self.heads[partition] = ChainHead(record.seq, record.hash)
+
+    def records(self, partition: int, n: int) -> None:
+        head = self.heads.get(partition)
+        self.write(partition, current_records(partition, n, head, (head.seq + 1) if head else 0))
+
+    def sign(self, key: Ed25519PrivateKey = KEY) -> None:
+        self.at += timedelta(seconds=1)
+        for p, head in self.heads.items():
+            if self.signed.get(p) != head:
+                record, _ = partition_checkpoint(key, key_id(key), LOG, p, head, self.trees[p].copy(), self.at)
+                self.log.setdefault(p, []).append(CODEC.encode(record))
+                self.signed[p] = head
+        listing = [(t.size, t.root()) for t in (self.trees.get(p, Frontier()) for p in range(self.partitions))]
+        zero = self.signed.get(0, ChainHead())
+        self.log.setdefault(0, []).append(CODEC.encode(completeness_checkpoint(key, key_id(key), LOG, listing, zero,
+                                                                               self.at)))  # fmt: skip
+
+    def entries(self) -> list[LogEntry]:
+        return [LogEntry(p, offset, v) for p, values in sorted(self.log.items()) for offset, v in enumerate(values)]
 
 
-def _records_of(entries: list[LogEntry], partition: int) -> list[int]:
-    return [
-        i
-        for i, e in enumerate(entries)
-        if e.partition == partition and isinstance(CODEC.decode_any(e.value), AuditRecord)
-    ]
+def written(batches: int = 3, per_batch: int = 20) -> Writer:
+    writer = Writer()
+    for _ in range(batches):
+        for p in (0, 1):
+            writer.records(p, per_batch)
+        writer.sign()
+    return writer
+
+
+def verified(entries: list[LogEntry], keyset: KeySet | None = None, **options: object) -> VerifyReport:
+    return verify_audit_log(entries, CODEC, keyset or keys(), **options)  # type: ignore[arg-type]
+
+
+def codes(report: VerifyReport) -> set[str]:
+    return {str(f.code) for _, f in report.all_findings}
+
+
+def records_of(entries: list[LogEntry], partition: int) -> list[int]:
+    return [i for i, e in enumerate(entries) if e.partition == partition and _is_record(e.value)]
+
+
+def checkpoints_of(entries: list[LogEntry], partition: int) -> list[int]:
+    return [i for i, e in enumerate(entries) if e.partition == partition and not _is_record(e.value)]
+
+
+def _is_record(value: bytes) -> bool:
+    return isinstance(CODEC.decode_any(value), AuditRecord)
 
 
 def test_an_untouched_log_verifies_and_is_covered() -> None:
-    report = verified(audit_log())
-    assert not report.tampered, report.problems
+    report = verified(written().entries())
+    assert not report.tampered and not codes(report), report.problems
     assert report.uncovered == 0 and report.duplicates == 0
-    assert sum(p.records for p in report.partitions.values()) == 80
-    assert all(p.checkpoints == 2 for p in report.partitions.values())
+    assert [p.newest.checkpoint.size for p in report.partitions.values() if p.newest] == [60, 60]
+    assert report.completeness is not None and report.completeness.heads[1][0] == 60
 
 
 def test_a_redo_after_a_crash_is_reported_as_duplicates_not_tampering() -> None:
-    report = verified(audit_log(redo_last=True))
+    writer = written()
+    head = writer.heads[1]
+    for value in writer.log[1][-21:-1]:  # the last batch's decisions again, as new leaves with the next seq
+        again, head = append(CODEC.decode(value, AuditRecord).model_dump(), head)
+        writer.write(1, [CODEC.encode(again)])
+    writer.sign()
+    report = verified(writer.entries())
     assert not report.tampered, report.problems
-    assert report.duplicates == 40
+    assert report.duplicates == 20
 
 
 def test_a_flipped_byte_is_detected() -> None:
-    entries = audit_log()
-    i = _records_of(entries, 0)[5]
+    entries = written().entries()
+    i = records_of(entries, 0)[5]
     value = bytearray(entries[i].value)
     value[len(value) // 2] ^= 0x01
-    entries[i] = LogEntry(entries[i].partition, entries[i].offset, bytes(value))
+    entries[i] = LogEntry(0, entries[i].offset, bytes(value))
     assert verified(entries).tampered
 
 
-def test_a_deleted_record_is_detected() -> None:
-    entries = audit_log()
-    del entries[_records_of(entries, 1)[3]]
-    report = verified(entries)
-    assert report.tampered and any("missing" in p for p in report.problems)
+def test_a_deleted_record_is_missing() -> None:
+    entries = written().entries()
+    del entries[records_of(entries, 1)[3]]
+    assert Code.MISSING_LEAVES in codes(verified(entries))
 
 
 def test_a_reordered_pair_is_detected() -> None:
-    entries = audit_log()
-    a, b = _records_of(entries, 0)[2:4]
+    entries = written().entries()
+    a, b = records_of(entries, 0)[2:4]
     entries[a], entries[b] = (
         LogEntry(0, entries[a].offset, entries[b].value),
         LogEntry(0, entries[b].offset, entries[a].value),
     )
-    assert verified(entries).tampered
+    assert Code.TAMPERED_RECORD in codes(verified(entries))
 
 
-def test_a_forged_insertion_is_detected() -> None:
-    entries = audit_log()
-    i = _records_of(entries, 0)[4]
+def test_a_forged_record_is_detected() -> None:
+    entries = written().entries()
+    i = records_of(entries, 0)[4]
     original = CODEC.decode(entries[i].value, AuditRecord)
-    # A forger can recompute SHA-256, but cannot fit a record into the chain without breaking a link.
-    from gateway.core.audit.chain import append
-
-    forged, _ = append(
-        {**original.model_dump(), "event_id": "forged", "audit_id": "a-forged", "decision": "FORWARDED"},
-        ChainHead(original.seq - 1, original.prev_hash),
-    )
-    entries.insert(i, LogEntry(0, entries[i].offset, CODEC.encode(forged)))
-    entries = [LogEntry(e.partition, n, e.value) for n, e in enumerate(entries)]
-    report = verified(entries)
-    assert report.tampered
+    forged, _ = append({**original.model_dump(), "decision": "FORWARDED", "event_id": "forged"},
+                       ChainHead(original.seq - 1, original.prev_hash))  # fmt: skip
+    entries[i] = LogEntry(0, entries[i].offset, CODEC.encode(forged))
+    assert Code.TAMPERED_RECORD in codes(verified(entries))
 
 
-def test_a_forged_checkpoint_signature_is_detected() -> None:
-    entries = audit_log()
-    _, other_key = Keyring.generate(["x"]).signing_key()
-    head = CODEC.decode(entries[_records_of(entries, 0)[-1]].value, AuditRecord)
-    forged = sign_checkpoint(other_key, KEY_ID, 0, ChainHead(head.seq, head.hash), NOW)  # claims our key id
-    assert not checkpoint_is_signed(forged, KEYS)
-    entries.append(LogEntry(0, 10_000, CODEC.encode(forged)))
-    assert any("signature" in p for p in verified(entries).problems)
+def test_a_dropped_partition_is_missing() -> None:
+    for dropped in (0, 1):
+        entries = [e for e in written().entries() if e.partition != dropped]
+        assert Code.PARTITION_MISSING in codes(verified(entries)), dropped
+
+
+def test_a_partition_cut_back_past_its_checkpoint_is_missing_leaves() -> None:
+    entries = written().entries()
+    cut = records_of(entries, 1)[-10]
+    entries = [e for i, e in enumerate(entries) if e.partition != 1 or i < cut]
+    assert Code.MISSING_LEAVES in codes(verified(entries))
 
 
 def test_records_after_the_last_checkpoint_are_not_yet_covered() -> None:
-    entries = audit_log()
-    last_checkpoint = max(i for i, e in enumerate(entries) if e.partition == 0 and i not in _records_of(entries, 0))
-    del entries[last_checkpoint]
-    report = verified(entries)
-    assert not report.tampered and report.partitions[0].uncovered == 20
+    writer = written()
+    writer.records(1, 7)
+    report = verified(writer.entries())
+    assert not report.tampered and report.partitions[1].uncovered == 7
 
 
-@pytest.mark.parametrize("partition", [0, 1])
-def test_chains_are_independent_per_partition(partition: int) -> None:
-    entries = [e for e in audit_log() if e.partition == partition]
+def test_retention_pruning_below_a_checkpoint_is_not_tampering() -> None:
+    entries = written().entries()
+    # The broker deleted partition 1's oldest segment: 25 records and the first checkpoint with them.
+    first_kept = records_of(entries, 1)[25]
+    entries = [e for i, e in enumerate(entries) if e.partition != 1 or i >= first_kept]
     report = verified(entries)
-    assert not report.tampered and set(report.partitions) == {partition}
+    assert not report.tampered, report.problems
+    assert codes(report) == {Code.PRUNED} and report.partitions[1].pruned == 40
+
+
+def test_a_prefix_gone_without_a_published_frontier_is_missing_leaves() -> None:
+    writer = Writer()
+    writer.records(1, 30)
+    writer.sign()
+    entries = writer.entries()
+    entries = [e for i, e in enumerate(entries) if e.partition != 1 or i not in records_of(entries, 1)[:5]]
+    assert codes(verified(entries)) == {Code.PRUNED}, "the frontier published at size 30 covers them"
+    i = checkpoints_of(entries, 1)[0]
+    bare = CODEC.decode(entries[i].value, AuditCheckpoint).model_copy(update={"frontier": []})
+    entries[i] = LogEntry(1, entries[i].offset, CODEC.encode(bare))
+    assert Code.MISSING_LEAVES in codes(verified(entries))
+
+
+def test_an_old_checkpoint_replayed_is_inconsistent() -> None:
+    entries = written().entries()
+    old = entries[checkpoints_of(entries, 1)[0]]
+    entries.append(LogEntry(1, 10_000, old.value))
+    assert Code.INCONSISTENT in codes(verified(entries))
+
+
+def test_notes_signed_by_another_key_are_unknown() -> None:
+    writer = Writer()
+    for p in (0, 1):
+        writer.records(p, 10)
+    writer.sign(OTHER)
+    assert Code.UNKNOWN_KEY in codes(verified(writer.entries()))
+
+
+def test_key_lifetimes_revocation_and_rotation() -> None:
+    writer = Writer()
+    writer.records(0, 10)
+    writer.records(1, 10)
+    writer.sign(KEY)  # at T0 + 1 s
+    rotated = T0 + timedelta(seconds=1, milliseconds=500)
+    writer.records(0, 10)
+    writer.sign(OTHER)  # at T0 + 2 s
+    entries = writer.entries()
+    planned = keys((KEY, T0, rotated, None), (OTHER, rotated, None, None))
+    report = verified(entries, planned)
+    assert not report.tampered, report.problems
+    assert report.partitions[0].newest and report.partitions[0].newest.key_id == note.key_id(
+        LOG, raw_public(OTHER.public_key())
+    )
+    assert Code.REVOKED_KEY in codes(verified(entries, keys((KEY, T0, None, T0), (OTHER, rotated, None, None))))
+    late = keys((KEY, T0 + timedelta(hours=1), None, None), (OTHER, rotated, None, None))
+    assert Code.KEY_OUTSIDE_VALIDITY in codes(verified(entries, late))
+
+
+def test_the_regulators_anchors_catch_a_rewind_and_carry_over_pruning() -> None:
+    writer = written(batches=2)
+    before = verified(writer.entries())
+    kept = before.kept(LOG)
+    assert set(kept.partitions) == {0, 1} and kept.completeness is not None
+    from gateway.core.audit.anchors import Anchors
+
+    reloaded, found = Anchors.load(kept.dump(), keys())
+    assert not found and reloaded.partitions[1].frontier.size == 40
+    for p in (0, 1):
+        writer.records(p, 20)
+    writer.sign()
+    entries = writer.entries()
+    assert not verified(entries, anchors=reloaded).tampered
+    # Retention since: partition 1 lost its first 45 records and checkpoints; the kept frontier covers 40.
+    first_kept = records_of(entries, 1)[45]
+    pruned = [e for i, e in enumerate(entries) if e.partition != 1 or i >= first_kept]
+    report = verified(pruned, anchors=reloaded)
+    assert not report.tampered and Code.PRUNED in codes(report), report.problems
+    # The whole topic rebuilt as it was at the first batch: older than what the regulator kept.
+    rewound = written(batches=1).entries()
+    report = verified(rewound, anchors=reloaded)
+    assert Code.INCONSISTENT in codes(report)
+
+
+def test_a_stale_log_is_reported() -> None:
+    entries = written().entries()
+    assert Code.STALE in codes(verified(entries, now=T0 + timedelta(hours=1), max_age=timedelta(minutes=3)))
+    assert Code.STALE not in codes(verified(entries, now=T0 + timedelta(minutes=1), max_age=timedelta(minutes=3)))
+
+
+def test_records_of_the_released_0_1_0_schema_verify_in_a_mixed_log() -> None:
+    old, head = released_records(12)
+    writer = Writer()
+    writer.write(0, old)  # written by 0.1.0, before the tree
+    writer.write(0, current_records(0, 10, head, 12))
+    writer.records(1, 5)
+    writer.sign()
+    report = verified(writer.entries())
+    assert not report.tampered and not codes(report), report.problems
+    assert report.partitions[0].covered_seq == 21
+
+
+def test_a_legacy_v0_checkpoint_verifies_and_a_forged_one_does_not() -> None:
+    writer = Writer()
+    writer.records(0, 5)
+    writer.log[0].append(CODEC.encode(sign_checkpoint(KEY, key_id(KEY), 0, writer.heads[0], T0)))
+    report = verified(writer.entries())
+    assert not report.tampered and report.partitions[0].covered_seq == 4, report.problems
+    writer.log[0].append(CODEC.encode(sign_checkpoint(OTHER, key_id(KEY), 0, writer.heads[0], T0)))
+    assert verified(writer.entries()).tampered
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_a_receipt_proves_one_decision_offline(pruned: bool) -> None:
+    entries = written().entries()
+    if pruned:
+        first_kept = records_of(entries, 1)[25]
+        entries = [e for i, e in enumerate(entries) if e.partition != 1 or i >= first_kept]
+    receipt = prove(entries, CODEC, LOG, "evt-1-47")
+    assert receipt is not None and receipt.partition == 1 and receipt.leaf_index == 47
+    assert check_receipt(receipt, keys()) == []
+    assert isinstance(CODEC.decode_any(receipt.record), AuditRecord)
+    forged = type(receipt)(**{**receipt.__dict__, "leaf_index": 46})
+    assert Code.TAMPERED_RECORD in {f.code for f in check_receipt(forged, keys())}
+    assert prove(entries, CODEC, LOG, "no-such-event") is None
+    assert not isinstance(CODEC.decode_any(entries[checkpoints_of(entries, 1)[0]].value), AuditRecord | type(None))
+    assert isinstance(CODEC.decode_any(entries[checkpoints_of(entries, 1)[0]].value), AuditCheckpoint)
