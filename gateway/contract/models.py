@@ -16,6 +16,8 @@ from gateway.contract.vocabulary import (
     ConsentMethod,
     ConsentStatus,
     Decision,
+    DisclosureBasis,
+    EnrollmentSource,
     LocationType,
     Occlusion,
     Purpose,
@@ -106,6 +108,7 @@ class ConsentRecord(AvroRecord):
     guardian_consent: bool = False
     withdrawn_at: Timestamp | None = None
     image_retention_allowed: bool = False
+    evidence_ref: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
 
 
 class Enrollment(AvroRecord):
@@ -115,6 +118,7 @@ class Enrollment(AvroRecord):
     template: TemplateBytes
     template_model: Identifier
     enrolled_at: Timestamp | None = None
+    source: EnrollmentSource | None = None
 
 
 class GovernedFace(AvroRecord):
@@ -150,6 +154,8 @@ class AuditRecord(AvroRecord):
     purpose: Purpose | None = None
     policy_version: str
     consent_ref: str | None = None
+    consent_method: ConsentMethod | None = None
+    evidence_ref: str | None = None
     subject_pseudonym: str | None = None
     match_score_band: str | None = None
     event_time: Timestamp | None = None
@@ -207,6 +213,7 @@ class ShareRequest(AvroRecord):
     purpose: Purpose
     agreement_id: str | None = None
     requested_at: Timestamp
+    disclosure_basis: DisclosureBasis | None = None
 
 
 class ErasureNotice(AvroRecord):
@@ -254,6 +261,7 @@ class EnrolledTemplate(AvroRecord):
     key_version: int
     code: bytes
     enrolled_at: Timestamp
+    calibration_version: str | None = None
     recipients: list[EnrolledRecipient] = []
 
 

@@ -30,6 +30,8 @@ class Decision(StrEnum):
     SHARED = "SHARED"
     SHARE_BLOCKED = "SHARE_BLOCKED"
     ERASED = "ERASED"
+    ENROLLED = "ENROLLED"  # an enrollment accepted (its template protected and kept)
+    CONSENT_RECORDED = "CONSENT_RECORDED"  # a consent version granted or changed
 
 
 class Occlusion(StrEnum):
@@ -61,3 +63,25 @@ class ConsentStatus(StrEnum):
 class ConsentMethod(StrEnum):
     WRITTEN = "WRITTEN"
     ELECTRONIC = "ELECTRONIC"
+
+
+class EnrollmentSource(StrEnum):
+    """Where an enrollment's face came from (R17; Enrollment.source, defined inline there)."""
+
+    SUBJECT_PRESENT = "SUBJECT_PRESENT"  # captured from the subject in person at enrollment
+    SUBJECT_PROVIDED = "SUBJECT_PROVIDED"  # supplied by the subject (an uploaded photo)
+    BULK_IMPORT = "BULK_IMPORT"  # imported in bulk from another database or system
+    PUBLIC_SOURCE = "PUBLIC_SOURCE"  # taken from the internet or another public source (scraped)
+    CCTV_FOOTAGE = "CCTV_FOOTAGE"  # extracted from video-surveillance footage
+    UNKNOWN = "UNKNOWN"  # a source newer than this release: refused under every pack
+
+
+class DisclosureBasis(StrEnum):
+    """The ground a share request states for the disclosure (R09; ShareRequest.disclosure_basis):
+    Tex. Bus. & Com. Code 503.001(c)(1)(A)-(D) allows disclosure only on these."""
+
+    DISAPPEARANCE_OR_DEATH = "DISAPPEARANCE_OR_DEATH"  # (A) identification if the individual disappears or dies
+    FINANCIAL_TRANSACTION = "FINANCIAL_TRANSACTION"  # (B) completes a transaction the individual asked for
+    STATUTE = "STATUTE"  # (C) required or permitted by a federal or state statute
+    LAW_ENFORCEMENT_WARRANT = "LAW_ENFORCEMENT_WARRANT"  # (D) to law enforcement, in response to a warrant
+    OTHER = "OTHER"  # any other ground, or one newer than this release: refused where the law lists grounds

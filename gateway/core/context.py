@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from gateway.contract.models import CameraRegistration, FaceCaptured
+from gateway.contract.models import CameraRegistration, ConsentRecord, FaceCaptured
 from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision, Purpose
 from gateway.core.audit.chain import ChainHead
@@ -55,6 +55,7 @@ class Decided:
     purpose: Purpose | None = None
     recipient_tenant_id: str | None = None
     identification: Identification | None = None
+    consent: ConsentRecord | None = None  # the consent version a lifecycle decision records (method, evidence)
 
 
 @dataclass

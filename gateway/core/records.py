@@ -35,6 +35,11 @@ def audit_id(tenant_id: str, event_id: str) -> str:
     return "a-" + _digest("audit", tenant_id, event_id)
 
 
+def consent_event_id(topic: str, partition: int, offset: int) -> str:
+    """A consent version's place in the log: stable on a redo, and no subject id in the audit."""
+    return f"consent:{topic}:{partition}:{offset}"
+
+
 def enrollment_event_id(topic: str, partition: int, offset: int) -> str:
     """Enrollments carry no id of their own: their place in the log is one, stable on a redo."""
     return f"enrollment:{topic}:{partition}:{offset}"
@@ -80,6 +85,8 @@ def audit_fields(
         "recipient_tenant_id": decided.recipient_tenant_id,
         "policy_version": policy_version,
         "consent_ref": outcome.consent_ref,
+        "consent_method": decided.consent.method if decided.consent else None,
+        "evidence_ref": decided.consent.evidence_ref if decided.consent else None,
         "subject_pseudonym": subject_pseudonym,
         "match_score_band": score_band(outcome.score),
         "event_time": capture.captured_at if capture else None,

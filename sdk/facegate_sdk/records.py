@@ -71,6 +71,26 @@ class ConsentMethod(StrEnum):
     ELECTRONIC = "ELECTRONIC"
 
 
+class EnrollmentSource(StrEnum):
+    """Where an enrolled face came from (Enrollment.source; R17)."""
+
+    SUBJECT_PRESENT = "SUBJECT_PRESENT"
+    SUBJECT_PROVIDED = "SUBJECT_PROVIDED"
+    BULK_IMPORT = "BULK_IMPORT"
+    PUBLIC_SOURCE = "PUBLIC_SOURCE"
+    CCTV_FOOTAGE = "CCTV_FOOTAGE"
+
+
+class DisclosureBasis(StrEnum):
+    """The legal ground of a share (ShareRequest.disclosure_basis; R09)."""
+
+    DISAPPEARANCE_OR_DEATH = "DISAPPEARANCE_OR_DEATH"
+    FINANCIAL_TRANSACTION = "FINANCIAL_TRANSACTION"
+    STATUTE = "STATUTE"
+    LAW_ENFORCEMENT_WARRANT = "LAW_ENFORCEMENT_WARRANT"
+    OTHER = "OTHER"
+
+
 ENUMS: dict[str, type[StrEnum]] = {
     e.__name__: e for e in (Purpose, Occlusion, LocationType, ConsentStatus, ConsentMethod)
 }
@@ -212,6 +232,7 @@ class ConsentRecord(_Record):
     guardian_consent: bool = False
     withdrawn_at: datetime | None = None
     image_retention_allowed: bool = False
+    evidence_ref: str | None = None  # the tenant's reference to the signed form or recorded withdrawal
 
     def __post_init__(self) -> None:
         for name in ("tenant_id", "subject_id", "notice_version"):
@@ -241,12 +262,15 @@ class Enrollment(_Record):
     template: bytes = field(repr=False)
     template_model: str
     enrolled_at: datetime | None = None
+    source: EnrollmentSource | None = None
 
     def __post_init__(self) -> None:
         for name in ("tenant_id", "subject_id", "template_model"):
             _identifier(name, getattr(self, name))
         _template("template", self.template)
         self._set("enrolled_at", _optional_timestamp("enrolled_at", self.enrolled_at))
+        if self.source is not None:
+            self._set("source", _symbol(EnrollmentSource, "source", self.source))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,9 +286,12 @@ class ShareRequest(_Record):
     purpose: Purpose
     agreement_id: str | None = None
     requested_at: datetime
+    disclosure_basis: DisclosureBasis | None = None
 
     def __post_init__(self) -> None:
         for name in ("request_id", "tenant_id", "subject_id", "recipient_tenant_id", "recipient_region"):
             _identifier(name, getattr(self, name))
         self._set("purpose", _symbol(Purpose, "purpose", self.purpose))
         self._set("requested_at", _timestamp("requested_at", self.requested_at))
+        if self.disclosure_basis is not None:
+            self._set("disclosure_basis", _symbol(DisclosureBasis, "disclosure_basis", self.disclosure_basis))

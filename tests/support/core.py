@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from gateway.contract.codec import default_codec
+from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
+from gateway.contract.vocabulary import Decision
 from gateway.core.audit.chain import ChainHead
 from gateway.core.context import Context
 from gateway.core.lifecycle.enrollment import enroll
@@ -57,9 +59,11 @@ def loaded_state(world: World, keyring: Keyring | None = None) -> GatewayState:
     for offset, e in enumerate(world.enrollments):
         ctx = context(state)
         enroll(InputRecord(NAMES.enroll, 0, offset, CODEC.encode(e)), ctx)
+        [audit] = [o for o in ctx.result.outputs if o.topic == NAMES.audit]
+        assert CODEC.decode(audit.value or b"", AuditRecord).decision is Decision.ENROLLED, "every one has consent"
         for output in ctx.result.outputs:
-            assert output.topic == NAMES.enrolled, "every enrollment of the world has a valid consent"
-            state.apply_enrollment(output.key.decode(), output.value)
+            if output.topic == NAMES.enrolled:
+                state.apply_enrollment(output.key.decode(), output.value)
     return state
 
 

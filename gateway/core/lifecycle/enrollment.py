@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import Enrollment
-from gateway.contract.vocabulary import Decision
+from gateway.contract.vocabulary import Decision, EnrollmentSource
 from gateway.core.biometrics.embeddings import TemplateError
 from gateway.core.consent import check_consent, consent_ref
 from gateway.core.context import UNDECIDABLE, Context, Decided
@@ -49,6 +49,11 @@ def enroll(record: InputRecord, ctx: Context) -> None:
         refuse(check, reference)
         return
     assert history is not None  # a valid consent has a history
+    forbidden = policy.pack.forbidden_enrollment_sources
+    source = enrollment.source
+    if source is EnrollmentSource.UNKNOWN or (forbidden and (source is None or source in forbidden)):
+        refuse(Refusal((Rule.NO_SCRAPING,), Reason.SOURCE_FORBIDDEN), reference)  # R17: not stated counts as forbidden
+        return
     enrolled_at = enrollment.enrolled_at or _timestamp(record, ctx.now)
     try:
         protected = state.protect_enrollment(
@@ -62,7 +67,13 @@ def enroll(record: InputRecord, ctx: Context) -> None:
         invalid = Refusal(UNDECIDABLE, Reason.TEMPLATE_INVALID)
         ctx.reject(record, invalid, "enrollment template is not a valid embedding for its model", tenant_id=tenant_id)
         return
-    ctx.emit(Output(ctx.names.enrolled, consent_key(tenant_id, subject_id).encode(), state.codec.encode(protected)))
+    key = consent_key(tenant_id, subject_id)
+    ctx.emit(Output(ctx.names.enrolled, key.encode(), state.codec.encode(protected)))
+    again = Reason.RE_ENROLLED if key in state.enrollments else Reason.ENROLLED
+    outcome = Outcome(
+        Decision.ENROLLED, (Rule.SEPARATE_CONSENT, Rule.TEMPLATE_PROTECTION), (again,), consent_ref=reference
+    )
+    ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=history.current), record.partition)
 
 
 def _timestamp(record: InputRecord, fallback: datetime) -> datetime:

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import ConsentRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.consent import consent_ref, effective_at
+from gateway.core.consent import ConsentHistory, consent_ref, effective_at
 from gateway.core.context import UNDECIDABLE, Context, Decided
 from gateway.core.messages import InputRecord, Output
 from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
-from gateway.core.records import codes, erasure_event_id
+from gateway.core.records import codes, consent_event_id, erasure_event_id
 from gateway.core.state import GatewayState, consent_key
 
 RULES: dict[Reason, tuple[Rule, ...]] = {  # why a template is erased, and the rules that demand it
@@ -40,6 +40,7 @@ class DueErasure:
     effective: datetime
     partition: int
     consent_ref: str | None = None
+    consent: ConsentRecord | None = None  # the withdrawal that caused it, if one did: its method and evidence
 
 
 def erase(ctx: Context, due: DueErasure) -> None:
@@ -66,7 +67,7 @@ def erase(ctx: Context, due: DueErasure) -> None:
         )
         ctx.emit(Output(ctx.names.erasure(company), notice.notice_id.encode(), state.codec.encode(notice)))
     outcome = Outcome(Decision.ERASED, rules, (due.reason,), consent_ref=due.consent_ref)
-    ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id), due.partition)
+    ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=due.consent), due.partition)
 
 
 def _digest_of(event_id: str, company: str) -> str:
@@ -94,9 +95,31 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         return
     if consent.status is ConsentStatus.WITHDRAWN:
         due = DueErasure(
-            tenant_id, subject_id, Reason.WITHDRAWN, effective_at(consent), record.partition, consent_ref(consent)
-        )
+            tenant_id, subject_id, Reason.WITHDRAWN, effective_at(consent), record.partition, consent_ref(consent),
+            consent,
+        )  # fmt: skip
         erase(ctx, due)
+        return
+    change = _change(ctx.state.consent(tenant_id, subject_id), consent)
+    outcome = Outcome(Decision.CONSENT_RECORDED, (Rule.SEPARATE_CONSENT,), (change,), consent_ref=consent_ref(consent))
+    event_id = consent_event_id(record.topic, record.partition, record.offset)
+    ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=consent), record.partition)
+
+
+def _change(history: ConsentHistory | None, consent: ConsentRecord) -> Reason:
+    """What a granted version does to the one before it: grants anew, narrows (binding at once:
+    fewer purposes or recipients, or an earlier end) or otherwise updates the consent."""
+    versions = history.versions if history is not None else ()
+    earlier = versions[: versions.index(consent)] if consent in versions else versions
+    before = earlier[-1] if earlier else None
+    if before is None or before.status is ConsentStatus.WITHDRAWN:
+        return Reason.CONSENT_GRANTED
+    ends_earlier = consent.expires_at is not None and (
+        before.expires_at is None or consent.expires_at < before.expires_at
+    )
+    fewer = set(consent.purposes) < set(before.purposes) or set(consent.recipients) < set(before.recipients)
+    kept = set(consent.purposes) <= set(before.purposes) and set(consent.recipients) <= set(before.recipients)
+    return Reason.CONSENT_NARROWED if kept and (fewer or ends_earlier) else Reason.CONSENT_UPDATED
 
 
 def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool]) -> Iterator[DueErasure]:

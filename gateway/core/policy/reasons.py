@@ -18,6 +18,8 @@ class Reason(StrEnum):
     PRIVATE_SPACE = "PRIVATE_SPACE"
     PUBLIC_PLACE_PURPOSE = "PUBLIC_PLACE_PURPOSE"
     NO_SIGNAGE = "NO_SIGNAGE"
+    NO_AUTHORISATION = "NO_AUTHORISATION"  # public-place identification without the authorisation the law asks
+    NO_ALTERNATIVE_METHOD = "NO_ALTERNATIVE_METHOD"  # face recognition as the only method where the law forbids it
     PURPOSE_FORBIDDEN = "PURPOSE_FORBIDDEN"
     PURPOSE_UNKNOWN = "PURPOSE_UNKNOWN"  # a purpose newer than this gateway's contract
     LOCATION_UNKNOWN = "LOCATION_UNKNOWN"  # a kind of place newer than this gateway's contract
@@ -41,18 +43,26 @@ class Reason(StrEnum):
     PURPOSE_NOT_CONSENTED = "PURPOSE_NOT_CONSENTED"
     NOTICE_UNKNOWN = "NOTICE_UNKNOWN"
     MINOR_WITHOUT_GUARDIAN = "MINOR_WITHOUT_GUARDIAN"
+    CONSENT_GRANTED = "CONSENT_GRANTED"  # a first version, or one after a withdrawal or deletion
+    CONSENT_NARROWED = "CONSENT_NARROWED"  # fewer purposes or recipients, or an earlier end: binds at once
+    CONSENT_UPDATED = "CONSENT_UPDATED"  # any other change
     # Enrollment
     ENROLLMENT_REFUSED = "ENROLLMENT_REFUSED"
+    SOURCE_FORBIDDEN = "SOURCE_FORBIDDEN"  # scraped, footage or bulk-imported faces where the pack forbids them
+    ENROLLED = "ENROLLED"  # a first enrollment of the subject
+    RE_ENROLLED = "RE_ENROLLED"  # replaces the subject's enrolled template
     # Sharing (R09, R13)
     RECIPIENT_IS_SENDER = "RECIPIENT_IS_SENDER"
     RECIPIENT_NOT_CONSENTED = "RECIPIENT_NOT_CONSENTED"
     NO_AGREEMENT = "NO_AGREEMENT"
+    DISCLOSURE_BASIS_MISSING = "DISCLOSURE_BASIS_MISSING"  # no ground the pack's law allows disclosure on
     NO_IMPACT_ASSESSMENT = "NO_IMPACT_ASSESSMENT"
     REGION_NOT_AGREED = "REGION_NOT_AGREED"
     NO_TRANSFER_MECHANISM = "NO_TRANSFER_MECHANISM"
     CROSS_BORDER_CONSENT_NOT_SEPARATE = "CROSS_BORDER_CONSENT_NOT_SEPARATE"
     NOT_ENROLLED = "NOT_ENROLLED"
     RECIPIENT_TEMPLATE_MISSING = "RECIPIENT_TEMPLATE_MISSING"
+    CALIBRATION_CHANGED = "CALIBRATION_CHANGED"  # enrolled under another calibration of the model: re-enroll
     # Erasure (R08, R10, R11): why a template was erased
     WITHDRAWN = "WITHDRAWN"  # the subject withdrew, or the tenant deleted the consent
     EXPIRED = "EXPIRED"  # the consent (the purpose) ended

@@ -53,7 +53,8 @@ def test_every_optional_field_has_a_default(name: str) -> None:
 def test_decisions_and_purposes_are_the_designed_vocabulary() -> None:
     audit_decision = next(f for f in SCHEMAS["AuditRecord"].fields() if f["name"] == "decision")["type"]
     assert audit_decision["symbols"] == [
-        "FORWARDED", "STRIPPED", "BLOCKED", "REJECTED", "SHARED", "SHARE_BLOCKED", "ERASED",
+        "FORWARDED", "STRIPPED", "BLOCKED", "REJECTED", "SHARED", "SHARE_BLOCKED", "ERASED", "ENROLLED",
+        "CONSENT_RECORDED",
     ]  # fmt: skip
     purpose = json.loads((default_schema_dir() / "Purpose.avsc").read_text())
     assert "COMMISSION_ATTRIBUTION" in purpose["symbols"] and "PRICING" in purpose["symbols"]

@@ -23,7 +23,12 @@ def test_a_consented_enrollment_is_stored_protected_for_the_tenant_and_each_name
     s = context(state)
     enroll(record(NAMES.enroll, CODEC.encode(raw)), s)
     [stored] = on(s.result, NAMES.enrolled)
-    assert [o.topic for o in s.result.outputs] == [NAMES.enrolled], "accepted: only the protected form goes on"
+    assert [o.topic for o in s.result.outputs] == [NAMES.enrolled, NAMES.audit], "only the protected form goes on"
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert (
+        audit.decision is Decision.ENROLLED and audit.reason_codes == ["ENROLLED"] and audit.consent_method == "WRITTEN"
+    )
+    assert audit.subject_pseudonym == state.regulator_pseudonym("acme", "s1") and audit.consent_ref
     assert stored.key == b"acme/s1" and stored.value is not None
     protected = CODEC.decode(stored.value, EnrolledTemplate)  # a contract record, under the evolution gate
     [partner] = protected.recipients

@@ -53,8 +53,10 @@ def test_a_deleted_consent_erases_and_a_grant_does_not() -> None:
     state = enrolled(new_state())
     s = context(state)
     on_consent(record(NAMES.consent, CODEC.encode(consent())), "acme/s1", s)
-    assert not s.result.outputs
-    on_consent(record(NAMES.consent, None), "acme/s1", s)
+    [recorded] = [CODEC.decode(o.value or b"", AuditRecord) for o in s.result.outputs]  # audited, nothing erased
+    assert recorded.decision is Decision.CONSENT_RECORDED and recorded.reason_codes == ["CONSENT_GRANTED"]
+    s = context(state)
+    on_consent(record(NAMES.consent, None, offset=1), "acme/s1", s)
     assert on(s.result, NAMES.enrolled)[0].value is None
     assert CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord).decision is Decision.ERASED
 
