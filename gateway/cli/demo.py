@@ -41,6 +41,7 @@ from gateway.shell.local import LocalWorker
 TENANTS = ("acme", "beta")
 COLUMNS = (*TENANTS, "_unknown")
 SHOWN = (Decision.FORWARDED, Decision.STRIPPED, Decision.BLOCKED, Decision.REJECTED)
+LIFECYCLE = frozenset({Decision.ENROLLED, Decision.CONSENT_RECORDED})  # audited too, but not captures
 
 
 class Scoreboard:
@@ -60,6 +61,8 @@ class Scoreboard:
             self.expected[item.capture.event_id] = item
 
     def add(self, audit: AuditRecord) -> None:
+        if audit.decision in LIFECYCLE:
+            return  # the world's consents and enrollments are audited too; the board counts captures
         if audit.event_id in self.audits:
             return  # an at-least-once repeat: same deterministic audit id
         self.audits[audit.event_id] = audit

@@ -35,6 +35,14 @@ def audit_id(tenant_id: str, event_id: str) -> str:
     return "a-" + _digest("audit", tenant_id, event_id)
 
 
+LIFECYCLE_EVENTS = ("consent:", "enrollment:", "erasure:", "share:")  # prefixes of the ids below
+
+
+def decided_a_capture(event_id: str) -> bool:
+    """Whether an audit record's event is a capture (the lifecycle's event ids name their kind)."""
+    return not event_id.startswith(LIFECYCLE_EVENTS)
+
+
 def consent_event_id(topic: str, partition: int, offset: int) -> str:
     """A consent version's place in the log: stable on a redo, and no subject id in the audit."""
     return f"consent:{topic}:{partition}:{offset}"
@@ -79,7 +87,7 @@ def audit_fields(
         "decision": outcome.decision,
         "rule_ids": codes(outcome.rule_ids),
         "reason_codes": codes(outcome.reason_codes),
-        "legal_sources": pack.sources(outcome.rule_ids) if pack is not None else [],
+        "legal_sources": pack.sources((*outcome.rule_ids, *outcome.alerts)) if pack is not None else [],
         "alerts": codes(outcome.alerts),
         "purpose": capture.purpose if capture else decided.purpose,
         "recipient_tenant_id": decided.recipient_tenant_id,

@@ -21,6 +21,7 @@ from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, GovernedFace, RejectedEvent
 from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision
+from gateway.core.records import decided_a_capture
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import Records, list_topics, read_topic
 from gateway.keyring import Keyring
@@ -83,7 +84,7 @@ async def _run_day(gateway: Gateway, items: list[Capture], repeats: list[Capture
 def _audits(records: Records) -> list[AuditRecord]:
     """Audit records only: signed checkpoints are interleaved with them."""
     decoded = (CODEC.decode_any(r.value or b"") for r in records)
-    return [a for a in decoded if isinstance(a, AuditRecord)]
+    return [a for a in decoded if isinstance(a, AuditRecord) and decided_a_capture(a.event_id)]
 
 
 def test_a_scripted_day(gateway: Gateway) -> None:

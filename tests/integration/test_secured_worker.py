@@ -18,6 +18,7 @@ from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision
+from gateway.core.records import decided_a_capture
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import read_topic
@@ -99,7 +100,11 @@ def test_the_worker_decides_under_its_own_principal_and_acls(
         codec = default_codec()
 
         def decided(records: list) -> set[str]:  # type: ignore[type-arg]
-            return {a.event_id for r in records if isinstance(a := codec.decode_any(r.value or b""), AuditRecord)}
+            return {
+                a.event_id
+                for r in records
+                if isinstance(a := codec.decode_any(r.value or b""), AuditRecord) and decided_a_capture(a.event_id)
+            }
 
         regulator = aiokafka_config(as_user(kafka_sasl, unique.prefix, "regulator"))
         audit = asyncio.run(

@@ -15,6 +15,7 @@ from gateway.brokers.apache_kafka import KafkaBroker
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
+from gateway.core.records import decided_a_capture
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import Records, committed_offsets, read_topic
 from gateway.keyring import Keyring
@@ -113,7 +114,7 @@ class Deployment:
         return audits
 
     def audit_records(self, at_least_events: int | None = None, timeout: float = 120) -> Records:
-        """The audit topic, waiting (with a deadline) until `at_least_events` distinct event ids are decided."""
+        """The audit topic, waiting (with a deadline) until `at_least_events` distinct captures are decided."""
         until = None
         if at_least_events is not None:
             ids: set[str] = set()
@@ -123,7 +124,7 @@ class Deployment:
                 nonlocal read  # decode each record once: the topic can hold 50,000 decisions
                 for r in records[read:]:
                     decoded = CODEC.decode_any(r.value or b"")
-                    if isinstance(decoded, AuditRecord):
+                    if isinstance(decoded, AuditRecord) and decided_a_capture(decoded.event_id):
                         ids.add(decoded.event_id)
                 read = len(records)
                 return len(ids) >= at_least_events
