@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     # The worker
     app_id: str = Field("facegate", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="Faust app id = consumer group.")
     policy_dir: Path | None = Field(None, description="Folder of tenant policy YAML files.")
+    calibration_dir: Path | None = Field(
+        None,
+        description="Folder of the operator's calibration files (facegate calibrate), loaded beside the shipped ones; "
+        "a bad file, two for one model or one for a shipped model refuses the start.",
+    )
     web_host: str = "0.0.0.0"  # noqa: S104 - the pod's probes and Prometheus reach it
     web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 256

@@ -67,11 +67,13 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
         if isinstance(screened, Identify):
             pending.append(_Pending(record, capture, screened))
         else:
-            decisions.append((record, partial(_decide, ctx, record, capture, _with_alerts(screened, capture, state))))
+            decisions.append(
+                (record, partial(_decide, ctx, record, capture, _with_alerts(screened, capture, state, ctx.now)))
+            )
 
     _identify(pending, state, ctx.now)
     for item in pending:
-        outcome = _with_alerts(_conclude(item, ctx), item.capture, state)
+        outcome = _with_alerts(_conclude(item, ctx), item.capture, state, ctx.now)
         assert item.reference is not None  # identified
         used = Identification(item.reference, arrived or ctx.now, ctx.now)
         decisions.append((item.record, partial(_decide, ctx, item.record, item.capture, outcome, used)))
@@ -94,14 +96,17 @@ def _conclude(item: _Pending, ctx: Context) -> Outcome:
     return outcome
 
 
-def _with_alerts(outcome: Outcome, capture: FaceCaptured, state: GatewayState) -> Outcome:
-    """R15: a tenant holding as many enrolled subjects as the filing threshold must file with the CAC."""
+def _with_alerts(outcome: Outcome, capture: FaceCaptured, state: GatewayState, now: datetime) -> Outcome:
+    """R15: a tenant holding as many enrolled subjects as the filing threshold must file with the
+    CAC; R18: an identification beyond the tenant's own baseline is an anomaly for the audit."""
+    alerts: list[Rule] = []
     policy = state.policy(capture.tenant_id)
-    if policy is None or policy.pack.filing_threshold is None:
-        return outcome
-    if state.enrolled_count(capture.tenant_id) < policy.pack.filing_threshold:
-        return outcome
-    return outcome.with_rules(alerts=(Rule.FILING_THRESHOLD,))
+    threshold = policy.pack.filing_threshold if policy is not None else None
+    if threshold is not None and state.enrolled_count(capture.tenant_id) >= threshold:
+        alerts.append(Rule.FILING_THRESHOLD)
+    if outcome.decision is Decision.FORWARDED and state.identifications.observe(capture.tenant_id, now):
+        alerts.append(Rule.ANOMALY)
+    return outcome.with_rules(alerts=alerts) if alerts else outcome
 
 
 def _identify(pending: list[_Pending], state: GatewayState, now: datetime) -> None:

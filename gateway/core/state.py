@@ -16,6 +16,7 @@ import numpy as np
 
 from gateway.contract.codec import Codec, DecodeError, DecodeErrorCode, default_codec
 from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord, EnrolledRecipient, EnrolledTemplate
+from gateway.core.anomaly import IdentificationRates
 from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.embeddings import from_bytes
 from gateway.core.biometrics.matching import EnrolledIndex
@@ -78,6 +79,9 @@ class EnrollmentEntry:
     enrolled_at: datetime
     partition: int  # of the enrolled topic: the worker owning it sweeps it
     recipients: dict[str, RecipientTemplate]
+    # Protected under this worker's calibration of the model? If not, it is kept for the sweeps
+    # (retention, erasure) but never matched or shared: the subject must re-enroll.
+    current: bool = True
 
 
 @dataclass
@@ -92,6 +96,7 @@ class GatewayState:
     indexes: dict[tuple[str, str, int], EnrolledIndex] = field(default_factory=dict)
     enrollments: dict[str, EnrollmentEntry] = field(default_factory=dict)  # by tenant/subject
     ignored_records: int = 0  # registry records that did not decode
+    identifications: IdentificationRates = field(default_factory=IdentificationRates)  # R18 baselines
 
     # -- lookups ------------------------------------------------------------------------------
     def policy(self, tenant_id: str) -> EffectivePolicy | None:
@@ -157,7 +162,9 @@ class GatewayState:
         previous = self.enrollments.pop(key, None)
         if previous is not None:
             tenant_id, subject_id = key.split("/", 1)
-            self.indexes[(tenant_id, previous.template_model, previous.key_version)].remove(subject_id)
+            index = self.indexes.get((tenant_id, previous.template_model, previous.key_version))
+            if index is not None:
+                index.remove(subject_id)
         if value is None:
             return
         try:
@@ -169,13 +176,26 @@ class GatewayState:
         if calibration is None:
             self.ignored_records += 1
             return
-        slot = (enrolled.tenant_id, enrolled.template_model, enrolled.key_version)
-        index = self.indexes.setdefault(slot, EnrolledIndex(calibration.scheme))
-        index.add(enrolled.subject_id, np.frombuffer(enrolled.code, dtype=np.uint8))
+        # Written before calibrations had versions: made under the first (shipped) one.
+        made_under = enrolled.calibration_version or calibration.label.replace(f"{calibration.version}-", "1-", 1)
+        current = made_under == calibration.label
+        if current:
+            slot = (enrolled.tenant_id, enrolled.template_model, enrolled.key_version)
+            index = self.indexes.setdefault(slot, EnrolledIndex(calibration.scheme))
+            index.add(enrolled.subject_id, np.frombuffer(enrolled.code, dtype=np.uint8))
         recipients = {r.tenant_id: RecipientTemplate(r.key_version, r.code) for r in enrolled.recipients}
         self.enrollments[key] = EnrollmentEntry(
-            enrolled.template_model, enrolled.key_version, enrolled.enrolled_at, partition, recipients
+            enrolled.template_model, enrolled.key_version, enrolled.enrolled_at, partition, recipients, current
         )
+
+    def needing_reenrollment(self) -> dict[str, int]:
+        """Enrolled templates made under another calibration of their model than this worker's, per
+        model: not matched, not shared, erased on schedule; their subjects must re-enroll."""
+        counts: dict[str, int] = {}
+        for entry in self.enrollments.values():
+            if not entry.current:
+                counts[entry.template_model] = counts.get(entry.template_model, 0) + 1
+        return counts
 
     def protect_enrollment(
         self,
@@ -204,5 +224,6 @@ class GatewayState:
             )
         return EnrolledTemplate(
             tenant_id=tenant_id, subject_id=subject_id, template_model=template_model, key_version=protector.version,
-            code=code[0].tobytes(), enrolled_at=enrolled_at, recipients=shared,
+            code=code[0].tobytes(), enrolled_at=enrolled_at, calibration_version=calibration.label,
+            recipients=shared,
         )  # fmt: skip

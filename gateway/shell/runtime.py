@@ -15,7 +15,7 @@ from gateway.core.policy.pack import PolicyError
 from gateway.core.policy.tenant import EffectivePolicy
 from gateway.core.state import GatewayState
 from gateway.errors import FaceGateError
-from gateway.files.calibrations import shipped
+from gateway.files.calibrations import CalibrationFileError, calibrations
 from gateway.files.policies import development_policy, load_policies
 from gateway.keyring import Keyring, KeyringError
 from gateway.settings import Environment, Settings
@@ -47,7 +47,8 @@ def build_runtime(settings: Settings) -> Runtime:
     try:
         keyring = Keyring.from_environment()
         policies: dict[str, EffectivePolicy] = load_policies(settings.policy_dir) if settings.policy_dir else {}
-    except (KeyringError, PolicyError, OSError) as exc:
+        models = calibrations(settings.calibration_dir)
+    except (KeyringError, PolicyError, CalibrationFileError, OSError) as exc:
         raise StartupError(str(exc)) from None
 
     if settings.env is Environment.PRODUCTION:
@@ -64,10 +65,10 @@ def build_runtime(settings: Settings) -> Runtime:
             raise StartupError("production start refused; missing: " + "; ".join(missing))
         assert keyring is not None
         return Runtime(
-            settings, GatewayState(keyring=keyring, policies=policies, calibrations=shipped()), development=False
+            settings, GatewayState(keyring=keyring, policies=policies, calibrations=models), development=False
         )
 
     log.warning(DEVELOPMENT_WARNING)
     keyring = keyring or Keyring.development_keyring(settings.cache_dir / "development-keyring")
-    state = GatewayState(keyring=keyring, policies=policies, fallback_policy=development_policy, calibrations=shipped())
+    state = GatewayState(keyring=keyring, policies=policies, fallback_policy=development_policy, calibrations=models)
     return Runtime(settings, state, development=True)

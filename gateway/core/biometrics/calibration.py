@@ -44,8 +44,11 @@ class StricterThresholds(Thresholds):
 class Calibration(BaseModel):
     """Everything model-specific the gateway needs to protect and match one template_model."""
 
-    model_config = ConfigDict(frozen=True)
-    template_model: str
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    template_model: str = Field(min_length=1, max_length=256)
+    # Raised by the operator with each recalibration of the model; with the fingerprint of the
+    # centring and scheme it names the calibration an enrolled template was protected under.
+    version: int = Field(1, ge=1)
     dim: int = Field(ge=2, le=4096)
     mean: list[float]
     hashes: int = 1024
@@ -65,6 +68,16 @@ class Calibration(BaseModel):
     @property
     def scheme(self) -> Scheme:
         return Scheme(self.hashes, self.q)
+
+    @property
+    def label(self) -> str:
+        """<version>-<digest of what decides a protected code: model, centring, scheme>, as enrolled
+        templates record it (EnrolledTemplate.calibration_version). Thresholds are not in it: a
+        recalibration that only moves them keeps every enrolled template valid."""
+        digest = hashlib.sha256(
+            f"{self.template_model}|{self.dim}|{self.hashes}|{self.q}|".encode() + self.mean_vector.tobytes()
+        ).hexdigest()
+        return f"{self.version}-{digest[:12]}"
 
     @property
     def mean_vector(self) -> Vectors:
@@ -145,7 +158,8 @@ def calibrate(
     sampling = sampling or Sampling()
     far, scheme, max_rows = sampling.far, sampling.scheme, sampling.max_rows
     x = np.asarray(embeddings, dtype=np.float32)
-    y = np.asarray(labels, dtype=np.int64)
+    # Labels name people: integers or strings (person names, ids) alike; only equality matters.
+    y = np.unique(np.asarray(labels).astype(str), return_inverse=True)[1].astype(np.int64).ravel()
     m = np.zeros(len(x), dtype=bool) if masked is None else np.asarray(masked, dtype=bool)
     if x.ndim != 2 or len(x) != len(y) or len(m) != len(x):
         raise CalibrationError("embeddings, labels and masked flags must describe the same rows")

@@ -101,6 +101,9 @@ def check_share(
         return Refusal((), Reason.RECIPIENT_IS_SENDER)
     if request.purpose in policy.forbidden_purposes:
         return Refusal((Rule.PURPOSE_LOCK, Rule.NO_SALE), Reason.PURPOSE_FORBIDDEN)
+    grounds = policy.pack.disclosure_bases
+    if grounds is not None and request.disclosure_basis not in grounds:  # e.g. Tex. Bus. & Com. Code 503.001(c)(1)
+        return Refusal((Rule.NO_SALE,), Reason.DISCLOSURE_BASIS_MISSING)
     check = check_consent(history, request.purpose, now, now=now, terms=consent_terms(policy), minor=False)
     if isinstance(check, Refusal):
         return check
@@ -122,6 +125,8 @@ def check_share(
             return Refusal((Rule.CROSS_BORDER,), Reason.CROSS_BORDER_CONSENT_NOT_SEPARATE)
     if entry is None:
         return Refusal(PROTECT, Reason.NOT_ENROLLED)
+    if not entry.current:  # protected under a calibration this gateway no longer uses
+        return Refusal(PROTECT, Reason.CALIBRATION_CHANGED)
     template = entry.recipients.get(recipient)
     if template is None:  # the consent named the recipient only after enrollment: re-enroll to share
         return Refusal(PROTECT, Reason.RECIPIENT_TEMPLATE_MISSING)

@@ -83,6 +83,12 @@ def screen(
         return _ended(capture, Decision.BLOCKED, Refusal((Rule.PUBLIC_PLACE,), Reason.PUBLIC_PLACE_PURPOSE))
     if policy.require_signage and not camera.signage_posted:
         return _ended(capture, Decision.BLOCKED, Refusal((Rule.PUBLIC_PLACE,), Reason.NO_SIGNAGE))
+    if (
+        camera.location_type in policy.pack.public_locations
+        and policy.pack.public_place_authorisation_required
+        and policy.tenant.public_security_authorisation is None
+    ):  # EU AI Act art. 5(1)(h), 5(3): each use authorised in advance
+        return _ended(capture, Decision.BLOCKED, Refusal((Rule.PUBLIC_PLACE,), Reason.NO_AUTHORISATION))
 
     if capture.purpose in policy.forbidden_purposes:
         rules = (Rule.PURPOSE_LOCK, Rule.NO_SALE) if capture.purpose is Purpose.SALE else (Rule.PURPOSE_LOCK,)
@@ -92,7 +98,9 @@ def screen(
 
     alerts: tuple[Rule, ...] = ()
     if capture.purpose in policy.pack.alternative_method_purposes and not policy.tenant.alternative_method_offered:
-        alerts = (Rule.ALTERNATIVE_METHOD,)  # flagged, not blocked: the tenant must offer a non-face alternative
+        if policy.pack.alternative_method_required:  # CAC measures art. 10: never the only method
+            return _ended(capture, Decision.BLOCKED, Refusal((Rule.ALTERNATIVE_METHOD,), Reason.NO_ALTERNATIVE_METHOD))
+        alerts = (Rule.ALTERNATIVE_METHOD,)  # flagged: the tenant should offer a non-face alternative
 
     if calibration is None:
         return _ended(capture, Decision.STRIPPED, Refusal(PROTECT, Reason.MODEL_UNCALIBRATED), alerts)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.contract.vocabulary import LocationType, Purpose
+from gateway.contract.vocabulary import DisclosureBasis, EnrollmentSource, LocationType, Purpose
 from gateway.core.policy.rules import Rule
 from gateway.errors import FaceGateError
 
@@ -71,6 +71,17 @@ class JurisdictionPack(BaseModel):
     cross_border_requires_transfer_mechanism: bool
     # R09: must a sharing agreement name an impact assessment?
     sharing_requires_impact_assessment: bool
+    # R14: the law forbids face recognition as the only method (CAC measures art. 10): a purpose in
+    # alternative_method_purposes is BLOCKED unless the tenant offers another; otherwise only flagged.
+    alternative_method_required: bool = False
+    # R04: identification in public places needs an authorisation the tenant policy names
+    # (EU AI Act art. 5(1)(h), 5(2)-(3)); without one it is BLOCKED.
+    public_place_authorisation_required: bool = False
+    # R09: the only grounds this law allows a disclosure on (Tex. Bus. & Com. Code 503.001(c)(1)(A)-(D));
+    # None: the law lists none, consent and an agreement suffice.
+    disclosure_bases: frozenset[DisclosureBasis] | None = None
+    # R17: enrollment sources refused (untargeted scraping: EU AI Act art. 5(1)(e)); UNKNOWN always is.
+    forbidden_enrollment_sources: frozenset[EnrollmentSource] = frozenset()
     # Every rule's legal sources in this law; an empty list: no provision (the rule is gateway policy).
     legal_sources: dict[Rule, tuple[Citation, ...]]
 

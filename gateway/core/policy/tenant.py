@@ -63,6 +63,12 @@ class TenantPolicy(BaseModel):
         description="notices stating controller, purpose, method, retention, rights, necessity, impact (R02)",
     )
     alternative_method_offered: bool = False
+    public_security_authorisation: str | None = Field(
+        None,
+        min_length=1,
+        description="R04 where the pack asks for one (EU AI Act art. 5(3)): the reference of the judicial or "
+        "independent administrative authority's authorisation of public-place identification",
+    )
     forward_protected_template: bool = False
     sharing_agreements: tuple[SharingAgreement, ...] = ()
     tighten: Tightening = Tightening()

@@ -232,9 +232,9 @@ def test_r12_no_assessment_no_processing() -> None:
     blocked(screened(policy=None), Decision.BLOCKED, "R12", "NO_TENANT_POLICY")
 
 
-def test_r14_access_control_without_an_alternative_is_flagged() -> None:
-    pending = screened(capture(purpose=Purpose.ACCESS_CONTROL))
-    assert isinstance(pending, Identify) and pending.alerts == ("R14",)
+def test_r14_access_control_without_an_alternative_is_blocked_under_the_cac_measures() -> None:
+    """CAC measures art. 10 (tests/unit/policy/test_laws.py has the wording and the gdpr-eu flag)."""
+    blocked(screened(capture(purpose=Purpose.ACCESS_CONTROL)), Decision.BLOCKED, "R14", "NO_ALTERNATIVE_METHOD")
 
 
 def test_masks_can_be_identified_only_if_the_pack_allows() -> None:

@@ -1,0 +1,161 @@
+"""Operator calibrations (issue 16): a folder of the operator's own models beside the shipped
+ones, refused at start-up when a file is bad or conflicting; versioned, so that an enrolled
+template made under another calibration of its model is never matched silently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.contract.models import AuditRecord, EnrolledTemplate
+from gateway.core.biometrics.calibration import Calibration, CalibrationError, Sampling, calibrate
+from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.policy.reasons import Reason
+from gateway.files.calibrations import CalibrationFileError, calibrations, operator_calibrations, save, shipped
+from gateway.settings import Settings
+from gateway.shell.runtime import StartupError, build_runtime
+from tests.support.core import CODEC, NAMES, context
+from tests.support.lifecycle import apply, consent, enrollment, give, new_state, on, record
+
+RNG = np.random.default_rng(3)
+
+
+def _people(n: int, dim: int = 32, shots: int = 4, offset: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings like a real model's: not zero-centred (a common offset), a few shots per person."""
+    centre = np.full(dim, offset / np.sqrt(dim), dtype=np.float32)
+    people = RNG.standard_normal((n, dim)).astype(np.float32) * 0.35
+    x = np.repeat(people, shots, axis=0) + RNG.standard_normal((n * shots, dim)).astype(np.float32) * 0.08 + centre
+    names = np.repeat(np.array([f"person {i:03d}" for i in range(n)]), shots)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), names
+
+
+def _operator_file(folder: Path, model: str = "vendor-arcface-32", **changes: object) -> Path:
+    x, names = _people(120)
+    calibration = calibrate(model, x, names).model_copy(update=changes)
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{model}.json"
+    save(calibration, path)
+    return path
+
+
+def test_string_labels_calibrate_like_integer_ones() -> None:
+    x, names = _people(120)
+    ids = np.unique(names, return_inverse=True)[1]
+    by_name, by_id = (
+        calibrate("m", x, names, sampling=Sampling(key_seed=1)),
+        calibrate("m", x, ids, sampling=Sampling(key_seed=1)),
+    )
+    assert by_name.thresholds == by_id.thresholds and by_name.mean == by_id.mean
+
+
+def test_too_little_data_says_how_much_is_needed() -> None:
+    x, names = _people(6, shots=2)
+    with pytest.raises(CalibrationError, match=r"need at least 100000"):
+        calibrate("m", x, names)
+
+
+def test_the_cli_calibrates_from_person_names(tmp_path: Path) -> None:
+    x, names = _people(120)
+    np.savez(tmp_path / "emb.npz", embeddings=x, labels=names)
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(
+        app, ["calibrate", "--embeddings", str(tmp_path / "emb.npz"), "--model", "vendor-m", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert Calibration.model_validate_json(out.read_text()).template_model == "vendor-m"
+
+
+def test_the_operators_folder_is_loaded_beside_the_shipped_calibrations(tmp_path: Path) -> None:
+    _operator_file(tmp_path / "cal")
+    loaded = calibrations(tmp_path / "cal")
+    assert set(loaded) == {*shipped(), "vendor-arcface-32"}
+    assert calibrations(None) == shipped()
+
+
+def test_bad_or_conflicting_files_are_refused_naming_them(tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    path = _operator_file(folder)
+    (folder / "copy.json").write_text(path.read_text())
+    with pytest.raises(
+        CalibrationFileError,
+        match=r"copy\.json and .*vendor-arcface-32\.json both calibrate|vendor-arcface-32\.json and .*copy\.json both calibrate",
+    ):
+        operator_calibrations(folder)
+    (folder / "copy.json").unlink()
+    (folder / "broken.json").write_text(json.dumps({"template_model": "x", "dim": 3, "mean": [0.1]}))
+    with pytest.raises(CalibrationFileError, match=r"broken\.json: .*"):
+        operator_calibrations(folder)
+    (folder / "broken.json").write_text("{not json")
+    with pytest.raises(CalibrationFileError, match=r"broken\.json"):
+        operator_calibrations(folder)
+    (folder / "broken.json").unlink()
+    _operator_file(folder, "synthetic-512")  # a shipped model's name
+    with pytest.raises(CalibrationFileError, match=r"'synthetic-512' is shipped with FaceGate"):
+        operator_calibrations(folder)
+    with pytest.raises(CalibrationFileError, match="no such folder"):
+        operator_calibrations(tmp_path / "missing")
+
+
+def test_the_worker_refuses_to_start_with_a_bad_calibration_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    folder.mkdir()
+    (folder / "bad.json").write_text("[]")
+    with pytest.raises(StartupError, match=r"bad\.json"):
+        build_runtime(Settings(calibration_dir=folder, cache_dir=tmp_path / "cache"))
+    (folder / "bad.json").unlink()
+    _operator_file(folder)
+    runtime = build_runtime(Settings(calibration_dir=folder, cache_dir=tmp_path / "cache"))
+    assert "vendor-arcface-32" in runtime.state.calibrations
+
+
+def test_an_enrolled_template_records_its_calibration_and_a_new_one_asks_for_re_enrollment() -> None:
+    state = new_state()
+    give(state, consent())
+    s = context(state)
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    [stored] = [o for o in s.result.outputs if o.topic == NAMES.enrolled]
+    template = CODEC.decode(stored.value or b"", EnrolledTemplate)
+    current = state.calibrations["synthetic-512"]
+    assert template.calibration_version == current.label and current.label.startswith("1-")
+
+    # The operator recalibrates the model: another centring, version 2. The old template is not
+    # matched (its code was made under the old centring) nor shared, but kept for the sweeps.
+    recalibrated = current.model_copy(update={"version": 2, "mean": [v + 0.01 for v in current.mean]})
+    state.calibrations = {**state.calibrations, "synthetic-512": recalibrated}
+    state.apply_enrollment(stored.key.decode(), stored.value)
+    assert not state.enrollments["acme/s1"].current
+    assert state.enrolled_count("acme") == 0 and state.needing_reenrollment() == {"synthetic-512": 1}
+
+    from tests.unit.lifecycle.test_sharing import decide, request
+
+    audit, _ = decide(state, request())
+    assert audit.reason_codes == [Reason.CALIBRATION_CHANGED]
+
+    # Re-enrolling under the new calibration makes the subject matchable again.
+    s = context(state, seen=frozenset())
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment()), offset=1), s)
+    apply(state, s.result)
+    assert state.enrollments["acme/s1"].current and state.enrolled_count("acme") == 1
+    assert not [a for a in on(s.result, NAMES.audit) if CODEC.decode(a.value or b"", AuditRecord).decision == "BLOCKED"]
+
+
+def test_a_threshold_only_recalibration_keeps_enrolled_templates() -> None:
+    current = shipped()["synthetic-512"]
+    moved = current.model_copy(update={"thresholds": current.thresholds.model_copy(update={"clean": 0.99})})
+    assert moved.label == current.label
+
+
+def test_templates_written_before_versions_count_as_the_first_calibration() -> None:
+    state = new_state()
+    give(state, consent())
+    s = context(state)
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    [stored] = [o for o in s.result.outputs if o.topic == NAMES.enrolled]
+    legacy = CODEC.decode(stored.value or b"", EnrolledTemplate).model_copy(update={"calibration_version": None})
+    state.apply_enrollment(stored.key.decode(), CODEC.encode(legacy))
+    assert state.enrollments["acme/s1"].current and state.enrolled_count("acme") == 1
