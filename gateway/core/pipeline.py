@@ -58,6 +58,12 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
             ctx.result.duplicates += 1
             continue
         in_batch.add(capture.event_id)
+        if ctx.from_the_future(record, capture.captured_at):
+            future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
+            decisions.append(
+                (record, partial(ctx.reject, record, future, "captured_at is ahead of the broker", capture=capture))
+            )
+            continue
         screened = screen(
             capture,
             state.cameras.get(capture.camera_id),
@@ -97,16 +103,11 @@ def _conclude(item: _Pending, ctx: Context) -> Outcome:
 
 
 def _with_alerts(outcome: Outcome, capture: FaceCaptured, state: GatewayState, now: datetime) -> Outcome:
-    """R15: a tenant holding as many enrolled subjects as the filing threshold must file with the
-    CAC; R18: an identification beyond the tenant's own baseline is an anomaly for the audit."""
-    alerts: list[Rule] = []
-    policy = state.policy(capture.tenant_id)
-    threshold = policy.pack.filing_threshold if policy is not None else None
-    if threshold is not None and state.enrolled_count(capture.tenant_id) >= threshold:
-        alerts.append(Rule.FILING_THRESHOLD)
+    """R18: an identification beyond the tenant's own baseline is an anomaly for the audit. (R15,
+    the filing threshold, is raised on the enrollment that reaches it: lifecycle/enrollment.py.)"""
     if outcome.decision is Decision.FORWARDED and state.identifications.observe(capture.tenant_id, now):
-        alerts.append(Rule.ANOMALY)
-    return outcome.with_rules(alerts=alerts) if alerts else outcome
+        return outcome.with_rules(alerts=(Rule.ANOMALY,))
+    return outcome
 
 
 def _identify(pending: list[_Pending], state: GatewayState, now: datetime) -> None:

@@ -54,7 +54,8 @@ def enroll(record: InputRecord, ctx: Context) -> None:
     if source is EnrollmentSource.UNKNOWN or (forbidden and (source is None or source in forbidden)):
         refuse(Refusal((Rule.NO_SCRAPING,), Reason.SOURCE_FORBIDDEN), reference)  # R17: not stated counts as forbidden
         return
-    enrolled_at = enrollment.enrolled_at or _timestamp(record, ctx.now)
+    # The broker's time, or the producer's if earlier: a later claim would postpone retention (R11).
+    enrolled_at = min(filter(None, (enrollment.enrolled_at, _timestamp(record, ctx.now))))
     try:
         protected = state.protect_enrollment(
             tenant_id, subject_id, enrollment.template, enrollment.template_model, enrolled_at,
@@ -70,9 +71,14 @@ def enroll(record: InputRecord, ctx: Context) -> None:
     key = consent_key(tenant_id, subject_id)
     ctx.emit(Output(ctx.names.enrolled, key.encode(), state.codec.encode(protected)))
     again = Reason.RE_ENROLLED if key in state.enrollments else Reason.ENROLLED
+    # R15: the enrollment that brings the tenant's enrolled subjects to the filing threshold (CAC
+    # measures art. 15: file within 30 working days from the day the count is reached).
+    threshold = policy.pack.filing_threshold
+    crosses = again is Reason.ENROLLED and threshold is not None and state.enrolled_count(tenant_id) + 1 == threshold
     outcome = Outcome(
-        Decision.ENROLLED, (Rule.SEPARATE_CONSENT, Rule.TEMPLATE_PROTECTION), (again,), consent_ref=reference
-    )
+        Decision.ENROLLED, (Rule.SEPARATE_CONSENT, Rule.TEMPLATE_PROTECTION), (again,),
+        (Rule.FILING_THRESHOLD,) if crosses else (), consent_ref=reference,
+    )  # fmt: skip
     ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=history.current), record.partition)
 
 

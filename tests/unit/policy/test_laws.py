@@ -223,3 +223,27 @@ def test_r18_quiet_minutes_lower_the_baseline() -> None:
     before = rates.baseline("acme")
     rates.observe("acme", T0 + timedelta(minutes=60))
     assert rates.baseline("acme") < before / 10
+
+
+# -- R15 -------------------------------------------------------------------------------------------------
+def test_r15_the_enrollment_that_reaches_the_filing_threshold_raises_the_alert() -> None:
+    """CAC filing announcement (2025-05-28) on the measures' art. 15: a processor storing the faces
+    of 100,000 people "shall, within 30 working days from the day the number is reached", file with
+    the provincial cyberspace office. The alert belongs on the enrollment that reaches the count,
+    once; captures do not repeat it."""
+    state = new_state()
+    policy = policy_for("acme")
+    state.policies["acme"] = policy.model_copy(update={"pack": policy.pack.model_copy(update={"filing_threshold": 3})})
+    alerts = []
+    for n in range(5):
+        give(state, consent(f"s{n}"))
+        s = context(state)
+        enroll(record(NAMES.enroll, CODEC.encode(enrollment(f"s{n}", person=n)), offset=n), s)
+        apply(state, s.result)
+        [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+        alerts.append(audit.alerts)
+    assert alerts == [[], [], ["R15"], [], []]
+    s = context(state)  # re-enrolling the third subject does not reach the count again
+    enroll(record(NAMES.enroll, CODEC.encode(enrollment("s2", person=2)), offset=9), s)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert audit.alerts == [] and "R15: CAC FRT Measures Art. 15" not in audit.legal_sources
