@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     rejected_retention_ms: Annotated[int, Field(ge=60_000)] = 7 * DAY_MS
     governed_retention_ms: Annotated[int, Field(ge=60_000)] = 7 * DAY_MS
     audit_retention_ms: int = MIN_AUDIT_RETENTION_MS + 30 * DAY_MS
+    erased_bound_ms: Annotated[int, Field(ge=10_000)] = Field(
+        HOUR_MS,
+        description="How long an erased template or an overwritten consent may stay on the brokers' disks: "
+        "segment.ms, max.compaction.lag.ms and delete.retention.ms of the compacted topics derive from it.",
+    )
     audit_log_name: str = Field(
         "facegate.local/audit",
         pattern=r"^[A-Za-z0-9.\-_~/:]{1,200}$",
@@ -115,6 +120,9 @@ class Settings(BaseSettings):
     # A worker whose consent or enrollment feeds were last caught up longer ago than this strips
     # instead of forwarding (a withdrawal it has not read yet must not be overtaken) and is not ready.
     feed_lag_bound_ms: Annotated[int, Field(ge=500, le=HOUR_MS)] = 10_000
+    # Producers' clocks are trusted only this far ahead of the broker's append time; a capture or
+    # consent dated later is rejected (a future time would dodge retention or consent checks).
+    clock_skew_ms: Annotated[int, Field(ge=0, le=HOUR_MS)] = 300_000
     log_format: LogFormat = Field(
         LogFormat.TEXT, description="text, or json: one JSON object per line (worker and CLI; gateway.logs)."
     )

@@ -131,13 +131,44 @@ class TopicNames:
         return None
 
 
+WEEK_MS = 7 * 24 * 3_600_000  # Kafka's default segment.ms
+
+
+def deleting_after(ms: int) -> dict[str, str]:
+    """A topic whose records must be gone from the brokers' disks about `ms` after they were written.
+
+    Kafka deletes only closed segments, once their newest record is older than retention.ms, so a
+    record lives until its segment rolls (segment.ms, a week by default: "one hour" of raw captures
+    could stay for days), then until the broker's next retention check
+    (log.retention.check.interval.ms, 5 minutes by default) and file.delete.delay.ms. Segments roll
+    every tenth of the retention (at most weekly) and files go a tenth later at most, so a record is
+    gone within retention.ms x 1.2 + the check interval."""
+    tenth = max(1000, min(ms // 10, WEEK_MS))
+    return {
+        "cleanup.policy": "delete", "retention.ms": str(ms), "segment.ms": str(tenth),
+        "file.delete.delay.ms": str(min(60_000, tenth)),
+    }  # fmt: skip
+
+
+def compacting_within(ms: int) -> dict[str, str]:
+    """A compacted topic whose overwritten values and tombstones (an erased template, a withdrawn
+    consent's older versions) must be gone from disk within about `ms`: the active segment rolls
+    and is compacted at the latest max.compaction.lag.ms after a record arrived, whatever the dirty
+    ratio (min.cleanable.dirty.ratio lowered so small topics compact too); the tombstone itself
+    stays delete.retention.ms, long enough for a worker reading from the start to see it."""
+    half = max(1000, ms // 2)
+    return {
+        "cleanup.policy": "compact", "min.compaction.lag.ms": "0", "max.compaction.lag.ms": str(half),
+        "segment.ms": str(half), "min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": str(half),
+        "file.delete.delay.ms": str(min(60_000, half)),
+    }  # fmt: skip
+
+
 def contract_topics(settings: Settings, tenants: list[str] | None = None) -> list[TopicSpec]:
     """Every topic the gateway needs, with per-tenant topics for the given (or configured) tenants."""
     names = TopicNames(settings.topic_prefix)
-    compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-
-    def delete_after(ms: int) -> dict[str, str]:
-        return {"cleanup.policy": "delete", "retention.ms": str(ms)}
+    compacted = compacting_within(settings.erased_bound_ms)
+    delete_after = deleting_after
 
     def spec(name: str, kind: TopicKind, config: dict[str, str], doc: str) -> TopicSpec:
         return _spec(settings, name, kind, config, doc)
@@ -193,7 +224,7 @@ def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
             settings,
             TopicNames(settings.topic_prefix).enrolled,
             TopicKind.STATE,
-            {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
+            compacting_within(settings.erased_bound_ms),
             "protected enrollment templates, keyed tenant/subject",
         )
     ]
