@@ -1,13 +1,28 @@
-"""Baseline (b): a Faust agent that forwards each record unchanged (run as its own process)."""
+"""Baselines (b) and (b'): a Faust agent that forwards each record unchanged (run as its own process).
+
+(b) library defaults, one `await send` per event. (b') tuned client settings (TUNED) and batches:
+`take_events(1000)`, every send of a batch issued, then all of its acknowledgements awaited.
+Both produce with acks=all, as FaceGate does.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from typing import Any, cast
 
 import faust
 
+TUNED: dict[str, Any] = {
+    "producer_max_batch_size": 1 << 20,  # a 16 KB default batch holds seven 2.3 KB records
+    "producer_linger": 0.005,
+    "consumer_max_fetch_size": 8 << 20,
+    "stream_buffer_maxsize": 16_384,
+}
+BATCH = 1000
 
-def build(bootstrap: str, app_id: str, source: str, sink: str, datadir: str) -> faust.App:
+
+def build(bootstrap: str, app_id: str, source: str, sink: str, datadir: str, tuned: bool = False) -> faust.App:
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -17,20 +32,33 @@ def build(bootstrap: str, app_id: str, source: str, sink: str, datadir: str) -> 
         store="memory://",
         web_enabled=False,
         broker_session_timeout=6.0,
+        producer_acks=-1,
         datadir=datadir,
+        **(TUNED if tuned else {}),
     )
     output = app.topic(sink, key_serializer="raw", value_serializer="raw")
+    source_topic = app.topic(source, key_serializer="raw", value_serializer="raw")
 
-    @app.agent(app.topic(source, key_serializer="raw", value_serializer="raw"), concurrency=1)
-    async def forward(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await output.send(key=event.key, value=event.value)
+    if tuned:
+
+        @app.agent(source_topic, concurrency=1)
+        async def forward_batches(stream: faust.StreamT[bytes]) -> None:
+            async for events in cast(Any, stream).take_events(BATCH, 0.005):
+                sent = [await output.send(key=e.key, value=e.value) for e in events]
+                await asyncio.gather(*sent)
+
+    else:
+
+        @app.agent(source_topic, concurrency=1)
+        async def forward(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await output.send(key=event.key, value=event.value)
 
     return app
 
 
 if __name__ == "__main__":
     bootstrap, app_id, source, sink, datadir = sys.argv[1:6]
-    application = build(bootstrap, app_id, source, sink, datadir)
+    application = build(bootstrap, app_id, source, sink, datadir, tuned=sys.argv[6:7] == ["tuned"])
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     application.main()

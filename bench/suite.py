@@ -201,8 +201,9 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
 
 
 def baselines(bootstrap: str, work: Path, events: int) -> dict[str, float]:
-    loop_span, faust_span = baseline_spans(bootstrap, work, captures(events).payloads)
-    return {"aiokafka_loop": _rate(events, loop_span), "faust_forward": _rate(events, faust_span)}
+    return {
+        name: _rate(events, span) for name, span in baseline_spans(bootstrap, work, captures(events).payloads).items()
+    }
 
 
 def run(events: int, enrolled: list[int], bootstrap: str, work: Path, two_workers: bool = True) -> dict[str, Any]:

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 256
     batch_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # Kafka client tuning, measured in bench/PROFILES.md (a 16 KB default batch holds seven 2.3 KB captures)
+    producer_max_batch_bytes: Annotated[int, Field(ge=16_384, le=64 << 20)] = 1 << 20
+    producer_linger_ms: Annotated[int, Field(ge=0, le=1000)] = 5
+    consumer_max_fetch_bytes: Annotated[int, Field(ge=65_536, le=256 << 20)] = 8 << 20
+    stream_buffer_maxsize: Annotated[int, Field(ge=1, le=1_000_000)] = 16_384
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
     dedupe_window_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS  # read back from the audit log at start
     sweep_interval_ms: Annotated[int, Field(ge=100, le=DAY_MS)] = 60_000  # expiry and retention (R11)

@@ -75,6 +75,12 @@ class Worker:
             broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
             stream_wait_empty=False,
             producer_acks=-1,
+            # Client tuning (bench/PROFILES.md): Faust's 16 KB producer batch holds seven captures and its
+            # 1 MB fetch and 4,096-event stream buffer starve a batch of 256; acks stay all (-1).
+            producer_max_batch_size=settings.producer_max_batch_bytes,
+            producer_linger=settings.producer_linger_ms / 1000,
+            consumer_max_fetch_size=settings.consumer_max_fetch_bytes,
+            stream_buffer_maxsize=settings.stream_buffer_maxsize,
             web_in_thread=False,
             datadir=str(datadir),
         )
