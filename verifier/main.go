@@ -4,6 +4,7 @@
 //	verifier vectors [-json] DIR
 //	verifier receipt -keys KEYSET.json -schemas SCHEMAS.json RECEIPT.json
 //	verifier keyset KEYSET.json
+//	verifier export -keys KEYSET.json -schemas SCHEMAS.json [-anchor ANCHORS.json] [-max-age 3m] [-now TIME] [-json] EXPORT.jsonl
 package main
 
 import (
@@ -36,6 +37,8 @@ func main() {
 		code = receiptCommand(os.Args[2:])
 	case "keyset":
 		code = keysetCommand(os.Args[2:])
+	case "export":
+		code = exportCommand(os.Args[2:])
 	default:
 		usage()
 	}
@@ -43,7 +46,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: verifier vectors [-json] DIR | receipt -keys KEYSET -schemas SCHEMAS RECEIPT | keyset KEYSET")
+	fmt.Fprintln(os.Stderr, "usage: verifier vectors [-json] DIR | receipt -keys KEYSET -schemas SCHEMAS RECEIPT | keyset KEYSET | export -keys KEYSET -schemas SCHEMAS [-anchor FILE] [-max-age D] [-now T] [-json] EXPORT")
 	os.Exit(2)
 }
 

@@ -207,6 +207,9 @@ class KafkaBroker:
             # A local broker: look for compactable logs every second, not every 15 s, so an erased
             # enrollment leaves the compacted topic soon after its segment rolls.
             "log.cleaner.backoff.ms": "1000",
+            # Likewise apply retention every second, not every 5 minutes: a topic given a short
+            # retention.ms (tests of audit pruning) really loses its old segments soon after.
+            "log.retention.check.interval.ms": "1000",
         }
         if self.is_broker:
             props["advertised.listeners"] = f"{self.listener}://127.0.0.1:{self.port}"

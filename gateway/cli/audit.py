@@ -29,10 +29,11 @@ from gateway.contract.topics import TopicNames
 from gateway.core.audit import note
 from gateway.core.audit.anchors import Anchors
 from gateway.core.audit.keyset import KeySet, check_receipt
+from gateway.core.audit.legacy import audit_writer_schemas
 from gateway.core.audit.note import NoteError, Receipt, raw_public
 from gateway.core.audit.prove import prove as prove_event
 from gateway.core.audit.reconcile import RawInput, reconcile
-from gateway.core.audit.report import build_report, to_html, to_json, to_markdown
+from gateway.core.audit.report import build_report, to_html, to_json, to_markdown, verification_status
 from gateway.core.audit.signing import load_public_keys, public_pem
 from gateway.core.audit.tlog import Finding
 from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
@@ -85,7 +86,14 @@ def keyset(out: Annotated[Path | None, out_option("the key set")] = None) -> Non
     settings = load_settings()
     lifetimes = [(raw_public(k), start, until, revoked) for k, start, until, revoked in
                  _keyring(settings).signing_lifetimes()]  # fmt: skip
-    emit(Format.JSON, None, list, out, {Format.JSON.value: KeySet.of(settings.audit_log_name, lifetimes).dump})
+    emit(Format.JSON, json.loads(KeySet.of(settings.audit_log_name, lifetimes).dump()), list, out)
+
+
+@app.command(epilog=exit_codes(None) + " Role: anyone (it reads the repository's schemas).")
+def schemas(out: Annotated[Path | None, out_option("the schemas (JSON)")] = None) -> None:
+    """The AuditRecord and AuditCheckpoint writer schemas of every release, composed, with their fingerprints:
+    what an independent verifier decodes records with (the Go verifier's -schemas)."""
+    emit(Format.JSON, {"schemas": audit_writer_schemas()}, list, out)
 
 
 @app.command(epilog=exit_codes(None) + " Role: regulator.")
@@ -298,7 +306,7 @@ def prove(
     if made is None:
         errors.print(f"no signed checkpoint covers a decision of {event_id} (yet)", highlight=False)
         raise typer.Exit(Exit.FINDING)
-    emit(Format.JSON, None, list, out, {Format.JSON.value: lambda: made.to_json() + "\n"})
+    emit(Format.JSON, json.loads(made.to_json()), list, out)
 
 
 def _default_group(settings: Settings) -> str:
@@ -389,10 +397,10 @@ def tail(
             handle.close()
 
 
-def _audit_records(settings: Settings, command: str) -> list[AuditRecord]:
+def _decoded_records(entries: list[LogEntry]) -> list[AuditRecord]:
     codec = default_codec()
     found = []
-    for entry in _entries_from_topic(settings, command):
+    for entry in entries:
         try:
             record = codec.decode_any(entry.value)
         except DecodeError:
@@ -407,20 +415,37 @@ def report(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
     since: Annotated[datetime | None, typer.Option(help="From this time (UTC, inclusive).")] = None,
     until: Annotated[datetime | None, typer.Option(help="Until this time (UTC, exclusive).")] = None,
+    keyset_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--keyset", help="Verify the log with this key set first: the report opens with the result.", exists=True
+        ),
+    ] = None,
     format: Annotated[
         str, format_option([Format.MARKDOWN, Format.HTML, Format.JSON], Format.MARKDOWN, {"md": Format.MARKDOWN})
     ] = Format.MARKDOWN,
     out: Annotated[Path | None, out_option("the report")] = None,
 ) -> None:
-    """Decisions by rule, tenant and camera, distinct subjects, a timeline, and the alerts (R15 filing)."""
+    """Verification status, decisions by rule, tenant and camera, distinct subjects, a timeline, and the
+    alerts (R15 filing)."""
     settings = load_settings()
-    built = build_report(_audit_records(settings, "audit report"), tenant, _utc(since), _utc(until))
+    entries = _entries_from_topic(settings, "audit report")
+    built = build_report(_decoded_records(entries), tenant, _utc(since), _utc(until))
+    if keyset_file is not None:
+        keys = _load_keys(settings, keyset_file, None)
+        checked = verify_audit_log(entries, default_codec(), keys, now=datetime.now(UTC))
+        newest = checked.completeness
+        built.verification = verification_status(
+            not checked.tampered, len(checked.problems),
+            {p: part.newest.checkpoint.size for p, part in checked.partitions.items() if part.newest},
+            note.format_time(newest.time) if newest else None,
+            f"{checked.completeness_key:08x}" if checked.completeness_key is not None else None,
+        )  # fmt: skip
     renderers = {
         Format.HTML.value: lambda: to_html(built),
         Format.MARKDOWN.value: lambda: to_markdown(built),
-        Format.JSON.value: lambda: to_json(built),
     }
-    emit(format, None, list, out, renderers)
+    emit(format, json.loads(to_json(built)), list, out, renderers)
 
 
 @app.command(

@@ -1,26 +1,63 @@
-"""What the audit topic already says about one partition: where its hash chain ends, and which
-event ids it decided within the dedupe window.
+"""What the audit topic already says about one partition: where its hash chain and its tree end,
+and which event ids it decided within the dedupe window.
 
 The worker reads this when it first writes to a partition after start-up or a rebalance. The
 log is the truth: after a crash the chain continues from the last record actually written
 (redone records appear later as duplicate audit ids, never as a fork), and events decided
 before the crash are recognised as repeats. Both used to live in Faust tables; the audit log
 already holds the same facts, so a second copy (and its changelog writes) is not needed.
+
+The tree's frontier is rebuilt the same way, without reading the whole partition: the newest
+checkpoint carries the frontier at its size (it folds to the signed root), and the records after
+it extend it. The read starts at the dedupe window or 64 records back and widens (4x each time)
+only until it holds a checkpoint and every record after it: with a checkpoint every second, that
+is about a second of traffic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditCheckpoint, AuditRecord
+from gateway.core.audit import note
 from gateway.core.audit.chain import ChainHead
+from gateway.core.audit.note import Checkpoint, NoteError
+from gateway.core.audit.tlog import Frontier, fold, leaf_hash
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import stop_quietly
 from gateway.settings import Settings
 from gateway.shell.partitions import PartitionState
+
+log = logging.getLogger("facegate")
+
+
+@dataclass
+class _Window:
+    """What one read of [low, end) found."""
+
+    since_ms: int
+    head: ChainHead = field(default_factory=ChainHead)
+    decided: dict[str, int] = field(default_factory=dict)
+    leaves: dict[int, bytes] = field(default_factory=dict)
+    checkpoint: Checkpoint | None = None  # the newest checkpoint of this partition with a good frontier
+    frontier: Frontier | None = None
+
+    def tree(self, from_log_start: bool) -> Frontier | None:
+        """The frontier at head.seq + 1, if this window holds enough to rebuild it."""
+        if self.frontier is not None and self.checkpoint is not None:
+            tree = self.frontier.copy()
+        elif (from_log_start and 0 in self.leaves) or self.head.seq < 0:
+            tree = Frontier()
+        else:
+            return None
+        while tree.size <= self.head.seq and tree.size in self.leaves:
+            tree.append(self.leaves[tree.size])
+        return tree if tree.size == self.head.seq + 1 else None
 
 
 class AuditTail:
@@ -30,36 +67,76 @@ class AuditTail:
         self.codec = default_codec()
 
     async def history(self, partition: int, since_ms: int, timeout: float = 120.0) -> PartitionState:
-        """Chain head and event ids decided since `since_ms` (all of them if the window is longer)."""
+        """Chain head, tree and event ids decided since `since_ms` (all of them if the window is longer)."""
         consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
             tp = TopicPartition(self.topic, partition)
             consumer.assign([tp])
             end = (await consumer.end_offsets([tp]))[tp]
-            found = PartitionState()
             if end == 0:
-                return found
+                return PartitionState()
+            first = (await consumer.beginning_offsets([tp]))[tp]
             start = (await consumer.offsets_for_times({tp: since_ms}))[tp]
             begin = start.offset if start is not None else end
             # The head must come from the last chained record, even when nothing is recent.
-            consumer.seek(tp, max(0, min(begin, end - 64)))
+            low = max(first, min(begin, end - 64))
             async with asyncio.timeout(timeout):
-                while await consumer.position(tp) < end:
-                    for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                        self._apply(found, record.value or b"", record.timestamp, since_ms)
-            return found
+                while True:
+                    window = await self._read(consumer, tp, low, end, partition, since_ms)
+                    tree = window.tree(from_log_start=low == 0)
+                    if tree is not None or low <= first:
+                        break
+                    low = max(first, end - 4 * (end - low))
+            state = PartitionState(head=window.head, decided=window.decided)
+            if tree is None:
+                log.warning("audit partition %d: no checkpoint frontier to continue its tree from", partition)
+            else:
+                state.tree = tree
+            state.checkpoint = window.checkpoint
+            return state
         finally:
             await stop_quietly(consumer)
 
-    def _apply(self, found: PartitionState, value: bytes, timestamp: int, since_ms: int) -> None:
+    async def _read(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, low: int, end: int, partition: int, since_ms: int
+    ) -> _Window:
+        found = _Window(since_ms)
+        consumer.seek(tp, low)
+        while await consumer.position(tp) < end:
+            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                if record.offset < end:
+                    self._apply(found, record.value or b"", record.timestamp, partition)
+        return found
+
+    def _apply(self, found: _Window, value: bytes, timestamp: int, partition: int) -> None:
         try:
             record = self.codec.decode_any(value)
         except DecodeError:
             return  # not ours to judge here: `facegate audit verify` reports it
         if isinstance(record, AuditRecord):
             found.head = ChainHead(record.seq, record.hash)
-            if timestamp >= since_ms and not record.event_id.startswith("undecodable:"):
+            found.leaves[record.seq] = leaf_hash(value)
+            if timestamp >= found.since_ms and not record.event_id.startswith("undecodable:"):
                 found.decided[record.event_id] = timestamp
-        elif isinstance(record, AuditCheckpoint) and found.head.seq < record.seq:
-            found.head = ChainHead(record.seq, record.head_hash)
+        elif isinstance(record, AuditCheckpoint):
+            if found.head.seq < record.seq:
+                found.head = ChainHead(record.seq, record.head_hash)
+            checkpoint = _checkpoint(record, self.settings.audit_log_name, partition)
+            if checkpoint is not None and (found.checkpoint is None or checkpoint.size >= found.checkpoint.size):
+                frontier = Frontier(checkpoint.size, list(record.frontier))
+                if fold(frontier.hashes) == checkpoint.root:
+                    found.checkpoint, found.frontier = checkpoint, frontier
+
+
+def _checkpoint(record: AuditCheckpoint, log_name: str, partition: int) -> Checkpoint | None:
+    """The v1 checkpoint of `partition` a record carries, if any (our own log: not verified here)."""
+    if not record.note.startswith(note.partition_origin(log_name, partition) + "\n"):
+        return None
+    try:
+        checkpoint = Checkpoint.parse(note.parse(record.note.encode()).text)
+        if len(record.frontier) != checkpoint.size.bit_count():
+            return None
+    except NoteError:
+        return None
+    return checkpoint

@@ -3,8 +3,10 @@
 Input topics are co-partitioned: partition p of every input belongs to one worker, which alone
 appends to audit partition p. Per audit partition the worker keeps one `PartitionState`: the
 chain head (read back from the audit log when the partition is first written after start-up or
-a rebalance, so a redo continues the chain), the event ids decided within the dedupe window and
-the last head it signed. No Kafka here: the rules below have unit tests of their own.
+a rebalance, so a redo continues the chain), the frontier of the partition's RFC 6962 tree beside
+it (read back the same way: from the newest checkpoint's published frontier and the records after
+it), the event ids decided within the dedupe window and the last head it signed. No Kafka here:
+the rules below have unit tests of their own.
 
 - Captures, lifecycle records, sweeps and revocations hold `lock` one at a time: a revocation
   waits for the batch in flight, so Kafka holds its outputs before a new owner reads the chain.
@@ -21,14 +23,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gateway.core.audit.chain import ChainHead
+from gateway.core.audit.note import Checkpoint
+from gateway.core.audit.tlog import Frontier
 
 
 @dataclass
 class PartitionState:
     head: ChainHead = field(default_factory=ChainHead)
+    tree: Frontier = field(default_factory=Frontier)  # leaves 0 .. head.seq: always head.seq + 1 of them
     decided: dict[str, int] = field(default_factory=dict)  # event id -> when decided (ms)
     signed: ChainHead | None = None  # the head of the last checkpoint this worker wrote
     signed_at: float | None = None  # when (epoch seconds)
+    checkpoint: Checkpoint | None = None  # the last v1 checkpoint of this partition, written or read back
 
     def forget_before(self, cutoff_ms: int) -> int:
         old = [event_id for event_id, at in self.decided.items() if at < cutoff_ms]
@@ -84,12 +90,26 @@ class Partitions:
     def seen(self, partition: int, event_id: str) -> bool:
         return event_id in self.states[partition].decided
 
-    def commit(self, heads: dict[int, ChainHead], seen: Iterable[tuple[int, str]], now_ms: int) -> None:
-        """Kafka holds a decision's outputs: advance the heads and remember the event ids, on the
-        partitions still held (a revoked one's next owner reads its head back from the log)."""
+    def commit(
+        self,
+        heads: dict[int, ChainHead],
+        seen: Iterable[tuple[int, str]],
+        now_ms: int,
+        leaves: dict[int, list[bytes]] | None = None,
+    ) -> None:
+        """Kafka holds a decision's outputs: advance the heads and trees (`leaves`: the leaf hashes of
+        the audit records written, per partition, in seq order) and remember the event ids, on the
+        partitions still held (a revoked one's next owner reads its head back from the log). A tree
+        that does not end where its chain does is dropped, to be read back from the log."""
         for partition, head in heads.items():
-            if partition in self.states:
-                self.states[partition].head = head
+            state = self.states.get(partition)
+            if state is None:
+                continue
+            for leaf in (leaves or {}).get(partition, []):
+                state.tree.append(leaf)
+            state.head = head
+            if leaves is not None and state.tree.size != head.seq + 1:
+                del self.states[partition]
         for partition, event_id in seen:
             if partition in self.states:
                 self.states[partition].decided[event_id] = now_ms

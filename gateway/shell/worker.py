@@ -24,7 +24,9 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.contract.topics import TopicNames
-from gateway.core.audit.signing import sign_checkpoint
+from gateway.core.audit.chain import ChainHead
+from gateway.core.audit.signing import completeness_checkpoint, partition_checkpoint, sign_checkpoint, signing_time
+from gateway.core.audit.tlog import EMPTY_ROOT, leaf_hash
 from gateway.core.context import Context
 from gateway.core.lifecycle.dispatch import decide_lifecycle, worth_redoing
 from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase
@@ -33,6 +35,7 @@ from gateway.core.pipeline import process_batch
 from gateway.kafka.provisioning import ensure_tenant_topics
 from gateway.shell.acks import hold, release
 from gateway.shell.audit_tail import AuditTail
+from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import FeedReader
 from gateway.shell.metrics import GatewayMetrics
 from gateway.shell.partitions import Partitions
@@ -102,11 +105,15 @@ class Worker:
                 self.names.cameras: state.apply_camera,
                 self.names.consent: state.apply_consent,
                 self.names.enrolled: state.apply_enrollment,
+                self.names.withdrawals: state.apply_withdrawal,
             },
         )
         self.app.add_dependency(self.feeds)
         self.audit_tail = AuditTail(self.settings, self.names.audit)
         self.partitions = Partitions()
+        # The completeness note's writer: whoever owns audit partition 0 (docs/audit-format.md §6).
+        self.checkpoint_watch = CheckpointWatch(self.settings, self.names.audit, self.settings.partitions)
+        self.completeness: tuple[list[tuple[int, bytes]], float] | None = None  # last listing, when signed
 
     # -- agents -----------------------------------------------------------------------------
     def _declare_agents(self) -> None:
@@ -150,6 +157,7 @@ class Worker:
         @self.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
         async def checkpoints() -> None:
             await self.sign_heads()
+            await self.sign_completeness()
             self.metrics.checkpoint_age.set(self.partitions.checkpoint_age(time.time()))
 
         @self.app.on_before_shutdown.connect  # type: ignore[arg-type]
@@ -160,6 +168,8 @@ class Worker:
             if not await self.partitions.drain(DRAIN_SECONDS):
                 log.warning("stopping with a batch in flight after %ds; its next owner redoes it", DRAIN_SECONDS)
             await self.sign_heads()
+            await self.sign_completeness(final=True)
+            await self.checkpoint_watch.stop()
 
         @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
         async def forget_old_event_ids() -> None:
@@ -268,8 +278,9 @@ class Worker:
         behind = self.feeds_behind()
         if behind:
             self.metrics.feeds_behind_decisions.inc()
+        heads, skew = self.partitions.heads(), timedelta(milliseconds=self.settings.clock_skew_ms)
         return Context(
-            state, self.names, self.partitions.heads(), self.partitions.seen, now, audit_partitions, feeds_behind=behind
+            state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind, clock_skew=skew
         )
 
     def feeds_behind(self) -> bool:
@@ -279,8 +290,12 @@ class Worker:
         """Produce a decision's outputs; once Kafka holds them, advance the chain heads."""
         result = ctx.result
         await self.produce(result.outputs)
-        # Acknowledged by Kafka: these heads may now be signed.
-        self.partitions.commit(ctx.heads, result.seen, int(time.time() * 1000))
+        # Acknowledged by Kafka: these heads may now be signed; each record is the next leaf of its tree.
+        leaves: dict[int, list[bytes]] = {}
+        for output in result.outputs:
+            if output.topic == self.names.audit and output.partition is not None:
+                leaves.setdefault(output.partition, []).append(leaf_hash(output.value or b""))
+        self.partitions.commit(ctx.heads, result.seen, int(time.time() * 1000), leaves)
         self.metrics.duplicates.inc(result.duplicates)
         for where in result.errors:  # where, never what: the record may hold biometric data
             log.error("a record could not be decided and was rejected: %s", where)
@@ -290,18 +305,52 @@ class Worker:
             self.metrics.count(tenant if tenant in known else "_unknown", outcome)
 
     async def sign_heads(self) -> None:
-        """Sign each partition's chain head that moved since its last checkpoint (R19)."""
+        """Sign each partition's head that moved since its last checkpoint (R19): the tree as a C2SP
+        checkpoint note with its frontier, and the chain head as 0.1.0 signed it."""
         key_id, private_key = self.runtime.state.keyring.signing_key()
-        now = datetime.now(UTC)
         heads = self.partitions.unsigned(time.time(), RESIGN_IDLE_SECONDS)
         outputs = []
         for partition, head in heads.items():
-            checkpoint = sign_checkpoint(private_key, key_id, partition, head, now)
-            encoded = self.runtime.state.codec.encode(checkpoint)
-            outputs.append(Output(self.names.audit, checkpoint.checkpoint_id.encode(), encoded, partition))
+            state = self.partitions.states[partition]
+            at = signing_time(state.checkpoint.time if state.checkpoint else None, datetime.now(UTC))
+            if state.tree.size == head.seq + 1:
+                record, state.checkpoint = partition_checkpoint(
+                    private_key, key_id, self.settings.audit_log_name, partition, head, state.tree.copy(), at
+                )
+            else:  # a log from before the tree whose first records are gone: the chain alone is signed
+                record = sign_checkpoint(private_key, key_id, partition, head, at)
+            encoded = self.runtime.state.codec.encode(record)
+            outputs.append(Output(self.names.audit, record.checkpoint_id.encode(), encoded, partition))
         if outputs:
             await self.produce(outputs)
             self.partitions.mark_signed(heads, time.time())
+
+    async def sign_completeness(self, final: bool = False) -> None:
+        """The owner of audit partition 0 signs what the log says every partition's newest checkpoint
+        is, when that changed and at least every RESIGN_IDLE_SECONDS (idle too, so a stall shows)."""
+        audit_zero = [p for p in self.partitions.owned if p % self.settings.partitions == 0]
+        if not audit_zero or not self.ready or (self.partitions.stopping and not final):
+            return
+        newest = await self.checkpoint_watch.read()
+        partitions = range(self.settings.partitions)
+        listing = [(newest[p].size, newest[p].root) if p in newest else (0, EMPTY_ROOT) for p in partitions]
+        if self.completeness is not None:
+            last, signed_at = self.completeness
+            if last == listing and time.time() - signed_at < RESIGN_IDLE_SECONDS:
+                return
+        key_id, private_key = self.runtime.state.keyring.signing_key()
+        zero = self.partitions.states.get(0)
+        head = zero.signed if zero is not None and zero.signed is not None else ChainHead()
+        at = signing_time(self.checkpoint_watch.completeness_time, datetime.now(UTC))
+        record = completeness_checkpoint(private_key, key_id, self.settings.audit_log_name, listing, head, at)
+        async with self.partitions.lock:
+            if not final and not any(self.partitions.ours(p) for p in audit_zero):
+                return  # partition 0 went to another worker meanwhile: it signs from now on
+            await self.produce(
+                [Output(self.names.audit, record.checkpoint_id.encode(), self.runtime.state.codec.encode(record), 0)]
+            )
+        self.checkpoint_watch.completeness_time = at
+        self.completeness = (listing, time.time())
 
     async def produce(self, outputs: list[Output]) -> None:
         """Produce a decision's effects, then its audit records: a decision in the audit log is

@@ -170,8 +170,9 @@ CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disabl
 
 def test_the_html_report_renders_in_chromium(audited: tuple[Deployment, Path, Path], tmp_path: Path) -> None:
     deployment, _, _ = audited
-    page = tmp_path / "report.html"
-    code, _ = _cli(deployment, "audit", "report", "--format", "html", "--out", str(page))
+    page, keyset = tmp_path / "report.html", tmp_path / "keyset.json"
+    assert _cli(deployment, "audit", "keyset", "--out", str(keyset))[0] == 0
+    code, _ = _cli(deployment, "audit", "report", "--format", "html", "--keyset", str(keyset), "--out", str(page))
     assert code == 0
     profile = ["--user-data-dir=" + str(tmp_path / "profile")]
     dom = subprocess.run(
@@ -179,6 +180,9 @@ def test_the_html_report_renders_in_chromium(audited: tuple[Deployment, Path, Pa
     ).stdout
     assert '<table id="by-tenant">' in dom and '<table id="by-rule">' in dom and dom.count("<svg") == 3
     assert "<rect" in dom and "acme" in dom
+    # It opens with the verification status, and every chart says what its colours are.
+    assert dom.index('id="verification"') < dom.index('id="by-tenant"') and "Verification: verified" in dom
+    assert "signed at" in dom and "by key" in dom and dom.count('class="legend"') == 3
     shot = tmp_path / "report.png"
     subprocess.run(
         [*CHROMIUM, *profile, f"--screenshot={shot}", "--window-size=1000,1400", page.as_uri()],

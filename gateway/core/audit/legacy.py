@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from gateway.contract.codec import HEADER_SIZE, MARKER, Codec, DecodeError, DecodeErrorCode, default_codec
-from gateway.contract.history import released_schema_sets
+from gateway.contract.history import released_dirs, released_schema_sets
 from gateway.contract.models import AuditRecord
 from gateway.contract.schemas import SchemaSet
 from gateway.core.audit.chain import GENESIS, canonical
@@ -29,6 +29,26 @@ def writer_fields() -> dict[bytes, frozenset[str]]:
             record = schemas["AuditRecord"]
             fields[record.fingerprint] = frozenset(f["name"] for f in record.fields())
     return fields
+
+
+def released_versions() -> list[str]:
+    return [d.name for d in released_dirs()]
+
+
+def audit_writer_schemas() -> list[dict[str, object]]:
+    """AuditRecord and AuditCheckpoint as every release and today write them, composed, with their
+    fingerprints: what an independent verifier needs (`facegate audit schemas`, verifier -schemas)."""
+    out: list[dict[str, object]] = []
+    seen: set[bytes] = set()
+    versions = [*zip(released_versions(), released_schema_sets(), strict=True), ("current", SchemaSet.load())]
+    for version, schemas in versions:
+        for name in ("AuditRecord", "AuditCheckpoint"):
+            if name in schemas.records and schemas[name].fingerprint not in seen:
+                seen.add(schemas[name].fingerprint)
+                record = schemas[name]
+                out.append({"version": version, "name": name, "fingerprint": record.fingerprint.hex(),
+                            "schema": record.schema})  # fmt: skip
+    return out
 
 
 def decode(value: bytes, codec: Codec | None = None) -> tuple[AuditRecord, bytes]:

@@ -37,6 +37,20 @@ class Report:
     distinct_subjects: dict[str, int] = field(default_factory=dict)
     timeline: dict[str, dict[str, int]] = field(default_factory=dict)  # hour -> decision -> count
     alerts: dict[str, dict[str, int]] = field(default_factory=dict)  # tenant -> rule -> count
+    # What verifying the log said (`verification_status`): status, up to which checkpoints, signed when, key.
+    verification: dict[str, str] = field(default_factory=lambda: {"status": "not verified: no key set given"})
+
+
+def verification_status(
+    verified: bool, findings: int, checkpoints: dict[int, int], signed_at: str | None, key_id: str | None
+) -> dict[str, str]:
+    """The report's opening lines from a verification: `checkpoints` is each partition's verified size."""
+    return {
+        "status": "verified" if verified else f"NOT verified: {findings} finding(s), see facegate audit verify",
+        "checkpoint": ", ".join(f"partition {p}: {n} records" for p, n in sorted(checkpoints.items())) or "none",
+        "signed_at": signed_at or "never",
+        "key_id": key_id or "-",
+    }
 
 
 def build_report(
@@ -100,8 +114,16 @@ def _rule_label(rule: str) -> str:
 
 def to_markdown(report: Report) -> str:
     scope = report.tenant or "all tenants"
+    v = report.verification
     lines = [
         f"# FaceGate audit report: {scope}",
+        "",
+        f"**Verification: {v['status']}**"
+        + (
+            f"; signed checkpoints cover {v['checkpoint']}; newest signed {v['signed_at']} by key {v['key_id']}."
+            if "checkpoint" in v
+            else "."
+        ),
         "",
         f"Period: {report.since or 'start'} to {report.until or 'now'}.",
         "",
@@ -137,10 +159,21 @@ _COLOURS = {"FORWARDED": "#2b8a3e", "STRIPPED": "#1971c2", "BLOCKED": "#c92a2a",
             "SHARED": "#5f3dc4", "SHARE_BLOCKED": "#e8590c", "ERASED": "#495057"}  # fmt: skip
 
 
+def _legend(labels: list[str], y: int, x: int = 0) -> str:
+    """A legend row: a coloured square and the name of each series."""
+    items = []
+    for i, label in enumerate(labels):
+        at = x + i * 92
+        items.append(f'<rect x="{at}" y="{y}" width="10" height="10" fill="{_COLOURS.get(label, "#1971c2")}"/>'
+                     f'<text x="{at + 14}" y="{y + 9}" font-size="10">{html.escape(label)}</text>')  # fmt: skip
+    return f'<g class="legend">{"".join(items)}</g>'
+
+
 def _bar_chart(title: str, values: dict[str, int], chart_id: str) -> str:
     """A horizontal bar chart as inline SVG: no script, no network, renders anywhere."""
     width, row = 640, 22
     top = max(values.values(), default=1) or 1
+    coloured = [label for label in values if label in _COLOURS]
     bars = []
     for i, (label, value) in enumerate(values.items()):
         length = int((width - 220) * value / top)
@@ -151,10 +184,11 @@ def _bar_chart(title: str, values: dict[str, int], chart_id: str) -> str:
             f'<text x="{205 + length}" y="{y + 14}" font-size="12">{value}</text>'
         )
     height = len(values) * row + 30
+    legend = _legend(coloured, height) if coloured else _legend(["decisions"], height)
     return (
         f'<svg class="chart" id="{chart_id}" role="img" aria-label="{html.escape(title)}" width="{width}" '
-        f'height="{height}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">'
-        f"{html.escape(title)}</text>{''.join(bars)}</svg>"
+        f'height="{height + 16}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">'
+        f"{html.escape(title)}</text>{''.join(bars)}{legend}</svg>"
     )
 
 
@@ -177,10 +211,11 @@ def _timeline_chart(report: Report) -> str:
                 f'<rect x="{left + i * step:.1f}" y="{y:.1f}" width="{max(1.0, step - 2):.1f}" height="{h:.1f}" fill="{_COLOURS[decision]}"><title>{hour} {decision}: {value}</title></rect>'
             )
     labels = f'<text x="{left}" y="{height - 4}" font-size="11">{html.escape(hours[0]) if hours else ""}</text>'
+    shown = [d for d in _DECISIONS if any(report.timeline[h].get(d) for h in hours)]
     return (
-        f'<svg class="chart" id="timeline" role="img" aria-label="decisions per hour" width="{width}" height="{height}" '
-        f'xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">Decisions per hour</text>'
-        f"{''.join(bars)}{labels}</svg>"
+        f'<svg class="chart" id="timeline" role="img" aria-label="decisions per hour" width="{width}" '
+        f'height="{height + 16}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">'
+        f"Decisions per hour</text>{''.join(bars)}{labels}{_legend(shown, height + 4)}</svg>"
     )
 
 
@@ -188,6 +223,19 @@ def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _verification_html(report: Report) -> str:
+    v = report.verification
+    ok = v["status"] == "verified"
+    rows = "".join(
+        f"<tr><th>{html.escape(name)}</th><td>{html.escape(v[key])}</td></tr>"
+        for key, name in (("checkpoint", "verified up to"), ("signed_at", "signed at"), ("key_id", "by key"))
+        if key in v
+    )
+    colour = "#2b8a3e" if ok else "#c92a2a"
+    return (f'<section id="verification"><p style="font-size:1.3em;color:{colour}"><b>Verification: '
+            f"{html.escape(v['status'])}</b></p><table>{rows}</table></section>")  # fmt: skip
 
 
 def to_html(report: Report) -> str:
@@ -212,6 +260,7 @@ def to_html(report: Report) -> str:
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}</style>
 </head><body>
 <h1>FaceGate audit report: {scope}</h1>
+{_verification_html(report)}
 <p>Period: {html.escape(str(report.since or "start"))} to {html.escape(str(report.until or "now"))}.
 {report.records} decisions ({report.duplicates} at-least-once repeats not counted).</p>
 <h2>Decisions</h2>{_bar_chart("Decisions", {d: report.by_decision.get(d, 0) for d in _DECISIONS if report.by_decision.get(d)}, "decisions-chart")}

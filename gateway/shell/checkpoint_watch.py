@@ -1,0 +1,93 @@
+"""The elected checkpointer's view of the log: every audit partition's newest checkpoint.
+
+The worker that owns audit partition 0 signs the completeness note (docs/audit-format.md §6)
+from what the log says, not from what workers say: one consumer assigned to every audit
+partition follows them, decoding only checkpoint records (keys `k-...`, and `c-...` for the
+completeness notes on partition 0, whose newest time the next note must exceed). At first use it
+starts 256 records back from each partition's end and widens (4x) until it holds a checkpoint.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from gateway.contract.codec import DecodeError, default_codec
+from gateway.contract.models import AuditCheckpoint
+from gateway.core.audit import note
+from gateway.core.audit.note import Checkpoint, Completeness, NoteError
+from gateway.kafka.connection import aiokafka_config
+from gateway.kafka.reading import stop_quietly
+from gateway.settings import Settings
+
+
+class CheckpointWatch:
+    def __init__(self, settings: Settings, topic: str, partitions: int) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.count = partitions
+        self.codec = default_codec()
+        self.log = settings.audit_log_name
+        self.newest: dict[int, Checkpoint] = {}
+        self.completeness_time: datetime | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def read(self) -> dict[int, Checkpoint]:
+        """Every partition's newest checkpoint as the log holds it now."""
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
+            await consumer.start()
+            self._consumer = consumer
+            tps = [TopicPartition(self.topic, p) for p in range(self.count)]
+            consumer.assign(tps)
+            ends, firsts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
+            for tp in tps:
+                await self._first_read(consumer, tp, firsts[tp], ends[tp])
+        consumer = self._consumer
+        tps = [TopicPartition(self.topic, p) for p in range(self.count)]
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            await self._read(consumer, tp, None, ends[tp])
+        return dict(self.newest)
+
+    async def _first_read(self, consumer: AIOKafkaConsumer, tp: TopicPartition, first: int, end: int) -> None:
+        low, high = max(first, end - 256), end
+        while True:
+            await self._read(consumer, tp, low, high)
+            if tp.partition in self.newest or low <= first:
+                break
+            low, high = max(first, end - 4 * (end - low)), low
+        consumer.seek(tp, end)
+
+    async def _read(self, consumer: AIOKafkaConsumer, tp: TopicPartition, low: int | None, end: int) -> None:
+        if low is not None:
+            consumer.seek(tp, low)
+        while await consumer.position(tp) < end:
+            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                if (record.key or b"")[:2] in (b"k-", b"c-"):
+                    self._apply(tp.partition, record.value or b"")
+
+    def _apply(self, partition: int, value: bytes) -> None:
+        try:
+            record = self.codec.decode_any(value)
+            if not isinstance(record, AuditCheckpoint) or not record.note:
+                return
+            text = note.parse(record.note.encode()).text
+            if text.startswith(note.completeness_origin(self.log) + "\n"):
+                at = Completeness.parse(text).time
+                self.completeness_time = max(at, self.completeness_time or at)
+                return
+            checkpoint = Checkpoint.parse(text)
+            if checkpoint.partition(self.log) != partition:
+                return
+        except (DecodeError, NoteError):
+            return
+        known = self.newest.get(partition)
+        if known is None or (checkpoint.size, checkpoint.time) > (known.size, known.time):
+            self.newest[partition] = checkpoint
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await stop_quietly(self._consumer)
+            self._consumer = None

@@ -1,0 +1,543 @@
+package main
+
+// Verifying a whole exported log (docs/audit-format.md sections 9 and 11): every partition's
+// records as leaves of its tree, its signed checkpoints in order, pruned prefixes from a
+// published or kept frontier, the v0 chain, and the completeness notes; the regulator's anchor
+// file (facegate-anchors/v1) is checked against today's log and, once verified, rewritten.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+type entry struct {
+	Partition int64  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Value     string `json:"value"`
+	Format    string `json:"format"`
+	raw       []byte
+}
+
+type signedCP struct {
+	cp       *Checkpoint
+	note     string
+	frontier []tlog.Hash // nil unless it folds to the signed root
+}
+
+type target struct {
+	size int64
+	root tlog.Hash
+	what string
+}
+
+type keptHead struct {
+	Partition  int64    `json:"partition"`
+	Checkpoint string   `json:"checkpoint"`
+	Size       int64    `json:"size"`
+	Hashes     []string `json:"hashes"`
+	cp         *Checkpoint
+	frontier   []tlog.Hash
+}
+
+type anchorFile struct {
+	Format       string     `json:"format"`
+	Log          string     `json:"log"`
+	Partitions   []keptHead `json:"partitions"`
+	Completeness *string    `json:"completeness"`
+}
+
+func treeHash(size int64, frontier []tlog.Hash) (tlog.Hash, error) {
+	if size == 0 {
+		return emptyRoot, nil
+	}
+	s, err := newStore(size, frontier)
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	return tlog.TreeHash(size, s)
+}
+
+func exportCommand(args []string) int {
+	flags := flag.NewFlagSet("export", flag.ExitOnError)
+	keysPath := flags.String("keys", "", "the key set (JSON)")
+	schemasPath := flags.String("schemas", "", "the AuditRecord and AuditCheckpoint writer schemas (JSON)")
+	anchorPath := flags.String("anchor", "", "the checkpoints kept from the last run (created, rewritten when verified)")
+	maxAge := flags.Duration("max-age", 0, "a finding if the newest completeness note is older than this")
+	nowText := flags.String("now", "", "the time of verification (default: now)")
+	asJSON := flags.Bool("json", false, "print the findings as JSON")
+	flags.Parse(args)
+	if flags.NArg() != 1 || *keysPath == "" || *schemasPath == "" {
+		usage()
+	}
+	raw, err := os.ReadFile(*keysPath)
+	if err != nil {
+		return fail(err)
+	}
+	ks, err := LoadKeySet(raw)
+	if err != nil {
+		return fail(err)
+	}
+	schemas, err := loadSchemas(*schemasPath)
+	if err != nil {
+		return fail(err)
+	}
+	now := time.Now().UTC()
+	if *nowText != "" {
+		if now, err = parseTime(*nowText); err != nil {
+			return fail(err)
+		}
+	}
+	entries, err := readExport(flags.Arg(0))
+	if err != nil {
+		return fail(err)
+	}
+	var kept *anchorFile
+	var findings []Finding
+	if *anchorPath != "" {
+		if data, err := os.ReadFile(*anchorPath); err == nil {
+			kept, findings = loadAnchors(data, ks)
+		}
+	}
+	v := &logVerifier{ks: ks, schemas: schemas, kept: kept}
+	findings = append(findings, v.verify(entries, now, *maxAge)...)
+	errorsFound := false
+	for _, f := range findings {
+		if f.Code != Pruned {
+			errorsFound = true
+		}
+	}
+	if *anchorPath != "" && !errorsFound {
+		out, _ := json.MarshalIndent(v.keep(), "", "  ")
+		if err := os.WriteFile(*anchorPath, append(out, '\n'), 0o644); err != nil {
+			return fail(err)
+		}
+	}
+	if *asJSON {
+		type jf struct{ Code, Detail string }
+		out := []jf{}
+		for _, f := range findings {
+			out = append(out, jf{f.Code, f.Detail})
+		}
+		line, _ := json.Marshal(map[string]any{"findings": out, "partitions": v.summary})
+		fmt.Println(string(line))
+		if errorsFound {
+			return 1
+		}
+		return 0
+	}
+	return report(findings, fmt.Sprintf("export verified: %d partitions", len(v.summary)))
+}
+
+func readExport(path string) ([]entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []entry
+	scanner := bufio.NewScanner(f)
+	scanner.Buffer(make([]byte, 1<<20), 1<<26)
+	for n := 1; scanner.Scan(); n++ {
+		line := bytes.TrimSpace(scanner.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var e entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		if n == 1 && e.Format == "facegate-audit-export/v1" {
+			continue
+		}
+		if e.raw, err = base64.StdEncoding.DecodeString(e.Value); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		out = append(out, e)
+	}
+	return out, scanner.Err()
+}
+
+func loadAnchors(data []byte, ks *KeySet) (*anchorFile, []Finding) {
+	var a anchorFile
+	if err := json.Unmarshal(data, &a); err != nil || a.Format != "facegate-anchors/v1" || a.Log != ks.Log {
+		return nil, []Finding{find(Malformed, "the anchor file is not a facegate-anchors/v1 document of %s", ks.Log)}
+	}
+	var out []Finding
+	var heads []keptHead
+	for _, h := range a.Partitions {
+		cp, f := ks.CheckCheckpoint([]byte(h.Checkpoint), h.Partition)
+		out = append(out, f...)
+		if cp == nil {
+			continue
+		}
+		var frontier []tlog.Hash
+		for _, s := range h.Hashes {
+			x, err := hash32(s)
+			if err != nil {
+				return nil, []Finding{find(Malformed, "kept frontier: %v", err)}
+			}
+			frontier = append(frontier, x)
+		}
+		if root, err := treeHash(h.Size, frontier); err != nil || h.Size != cp.Size || root != cp.Root {
+			out = append(out, find(Malformed, "kept frontier of partition %d is not its root's", h.Partition))
+			continue
+		}
+		h.cp, h.frontier = cp, frontier
+		heads = append(heads, h)
+	}
+	a.Partitions = heads
+	return &a, out
+}
+
+type partSummary struct {
+	Partition int64  `json:"partition"`
+	Records   int    `json:"records"`
+	Size      int64  `json:"size"`
+	SignedAt  string `json:"signed_at"`
+	Pruned    int64  `json:"pruned"`
+}
+
+type logVerifier struct {
+	ks        *KeySet
+	schemas   []*Schema
+	kept      *anchorFile
+	newest    map[int64]signedCP
+	frontiers map[int64][]tlog.Hash
+	notes     []*Completeness
+	noteTexts []string
+	summary   []partSummary
+}
+
+func schemaName(s *Schema) string {
+	if m, ok := s.JSON.(map[string]any); ok {
+		name, _ := m["name"].(string)
+		return name
+	}
+	return ""
+}
+
+func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duration) []Finding {
+	sort.SliceStable(entries, func(i, j int) bool {
+		if entries[i].Partition != entries[j].Partition {
+			return entries[i].Partition < entries[j].Partition
+		}
+		return entries[i].Offset < entries[j].Offset
+	})
+	v.newest, v.frontiers = map[int64]signedCP{}, map[int64][]tlog.Hash{}
+	byPartition := map[int64][]entry{}
+	var order []int64
+	for _, e := range entries {
+		if _, ok := byPartition[e.Partition]; !ok {
+			order = append(order, e.Partition)
+		}
+		byPartition[e.Partition] = append(byPartition[e.Partition], e)
+	}
+	type partData struct {
+		leaves  map[int64]tlog.Hash
+		chained [][]byte
+		signed  []signedCP
+		head    int64
+		records int
+	}
+	var out []Finding
+	data := map[int64]*partData{}
+	for _, p := range order {
+		d := &partData{leaves: map[int64]tlog.Hash{}, head: -1}
+		data[p] = d
+		for _, e := range byPartition[p] {
+			rec, schema, err := DecodeRecord(e.raw, v.schemas)
+			if err != nil {
+				out = append(out, find(Malformed, "partition %d offset %d: %v", p, e.Offset, err))
+				continue
+			}
+			if schemaName(schema) == "AuditCheckpoint" {
+				text, _ := rec.Values["note"].(string)
+				if text == "" {
+					continue // a v0 checkpoint: the chain's signature, which this verifier leaves to 0.1.0 tooling
+				}
+				if strings.HasPrefix(text, v.ks.Log+"/completeness\n") {
+					c, f := v.ks.CheckCompleteness([]byte(text))
+					out = append(out, f...)
+					if c != nil {
+						v.notes, v.noteTexts = append(v.notes, c), append(v.noteTexts, text)
+					}
+					continue
+				}
+				cp, f := v.ks.CheckCheckpoint([]byte(text), p)
+				out = append(out, f...)
+				if cp == nil {
+					continue
+				}
+				s := signedCP{cp: cp, note: text}
+				var frontier []tlog.Hash
+				items, _ := rec.Values["frontier"].([]any)
+				for _, item := range items {
+					if b, ok := item.([]byte); ok && len(b) == 32 {
+						frontier = append(frontier, tlog.Hash(b))
+					}
+				}
+				if root, err := treeHash(cp.Size, frontier); err == nil && root == cp.Root && len(frontier) == len(items) {
+					s.frontier = frontier
+				}
+				d.signed = append(d.signed, s)
+				continue
+			}
+			d.records++
+			seq, _ := rec.Values["seq"].(int64)
+			if seq <= d.head {
+				out = append(out, find(Tampered, "partition %d: seq %d after seq %d (reordered or repeated)", p, seq, d.head))
+			} else {
+				d.leaves[seq] = tlog.RecordHash(e.raw)
+				d.head = seq
+			}
+			if h, _ := rec.Values["hash"].(string); h != "" {
+				d.chained = append(d.chained, e.raw)
+			}
+		}
+	}
+	var keptHeads map[int64]keptHead
+	if v.kept != nil {
+		keptHeads = map[int64]keptHead{}
+		for _, h := range v.kept.Partitions {
+			keptHeads[h.Partition] = h
+		}
+	}
+	for _, p := range order {
+		d := data[p]
+		for _, f := range CheckChainV0(d.chained, v.schemas) {
+			if f.Code != Pruned {
+				out = append(out, find(f.Code, "partition %d: %s", p, f.Detail))
+			}
+		}
+		for i := 1; i < len(d.signed); i++ {
+			before, after := d.signed[i-1].cp, d.signed[i].cp
+			if !after.Time.After(before.Time) || after.Size < before.Size {
+				out = append(out, find(Inconsistent, "partition %d: checkpoint of size %d follows one of size %d (replayed or rewound)", p, after.Size, before.Size))
+			}
+		}
+		var targets []target
+		var newest *signedCP
+		for i := range d.signed {
+			s := d.signed[i]
+			targets = append(targets, target{s.cp.Size, s.cp.Root, "checkpoint"})
+			if newest == nil || s.cp.Size > newest.cp.Size || (s.cp.Size == newest.cp.Size && s.cp.Time.After(newest.cp.Time)) {
+				newest = &d.signed[i]
+			}
+		}
+		for _, c := range v.notes {
+			if int(p) < len(c.Heads) {
+				targets = append(targets, target{c.Heads[p].Size, c.Heads[p].Root, "completeness note"})
+			}
+		}
+		kh, hasKept := keptHeads[p]
+		if hasKept {
+			targets = append(targets, target{kh.cp.Size, kh.cp.Root, "kept checkpoint"})
+			if newest != nil && kh.cp.Size > newest.cp.Size {
+				out = append(out, find(Inconsistent, "partition %d: the log went back from the kept size %d to %d (rewound)", p, kh.cp.Size, newest.cp.Size))
+			}
+		}
+		// Where the tree check starts: leaf 0, or the smallest frontier at or above the first leaf.
+		var start int64
+		var frontier []tlog.Hash
+		first := int64(-1)
+		for seq := range d.leaves {
+			if first < 0 || seq < first {
+				first = seq
+			}
+		}
+		if first != 0 {
+			type cand struct {
+				size     int64
+				frontier []tlog.Hash
+			}
+			var cands []cand
+			for _, s := range d.signed {
+				if s.frontier != nil {
+					cands = append(cands, cand{s.cp.Size, s.frontier})
+				}
+			}
+			if hasKept {
+				cands = append(cands, cand{kh.cp.Size, kh.frontier})
+			}
+			chosen := -1
+			for i, c := range cands {
+				usable := first < 0 || c.size >= first
+				better := chosen < 0 || (first >= 0 && c.size < cands[chosen].size) || (first < 0 && c.size > cands[chosen].size)
+				if usable && better {
+					chosen = i
+				}
+			}
+			if chosen < 0 && first > 0 {
+				out = append(out, find(Missing, "partition %d: leaves 0..%d are absent and no frontier covers them", p, first-1))
+				continue
+			}
+			if chosen >= 0 {
+				start, frontier = cands[chosen].size, cands[chosen].frontier
+			}
+		}
+		s, err := newStore(start, frontier)
+		if err != nil {
+			out = append(out, find(Malformed, "partition %d: %v", p, err))
+			continue
+		}
+		if start > 0 {
+			out = append(out, find(Pruned, "partition %d: leaves 0..%d pruned before the checkpoint of size %d", p, start-1, start))
+		}
+		sort.Slice(targets, func(i, j int) bool { return targets[i].size < targets[j].size })
+		failed := false
+		for _, t := range targets {
+			if t.size < start {
+				continue
+			}
+			for s.n < t.size {
+				leaf, ok := d.leaves[s.n]
+				if !ok {
+					break
+				}
+				s.append(leaf)
+			}
+			if s.n < t.size {
+				out = append(out, find(Missing, "partition %d: leaf %d is absent below the size %d of a %s", p, s.n, t.size, t.what))
+				failed = true
+				break
+			}
+			root, err := tlog.TreeHash(t.size, s)
+			if err != nil || root != t.root {
+				out = append(out, find(Tampered, "partition %d: leaves up to %d do not give the root of a %s", p, t.size-1, t.what))
+				failed = true
+				break
+			}
+		}
+		if !failed {
+			for seq := s.n; seq <= d.head; seq++ {
+				if _, ok := d.leaves[seq]; !ok {
+					out = append(out, find(Missing, "partition %d: leaf %d is absent after the newest checkpoint", p, seq))
+					break
+				}
+			}
+		}
+		sum := partSummary{Partition: p, Records: d.records, Pruned: start}
+		if newest != nil && !failed && newest.cp.Size >= start {
+			sum.Size, sum.SignedAt = newest.cp.Size, newest.cp.Time.Format(timeLayout)
+			v.newest[p] = *newest
+			if f, err := frontierOf(s, newest.cp.Size); err == nil {
+				v.frontiers[p] = f
+			}
+		}
+		v.summary = append(v.summary, sum)
+	}
+	out = append(out, v.completeness(data2sizes(order, func(p int64) (bool, bool) {
+		return len(data[p].leaves) > 0, len(data[p].signed) > 0
+	}), now, maxAge)...)
+	return out
+}
+
+type presence struct{ records, signed bool }
+
+func data2sizes(order []int64, f func(int64) (bool, bool)) map[int64]presence {
+	out := map[int64]presence{}
+	for _, p := range order {
+		r, s := f(p)
+		out[p] = presence{r, s}
+	}
+	return out
+}
+
+// frontierOf reads the frontier of size n back from a store that holds it.
+func frontierOf(s *store, n int64) ([]tlog.Hash, error) {
+	var out []tlog.Hash
+	lo := int64(0)
+	for level := 62; level >= 0; level-- {
+		if n&(1<<level) == 0 {
+			continue
+		}
+		h, err := s.ReadHashes([]int64{tlog.StoredHashIndex(level, lo>>level)})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h[0])
+		lo += 1 << level
+	}
+	return out, nil
+}
+
+func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAge time.Duration) []Finding {
+	var out []Finding
+	series := v.notes
+	if v.kept != nil && v.kept.Completeness != nil {
+		kept, f := v.ks.CheckCompleteness([]byte(*v.kept.Completeness))
+		out = append(out, f...)
+		if kept != nil {
+			series = []*Completeness{kept}
+			for _, c := range v.notes {
+				if c.Time.After(kept.Time) {
+					series = append(series, c)
+				}
+			}
+			if len(v.notes) > 0 && kept.Time.After(v.notes[len(v.notes)-1].Time) {
+				out = append(out, find(Inconsistent, "the newest completeness note is older than the kept one (rewound)"))
+			}
+		}
+	}
+	if maxAge <= 0 {
+		maxAge = time.Duration(1<<62 - 1)
+	}
+	out = append(out, CheckSeries(series, now, maxAge)...)
+	anySigned := false
+	for _, d := range data {
+		anySigned = anySigned || d.signed
+	}
+	if len(v.notes) == 0 && anySigned {
+		out = append(out, find(PartMissing, "no completeness note: partition 0 or its notes are gone"))
+	}
+	if len(series) == 0 {
+		return out
+	}
+	newest := series[len(series)-1]
+	for p, head := range newest.Heads {
+		d, ok := data[int64(p)]
+		if head.Size > 0 && (!ok || (!d.records && !d.signed)) {
+			out = append(out, find(PartMissing, "partition %d holds %d leaves but is gone", p, head.Size))
+		}
+	}
+	for p, d := range data {
+		if p >= int64(len(newest.Heads)) && d.records {
+			out = append(out, find(PartMissing, "partition %d has records but no line", p))
+		}
+	}
+	return out
+}
+
+func (v *logVerifier) keep() anchorFile {
+	a := anchorFile{Format: "facegate-anchors/v1", Log: v.ks.Log, Partitions: []keptHead{}}
+	var parts []int64
+	for p := range v.newest {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	for _, p := range parts {
+		f, ok := v.frontiers[p]
+		if !ok {
+			continue
+		}
+		h := keptHead{Partition: p, Checkpoint: v.newest[p].note, Size: v.newest[p].cp.Size, Hashes: []string{}}
+		for _, x := range f {
+			h.Hashes = append(h.Hashes, base64.StdEncoding.EncodeToString(x[:]))
+		}
+		a.Partitions = append(a.Partitions, h)
+	}
+	if len(v.noteTexts) > 0 {
+		a.Completeness = &v.noteTexts[len(v.noteTexts)-1]
+	}
+	return a
+}
