@@ -265,6 +265,14 @@ class EnrolledTemplate(AvroRecord):
     recipients: list[EnrolledRecipient] = []
 
 
+class Withdrawal(AvroRecord):
+    avro_name: ClassVar[str] = "Withdrawal"
+    tenant_id: Identifier
+    subject_id: Identifier
+    withdrawn_at: Timestamp
+    consent_ref: str | None = None
+
+
 RECORD_MODELS: dict[str, type[AvroRecord]] = {
     model.avro_name: model
     for model in (
@@ -280,5 +288,6 @@ RECORD_MODELS: dict[str, type[AvroRecord]] = {
         ErasureNotice,
         SharedSubject,
         EnrolledTemplate,
+        Withdrawal,
     )
 }

@@ -35,6 +35,7 @@ RECORD_NAMES: tuple[str, ...] = (
     "ErasureNotice",
     "SharedSubject",
     "EnrolledTemplate",
+    "Withdrawal",
 )
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

@@ -116,6 +116,11 @@ class TopicNames:
         """Gateway-internal: protected enrollments."""
         return f"{self.prefix}enrolled"
 
+    @property
+    def withdrawals(self) -> str:
+        """Gateway-internal: the withdrawals the gateway has seen, which no replayed grant undoes."""
+        return f"{self.prefix}withdrawals"
+
     def governed(self, tenant_id: str) -> str:
         return f"{self.prefix}governed.{check_tenant_id(tenant_id)}"
 
@@ -173,15 +178,28 @@ def contract_topics(settings: Settings, tenants: list[str] | None = None) -> lis
     def spec(name: str, kind: TopicKind, config: dict[str, str], doc: str) -> TopicSpec:
         return _spec(settings, name, kind, config, doc)
 
+    # Inputs are stamped by the broker when appended: times the gateway trusts (a producer's own
+    # clock bounds nothing), and the same on a redo.
+    stamped = {"message.timestamp.type": "LogAppendTime"}
     specs = [
-        spec(names.cameras, TopicKind.REGISTRY, compacted, "camera registry, keyed by camera_id"),
-        spec(names.consent, TopicKind.REGISTRY, compacted, "consent, keyed by tenant/subject"),
-        spec(names.enroll, TopicKind.INBOX, delete_after(settings.enroll_retention_ms), "raw enrollment templates"),
-        spec(names.raw, TopicKind.INBOX, delete_after(settings.raw_retention_ms), "raw face captures from vendors"),
+        spec(names.cameras, TopicKind.REGISTRY, compacted | stamped, "camera registry, keyed by camera_id"),
+        spec(names.consent, TopicKind.REGISTRY, compacted | stamped, "consent, keyed by tenant/subject"),
+        spec(
+            names.enroll,
+            TopicKind.INBOX,
+            delete_after(settings.enroll_retention_ms) | stamped,
+            "raw enrollment templates",
+        ),
+        spec(
+            names.raw,
+            TopicKind.INBOX,
+            delete_after(settings.raw_retention_ms) | stamped,
+            "raw face captures from vendors",
+        ),
         spec(
             names.share_requests,
             TopicKind.INBOX,
-            delete_after(settings.governed_retention_ms),
+            delete_after(settings.governed_retention_ms) | stamped,
             "cross-company share requests",
         ),
         spec(names.audit, TopicKind.AUDIT, delete_after(settings.audit_retention_ms), "one signed record per decision"),
@@ -218,13 +236,19 @@ def _spec(settings: Settings, name: str, kind: TopicKind, config: dict[str, str]
 
 
 def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
-    """Gateway-internal topics: protected enrollments (compacted; a tombstone erases one)."""
+    """Gateway-internal topics, compacted: protected enrollments (a tombstone erases one) and the
+    withdrawals the gateway has seen (kept for good: no replayed grant restores a consent)."""
+    names = TopicNames(settings.topic_prefix)
+    compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
     return [
         _spec(
             settings,
-            TopicNames(settings.topic_prefix).enrolled,
+            names.enrolled,
             TopicKind.STATE,
             compacting_within(settings.erased_bound_ms),
             "protected enrollment templates, keyed tenant/subject",
-        )
+        ),
+        _spec(
+            settings, names.withdrawals, TopicKind.STATE, compacted, "withdrawals the gateway saw, keyed tenant/subject"
+        ),
     ]

@@ -69,6 +69,9 @@ class ConsentHistory:
     """The versions of one subject's consent with one tenant, oldest first."""
 
     versions: tuple[ConsentRecord, ...]
+    # The latest withdrawal the gateway itself recorded (facegate.withdrawals): a grant given at or
+    # before it is a replay and grants nothing, whatever the tenant's topic holds now.
+    withdrawn_at: datetime | None = None
 
     @property
     def current(self) -> ConsentRecord:
@@ -160,6 +163,8 @@ def check_consent(
         return Refusal((Rule.SEPARATE_CONSENT,), Reason.NO_CONSENT)
     if history.current.status is ConsentStatus.WITHDRAWN:
         return WITHDRAWN
+    if history.withdrawn_at is not None and history.current.granted_at <= history.withdrawn_at:
+        return WITHDRAWN  # an older grant replayed after the withdrawal
     then = history.in_force(at)
     if then is None:
         return Refusal((Rule.SEPARATE_CONSENT,), Reason.CONSENT_AFTER_CAPTURE)

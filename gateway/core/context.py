@@ -12,7 +12,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.contract.models import CameraRegistration, ConsentRecord, FaceCaptured
 from gateway.contract.topics import TopicNames
@@ -69,11 +69,19 @@ class Context:
     # The consent and enrollment feeds lag beyond their bound: a withdrawal not read yet must not
     # be overtaken, so nothing is forwarded (R01), everything identified is stripped.
     feeds_behind: bool = False
+    clock_skew: timedelta = timedelta(minutes=5)  # how far ahead of the broker's time a producer's time may be
     result: BatchResult = field(default_factory=BatchResult)
 
     def audit_partition(self, input_partition: int) -> int:
         """Inputs of partition p are audited in audit partition p (co-partitioned topics)."""
         return input_partition % self.audit_partitions
+
+    def from_the_future(self, record: InputRecord, *claimed: datetime | None) -> bool:
+        """Whether a time a producer claims lies beyond the broker's append time plus the skew."""
+        if record.timestamp_ms <= 0:
+            return False  # no broker time (a test, or a broker that does not stamp): nothing to bound by
+        appended = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        return any(t is not None and t > appended + self.clock_skew for t in claimed)
 
     def seen(self, input_partition: int, event_id: str) -> bool:
         return self.is_seen(self.audit_partition(input_partition), event_id)

@@ -58,6 +58,12 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
             ctx.result.duplicates += 1
             continue
         in_batch.add(capture.event_id)
+        if ctx.from_the_future(record, capture.captured_at):
+            future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
+            decisions.append(
+                (record, partial(ctx.reject, record, future, "captured_at is ahead of the broker", capture=capture))
+            )
+            continue
         screened = screen(
             capture,
             state.cameras.get(capture.camera_id),

@@ -8,14 +8,21 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import numpy as np
 
 from gateway.contract.codec import Codec, DecodeError, DecodeErrorCode, default_codec
-from gateway.contract.models import AvroRecord, CameraRegistration, ConsentRecord, EnrolledRecipient, EnrolledTemplate
+from gateway.contract.models import (
+    AvroRecord,
+    CameraRegistration,
+    ConsentRecord,
+    EnrolledRecipient,
+    EnrolledTemplate,
+    Withdrawal,
+)
 from gateway.core.anomaly import IdentificationRates
 from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.embeddings import from_bytes
@@ -96,6 +103,7 @@ class GatewayState:
     indexes: dict[tuple[str, str, int], EnrolledIndex] = field(default_factory=dict)
     enrollments: dict[str, EnrollmentEntry] = field(default_factory=dict)  # by tenant/subject
     ignored_records: int = 0  # registry records that did not decode
+    withdrawals: dict[str, datetime] = field(default_factory=dict)  # the gateway's own record, by tenant/subject
     identifications: IdentificationRates = field(default_factory=IdentificationRates)  # R18 baselines
 
     # -- lookups ------------------------------------------------------------------------------
@@ -106,7 +114,9 @@ class GatewayState:
         return found
 
     def consent(self, tenant_id: str, subject_id: str) -> ConsentHistory | None:
-        return self.consents.get(consent_key(tenant_id, subject_id))
+        key = consent_key(tenant_id, subject_id)
+        history, withdrawn = self.consents.get(key), self.withdrawals.get(key)
+        return history if history is None or withdrawn is None else replace(history, withdrawn_at=withdrawn)
 
     def tenant_pseudonym(self, tenant_id: str, subject_id: str) -> str:
         version, key = self.keyring.pseudonym_key(tenant_id)
@@ -149,7 +159,15 @@ class GatewayState:
         # A record that does not decode may have been a withdrawal: it voids the consent (fail
         # closed) until a readable version follows; the lifecycle agent dead-letters it.
         consent = self._decode(value, ConsentRecord) if value is not None else None
+        if consent is not None and consent_key(consent.tenant_id, consent.subject_id) != key:
+            self.ignored_records += 1  # speaks for another tenant or subject: changes nothing (the agent rejects it)
+            return
         self.consents.record(key, consent, offset)
+
+    def apply_withdrawal(self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
+        """The gateway's own record of a withdrawal (it writes them; nothing deletes them)."""
+        if value is not None and (withdrawal := self._decode(value, Withdrawal)) is not None:
+            self.withdrawals[key] = max(withdrawal.withdrawn_at, self.withdrawals.get(key, withdrawal.withdrawn_at))
 
     def _decode(self, value: bytes, model: type[Record]) -> Record | None:
         try:

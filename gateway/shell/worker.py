@@ -105,6 +105,7 @@ class Worker:
                 self.names.cameras: state.apply_camera,
                 self.names.consent: state.apply_consent,
                 self.names.enrolled: state.apply_enrollment,
+                self.names.withdrawals: state.apply_withdrawal,
             },
         )
         self.app.add_dependency(self.feeds)
@@ -277,8 +278,9 @@ class Worker:
         behind = self.feeds_behind()
         if behind:
             self.metrics.feeds_behind_decisions.inc()
+        heads, skew = self.partitions.heads(), timedelta(milliseconds=self.settings.clock_skew_ms)
         return Context(
-            state, self.names, self.partitions.heads(), self.partitions.seen, now, audit_partitions, feeds_behind=behind
+            state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind, clock_skew=skew
         )
 
     def feeds_behind(self) -> bool:

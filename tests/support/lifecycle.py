@@ -21,7 +21,7 @@ from gateway.core.state import GatewayState, consent_key
 from gateway.files.calibrations import shipped
 from gateway.files.policies import policy_of
 from gateway.keyring import Keyring
-from tests.support.core import CODEC, NAMES, context
+from tests.support.core import CODEC, NAMES, NOW, context
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 VISIT = Purpose.REPEAT_VISITOR_RECOGNITION
@@ -71,7 +71,7 @@ def enrollment(subject: str = "s1", person: int = 0, tenant: str = "acme") -> En
 
 
 def record(topic: str, value: bytes | None, offset: int = 0, partition: int = 0) -> InputRecord:
-    return InputRecord(topic, partition, offset, value, int(T0.timestamp() * 1000))
+    return InputRecord(topic, partition, offset, value, int(NOW.timestamp() * 1000))  # when the broker took it
 
 
 def apply(state: GatewayState, result: BatchResult) -> None:

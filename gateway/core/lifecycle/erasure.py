@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.contract.codec import DecodeError
-from gateway.contract.models import ConsentRecord, ErasureNotice
+from gateway.contract.models import ConsentRecord, ErasureNotice, Withdrawal
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.consent import ConsentHistory, consent_ref, effective_at
 from gateway.core.context import UNDECIDABLE, Context, Decided
@@ -50,6 +50,13 @@ def erase(ctx: Context, due: DueErasure) -> None:
     key = consent_key(tenant_id, subject_id)
     entry = state.enrollments.get(key)
     ctx.emit(Output(ctx.names.enrolled, key.encode(), None))
+    if due.reason is Reason.WITHDRAWN:  # the gateway's own record: no replayed grant undoes it
+        withdrawal = Withdrawal(
+            tenant_id=tenant_id, subject_id=subject_id, withdrawn_at=due.effective, consent_ref=due.consent_ref
+        )
+        encoded = state.codec.encode(withdrawal)
+        ctx.emit(Output(ctx.names.withdrawals, key.encode(), encoded))
+        state.apply_withdrawal(key, encoded)
     rules = RULES[due.reason]
     event_id = erasure_event_id(tenant_id, subject_id, due.reason, int(due.effective.timestamp() * 1000))
     told = {tenant_id: state.tenant_pseudonym(tenant_id, subject_id)}
@@ -93,6 +100,10 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         mismatch = Refusal(UNDECIDABLE, Reason.KEY_MISMATCH)
         ctx.reject(record, mismatch, "the record's tenant and subject differ from its key", tenant_id=tenant_id)
         return
+    if ctx.from_the_future(record, consent.granted_at, consent.withdrawn_at):
+        future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
+        ctx.reject(record, future, "granted_at or withdrawn_at is ahead of the broker", tenant_id=tenant_id)
+        return
     if consent.status is ConsentStatus.WITHDRAWN:
         due = DueErasure(
             tenant_id, subject_id, Reason.WITHDRAWN, effective_at(consent), record.partition, consent_ref(consent),
@@ -100,8 +111,15 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         )  # fmt: skip
         erase(ctx, due)
         return
-    change = _change(ctx.state.consent(tenant_id, subject_id), consent)
-    outcome = Outcome(Decision.CONSENT_RECORDED, (Rule.SEPARATE_CONSENT,), (change,), consent_ref=consent_ref(consent))
+    history = ctx.state.consent(tenant_id, subject_id)
+    if history is not None and history.withdrawn_at is not None and consent.granted_at <= history.withdrawn_at:
+        replayed = Refusal((Rule.SEPARATE_CONSENT, Rule.WITHDRAWAL), Reason.CONSENT_REPLAYED)
+        outcome = replayed.outcome(Decision.BLOCKED, consent_ref=consent_ref(consent))
+    else:
+        change = _change(history, consent)
+        outcome = Outcome(
+            Decision.CONSENT_RECORDED, (Rule.SEPARATE_CONSENT,), (change,), consent_ref=consent_ref(consent)
+        )
     event_id = consent_event_id(record.topic, record.partition, record.offset)
     ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=consent), record.partition)
 

@@ -70,6 +70,8 @@ class Reason(StrEnum):
     KEY_REVOKED = "KEY_REVOKED"  # protected under a key version past its revocation cutoff: re-enroll
     # Input that cannot be decided (dead letters)
     BAD_KEY = "BAD_KEY"
+    TIME_IN_FUTURE = "TIME_IN_FUTURE"  # a producer's time beyond the broker's append time plus the allowed skew
+    CONSENT_REPLAYED = "CONSENT_REPLAYED"  # a grant not newer than a withdrawal the gateway saw: grants nothing
     TENANT_NOT_PROVISIONED = "TENANT_NOT_PROVISIONED"  # the keyring holds no keys for the tenant a record names
     INTERNAL_ERROR = "INTERNAL_ERROR"  # deciding this record raised: a bug, confined to the record
     UNKNOWN_TOPIC = "UNKNOWN_TOPIC"

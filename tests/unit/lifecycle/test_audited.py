@@ -12,12 +12,12 @@ from gateway.core.lifecycle.dispatch import decide_lifecycle
 from gateway.core.messages import InputRecord
 from gateway.core.state import GatewayState
 from tests.support.core import CODEC, NAMES, NOW, context
-from tests.support.lifecycle import T0, VISIT, apply, consent, enrollment, new_state, on
+from tests.support.lifecycle import VISIT, apply, consent, enrollment, new_state, on
 
 
 def decide(state: GatewayState, topic: str, value: bytes | None, offset: int, key: bytes = b"acme/s1") -> AuditRecord:
     ctx = context(state)
-    decide_lifecycle(InputRecord(topic, 0, offset, value, int(T0.timestamp() * 1000), key), ctx)
+    decide_lifecycle(InputRecord(topic, 0, offset, value, int(NOW.timestamp() * 1000), key), ctx)
     apply(state, ctx.result)
     [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(ctx.result, NAMES.audit)]
     return audit

@@ -6,12 +6,12 @@ from gateway.contract.models import AuditRecord, RejectedEvent
 from gateway.contract.vocabulary import Decision
 from gateway.core.lifecycle.dispatch import decide_lifecycle, worth_redoing
 from gateway.core.messages import InputRecord
-from tests.support.core import CODEC, NAMES, context
+from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import T0, consent, enrollment, give, new_state, on
 
 
 def lifecycle_record(topic: str, value: bytes | None, key: bytes | None = None) -> InputRecord:
-    return InputRecord(topic, 1, 5, value, int(T0.timestamp() * 1000), key)
+    return InputRecord(topic, 1, 5, value, int(NOW.timestamp() * 1000), key)
 
 
 def test_each_topic_goes_to_its_step() -> None:

@@ -9,7 +9,7 @@ from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.lifecycle.erasure import due_erasures, erase, on_consent
 from gateway.core.policy.reasons import Reason
 from tests.support.core import CODEC, NAMES, NOW, context
-from tests.support.lifecycle import T0, apply, consent, enrolled, give, new_state, on, policy_for, record
+from tests.support.lifecycle import apply, consent, enrolled, give, new_state, on, policy_for, record
 
 
 def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audited() -> None:
@@ -92,9 +92,9 @@ def test_bipa_erases_three_years_after_the_last_interaction() -> None:
     state = enrolled(new_state())
     state.policies["acme"] = policy_for("acme", pack="bipa-il")
     enrolled_at = state.enrollments["acme/s1"].enrolled_at
-    assert enrolled_at == T0  # the record's timestamp, the enrollment carrying none
-    assert not list(due_erasures(state, T0 + timedelta(days=1094), lambda p: True))
-    [due] = due_erasures(state, T0 + timedelta(days=1095), lambda p: True)
+    assert enrolled_at == NOW  # when the broker took it, the enrollment carrying no time of its own
+    assert not list(due_erasures(state, NOW + timedelta(days=1094), lambda p: True))
+    [due] = due_erasures(state, NOW + timedelta(days=1095), lambda p: True)
     assert due.reason is Reason.RETENTION
     s = context(state)
     erase(s, due)
