@@ -8,7 +8,7 @@ import typer
 
 from gateway.cli.console import console, errors, load_settings
 from gateway.cli.output import Exit
-from gateway.kafka.provisioning import ensure_gateway_topics
+from gateway.kafka.provisioning import ProvisioningError, check_partitions, ensure_gateway_topics
 from gateway.logs import configure, worker_logging_config
 from gateway.shell.runtime import DEVELOPMENT_WARNING, StartupError, build_runtime
 
@@ -27,12 +27,16 @@ def run(
         raise typer.Exit(Exit.USAGE) from None
     if runtime.development:
         errors.print(f"[bold yellow]{DEVELOPMENT_WARNING}[/bold yellow]")
-    if provision:
-        try:
+    try:
+        if provision:
             ensure_gateway_topics(settings, runtime.tenants)
-        except Exception as exc:  # the admin client raises many kinds; the message is what matters
-            errors.print(f"[red]cannot provision topics on {settings.bootstrap_servers}:[/red] {exc}")
-            raise typer.Exit(Exit.KAFKA) from None
+        check_partitions(settings, runtime.tenants)  # co-partitioned topics of equal, unchanged counts
+    except ProvisioningError as exc:
+        errors.print(f"[red]facegate run refused to start:[/red] {exc}")
+        raise typer.Exit(Exit.USAGE) from None
+    except Exception as exc:  # the admin client raises many kinds; the message is what matters
+        errors.print(f"[red]cannot provision topics on {settings.bootstrap_servers}:[/red] {exc}")
+        raise typer.Exit(Exit.KAFKA) from None
     from gateway.shell.process_signals import GatewayWorker
     from gateway.shell.worker import Worker
 

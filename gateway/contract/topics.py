@@ -22,6 +22,13 @@ class TopicKind(StrEnum):
     STATE = "state"  # gateway-internal, compacted
 
 
+# Topics whose partition p belongs to one worker together (inputs, their audit partition, the
+# keyed state): their partition counts must be equal and must never grow, or a key's records land
+# on two partitions (a withdrawal on one, the grant it withdraws on another; a tombstone missing
+# the template it should erase) and audit partition p no longer follows input partition p.
+FIXED_PARTITIONS = frozenset({TopicKind.REGISTRY, TopicKind.INBOX, TopicKind.AUDIT, TopicKind.STATE})
+
+
 def check_tenant_id(tenant_id: str) -> str:
     """Tenant ids become topic names, so they are restricted to what Kafka and ACLs handle plainly."""
     if not _TENANT_ID.match(tenant_id):

@@ -1,7 +1,9 @@
 """Create and reconcile the contract topics with kafka-python's admin client, idempotently.
 
 A second run changes nothing; a topic whose configs drifted from the contract is set back;
-partitions only grow (Kafka cannot shrink them, and shrinking would remap keys).
+partitions of the co-partitioned and keyed topics never change (growing them would split a key's
+records over two partitions and break the input-to-audit partition pairing): a mismatch is refused
+with an error that says how to migrate; output and dead-letter topics may grow.
 
 Durability: each topic gets the replication factor and min.insync.replicas of its kind
 (gateway.contract.topics.durability). On a cluster with fewer brokers than that, development caps
@@ -20,7 +22,7 @@ from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
-from gateway.contract.topics import TopicKind, TopicSpec, contract_topics, internal_topic_specs
+from gateway.contract.topics import FIXED_PARTITIONS, TopicKind, TopicSpec, contract_topics, internal_topic_specs
 from gateway.errors import FaceGateError
 from gateway.kafka.connection import kafka_python_config
 from gateway.settings import Environment, Settings
@@ -186,6 +188,8 @@ def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState, brok
         if status != "OK":
             raise ProvisioningError(f"cannot set configs of {spec.name}: {status}")
         changes += [f"{k}: {state.config.get(k)} -> {v}" for k, v in sorted(differ.items())]
+    if state.partitions != spec.partitions and spec.kind in FIXED_PARTITIONS:
+        raise ProvisioningError(partition_mismatch([(spec.name, state.partitions)], spec.partitions))
     if state.partitions < spec.partitions:
         admin.create_partitions({spec.name: spec.partitions})
         changes.append(f"partitions: {state.partitions} -> {spec.partitions}")
@@ -199,6 +203,30 @@ def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState, brok
     elif state.replication_factor < spec.replication_factor:
         warnings.append(f"replication factor {state.replication_factor}: the cluster has {brokers} broker(s)")
     return TopicOutcome(spec, Action.UPDATED if changes else Action.UNCHANGED, tuple(changes), tuple(warnings))
+
+
+def partition_mismatch(found: Sequence[tuple[str, int]], configured: int) -> str:
+    listed = ", ".join(f"{name} has {count}" for name, count in found)
+    return (
+        f"partitions differ from FACEGATE_PARTITIONS={configured}: {listed}. The inputs, the audit and the keyed "
+        "state topics are co-partitioned and keyed: they must have equal counts and can never grow (a key's "
+        "records would land on two partitions). Set FACEGATE_PARTITIONS to the existing count, or migrate to a "
+        "new FACEGATE_TOPIC_PREFIX sized up front (docs/operations.md, 'Partitions')."
+    )
+
+
+def check_partitions(settings: Settings, tenants: list[str]) -> None:
+    """Refuse to run on co-partitioned topics whose counts differ from the configured one."""
+    admin = admin_client(settings)
+    try:
+        specs = [s for s in (*contract_topics(settings, tenants), *internal_topic_specs(settings))]
+        fixed = [s for s in specs if s.kind in FIXED_PARTITIONS]
+        found = [(s.name, s.partitions) for s in describe_topics(admin, fixed) if s.exists]
+    finally:
+        admin.close()
+    wrong = [(name, count) for name, count in found if count != settings.partitions]
+    if wrong:
+        raise ProvisioningError(partition_mismatch(wrong, settings.partitions))
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from gateway.brokers.apache_kafka import KafkaBroker
 from gateway.cli import app
 from gateway.contract.topics import TopicNames, contract_topics
-from gateway.kafka.provisioning import describe_topics
+from gateway.kafka.provisioning import ProvisioningError, check_partitions, describe_topics
 from gateway.settings import MIN_AUDIT_RETENTION_MS, Settings
 from tests.support.kafka import Unique, eventually
 
@@ -64,7 +64,7 @@ def test_create_is_idempotent_and_describe_shows_the_contract(kafka: KafkaBroker
     assert "drifted" not in described.output and "missing" not in described.output
 
 
-def test_drift_is_repaired_and_partitions_grow(kafka: KafkaBroker, unique: Unique) -> None:
+def test_drift_is_repaired_and_co_partitioned_topics_never_grow(kafka: KafkaBroker, unique: Unique) -> None:
     runner = CliRunner()
     env = _env(kafka, unique)
     names = TopicNames(unique.prefix)
@@ -85,18 +85,25 @@ def test_drift_is_repaired_and_partitions_grow(kafka: KafkaBroker, unique: Uniqu
         drifted = runner.invoke(app, ["topics", "describe"], env=env)
         assert "drifted" in drifted.output
 
-        repaired = runner.invoke(app, ["topics", "create"], env={**env, "FACEGATE_PARTITIONS": "5"})
+        repaired = runner.invoke(app, ["topics", "create"], env=env)
         assert repaired.exit_code == 0, repaired.output
         assert names.raw in _topics(repaired.output, "updated")
         assert "999999999 -> 3600000" in repaired.output
 
+        # Growing would split keys over partitions and unpair input and audit partitions: refused.
+        grown = runner.invoke(app, ["topics", "create"], env={**env, "FACEGATE_PARTITIONS": "5"})
+        assert grown.exit_code != 0 and "can never grow" in grown.output and "docs/operations.md" in grown.output
+        configured = Settings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=unique.prefix, partitions=3)
+        with pytest.raises(ProvisioningError, match="FACEGATE_PARTITIONS=5"):
+            check_partitions(configured.model_copy(update={"partitions": 5}), [])
+        check_partitions(configured, [])  # the configured count: runs
+
         specs = contract_topics(Settings(topic_prefix=unique.prefix), [])
-        eventually(lambda: all(s.partitions == 5 for s in describe_topics(admin, specs)), what="partitions grown")
         states = {s.name: s for s in describe_topics(admin, specs)}
     finally:
         admin.close()
     assert states[names.raw].config["retention.ms"] == "3600000"
-    assert all(s.partitions == 5 for s in states.values())
+    assert all(s.partitions == 3 for s in states.values()), "nothing grew"
 
 
 def test_missing_topics_fail_describe(kafka: KafkaBroker, unique: Unique) -> None:
