@@ -35,7 +35,7 @@ from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import assign_all, stop_quietly
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Traffic, build_world
+from gateway.sdk.scenario import Traffic, World, build_world
 from gateway.sdk.simulator import publish_world
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
@@ -162,25 +162,31 @@ BASELINE_SETTINGS = {
 }  # fmt: skip
 
 
-def baseline_spans(bootstrap: str, work: Path, payloads: list[tuple[bytes, bytes]]) -> dict[str, tuple[float, float]]:
+def baseline_spans(
+    bootstrap: str, work: Path, payloads: list[tuple[bytes, bytes]], only: tuple[str, ...] = BASELINES
+) -> dict[str, tuple[float, float]]:
     """Each baseline over its own copy of the same records, one after the other: their (first,
     last) output times. Each writes one record per input."""
     events = len(payloads)
     t = f"bench.{run_tag()}"  # a run's own topics and groups: runs on one broker never mix
-    _topics(bootstrap, [f"{t}.{d}.{name}" for name in BASELINES for d in ("in", "out")])
-    asyncio.run(_fill(bootstrap, [f"{t}.in.{name}" for name in BASELINES], payloads))
+    _topics(bootstrap, [f"{t}.{d}.{name}" for name in only for d in ("in", "out")])
+    asyncio.run(_fill(bootstrap, [f"{t}.in.{name}" for name in only], payloads))
     spans = {}
     for name, hop in (("aiokafka_fast", _aiokafka_fast), ("aiokafka_loop", _aiokafka_loop)):
+        if name not in only:
+            continue
         asyncio.run(hop(bootstrap, f"{t}.in.{name}", f"{t}.out.{name}", events))
         spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 600))
     for name, tuned in (("faust_tuned", True), ("faust_forward", False)):
+        if name not in only:
+            continue
         forward = _forwarder(bootstrap, work, f"{t}-{name}", f"{t}.in.{name}", f"{t}.out.{name}", tuned)
         try:
             spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 900))
         finally:
             forward.terminate()
             forward.wait(30)
-    return {name: spans[name] for name in BASELINES}
+    return {name: spans[name] for name in only}
 
 
 def _rate(n: int, span: tuple[float, float]) -> float:
@@ -199,51 +205,76 @@ def run(events: int, bootstrap: str, work: Path) -> dict[str, Any]:
         for n, i in enumerate(items)
     ]
     spans = baseline_spans(bootstrap, work, payloads)
-    settings = Settings(
-        bootstrap_servers=bootstrap,
-        topic_prefix=f"bench.{run_tag()}.c.",
-        partitions=PARTITIONS,
-        tenants=["acme", "beta"],
-    )
-    ensure_gateway_topics(settings, ["acme", "beta"])
-    names = TopicNames(settings.topic_prefix)
-
-    # (c) FaceGate: the world first, then the same captures
-    worker = LocalWorker(work / "worker.log", {
-        "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": settings.topic_prefix,
-        "FACEGATE_APP_ID": f"bench-{run_tag()}-facegate", "FACEGATE_PARTITIONS": str(PARTITIONS),
-        "FACEGATE_TENANTS": json.dumps(["acme", "beta"]), "FACEGATE_CACHE_DIR": str(work / "cache"),
-        "FACEGATE_KEYRING": Keyring.generate(["acme", "beta"]).export(), "FACEGATE_WORKER_LOGLEVEL": "warn",
-    })  # fmt: skip
-    worker.start()
-    try:
-
-        async def world_then_captures() -> None:
-            async with FaceGateProducer(settings) as producer:
-                await publish_world(producer, world)
-            await asyncio.to_thread(worker.wait_for_enrolled, len(world.enrollments))
-            cpu_before.append(cpu_seconds(worker.process.pid or 0))
-            await _fill(bootstrap, [names.raw], payloads)
-
-        cpu_before: list[float] = []
-        asyncio.run(world_then_captures())
-        # Audit records per decision (plus a few signed checkpoints, which arrive interleaved).
-        gateway_span = asyncio.run(_count_until(bootstrap, names.audit, events, 900))
-        cpu = cpu_seconds(worker.process.pid or 0) - cpu_before[0]
-        rss = rss_bytes(worker.process.pid or 0)
-    finally:
-        worker.stop()
-
-    rates = {name: _rate(events, span) for name, span in spans.items()} | {"facegate": _rate(events, gateway_span)}
+    gateway = measure_facegate(bootstrap, work, world, payloads)
+    rates = {name: _rate(events, span) for name, span in spans.items()} | {"facegate": gateway["events_per_second"]}
     c = rates["facegate"]
     return {
         "events": events, "partitions": PARTITIONS, "record_bytes": sum(len(v) for _, v in payloads) // events,
         "events_per_second": rates,
         "ratios": {f"facegate_over_{name}": c / rates[name] for name in BASELINES},
-        "settings": BASELINE_SETTINGS | {"facegate": facegate_settings(settings)},
+        "settings": BASELINE_SETTINGS | {"facegate": gateway["settings"]},
         "records_written_per_input": {name: 1 for name in BASELINES} | {"facegate": 2},
-        "facegate_worker_rss_bytes": rss, "facegate_cpu_seconds_per_1000": 1000 * cpu / events,
+        "facegate_worker_rss_bytes": gateway["rss_bytes"], "facegate_cpu_seconds_per_1000": gateway["cpu_seconds_per_1000"],
         "enrolled_per_tenant": len(world.enrollments) // 2,
+    }  # fmt: skip
+
+
+def measure_facegate(
+    bootstrap: str,
+    work: Path,
+    world: World,
+    payloads: list[tuple[bytes, bytes]],
+    env: dict[str, str] | None = None,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """(c) FaceGate on its own topics: the world first, then the captures; decisions per second
+    (audit records' timestamps), the worker's CPU seconds per 1,000 decisions and its RSS. `env`
+    overrides the worker's settings; `profile` samples the worker with py-spy while it decides."""
+    events = len(payloads)
+    tag = run_tag()
+    variables = {
+        "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": f"bench.{tag}.c.",
+        "FACEGATE_APP_ID": f"bench-{tag}-facegate", "FACEGATE_PARTITIONS": str(PARTITIONS),
+        "FACEGATE_TENANTS": json.dumps(list(world.tenants)), "FACEGATE_CACHE_DIR": str(work / "cache"),
+        "FACEGATE_KEYRING": Keyring.generate(list(world.tenants)).export(), "FACEGATE_WORKER_LOGLEVEL": "warn",
+        **(env or {}),
+    }  # fmt: skip
+    given = {k.removeprefix("FACEGATE_").lower(): v for k, v in variables.items() if k not in ("FACEGATE_KEYRING", "FACEGATE_WORKER_LOGLEVEL")}  # fmt: skip
+    settings = Settings.model_validate(given | {"tenants": list(world.tenants)})
+    ensure_gateway_topics(settings, list(world.tenants))
+    names = TopicNames(settings.topic_prefix)
+    worker = LocalWorker(work / f"worker-{tag}.log", variables)
+    worker.start()
+    sampler = None
+    try:
+        pid = worker.process.pid or 0
+        cpu_before: list[float] = []
+
+        async def world_then_captures() -> None:
+            async with FaceGateProducer(settings) as producer:
+                await publish_world(producer, world)
+            await asyncio.to_thread(worker.wait_for_enrolled, len(world.enrollments) // len(world.tenants))
+            cpu_before.append(cpu_seconds(pid))
+            await _fill(bootstrap, [names.raw], payloads)
+
+        if profile is not None:
+            sampler = subprocess.Popen(
+                ["py-spy", "record", "-r", "100", "-f", "raw", "-o", str(profile), "--pid", str(pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        asyncio.run(world_then_captures())
+        # Audit records per decision (plus a few signed checkpoints, which arrive interleaved).
+        span = asyncio.run(_count_until(bootstrap, names.audit, events, 900))
+        cpu = cpu_seconds(pid) - cpu_before[0]
+        rss = rss_bytes(pid)
+    finally:
+        if sampler is not None:
+            sampler.send_signal(2)  # py-spy writes its file on SIGINT
+            sampler.wait(60)
+        worker.stop()
+    return {
+        "events_per_second": _rate(events, span), "cpu_seconds_per_1000": 1000 * cpu / events, "rss_bytes": rss,
+        "settings": facegate_settings(settings),
     }  # fmt: skip
 
 

@@ -15,13 +15,15 @@ pytestmark = pytest.mark.kafka
 @pytest.mark.timeout(600)
 def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBroker, tmp_path: Path) -> None:
     result = run(400, [60, 300], kafka.bootstrap_servers, tmp_path)
-    assert set(result["baselines"]) == {"aiokafka_loop", "faust_forward"}
+    assert set(result["baselines"]) == {"aiokafka_fast", "faust_tuned", "aiokafka_loop", "faust_forward"}
     assert [g["enrolled_per_tenant"] for g in result["gateway"]] == [60, 300]
     for level in result["gateway"]:
         assert level["undecided"] == 0 and level["events_per_second"] > 0
         assert level["latency_ms_at_half_rate"]["samples"] >= 200 and level["latency_ms_at_half_rate"]["p99"] > 0
     [split] = result["two_workers"]
     assert split["workers"] == 2 and split["undecided"] == 0 and len(split["worker_rss_bytes"]) == 2
+    assert sum(split["worker_decisions"]) >= 400 and all(c > 0 for c in split["cpu_seconds_per_1000"])
+    assert all(level["cpu_seconds_per_1000"][0] > 0 for level in result["gateway"])
     assert "Two workers" in markdown(result)
     plot(result, tmp_path / "suite.png")
     assert (tmp_path / "suite.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -19,7 +19,6 @@ from numba.extending import intrinsic
 
 PREFIX_WORDS = 4  # 256 bits
 _BLOCK = 1024  # gallery rows per block: 32 KB of prefixes, reused by every probe of the batch
-_CHUNK = 32  # rows whose minimum is checked before any of them is looked at closer
 _NONE = 1 << 30
 
 Words = npt.NDArray[np.uint64]
@@ -39,50 +38,49 @@ def _cascade(
     prefix: Words, full: Words, count: int, probes: Words, radius: int, best_row: Any, best_distance: Any
 ) -> None:  # pragma: no cover - compiled
     words = full.shape[1]
-    chunk = np.empty(_CHUNK, np.uint64)
+    flags = np.zeros(_BLOCK, np.uint8)
+    eights = flags.view(np.uint64)  # eight rows' flags at once: most are all zero
     limit = np.uint64(radius)
     r0, r1, r2, r3 = prefix[0], prefix[1], prefix[2], prefix[3]
-    nearest = np.full(probes.shape[0], _NONE, np.uint64)
-    nearest_row = np.zeros(probes.shape[0], np.int64)
     for p in range(probes.shape[0]):
         best_row[p] = -1
         best_distance[p] = _NONE
     for start in range(0, count, _BLOCK):
         stop = min(count, start + _BLOCK)
+        a0, a1, a2, a3 = r0[start:stop], r1[start:stop], r2[start:stop], r3[start:stop]
         for p in range(probes.shape[0]):
             q0, q1, q2, q3 = probes[p, 0], probes[p, 1], probes[p, 2], probes[p, 3]
-            for c in range(start, stop, _CHUNK):
-                n = min(stop, c + _CHUNK) - c
-                a0, a1, a2, a3 = r0[c : c + n], r1[c : c + n], r2[c : c + n], r3[c : c + n]
-                low = np.uint64(_NONE)
-                for i in range(n):
-                    d = _popcount(a0[i] ^ q0) + _popcount(a1[i] ^ q1) + _popcount(a2[i] ^ q2) + _popcount(a3[i] ^ q3)
-                    chunk[i] = d
-                    low = min(low, d)
-                if low < nearest[p]:
-                    for i in range(n):
-                        if chunk[i] == low:
-                            nearest[p] = low
-                            nearest_row[p] = c + i
-                            break
-                if low > limit:
+            for i in range(stop - start):  # vectorised: four popcounts per row, a flag per row
+                d = _popcount(a0[i] ^ q0) + _popcount(a1[i] ^ q1) + _popcount(a2[i] ^ q2) + _popcount(a3[i] ^ q3)
+                flags[i] = d <= limit
+            for i in range(stop - start, _BLOCK):
+                flags[i] = 0
+            for e in range(_BLOCK // 8):
+                if eights[e] == 0:
                     continue
-                for i in range(n):
-                    if chunk[i] <= limit:
-                        total = chunk[i]
-                        for w in range(PREFIX_WORDS, words):
-                            total += _popcount(full[c + i, w] ^ probes[p, w])
+                for i in range(8 * e, 8 * e + 8):
+                    if flags[i]:
+                        total = np.uint64(0)
+                        for w in range(words):
+                            total += _popcount(full[start + i, w] ^ probes[p, w])
                         if total < best_distance[p]:
                             best_distance[p] = total
-                            best_row[p] = c + i
+                            best_row[p] = start + i
     for p in range(probes.shape[0]):
-        if best_row[p] < 0 and count > 0:  # nothing shortlisted: the nearest prefix decides
-            row = nearest_row[p]
-            total = nearest[p]
-            for w in range(PREFIX_WORDS, words):
-                total += _popcount(full[row, w] ^ probes[p, w])
-            best_row[p] = row
-            best_distance[p] = total
+        if best_row[p] >= 0 or count == 0:
+            continue
+        # Nothing shortlisted (rare: a stranger far from everyone): the nearest prefix decides.
+        nearest, row = np.uint64(_NONE), 0
+        q0, q1, q2, q3 = probes[p, 0], probes[p, 1], probes[p, 2], probes[p, 3]
+        for i in range(count):
+            d = _popcount(r0[i] ^ q0) + _popcount(r1[i] ^ q1) + _popcount(r2[i] ^ q2) + _popcount(r3[i] ^ q3)
+            if d < nearest:
+                nearest, row = d, i
+        total = np.uint64(0)
+        for w in range(words):
+            total += _popcount(full[row, w] ^ probes[p, w])
+        best_row[p] = row
+        best_distance[p] = total
 
 
 def _compiled(function: Any) -> Any:
