@@ -34,7 +34,8 @@ COPY --from=build /opt/facegate /opt/facegate
 ENV PATH=/opt/facegate/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    FACEGATE_CACHE_DIR=/var/cache/facegate
+    FACEGATE_CACHE_DIR=/var/cache/facegate \
+    NUMBA_CACHE_DIR=/var/cache/facegate/numba
 USER 10001:10001
 EXPOSE 6066
 HEALTHCHECK NONE

@@ -167,7 +167,7 @@ def test_the_image_decides_captures_and_serves_readyz(
 ) -> None:
     print(json.dumps(image.report))  # the build's figures: how each part was made and how long it took
     size, unit = image.report["size"].split()
-    assert unit == "MB" and float(size) < 600, image.report["size"]
+    assert unit == "MB" and float(size) < 1000, image.report["size"]  # the base (128 MB) and the venv
     config = image.inspect()
     assert config["User"] == f"{UID}:{UID}" and config["Entrypoint"] == ["facegate"]
     d = Deployment(kafka, unique, tmp_path)
