@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # A worker whose consent or enrollment feeds were last caught up longer ago than this strips
     # instead of forwarding (a withdrawal it has not read yet must not be overtaken) and is not ready.
     feed_lag_bound_ms: Annotated[int, Field(ge=500, le=HOUR_MS)] = 10_000
+    # A produce call waiting longer than this for Kafka's acknowledgement (fewer in-sync replicas than
+    # min.insync.replicas: the idempotent producer retries, in order, until they return) turns the
+    # worker not-ready; it decides nothing meanwhile (docs/operations.md, "Production topology").
+    produce_stall_ms: Annotated[int, Field(ge=100, le=HOUR_MS)] = 10_000
     # Producers' clocks are trusted only this far ahead of the broker's append time; a capture or
     # consent dated later is rejected (a future time would dodge retention or consent checks).
     clock_skew_ms: Annotated[int, Field(ge=0, le=HOUR_MS)] = 300_000

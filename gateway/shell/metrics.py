@@ -59,6 +59,13 @@ class GatewayMetrics:
             "minute, also when idle); growing means decisions go unsigned or the worker is stuck.",
             registry=self.registry,
         )
+        self.produce_stalled = Gauge(
+            "facegate_produce_stalled_seconds",
+            "Seconds the oldest produce call in flight has waited for Kafka's acknowledgement (0 with none): "
+            "past FACEGATE_PRODUCE_STALL_MS the worker is not ready (too few in-sync replicas, brokers down) "
+            "and decides nothing until Kafka takes the records.",
+            registry=self.registry,
+        )
         self.ignored = Gauge(
             "facegate_registry_records_ignored",
             "Registry records that did not decode.",

@@ -13,17 +13,18 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.contract.topics import TopicNames
+from gateway.contract.topics import TopicKind, TopicNames, durability
 from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.signing import completeness_checkpoint, partition_checkpoint, sign_checkpoint, signing_time
 from gateway.core.audit.tlog import EMPTY_ROOT, leaf_hash
@@ -32,7 +33,7 @@ from gateway.core.lifecycle.dispatch import decide_lifecycle, worth_redoing
 from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase
 from gateway.core.messages import InputRecord, Output
 from gateway.core.pipeline import process_batch
-from gateway.kafka.provisioning import ensure_tenant_topics
+from gateway.kafka.provisioning import admin_client, cluster_brokers, ensure_tenant_topics
 from gateway.shell.acks import hold, release
 from gateway.shell.audit_tail import AuditTail
 from gateway.shell.checkpoint_watch import CheckpointWatch
@@ -40,6 +41,7 @@ from gateway.shell.feeds import FeedReader
 from gateway.shell.metrics import GatewayMetrics
 from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
+from gateway.shell.stall import StallClock
 
 log = logging.getLogger("facegate")
 
@@ -69,7 +71,7 @@ class Worker:
             value_serializer="raw",
             processing_guarantee="at_least_once",
             topic_partitions=settings.partitions,
-            topic_replication_factor=settings.replication_factor,
+            topic_replication_factor=_faust_replication(settings),  # its assignor's leader topic
             store="memory://",
             web_host=settings.web_host,
             web_port=settings.web_port,
@@ -87,6 +89,11 @@ class Worker:
             web_in_thread=False,
             datadir=str(datadir),
         )
+        # Idempotent outside transactions too (Faust enables it only inside them), before the
+        # producer is first made: a retry is never written twice nor ahead of a later record.
+        cast(Any, self.app.transport).Producer = IdempotentProducer
+        self.stall = StallClock(time.monotonic)
+        self.metrics.produce_stalled.set_function(self.stall.oldest)
         # A fixed prefix: Faust's default is the app id, which would rename the metrics per deployment.
         setup_prometheus_sensors(
             self.app, pattern="/faust-metrics", registry=self.metrics.registry, name_prefix="facegate_faust"
@@ -360,19 +367,19 @@ class Worker:
         await self._produce_all([o for o in outputs if o.topic == self.names.audit])
 
     async def _produce_all(self, outputs: list[Output]) -> None:
-        """Send everything, then wait for every acknowledgement; retry until Kafka takes it."""
-        producer = self.app.producer
-        delay = 0.2
-        pending = outputs
-        while pending:
-            futures = [await producer.send(o.topic, o.key, o.value, o.partition, None, None) for o in pending]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [o for o, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
-            if failed:
-                log.warning("Kafka did not take %d of %d records; retrying in %.1fs", len(failed), len(pending), delay)
-                await asyncio.sleep(delay)  # back-off before retrying a failed produce
-                delay = min(delay * 2, 5.0)
-            pending = failed
+        """Send everything in order, then wait for every acknowledgement. The idempotent producer
+        retries what Kafka refuses for a while (a leader moving, too few in-sync replicas) by itself,
+        in order and once, so this waits rather than fails (the stall clock shows it: /readyz). An
+        error that reaches here is final, and resending part of the batch would reorder or repeat
+        audit records: exit without committing; the next owner redoes the batch (deduped by event id)."""
+        if not outputs:
+            return
+        failed = await send_in_order(self.app.producer, outputs, self.stall)
+        if failed:
+            kinds = sorted({type(e).__name__ for e in failed})
+            log.error("Kafka refused %d of %d records for good (%s); exiting without committing", len(failed),
+                      len(outputs), ", ".join(kinds))  # fmt: skip
+            os._exit(CRASH_EXIT_CODE)
 
     async def ensure_topics(self, topics: set[str]) -> None:
         """Per-tenant topics are created the first time a tenant is seen (development) or provisioned."""
@@ -393,6 +400,7 @@ class Worker:
             and not self.feeds_behind()
             and not self.app.in_recovery
             and not self.app.rebalancing
+            and not self.stall.stalled(self.settings.produce_stall_ms / 1000)  # waiting on Kafka: deciding nothing
         )
 
     def _declare_web(self) -> None:
@@ -414,6 +422,46 @@ class Worker:
             async def get(self, request: Request) -> Response:
                 body = generate_latest(worker.metrics.registry)
                 return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+class IdempotentProducer(FaustProducer):
+    """Faust's aiokafka producer with idempotence (and so acks=all) always on."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+async def send_in_order(producer: Any, outputs: Sequence[Output], stall: StallClock) -> list[BaseException]:
+    """Send every output in order and wait for all acknowledgements, timed by `stall`; returns the
+    errors (none: Kafka holds every record). A cancelled send cancels the caller: never acknowledged."""
+    with stall.waiting():
+        futures = []
+        try:
+            for o in outputs:
+                futures.append(await producer.send(o.topic, o.key, o.value, o.partition, None, None))
+        except Exception as exc:  # Faust's ProducerSendError: the records before it may be sent
+            return [exc]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    if any(isinstance(r, asyncio.CancelledError) for r in results):
+        raise asyncio.CancelledError
+    return [r for r in results if isinstance(r, BaseException)]
+
+
+def _faust_replication(settings: Any) -> int:
+    """Replication of Faust's own topic (its assignor's leader topic): the durable topics', capped
+    at the brokers the cluster lists (a one-broker development cluster: 1)."""
+    wanted, _ = durability(settings, TopicKind.STATE)
+    try:
+        admin = admin_client(settings)
+        try:
+            brokers = cluster_brokers(admin)
+        finally:
+            admin.close()
+    except Exception as exc:  # the admin client raises many kinds; Faust's own start reports Kafka
+        log.warning("cannot count the brokers (%s); Faust's topic gets %d replica(s)", type(exc).__name__,
+                    settings.replication_factor)  # fmt: skip
+        return int(settings.replication_factor)
+    return max(1, min(wanted, brokers))
 
 
 def _lifecycle(records: Sequence[InputRecord], ctx: Context) -> None:

@@ -1,6 +1,10 @@
 """A three-broker Apache Kafka cluster on loopback (issue 20): the contract topics provisioned with
-their durability, and the broker that leads an audit partition killed mid-stream without losing an
-acknowledged record.
+their durability; the broker that leads an audit partition killed mid-stream without losing an
+acknowledged record; and a real worker through a broker killed mid-stream, two brokers down (it
+fails closed and resumes by itself) and a rolling restart of all three.
+
+The worker tests keep the streams modest (20,000 captures for the broker lost, fewer for the
+others) so that the module, cluster start included, stays within a few minutes on two cores.
 
 The cluster is this module's own (three brokers and a dedicated KRaft controller, started by
 gateway.brokers.apache_kafka as `facegate broker --engine kafka --nodes 3` does); it is left whole
@@ -11,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -23,10 +29,16 @@ from typer.testing import CliRunner
 from gateway.brokers.apache_kafka import KafkaCluster, fetch_kafka
 from gateway.brokers.process import BrokerError
 from gateway.cli import app
+from gateway.contract.models import AuditRecord
 from gateway.contract.topics import DURABLE_KINDS, TopicNames, contract_topics
 from gateway.kafka.provisioning import describe_topics, ensure_gateway_topics
+from gateway.sdk.scenario import Capture, Traffic
 from gateway.settings import Settings
+from gateway.shell.local import LocalWorker
+from tests.support.deployment import CODEC, Deployment
+from tests.support.deployment import TENANTS as DEPLOYED_TENANTS
 from tests.support.kafka import Unique, eventually
+from tests.support.losses import assert_nothing_lost, decided
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
@@ -212,3 +224,183 @@ async def _read_partition(bootstrap: str, topic: str, partition: int, group: str
     finally:
         await consumer.stop()
     return stored
+
+
+# -- a real worker on the cluster ------------------------------------------------------------------
+STREAM = 20_000  # captures through a broker lost mid-stream
+STALL_MS = 3_000  # FACEGATE_PRODUCE_STALL_MS for these workers: /readyz turns 503 after 3 s stuck
+
+
+def _deployment(cluster: KafkaCluster, unique: Unique, workdir: Path) -> Deployment:
+    """Every topic with three replicas and min.insync.replicas 2 (inputs too), as the chart runs it."""
+    env = {"FACEGATE_PRODUCE_STALL_MS": str(STALL_MS)}
+    return Deployment(cluster, unique, workdir, partitions=4, replication_factor=3, extra_env=env)
+
+
+def _topics(d: Deployment) -> list[str]:
+    """The deployment's topics and the group offsets: what a returning broker must be in sync on."""
+    names = [s.name for s in contract_topics(d.settings, DEPLOYED_TENANTS)]
+    return [*names, d.names.enrolled, d.names.withdrawals, "__consumer_offsets"]
+
+
+def _restore(cluster: KafkaCluster, d: Deployment, *nodes: int) -> None:
+    """Start stopped brokers again and wait until they are back in every ISR: the module's cluster
+    is whole for the next test."""
+    for node in nodes:
+        if not cluster.node(node).running():
+            cluster.start_node(node, timeout=180)
+    for node in nodes:
+        cluster.wait_in_sync(node, _topics(d), timeout=180)
+
+
+def _sending(d: Deployment, items: list[Capture], rate: float | None = None) -> Callable[[], None]:
+    """Send in a thread (at once, or paced); returns a join that re-raises the sender's error."""
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            asyncio.run(d.send(items, rate=rate))
+        except BaseException as exc:  # re-raised by join: a failed send must fail the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join(timeout=300)
+        assert not thread.is_alive(), "the sender did not finish within 300 s"
+        if errors:
+            raise errors[0]
+
+    return join
+
+
+def _never_crashed(worker: LocalWorker) -> None:
+    assert worker.running(), f"the worker exited:\n{worker.log_tail()}"
+    assert "exiting without committing" not in worker.process.log_text(), worker.log_tail()
+
+
+def test_a_broker_lost_mid_stream_loses_nothing_and_the_worker_rides_it_out(
+    cluster: KafkaCluster, unique: Unique, tmp_path: Path
+) -> None:
+    d = _deployment(cluster, unique, tmp_path)
+    worker = d.start_worker()
+    try:
+        asyncio.run(d.publish_world(worker))
+        items = Traffic(d.world, seed=60).take(STREAM)
+        leader = cluster.wait_for_leader(d.names.audit, 0)
+        join = _sending(d, items)
+        worker.wait_until(lambda: decided(worker) >= STREAM // 5, 300, f"{STREAM // 5} decisions")
+        at_kill = decided(worker)
+        cluster.kill(leader)  # kill -9: no controlled shutdown, leadership moves after fencing
+        successor = cluster.wait_for_leader(d.names.audit, 0, not_on=leader, timeout=120)
+        join()
+        assert_nothing_lost(d, items, exactly_once=True)
+        _never_crashed(worker)
+        print(f"broker {leader} (audit-0 leader) killed at {at_kill:.0f} of {STREAM} decisions; {successor} took over")
+        assert worker.stop() == 0
+    finally:
+        _restore(cluster, d, *cluster.nodes)
+
+
+def test_two_brokers_down_the_worker_fails_closed_and_resumes_by_itself(
+    cluster: KafkaCluster, unique: Unique, tmp_path: Path
+) -> None:
+    d = _deployment(cluster, unique, tmp_path)
+    worker = d.start_worker()
+    try:
+        asyncio.run(d.publish_world(worker))
+        items = Traffic(d.world, seed=61).take(6_000)
+        asyncio.run(d.send(items))  # all in before the outage: the inputs stay writable for the test
+        worker.wait_until(lambda: decided(worker) >= 1_000, 300, "1,000 decisions")
+        leader = cluster.leader(d.names.audit, 0)
+        down = [leader, next(n for n in cluster.nodes if n != leader)]
+        for node in down:
+            cluster.kill(node)
+        # One in-sync replica left, min.insync.replicas 2: every write waits (the producer retries
+        # NOT_ENOUGH_REPLICAS), the worker decides nothing more and says so on /readyz.
+        worker.wait_until(lambda: worker.get("/readyz")[0] == 503, 120, "/readyz not ready while stuck")
+        frozen = decided(worker)
+        worker.wait_until(
+            lambda: worker.metric("facegate_produce_stalled_seconds") >= 3 * STALL_MS / 1000,
+            120,
+            "a produce call stuck three times the bound",
+        )
+        assert decided(worker) == frozen, "a decision was counted that Kafka could not hold durably"
+        assert frozen < len(items), "the outage came mid-stream"
+        stalled = worker.metric("facegate_produce_stalled_seconds")
+        _never_crashed(worker)
+
+        started = time.monotonic()
+        cluster.start_node(down[1], timeout=180)  # one broker back: two in-sync replicas again
+        worker.wait_until(lambda: worker.get("/readyz")[0] == 200, 180, "ready again once a broker returned")
+        resumed = time.monotonic() - started
+        assert_nothing_lost(d, items, exactly_once=True)
+        _never_crashed(worker)
+        assert worker.metric("facegate_produce_stalled_seconds") == 0
+        print(
+            f"brokers {down} killed at {frozen:.0f} of {len(items)} decisions: not ready, stuck {stalled:.0f}s "
+            f"with no decision; broker {down[1]} restarted and the worker ready again after {resumed:.1f}s"
+        )
+        assert worker.stop() == 0
+    finally:
+        _restore(cluster, d, *cluster.nodes)
+
+
+def test_a_rolling_restart_of_every_broker_loses_nothing(cluster: KafkaCluster, unique: Unique, tmp_path: Path) -> None:
+    d = _deployment(cluster, unique, tmp_path)
+    worker = d.start_worker()
+    try:
+        asyncio.run(d.publish_world(worker))
+        items = Traffic(d.world, seed=62).take(8_000)
+        join = _sending(d, items, rate=100)  # 80 s of stream, well below what the worker decides
+        worker.wait_until(lambda: decided(worker) >= 1_000, 300, "1,000 decisions")
+        rolled_from = time.time()
+        for node in sorted(cluster.nodes):  # one at a time, each back in sync before the next
+            assert cluster.stop_node(node) is not None  # a controlled shutdown: leadership moves first
+            _restore(cluster, d, node)
+        rolled_to = time.time()
+        join()
+        assert_nothing_lost(d, items, exactly_once=True)
+        _never_crashed(worker)
+        during, outside = _latencies(d, rolled_from, rolled_to)
+        print(
+            f"rolling restart of brokers {sorted(cluster.nodes)} in {rolled_to - rolled_from:.0f}s: decision latency "
+            f"(raw append to audit record) during the roll p50 {_pct(during, 50):.3f}s p99 {_pct(during, 99):.3f}s "
+            f"max {max(during, default=0):.3f}s over {len(during)} captures; outside it p99 {_pct(outside, 99):.3f}s"
+        )
+        assert worker.stop() == 0
+    finally:
+        _restore(cluster, d, *cluster.nodes)
+
+
+def _latencies(d: Deployment, since: float, until: float) -> tuple[list[float], list[float]]:
+    """Seconds from each capture's append to the raw topic (the broker's LogAppendTime) to its audit
+    record's timestamp, for captures appended during [since, until] and the others."""
+    appended: dict[str, float] = {}
+    for r in d.read(d.names.raw, timeout=120):
+        event_id = getattr(_decoded(r.value), "event_id", None)
+        if event_id is not None:
+            appended.setdefault(event_id, r.timestamp / 1000)
+    during: list[float] = []
+    outside: list[float] = []
+    for r in d.read(d.names.audit, timeout=120):
+        audit = _decoded(r.value)
+        if isinstance(audit, AuditRecord) and audit.event_id in appended:
+            at = appended[audit.event_id]
+            (during if since <= at <= until else outside).append(r.timestamp / 1000 - at)
+    return during, outside
+
+
+def _decoded(value: bytes | None) -> object:
+    try:
+        return CODEC.decode_any(value or b"")
+    except Exception:  # the traffic's malformed captures
+        return None
+
+
+def _pct(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]

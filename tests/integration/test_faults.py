@@ -8,30 +8,21 @@ import asyncio
 import signal
 import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from gateway.brokers.apache_kafka import KafkaBroker
-from gateway.cli import app
-from gateway.contract.models import AuditRecord, GovernedFace
-from gateway.contract.vocabulary import Decision
-from gateway.core.records import decided_a_capture
 from gateway.kafka.reading import list_topics
 from gateway.sdk.scenario import Capture, Traffic
 from gateway.shell.local import LocalWorker
-from tests.support.deployment import CODEC, TENANTS, Deployment
+from tests.support.deployment import Deployment
 from tests.support.kafka import Unique
 from tests.support.leaks import LeakFinder
+from tests.support.losses import assert_nothing_lost, decided
 
 pytestmark = pytest.mark.kafka
 OUTAGE_SECONDS = 30
-
-
-def decided(worker: LocalWorker) -> float:
-    return worker.metric("facegate_decisions_total")
 
 
 def assert_no_leaks(d: Deployment, items: list[Capture], running: list[LocalWorker]) -> None:
@@ -52,36 +43,6 @@ def assert_no_leaks(d: Deployment, items: list[Capture], running: list[LocalWork
     for n, worker in enumerate(running):
         blobs[f"/metrics of worker {n}"] = worker.get("/metrics")[1].encode()
     assert finder.leaks(blobs) == []
-
-
-def assert_nothing_lost(d: Deployment, items: list[Capture]) -> None:
-    """One decision per input after dedupe; governed outputs and FORWARDED decisions match; verifies."""
-    try:
-        records = d.audit_records(at_least_events=len(items), timeout=300)
-    except TimeoutError:
-        pytest.fail(f"inputs without a decision after 300 s:\n{d.undecided(items)}")
-    audits = [a for r in records if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)]
-    audits = [a for a in audits if decided_a_capture(a.event_id)]  # the world's consents are audited too
-    by_event: dict[str, set[Decision]] = defaultdict(set)
-    for a in audits:
-        by_event[a.event_id].add(a.decision)
-    expected_ids = {i.capture.event_id for i in items if i.capture}
-    assert expected_ids <= by_event.keys(), f"{len(expected_ids - by_event.keys())} inputs without a decision"
-    assert len(by_event) == len(items), "one decision per input (malformed ones by their log position)"
-    assert all(len(decisions) == 1 for decisions in by_event.values()), "a redo never changes a decision"
-    forwarded = {e for e, ds in by_event.items() if Decision.FORWARDED in ds}
-    governed: dict[str, set[Decision]] = defaultdict(set)
-    for tenant in TENANTS:
-        for r in d.read(d.names.governed(tenant), timeout=120):
-            face = CODEC.decode(r.value or b"", GovernedFace)
-            governed[face.event_id].add(face.decision)
-    assert {e for e, ds in governed.items() if Decision.FORWARDED in ds} == forwarded
-    assert all(by_event[e] == ds for e, ds in governed.items())
-    runner = CliRunner()
-    pubkey = d.workdir / "audit.pem"
-    assert runner.invoke(app, ["audit", "pubkey", "--out", str(pubkey)], env=d.env).exit_code == 0
-    verified = runner.invoke(app, ["audit", "verify", "--pubkey", str(pubkey)], env=d.env)
-    assert verified.exit_code == 0, verified.output
 
 
 @pytest.mark.timeout(900)

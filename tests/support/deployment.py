@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaError
 
-from gateway.brokers.apache_kafka import KafkaBroker
+from gateway.brokers.apache_kafka import KafkaBroker, KafkaCluster
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
@@ -34,10 +34,11 @@ CODEC = default_codec()
 class Deployment:
     """Topics, keys and a world under a unique prefix; workers started on demand."""
 
-    kafka: KafkaBroker
+    kafka: KafkaBroker | KafkaCluster
     unique: Unique
     workdir: Path
     partitions: int = 2
+    replication_factor: int = 1  # of the inputs and Faust's topic; durable topics get 3 where brokers allow
     keyring: str = field(default_factory=lambda: Keyring.generate(TENANTS).export())
     world: World = field(default_factory=lambda: build_world(seed=7, tenants=tuple(TENANTS)))
     workers: list[LocalWorker] = field(default_factory=list)
@@ -52,6 +53,7 @@ class Deployment:
             bootstrap_servers=self.kafka.bootstrap_servers,
             topic_prefix=self.unique.prefix,
             partitions=self.partitions,
+            replication_factor=self.replication_factor,
             tenants=TENANTS,
         )
 
@@ -66,6 +68,7 @@ class Deployment:
             "FACEGATE_TOPIC_PREFIX": self.unique.prefix,
             "FACEGATE_APP_ID": self.unique.group("worker"),
             "FACEGATE_PARTITIONS": str(self.partitions),
+            "FACEGATE_REPLICATION_FACTOR": str(self.replication_factor),
             "FACEGATE_TENANTS": json.dumps(TENANTS),
             "FACEGATE_CACHE_DIR": str(self.workdir / "cache"),
             "FACEGATE_KEYRING": self.keyring,
