@@ -20,6 +20,7 @@ from gateway.cli import (
     demo,
     evaluate,
     keys,
+    report,
     run,
     schemas,
     simulate,
@@ -66,6 +67,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(consent.app, name="consent")
 app.add_typer(acl.app, name="acl")
 app.add_typer(subject.app, name="subject")
+app.add_typer(report.app, name="report")
 
 
 def _version(value: bool) -> None:

@@ -34,6 +34,7 @@ FORMATS = {
     ("audit", "reconcile"): "[table|json]",
     ("consent", "show"): "[table|json]",
     ("subject", "export"): "[table|json]",
+    ("report", "processing"): "[markdown|json]",
     ("eval", "protection"): "[table|json]",
     ("schemas", "list"): "[table|json]",
     ("topics", "create"): "[table|json]",
