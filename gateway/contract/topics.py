@@ -154,8 +154,8 @@ def deleting_after(ms: int) -> dict[str, str]:
     could stay for days), then until the broker's next retention check
     (log.retention.check.interval.ms, 5 minutes by default) and file.delete.delay.ms. Segments roll
     every tenth of the retention (at most weekly) and files go a tenth later at most, so a record is
-    gone within retention.ms x 1.2 + the check interval."""
-    tenth = max(1000, min(ms // 10, WEEK_MS))
+    gone within retention.ms x 1.2 + the check interval. Kept for good (-1): weekly segments."""
+    tenth = max(1000, min(ms // 10, WEEK_MS)) if ms >= 0 else WEEK_MS
     return {
         "cleanup.policy": "delete", "retention.ms": str(ms), "segment.ms": str(tenth),
         "file.delete.delay.ms": str(min(60_000, tenth)),

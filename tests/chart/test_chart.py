@@ -16,6 +16,7 @@ import yaml
 
 from gateway.contract.roles import Roles, acl_rules
 from gateway.contract.topics import contract_topics, internal_topic_specs
+from gateway.files.calibrations import operator_calibrations
 from gateway.settings import Settings
 from tests.support.chart import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
 
@@ -196,7 +197,7 @@ def test_strimzi_value_sets_are_the_ones_rendering_kafka_topics() -> None:
         assert bool(of_kind(docs, "Job")) is (value_set not in STRIMZI_SETS), "Strimzi provisions; no Job"
 
 
-TOPIC_FIELDS = ("topic_prefix", "tenants", "partitions", "replication_factor", *(
+TOPIC_FIELDS = ("topic_prefix", "tenants", "partitions", "replication_factor", "erased_bound_ms", *(
     f"{kind}_retention_ms" for kind in ("raw", "enroll", "governed", "rejected", "audit")))  # fmt: skip
 
 
@@ -267,6 +268,15 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
         ),
         ("extraEnv[0].name=FACEGATE_SASL_PASSWORD,extraEnv[0].value=x", "extraEnv/0/name"),
         ("fullnameOverride=Not_A_Name", "fullnameOverride"),
+        (
+            "calibrations.configMap=mine,calibrations.files.m\\.json=xy",
+            "calibrations.configMap and calibrations.files are exclusive",
+        ),
+        ("calibrations.files.m\\.yaml=xy", "'m.yaml' does not match pattern"),  # calibration files are *.json
+        (
+            "calibrations.configMap=mine,extraEnv[0].name=FACEGATE_CALIBRATION_DIR,extraEnv[0].value=/x",
+            "FACEGATE_CALIBRATION_DIR is set by the chart",
+        ),
     ],
 )
 def test_unsafe_or_unknown_values_are_refused(override: str, message: str) -> None:
@@ -336,6 +346,48 @@ def test_a_changed_policy_restarts_the_workers() -> None:
     changed = _annotations(rendered("minimal-values.yaml", "--set", "policies.extra\\.yaml=tenant_id: extra"))
     unrelated = _annotations(rendered("minimal-values.yaml", "--set", "replicaCount=3"))
     assert changed["checksum/policies"] != before and unrelated["checksum/policies"] == before
+
+
+def test_a_changed_inline_calibration_restarts_the_workers() -> None:
+    before = _annotations(rendered("production-values.yaml"))["checksum/calibrations"]
+    changed = _annotations(
+        rendered("production-values.yaml", "--set-string", "calibrations.files.other\\.json=changed")
+    )["checksum/calibrations"]
+    assert changed != before
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_operator_calibrations_are_mounted_as_the_calibration_dir(value_set: str, tmp_path: Path) -> None:
+    """calibrations.configMap or .files: the worker's FACEGATE_CALIBRATION_DIR is that ConfigMap,
+    mounted read-only, and the files the chart renders load as the worker loads them; none: no
+    folder (the worker knows the shipped models only)."""
+    docs = rendered(value_set)
+    calibrations = values_of(value_set)["calibrations"]
+    [deployment] = of_kind(docs, "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    [worker] = spec["containers"]
+    mounts = {m["name"]: m for m in worker["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    folder = worker_env(docs).get("FACEGATE_CALIBRATION_DIR")
+    if not calibrations["configMap"] and not calibrations["files"]:
+        assert folder is None and "calibrations" not in mounts and "calibrations" not in volumes
+        return
+    assert mounts["calibrations"] == {"name": "calibrations", "mountPath": folder, "readOnly": True}
+    name = volumes["calibrations"]["configMap"]["name"]
+    if calibrations["configMap"]:
+        assert name == calibrations["configMap"]
+        assert not [c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-calibrations")]
+        if values_of(value_set)["reloader"]["enabled"]:
+            assert deployment["metadata"]["annotations"]["configmap.reloader.stakater.com/reload"] == name
+        return
+    [configmap] = [c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"] == name]
+    assert set(configmap["data"]) == set(calibrations["files"])
+    for file, text in configmap["data"].items():
+        (tmp_path / file).write_text(text)
+    loaded = operator_calibrations(tmp_path)
+    assert {c.template_model for c in loaded.values()} == {
+        json.loads(text)["template_model"] for text in calibrations["files"].values()
+    }
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)

@@ -31,3 +31,8 @@ def test_erased_templates_and_consents_are_compacted_within_the_bound() -> None:
 def test_short_bounds_keep_a_floor_of_a_second() -> None:
     assert deleting_after(3000)["segment.ms"] == "1000"
     assert compacting_within(1000)["max.compaction.lag.ms"] == "1000"
+
+
+def test_a_topic_kept_for_good_rolls_weekly_not_every_second() -> None:
+    kept = deleting_after(-1)  # FACEGATE_AUDIT_RETENTION_MS=-1: audit records kept forever
+    assert kept["retention.ms"] == "-1" and kept["segment.ms"] == str(7 * 24 * HOUR_MS)

@@ -67,6 +67,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - name: FACEGATE_{{ upper $kind }}_RETENTION_MS
   value: {{ $ms | int64 | quote }}
 {{- end }}
+- name: FACEGATE_ERASED_BOUND_MS
+  value: {{ .Values.kafka.erasedBoundMs | int64 | quote }}
 - name: FACEGATE_APP_ID
   value: {{ .Values.appId | quote }}
 - name: FACEGATE_SECURITY_PROTOCOL
@@ -106,6 +108,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ .Values.worker.sweepIntervalMs | quote }}
 - name: FACEGATE_SESSION_TIMEOUT_MS
   value: {{ .Values.worker.sessionTimeoutMs | quote }}
+{{- if include "facegate.calibrationsConfigMap" . }}
+- name: FACEGATE_CALIBRATION_DIR
+  value: /etc/facegate/calibrations
+{{- end }}
+{{- end -}}
+
+{{/* The ConfigMap of the operator's calibrations: the one named, the chart's own for inline files, or none. */}}
+{{- define "facegate.calibrationsConfigMap" -}}
+{{- if .Values.calibrations.configMap -}}
+{{- .Values.calibrations.configMap -}}
+{{- else if .Values.calibrations.files -}}
+{{- include "facegate.suffixed" (list . "calibrations") -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The Secrets the workers mount, comma-separated (for stakater Reloader). */}}
@@ -199,5 +214,8 @@ is refused rather than silently overriding it (FACEGATE_ENV=development would un
 {{- end -}}
 {{- if not .Values.policies -}}
 {{- fail "policies must hold at least one tenant policy (file name -> YAML)" -}}
+{{- end -}}
+{{- if and .Values.calibrations.configMap .Values.calibrations.files -}}
+{{- fail "calibrations.configMap and calibrations.files are exclusive: name a ConfigMap or give the files inline" -}}
 {{- end -}}
 {{- end -}}
