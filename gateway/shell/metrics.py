@@ -71,6 +71,24 @@ class GatewayMetrics:
             "Registry records that did not decode.",
             registry=self.registry,
         )
+        self.oldest_undecided = Gauge(
+            "facegate_oldest_undecided_input_seconds",
+            "Broker age of the oldest raw capture this worker has taken or stalled on and not decided "
+            "(gateway/shell/backlog.py); at facegate_raw_retention_seconds retention deletes it undecided.",
+            registry=self.registry,
+        )
+        self.raw_retention = Gauge(
+            "facegate_raw_retention_seconds",
+            "FACEGATE_RAW_RETENTION_MS in seconds: how long the raw topic keeps a capture.",
+            registry=self.registry,
+        )
+        self.needing_reenrollment = Gauge(
+            "facegate_templates_needing_reenrollment",
+            "Enrolled templates made under another calibration of their model than this worker's: never "
+            "matched or shared until their subjects re-enroll.",
+            ["model"],
+            registry=self.registry,
+        )
 
     def count(self, tenant: str, outcome: Outcome) -> None:
         self.decisions.labels(tenant, outcome.decision.value).inc()

@@ -36,6 +36,7 @@ from gateway.core.pipeline import process_batch
 from gateway.kafka.provisioning import admin_client, cluster_brokers, ensure_tenant_topics
 from gateway.shell.acks import hold, release
 from gateway.shell.audit_tail import AuditTail
+from gateway.shell.backlog import Backlog
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import FeedReader
 from gateway.shell.metrics import GatewayMetrics
@@ -121,6 +122,8 @@ class Worker:
         # The completeness note's writer: whoever owns audit partition 0 (docs/audit-format.md §6).
         self.checkpoint_watch = CheckpointWatch(self.settings, self.names.audit, self.settings.partitions)
         self.completeness: tuple[list[tuple[int, bytes]], float] | None = None  # last listing, when signed
+        self.backlog = Backlog()  # the oldest undecided raw capture's age (retention alert)
+        self.reenrollment: dict[str, int] = {}  # last logged: templates to re-enroll, per model
 
     # -- agents -----------------------------------------------------------------------------
     def _declare_agents(self) -> None:
@@ -160,6 +163,7 @@ class Worker:
             self.metrics.ignored.set(state.ignored_records)
             self.metrics.ready.set(1 if self.is_ready() else 0)
             self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
+            self.retention_gauges()
 
         @self.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
         async def checkpoints() -> None:
@@ -188,6 +192,7 @@ class Worker:
             # Faust awaits this before the group moves on: holding the lock, the batch in flight
             # finishes (Kafka acknowledges it) before a new owner can read these chains' heads.
             await self.partitions.revoke(tp.partition for tp in revoked if tp.topic == self.names.raw)
+            self.backlog.forget(tp.partition for tp in revoked if tp.topic == self.names.raw)
 
         @self.app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def take_over(sender: Any, assigned: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
@@ -227,9 +232,11 @@ class Worker:
             if not events:
                 return []
             records = [_input(e.message) for e in events]
+            self.backlog.deciding((r.partition, r.timestamp_ms) for r in records)
             ctx = await self._context({r.partition for r in records})
             ctx.decide_each(records, lambda some, tried: process_batch(some, tried, arrived))
             await self._commit(ctx)
+            self.backlog.decided((r.partition, r.offset, r.timestamp_ms) for r in records)
         elapsed = time.perf_counter() - started
         for _ in records:
             self.metrics.latency.observe(elapsed)
@@ -289,6 +296,30 @@ class Worker:
         return Context(
             state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind, clock_skew=skew
         )
+
+    def retention_gauges(self) -> None:
+        """The oldest undecided raw capture's age beside the raw retention (the alert compares them),
+        and enrolled templates made under another calibration: counted, and logged when they change."""
+        from faust.types import TP
+
+        highwaters: dict[int, int | None] = {}
+        for partition in self.partitions.owned:
+            try:
+                highwaters[partition] = self.app.consumer.highwater(TP(self.names.raw, partition))
+            except Exception:  # not fetched yet, or the consumer is restarting: nothing known
+                highwaters[partition] = None
+        self.metrics.oldest_undecided.set(self.backlog.oldest_undecided_seconds(int(time.time() * 1000), highwaters))
+        self.metrics.raw_retention.set(self.settings.raw_retention_ms / 1000)
+        counts = self.runtime.state.needing_reenrollment()
+        for model in counts.keys() | self.reenrollment.keys():
+            self.metrics.needing_reenrollment.labels(model).set(counts.get(model, 0))
+            if counts.get(model, 0) != self.reenrollment.get(model, 0):
+                log.warning(
+                    "%d enrolled template(s) of model %s were made under another calibration than this worker's "
+                    "(%s): not matched or shared until their subjects re-enroll",
+                    counts.get(model, 0), model, getattr(self.runtime.state.calibrations.get(model), "label", "none"),
+                )  # fmt: skip
+        self.reenrollment = counts
 
     def feeds_behind(self) -> bool:
         return self.feeds.lagging(self.settings.feed_lag_bound_ms / 1000)
