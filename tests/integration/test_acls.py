@@ -19,6 +19,7 @@ from gateway.cli import app
 from gateway.contract.topics import TopicNames
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.settings import SecurityProtocol, Settings
+from tests.support.acls import produce_as_admin, scram
 from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka
@@ -29,11 +30,6 @@ vendors: [User:vendor]
 tenants: {acme: User:acme, beta: User:beta}
 regulators: [User:regulator]
 """
-
-
-def scram(user: str) -> dict[str, str]:
-    return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": user, "sasl_plain_password": f"{user}-pw"}  # fmt: skip
 
 
 async def produce(broker: KafkaBroker, user: str, topic: str) -> None:
@@ -130,19 +126,6 @@ def test_acl_apply_gives_each_role_its_part_and_nothing_else(
     }
     for what, action in denied.items():
         assert outcome(action) == "TopicAuthorizationFailedError", what
-
-
-async def produce_as_admin(broker: KafkaBroker, topic: str) -> None:
-    await produce_with(broker, topic, {**scram("admin"), "sasl_plain_password": "admin-secret"})
-
-
-async def produce_with(broker: KafkaBroker, topic: str, security: dict[str, str]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, **security)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, b"seed", key=b"k")
-    finally:
-        await producer.stop()
 
 
 def wait_for(expected: str, action: Callable[[], Coroutine[Any, Any, None]], timeout: float = 30) -> str:

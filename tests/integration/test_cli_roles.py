@@ -18,7 +18,7 @@ from gateway.cli import app
 from gateway.contract.topics import TopicNames
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.settings import SecurityProtocol, Settings
-from tests.integration.test_acls import produce_as_admin
+from tests.support.acls import produce_as_admin
 from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime
 
-from gateway.contract.models import ConsentRecord, Enrollment
+from gateway.contract.models import AuditRecord, ConsentRecord, Enrollment, ShareRequest
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.lifecycle.sharing import share
 from gateway.core.messages import BatchResult, InputRecord, Output
 from gateway.core.policy.tenant import (
     EffectivePolicy,
@@ -93,3 +94,18 @@ def enrolled(state: GatewayState, subject: str = "s1", **consent_changes: object
     apply(state, s.result)
     assert f"acme/{subject}" in state.enrollments
     return state
+
+
+def share_request(**changes: object) -> ShareRequest:
+    fields: dict[str, object] = dict(
+        request_id="req-1", tenant_id="acme", subject_id="s1", recipient_tenant_id="partner",
+        recipient_region="CN", purpose=VISIT, agreement_id="AGR-7", requested_at=NOW,
+    )  # fmt: skip
+    return ShareRequest.model_validate({**fields, **changes})
+
+
+def decide_share(state: GatewayState, req: ShareRequest) -> tuple[AuditRecord, BatchResult]:
+    s = context(state)
+    share(record(NAMES.share_requests, CODEC.encode(req)), s)
+    [audit] = on(s.result, NAMES.audit)
+    return CODEC.decode(audit.value or b"", AuditRecord), s.result

@@ -58,3 +58,16 @@ def test_every_error_facegate_defines_derives_from_one_root() -> None:
                 errors.append(value)
     assert len(errors) >= 10
     assert [e.__qualname__ for e in errors if not issubclass(e, FaceGateError)] == []
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers live in tests/support (plain modules) and fixtures in conftest modules."""
+    tests = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests."):
+                leaf = (node.module or "").rsplit(".", 1)[-1]
+                if leaf.startswith("test_") or leaf == "conftest":
+                    found.append(f"{path.relative_to(tests)}: {node.module}")
+    assert found == []

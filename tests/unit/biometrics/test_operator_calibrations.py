@@ -20,7 +20,7 @@ from gateway.files.calibrations import CalibrationFileError, calibrations, opera
 from gateway.settings import Settings
 from gateway.shell.runtime import StartupError, build_runtime
 from tests.support.core import CODEC, NAMES, context
-from tests.support.lifecycle import apply, consent, enrollment, give, new_state, on, record
+from tests.support.lifecycle import apply, consent, decide_share, enrollment, give, new_state, on, record, share_request
 
 RNG = np.random.default_rng(3)
 
@@ -131,9 +131,7 @@ def test_an_enrolled_template_records_its_calibration_and_a_new_one_asks_for_re_
     assert not state.enrollments["acme/s1"].current
     assert state.enrolled_count("acme") == 0 and state.needing_reenrollment() == {"synthetic-512": 1}
 
-    from tests.unit.lifecycle.test_sharing import decide, request
-
-    audit, _ = decide(state, request())
+    audit, _ = decide_share(state, share_request())
     assert audit.reason_codes == [Reason.CALIBRATION_CHANGED]
 
     # Re-enrolling under the new calibration makes the subject matchable again.

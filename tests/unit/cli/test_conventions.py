@@ -21,7 +21,7 @@ from gateway.cli import app
 from gateway.cli.output import Exit
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
-from tests.unit.cli.test_help import _paths
+from tests.support.cli import command_paths
 
 ROLES = "gateway: User:gw\nvendors: [User:v]\ntenants: {acme: User:acme}\nregulators: [User:reg]\n"
 # Commands that print data, and the formats each offers.
@@ -46,7 +46,7 @@ FORMATS = {
 def _leaves() -> list[tuple[str, ...]]:
     command = typer.main.get_command(app)
     leaves = []
-    for path in _paths(command):
+    for path in command_paths(command):
         node: Any = command
         for name in path:
             node = node.commands[name]
@@ -124,7 +124,7 @@ def test_consent_show_formats_and_the_deprecated_json_flag(one_consent: None, tm
 
 
 def test_audit_report_reads_the_old_md_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gateway.cli.audit, "_audit_records", lambda *_: [])
+    monkeypatch.setattr(gateway.cli.audit, "_entries_from_topic", lambda *_: [])
     runner = CliRunner()
     new = runner.invoke(app, ["audit", "report", "--format", "markdown"])
     assert new.exit_code == 0 and new.stdout.startswith("# FaceGate audit report") and new.stderr == ""

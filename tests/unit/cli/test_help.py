@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer.main
 from typer.testing import CliRunner
 
 from gateway.cli import app
-
-
-def _paths(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    paths = [prefix]
-    for name, sub in getattr(command, "commands", {}).items():  # typer vendors click: duck-type groups
-        paths += _paths(sub, (*prefix, name))
-    return paths
+from tests.support.cli import command_paths
 
 
 def test_every_command_has_help() -> None:
-    paths = _paths(typer.main.get_command(app))
+    paths = command_paths(typer.main.get_command(app))
     assert {("broker",), ("topics", "create"), ("topics", "describe"), ("schemas", "check")} <= set(paths)
     runner = CliRunner()
     for path in paths:

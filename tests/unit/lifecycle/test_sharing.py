@@ -8,23 +8,21 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from gateway.contract.models import AuditRecord, EnrolledTemplate, SharedSubject, ShareRequest
+from gateway.contract.models import EnrolledTemplate, SharedSubject, ShareRequest
 from gateway.contract.vocabulary import Decision, Purpose
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.evaluation import d_sys, shuffled_d_sys
 from gateway.core.biometrics.protection import all_pairs_agreement
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.core.lifecycle.enrollment import enroll
-from gateway.core.lifecycle.sharing import share
-from gateway.core.messages import BatchResult
 from gateway.core.policy.tenant import SharingAgreement
-from gateway.core.state import GatewayState
 from gateway.files.calibrations import shipped
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import (
     AGREEMENT,
     VISIT,
     consent,
+    decide_share,
     enrolled,
     enrollment,
     give,
@@ -32,27 +30,13 @@ from tests.support.lifecycle import (
     on,
     policy_for,
     record,
+    share_request,
 )  # fmt: skip
-
-
-def request(**changes: object) -> ShareRequest:
-    fields: dict[str, object] = dict(
-        request_id="req-1", tenant_id="acme", subject_id="s1", recipient_tenant_id="partner",
-        recipient_region="CN", purpose=VISIT, agreement_id="AGR-7", requested_at=NOW,
-    )  # fmt: skip
-    return ShareRequest.model_validate({**fields, **changes})
-
-
-def decide(state: GatewayState, req: ShareRequest) -> tuple[AuditRecord, BatchResult]:
-    s = context(state)
-    share(record(NAMES.share_requests, CODEC.encode(req)), s)
-    [audit] = on(s.result, NAMES.audit)
-    return CODEC.decode(audit.value or b"", AuditRecord), s.result
 
 
 def test_an_allowed_share_gives_the_recipient_its_own_pseudonym_and_template() -> None:
     state = enrolled(new_state())
-    audit, result = decide(state, request())
+    audit, result = decide_share(state, share_request())
     assert audit.decision is Decision.SHARED and {"R09", "R13", "R08"} <= set(audit.rule_ids)
     assert audit.recipient_tenant_id == "partner" and audit.purpose is VISIT and audit.consent_ref
     [out] = on(result, NAMES.governed("partner"))
@@ -69,22 +53,22 @@ def test_an_allowed_share_gives_the_recipient_its_own_pseudonym_and_template() -
 @pytest.mark.parametrize(
     ("setup", "req", "reason", "rule"),
     [
-        ({}, request(recipient_tenant_id="other"), "RECIPIENT_NOT_CONSENTED", "R09"),
-        ({"recipients": []}, request(), "RECIPIENT_NOT_CONSENTED", "R09"),
-        ({}, request(purpose=Purpose.SECURITY), "PURPOSE_NOT_CONSENTED", "R01"),
-        ({"purposes": [VISIT, Purpose.SECURITY]}, request(purpose=Purpose.SECURITY), "NO_AGREEMENT", "R09"),
-        ({}, request(agreement_id="AGR-other"), "NO_AGREEMENT", "R09"),
-        ({}, request(purpose=Purpose.SALE), "PURPOSE_FORBIDDEN", "R16"),
-        ({}, request(recipient_region="US"), "REGION_NOT_AGREED", "R13"),
-        ({}, request(recipient_region="SG"), "NO_TRANSFER_MECHANISM", "R13"),
-        ({}, request(recipient_tenant_id="acme"), "RECIPIENT_IS_SENDER", "R09"),
+        ({}, share_request(recipient_tenant_id="other"), "RECIPIENT_NOT_CONSENTED", "R09"),
+        ({"recipients": []}, share_request(), "RECIPIENT_NOT_CONSENTED", "R09"),
+        ({}, share_request(purpose=Purpose.SECURITY), "PURPOSE_NOT_CONSENTED", "R01"),
+        ({"purposes": [VISIT, Purpose.SECURITY]}, share_request(purpose=Purpose.SECURITY), "NO_AGREEMENT", "R09"),
+        ({}, share_request(agreement_id="AGR-other"), "NO_AGREEMENT", "R09"),
+        ({}, share_request(purpose=Purpose.SALE), "PURPOSE_FORBIDDEN", "R16"),
+        ({}, share_request(recipient_region="US"), "REGION_NOT_AGREED", "R13"),
+        ({}, share_request(recipient_region="SG"), "NO_TRANSFER_MECHANISM", "R13"),
+        ({}, share_request(recipient_tenant_id="acme"), "RECIPIENT_IS_SENDER", "R09"),
     ],
 )
 def test_a_share_is_blocked_naming_the_rule_it_fails(
     setup: dict[str, object], req: ShareRequest, reason: str, rule: str
 ) -> None:
     state = enrolled(new_state(), "s1", **setup)
-    audit, result = decide(state, req)
+    audit, result = decide_share(state, req)
     assert audit.decision is Decision.SHARE_BLOCKED and rule in audit.rule_ids and audit.reason_codes == [reason]
     assert [o.topic for o in result.outputs] == [NAMES.audit]
 
@@ -92,7 +76,7 @@ def test_a_share_is_blocked_naming_the_rule_it_fails(
 def test_a_consent_that_expired_after_enrollment_blocks_the_share() -> None:
     state = enrolled(new_state())
     give(state, consent(expires_at=NOW - timedelta(days=1)))
-    audit, _ = decide(state, request())
+    audit, _ = decide_share(state, share_request())
     assert (
         audit.decision is Decision.SHARE_BLOCKED
         and audit.reason_codes == ["CONSENT_EXPIRED"]
@@ -104,9 +88,9 @@ def test_an_agreement_needs_an_impact_assessment_where_the_pack_demands_one() ->
     bare = AGREEMENT.model_copy(update={"impact_assessment_reference": None})
     state = enrolled(new_state())
     state.policies["acme"] = policy_for("acme", agreements=(bare,))
-    assert decide(state, request())[0].reason_codes == ["NO_IMPACT_ASSESSMENT"]
+    assert decide_share(state, share_request())[0].reason_codes == ["NO_IMPACT_ASSESSMENT"]
     state.policies["acme"] = policy_for("acme", pack="bipa-il", agreements=(bare,))  # BIPA 15(d): consent suffices
-    assert decide(state, request())[0].decision is Decision.SHARED
+    assert decide_share(state, share_request())[0].decision is Decision.SHARED
 
 
 def test_cross_border_needs_a_transfer_mechanism_and_separate_consent() -> None:
@@ -116,19 +100,19 @@ def test_cross_border_needs_a_transfer_mechanism_and_separate_consent() -> None:
     )  # fmt: skip
     state = enrolled(new_state())
     state.policies["acme"] = policy_for("acme", agreements=(abroad,))
-    assert decide(state, request(recipient_region="SG"))[0].decision is Decision.SHARED
+    assert decide_share(state, share_request(recipient_region="SG"))[0].decision is Decision.SHARED
 
 
 def test_a_recipient_named_only_after_enrollment_needs_a_new_enrollment() -> None:
     state = enrolled(new_state(), recipients=[])
     give(state, consent())  # now names the partner
-    assert decide(state, request())[0].reason_codes == ["RECIPIENT_TEMPLATE_MISSING"]
+    assert decide_share(state, share_request())[0].reason_codes == ["RECIPIENT_TEMPLATE_MISSING"]
 
 
 def test_not_enrolled_is_blocked() -> None:
     state = new_state()
     give(state, consent())
-    assert decide(state, request())[0].reason_codes == ["NOT_ENROLLED"]
+    assert decide_share(state, share_request())[0].reason_codes == ["NOT_ENROLLED"]
 
 
 def test_recipient_templates_are_unlinkable_to_the_senders() -> None:
