@@ -44,3 +44,16 @@ def test_every_rule_in_the_catalogue_has_a_section_in_docs_rules() -> None:
     assert rule_ids == {f"R{n:02d}" for n in range(1, 20)}
     sections = set(re.findall(r"^## (R\d{2})\b", (ROOT / "docs/rules.md").read_text(), re.MULTILINE))
     assert rule_ids <= sections, f"rules without a section in docs/rules.md: {sorted(rule_ids - sections)}"
+
+
+def test_readme_is_short_and_every_relative_link_in_the_docs_resolves() -> None:
+    readme = ROOT / "README.md"
+    assert len(readme.read_bytes()) <= 10_500, "the README keeps to what a newcomer needs; the rest is in docs/"
+    for doc in ("operations", "vendors", "tenants", "regulators", "rules", "design"):
+        assert f"docs/{doc}.md" in readme.read_text(), doc
+    broken = []
+    for page in [readme, *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" not in target and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == []
