@@ -57,3 +57,10 @@ def test_readme_is_short_and_every_relative_link_in_the_docs_resolves() -> None:
             if "://" not in target and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
     assert broken == []
+
+
+def test_every_setting_is_documented_for_operators() -> None:
+    from gateway.settings import Settings
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    assert [n for n in Settings.model_fields if f"FACEGATE_{n.upper()}" not in text] == []
