@@ -53,7 +53,8 @@ def _doc_block() -> dict[str, dict[str, list[dict[str, object]]]]:
     text = (ROOT / "docs" / "legal-citations.md").read_text()
     match = re.search(r"```yaml\n(.*?)```", text, re.S)
     assert match is not None
-    return yaml.safe_load(match.group(1))
+    loaded: dict[str, dict[str, list[dict[str, object]]]] = yaml.safe_load(match.group(1))
+    return loaded
 
 
 def test_every_pack_carries_the_citations_of_the_research() -> None:
