@@ -12,10 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import llvmlite.binding  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 from numba import njit, types
+from numba.core import config as _config
 from numba.extending import intrinsic
+
+config: Any = _config
+if not config.CPU_FEATURES:  # NUMBA_CPU_FEATURES, when an operator sets it, wins
+    _host = llvmlite.binding.get_host_cpu_features().flatten()
+    if "+avx512f" in _host:
+        # LLVM prefers 256-bit vectors on these CPUs; 512-bit ones scan the prefixes ~20% faster here.
+        config.CPU_FEATURES = _host + ",-prefer-256-bit"
 
 PREFIX_WORDS = 4  # 256 bits
 _BLOCK = 1024  # gallery rows per block: 32 KB of prefixes, reused by every probe of the batch
