@@ -148,4 +148,4 @@ def test_the_rotate_command_updates_the_file_without_printing_keys(tmp_path: Pat
             "2027-01-01",
         ],
     )
-    assert refused.exit_code == 2 and "protection keys only" in refused.output
+    assert refused.exit_code == 2 and "applies to protection and audit signing keys" in refused.output
