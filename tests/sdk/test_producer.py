@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from facegate_sdk import (
@@ -23,41 +22,13 @@ from facegate_sdk import (
     default_contract,
 )
 
+from tests.support.producers import HeldProducer
+
 AT = datetime(2026, 11, 26, 9, tzinfo=UTC)
 TEMPLATE = bytes(4 * 8)
 
 
-class Ack(asyncio.Future[None]):
-    """An acknowledgement that tells when something starts waiting for it."""
-
-    def __init__(self, waited_on: asyncio.Event) -> None:
-        super().__init__()
-        self.waited_on = waited_on
-
-    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
-        self.waited_on.set()
-        super().add_done_callback(fn, context=context)
-
-
-class Held:
-    """Stands in for aiokafka's producer: records each send; acknowledges only when told."""
-
-    def __init__(self, acknowledged: bool = False) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
-        self.acks: list[Ack] = []
-        self.waited_on = asyncio.Event()
-        self.acknowledged = acknowledged
-
-    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Ack:
-        self.sent.append((topic, key, value))
-        ack = Ack(self.waited_on)
-        if self.acknowledged:
-            ack.set_result(None)
-        self.acks.append(ack)
-        return ack
-
-
-def producer_with(held: Held, prefix: str = "p.") -> FaceGateProducer:
+def producer_with(held: HeldProducer, prefix: str = "p.") -> FaceGateProducer:
     producer = FaceGateProducer(Connection(topic_prefix=prefix))
     real, producer._producer = producer._producer, held
     real._closed = True  # never started, so nothing to close
@@ -87,7 +58,7 @@ def test_each_record_goes_to_its_topic_under_its_key() -> None:
     )  # fmt: skip
 
     async def main() -> list[tuple[str, bytes | None, bytes | None]]:
-        held = Held(acknowledged=True)
+        held = HeldProducer(acknowledged=True)
         producer = producer_with(held)
         await producer.register_camera(camera)
         await producer.capture(capture)
@@ -125,7 +96,7 @@ def test_an_enrollment_waits_for_the_consents_before_it() -> None:
     enrollment = Enrollment(tenant_id="acme", subject_id="s-0", template=TEMPLATE, template_model="synthetic-512")
 
     async def main() -> tuple[list[str], list[str]]:
-        held = Held()
+        held = HeldProducer()
         producer = producer_with(held)
         for n in range(3):
             await producer.record_consent(consent(f"s-{n}"))
@@ -147,7 +118,7 @@ def test_an_enrollment_waits_for_the_consents_before_it() -> None:
 
 def test_a_record_of_the_wrong_kind_is_refused() -> None:
     async def main() -> None:
-        producer = producer_with(Held(acknowledged=True))
+        producer = producer_with(HeldProducer(acknowledged=True))
         with pytest.raises(TypeError, match="expected a Enrollment, got a ConsentRecord"):
             await producer.enroll(consent("s-1"))  # structurally a subject record, but not an Enrollment
 

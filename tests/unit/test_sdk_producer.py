@@ -5,46 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from gateway.contract.models import ShareRequest
 from gateway.contract.vocabulary import Purpose
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import build_world
 from gateway.settings import Settings
-
-
-class WatchedAck(asyncio.Future[None]):
-    """An acknowledgement that tells when something starts waiting for it."""
-
-    def __init__(self, waited_on: asyncio.Event) -> None:
-        super().__init__()
-        self.waited_on = waited_on
-
-    def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
-        self.waited_on.set()
-        super().add_done_callback(fn, context=context)
-
-
-class HeldProducer:
-    """Stands in for aiokafka's producer: records each send; acknowledges only when told."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.acks: list[WatchedAck] = []
-        self.waited_on = asyncio.Event()  # someone awaits an acknowledgement
-
-    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> WatchedAck:
-        self.sent.append(topic.rsplit(".", 1)[-1])
-        ack = WatchedAck(self.waited_on)
-        self.acks.append(ack)
-        return ack
-
-    async def blocked_or_done(self, task: asyncio.Task[None]) -> None:
-        """Until the task waits for an acknowledgement, or has finished without waiting."""
-        waiting = asyncio.create_task(self.waited_on.wait())
-        await asyncio.wait([task, waiting], timeout=5, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
+from tests.support.producers import HeldProducer
 
 
 def producer_with(held: HeldProducer) -> FaceGateProducer:
@@ -64,12 +31,12 @@ def test_an_enrollment_waits_for_the_consents_before_it() -> None:
             await producer.record_consent(consent)
         enrolling = asyncio.create_task(producer.enroll(world.enrollments[0]))
         await held.blocked_or_done(enrolling)
-        before_acks = list(held.sent)
+        before_acks = held.kinds()
         for ack in held.acks:
             ack.set_result(None)
         await asyncio.wait_for(enrolling, 5)
         await producer.enroll(world.enrollments[1])  # no consent since: sent at once, unacknowledged
-        return before_acks, held.sent
+        return before_acks, held.kinds()
 
     before_acks, sent = asyncio.run(main())
     assert before_acks == ["consent"] * len(world.consents)
@@ -91,7 +58,7 @@ def test_a_share_request_waits_for_a_withdrawal_before_it() -> None:
         )  # fmt: skip
         sharing = asyncio.create_task(producer.request_share(request))
         await held.blocked_or_done(sharing)
-        sent_before = list(held.sent)
+        sent_before = held.kinds()
         held.acks[0].set_result(None)
         await asyncio.wait_for(sharing, 5)
         return sent_before
