@@ -112,7 +112,7 @@ def audit_fields(
 
 def codes(values: Iterable[StrEnum]) -> list[str]:
     """Stable codes as plain strings: what the contract's records carry."""
-    return [value.value for value in values]
+    return list(map(str, values))  # StrEnum: str() is the value, without the .value descriptor (hot path)
 
 
 def tenant_view(outcome: Outcome, identified: bool) -> Outcome:

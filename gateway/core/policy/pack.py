@@ -101,7 +101,7 @@ class JurisdictionPack(BaseModel):
         seen: dict[str, None] = {}
         for rule in sorted(set(rules)):
             for citation in self.legal_sources[rule]:
-                seen.setdefault(f"{rule.value}: {citation.text}", None)
+                seen.setdefault(f"{rule}: {citation.text}", None)
         return list(seen)
 
 

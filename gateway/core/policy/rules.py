@@ -90,5 +90,5 @@ def legal_sources(rules: Iterable[Rule]) -> list[str]:
     seen: dict[str, None] = {}
     for rule in rules:
         for source in CATALOGUE[rule].sources:
-            seen.setdefault(f"{rule.value}: {source}", None)
+            seen.setdefault(f"{rule}: {source}", None)
     return list(seen)
