@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # min.insync.replicas: the idempotent producer retries, in order, until they return) turns the
     # worker not-ready; it decides nothing meanwhile (docs/operations.md, "Production topology").
     produce_stall_ms: Annotated[int, Field(ge=100, le=HOUR_MS)] = 10_000
+    # The worker's producer is idempotent (a retry is never written twice nor ahead of a later
+    # record). Only for brokers without idempotent producers (the embedded Tansu demo broker).
+    producer_idempotence: bool = True
     # Producers' clocks are trusted only this far ahead of the broker's append time; a capture or
     # consent dated later is rejected (a future time would dodge retention or consent checks).
     clock_skew_ms: Annotated[int, Field(ge=0, le=HOUR_MS)] = 300_000

@@ -96,6 +96,10 @@ def broker(
 
     console.print(f"{label} ready. bootstrap: [bold]{running.bootstrap_servers}[/bold]")
     console.print(f"export FACEGATE_BOOTSTRAP_SERVERS={running.bootstrap_servers}", highlight=False)
+    if isinstance(running, TansuBroker):
+        console.print(
+            "export FACEGATE_PRODUCER_IDEMPOTENCE=false  # Tansu has no idempotent producers", highlight=False
+        )
     if isinstance(running, KafkaCluster):
         _describe_cluster(running)
     elif isinstance(running, TansuBroker):

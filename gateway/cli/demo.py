@@ -186,6 +186,7 @@ def demo(
                 "FACEGATE_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                 "FACEGATE_CACHE_DIR": str(work),
                 "FACEGATE_TENANTS": json.dumps(list(TENANTS)),
+                "FACEGATE_PRODUCER_IDEMPOTENCE": "false",  # Tansu has no idempotent producers
             },
         )
         worker.start()

@@ -92,7 +92,8 @@ class Worker:
         )
         # Idempotent outside transactions too (Faust enables it only inside them), before the
         # producer is first made: a retry is never written twice nor ahead of a later record.
-        cast(Any, self.app.transport).Producer = IdempotentProducer
+        if settings.producer_idempotence:
+            cast(Any, self.app.transport).Producer = IdempotentProducer
         self.stall = StallClock(time.monotonic)
         self.metrics.produce_stalled.set_function(self.stall.oldest)
         # A fixed prefix: Faust's default is the app id, which would rename the metrics per deployment.
