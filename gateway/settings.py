@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     batch_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 20
     # Kafka client tuning, measured in bench/PROFILES.md (a 16 KB default batch holds seven 2.3 KB captures)
     producer_max_batch_bytes: Annotated[int, Field(ge=16_384, le=64 << 20)] = 1 << 20
-    producer_linger_ms: Annotated[int, Field(ge=0, le=1000)] = 5
+    producer_linger_ms: Annotated[int, Field(ge=0, le=1000)] = 0  # each commit awaits its acks: linger only waits
     consumer_max_fetch_bytes: Annotated[int, Field(ge=65_536, le=256 << 20)] = 8 << 20
     stream_buffer_maxsize: Annotated[int, Field(ge=1, le=1_000_000)] = 16_384
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
