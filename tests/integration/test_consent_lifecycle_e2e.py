@@ -252,7 +252,8 @@ def test_operators_and_subjects_see_consent_and_holdings_through_the_cli(
     assert decision_of(d, capture.event_id).decision is Decision.FORWARDED
     held = json.loads(cli("subject", "export", *who, "--format", "json"))
     assert held["enrollment"]["key_version"] == 1 and held["enrollment"]["template_model"] == "synthetic-512"
-    assert held["decisions"] == {"FORWARDED": 1} and held["consent_history"][0]["status"] == "GRANTED"
+    life = {"CONSENT_RECORDED": 1, "ENROLLED": 1}  # the subject's consent and enrollment are audited too
+    assert held["decisions"] == {**life, "FORWARDED": 1} and held["consent_history"][0]["status"] == "GRANTED"
 
     cli("consent", "withdraw", *who)
     d.audits(lambda a: any(x.decision is Decision.ERASED for x in a))
@@ -261,7 +262,7 @@ def test_operators_and_subjects_see_consent_and_holdings_through_the_cli(
 
     def erased_everywhere() -> bool:
         now = json.loads(cli("subject", "export", *who, "--format", "json"))
-        return now["enrollment"] is None and now["decisions"] == {"ERASED": 1, "FORWARDED": 1}
+        return now["enrollment"] is None and now["decisions"] == {**life, "ERASED": 1, "FORWARDED": 1}
 
     eventually(erased_everywhere, 30, "the export to show the erasure")
     text = cli("subject", "export", *who)
