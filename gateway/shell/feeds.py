@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from mode import Service
 
 from gateway.kafka.connection import aiokafka_config
@@ -139,7 +140,11 @@ class FeedReader(Service):
             return
         consumer = self._consumer
         partitions = list(consumer.assignment())
-        ends = await consumer.end_offsets(partitions)
+        try:
+            ends = await consumer.end_offsets(partitions)
+        except KafkaError as exc:  # brokers unreachable past the request timeout: the lag grows, fail closed
+            log.warning("feed end offsets unavailable (%s); the feeds count as lagging", type(exc).__name__)
+            return
         self.lag.observe({tp: await consumer.position(tp) for tp in partitions}, ends, time.monotonic())
 
     @Service.task
