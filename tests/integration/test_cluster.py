@@ -138,7 +138,8 @@ def test_killing_the_leader_of_an_audit_partition_loses_no_acknowledged_record(
     ensure_gateway_topics(settings, TENANTS)
     audit = TopicNames(unique.prefix).audit
     leader = cluster.wait_for_leader(audit, 0)
-    assert set(cluster.partitions(audit)[0].isr) == {1, 2, 3}
+    # A new topic's metadata reaches each broker in turn: until then describing it fails.
+    cluster.wait_for(lambda: _fully_in_sync(cluster, audit), 60, f"{audit} 0 in sync on all three brokers")
 
     acknowledged, failed, stalled = asyncio.run(
         _produce_through_a_kill(cluster, audit, leader, total=600, kill_after=200)
@@ -404,3 +405,10 @@ def _pct(values: list[float], pct: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+def _fully_in_sync(cluster: KafkaCluster, topic: str) -> bool:
+    try:
+        return set(cluster.partitions(topic)[0].isr) == {1, 2, 3}
+    except BrokerError:  # not every broker has the topic's metadata yet
+        return False
