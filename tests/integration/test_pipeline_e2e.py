@@ -62,6 +62,7 @@ def gateway(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> Iterator[Gate
             "FACEGATE_TENANTS": json.dumps(TENANTS),
             "FACEGATE_CACHE_DIR": str(tmp_path / "cache"),
             "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(),
+            "FACEGATE_LOG_FORMAT": "json",  # the leak scan below reads the JSON log operators would ship
         },
     )
     worker.start()
@@ -170,7 +171,9 @@ def test_a_scripted_day(gateway: Gateway) -> None:
         topic: b"".join((r.key or b"") + (r.value or b"") for r in asyncio.run(read_topic(client, topic)))
         for topic in sorted(topics - raw_inputs)
     }
-    blobs["worker log"] = gateway.worker.process.log_path.read_bytes()
+    log = gateway.worker.process.log_path.read_bytes()
+    assert b'"level":' in log, "the worker logged JSON"
+    blobs["worker log"] = log
     blobs["/metrics"] = gateway.worker.get("/metrics")[1].encode()
     assert sum(len(b) for b in blobs.values()) > 0 and names.enrolled in topics
     assert names.audit in topics and names.governed("acme") in topics
