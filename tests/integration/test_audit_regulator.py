@@ -26,7 +26,7 @@ from gateway.cli import app
 from gateway.contract.models import AuditCheckpoint, AuditRecord
 from gateway.core.audit import note
 from gateway.kafka.provisioning import admin_client
-from gateway.kafka.reading import offset_range
+from gateway.kafka.reading import Records, offset_range
 from gateway.sdk.scenario import Traffic
 from tests.support.deployment import CODEC, Deployment
 from tests.support.go_verifier import run as go
@@ -91,7 +91,7 @@ def audited(kafka: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Ite
     traffic = Traffic(deployment.world, seed=3)
     asyncio.run(deployment.send(traffic.take(120)))
     deployment.audit_records(at_least_events=120)
-    time.sleep(1.5)  # a checkpoint in between
+    deployment.read(deployment.names.audit, until=_every_chain_signed)  # a checkpoint in between
     asyncio.run(deployment.send(traffic.take(120)))
     deployment.audit_records(at_least_events=240)
     assert deployment.stop_all() == [0]
@@ -295,3 +295,16 @@ def test_retention_that_deletes_segments_is_pruning_not_tampering(kafka: KafkaBr
     assert python == golang == {"pruned-before-checkpoint"}, (python, golang)
     code, output = _cli(deployment, "audit", "verify", "--keyset", str(a.keyset), "--format", "table")
     assert code == 0 and "pruned" in output, output
+
+
+def _every_chain_signed(records: Records) -> bool:
+    """Every audit partition's newest record is covered by a checkpoint on the topic."""
+    newest: dict[int, int] = {}
+    signed: dict[int, int] = {}
+    for r in records:
+        decoded = CODEC.decode_any(r.value or b"")
+        if isinstance(decoded, AuditRecord):
+            newest[r.partition] = max(newest.get(r.partition, -1), decoded.seq)
+        elif isinstance(decoded, AuditCheckpoint):
+            signed[r.partition] = max(signed.get(r.partition, -1), decoded.seq)
+    return bool(newest) and all(signed.get(p, -1) >= seq for p, seq in newest.items())

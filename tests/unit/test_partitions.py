@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from gateway.core.audit.chain import ChainHead
 from gateway.shell.partitions import Partitions, PartitionState
+from tests.support.aio import until
 
 HEAD = ChainHead(7, "ab" * 32)
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Give other tasks turns of the loop until they made `condition` true (bounded)."""
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 def test_a_revocation_waits_for_the_batch_in_flight_and_its_commit_lands_first() -> None:

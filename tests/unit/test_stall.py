@@ -12,6 +12,7 @@ import pytest
 from gateway.core.messages import Output
 from gateway.shell.stall import StallClock
 from gateway.shell.worker import IdempotentProducer, send_in_order
+from tests.support.aio import until
 
 
 class Clock:
@@ -82,7 +83,7 @@ def test_every_record_is_sent_once_in_order_and_the_stall_is_timed_until_acknowl
         stall = StallClock(clock)
         producer = FakeProducer()
         task = asyncio.create_task(send_in_order(producer, OUTPUTS, stall))
-        await asyncio.sleep(0)
+        await until(lambda: len(producer.futures) == len(OUTPUTS))
         assert producer.sent == [o.value for o in OUTPUTS]
         clock.now += 30  # Kafka has too few in-sync replicas: the producer retries, the call waits
         assert stall.stalled(10) and not task.done()
@@ -98,7 +99,7 @@ def test_a_failure_is_returned_never_resent() -> None:
     async def scenario() -> None:
         producer = FakeProducer()
         task = asyncio.create_task(send_in_order(producer, OUTPUTS, StallClock(Clock())))
-        await asyncio.sleep(0)
+        await until(lambda: len(producer.futures) == len(OUTPUTS))
         for n, future in enumerate(producer.futures):
             future.set_exception(RuntimeError("OutOfOrderSequenceNumber")) if n == 2 else future.set_result(None)
         failed = await task
@@ -116,7 +117,7 @@ def test_a_cancelled_acknowledgement_cancels_the_caller() -> None:
     async def scenario() -> None:
         producer = FakeProducer()
         task = asyncio.create_task(send_in_order(producer, OUTPUTS[:2], StallClock(Clock())))
-        await asyncio.sleep(0)
+        await until(lambda: len(producer.futures) == 2)
         producer.futures[0].set_result(None)
         producer.futures[1].cancel()  # the producer stopped with the record unsent
         with pytest.raises(asyncio.CancelledError):
