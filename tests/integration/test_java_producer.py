@@ -1,8 +1,10 @@
 """A Java producer written from docs/vendors.md (producers/java: Apache Avro's generated classes,
-`toByteBuffer()` values, the Apache Kafka Java client) publishes a camera registration and face
-captures on Apache Kafka, and the gateway decides every capture: FORWARDED for a consented,
-enrolled subject, STRIPPED otherwise, nothing dead-lettered. The tenants' consents and enrollments
-come from the Python SDK, as a tenant's systems would send them.
+`toByteBuffer()` values, the Apache Kafka Java client) publishes camera registrations to their
+tenants' topics and face captures to its vendor's topic (FACEGATE_VENDOR_ID) on Apache Kafka, and
+the gateway decides every capture: FORWARDED for a consented, enrolled subject, STRIPPED otherwise,
+nothing dead-lettered; a capture it sends as another vendor than the camera's is REJECTED
+(VENDOR_MISMATCH), and captures without a vendor it refuses to send. The tenants' consents and
+enrollments come from the Python SDK, as a tenant's systems would send them.
 
 Maven builds the producer once per change of its sources or of the schemas (offline when the local
 repository already holds every artifact, else from Maven Central); the jar is cached by that hash.
@@ -24,9 +26,11 @@ import pytest
 from facegate_sdk import default_contract
 
 from gateway.brokers.apache_kafka import KafkaBroker
-from gateway.contract.models import AuditRecord, FaceCaptured
+from gateway.contract.codec import default_codec
+from gateway.contract.models import AuditRecord, FaceCaptured, RejectedEvent
 from gateway.contract.schemas import SchemaSet
 from gateway.contract.vocabulary import Decision
+from gateway.core.policy.reasons import Reason
 from gateway.core.records import decided_a_capture
 from gateway.sdk.scenario import Capture, Traffic
 from tests.support.deployment import Deployment
@@ -37,6 +41,7 @@ pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "producers" / "java"
 CONTRACT = default_contract()
+CODEC = default_codec()
 TOOLS = Path(os.environ.get("FACEGATE_CACHE_DIR", Path.home() / ".cache" / "facegate")) / "tools"
 # Captures from the cameras' entrance: consented enrolled customers (FORWARDED), and faces the
 # gateway must strip (strangers, masked faces, a minor without a guardian's consent).
@@ -64,6 +69,9 @@ def java_producer() -> Path:
     mvn = shutil.which("mvn")
     assert mvn is not None, "Maven is needed (scripts/install installs it)"
     started = time.monotonic()
+    # The Avro classes are generated anew (the plugin regenerates by file times; a removed schema's
+    # class would stay): `clean` would need maven-clean-plugin, which an offline build may lack.
+    shutil.rmtree(PROJECT / "target" / "generated-sources", ignore_errors=True)
     build = [mvn, "-B", "-q", "-f", str(PROJECT / "pom.xml"), "package", "-DskipTests"]
     built = subprocess.run([*build[:3], "-o", *build[3:]], capture_output=True, text=True, timeout=600, check=False)
     if built.returncode != 0:  # the local repository lacks an artifact: fetch it from Maven Central
@@ -76,31 +84,37 @@ def java_producer() -> Path:
     return jar
 
 
-def run_java(jar: Path, lines: list[str], workdir: Path, kafka: KafkaBroker, unique: Unique) -> str:
+def run_java(
+    jar: Path, lines: list[str], workdir: Path, kafka: KafkaBroker, unique: Unique,
+    vendor: str | None = None, exit_code: int = 0,
+) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """Runs the producer on `lines`, as `vendor` (FACEGATE_VENDOR_ID) or as a tenant's systems (None)."""
     source = workdir / f"java-input-{len(list(workdir.glob('java-input-*')))}.tsv"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     java = shutil.which("java")
     assert java is not None
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "FACEGATE_VENDOR_ID"},
         "FACEGATE_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "FACEGATE_TOPIC_PREFIX": unique.prefix,
+        **({"FACEGATE_VENDOR_ID": vendor} if vendor is not None else {}),
     }
     ran = subprocess.run(
         [java, "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar", str(jar), str(source)],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    return ran.stdout
+    assert ran.returncode == exit_code, ran.stdout[-3000:] + ran.stderr[-3000:]
+    return ran
 
 
 def _millis(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def camera_line(tenant: str) -> str:
+def camera_line(tenant: str, vendor: str) -> str:
+    """The tenant's entrance camera of the Java vendor: only `vendor`'s captures of it are accepted."""
     fields = [f"{tenant}-java-entrance", tenant, f"{tenant}-site-1", "RETAIL", "true",
-              "REPEAT_VISITOR_RECOGNITION,SECURITY", "CN-ZJ"]  # fmt: skip
+              "REPEAT_VISITOR_RECOGNITION,SECURITY", "CN-ZJ", vendor]  # fmt: skip
     return "\t".join(["camera", *fields])
 
 
@@ -132,26 +146,44 @@ def test_a_java_producer_publishes_captures_the_gateway_decides(
 ) -> None:
     jar = java_producer()
     d = Deployment(kafka, unique, tmp_path)
+    items = captures(d)
+    sent = {i.capture.event_id: i for i in items if i.capture is not None}
+    assert len(sent) == len(items) == sum(KINDS.values())
+    (vendor,) = {i.vendor for i in items}  # the entrance cameras' vendor: Java films for it
+    other = next(v for v in d.world.vendors if v != vendor)
+    lines = [capture_line(i.capture) for i in items if i.capture]
+
+    # No vendor, no captures: there is no topic for them (and none of INPUT is sent).
+    refused = run_java(jar, lines, tmp_path, kafka, unique, vendor=None, exit_code=2)
+    assert "FACEGATE_VENDOR_ID" in refused.stderr and "nothing sent" in refused.stderr
+
     worker = d.start_worker()
     try:
-        # The Java build writes the fingerprints the gateway knows.
+        # The Java build writes the fingerprints the gateway knows. Cameras go to their tenants'
+        # topics, sent as the tenants' systems would (no vendor id), each naming the Java vendor.
         schemas = SchemaSet.load()
-        out = run_java(jar, [camera_line(t) for t in ("acme", "beta")], tmp_path, kafka, unique)
+        out = run_java(jar, [camera_line(t, vendor) for t in ("acme", "beta")], tmp_path, kafka, unique).stdout
         assert f"fingerprint FaceCaptured {schemas['FaceCaptured'].fingerprint.hex()}" in out
         assert f"fingerprint CameraRegistration {schemas['CameraRegistration'].fingerprint.hex()}" in out
+        for tenant in ("acme", "beta"):
+            assert f"topic {d.names.cameras(tenant)} 1" in out
         asyncio.run(d.publish_world(worker))  # tenants: consents, then enrollments (the Python SDK)
 
-        items = captures(d)
-        sent = {i.capture.event_id: i for i in items if i.capture is not None}
-        assert len(sent) == len(items) == sum(KINDS.values())
-        out = run_java(jar, [capture_line(i.capture) for i in items if i.capture], tmp_path, kafka, unique)
+        out = run_java(jar, lines, tmp_path, kafka, unique, vendor=vendor).stdout
+        assert f"topic {d.names.captures(vendor)} {len(items)}" in out
         assert f"sent 0 camera registrations, {len(items)} captures" in out
+        # The same camera's capture from another vendor's topic: that vendor does not film it.
+        assert items[0].capture is not None
+        stray = items[0].capture.model_copy(update={"event_id": f"{items[0].capture.event_id}-{other}"})
+        out = run_java(jar, [capture_line(stray)], tmp_path, kafka, unique, vendor=other).stdout
+        assert f"topic {d.names.captures(other)} 1" in out
 
-        audits = d.audits(lambda found: set(sent) <= {a.event_id for a in found}, timeout=120)
+        every = {*sent, stray.event_id}
+        audits = d.audits(lambda found: every <= {a.event_id for a in found}, timeout=120)
         decided: dict[str, AuditRecord] = {}
         for audit in filter(lambda a: decided_a_capture(a.event_id), audits):  # the world's consents are audited too
             assert decided.setdefault(audit.event_id, audit).audit_id == audit.audit_id  # one decision each
-        assert set(decided) == set(sent)
+        assert set(decided) == every
         for event_id, item in sent.items():
             assert item.capture is not None
             audit = decided[event_id]
@@ -162,16 +194,24 @@ def test_a_java_producer_publishes_captures_the_gateway_decides(
             assert audit.camera_id == item.capture.camera_id
         forwarded = KINDS["consenting-customer"] + KINDS["repeat-visitor"] + KINDS["minor-with-guardian"]
         assert sum(1 for a in decided.values() if a.decision is Decision.FORWARDED) == forwarded
+        assert decided[stray.event_id].decision is Decision.REJECTED
+        assert Reason.VENDOR_MISMATCH in decided[stray.event_id].reason_codes, decided[stray.event_id]
 
         # Counted only once every output of a batch is acknowledged: the dead-letter topic is complete.
-        worker.wait_until(lambda: worker.metric("facegate_decisions_total") >= len(items), 30, "every capture counted")
-        assert d.read(d.names.rejected) == [], "nothing dead-lettered"
+        worker.wait_until(lambda: worker.metric("facegate_decisions_total") >= len(every), 30, "every capture counted")
+        letters = [CODEC.decode_any(r.value or b"") for r in d.read(d.names.rejected)]
+        assert [(r.event_id, r.source_topic, r.reason_code) for r in letters if isinstance(r, RejectedEvent)] == [
+            (stray.event_id, d.names.captures(other), Reason.VENDOR_MISMATCH)
+        ], letters  # only the stray capture is dead-lettered
 
-        # What Java wrote is byte for byte what the Python SDK writes for the same captures.
-        raw = {(r.key or b"").decode(): r.value for r in d.read(d.names.raw)}
-        for event_id, item in sent.items():
+        # What Java wrote is byte for byte what the Python SDK writes for the same captures, once each
+        # (the refused run sent nothing).
+        raw = [((r.key or b"").decode(), r.value) for r in d.read(d.names.captures(vendor))]
+        assert sorted(key for key, _ in raw) == sorted(sent)
+        for event_id, value in raw:
+            item = sent[event_id]
             assert item.capture is not None
-            assert raw[event_id] == CONTRACT.encode(item.capture), item.kind
+            assert value == CONTRACT.encode(item.capture), item.kind
     finally:
         codes = d.stop_all()
         print(worker.log_tail())

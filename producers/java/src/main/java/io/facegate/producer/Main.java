@@ -18,8 +18,10 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.TreeMap;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaNormalization;
 import org.apache.kafka.clients.CommonClientConfigs;
@@ -45,62 +47,129 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * <pre>
  * camera   camera_id tenant_id site_id location_type signage_posted(true|false) purposes(a,b) region
+ *          vendor_id(or -)
  * capture  event_id camera_id tenant_id captured_at(ISO-8601) purpose template(base64) template_model
  *          quality occlusion age_estimate(or -)
  * </pre>
  *
+ * <p>Every record goes to the topic of the vendor or tenant it is from, the only one that vendor's
+ * or tenant's principal may write: captures to the vendor's {@code <prefix>faces.raw.<vendor>}, a
+ * camera registration to its tenant's {@code <prefix>cameras.<tenant_id>}. The vendor is
+ * FACEGATE_VENDOR_ID; an INPUT with captures and no vendor is refused before anything is sent. A
+ * camera's vendor_id names the only vendor whose captures of it the gateway accepts (any other, or
+ * "-" for none, and they are REJECTED: VENDOR_MISMATCH).
+ *
  * <p>The connection comes from the gateway's variables: FACEGATE_BOOTSTRAP_SERVERS,
  * FACEGATE_TOPIC_PREFIX (default "facegate."), FACEGATE_SECURITY_PROTOCOL, FACEGATE_SASL_MECHANISM
  * (default SCRAM-SHA-512), FACEGATE_SASL_USERNAME, FACEGATE_SASL_PASSWORD, FACEGATE_SSL_CAFILE (PEM).
+ *
+ * <p>Exit status: 0 when every record was acknowledged, 2 for a usage or INPUT error (nothing sent).
  */
 public final class Main {
   private static final long ACK_TIMEOUT_SECONDS = 60;
+  /** Vendor and tenant ids name topics: what Kafka and ACLs handle plainly (as the gateway checks). */
+  private static final Pattern ID = Pattern.compile("[A-Za-z0-9_-]{1,64}");
 
   private Main() {}
 
+  /** A record to send: its kind (camera or capture), topic, key and single-object-encoded value. */
+  record Send(String kind, String topic, String key, byte[] value) {}
+
+  /** Wrong usage or input, found before anything was sent. */
+  static final class UsageError extends Exception {
+    UsageError(String message) {
+      super(message);
+    }
+  }
+
   public static void main(String[] args) throws Exception {
     if (args.length != 1) {
-      System.err.println("usage: facegate-java-producer INPUT (one camera or capture per line, tab-separated)");
+      System.err.println("usage: facegate-java-producer INPUT (one camera or capture per line, tab-separated);"
+          + " FACEGATE_VENDOR_ID names the vendor whose captures INPUT holds");
       System.exit(2);
     }
     Map<String, String> env = System.getenv();
     String prefix = env.getOrDefault("FACEGATE_TOPIC_PREFIX", "facegate.");
-    String cameras = prefix + "cameras";
-    String raw = prefix + "faces.raw";
 
     // The fingerprints this build writes: compare them with `facegate schemas list`.
     System.out.println("fingerprint FaceCaptured " + fingerprint(FaceCaptured.getClassSchema()));
     System.out.println("fingerprint CameraRegistration " + fingerprint(CameraRegistration.getClassSchema()));
 
+    List<Send> records;
+    try {
+      records = read(Files.readAllLines(Path.of(args[0]), StandardCharsets.UTF_8), prefix, env.get("FACEGATE_VENDOR_ID"));
+    } catch (UsageError e) {
+      System.err.println("facegate-java-producer: " + e.getMessage() + " (nothing sent)");
+      System.exit(2);
+      return;
+    }
+    Map<String, Integer> perTopic = new TreeMap<>();
     List<Future<RecordMetadata>> sent = new ArrayList<>();
-    int captures = 0;
-    int registrations = 0;
     try (Producer<String, byte[]> producer = new KafkaProducer<>(config(env))) {
-      for (String line : Files.readAllLines(Path.of(args[0]), StandardCharsets.UTF_8)) {
-        if (line.isBlank() || line.startsWith("#")) {
-          continue;
-        }
-        String[] f = line.split("\t", -1);
-        switch (f[0]) {
-          case "camera" -> {
-            CameraRegistration camera = camera(f);
-            sent.add(producer.send(new ProducerRecord<>(cameras, camera.getCameraId(), bytes(camera.toByteBuffer()))));
-            registrations++;
-          }
-          case "capture" -> {
-            FaceCaptured capture = capture(f);
-            sent.add(producer.send(new ProducerRecord<>(raw, capture.getEventId(), bytes(capture.toByteBuffer()))));
-            captures++;
-          }
-          default -> throw new IllegalArgumentException("unknown record kind " + f[0]);
-        }
+      for (Send r : records) {
+        sent.add(producer.send(new ProducerRecord<>(r.topic(), r.key(), r.value())));
+        perTopic.merge(r.topic(), 1, Integer::sum);
       }
       producer.flush();
       for (Future<RecordMetadata> ack : sent) {
         ack.get(ACK_TIMEOUT_SECONDS, TimeUnit.SECONDS); // every record acknowledged by all in-sync replicas
       }
     }
-    System.out.println("sent " + registrations + " camera registrations, " + captures + " captures");
+    perTopic.forEach((topic, n) -> System.out.println("topic " + topic + " " + n));
+    long captures = records.stream().filter(r -> "capture".equals(r.kind())).count();
+    System.out.println("sent " + (records.size() - captures) + " camera registrations, " + captures + " captures");
+  }
+
+  /**
+   * Every record of INPUT with its topic, all parsed before the first is sent: a bad line, or
+   * captures without a vendor, and nothing is.
+   */
+  static List<Send> read(List<String> lines, String prefix, String vendorId) throws UsageError {
+    String vendor = vendorId == null || vendorId.isEmpty() ? null : vendorId;
+    if (vendor != null && !ID.matcher(vendor).matches()) {
+      throw new UsageError("FACEGATE_VENDOR_ID must be 1-64 characters of letters, digits, '_' or '-'"
+          + " (it names the vendor's capture topic), got \"" + vendor + "\"");
+    }
+    List<Send> records = new ArrayList<>();
+    int number = 0;
+    for (String line : lines) {
+      number++;
+      if (line.isBlank() || line.startsWith("#")) {
+        continue;
+      }
+      String[] f = line.split("\t", -1);
+      try {
+        switch (f[0]) {
+          case "camera" -> {
+            CameraRegistration camera = camera(f);
+            String topic = prefix + "cameras." + checkedId("tenant_id", camera.getTenantId());
+            records.add(new Send(f[0], topic, camera.getCameraId(), bytes(camera.toByteBuffer())));
+          }
+          case "capture" -> {
+            FaceCaptured capture = capture(f);
+            if (vendor == null) {
+              throw new UsageError("captures go to their vendor's own topic (" + prefix
+                  + "faces.raw.<vendor>): set FACEGATE_VENDOR_ID to the vendor whose captures INPUT holds");
+            }
+            records.add(new Send(f[0], prefix + "faces.raw." + vendor, capture.getEventId(), bytes(capture.toByteBuffer())));
+          }
+          default -> throw new IllegalArgumentException("unknown record kind " + f[0]);
+        }
+      } catch (UsageError e) {
+        throw e;
+      } catch (RuntimeException | IOException e) { // a bad field: IllegalArgumentException, DateTimeParseException, Avro's
+        throw new UsageError("INPUT line " + number + ": " + e.getMessage());
+      }
+    }
+    return records;
+  }
+
+  static String checkedId(String field, String id) {
+    if (!ID.matcher(id).matches()) {
+      throw new IllegalArgumentException(field + " must be 1-64 characters of letters, digits, '_' or '-'"
+          + " (it names a topic), got \"" + id + "\"");
+    }
+    return id;
   }
 
   static Properties config(Map<String, String> env) throws IOException {
@@ -127,7 +196,7 @@ public final class Main {
   }
 
   static CameraRegistration camera(String[] f) {
-    expect(f, 8);
+    expect(f, 9);
     List<Purpose> purposes = Arrays.stream(f[6].split(",")).map(Purpose::valueOf).toList();
     return CameraRegistration.newBuilder()
         .setCameraId(f[1])
@@ -138,6 +207,7 @@ public final class Main {
         .setSignageEvidence(null)
         .setAllowedPurposes(purposes)
         .setRegion(f[7])
+        .setVendorId("-".equals(f[8]) ? null : checkedId("vendor_id", f[8])) // whose captures of it are accepted
         .build();
   }
 
