@@ -1,3 +1,3 @@
 """FaceGate: a data-governance gateway for biometric event streams."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

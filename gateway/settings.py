@@ -56,7 +56,14 @@ class Settings(BaseSettings):
         "facegate.", pattern=r"^[A-Za-z0-9._-]{0,100}$", description="Prefix of every contract topic."
     )
     tenants: list[str] = Field(
-        default_factory=list, description="Tenants whose governed and erasure topics are provisioned."
+        default_factory=list,
+        description="Tenants whose input and output topics are provisioned and read (besides those with a policy "
+        "file); adding one takes a rolling restart.",
+    )
+    vendors: list[str] = Field(
+        default_factory=list,
+        description="Camera vendors whose capture topics (facegate.faces.raw.<vendor>) are provisioned and read; "
+        "adding one takes a rolling restart.",
     )
 
     # Provisioning
@@ -152,7 +159,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("tenants")
+    @field_validator("tenants", "vendors")
     @classmethod
     def _tenant_ids(cls, value: list[str]) -> list[str]:
         from gateway.contract.topics import check_tenant_id

@@ -450,8 +450,8 @@ def report(
 
 @app.command(
     "reconcile",
-    epilog="Role: gateway (the platform operator). It reads faces.raw, which holds biometric captures and "
-    "which only the gateway's principal may read: run as a regulator it exits 3 naming the gateway role. "
+    epilog="Role: gateway (the platform operator). It reads the capture topics, which hold biometric captures and "
+    "only the gateway's principal may read: run as a regulator it exits 3 naming the gateway role. "
     "Regulators check the audit with `audit verify`. " + exit_codes("raw inputs without a decision"),
 )
 def reconcile_command(
@@ -466,7 +466,8 @@ def reconcile_command(
     start, end = _utc(since), _utc(until)
     low = int(start.timestamp() * 1000) if start else 0
     high = int(end.timestamp() * 1000) if end else 2**62
-    raw = read(settings, names.raw, "audit reconcile", Role.GATEWAY)
+    topics = [names.captures(vendor) for vendor in settings.vendors]
+    raw = [r for topic in topics for r in read(settings, topic, "audit reconcile", Role.GATEWAY)]
     inputs = [RawInput(r.topic, r.partition, r.offset, r.value or b"") for r in raw if low <= r.timestamp < high]
     audits = [
         record
@@ -476,7 +477,7 @@ def reconcile_command(
     checked, missing = reconcile(inputs, audits, default_codec())
     data = {
         "checked": checked,
-        "missing": [{"topic": names.raw, "partition": m.partition, "offset": m.offset, "event_id": m.event_id}
+        "missing": [{"topic": m.topic, "partition": m.partition, "offset": m.offset, "event_id": m.event_id}
                     for m in missing],
     }  # fmt: skip
 
@@ -486,7 +487,7 @@ def reconcile_command(
         table = Table("topic", "partition", "offset", "event id", title=f"{len(missing)} of {checked} inputs "
                       "have no decision")  # fmt: skip
         for item in missing[:50]:
-            table.add_row(names.raw, str(item.partition), str(item.offset), item.event_id)
+            table.add_row(item.topic, str(item.partition), str(item.offset), item.event_id)
         return [table] + ([f"... and {len(missing) - 50} more (--format json lists all)"] if len(missing) > 50 else [])
 
     emit(format, data, tables, out)

@@ -4,8 +4,8 @@ Writes go to the consent topic exactly as a tenant's consent system would write 
 gateway enforces them from there); every command is scoped to one tenant and one subject.
 
 Roles (docs/cli.md): `grant` needs only the tenant's ACLs (write the consent topic). `show` and
-`withdraw` read the consent topic, which holds every tenant's consents, so the tenant role may
-not read it: the platform operator runs them for the tenant, with the gateway's principal.
+`withdraw` read the tenant's consent topic, which the tenant role may only write: the platform
+operator runs them for the tenant, with the gateway's principal.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def consent_versions(
 ) -> list[ConsentRecord | None]:
     """The versions of one subject's consent still on the topic, oldest first (None: deleted)."""
     key = consent_key(tenant, subject).encode()
-    records = read(settings, TopicNames(settings.topic_prefix).consent, command, Role.GATEWAY)
+    records = read(settings, TopicNames(settings.topic_prefix).consent(tenant), command, Role.GATEWAY)
     codec = default_codec()
     versions: list[ConsentRecord | None] = []
     for record in sorted((r for r in records if r.key == key), key=lambda r: r.offset):

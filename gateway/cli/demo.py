@@ -33,7 +33,7 @@ from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import assign_all, stop_quietly
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Capture, Traffic, World, build_world
+from gateway.sdk.scenario import VENDORS, Capture, Traffic, World, build_world
 from gateway.sdk.simulator import publish_world, run_traffic
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
@@ -176,7 +176,9 @@ def demo(
     board = Scoreboard()
     try:
         broker.start()
-        settings = base.model_copy(update={"bootstrap_servers": broker.bootstrap_servers, "tenants": list(TENANTS)})
+        settings = base.model_copy(
+            update={"bootstrap_servers": broker.bootstrap_servers, "tenants": list(TENANTS), "vendors": list(VENDORS)}
+        )
         console.print(f"[bold]FaceGate demo[/bold] on the embedded broker at {broker.bootstrap_servers}")
         console.print(f"[dim]{LIMITATIONS}[/dim]")
         ensure_gateway_topics(settings, list(TENANTS))
@@ -186,6 +188,7 @@ def demo(
                 "FACEGATE_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                 "FACEGATE_CACHE_DIR": str(work),
                 "FACEGATE_TENANTS": json.dumps(list(TENANTS)),
+                "FACEGATE_VENDORS": json.dumps(list(VENDORS)),
                 "FACEGATE_PRODUCER_IDEMPOTENCE": "false",  # Tansu has no idempotent producers
             },
         )

@@ -75,8 +75,13 @@ def processing(
     if settings.policy_dir is None:
         errors.print("[yellow]FACEGATE_POLICY_DIR is not set: no tenant policy is read[/yellow]", highlight=False)
     names = TopicNames(settings.topic_prefix)
-    cameras = _decoded(latest(read(settings, names.cameras, COMMAND, Role.GATEWAY)).values(), CameraRegistration)
-    consents = _decoded(latest(read(settings, names.consent, COMMAND, Role.GATEWAY)).values(), ConsentRecord)
+    cameras: list[CameraRegistration] = []
+    consents: list[ConsentRecord] = []
+    for one in sorted({*settings.tenants, *policies, *wanted}):  # each tenant's own topics, its records only
+        found = _decoded(latest(read(settings, names.cameras(one), COMMAND, Role.GATEWAY)).values(), CameraRegistration)
+        cameras += [c for c in found if c.tenant_id == one]
+        given = _decoded(latest(read(settings, names.consent(one), COMMAND, Role.GATEWAY)).values(), ConsentRecord)
+        consents += [c for c in given if c.tenant_id == one]
     enrolled: dict[str, int] = {}
     for key in latest(read(settings, names.enrolled, COMMAND, Role.GATEWAY)):
         owner = key.decode(errors="replace").split("/", 1)[0]

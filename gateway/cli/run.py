@@ -17,7 +17,7 @@ def run(
     provision: Annotated[bool, typer.Option(help="Create missing contract topics first (needs admin rights).")] = True,
     loglevel: Annotated[str, typer.Option(help="Worker log level.")] = "info",
 ) -> None:
-    """Run the governance worker: every capture on faces.raw gets one decision, audited."""
+    """Run the governance worker: every capture on a vendor's faces.raw.<vendor> gets one decision, audited."""
     settings = load_settings()
     configure(settings.log_format, loglevel)
     try:
@@ -25,6 +25,9 @@ def run(
     except StartupError as exc:
         errors.print(f"[red]facegate run refused to start:[/red] {exc}")
         raise typer.Exit(Exit.USAGE) from None
+    if (unread := runtime.unread()) is not None:
+        errors.print(f"[red]facegate run refused to start:[/red] {unread}")
+        raise typer.Exit(Exit.USAGE)
     if runtime.development:
         errors.print(f"[bold yellow]{DEVELOPMENT_WARNING}[/bold yellow]")
     try:

@@ -43,7 +43,7 @@ def simulate(
     sent = asyncio.run(go())
 
     def tables() -> list[Table]:
-        table = Table("kind", "sent", title=f"captures sent to {settings.topic_prefix}faces.raw")
+        table = Table("kind", "sent", title=f"captures sent to {settings.topic_prefix}faces.raw.<vendor>")
         for kind, n in sorted(sent.items()):
             table.add_row(kind, str(n))
         return [table]

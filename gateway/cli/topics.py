@@ -19,7 +19,7 @@ from rich.table import Table
 
 from gateway.cli.console import errors, load_settings
 from gateway.cli.output import Exit, Format, emit, exit_codes, format_option, out_option
-from gateway.contract.topics import check_tenant_id, contract_topics
+from gateway.contract.topics import TopicNames, check_tenant_id, contract_topics
 from gateway.kafka.provisioning import (
     Action,
     ProvisioningError,
@@ -119,6 +119,7 @@ def describe(tenant: TenantOption = None, format: TableOrJson = Format.TABLE, ou
     with _admin(settings) as admin:
         states = describe_topics(admin, specs)
         brokers = cluster_brokers(admin)
+        retired = sorted(set(admin.list_topics()) & set(TopicNames(settings.topic_prefix).retired))
     rows: list[dict[str, object]] = []
     drifted: list[str] = []
     for spec, state in zip(specs, states, strict=True):
@@ -151,9 +152,14 @@ def describe(tenant: TenantOption = None, format: TableOrJson = Format.TABLE, ou
                 _duration(str(row["retention_ms"] or "?")),
                 "[yellow]drifted[/yellow]" if row["drift"] else "[green]yes[/green]",
             )  # fmt: skip
-        return [table, *drifted]
+        left = [
+            f"[yellow]retired {name}[/yellow]: a shared input topic of 0.2 or earlier, no longer read; delete it "
+            "once its producers moved to their own topics (docs/operations.md, 'Upgrading to 0.3')"
+            for name in retired
+        ]
+        return [table, *drifted, *left]
 
-    emit(format, {"brokers": brokers, "topics": rows}, tables, out)
+    emit(format, {"brokers": brokers, "topics": rows, "retired": retired}, tables, out)
     if missing:
         errors.print(f"{missing} topic(s) missing: run `facegate topics create`")
         raise typer.Exit(Exit.FINDING)

@@ -90,6 +90,7 @@ class CameraRegistration(AvroRecord):
     signage_evidence: str | None = None
     allowed_purposes: list[Purpose]
     region: Identifier
+    vendor_id: Identifier | None = None  # the only vendor whose captures of this camera are accepted
 
 
 class ConsentRecord(AvroRecord):

@@ -1,8 +1,8 @@
 """Who may do what on the topic contract: the four roles as Kafka ACLs (pure; no client here).
 
-- camera vendors write raw captures, nothing else;
-- each tenant reads only its own governed and erasure topics, and writes its consents,
-  enrollments, share requests and camera registrations;
+- each camera vendor writes raw captures to its own capture topic, nothing else;
+- each tenant reads only its own governed and erasure topics, and writes only its own consent,
+  enrollment, share-request and camera topics (the topic is the writer's identity);
 - regulators read the audit topic, nothing else;
 - the gateway reads its inputs and writes everything it produces, under the topic prefix, and
   owns its consumer group and Faust's internal topics (named after the app id).
@@ -57,11 +57,11 @@ class Roles(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     gateway: Principal
-    vendors: list[Principal] = Field(default_factory=list)
+    vendors: dict[str, Principal] = Field(default_factory=dict, description="vendor id -> principal")
     tenants: dict[str, Principal] = Field(default_factory=dict, description="tenant id -> principal")
     regulators: list[Principal] = Field(default_factory=list)
 
-    @field_validator("tenants")
+    @field_validator("tenants", "vendors")
     @classmethod
     def _tenant_ids(cls, values: dict[str, str]) -> dict[str, str]:
         for tenant in values:
@@ -91,12 +91,12 @@ def acl_rules(roles: Roles, prefix: str, app_id: str) -> list[AclRule]:
     rules += _topic(gw, prefix, *owner, pattern=Pattern.PREFIXED)  # every contract topic
     rules += _topic(gw, f"{app_id}-", *owner, pattern=Pattern.PREFIXED)  # Faust's internal topics
     rules.append(_group(gw, app_id))
-    for vendor in roles.vendors:
-        rules += _topic(vendor, names.raw, W, D)
+    for vendor, principal in sorted(roles.vendors.items()):
+        rules += _topic(principal, names.captures(vendor), W, D)
     for tenant, principal in sorted(roles.tenants.items()):
         rules += _topic(principal, names.governed(tenant), R, D)
         rules += _topic(principal, names.erasure(tenant), R, D)
-        for topic in (names.consent, names.enroll, names.share_requests, names.cameras):
+        for topic in names.tenant_inputs(tenant):
             rules += _topic(principal, topic, W, D)
         rules.append(_group(principal, f"{tenant}-"))  # the tenant's own consumer groups
     for regulator in roles.regulators:

@@ -84,31 +84,38 @@ def durability(settings: Settings, kind: TopicKind) -> tuple[int, int]:
     return replicas, min(settings.min_insync_replicas, replicas)
 
 
+# The tenant's input topics (`<prefix><kind>.<tenant>`): the topic is the writer's identity, since
+# a tenant's principal may write only its own (roles.py). Captures come the same way per vendor.
+TENANT_INPUTS = ("consent", "enroll", "share.requests", "cameras")
+TENANT_OUTPUTS = ("governed", "erasure")
+VENDOR_INPUTS = ("faces.raw",)
+# The shared input topics of 0.1 and 0.2, where any tenant could speak for any other: retired.
+RETIRED = ("faces.raw", "consent", "enroll", "share.requests", "cameras")
+
+
 @dataclass(frozen=True)
 class TopicNames:
     """Contract topic names under one prefix."""
 
     prefix: str = "facegate."
 
-    @property
-    def cameras(self) -> str:
-        return f"{self.prefix}cameras"
+    def cameras(self, tenant_id: str) -> str:
+        """A tenant's camera registrations (compacted), keyed by camera_id."""
+        return self._own("cameras", tenant_id)
 
-    @property
-    def consent(self) -> str:
-        return f"{self.prefix}consent"
+    def consent(self, tenant_id: str) -> str:
+        """A tenant's consent records (compacted), keyed tenant_id/subject_id."""
+        return self._own("consent", tenant_id)
 
-    @property
-    def enroll(self) -> str:
-        return f"{self.prefix}enroll"
+    def enroll(self, tenant_id: str) -> str:
+        return self._own("enroll", tenant_id)
 
-    @property
-    def raw(self) -> str:
-        return f"{self.prefix}faces.raw"
+    def share_requests(self, tenant_id: str) -> str:
+        return self._own("share.requests", tenant_id)
 
-    @property
-    def share_requests(self) -> str:
-        return f"{self.prefix}share.requests"
+    def captures(self, vendor_id: str) -> str:
+        """A camera vendor's raw captures, keyed by event_id."""
+        return self._own("faces.raw", vendor_id)
 
     @property
     def audit(self) -> str:
@@ -128,19 +135,44 @@ class TopicNames:
         """Gateway-internal: the withdrawals the gateway has seen, which no replayed grant undoes."""
         return f"{self.prefix}withdrawals"
 
+    @property
+    def retired(self) -> list[str]:
+        """The shared input topics of earlier releases (`facegate topics describe` names any left)."""
+        return [self.prefix + kind for kind in RETIRED]
+
     def governed(self, tenant_id: str) -> str:
-        return f"{self.prefix}governed.{check_tenant_id(tenant_id)}"
+        return self._own("governed", tenant_id)
 
     def erasure(self, tenant_id: str) -> str:
-        return f"{self.prefix}erasure.{check_tenant_id(tenant_id)}"
+        return self._own("erasure", tenant_id)
+
+    def tenant_inputs(self, tenant_id: str) -> list[str]:
+        return [self._own(kind, tenant_id) for kind in TENANT_INPUTS]
+
+    def owner(self, topic: str) -> tuple[str, str] | None:
+        """(kind, tenant or vendor id) of a per-tenant or per-vendor topic, else None."""
+        for kind in (*TENANT_INPUTS, *TENANT_OUTPUTS, *VENDOR_INPUTS):
+            head = f"{self.prefix}{kind}."
+            if topic.startswith(head) and _TENANT_ID.match(owner := topic[len(head) :]):
+                return kind, owner
+        return None
 
     def tenant_of(self, topic: str) -> str | None:
-        """The tenant a per-tenant topic is for, or None for a shared topic (or one not ours)."""
-        for kind in ("governed.", "erasure."):
-            head = self.prefix + kind
-            if topic.startswith(head) and _TENANT_ID.match(tenant := topic[len(head) :]):
-                return tenant
-        return None
+        """The tenant a per-tenant topic is for, or None for a shared or vendor topic (or one not ours)."""
+        found = self.owner(topic)
+        return found[1] if found is not None and found[0] not in VENDOR_INPUTS else None
+
+    def vendor_of(self, topic: str) -> str | None:
+        """The vendor whose capture topic this is, or None."""
+        found = self.owner(topic)
+        return found[1] if found is not None and found[0] in VENDOR_INPUTS else None
+
+    def kind_of(self, topic: str) -> str | None:
+        found = self.owner(topic)
+        return found[0] if found is not None else None
+
+    def _own(self, kind: str, owner_id: str) -> str:
+        return f"{self.prefix}{kind}.{check_tenant_id(owner_id)}"
 
 
 WEEK_MS = 7 * 24 * 3_600_000  # Kafka's default segment.ms
@@ -176,65 +208,55 @@ def compacting_within(ms: int) -> dict[str, str]:
     }  # fmt: skip
 
 
-def contract_topics(settings: Settings, tenants: list[str] | None = None) -> list[TopicSpec]:
-    """Every topic the gateway needs, with per-tenant topics for the given (or configured) tenants."""
+def contract_topics(
+    settings: Settings, tenants: list[str] | None = None, vendors: list[str] | None = None
+) -> list[TopicSpec]:
+    """Every topic the gateway needs, with per-tenant and per-vendor topics for the given (or
+    configured) tenants and vendors."""
     names = TopicNames(settings.topic_prefix)
-    compacted = compacting_within(settings.erased_bound_ms)
-    delete_after = deleting_after
-
-    def spec(name: str, kind: TopicKind, config: dict[str, str], doc: str) -> TopicSpec:
-        return _spec(settings, name, kind, config, doc)
-
-    # Inputs are stamped by the broker when appended: times the gateway trusts (a producer's own
-    # clock bounds nothing), and the same on a redo.
-    stamped = {"message.timestamp.type": "LogAppendTime"}
     specs = [
-        spec(names.cameras, TopicKind.REGISTRY, compacted | stamped, "camera registry, keyed by camera_id"),
-        spec(names.consent, TopicKind.REGISTRY, compacted | stamped, "consent, keyed by tenant/subject"),
-        spec(
-            names.enroll,
-            TopicKind.INBOX,
-            delete_after(settings.enroll_retention_ms) | stamped,
-            "raw enrollment templates",
-        ),
-        spec(
-            names.raw,
-            TopicKind.INBOX,
-            delete_after(settings.raw_retention_ms) | stamped,
-            "raw face captures from vendors",
-        ),
-        spec(
-            names.share_requests,
-            TopicKind.INBOX,
-            delete_after(settings.governed_retention_ms) | stamped,
-            "cross-company share requests",
-        ),
-        spec(names.audit, TopicKind.AUDIT, delete_after(settings.audit_retention_ms), "one signed record per decision"),
-        spec(
-            names.rejected,
-            TopicKind.DEAD_LETTER,
-            delete_after(settings.rejected_retention_ms),
-            "dead letters, biometrics removed",
-        ),
-    ]
+        _spec(settings, names.audit, TopicKind.AUDIT, deleting_after(settings.audit_retention_ms),
+              "one signed record per decision"),
+        _spec(settings, names.rejected, TopicKind.DEAD_LETTER, deleting_after(settings.rejected_retention_ms),
+              "dead letters, biometrics removed"),
+    ]  # fmt: skip
     for tenant in tenants if tenants is not None else settings.tenants:
-        specs.append(
-            spec(
-                names.governed(tenant),
-                TopicKind.OUTPUT,
-                delete_after(settings.governed_retention_ms),
-                f"governed events for {tenant}",
-            )
-        )
-        specs.append(
-            spec(
-                names.erasure(tenant),
-                TopicKind.OUTPUT,
-                delete_after(settings.audit_retention_ms),
-                f"erasure notices for {tenant}",
-            )
-        )
+        specs += tenant_topics(settings, tenant)
+    for vendor in vendors if vendors is not None else settings.vendors:
+        specs += vendor_topics(settings, vendor)
     return specs
+
+
+# Inputs are stamped by the broker when appended: times the gateway trusts (a producer's own
+# clock bounds nothing), and the same on a redo.
+_STAMPED = {"message.timestamp.type": "LogAppendTime"}
+
+
+def tenant_topics(settings: Settings, tenant: str) -> list[TopicSpec]:
+    """A tenant's four input topics (only its principal writes them) and its two output topics."""
+    names = TopicNames(settings.topic_prefix)
+    compacted = compacting_within(settings.erased_bound_ms) | _STAMPED
+    return [
+        _spec(settings, names.cameras(tenant), TopicKind.REGISTRY, compacted,
+              f"{tenant}'s camera registry, keyed by camera_id"),
+        _spec(settings, names.consent(tenant), TopicKind.REGISTRY, compacted,
+              f"{tenant}'s consent records, keyed {tenant}/subject"),
+        _spec(settings, names.enroll(tenant), TopicKind.INBOX,
+              deleting_after(settings.enroll_retention_ms) | _STAMPED, f"{tenant}'s raw enrollment templates"),
+        _spec(settings, names.share_requests(tenant), TopicKind.INBOX,
+              deleting_after(settings.governed_retention_ms) | _STAMPED, f"{tenant}'s cross-company share requests"),
+        _spec(settings, names.governed(tenant), TopicKind.OUTPUT, deleting_after(settings.governed_retention_ms),
+              f"governed events for {tenant}"),
+        _spec(settings, names.erasure(tenant), TopicKind.OUTPUT, deleting_after(settings.audit_retention_ms),
+              f"erasure notices for {tenant}"),
+    ]  # fmt: skip
+
+
+def vendor_topics(settings: Settings, vendor: str) -> list[TopicSpec]:
+    """A camera vendor's raw capture topic (only its principal writes it)."""
+    names = TopicNames(settings.topic_prefix)
+    raw = deleting_after(settings.raw_retention_ms) | _STAMPED
+    return [_spec(settings, names.captures(vendor), TopicKind.INBOX, raw, f"raw face captures from {vendor}")]
 
 
 def _spec(settings: Settings, name: str, kind: TopicKind, config: dict[str, str], doc: str) -> TopicSpec:

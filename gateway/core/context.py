@@ -131,6 +131,16 @@ class Context:
         tenant = capture.tenant_id if capture else tenant_id or UNKNOWN_TENANT
         self.decide(Decided(event_id, tenant, outcome, capture=capture), record.partition)
 
+    def keyed_by(self, record: InputRecord, tenant_id: str, subject_id: str) -> bool:
+        """Whether the record's key is the tenant and subject its body names; if not, it is rejected
+        (audited under its topic's tenant, the only one it may speak for)."""
+        if record.key == f"{tenant_id}/{subject_id}".encode():
+            return True
+        refusal = Refusal(UNDECIDABLE, Reason.KEY_MISMATCH)
+        detail = "the record's tenant and subject differ from its key"
+        self.reject(record, refusal, detail, tenant_id=self.names.tenant_of(record.topic) or tenant_id)
+        return False
+
     def fork(self) -> Context:
         """A context to try a decision in: the same state, its own chain heads and result."""
         return replace(self, heads=dict(self.heads), result=BatchResult())

@@ -23,7 +23,7 @@ from gateway.contract.vocabulary import Decision
 from gateway.core.biometrics.matching import Match
 from gateway.core.context import UNDECIDABLE, Context, Decided, Identification
 from gateway.core.messages import BatchResult, InputRecord, Output
-from gateway.core.policy.decision import Identify, conclude, identification_threshold, screen
+from gateway.core.policy.decision import Identify, conclude, from_its_vendor, identification_threshold, screen
 from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
@@ -64,11 +64,9 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
                 (record, partial(ctx.reject, record, future, "captured_at is ahead of the broker", capture=capture))
             )
             continue
-        screened = screen(
-            capture,
-            state.cameras.get(capture.camera_id),
-            state.policy(capture.tenant_id),
-            state.calibrations.get(capture.template_model),
+        camera = state.camera(capture.tenant_id, capture.camera_id)
+        screened = from_its_vendor(capture, camera, ctx.names.vendor_of(record.topic)) or screen(
+            capture, camera, state.policy(capture.tenant_id), state.calibrations.get(capture.template_model)
         )
         if isinstance(screened, Identify):
             pending.append(_Pending(record, capture, screened))
@@ -140,7 +138,7 @@ def _decide(
 ) -> None:
     """A decoded capture's decision: the governed event or dead letter, and the audit record."""
     state = ctx.state
-    camera = state.cameras.get(capture.camera_id)
+    camera = state.camera(capture.tenant_id, capture.camera_id)
     if outcome.decision in (Decision.FORWARDED, Decision.STRIPPED) and camera is not None:
         governed = governed_face(
             capture, camera, tenant_view(outcome, identified=used is not None), ctx.policy_version(capture.tenant_id),

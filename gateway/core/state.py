@@ -98,7 +98,7 @@ class GatewayState:
     fallback_policy: Callable[[str], EffectivePolicy] | None = None  # development mode only
     calibrations: dict[str, Calibration] = field(default_factory=dict)  # by template model
     codec: Codec = field(default_factory=default_codec)
-    cameras: dict[str, CameraRegistration] = field(default_factory=dict)
+    cameras: dict[tuple[str, str], CameraRegistration] = field(default_factory=dict)  # by tenant, camera
     consents: ConsentLedger = field(default_factory=ConsentLedger)
     indexes: dict[tuple[str, str, int], EnrolledIndex] = field(default_factory=dict)
     enrollments: dict[str, EnrollmentEntry] = field(default_factory=dict)  # by tenant/subject
@@ -112,6 +112,9 @@ class GatewayState:
         if found is None and self.fallback_policy is not None:
             found = self.policies[tenant_id] = self.fallback_policy(tenant_id)
         return found
+
+    def camera(self, tenant_id: str, camera_id: str) -> CameraRegistration | None:
+        return self.cameras.get((tenant_id, camera_id))
 
     def consent(self, tenant_id: str, subject_id: str) -> ConsentHistory | None:
         key = consent_key(tenant_id, subject_id)
@@ -149,13 +152,25 @@ class GatewayState:
 
     # -- updates from the compacted topics ----------------------------------------------------
     # A compacted-topic record: a tombstone deletes, an undecodable value is counted and skipped.
-    def apply_camera(self, camera_id: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
+    # Each tenant's records come from its own topics: one naming another tenant changes nothing
+    # (counted; the lifecycle agent rejects and audits it).
+    def apply_camera(
+        self, tenant_id: str, camera_id: str, value: bytes | None, partition: int = 0, offset: int | None = None
+    ) -> None:
         if value is None:
-            self.cameras.pop(camera_id, None)
+            self.cameras.pop((tenant_id, camera_id), None)
         elif (camera := self._decode(value, CameraRegistration)) is not None:
-            self.cameras[camera_id] = camera
+            if (camera.tenant_id, camera.camera_id) != (tenant_id, camera_id):
+                self.ignored_records += 1
+                return
+            self.cameras[(tenant_id, camera_id)] = camera
 
-    def apply_consent(self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
+    def apply_consent(
+        self, tenant_id: str, key: str, value: bytes | None, partition: int = 0, offset: int | None = None
+    ) -> None:
+        if not key.startswith(f"{tenant_id}/"):
+            self.ignored_records += 1
+            return
         # A record that does not decode may have been a withdrawal: it voids the consent (fail
         # closed) until a readable version follows; the lifecycle agent dead-letters it.
         consent = self._decode(value, ConsentRecord) if value is not None else None

@@ -22,11 +22,11 @@ from gateway.settings import Settings
 
 
 class FaceGateProducer(facegate_sdk.FaceGateProducer):
-    def __init__(self, settings: Settings | None = None, **producer: Any) -> None:
+    def __init__(self, settings: Settings | None = None, *, vendor_id: str | None = None, **producer: Any) -> None:
         self.settings = settings or Settings()
         # The gateway's client configuration (SCRAM credentials from files, TLS) wins over the SDK's defaults.
         connection = Connection(topic_prefix=self.settings.topic_prefix)
-        super().__init__(connection, **aiokafka_config(self.settings), **producer)
+        super().__init__(connection, vendor_id=vendor_id, **aiokafka_config(self.settings), **producer)
 
     async def withdraw_consent(self, granted: ConsentRecord | facegate_sdk.ConsentRecord, at: datetime) -> None:
         if isinstance(granted, facegate_sdk.ConsentRecord):

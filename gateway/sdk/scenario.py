@@ -47,6 +47,12 @@ class Capture:
     capture: FaceCaptured | None = None
     raw: bytes | None = None  # malformed input, sent as is
     subject: str | None = None  # the enrolled subject filmed, None for strangers
+    vendor: str = "lumen"  # whose capture topic it goes to: its camera's vendor
+
+
+# The world's camera vendors, each writing its own capture topic; a camera names one of them.
+VENDORS = ("lumen", "optix")
+_VENDOR_OF_ROLE = {"office-gate": "optix", "no-sign": "optix"}
 
 
 @dataclass
@@ -59,6 +65,7 @@ class World:
     population: Population
     person_of: dict[tuple[str, str], int] = field(default_factory=dict)
     strangers: range = range(0)
+    vendors: tuple[str, ...] = VENDORS
 
     def camera(self, tenant: str, role: str) -> CameraRegistration:
         return next(c for c in self.cameras if c.camera_id == f"{tenant}-{role}")
@@ -76,6 +83,7 @@ def _camera(
         signage_evidence=f"inspection://{tenant}/{role}" if signage else None,
         allowed_purposes=purposes,
         region="CN-ZJ",
+        vendor_id=_VENDOR_OF_ROLE.get(role, VENDORS[0]),
     )
 
 
@@ -238,4 +246,5 @@ class Traffic:
         )
         if kind in ("consenting-customer", "access-control"):
             self.last_customer[tenant] = subject or ""
-        return Capture(kind, expected, capture=capture, subject=subject)
+        vendor = self.world.camera(tenant, role).vendor_id or VENDORS[0]
+        return Capture(kind, expected, capture=capture, subject=subject, vendor=vendor)

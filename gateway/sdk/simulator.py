@@ -24,9 +24,11 @@ async def publish_world(producer: FaceGateProducer, world: World) -> None:
 
 async def send_capture(producer: FaceGateProducer, item: Capture) -> None:
     if item.capture is not None:
-        await producer.capture(item.capture)
+        await producer.capture(item.capture, vendor_id=item.vendor)
     else:
-        await producer.send_raw_capture(f"malformed-{time.monotonic_ns()}".encode(), item.raw or b"")
+        await producer.send_raw_capture(
+            f"malformed-{time.monotonic_ns()}".encode(), item.raw or b"", vendor_id=item.vendor
+        )
 
 
 async def run_traffic(

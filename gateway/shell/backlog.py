@@ -16,7 +16,7 @@ No Kafka here: the worker feeds it offsets, broker times and highwaters (tests/u
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -30,16 +30,18 @@ class _Partition:
 
 @dataclass
 class Backlog:
-    partitions: dict[int, _Partition] = field(default_factory=dict)
+    """Per input partition: the worker keys them by (topic, partition), a capture topic per vendor."""
 
-    def deciding(self, inputs: Iterable[tuple[int, int]]) -> None:
+    partitions: dict[Hashable, _Partition] = field(default_factory=dict)
+
+    def deciding(self, inputs: Iterable[tuple[Hashable, int]]) -> None:
         """A batch starts: (partition, broker time ms) of each input."""
         for partition, timestamp_ms in inputs:
             state = self.partitions.setdefault(partition, _Partition())
             if state.in_flight_ms is None or timestamp_ms < state.in_flight_ms:
                 state.in_flight_ms = timestamp_ms
 
-    def decided(self, inputs: Iterable[tuple[int, int, int]]) -> None:
+    def decided(self, inputs: Iterable[tuple[Hashable, int, int]]) -> None:
         """A batch ends (decided or not): (partition, offset, broker time ms) of the inputs decided."""
         for state in self.partitions.values():
             state.in_flight_ms = None
@@ -48,12 +50,12 @@ class Backlog:
             if offset + 1 > state.next_offset:
                 state.next_offset, state.newest_ms = offset + 1, timestamp_ms
 
-    def forget(self, partitions: Iterable[int]) -> None:
+    def forget(self, partitions: Iterable[Hashable]) -> None:
         """Partitions revoked: their backlog is their next owner's."""
         for partition in partitions:
             self.partitions.pop(partition, None)
 
-    def oldest_undecided_seconds(self, now_ms: int, highwaters: Mapping[int, int | None]) -> float:
+    def oldest_undecided_seconds(self, now_ms: int, highwaters: Mapping[Hashable, int | None]) -> float:
         """The age of the oldest undecided input, in seconds (0 when none is known to wait)."""
         oldest = now_ms
         for partition, state in self.partitions.items():

@@ -42,6 +42,15 @@ class Runtime:
     def tenants(self) -> list[str]:
         return sorted(set(self.state.policies) | set(self.settings.tenants))
 
+    def unread(self) -> str | None:
+        """What the worker would have no topic for. It reads the topics of the tenants and vendors
+        it knows at start (adding one is a rolling restart: docs/operations.md, "Tenants and vendors")."""
+        if not self.settings.vendors:
+            return "no camera vendor is configured (FACEGATE_VENDORS): there is no capture topic to read"
+        if not self.tenants:
+            return "no tenant is configured (FACEGATE_TENANTS or a policy file): there is no tenant topic to read"
+        return None
+
 
 def build_runtime(settings: Settings) -> Runtime:
     try:

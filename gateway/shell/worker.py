@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
@@ -38,7 +38,7 @@ from gateway.shell.acks import hold, release
 from gateway.shell.audit_tail import AuditTail
 from gateway.shell.backlog import Backlog
 from gateway.shell.checkpoint_watch import CheckpointWatch
-from gateway.shell.feeds import FeedReader
+from gateway.shell.feeds import Apply, FeedReader
 from gateway.shell.metrics import GatewayMetrics
 from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
@@ -108,15 +108,14 @@ class Worker:
     # -- state ------------------------------------------------------------------------------
     def _declare_tables(self) -> None:
         state = self.runtime.state
-        self.feeds = FeedReader(
-            self.settings,
-            {
-                self.names.cameras: state.apply_camera,
-                self.names.consent: state.apply_consent,
-                self.names.enrolled: state.apply_enrollment,
-                self.names.withdrawals: state.apply_withdrawal,
-            },
-        )
+        feeds: dict[str, Apply] = {
+            self.names.enrolled: state.apply_enrollment,
+            self.names.withdrawals: state.apply_withdrawal,
+        }
+        for tenant in self.runtime.tenants:  # a tenant's own topics: what names another changes nothing
+            feeds[self.names.cameras(tenant)] = partial(state.apply_camera, tenant)
+            feeds[self.names.consent(tenant)] = partial(state.apply_consent, tenant)
+        self.feeds = FeedReader(self.settings, feeds)
         self.app.add_dependency(self.feeds)
         self.audit_tail = AuditTail(self.settings, self.names.audit)
         self.partitions = Partitions()
@@ -128,16 +127,13 @@ class Worker:
 
     # -- agents -----------------------------------------------------------------------------
     def _declare_agents(self) -> None:
-        raw = self.app.topic(self.names.raw, key_serializer="raw", value_serializer="raw")
-        # Co-partitioned with the raw captures (same partition count, same subscribers), so partition
-        # p of every input belongs to one worker, which alone appends to audit partition p.
-        lifecycle_topics = self.app.topic(
-            self.names.consent,
-            self.names.enroll,
-            self.names.share_requests,
-            key_serializer="raw",
-            value_serializer="raw",
-        )
+        # Each vendor's captures and each tenant's records on their own topics (only they may write
+        # them). All co-partitioned (same partition count, same subscribers), so partition p of every
+        # input belongs to one worker, which alone appends to audit partition p.
+        vendors = [self.names.captures(vendor) for vendor in self.settings.vendors]
+        raw = self.app.topic(*vendors, key_serializer="raw", value_serializer="raw")
+        tenants = [topic for tenant in self.runtime.tenants for topic in self.names.tenant_inputs(tenant)]
+        lifecycle_topics = self.app.topic(*tenants, key_serializer="raw", value_serializer="raw")
         settings = self.settings
 
         @self.app.agent(raw, concurrency=1, name="facegate.captures")
@@ -192,12 +188,13 @@ class Worker:
         async def forget_heads(sender: Any, revoked: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
             # Faust awaits this before the group moves on: holding the lock, the batch in flight
             # finishes (Kafka acknowledges it) before a new owner can read these chains' heads.
-            await self.partitions.revoke(tp.partition for tp in revoked if tp.topic == self.names.raw)
-            self.backlog.forget(tp.partition for tp in revoked if tp.topic == self.names.raw)
+            captures = [tp for tp in revoked if self.names.vendor_of(tp.topic)]
+            await self.partitions.revoke({tp.partition for tp in captures})
+            self.backlog.forget((tp.topic, tp.partition) for tp in captures)
 
         @self.app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def take_over(sender: Any, assigned: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-            await self.partitions.assign(tp.partition for tp in assigned if tp.topic == self.names.raw)
+            await self.partitions.assign({tp.partition for tp in assigned if self.names.vendor_of(tp.topic)})
 
         @self.app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
@@ -233,11 +230,11 @@ class Worker:
             if not events:
                 return []
             records = [_input(e.message) for e in events]
-            self.backlog.deciding((r.partition, r.timestamp_ms) for r in records)
+            self.backlog.deciding(((r.topic, r.partition), r.timestamp_ms) for r in records)
             ctx = await self._context({r.partition for r in records})
             ctx.decide_each(records, lambda some, tried: process_batch(some, tried, arrived))
             await self._commit(ctx)
-            self.backlog.decided((r.partition, r.offset, r.timestamp_ms) for r in records)
+            self.backlog.decided(((r.topic, r.partition), r.offset, r.timestamp_ms) for r in records)
         elapsed = time.perf_counter() - started
         for _ in records:
             self.metrics.latency.observe(elapsed)
@@ -255,7 +252,8 @@ class Worker:
             ctx = await self._context({record.partition})
             ctx.decide_each([record], _lifecycle)
             if worth_redoing(record, ctx):
-                await self.feeds.sync({self.names.consent, self.names.enrolled})
+                tenant = self.names.tenant_of(record.topic) or ""
+                await self.feeds.sync({self.names.consent(tenant), self.names.enrolled})
                 ctx = await self._context({record.partition})
                 ctx.decide_each([record], _lifecycle)
             await self._commit(ctx)
@@ -303,12 +301,14 @@ class Worker:
         and enrolled templates made under another calibration: counted, and logged when they change."""
         from faust.types import TP
 
-        highwaters: dict[int, int | None] = {}
+        highwaters: dict[Hashable, int | None] = {}
         for partition in self.partitions.owned:
-            try:
-                highwaters[partition] = self.app.consumer.highwater(TP(self.names.raw, partition))
-            except Exception:  # not fetched yet, or the consumer is restarting: nothing known
-                highwaters[partition] = None
+            for vendor in self.settings.vendors:
+                where = (self.names.captures(vendor), partition)
+                try:
+                    highwaters[where] = self.app.consumer.highwater(TP(*where))
+                except Exception:  # not fetched yet, or the consumer is restarting: nothing known
+                    highwaters[where] = None
         self.metrics.oldest_undecided.set(self.backlog.oldest_undecided_seconds(int(time.time() * 1000), highwaters))
         self.metrics.raw_retention.set(self.settings.raw_retention_ms / 1000)
         counts = self.runtime.state.needing_reenrollment()

@@ -23,7 +23,7 @@ from facegate_sdk.records import (
 )
 from facegate_sdk.topics import Topics, subject_key
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "MARKER",

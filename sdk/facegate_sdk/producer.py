@@ -1,14 +1,16 @@
 """A producer that speaks FaceGate's contract, for camera vendors and tenants' systems.
 
-    async with FaceGateProducer(Connection.from_env()) as producer:
-        await producer.capture(FaceCaptured(...))            # vendors: to faces.raw, keyed by event_id
+    async with FaceGateProducer(Connection.from_env(), vendor_id="lumen") as producer:
+        await producer.capture(FaceCaptured(...))            # vendors: to faces.raw.<vendor>, keyed by event_id
+    async with FaceGateProducer(Connection.from_env()) as producer:  # a tenant's systems: to its own topics
         await producer.register_camera(CameraRegistration(...))
         await producer.record_consent(ConsentRecord(...))     # tenants' consent systems: grant or update
         await producer.withdraw_consent(granted, at)          # withdrawal, enforced at once
         await producer.enroll(Enrollment(...))
         await producer.request_share(ShareRequest(...))       # to another company
 
-Every record is Avro single-object encoded; keys follow the topic contract (cameras by
+Every record goes to the topic of the vendor or tenant it is from (`<prefix>faces.raw.<vendor>`,
+`<prefix>consent.<tenant>`, ...), Avro single-object encoded; keys follow the topic contract (cameras by
 camera_id; consent, enrollments and share requests by tenant_id/subject_id; captures by
 event_id, so a repeated capture lands where the gateway remembers its id).
 
@@ -99,6 +101,9 @@ class _Camera(Record, Protocol):
     @property
     def camera_id(self) -> str: ...
 
+    @property
+    def tenant_id(self) -> str: ...
+
 
 class _SubjectRecord(Record, Protocol):
     @property
@@ -117,9 +122,15 @@ class FaceGateProducer:
     """Sends contract records with acks=all. `producer` options go to aiokafka's producer as they are."""
 
     def __init__(
-        self, connection: Connection | None = None, *, contract: Contract | None = None, **producer: Any
+        self,
+        connection: Connection | None = None,
+        *,
+        vendor_id: str | None = None,
+        contract: Contract | None = None,
+        **producer: Any,
     ) -> None:
         self.connection = connection or Connection.from_env()
+        self.vendor_id = vendor_id  # whose capture topic capture() writes
         self.names = Topics(self.connection.topic_prefix)
         self.contract = contract or default_contract()
         options: dict[str, Any] = {"linger_ms": 5, "acks": "all", **self.connection.client_config(), **producer}
@@ -159,25 +170,34 @@ class FaceGateProducer:
         await self._send(topic, key, self.contract.encode(record))
 
     # -- camera vendors -------------------------------------------------------------------------
-    async def capture(self, capture: _Capture) -> None:
+    async def capture(self, capture: _Capture, *, vendor_id: str | None = None) -> None:
+        """To the vendor's capture topic (the producer's vendor_id unless given here)."""
         _expect(capture, "FaceCaptured")
-        await self.send_record(self.names.raw, capture.event_id, capture)
+        await self.send_record(self._captures(vendor_id), capture.event_id, capture)
 
-    async def send_raw_capture(self, key: bytes, payload: bytes) -> None:
+    async def send_raw_capture(self, key: bytes, payload: bytes, *, vendor_id: str | None = None) -> None:
         """Bytes as they are (for testing how the gateway treats malformed input)."""
-        await self._send(self.names.raw, key, payload)
+        await self._send(self._captures(vendor_id), key, payload)
+
+    def _captures(self, vendor_id: str | None) -> str:
+        vendor = vendor_id or self.vendor_id
+        if vendor is None:
+            raise ValueError("captures go to a vendor's own topic: give the producer a vendor_id")
+        return self.names.captures(vendor)
 
     async def register_camera(self, camera: _Camera) -> None:
+        """To the camera's tenant's registry; name the vendor whose captures it accepts (vendor_id)."""
         _expect(camera, "CameraRegistration")
-        await self.send_record(self.names.cameras, camera.camera_id, camera)
+        await self.send_record(self.names.cameras(camera.tenant_id), camera.camera_id, camera)
 
-    async def deregister_camera(self, camera_id: str) -> None:
-        await self._send(self.names.cameras, camera_id, None)
+    async def deregister_camera(self, tenant_id: str, camera_id: str) -> None:
+        await self._send(self.names.cameras(tenant_id), camera_id, None)
 
     # -- tenants ----------------------------------------------------------------------------------
     async def record_consent(self, consent: _SubjectRecord) -> None:
         _expect(consent, "ConsentRecord")
-        await self.send_record(self.names.consent, subject_key(consent.tenant_id, consent.subject_id), consent)
+        key = subject_key(consent.tenant_id, consent.subject_id)
+        await self.send_record(self.names.consent(consent.tenant_id), key, consent)
         self._consent_unacknowledged = True
 
     async def withdraw_consent(self, granted: ConsentRecord, at: datetime) -> None:
@@ -185,20 +205,20 @@ class FaceGateProducer:
 
     async def delete_consent(self, tenant_id: str, subject_id: str) -> None:
         """A tombstone: the consent is gone, and with it the enrollment (erased like a withdrawal)."""
-        await self._send(self.names.consent, subject_key(tenant_id, subject_id), None)
+        await self._send(self.names.consent(tenant_id), subject_key(tenant_id, subject_id), None)
         self._consent_unacknowledged = True
 
     async def enroll(self, enrollment: _SubjectRecord) -> None:
         _expect(enrollment, "Enrollment")
         await self._after_consents()
         key = subject_key(enrollment.tenant_id, enrollment.subject_id)
-        await self.send_record(self.names.enroll, key, enrollment)
+        await self.send_record(self.names.enroll(enrollment.tenant_id), key, enrollment)
 
     async def request_share(self, request: _SubjectRecord) -> None:
         _expect(request, "ShareRequest")
         await self._after_consents()
         key = subject_key(request.tenant_id, request.subject_id)
-        await self.send_record(self.names.share_requests, key, request)
+        await self.send_record(self.names.share_requests(request.tenant_id), key, request)
 
     async def _after_consents(self) -> None:
         """Consents sent since the last acknowledgement are acknowledged first (one wait per run

@@ -203,10 +203,13 @@ class CameraRegistration(_Record):
     signage_evidence: str | None = None
     allowed_purposes: Sequence[Purpose]
     region: str
+    vendor_id: str | None = None  # the vendor whose capture topic alone carries this camera's captures
 
     def __post_init__(self) -> None:
         for name in ("camera_id", "tenant_id", "site_id", "region"):
             _identifier(name, getattr(self, name))
+        if self.vendor_id is not None:
+            _identifier("vendor_id", self.vendor_id)
         self._set("location_type", _symbol(LocationType, "location_type", self.location_type))
         self._set("allowed_purposes", _symbols(Purpose, "allowed_purposes", self.allowed_purposes))
         if not isinstance(self.signage_posted, bool):

@@ -15,34 +15,32 @@ def subject_key(tenant_id: str, subject_id: str) -> str:
 
 @dataclass(frozen=True)
 class Topics:
-    """The contract's topic names under one prefix (FACEGATE_TOPIC_PREFIX, default `facegate.`)."""
+    """The contract's topic names under one prefix (FACEGATE_TOPIC_PREFIX, default `facegate.`).
+
+    Each vendor and each tenant writes only its own topics (the broker's ACLs enforce it, and the
+    gateway takes the writer from the topic: a record naming another tenant is rejected)."""
 
     prefix: str = "facegate."
 
-    @property
-    def raw(self) -> str:
-        """FaceCaptured from camera vendors, keyed by event_id."""
-        return f"{self.prefix}faces.raw"
+    def captures(self, vendor_id: str) -> str:
+        """FaceCaptured from one camera vendor, keyed by event_id."""
+        return f"{self.prefix}faces.raw.{_checked(vendor_id)}"
 
-    @property
-    def cameras(self) -> str:
-        """CameraRegistration (compacted), keyed by camera_id; a null value deregisters."""
-        return f"{self.prefix}cameras"
+    def cameras(self, tenant_id: str) -> str:
+        """The tenant's CameraRegistration (compacted), keyed by camera_id; a null value deregisters."""
+        return f"{self.prefix}cameras.{_checked(tenant_id)}"
 
-    @property
-    def consent(self) -> str:
-        """ConsentRecord (compacted), keyed tenant_id/subject_id; a null value deletes."""
-        return f"{self.prefix}consent"
+    def consent(self, tenant_id: str) -> str:
+        """The tenant's ConsentRecord (compacted), keyed tenant_id/subject_id; a null value deletes."""
+        return f"{self.prefix}consent.{_checked(tenant_id)}"
 
-    @property
-    def enroll(self) -> str:
-        """Enrollment, keyed tenant_id/subject_id."""
-        return f"{self.prefix}enroll"
+    def enroll(self, tenant_id: str) -> str:
+        """The tenant's Enrollment, keyed tenant_id/subject_id."""
+        return f"{self.prefix}enroll.{_checked(tenant_id)}"
 
-    @property
-    def share_requests(self) -> str:
-        """ShareRequest, keyed tenant_id/subject_id."""
-        return f"{self.prefix}share.requests"
+    def share_requests(self, tenant_id: str) -> str:
+        """The tenant's ShareRequest, keyed tenant_id/subject_id."""
+        return f"{self.prefix}share.requests.{_checked(tenant_id)}"
 
     @property
     def rejected(self) -> str:

@@ -49,7 +49,9 @@ def one_input(data: bytes) -> None:
         data = SEED[:10] + data[10:]
     with contextlib.suppress(DecodeError):  # the only exception decoding may raise
         CODEC.decode(data, FaceCaptured)
-    result = process_batch([InputRecord(NAMES.raw, 0, 7, data)], Context(STATE, NAMES, {}, lambda p, e: False, NOW, 1))
+    result = process_batch(
+        [InputRecord(NAMES.captures("lumen"), 0, 7, data)], Context(STATE, NAMES, {}, lambda p, e: False, NOW, 1)
+    )
     assert len(result.decisions) == 1, "one decision per input"
     for output in result.outputs:
         if output.topic == NAMES.rejected and len(data) >= 16:

@@ -106,9 +106,9 @@ def test_acl_apply_gives_each_role_its_part_and_nothing_else(
 
     # What each role may do works (waiting for the ACLs to reach the authorizer)...
     allowed = {
-        "vendor writes raw": lambda: produce(kafka_sasl, "vendor", names.raw),
+        "vendor writes raw": lambda: produce(kafka_sasl, "vendor", names.captures("lumen")),
         "acme reads its governed": lambda: consume(kafka_sasl, "acme", names.governed("acme")),
-        "acme writes consent": lambda: produce(kafka_sasl, "acme", names.consent),
+        "acme writes consent": lambda: produce(kafka_sasl, "acme", names.consent("acme")),
         "regulator reads audit": lambda: consume(kafka_sasl, "regulator", names.audit),
         "gateway writes audit": lambda: produce(kafka_sasl, "gateway", names.audit),
     }
@@ -117,7 +117,7 @@ def test_acl_apply_gives_each_role_its_part_and_nothing_else(
     # ...and nothing else does.
     denied = {
         "vendor reads governed": lambda: consume(kafka_sasl, "vendor", names.governed("acme")),
-        "vendor reads raw": lambda: consume(kafka_sasl, "vendor", names.raw),
+        "vendor reads raw": lambda: consume(kafka_sasl, "vendor", names.captures("lumen")),
         "acme reads beta's governed": lambda: consume(kafka_sasl, "acme", names.governed("beta")),
         "acme reads the audit": lambda: consume(kafka_sasl, "acme", names.audit),
         "acme writes its governed topic": lambda: produce(kafka_sasl, "acme", names.governed("acme")),

@@ -379,7 +379,7 @@ def _latencies(d: Deployment, since: float, until: float) -> tuple[list[float], 
     """Seconds from each capture's append to the raw topic (the broker's LogAppendTime) to its audit
     record's timestamp, for captures appended during [since, until] and the others."""
     appended: dict[str, float] = {}
-    for r in d.read(d.names.raw, timeout=120):
+    for r in [r for topic in d.capture_topics for r in d.read(topic, timeout=120)]:
         event_id = getattr(_decoded(r.value), "event_id", None)
         if event_id is not None:
             appended.setdefault(event_id, r.timestamp / 1000)

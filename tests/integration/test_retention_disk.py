@@ -100,7 +100,7 @@ async def produce(broker: KafkaBroker, topic: str, records: list[tuple[bytes, by
 def test_raw_capture_bytes_leave_the_disk_within_the_retention_bound(broker: KafkaBroker, unique: Unique) -> None:
     names = TopicNames(unique.prefix)
     config = deleting_after(RAW_MS) | {"message.timestamp.type": "LogAppendTime"}
-    create(broker, [TopicSpec(names.raw, TopicKind.INBOX, 1, 1, config)])
+    create(broker, [TopicSpec(names.captures("lumen"), TopicKind.INBOX, 1, 1, config)])
     template = os.urandom(512 * 4 - 4) + b"\x00\x00\x80\x3f"  # float32 values, the last 1.0
     capture = FaceCaptured(
         event_id="evt-retention-1", camera_id="acme-entrance", tenant_id="acme",
@@ -108,12 +108,14 @@ def test_raw_capture_bytes_leave_the_disk_within_the_retention_bound(broker: Kaf
         template=template, template_model="synthetic-512", quality=0.9, occlusion=Occlusion.NONE,
     )  # fmt: skip
     written = time.monotonic()
-    asyncio.run(produce(broker, names.raw, [(b"evt-retention-1", CODEC.encode(capture))]))
-    assert on_disk(broker, names.raw, template), "the capture's template is in a segment once acknowledged"
+    asyncio.run(produce(broker, names.captures("lumen"), [(b"evt-retention-1", CODEC.encode(capture))]))
+    assert on_disk(broker, names.captures("lumen"), template), (
+        "the capture's template is in a segment once acknowledged"
+    )
 
     bound = RAW_MS * 1.2 / 1000 + CHECK_MS / 1000
-    gone = wait_gone(broker, names.raw, template, bound + 30)
-    assert gone is not None, on_disk(broker, names.raw, template)
+    gone = wait_gone(broker, names.captures("lumen"), template, bound + 30)
+    assert gone is not None, on_disk(broker, names.captures("lumen"), template)
     elapsed = time.monotonic() - written
     print(f"raw capture gone from disk after {elapsed:.1f} s (retention {RAW_MS / 1000:g} s, bound {bound:g} s)")
     assert elapsed <= bound + 2.0  # 2 s: the polling and the test's own steps

@@ -52,7 +52,7 @@ def test_the_wheel_ships_the_repositorys_schemas_byte_for_byte(tmp_path: Path) -
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT / "sdk")], check=True
     )
-    [wheel] = tmp_path.glob("facegate_sdk-0.2.0-*.whl")
+    [wheel] = tmp_path.glob("facegate_sdk-0.3.0-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = {
             Path(name).name: archive.read(name)

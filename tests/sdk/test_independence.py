@@ -57,7 +57,7 @@ def test_importing_the_sdk_loads_no_gateway_module() -> None:
 
 def test_dependencies_are_fastavro_and_one_kafka_client_with_ranges() -> None:
     project = tomllib.loads((SDK / "pyproject.toml").read_text())["project"]
-    assert project["name"] == "facegate-sdk" and project["version"] == facegate_sdk.__version__ == "0.2.0"
+    assert project["name"] == "facegate-sdk" and project["version"] == facegate_sdk.__version__ == "0.3.0"
     requirements = [Requirement(r) for r in project["dependencies"]]
     assert sorted(r.name for r in requirements) == ["aiokafka", "fastavro"]
     for requirement in requirements:

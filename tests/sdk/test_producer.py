@@ -29,7 +29,7 @@ TEMPLATE = bytes(4 * 8)
 
 
 def producer_with(held: HeldProducer, prefix: str = "p.") -> FaceGateProducer:
-    producer = FaceGateProducer(Connection(topic_prefix=prefix))
+    producer = FaceGateProducer(Connection(topic_prefix=prefix), vendor_id="lumen")
     real, producer._producer = producer._producer, held
     real._closed = True  # never started, so nothing to close
     return producer
@@ -67,21 +67,21 @@ def test_each_record_goes_to_its_topic_under_its_key() -> None:
         await producer.request_share(share)
         await producer.withdraw_consent(consent("s-1"), AT)
         await producer.delete_consent("acme", "s-1")
-        await producer.deregister_camera("acme-gate")
+        await producer.deregister_camera("acme", "acme-gate")
         await producer.flush()
         return held.sent
 
     sent = asyncio.run(main())
     contract = default_contract()
     assert [(topic, key) for topic, key, _ in sent] == [
-        ("p.cameras", b"acme-gate"),
-        ("p.faces.raw", b"evt-1"),
-        ("p.consent", b"acme/s-1"),
-        ("p.enroll", b"acme/s-1"),
-        ("p.share.requests", b"acme/s-1"),
-        ("p.consent", b"acme/s-1"),
-        ("p.consent", b"acme/s-1"),
-        ("p.cameras", b"acme-gate"),
+        ("p.cameras.acme", b"acme-gate"),
+        ("p.faces.raw.lumen", b"evt-1"),
+        ("p.consent.acme", b"acme/s-1"),
+        ("p.enroll.acme", b"acme/s-1"),
+        ("p.share.requests.acme", b"acme/s-1"),
+        ("p.consent.acme", b"acme/s-1"),
+        ("p.consent.acme", b"acme/s-1"),
+        ("p.cameras.acme", b"acme-gate"),
     ]
     values = [value for _, _, value in sent]
     assert values[:5] == [contract.encode(r) for r in (camera, capture, consent("s-1"), enrollment, share)]
@@ -112,8 +112,8 @@ def test_an_enrollment_waits_for_the_consents_before_it() -> None:
         return before, [topic for topic, _, _ in held.sent]
 
     before, after = asyncio.run(main())
-    assert before == ["p.consent"] * 3
-    assert after == ["p.consent"] * 3 + ["p.enroll"] * 2
+    assert before == ["p.consent.acme"] * 3
+    assert after == ["p.consent.acme"] * 3 + ["p.enroll.acme"] * 2
 
 
 def test_a_record_of_the_wrong_kind_is_refused() -> None:
@@ -161,7 +161,9 @@ def test_the_gateways_alias_takes_its_settings() -> None:
     async def main() -> None:
         producer = GatewayProducer(settings)
         producer._producer._closed = True  # never started
-        assert producer.names.raw == "g.faces.raw" and producer.settings is settings
+        assert producer.names.captures("lumen") == "g.faces.raw.lumen" and producer.settings is settings
+        with pytest.raises(ValueError, match="vendor_id"):  # captures go to a vendor's own topic
+            await producer.send_raw_capture(b"k", b"v")
         client = producer._producer.client
         assert (client._sasl_plain_username, client._security_protocol) == ("acme", "SASL_PLAINTEXT")
 

@@ -40,8 +40,9 @@ def test_the_fingerprints_are_the_contracts() -> None:
 
 def test_topics_and_keys_are_the_sdks() -> None:
     topics = Topics()
-    for topic in (topics.raw, topics.cameras, topics.consent, topics.enroll, topics.share_requests, topics.rejected):
-        assert f"`{topic}`" in DOC
+    for topic in (topics.cameras("T"), topics.consent("T"), topics.enroll("T"), topics.share_requests("T")):
+        assert f"`{topic.removesuffix('.T')}.<tenant>`" in DOC
+    assert f"`{topics.captures('V').removesuffix('.V')}.<vendor>`" in DOC and f"`{topics.rejected}`" in DOC
     assert facegate_sdk.subject_key("acme", "customer-002") == "acme/customer-002" and "`acme/customer-002`" in DOC
 
 

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from gateway.contract.codec import default_codec
+from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision
@@ -53,12 +53,13 @@ def loaded_state(world: World, keyring: Keyring | None = None) -> GatewayState:
         keyring=keyring or world_keyring(world), fallback_policy=development_policy, calibrations=shipped()
     )
     for camera in world.cameras:
-        state.apply_camera(camera.camera_id, CODEC.encode(camera))
+        state.apply_camera(camera.tenant_id, camera.camera_id, CODEC.encode(camera))
     for consent in world.consents:
-        state.apply_consent(consent_key(consent.tenant_id, consent.subject_id), CODEC.encode(consent))
+        key = consent_key(consent.tenant_id, consent.subject_id)
+        state.apply_consent(consent.tenant_id, key, CODEC.encode(consent))
     for offset, e in enumerate(world.enrollments):
         ctx = context(state)
-        enroll(InputRecord(NAMES.enroll, 0, offset, CODEC.encode(e)), ctx)
+        enroll(InputRecord(NAMES.enroll(e.tenant_id), 0, offset, CODEC.encode(e), key=key_of(CODEC.encode(e))), ctx)
         [audit] = [o for o in ctx.result.outputs if o.topic == NAMES.audit]
         assert CODEC.decode(audit.value or b"", AuditRecord).decision is Decision.ENROLLED, "every one has consent"
         for output in ctx.result.outputs:
@@ -68,8 +69,19 @@ def loaded_state(world: World, keyring: Keyring | None = None) -> GatewayState:
 
 
 def raw_records(items: list[Capture]) -> list[InputRecord]:
-    """Captures on four raw partitions, in turn."""
+    """Captures on four partitions of their vendors' topics, in turn."""
     return [
-        InputRecord(NAMES.raw, i % 4, i // 4, CODEC.encode(c.capture) if c.capture else c.raw)
+        InputRecord(NAMES.captures(c.vendor), i % 4, i // 4, CODEC.encode(c.capture) if c.capture else c.raw)
         for i, c in enumerate(items)
     ]
+
+
+def key_of(value: bytes | None) -> bytes | None:
+    """The key a producer gives a record (docs/vendors.md): tenant_id/subject_id, or the camera's id."""
+    try:
+        _, datum = CODEC.decode_datum(value or b"")
+    except DecodeError:
+        return None
+    if "subject_id" in datum and "tenant_id" in datum:
+        return f"{datum['tenant_id']}/{datum['subject_id']}".encode()
+    return str(datum["camera_id"]).encode() if "camera_id" in datum else None

@@ -55,6 +55,7 @@ class Deployment:
             partitions=self.partitions,
             replication_factor=self.replication_factor,
             tenants=TENANTS,
+            vendors=list(self.world.vendors),
         )
 
     @property
@@ -70,6 +71,7 @@ class Deployment:
             "FACEGATE_PARTITIONS": str(self.partitions),
             "FACEGATE_REPLICATION_FACTOR": str(self.replication_factor),
             "FACEGATE_TENANTS": json.dumps(TENANTS),
+            "FACEGATE_VENDORS": json.dumps(list(self.world.vendors)),
             "FACEGATE_CACHE_DIR": str(self.workdir / "cache"),
             "FACEGATE_KEYRING": self.keyring,
             **self.extra_env,
@@ -144,27 +146,31 @@ class Deployment:
             if isinstance(a := CODEC.decode_any(r.value or b""), AuditRecord)
         }
 
-    def raw_positions(self) -> dict[str, tuple[int, int]]:
-        """Each decodable capture's (partition, offset) on the raw topic, by event id."""
-        positions: dict[str, tuple[int, int]] = {}
-        for r in self.read(self.names.raw, timeout=120):
+    @property
+    def capture_topics(self) -> list[str]:
+        return [self.names.captures(vendor) for vendor in self.world.vendors]
+
+    def raw_positions(self) -> dict[str, tuple[str, int, int]]:
+        """Each decodable capture's (topic, partition, offset) on the vendors' topics, by event id."""
+        positions: dict[str, tuple[str, int, int]] = {}
+        for r in [r for topic in self.capture_topics for r in self.read(topic, timeout=120)]:
             try:
                 event_id = getattr(CODEC.decode_any(r.value or b""), "event_id", None)
             except DecodeError:
                 continue  # the traffic's malformed records; their decisions are keyed by position
             if event_id is not None:
-                positions.setdefault(event_id, (r.partition, r.offset))  # a replayed id: its first
+                positions.setdefault(event_id, (r.topic, r.partition, r.offset))  # a replayed id: its first
         return positions
 
-    def committed(self) -> dict[int, int]:
-        """The worker group's committed offset per raw partition: where a restart resumes."""
+    def committed(self) -> dict[tuple[str, int], int]:
+        """The worker group's committed offset per capture topic partition: where a restart resumes."""
         try:
             offsets = asyncio.run(
                 committed_offsets({"bootstrap_servers": self.kafka.bootstrap_servers}, self.env["FACEGATE_APP_ID"])
             )
         except KafkaError:
             return {}  # no group yet: no worker ever committed
-        return {partition: offset for (topic, partition), offset in offsets.items() if topic == self.names.raw}
+        return {where: offset for where, offset in offsets.items() if where[0] in self.capture_topics}
 
     def undecided(self, items: list[Capture]) -> str:
         """Why inputs lack a decision: per raw partition, the undecided offsets next to the group's
@@ -172,13 +178,13 @@ class Deployment:
         dumps = [f"worker {n}: {w.task_dump()}" for n, w in enumerate(self.workers) if w.running()]
         decided, committed = self.decided_ids(), self.committed()
         sent = {i.capture.event_id for i in items if i.capture is not None}
-        missing: dict[int, list[int]] = defaultdict(list)
-        for event_id, (partition, offset) in self.raw_positions().items():
+        missing: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for event_id, (topic, partition, offset) in self.raw_positions().items():
             if event_id in sent and event_id not in decided:
-                missing[partition].append(offset)
+                missing[(topic, partition)].append(offset)
         lines = [
-            f"partition {p}: {len(offsets)} undecided, offsets {min(offsets)}..{max(offsets)};"
-            f" group committed {committed.get(p)}"
-            for p, offsets in sorted(missing.items())
+            f"{topic} partition {p}: {len(offsets)} undecided, offsets {min(offsets)}..{max(offsets)};"
+            f" group committed {committed.get((topic, p))}"
+            for (topic, p), offsets in sorted(missing.items())
         ]
         return "\n".join([*(lines or ["every sent capture has a decision"]), *dumps])

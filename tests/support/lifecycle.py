@@ -22,7 +22,7 @@ from gateway.core.state import GatewayState, consent_key
 from gateway.files.calibrations import shipped
 from gateway.files.policies import policy_of
 from gateway.keyring import Keyring
-from tests.support.core import CODEC, NAMES, NOW, context
+from tests.support.core import CODEC, NAMES, NOW, context, key_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 VISIT = Purpose.REPEAT_VISITOR_RECOGNITION
@@ -63,7 +63,7 @@ def consent(subject: str = "s1", **changes: object) -> ConsentRecord:
 
 
 def give(state: GatewayState, record: ConsentRecord) -> None:
-    state.apply_consent(consent_key(record.tenant_id, record.subject_id), CODEC.encode(record))
+    state.apply_consent(record.tenant_id, consent_key(record.tenant_id, record.subject_id), CODEC.encode(record))
 
 
 def enrollment(subject: str = "s1", person: int = 0, tenant: str = "acme") -> Enrollment:
@@ -72,7 +72,8 @@ def enrollment(subject: str = "s1", person: int = 0, tenant: str = "acme") -> En
 
 
 def record(topic: str, value: bytes | None, offset: int = 0, partition: int = 0) -> InputRecord:
-    return InputRecord(topic, partition, offset, value, int(NOW.timestamp() * 1000))  # when the broker took it
+    """On `topic`, keyed as its producer would key it, appended by the broker at NOW."""
+    return InputRecord(topic, partition, offset, value, int(NOW.timestamp() * 1000), key_of(value))
 
 
 def apply(state: GatewayState, result: BatchResult) -> None:
@@ -90,7 +91,7 @@ def enrolled(state: GatewayState, subject: str = "s1", **consent_changes: object
     """A subject with a consent and an accepted enrollment, as the worker's feeds would hold them."""
     give(state, consent(subject, **consent_changes))
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment(subject))), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment(subject))), s)
     apply(state, s.result)
     assert f"acme/{subject}" in state.enrollments
     return state
@@ -106,6 +107,6 @@ def share_request(**changes: object) -> ShareRequest:
 
 def decide_share(state: GatewayState, req: ShareRequest) -> tuple[AuditRecord, BatchResult]:
     s = context(state)
-    share(record(NAMES.share_requests, CODEC.encode(req)), s)
+    share(record(NAMES.share_requests("acme"), CODEC.encode(req)), s)
     [audit] = on(s.result, NAMES.audit)
     return CODEC.decode(audit.value or b"", AuditRecord), s.result

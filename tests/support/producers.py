@@ -36,8 +36,8 @@ class HeldProducer:
         return ack
 
     def kinds(self) -> list[str]:
-        """The sent topics' last name part (consent, enroll, ...)."""
-        return [topic.rsplit(".", 1)[-1] for topic, _, _ in self.sent]
+        """The kind of each sent topic (consent, enroll, ...): its name without prefix and owner."""
+        return [topic.split(".")[1] for topic, _, _ in self.sent]
 
     async def blocked_or_done(self, task: asyncio.Task[None]) -> None:
         """Until the task waits for an acknowledgement, or has finished without waiting."""

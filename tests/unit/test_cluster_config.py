@@ -24,7 +24,7 @@ from gateway.settings import Settings
 
 
 def _specs(settings: Settings) -> list[TopicSpec]:
-    return [*contract_topics(settings, ["acme"]), *internal_topic_specs(settings)]
+    return [*contract_topics(settings, ["acme"], ["lumen"]), *internal_topic_specs(settings)]
 
 
 # -- the derivation --------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_one_broker_caps_with_a_note_and_stays_unchanged_afterwards() -> None:
     assert audit.warnings == (
         "replication factor 3 and min.insync.replicas 2 capped at 1 and 1: the cluster has 1 broker(s)",
     )
-    assert not outcomes["facegate.faces.raw"].warnings, "the inputs are configured with one replica"
+    assert not outcomes["facegate.faces.raw.lumen"].warnings, "the inputs are configured with one replica"
     again = ensure_topics(admin, _specs(Settings()))
     assert {o.action for o in again} == {Action.UNCHANGED}
     assert not admin.altered, "min.insync.replicas is never raised above a topic's replicas"

@@ -57,7 +57,7 @@ def test_an_unreadable_consent_record_voids_the_consent() -> None:
     terms = consent_terms(state.policies["acme"])
     history = state.consent("acme", "s1")
     assert isinstance(check_consent(history, None, NOW, now=NOW, terms=terms, minor=False), Consented)
-    state.apply_consent("acme/s1", b"\xc3\x01 not a record", offset=7)
+    state.apply_consent("acme", "acme/s1", b"\xc3\x01 not a record", offset=7)
     assert state.consent("acme", "s1") is None, "what may have been a withdrawal is not skipped"
 
 

@@ -72,7 +72,7 @@ def test_hostile_batches_end_in_decisions_or_dead_letters(inputs: list[FaceCaptu
     payloads = [CODEC.encode(c) if isinstance(c, FaceCaptured) else c for c in inputs]
     if replay:  # the same event ids again in one batch
         payloads = payloads + payloads
-    records = [InputRecord(NAMES.raw, 0, n, p) for n, p in enumerate(payloads)]
+    records = [InputRecord(NAMES.captures("lumen"), 0, n, p) for n, p in enumerate(payloads)]
     result = decide_batch(records, state, audit_partitions=1)
     audits = [CODEC.decode(o.value or b"", AuditRecord) for o in result.outputs if o.topic == NAMES.audit]
     assert len(audits) + result.duplicates == len(payloads), "one decision per input, repeats counted"
@@ -90,7 +90,7 @@ def test_hostile_batches_end_in_decisions_or_dead_letters(inputs: list[FaceCaptu
 def test_a_10_mb_record_is_a_dead_letter_that_does_not_carry_it() -> None:
     _, state = fixture()
     huge = b"\xc3\x01" + struct.pack("<Q", 1) + b"\x00" * (10 * 2**20)
-    result = decide_batch([InputRecord(NAMES.raw, 0, 0, huge)], state, audit_partitions=1)
+    result = decide_batch([InputRecord(NAMES.captures("lumen"), 0, 0, huge)], state, audit_partitions=1)
     [dead] = [o for o in result.outputs if o.topic == NAMES.rejected]
     assert len(dead.value or b"") < 2048
     assert CODEC.decode(dead.value or b"", RejectedEvent).payload_size == len(huge)

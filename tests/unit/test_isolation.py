@@ -36,7 +36,8 @@ def audits(ctx: Context) -> list[AuditRecord]:
 def test_a_withdrawal_naming_a_tenant_without_keys_is_rejected_not_fatal() -> None:
     production = GatewayState(keyring=Keyring.generate(["acme"]), calibrations=shipped())
     production.policies = new_state().policies
-    tombstone = InputRecord(NAMES.consent, 0, 3, None, int(T0.timestamp() * 1000), b"ghost/" + SECRET.encode())
+    # On the topic of a tenant the production keyring has no keys for (provisioned, keys not yet made).
+    tombstone = InputRecord(NAMES.consent("ghost"), 0, 3, None, int(T0.timestamp() * 1000), b"ghost/" + SECRET.encode())
     ctx = context(production)
     ctx.decide_each([tombstone], lifecycle)
     [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(ctx.result, NAMES.rejected)]

@@ -64,7 +64,7 @@ def test_old_templates_match_until_the_cutoff_then_are_neither_searched_nor_kept
     assert capture is not None
 
     def decide(at: datetime) -> Decision:
-        batch = [InputRecord(NAMES.raw, 0, 0, CODEC.encode(capture))]
+        batch = [InputRecord(NAMES.captures("lumen"), 0, 0, CODEC.encode(capture))]
         [audit] = on(decide_batch(batch, state, now=at, audit_partitions=1), NAMES.audit)
         return CODEC.decode(audit.value or b"", AuditRecord).decision
 
@@ -93,7 +93,7 @@ def test_new_enrollments_use_the_new_version() -> None:
     )
     give(state, consent())
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment())), s)
     apply(state, s.result)
     assert state.enrollments["acme/s1"].key_version == 2
 

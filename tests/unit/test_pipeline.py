@@ -40,7 +40,7 @@ def test_every_input_gets_one_audit_record_with_the_expected_decision(
     by_event = {a.event_id: a for a in audits}
     assert len(by_event) == len(items)
     for i, item in enumerate(items):
-        event_id = item.capture.event_id if item.capture else f"undecodable:{NAMES.raw}:{i % 4}:{i // 4}"
+        event_id = item.capture.event_id if item.capture else f"undecodable:{NAMES.captures('lumen')}:{i % 4}:{i // 4}"
         audit = by_event[event_id]
         assert audit.decision is item.expected.decision, (item.kind, audit.reason_codes)
         assert item.expected.rule in audit.rule_ids, (item.kind, audit.rule_ids)
@@ -144,7 +144,7 @@ def test_a_stripped_event_tells_the_tenant_nothing_about_a_match(world: World) -
     granted = state.consent(known.capture.tenant_id, known.subject)
     assert granted is not None
     withdrawn = withdrawal(granted.current, known.capture.captured_at - timedelta(days=1))
-    state.apply_consent(f"{known.capture.tenant_id}/{known.subject}", CODEC.encode(withdrawn))
+    state.apply_consent(known.capture.tenant_id, f"{known.capture.tenant_id}/{known.subject}", CODEC.encode(withdrawn))
     result = decide_batch(raw_records([known, stranger]), state)
     audits = {a.event_id: a for a in _decoded(result, NAMES.audit, AuditRecord)}
     events = {g.event_id: g for g in _decoded(result, f"{NAMES.prefix}governed.", GovernedFace)}

@@ -43,7 +43,13 @@ def test_a_capture_dated_after_the_broker_took_it_is_rejected() -> None:
     ahead = item.capture.model_copy(update={"captured_at": APPENDED + timedelta(minutes=6)})
     within = item.capture.model_copy(update={"event_id": "e-within", "captured_at": APPENDED + timedelta(minutes=4)})
     ctx = context(loaded_state(world))
-    process_batch([at(NAMES.raw, CODEC.encode(ahead), 0, b""), at(NAMES.raw, CODEC.encode(within), 1, b"")], ctx)
+    process_batch(
+        [
+            at(NAMES.captures("lumen"), CODEC.encode(ahead), 0, b""),
+            at(NAMES.captures("lumen"), CODEC.encode(within), 1, b""),
+        ],
+        ctx,
+    )
     audits = {a.event_id: a for a in (CODEC.decode(o.value or b"", AuditRecord) for o in on(ctx.result, NAMES.audit))}
     assert audits[ahead.event_id].decision is Decision.REJECTED and audits[ahead.event_id].reason_codes == [
         "TIME_IN_FUTURE"
@@ -55,10 +61,10 @@ def test_a_capture_dated_after_the_broker_took_it_is_rejected() -> None:
 
 def test_retention_counts_from_when_the_broker_took_the_enrollment() -> None:
     state = new_state()
-    lifecycle(state, at(NAMES.consent, CODEC.encode(consent("s1")), 0))
+    lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(consent("s1")), 0))
     claimed_later = enrollment("s1").model_copy(update={"enrolled_at": NOW + timedelta(days=3650)})
     ctx = context(state)
-    decide_lifecycle(at(NAMES.enroll, CODEC.encode(claimed_later), 0), ctx)
+    decide_lifecycle(at(NAMES.enroll("acme"), CODEC.encode(claimed_later), 0), ctx)
     [stored] = on(ctx.result, NAMES.enrolled)
     assert CODEC.decode(stored.value or b"", EnrolledTemplate).enrolled_at == APPENDED.replace(microsecond=0)
 
@@ -66,23 +72,23 @@ def test_retention_counts_from_when_the_broker_took_the_enrollment() -> None:
 def test_a_replayed_grant_never_restores_a_consent_after_a_withdrawal() -> None:
     state = new_state()
     granted = consent("s1")
-    lifecycle(state, at(NAMES.consent, CODEC.encode(granted), 0))
+    lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(granted), 0))
     withdrawn = granted.model_copy(update={"status": ConsentStatus.WITHDRAWN, "withdrawn_at": NOW - timedelta(hours=2)})
-    [erased] = lifecycle(state, at(NAMES.consent, CODEC.encode(withdrawn), 1))
+    [erased] = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(withdrawn), 1))
     assert erased.decision is Decision.ERASED
 
     # The tenant deletes its withdrawal (a tombstone) and replays the old grant: compaction then
     # leaves only the grant on the tenant's topic, and a restarted worker reads just that.
     restarted = new_state()
     restarted.withdrawals = dict(state.withdrawals)  # the gateway's own topic survives both
-    [replayed] = lifecycle(restarted, at(NAMES.consent, CODEC.encode(granted), 5))
+    [replayed] = lifecycle(restarted, at(NAMES.consent("acme"), CODEC.encode(granted), 5))
     assert replayed.decision is Decision.BLOCKED and replayed.reason_codes == ["CONSENT_REPLAYED"]
     terms = consent_terms(restarted.policies["acme"])
     check = check_consent(restarted.consent("acme", "s1"), None, NOW, now=NOW, terms=terms, minor=False)
     assert not isinstance(check, Consented) and check.reason == "CONSENT_WITHDRAWN"
 
     fresh = granted.model_copy(update={"granted_at": NOW - timedelta(minutes=30), "evidence_ref": "form-new"})
-    [recorded] = lifecycle(restarted, at(NAMES.consent, CODEC.encode(fresh), 6))
+    [recorded] = lifecycle(restarted, at(NAMES.consent("acme"), CODEC.encode(fresh), 6))
     assert recorded.decision is Decision.CONSENT_RECORDED, "a grant given after the withdrawal counts"
     check = check_consent(restarted.consent("acme", "s1"), None, NOW, now=NOW, terms=terms, minor=False)
     assert isinstance(check, Consented)
@@ -91,15 +97,15 @@ def test_a_replayed_grant_never_restores_a_consent_after_a_withdrawal() -> None:
 def test_a_consent_dated_in_the_future_is_rejected() -> None:
     state = new_state()
     ahead = consent("s1", granted_at=datetime(2030, 1, 1, tzinfo=UTC))
-    [audit] = lifecycle(state, at(NAMES.consent, CODEC.encode(ahead), 0))
+    [audit] = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(ahead), 0))
     assert audit.decision is Decision.REJECTED and audit.reason_codes == ["TIME_IN_FUTURE"]
 
 
 def test_a_consent_whose_body_names_another_subject_changes_no_state() -> None:
     state = new_state()
-    lifecycle(state, at(NAMES.consent, CODEC.encode(consent("s1")), 0))
+    lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(consent("s1")), 0))
     before = state.consent("acme", "s1")
     forged = consent("s2", status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(hours=1))
-    [audit] = lifecycle(state, at(NAMES.consent, CODEC.encode(forged), 1))  # keyed acme/s1
+    [audit] = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(forged), 1))  # keyed acme/s1
     assert audit.decision is Decision.REJECTED and audit.reason_codes == ["KEY_MISMATCH"]
     assert state.consent("acme", "s1") == before and state.consent("acme", "s2") is None

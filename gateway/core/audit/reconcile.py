@@ -25,6 +25,7 @@ class RawInput:
 
 @dataclass(frozen=True)
 class Undecided:
+    topic: str
     partition: int
     offset: int
     event_id: str
@@ -45,5 +46,5 @@ def reconcile(inputs: Iterable[RawInput], audits: Iterable[AuditRecord], codec: 
         checked += 1
         identity = input_identity(item, codec)
         if identity not in decided:
-            missing.append(Undecided(item.partition, item.offset, identity))
+            missing.append(Undecided(item.topic, item.partition, item.offset, identity))
     return checked, missing

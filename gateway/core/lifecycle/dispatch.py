@@ -3,6 +3,9 @@ worth deciding again."""
 
 from __future__ import annotations
 
+from gateway.contract.codec import DecodeError
+from gateway.contract.models import CameraRegistration
+from gateway.contract.topics import TENANT_INPUTS
 from gateway.contract.vocabulary import Decision
 from gateway.core.context import UNDECIDABLE, Context
 from gateway.core.lifecycle.enrollment import enroll
@@ -16,21 +19,53 @@ _REFUSALS = (Decision.BLOCKED, Decision.SHARE_BLOCKED)
 
 
 def decide_lifecycle(record: InputRecord, ctx: Context) -> None:
-    """An enrollment, a consent record or a share request, decided into `ctx.result`."""
-    names = ctx.names
-    key = record.key.decode("utf-8", "replace") if record.key is not None else None
-    if record.topic == names.enroll:
-        enroll(record, ctx)
-    elif record.topic == names.share_requests:
-        share(record, ctx)
-    elif record.topic == names.consent:
-        if key is not None:
-            # Bind a withdrawal before its ERASED record exists: no capture decided after that
-            # record can be forwarded, even while the consent feed is behind.
-            ctx.state.apply_consent(key, record.value, record.partition, record.offset)
-        on_consent(record, key, ctx)
-    else:
+    """A tenant's enrollment, consent record, share request or camera registration, decided into
+    `ctx.result`. The tenant is the one whose topic the record came on (only its principal may
+    write there): a key or body naming another tenant is rejected and changes nothing."""
+    owner = ctx.names.owner(record.topic)
+    if owner is None or owner[0] not in TENANT_INPUTS:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.UNKNOWN_TOPIC), f"no lifecycle step reads {record.topic}")
+        return
+    kind, tenant = owner
+    key = record.key.decode("utf-8", "replace") if record.key is not None else ""
+    if kind == "cameras":
+        register_camera(record, tenant, key, ctx)
+        return
+    key_tenant, _, subject = key.partition("/")
+    if not key_tenant or not subject:
+        ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_KEY), f"{kind} records are keyed tenant_id/subject_id",
+                   tenant_id=tenant)  # fmt: skip
+    elif key_tenant != tenant:
+        refusal = Refusal(UNDECIDABLE, Reason.TENANT_MISMATCH)
+        ctx.reject(record, refusal, f"the key names another tenant than the topic's ({tenant})", tenant_id=tenant)
+    elif kind == "enroll":
+        enroll(record, ctx)
+    elif kind == "share.requests":
+        share(record, ctx)
+    else:
+        # Bind a withdrawal before its ERASED record exists: no capture decided after that
+        # record can be forwarded, even while the consent feed is behind.
+        ctx.state.apply_consent(tenant, key, record.value, record.partition, record.offset)
+        on_consent(record, key, ctx)
+
+
+def register_camera(record: InputRecord, tenant: str, key: str, ctx: Context) -> None:
+    """A camera registration is applied by the feeds; here, one that cannot be is rejected and
+    audited: undecodable, or naming another tenant than its topic's or another camera than its key."""
+    if record.value is None:
+        return  # a deregistration: the feeds apply it
+    try:
+        camera = ctx.state.codec.decode(record.value, CameraRegistration)
+    except DecodeError as exc:
+        ctx.reject(record, Refusal(UNDECIDABLE, Reason.undecodable(exc.code)), exc.detail, tenant_id=tenant)
+        return
+    if camera.tenant_id != tenant:
+        refusal = Refusal(UNDECIDABLE, Reason.TENANT_MISMATCH)
+        ctx.reject(record, refusal, f"the registration names another tenant than the topic's ({tenant})",
+                   tenant_id=tenant)  # fmt: skip
+    elif camera.camera_id != key:
+        refusal = Refusal(UNDECIDABLE, Reason.KEY_MISMATCH)
+        ctx.reject(record, refusal, "the registration's camera_id differs from its key", tenant_id=tenant)
 
 
 def worth_redoing(record: InputRecord, ctx: Context) -> bool:
@@ -38,4 +73,4 @@ def worth_redoing(record: InputRecord, ctx: Context) -> bool:
     enrollment it needs, which the feeds have not read yet: decide it again once they have (the
     core is pure, so a redo is free). A consent record is never redone: it needs nothing else."""
     refused = any(outcome.decision in _REFUSALS for _, outcome in ctx.result.decisions)
-    return refused and record.topic != ctx.names.consent
+    return refused and ctx.names.kind_of(record.topic) != "consent"

@@ -30,6 +30,8 @@ def enroll(record: InputRecord, ctx: Context) -> None:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.undecodable(exc.code)), exc.detail)
         return
     tenant_id, subject_id = enrollment.tenant_id, enrollment.subject_id
+    if not ctx.keyed_by(record, tenant_id, subject_id):
+        return
     event_id = enrollment_event_id(record.topic, record.partition, record.offset)
 
     def refuse(refusal: Refusal, reference: str | None = None) -> None:

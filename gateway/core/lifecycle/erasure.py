@@ -96,9 +96,7 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
     except DecodeError as exc:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.undecodable(exc.code)), exc.detail, tenant_id=tenant_id)
         return
-    if (consent.tenant_id, consent.subject_id) != (tenant_id, subject_id):
-        mismatch = Refusal(UNDECIDABLE, Reason.KEY_MISMATCH)
-        ctx.reject(record, mismatch, "the record's tenant and subject differ from its key", tenant_id=tenant_id)
+    if not ctx.keyed_by(record, consent.tenant_id, consent.subject_id):
         return
     if ctx.from_the_future(record, consent.granted_at, consent.withdrawn_at):
         future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)

@@ -40,6 +40,8 @@ def share(record: InputRecord, ctx: Context) -> None:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_RECIPIENT), "recipient_tenant_id is not a valid tenant id")
         return
     tenant_id, subject_id, recipient = request.tenant_id, request.subject_id, request.recipient_tenant_id
+    if not ctx.keyed_by(record, tenant_id, subject_id):
+        return
     event_id = share_event_id(tenant_id, request.request_id)
     history = state.consent(tenant_id, subject_id)
     reference = consent_ref(history.current) if history is not None else None

@@ -48,6 +48,17 @@ def _ended(capture: FaceCaptured, decision: Decision, refusal: Refusal, alerts: 
     return _finish(refusal.outcome(decision).with_rules(alerts=alerts), capture)
 
 
+_REGISTRY = (Rule.PUBLIC_PLACE, Rule.PURPOSE_LOCK)  # what a camera's registration establishes
+
+
+def from_its_vendor(capture: FaceCaptured, camera: CameraRegistration | None, vendor: str | None) -> Outcome | None:
+    """A registered camera's captures are accepted only from the vendor it names, i.e. on the
+    capture topic only that vendor may write; None if so (or if the camera is unknown: screened)."""
+    if camera is None or (vendor is not None and camera.vendor_id == vendor):
+        return None
+    return _ended(capture, Decision.REJECTED, Refusal(_REGISTRY, Reason.VENDOR_MISMATCH))
+
+
 def screen(
     capture: FaceCaptured,
     camera: CameraRegistration | None,
@@ -56,9 +67,7 @@ def screen(
 ) -> Outcome | Identify:
     """Steps 3-6: registry, tenant, assessment, location, purpose, quality, model."""
     if camera is None:
-        return _ended(
-            capture, Decision.REJECTED, Refusal((Rule.PUBLIC_PLACE, Rule.PURPOSE_LOCK), Reason.CAMERA_UNKNOWN)
-        )
+        return _ended(capture, Decision.REJECTED, Refusal(_REGISTRY, Reason.CAMERA_UNKNOWN))
     if camera.tenant_id != capture.tenant_id:
         return _ended(capture, Decision.REJECTED, Refusal((Rule.CROSS_COMPANY,), Reason.TENANT_MISMATCH))
     if policy is None:

@@ -11,7 +11,8 @@ from gateway.contract.codec import DecodeErrorCode
 class Reason(StrEnum):
     # Screening a capture (registry, tenant, place, purpose, quality)
     CAMERA_UNKNOWN = "CAMERA_UNKNOWN"
-    TENANT_MISMATCH = "TENANT_MISMATCH"
+    VENDOR_MISMATCH = "VENDOR_MISMATCH"  # the camera is registered to another vendor (or none) than the topic's
+    TENANT_MISMATCH = "TENANT_MISMATCH"  # a record names another tenant than the one whose topic it came on
     NO_TENANT_POLICY = "NO_TENANT_POLICY"
     IMPACT_ASSESSMENT_MISSING = "IMPACT_ASSESSMENT_MISSING"
     IMPACT_ASSESSMENT_AFTER_CAPTURE = "IMPACT_ASSESSMENT_AFTER_CAPTURE"

@@ -117,7 +117,7 @@ def test_an_enrolled_template_records_its_calibration_and_a_new_one_asks_for_re_
     state = new_state()
     give(state, consent())
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment())), s)
     [stored] = [o for o in s.result.outputs if o.topic == NAMES.enrolled]
     template = CODEC.decode(stored.value or b"", EnrolledTemplate)
     current = state.calibrations["synthetic-512"]
@@ -136,7 +136,7 @@ def test_an_enrolled_template_records_its_calibration_and_a_new_one_asks_for_re_
 
     # Re-enrolling under the new calibration makes the subject matchable again.
     s = context(state, seen=frozenset())
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment()), offset=1), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment()), offset=1), s)
     apply(state, s.result)
     assert state.enrollments["acme/s1"].current and state.enrolled_count("acme") == 1
     assert not [a for a in on(s.result, NAMES.audit) if CODEC.decode(a.value or b"", AuditRecord).decision == "BLOCKED"]
@@ -152,7 +152,7 @@ def test_templates_written_before_versions_count_as_the_first_calibration() -> N
     state = new_state()
     give(state, consent())
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment())), s)
     [stored] = [o for o in s.result.outputs if o.topic == NAMES.enrolled]
     legacy = CODEC.decode(stored.value or b"", EnrolledTemplate).model_copy(update={"calibration_version": None})
     state.apply_enrollment(stored.key.decode(), CODEC.encode(legacy))

@@ -23,7 +23,7 @@ from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from tests.support.cli import command_paths
 
-ROLES = "gateway: User:gw\nvendors: [User:v]\ntenants: {acme: User:acme}\nregulators: [User:reg]\n"
+ROLES = "gateway: User:gw\nvendors: {lumen: User:v}\ntenants: {acme: User:acme}\nregulators: [User:reg]\n"
 # Commands that print data, and the formats each offers.
 FORMATS = {
     ("acl", "plan"): "[table|json]",
@@ -143,17 +143,17 @@ def test_eval_protection_keeps_the_old_json_flag(tmp_path: Path) -> None:
 
 
 def _refuse(*_: object, **__: object) -> Any:
-    raise TopicAuthorizationFailedError("facegate.faces.raw")
+    raise TopicAuthorizationFailedError("facegate.faces.raw.lumen")
 
 
 def test_reconcile_as_a_regulator_names_the_gateway_role(monkeypatch: pytest.MonkeyPatch) -> None:
     """Describe allowed, Read denied: the fetch is refused."""
     monkeypatch.setattr(gateway.cli.access, "read_topic", _refuse)
-    env = {"FACEGATE_SASL_USERNAME": "regulator"}
+    env = {"FACEGATE_SASL_USERNAME": "regulator", "FACEGATE_VENDORS": '["lumen"]'}
     result = CliRunner().invoke(app, ["audit", "reconcile"], env=env)
     assert result.exit_code == Exit.KAFKA
     text = " ".join(result.stderr.split())
-    assert "not authorized" in text and "User:regulator" in text and "facegate.faces.raw" in text
+    assert "not authorized" in text and "User:regulator" in text and "facegate.faces.raw.lumen" in text
     assert "`facegate audit reconcile` is the gateway role's command" in text
 
 

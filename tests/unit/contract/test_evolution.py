@@ -18,7 +18,7 @@ from gateway.core.messages import InputRecord
 from gateway.core.policy.decision import screen
 from gateway.core.policy.reasons import Reason
 from gateway.files.calibrations import shipped
-from tests.support.core import CODEC, NAMES, NOW, context
+from tests.support.core import CODEC, NAMES, NOW, context, key_of
 from tests.support.lifecycle import POPULATION, T0, consent, enrollment, give, new_state, on
 
 
@@ -63,12 +63,12 @@ def test_the_gateway_refuses_what_it_cannot_know() -> None:
     future_only = READER.decode(_written_later(consent("s1"), purposes=["LOYALTY"]), ConsentRecord)
     give(state, future_only)
     ctx = context(state)
-    enroll(_record(NAMES.enroll, CODEC.encode(enrollment("s1"))), ctx)
+    enroll(_record(NAMES.enroll("acme"), CODEC.encode(enrollment("s1"))), ctx)
     assert on(ctx.result, NAMES.enrolled) == [], "a consent to an unknown purpose consents to nothing"
 
 
 def _record(topic: str, value: bytes) -> InputRecord:
-    return InputRecord(topic, 0, 0, value, int(T0.timestamp() * 1000))
+    return InputRecord(topic, 0, 0, value, int(T0.timestamp() * 1000), key_of(value))
 
 
 def test_a_capture_for_an_unknown_purpose_or_place_is_blocked() -> None:

@@ -8,8 +8,8 @@ from gateway.settings import HOUR_MS, Settings
 
 
 def test_raw_captures_roll_and_go_within_a_fifth_over_their_retention() -> None:
-    specs = {s.name: s.topic_config for s in contract_topics(Settings())}
-    raw = specs["facegate.faces.raw"]
+    specs = {s.name: s.topic_config for s in contract_topics(Settings(), ["acme"], ["lumen"])}
+    raw = specs["facegate.faces.raw.lumen"]
     assert raw["retention.ms"] == str(HOUR_MS)
     assert int(raw["segment.ms"]) == HOUR_MS // 10  # not Kafka's week
     assert int(raw["segment.ms"]) + int(raw["file.delete.delay.ms"]) <= HOUR_MS // 5
@@ -20,7 +20,7 @@ def test_raw_captures_roll_and_go_within_a_fifth_over_their_retention() -> None:
 def test_erased_templates_and_consents_are_compacted_within_the_bound() -> None:
     settings = Settings(erased_bound_ms=600_000)
     enrolled = {s.name: s.topic_config for s in internal_topic_specs(settings)}["facegate.enrolled"]
-    consent = {s.name: s.topic_config for s in contract_topics(settings)}["facegate.consent"]
+    consent = {s.name: s.topic_config for s in contract_topics(settings, ["acme"], [])}["facegate.consent.acme"]
     for config in (enrolled, consent):
         assert config["cleanup.policy"] == "compact"
         assert int(config["max.compaction.lag.ms"]) <= 300_000 and int(config["segment.ms"]) <= 300_000

@@ -9,7 +9,10 @@ from gateway.contract.roles import Operation, Pattern, Resource, Roles, acl_rule
 from gateway.contract.topics import TopicNames
 
 ROLES = Roles(
-    gateway="User:gw", vendors=["User:v1"], tenants={"acme": "User:acme", "beta": "User:beta"}, regulators=["User:reg"]
+    gateway="User:gw",
+    vendors={"lumen": "User:v1", "optix": "User:v2"},
+    tenants={"acme": "User:acme", "beta": "User:beta"},
+    regulators=["User:reg"],
 )
 NAMES = TopicNames("facegate.")
 RULES = acl_rules(ROLES, "facegate.", "facegate")
@@ -19,9 +22,16 @@ def allowed(principal: str) -> set[tuple[str, str]]:
     return {(r.name, r.operation) for r in RULES if r.principal == principal and r.resource is Resource.TOPIC}
 
 
-def test_vendors_only_write_raw_captures() -> None:
-    assert allowed("User:v1") == {(NAMES.raw, Operation.WRITE), (NAMES.raw, Operation.DESCRIBE)}
+def test_vendors_only_write_their_own_capture_topic() -> None:
+    assert allowed("User:v1") == {
+        (NAMES.captures("lumen"), Operation.WRITE),
+        (NAMES.captures("lumen"), Operation.DESCRIBE),
+    }
     assert not [r for r in RULES if r.principal == "User:v1" and r.resource is Resource.GROUP]
+    assert allowed("User:v2") == {
+        (NAMES.captures("optix"), Operation.WRITE),
+        (NAMES.captures("optix"), Operation.DESCRIBE),
+    }
 
 
 def test_a_tenant_reads_only_its_own_topics_and_writes_its_inputs() -> None:
@@ -29,8 +39,9 @@ def test_a_tenant_reads_only_its_own_topics_and_writes_its_inputs() -> None:
     reads = {name for name, op in acme if op is Operation.READ}
     writes = {name for name, op in acme if op is Operation.WRITE}
     assert reads == {NAMES.governed("acme"), NAMES.erasure("acme")}
-    assert writes == {NAMES.consent, NAMES.enroll, NAMES.share_requests, NAMES.cameras}
+    assert writes == {NAMES.consent("acme"), NAMES.enroll("acme"), NAMES.share_requests("acme"), NAMES.cameras("acme")}
     assert not any("beta" in name for name, _ in acme)
+    assert not set(NAMES.retired) & {name for name, _ in acme}, "no shared input topic: the topic is the writer"
 
 
 def test_regulators_only_read_the_audit() -> None:
@@ -49,3 +60,5 @@ def test_principals_and_tenant_ids_are_checked() -> None:
         Roles(gateway="gw")
     with pytest.raises(ValidationError):
         Roles(gateway="User:gw", tenants={"bad tenant": "User:x"})
+    with pytest.raises(ValidationError):
+        Roles(gateway="User:gw", vendors={"bad/vendor": "User:x"})

@@ -26,7 +26,7 @@ def decide(state: GatewayState, topic: str, value: bytes | None, offset: int, ke
 def test_a_subjects_life_is_in_the_audit() -> None:
     state = new_state()
     granted = consent("s1", purposes=[VISIT, Purpose.ACCESS_CONTROL], evidence_ref="form-2026-0042")
-    first = decide(state, NAMES.consent, CODEC.encode(granted), 0)
+    first = decide(state, NAMES.consent("acme"), CODEC.encode(granted), 0)
     assert (first.decision, first.reason_codes, first.rule_ids) == (
         Decision.CONSENT_RECORDED,
         ["CONSENT_GRANTED"],
@@ -34,24 +34,24 @@ def test_a_subjects_life_is_in_the_audit() -> None:
     )
     assert first.consent_method == "WRITTEN" and first.evidence_ref == "form-2026-0042" and first.subject_pseudonym
 
-    enrolled = decide(state, NAMES.enroll, CODEC.encode(enrollment("s1")), 0)
-    again = decide(state, NAMES.enroll, CODEC.encode(enrollment("s1", person=1)), 1)
+    enrolled = decide(state, NAMES.enroll("acme"), CODEC.encode(enrollment("s1")), 0)
+    again = decide(state, NAMES.enroll("acme"), CODEC.encode(enrollment("s1", person=1)), 1)
     assert (enrolled.decision, enrolled.reason_codes) == (Decision.ENROLLED, ["ENROLLED"])
     assert (again.decision, again.reason_codes) == (Decision.ENROLLED, ["RE_ENROLLED"]), "the replacement is named"
 
     narrowed = granted.model_copy(update={"purposes": [VISIT], "evidence_ref": "form-2026-0043"})
-    assert decide(state, NAMES.consent, CODEC.encode(narrowed), 1).reason_codes == ["CONSENT_NARROWED"]
+    assert decide(state, NAMES.consent("acme"), CODEC.encode(narrowed), 1).reason_codes == ["CONSENT_NARROWED"]
 
     withdrawn = narrowed.model_copy(
         update={"status": ConsentStatus.WITHDRAWN, "withdrawn_at": NOW - timedelta(hours=1), "evidence_ref": "call-77"}
     )
-    erased = decide(state, NAMES.consent, CODEC.encode(withdrawn), 2)
+    erased = decide(state, NAMES.consent("acme"), CODEC.encode(withdrawn), 2)
     assert (erased.decision, erased.reason_codes, erased.rule_ids) == (Decision.ERASED, ["WITHDRAWN"], ["R10"])
     assert erased.evidence_ref == "call-77" and erased.consent_method == "WRITTEN"
 
     regranted = granted.model_copy(update={"granted_at": NOW - timedelta(minutes=5), "evidence_ref": "form-2026-0099"})
-    assert decide(state, NAMES.consent, CODEC.encode(regranted), 3).reason_codes == ["CONSENT_GRANTED"]
+    assert decide(state, NAMES.consent("acme"), CODEC.encode(regranted), 3).reason_codes == ["CONSENT_GRANTED"]
 
-    refused = decide(state, NAMES.enroll, CODEC.encode(enrollment("nobody")), 4, b"acme/nobody")
+    refused = decide(state, NAMES.enroll("acme"), CODEC.encode(enrollment("nobody")), 4, b"acme/nobody")
     assert refused.decision is Decision.BLOCKED and refused.reason_codes[0] == "ENROLLMENT_REFUSED"
     assert len({a.audit_id for a in (first, enrolled, again, erased, refused)}) == 5

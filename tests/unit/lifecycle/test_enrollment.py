@@ -21,7 +21,7 @@ def test_a_consented_enrollment_is_stored_protected_for_the_tenant_and_each_name
     give(state, consent())
     raw = enrollment()
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(raw)), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(raw)), s)
     [stored] = on(s.result, NAMES.enrolled)
     assert [o.topic for o in s.result.outputs] == [NAMES.enrolled, NAMES.audit], "only the protected form goes on"
     [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
@@ -57,7 +57,7 @@ def test_an_enrollment_without_valid_consent_is_refused_audited_and_not_stored(
         give(state, given)  # type: ignore[arg-type]
     raw = enrollment()
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(raw)), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(raw)), s)
     assert not on(s.result, NAMES.enrolled)
     [audit_out] = s.result.outputs
     assert audit_out.topic == NAMES.audit and audit_out.value is not None
@@ -70,8 +70,8 @@ def test_an_enrollment_without_valid_consent_is_refused_audited_and_not_stored(
 
 def test_a_refused_enrollment_already_audited_is_not_audited_twice() -> None:
     state = new_state()
-    s = context(state, seen=frozenset({f"enrollment:{NAMES.enroll}:0:0"}))
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    s = context(state, seen=frozenset({f"enrollment:{NAMES.enroll('acme')}:0:0"}))
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment())), s)
     assert not s.result.outputs and s.result.duplicates == 1
 
 
@@ -86,7 +86,7 @@ def test_malformed_enrollments_become_dead_letters_without_their_bytes() -> None
         ]
     ):
         s = context(state)
-        enroll(record(NAMES.enroll, payload, offset), s)
+        enroll(record(NAMES.enroll("acme"), payload, offset), s)
         [dead] = on(s.result, NAMES.rejected)
         assert dead.value is not None and payload[:32] not in dead.value
         assert not on(s.result, NAMES.enrolled) and len(on(s.result, NAMES.audit)) == 1
@@ -97,7 +97,7 @@ def test_an_uncalibrated_model_is_refused() -> None:
     give(state, consent())
     other = Enrollment(tenant_id="acme", subject_id="s1", template=b"\x00\x00\x80\x3f" * 8, template_model="vendor-x")
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(other)), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(other)), s)
     audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
     assert audit.reason_codes == ["ENROLLMENT_REFUSED", "MODEL_UNCALIBRATED"] and not on(s.result, NAMES.enrolled)
 
@@ -106,7 +106,7 @@ def test_enrolled_values_written_before_0_2_are_still_read_during_a_rolling_upgr
     state = new_state()
     give(state, consent())
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment())), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment())), s)
     [stored] = on(s.result, NAMES.enrolled)
     held = CODEC.decode(stored.value or b"", EnrolledTemplate)
     legacy = json.dumps(  # exactly what a 0.1 worker wrote to the enrolled topic

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from gateway.contract.models import AuditRecord, ErasureNotice
@@ -17,7 +18,7 @@ def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audit
     withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(minutes=1))
     give(state, withdrawal)
     s = context(state)
-    on_consent(record(NAMES.consent, CODEC.encode(withdrawal), partition=2), "acme/s1", s)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), partition=2), "acme/s1", s)
     [tombstone] = on(s.result, NAMES.enrolled)
     assert tombstone.key == b"acme/s1" and tombstone.value is None
     [notice_out] = on(s.result, NAMES.erasure("acme"))
@@ -41,10 +42,10 @@ def test_a_redone_withdrawal_repeats_its_outputs_with_the_same_ids_and_is_audite
     state = enrolled(new_state())
     withdrawal = CODEC.encode(consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW))
     first = context(state)
-    on_consent(record(NAMES.consent, withdrawal), "acme/s1", first)
+    on_consent(record(NAMES.consent("acme"), withdrawal), "acme/s1", first)
     decided = {e for _, e in first.result.seen}
     again = context(state, seen=frozenset(decided))
-    on_consent(record(NAMES.consent, withdrawal), "acme/s1", again)
+    on_consent(record(NAMES.consent("acme"), withdrawal), "acme/s1", again)
     assert [o.key for o in again.result.outputs] == [o.key for o in first.result.outputs if o.topic != NAMES.audit]
     assert again.result.duplicates == 1
 
@@ -52,20 +53,20 @@ def test_a_redone_withdrawal_repeats_its_outputs_with_the_same_ids_and_is_audite
 def test_a_deleted_consent_erases_and_a_grant_does_not() -> None:
     state = enrolled(new_state())
     s = context(state)
-    on_consent(record(NAMES.consent, CODEC.encode(consent())), "acme/s1", s)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(consent())), "acme/s1", s)
     [recorded] = [CODEC.decode(o.value or b"", AuditRecord) for o in s.result.outputs]  # audited, nothing erased
     assert recorded.decision is Decision.CONSENT_RECORDED and recorded.reason_codes == ["CONSENT_GRANTED"]
     s = context(state)
-    on_consent(record(NAMES.consent, None, offset=1), "acme/s1", s)
+    on_consent(record(NAMES.consent("acme"), None, offset=1), "acme/s1", s)
     assert on(s.result, NAMES.enrolled)[0].value is None
     assert CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord).decision is Decision.ERASED
 
 
 def test_consent_records_with_a_bad_key_or_body_are_dead_letters() -> None:
     s = context(new_state())
-    on_consent(record(NAMES.consent, b"junk that is not avro at all"), "acme/s1", s)
-    on_consent(record(NAMES.consent, CODEC.encode(consent()), offset=1), "acme/s2", s)
-    on_consent(record(NAMES.consent, CODEC.encode(consent()), offset=2), None, s)
+    on_consent(record(NAMES.consent("acme"), b"junk that is not avro at all"), "acme/s1", s)
+    on_consent(replace(record(NAMES.consent("acme"), CODEC.encode(consent()), offset=1), key=b"acme/s2"), "acme/s2", s)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(consent()), offset=2), None, s)
     reasons = [CODEC.decode(o.value or b"", AuditRecord).reason_codes[0] for o in on(s.result, NAMES.audit)]
     assert reasons == ["DECODE_BAD_MARKER", "KEY_MISMATCH", "BAD_KEY"] and len(on(s.result, NAMES.rejected)) == 3
 

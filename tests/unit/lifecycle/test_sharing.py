@@ -127,7 +127,9 @@ def test_recipient_templates_are_unlinkable_to_the_senders() -> None:
         give(state, consent(subject))
         s = context(state)
         template = to_bytes(population.captures([person], stream=0, noise=0.3)[0])
-        enroll(record(NAMES.enroll, CODEC.encode(enrollment(subject).model_copy(update={"template": template}))), s)
+        enroll(
+            record(NAMES.enroll("acme"), CODEC.encode(enrollment(subject).model_copy(update={"template": template}))), s
+        )
         stored = CODEC.decode(on(s.result, NAMES.enrolled)[0].value or b"", EnrolledTemplate)
         sender.append(np.frombuffer(stored.code, np.uint8))
         recipient.append(np.frombuffer(stored.recipients[0].code, np.uint8))

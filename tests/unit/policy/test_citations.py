@@ -91,14 +91,14 @@ def test_audit_records_cite_the_tenants_pack(pack_id: str) -> None:
     state.policies = {"acme": policy_for("acme", pack=pack_id)}
     camera = CameraRegistration(
         camera_id="cam", tenant_id="acme", site_id="site", location_type=LocationType.RETAIL, signage_posted=True,
-        allowed_purposes=[Purpose.REPEAT_VISITOR_RECOGNITION, Purpose.SALE], region="X",
+        allowed_purposes=[Purpose.REPEAT_VISITOR_RECOGNITION, Purpose.SALE], region="X", vendor_id="lumen",
     )  # fmt: skip
-    state.apply_camera("cam", CODEC.encode(camera))
+    state.apply_camera("acme", "cam", CODEC.encode(camera))
     captures = {
         "stranger": _capture("e-stranger", Purpose.REPEAT_VISITOR_RECOGNITION),
         "sale": _capture("e-sale", Purpose.SALE),
     }
-    records = [InputRecord(NAMES.raw, 0, i, CODEC.encode(c)) for i, c in enumerate(captures.values())]
+    records = [InputRecord(NAMES.captures("lumen"), 0, i, CODEC.encode(c)) for i, c in enumerate(captures.values())]
     result = decide_batch(records, state)
     audits = {
         a.event_id: a
@@ -119,7 +119,7 @@ def test_a_record_without_a_pack_cites_nothing() -> None:
     state = new_state()
     state.policies = {}
     capture = _capture("e-none", Purpose.REPEAT_VISITOR_RECOGNITION)
-    result = decide_batch([InputRecord(NAMES.raw, 0, 0, CODEC.encode(capture))], state)
+    result = decide_batch([InputRecord(NAMES.captures("lumen"), 0, 0, CODEC.encode(capture))], state)
     (audit,) = [CODEC.decode(o.value or b"", AuditRecord) for o in result.outputs if o.topic == NAMES.audit]
     assert audit.policy_version == NO_POLICY
     assert (audit.pack_id, audit.pack_version, audit.legal_sources) == (None, None, [])

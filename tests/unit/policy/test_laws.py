@@ -113,14 +113,14 @@ def _texas_share(basis: DisclosureBasis | None) -> AuditRecord:
     give(state, consent())
     s = context(state)
     in_person = enrollment().model_copy(update={"source": EnrollmentSource.SUBJECT_PRESENT})
-    enroll(record(NAMES.enroll, CODEC.encode(in_person)), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(in_person)), s)
     apply(state, s.result)
     request = ShareRequest(
         request_id=f"req-{basis}", tenant_id="acme", subject_id="s1", recipient_tenant_id="partner",
         recipient_region="US", purpose=VISIT, agreement_id="AGR-TX", requested_at=NOW, disclosure_basis=basis,
     )  # fmt: skip
     s = context(state)
-    share(record(NAMES.share_requests, CODEC.encode(request)), s)
+    share(record(NAMES.share_requests("acme"), CODEC.encode(request)), s)
     [audit] = on(s.result, NAMES.audit)
     return CODEC.decode(audit.value or b"", AuditRecord)
 
@@ -156,7 +156,7 @@ def _enroll(pack: str, source: EnrollmentSource | None) -> tuple[GatewayState, l
     state.policies["acme"] = policy_for("acme", pack=pack)
     give(state, consent())
     s = context(state)
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment().model_copy(update={"source": source}))), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment().model_copy(update={"source": source}))), s)
     apply(state, s.result)
     return state, [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
 
@@ -238,12 +238,12 @@ def test_r15_the_enrollment_that_reaches_the_filing_threshold_raises_the_alert()
     for n in range(5):
         give(state, consent(f"s{n}"))
         s = context(state)
-        enroll(record(NAMES.enroll, CODEC.encode(enrollment(f"s{n}", person=n)), offset=n), s)
+        enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment(f"s{n}", person=n)), offset=n), s)
         apply(state, s.result)
         [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
         alerts.append(audit.alerts)
     assert alerts == [[], [], ["R15"], [], []]
     s = context(state)  # re-enrolling the third subject does not reach the count again
-    enroll(record(NAMES.enroll, CODEC.encode(enrollment("s2", person=2)), offset=9), s)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment("s2", person=2)), offset=9), s)
     [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
     assert audit.alerts == [] and "R15: CAC FRT Measures Art. 15" not in audit.legal_sources
