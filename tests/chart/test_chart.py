@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from gateway.contract.roles import Roles, acl_rules
-from gateway.contract.topics import contract_topics, internal_topic_specs
+from gateway.contract.topics import RETIRED, TopicNames, contract_topics, internal_topic_specs
 from gateway.files.calibrations import operator_calibrations
 from gateway.settings import Settings
 from tests.support.chart import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
@@ -144,16 +145,26 @@ def test_the_grace_period_outlasts_the_workers_drain(value_set: str) -> None:
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 2 * DRAIN_SECONDS
 
 
-def test_keda_scales_on_the_workers_consumer_group() -> None:
+def test_keda_scales_on_the_workers_consumer_group_by_each_vendors_captures() -> None:
+    """One kafka trigger per vendor capture topic (the scaler reads one topic per trigger), all on
+    the workers' group; a vendor added by an upgrade gets its trigger in the same upgrade."""
     docs = rendered("production-values.yaml")
     [scaled] = of_kind(docs, "ScaledObject")
     [deployment] = of_kind(docs, "Deployment")
     env = worker_env(docs)
-    [trigger] = scaled["spec"]["triggers"]
-    assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == env["FACEGATE_APP_ID"]
-    assert trigger["metadata"]["topic"] == env["FACEGATE_TOPIC_PREFIX"] + "faces.raw"
+    names = TopicNames(env["FACEGATE_TOPIC_PREFIX"])
+    triggers = scaled["spec"]["triggers"]
+    vendors = json.loads(env["FACEGATE_VENDORS"])
+    assert len(vendors) >= 2 and len(triggers) == len(vendors)
+    assert [t["metadata"]["topic"] for t in triggers] == [names.captures(v) for v in vendors]
+    for trigger in triggers:
+        assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == env["FACEGATE_APP_ID"]
+        assert trigger["authenticationRef"] == {"name": "kafka-sasl-auth"}
     assert "replicas" not in deployment["spec"], "KEDA owns the replica count"
     assert scaled["spec"]["maxReplicaCount"] <= int(env["FACEGATE_PARTITIONS"])
+    added = of_kind(rendered("production-values.yaml", "--set-json", f"vendors={json.dumps([*vendors, 'axis'])}"),
+                    "ScaledObject")  # fmt: skip
+    assert added[0]["spec"]["triggers"][-1]["metadata"]["topic"] == names.captures("axis")
 
 
 def test_network_policy_denies_all_but_dns_and_the_brokers() -> None:
@@ -167,22 +178,79 @@ def test_network_policy_denies_all_but_dns_and_the_brokers() -> None:
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}] and ingress["from"]
 
 
-def test_strimzi_users_carry_exactly_the_roles_acls() -> None:
-    values = yaml.safe_load((CHART / "ci" / "strimzi-values.yaml").read_text())
-    roles = Roles.model_validate(values["provisioning"]["roles"])
-    expected = {
-        (r.principal.removeprefix("User:"), r.resource.lower(), r.name,
-         "prefix" if r.pattern == "PREFIXED" else "literal", _strimzi_op(r.operation))
-        for r in acl_rules(roles, "facegate.", "facegate")
-    }  # fmt: skip
+def kafka_user_acls(docs: list[dict[str, Any]]) -> set[tuple[str, str, str, str, str]]:
+    """(user, resource type, name, pattern type, operation) of every ACL the KafkaUsers carry."""
     found = set()
-    for user in of_kind(rendered("strimzi-values.yaml"), "KafkaUser"):
+    users = of_kind(docs, "KafkaUser")
+    assert len({u["metadata"]["name"] for u in users}) == len(users), "one KafkaUser per principal"
+    for user in users:
         assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
         for acl in user["spec"]["authorization"]["acls"]:
             res = acl["resource"]
             for op in acl["operations"]:
                 found.add((user["metadata"]["name"], res["type"], res["name"], res["patternType"], op))
-    assert found == expected
+    return found
+
+
+def roles_acls(values: dict[str, Any]) -> set[tuple[str, str, str, str, str]]:
+    """What gateway/contract/roles.py grants the value set's roles, in KafkaUser terms."""
+    roles = Roles.model_validate(values["provisioning"]["roles"])
+    return {
+        (r.principal.removeprefix("User:"), r.resource.lower(), r.name,
+         "prefix" if r.pattern == "PREFIXED" else "literal", _strimzi_op(r.operation))
+        for r in acl_rules(roles, values["kafka"]["topicPrefix"], values["appId"])
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("value_set", STRIMZI_SETS)
+def test_strimzi_users_carry_exactly_the_roles_acls(value_set: str) -> None:
+    assert kafka_user_acls(rendered(value_set)) == roles_acls(values_of(value_set))
+
+
+def test_a_principal_in_two_roles_is_one_kafka_user_with_both() -> None:
+    """A vendor that is also a tenant: one KafkaUser (a second of the same name would replace the
+    first), carrying what roles.py grants the principal in each role."""
+    extra = ("--set", "provisioning.roles.vendors.vendor-a=User:acme")
+    values = values_of("strimzi-values.yaml")
+    values["provisioning"]["roles"]["vendors"] = {"vendor-a": "User:acme"}
+    found = kafka_user_acls(rendered("strimzi-values.yaml", *extra))
+    assert found == roles_acls(values)
+    assert ("acme", "topic", "facegate.faces.raw.vendor-a", "literal", "Write") in found
+    assert ("acme", "topic", "facegate.consent.acme", "literal", "Write") in found
+
+
+def test_each_tenant_and_vendor_writes_exactly_its_own_topics() -> None:
+    """The topic is the writer's identity: a tenant's KafkaUser writes its four input topics and
+    reads its governed and erasure topics, none of another tenant's and no shared one; a vendor's
+    writes its own capture topic and nothing else. Every topic an ACL names is a KafkaTopic."""
+    value_set = "openshift-values.yaml"
+    values = values_of(value_set)
+    docs = rendered(value_set)
+    names = TopicNames(values["kafka"]["topicPrefix"])
+    roles = values["provisioning"]["roles"]
+    assert len(roles["tenants"]) >= 2 and len(roles["vendors"]) >= 2
+    acls = kafka_user_acls(docs)
+
+    def topics(user: str, op: str) -> set[str]:
+        return {name for u, kind, name, pattern, o in acls if u == user and kind == "topic" and o == op}
+
+    def literal(user: str) -> bool:
+        return all(pattern == "literal" for u, kind, _, pattern, _ in acls if u == user and kind == "topic")
+
+    for tenant, principal in roles["tenants"].items():
+        user = principal.removeprefix("User:")
+        own = {names.cameras(tenant), names.consent(tenant), names.enroll(tenant), names.share_requests(tenant)}
+        assert topics(user, "Write") == own == set(names.tenant_inputs(tenant))
+        assert topics(user, "Read") == {names.governed(tenant), names.erasure(tenant)}
+        assert topics(user, "Describe") == own | topics(user, "Read") and literal(user)
+        assert not topics(user, "Write") & set(names.retired)
+    for vendor, principal in roles["vendors"].items():
+        user = principal.removeprefix("User:")
+        assert topics(user, "Write") == topics(user, "Describe") == {names.captures(vendor)} and literal(user)
+        assert {o for u, *_, o in acls if u == user} == {"Write", "Describe"}
+    gateway = roles["gateway"].removeprefix("User:")
+    named = {name for u, kind, name, _, _ in acls if kind == "topic" and u != gateway}
+    assert named <= {t["spec"]["topicName"] for t in of_kind(docs, "KafkaTopic")}
 
 
 def _strimzi_op(operation: str) -> str:
@@ -197,7 +265,7 @@ def test_strimzi_value_sets_are_the_ones_rendering_kafka_topics() -> None:
         assert bool(of_kind(docs, "Job")) is (value_set not in STRIMZI_SETS), "Strimzi provisions; no Job"
 
 
-TOPIC_FIELDS = ("topic_prefix", "tenants", "partitions", "replication_factor", "erased_bound_ms", *(
+TOPIC_FIELDS = ("topic_prefix", "tenants", "vendors", "partitions", "replication_factor", "erased_bound_ms", *(
     f"{kind}_retention_ms" for kind in ("raw", "enroll", "governed", "rejected", "audit")))  # fmt: skip
 
 
@@ -231,6 +299,98 @@ def test_strimzi_topics_are_the_contract_topics(value_set: str, monkeypatch: pyt
     for topic in topics:
         assert topic["metadata"]["namespace"] == strimzi["namespace"]
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == strimzi["cluster"]
+
+
+def test_strimzi_topics_for_two_tenants_and_two_vendors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-tenant input and output topics for each tenant, a capture topic for each vendor, the
+    shared audit, rejected and internal topics, and none of the retired shared input topics:
+    named independently here, and equal to the contract for the worker's Settings."""
+    docs = rendered("strimzi-values.yaml", "--set-json", 'tenants=["acme","beta"]',
+                    "--set-json", 'vendors=["vendor-a","vendor-b"]')  # fmt: skip
+    settings = settings_of(worker_env(docs), monkeypatch)
+    assert settings.tenants == ["acme", "beta"] and settings.vendors == ["vendor-a", "vendor-b"]
+    found = {t["spec"]["topicName"]: t for t in of_kind(docs, "KafkaTopic")}
+    per_tenant = ("cameras", "consent", "enroll", "share.requests", "governed", "erasure")
+    assert set(found) == {
+        *(f"facegate.{kind}.{tenant}" for kind in per_tenant for tenant in ("acme", "beta")),
+        "facegate.faces.raw.vendor-a", "facegate.faces.raw.vendor-b",
+        "facegate.audit", "facegate.rejected", "facegate.enrolled", "facegate.withdrawals",
+    }  # fmt: skip
+    assert not set(found) & set(TopicNames("facegate.").retired)
+    specs = [*contract_topics(settings), *internal_topic_specs(settings)]
+    assert {s.name: (s.partitions, s.replication_factor, s.config) for s in specs} == {
+        name: (t["spec"]["partitions"], t["spec"]["replicas"], t["spec"]["config"]) for name, t in found.items()
+    }
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_policys_tenant_gets_its_topics(value_set: str) -> None:
+    """A worker reads the input topics of every tenant it has a policy for: FACEGATE_TENANTS (the
+    Job's topics, the KafkaTopics) is `tenants` and every policy's tenant_id."""
+    values = values_of(value_set)
+    policies = {yaml.safe_load(text)["tenant_id"] for text in values["policies"].values()}
+    env = worker_env(rendered(value_set))
+    assert json.loads(env["FACEGATE_TENANTS"]) == sorted(policies | set(values["tenants"]))
+    assert json.loads(env["FACEGATE_VENDORS"]) == values["vendors"]
+
+
+def test_a_policy_alone_brings_its_tenants_topics() -> None:
+    docs = rendered("minimal-values.yaml", "--set", "policies.extra\\.yaml=tenant_id: extra")
+    assert json.loads(worker_env(docs)["FACEGATE_TENANTS"]) == ["acme", "extra"]
+
+
+LOOKUP = 'lookup "kafka.strimzi.io/v1beta2" "KafkaTopic" $ns $name'
+
+
+@pytest.mark.parametrize("owner", ["rel", "another-release"])
+def test_a_retired_shared_topic_is_left_to_the_operator(owner: str, tmp_path: Path) -> None:
+    """Helm deletes a KafkaTopic it no longer renders, and Strimzi then deletes the topic: the
+    chart renders this release's existing KafkaTopic of each retired shared input topic on,
+    unmanaged and kept. helm template has no cluster to look up, so the lookup is replaced by one
+    that finds each of them, made by `owner`."""
+    chart = tmp_path / "facegate"
+    shutil.copytree(CHART, chart)
+    template = chart / "templates" / "strimzi.yaml"
+    text = template.read_text()
+    assert text.count(LOOKUP) == 1
+    found = (
+        '(dict "metadata" (dict "annotations" (dict "meta.helm.sh/release-name" "%s")) "spec" (dict '
+        '"topicName" (printf "old:%%s" $name) "partitions" 12 "replicas" 3 "config" (dict "retention.ms" "1")))'
+    )
+    template.write_text(text.replace(LOOKUP, found % owner))
+    result = helm(
+        "template", "rel", str(chart), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "strimzi-values.yaml")
+    )
+    assert result.returncode == 0, result.stderr
+    docs = of_kind([d for d in yaml.safe_load_all(result.stdout) if d], "KafkaTopic")
+    kept = [t for t in docs if t["spec"]["topicName"].startswith("old:")]
+    if owner != "rel":
+        assert not kept, "another release's KafkaTopics are not this chart's to take"
+        return
+    assert [t["metadata"]["name"] for t in kept] == [f"facegate-{kind.replace('.', '-')}" for kind in RETIRED]
+    for topic in kept:
+        assert topic["metadata"]["annotations"] == {"strimzi.io/managed": "false", "helm.sh/resource-policy": "keep"}
+        assert topic["spec"] == {"topicName": f"old:{topic['metadata']['name']}", "partitions": 12, "replicas": 3,
+                                 "config": {"retention.ms": "1"}}  # fmt: skip
+    managed = [t for t in docs if t not in kept]
+    assert not {t["metadata"]["name"] for t in managed} & {t["metadata"]["name"] for t in kept}
+    assert all("annotations" not in t["metadata"] for t in managed)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "changes"),
+    [(("--set-json", 'tenants=["acme","beta"]'), True), (("--set-json", 'vendors=["hik","axis"]'), True),
+     (("--set", "replicaCount=3"), False)],
+)  # fmt: skip
+def test_a_new_tenant_or_vendor_rolls_the_workers(overrides: tuple[str, str], changes: bool) -> None:
+    """Workers subscribe to their tenants' and vendors' topics at start: both are in the pod
+    template (FACEGATE_TENANTS, FACEGATE_VENDORS), so an upgrade that adds one rolls them."""
+
+    def template(*extra: str) -> dict[str, Any]:
+        [deployment] = of_kind(rendered("minimal-values.yaml", *extra), "Deployment")
+        return dict(deployment["spec"]["template"])
+
+    assert (template(*overrides) != template()) is changes
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -273,6 +433,13 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
             "calibrations.configMap and calibrations.files are exclusive",
         ),
         ("calibrations.files.m\\.yaml=xy", "'m.yaml' does not match pattern"),  # calibration files are *.json
+        ("vendors=null", "vendors must name at least one camera vendor"),
+        ("vendors[0]=a.b", "vendors/0"),  # vendor ids name topics
+        ("provisioning.roles.vendors.axis=User:axis", "provisioning.roles.vendors names axis, which is not in vendors"),
+        ("provisioning.roles.vendors={User:hik}", "provisioning/roles/vendors"),  # 0.2's list: now id -> principal
+        ("provisioning.roles.tenants.beta=User:beta", "provisioning.roles.tenants names beta, which is neither"),
+        ("policies.b\\.yaml=pack: gdpr-eu", "policies: b.yaml has no valid tenant_id"),
+        ("policies.b\\.yaml=tenant_id: [", "policies: b.yaml is not YAML"),
         (
             "calibrations.configMap=mine,extraEnv[0].name=FACEGATE_CALIBRATION_DIR,extraEnv[0].value=/x",
             "FACEGATE_CALIBRATION_DIR is set by the chart",
@@ -283,6 +450,14 @@ def test_unsafe_or_unknown_values_are_refused(override: str, message: str) -> No
     result = helm("template", "rel", str(CHART), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "minimal-values.yaml"),
                   "--set", override)  # fmt: skip
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_two_topics_never_share_a_kafka_topic_name() -> None:
+    """KafkaTopic names are lower case with '-' for '.' and '_': ids that differ only there would
+    make two topics one resource; the chart refuses them."""
+    result = helm("template", "rel", str(CHART), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "strimzi-values.yaml"),
+                  "--set-json", 'tenants=["acme_eu","acme-eu"]')  # fmt: skip
+    assert result.returncode != 0 and "would both be KafkaTopic facegate-cameras-acme-eu" in result.stderr
 
 
 NAMED_BY_THE_CLUSTER = {"KafkaTopic", "KafkaUser"}  # named by topic and by principal, not by release

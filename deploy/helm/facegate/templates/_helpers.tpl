@@ -51,6 +51,33 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* The tenants whose topics are provisioned and read, as JSON: `tenants` and the tenant_id of
+every policy, sorted. A worker reads the input topics of every tenant it has a policy for, so a
+policy's tenant gets its topics (Job and KafkaTopics) without being listed twice. */}}
+{{- define "facegate.tenants" -}}
+{{- $tenants := list -}}
+{{- range .Values.tenants -}}
+{{- $tenants = append $tenants . -}}
+{{- end -}}
+{{- range $file, $text := .Values.policies -}}
+{{- $policy := fromYaml $text -}}
+{{- with $policy.Error -}}
+{{- fail (printf "policies: %s is not YAML: %s" $file .) -}}
+{{- end -}}
+{{- $tenant := $policy.tenant_id | default "" | toString -}}
+{{- if not (regexMatch "^[A-Za-z0-9_-]{1,64}$" $tenant) -}}
+{{- fail (printf "policies: %s has no valid tenant_id (1-64 letters, digits, '_' or '-'; it names topics)" $file) -}}
+{{- end -}}
+{{- $tenants = append $tenants $tenant -}}
+{{- end -}}
+{{- $tenants | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/* A topic's KafkaTopic name: lower case, '.' and '_' as '-', at most 63 characters. */}}
+{{- define "facegate.kafkaTopicName" -}}
+{{- . | lower | replace "_" "-" | replace "." "-" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* Kafka client settings shared by the worker and the provisioning Job (FACEGATE_* variables). */}}
 {{- define "facegate.kafkaEnv" -}}
 - name: FACEGATE_BOOTSTRAP_SERVERS
@@ -61,8 +88,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ .Values.kafka.partitions | quote }}
 - name: FACEGATE_REPLICATION_FACTOR
   value: {{ .Values.kafka.replicationFactor | quote }}
+{{- /* The tenants and vendors whose topics the Job creates and the workers read. They are in the
+pod template, so changing either rolls the Deployment: a worker subscribes to its topics at start. */}}
 - name: FACEGATE_TENANTS
-  value: {{ .Values.tenants | toJson | quote }}
+  value: {{ include "facegate.tenants" . | quote }}
+- name: FACEGATE_VENDORS
+  value: {{ .Values.vendors | toJson | quote }}
 {{- range $kind, $ms := .Values.kafka.retentionMs }}
 - name: FACEGATE_{{ upper $kind }}_RETENTION_MS
   value: {{ $ms | int64 | quote }}
@@ -214,6 +245,20 @@ is refused rather than silently overriding it (FACEGATE_ENV=development would un
 {{- end -}}
 {{- if not .Values.policies -}}
 {{- fail "policies must hold at least one tenant policy (file name -> YAML)" -}}
+{{- end -}}
+{{- if not .Values.vendors -}}
+{{- fail "vendors must name at least one camera vendor: the workers read captures from faces.raw.<vendor> and refuse to start without one" -}}
+{{- end -}}
+{{- range $vendor, $_ := .Values.provisioning.roles.vendors -}}
+{{- if not (has $vendor $.Values.vendors) -}}
+{{- fail (printf "provisioning.roles.vendors names %s, which is not in vendors: its capture topic would be neither created nor read" $vendor) -}}
+{{- end -}}
+{{- end -}}
+{{- $tenants := include "facegate.tenants" . | fromJsonArray -}}
+{{- range $tenant, $_ := .Values.provisioning.roles.tenants -}}
+{{- if not (has $tenant $tenants) -}}
+{{- fail (printf "provisioning.roles.tenants names %s, which is neither in tenants nor has a policy: its topics would be neither created nor read" $tenant) -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.calibrations.configMap .Values.calibrations.files -}}
 {{- fail "calibrations.configMap and calibrations.files are exclusive: name a ConfigMap or give the files inline" -}}
