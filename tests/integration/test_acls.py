@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
-from kafka.admin import KafkaAdminClient, ScramMechanism, UserScramCredentialUpsertion
+from kafka.admin import KafkaAdminClient, NewTopic, ScramMechanism, UserScramCredentialUpsertion
 from typer.testing import CliRunner
 
 from gateway.brokers.apache_kafka import KafkaBroker
@@ -23,10 +24,10 @@ from tests.support.acls import produce_as_admin, scram
 from tests.support.kafka import Unique
 
 pytestmark = pytest.mark.kafka
-USERS = ("gateway", "vendor", "acme", "beta", "regulator")
+USERS = ("gateway", "vendor", "other-vendor", "acme", "beta", "regulator")
 ROLES = """
 gateway: User:gateway
-vendors: [User:vendor]
+vendors: {lumen: User:vendor, optix: User:other-vendor}
 tenants: {acme: User:acme, beta: User:beta}
 regulators: [User:regulator]
 """
@@ -83,10 +84,13 @@ def test_acl_apply_gives_each_role_its_part_and_nothing_else(
     settings = Settings(
         bootstrap_servers=kafka_sasl.bootstrap_servers, topic_prefix=unique.prefix, partitions=1,
         security_protocol=SecurityProtocol.SASL_PLAINTEXT, sasl_username="admin", sasl_password="admin-secret",
+        vendors=["lumen", "optix"],
     )  # fmt: skip
     ensure_gateway_topics(settings, ["acme", "beta"])
     admin = KafkaAdminClient(**kafka_sasl.admin_config())
     try:
+        # The shared inputs of 0.2, left over: nobody but the gateway may write them any more.
+        admin.create_topics([NewTopic(name, 1, 1) for name in TopicNames(unique.prefix).retired])
         admin.alter_user_scram_credentials(
             [UserScramCredentialUpsertion(u, ScramMechanism.SCRAM_SHA_512, f"{u}-pw") for u in USERS]
         )
@@ -105,17 +109,19 @@ def test_acl_apply_gives_each_role_its_part_and_nothing_else(
     assert again.exit_code == 0 and again.output.startswith("0 created"), again.output
 
     # What each role may do works (waiting for the ACLs to reach the authorizer)...
-    allowed = {
+    Action = Callable[[], Coroutine[Any, Any, None]]
+    allowed: dict[str, Action] = {
         "vendor writes raw": lambda: produce(kafka_sasl, "vendor", names.captures("lumen")),
         "acme reads its governed": lambda: consume(kafka_sasl, "acme", names.governed("acme")),
-        "acme writes consent": lambda: produce(kafka_sasl, "acme", names.consent("acme")),
+        "other vendor writes its captures": lambda: produce(kafka_sasl, "other-vendor", names.captures("optix")),
+        **{f"acme writes its {t}": partial(produce, kafka_sasl, "acme", t) for t in names.tenant_inputs("acme")},
         "regulator reads audit": lambda: consume(kafka_sasl, "regulator", names.audit),
         "gateway writes audit": lambda: produce(kafka_sasl, "gateway", names.audit),
     }
     for what, action in allowed.items():
         assert wait_for("ok", action) == "ok", what
     # ...and nothing else does.
-    denied = {
+    denied: dict[str, Action] = {
         "vendor reads governed": lambda: consume(kafka_sasl, "vendor", names.governed("acme")),
         "vendor reads raw": lambda: consume(kafka_sasl, "vendor", names.captures("lumen")),
         "acme reads beta's governed": lambda: consume(kafka_sasl, "acme", names.governed("beta")),
@@ -123,6 +129,16 @@ def test_acl_apply_gives_each_role_its_part_and_nothing_else(
         "acme writes its governed topic": lambda: produce(kafka_sasl, "acme", names.governed("acme")),
         "regulator writes audit": lambda: produce(kafka_sasl, "regulator", names.audit),
         "regulator reads governed": lambda: consume(kafka_sasl, "regulator", names.governed("acme")),
+        # The topic is the writer's identity: no tenant or vendor writes another's, nor a shared one.
+        "vendor writes another vendor's captures": lambda: produce(kafka_sasl, "vendor", names.captures("optix")),
+        "vendor registers a camera": lambda: produce(kafka_sasl, "vendor", names.cameras("acme")),
+        "vendor writes the retired shared raw topic": lambda: produce(kafka_sasl, "vendor", names.prefix + "faces.raw"),
+        **{
+            f"acme writes beta's {topic}": partial(produce, kafka_sasl, "acme", topic)
+            for topic in names.tenant_inputs("beta")
+        },
+        **{f"acme writes the retired {topic}": partial(produce, kafka_sasl, "acme", topic) for topic in names.retired},
+        "acme writes captures": lambda: produce(kafka_sasl, "acme", names.captures("lumen")),
     }
     for what, action in denied.items():
         assert outcome(action) == "TopicAuthorizationFailedError", what

@@ -29,12 +29,13 @@ def test_audit_commands_with_only_their_roles_acls(kafka_sasl: KafkaBroker, uniq
     base = {
         "FACEGATE_BOOTSTRAP_SERVERS": kafka_sasl.bootstrap_servers, "FACEGATE_TOPIC_PREFIX": unique.prefix,
         "FACEGATE_APP_ID": unique.group("gw"), "FACEGATE_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "FACEGATE_SASL_MECHANISM": "SCRAM-SHA-512", "FACEGATE_PARTITIONS": "1",
+        "FACEGATE_SASL_MECHANISM": "SCRAM-SHA-512", "FACEGATE_PARTITIONS": "1", "FACEGATE_VENDORS": '["lumen"]',
     }  # fmt: skip
     admin_env = {**base, "FACEGATE_SASL_USERNAME": "admin", "FACEGATE_SASL_PASSWORD": "admin-secret"}
     admin_settings = Settings(
         bootstrap_servers=kafka_sasl.bootstrap_servers, topic_prefix=unique.prefix, partitions=1,
         security_protocol=SecurityProtocol.SASL_PLAINTEXT, sasl_username="admin", sasl_password="admin-secret",
+        vendors=["lumen"],
     )  # fmt: skip
     ensure_gateway_topics(admin_settings, [])
     admin = KafkaAdminClient(**kafka_sasl.admin_config())

@@ -26,7 +26,7 @@ from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import Records, list_topics, read_topic
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Capture, Traffic, World, build_world
+from gateway.sdk.scenario import VENDORS, Capture, Traffic, World, build_world
 from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
@@ -49,7 +49,11 @@ class Gateway:
 @pytest.fixture
 def gateway(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> Iterator[Gateway]:
     settings = Settings(
-        bootstrap_servers=kafka.bootstrap_servers, topic_prefix=unique.prefix, partitions=2, tenants=TENANTS
+        bootstrap_servers=kafka.bootstrap_servers,
+        topic_prefix=unique.prefix,
+        partitions=2,
+        tenants=TENANTS,
+        vendors=list(VENDORS),
     )
     ensure_gateway_topics(settings, TENANTS)
     worker = LocalWorker(
@@ -60,6 +64,7 @@ def gateway(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> Iterator[Gate
             "FACEGATE_APP_ID": unique.group("worker"),
             "FACEGATE_PARTITIONS": "2",
             "FACEGATE_TENANTS": json.dumps(TENANTS),
+            "FACEGATE_VENDORS": json.dumps(VENDORS),
             "FACEGATE_CACHE_DIR": str(tmp_path / "cache"),
             "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(),
             "FACEGATE_LOG_FORMAT": "json",  # the leak scan below reads the JSON log operators would ship

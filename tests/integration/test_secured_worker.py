@@ -5,7 +5,9 @@ credentials read from mounted files (FACEGATE_SECRETS_DIR), as the Helm chart mo
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import read_topic
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Traffic, build_world
+from gateway.sdk.scenario import VENDORS, Traffic, World, build_world
 from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import SecurityProtocol, Settings
 from gateway.shell.local import LocalWorker
@@ -34,15 +36,24 @@ pytestmark = pytest.mark.kafka
 TENANTS = ["acme", "beta"]
 ROLES = """
 gateway: User:gateway
-vendors: [User:vendor]
+vendors: {lumen: User:vendor, optix: User:vendor}
 tenants: {acme: User:acme, beta: User:beta}
 regulators: [User:regulator]
 """
 
 
+def only(world: World, tenant: str) -> World:
+    """The part of the world one tenant's systems write."""
+    return replace(
+        world, cameras=[c for c in world.cameras if c.tenant_id == tenant],
+        consents=[c for c in world.consents if c.tenant_id == tenant],
+        enrollments=[e for e in world.enrollments if e.tenant_id == tenant],
+    )  # fmt: skip
+
+
 def as_user(broker: KafkaBroker, prefix: str, user: str, password: str | None = None) -> Settings:
     return Settings(
-        bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix, partitions=2, tenants=TENANTS,
+        bootstrap_servers=broker.bootstrap_servers, topic_prefix=prefix, partitions=2, tenants=TENANTS, vendors=list(VENDORS),
         security_protocol=SecurityProtocol.SASL_PLAINTEXT, sasl_username=user, sasl_password=password or f"{user}-pw",
     )  # fmt: skip
 
@@ -59,7 +70,7 @@ def test_the_worker_decides_under_its_own_principal_and_acls(
     try:
         admin.alter_user_scram_credentials(
             [UserScramCredentialUpsertion(u, ScramMechanism.SCRAM_SHA_512, f"{u}-pw")
-             for u in ("gateway", "vendor", "acme", "regulator")]
+             for u in ("gateway", "vendor", "acme", "beta", "regulator")]
         )  # fmt: skip
     finally:
         admin.close()
@@ -79,7 +90,7 @@ def test_the_worker_decides_under_its_own_principal_and_acls(
     (secrets / "facegate_sasl_password").write_text("gateway-pw")
     worker = LocalWorker(tmp_path / "worker.log", {
         "FACEGATE_BOOTSTRAP_SERVERS": kafka_sasl.bootstrap_servers, "FACEGATE_TOPIC_PREFIX": unique.prefix,
-        "FACEGATE_APP_ID": app_id, "FACEGATE_PARTITIONS": "2", "FACEGATE_TENANTS": '["acme", "beta"]',
+        "FACEGATE_APP_ID": app_id, "FACEGATE_PARTITIONS": "2", "FACEGATE_TENANTS": '["acme", "beta"]', "FACEGATE_VENDORS": json.dumps(VENDORS),
         "FACEGATE_CACHE_DIR": str(tmp_path / "cache"), "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(),
         "FACEGATE_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "FACEGATE_SECRETS_DIR": str(secrets),
     })  # fmt: skip
@@ -89,8 +100,9 @@ def test_the_worker_decides_under_its_own_principal_and_acls(
         items = Traffic(world, seed=32).take(60)
 
         async def traffic() -> None:
-            async with FaceGateProducer(as_user(kafka_sasl, unique.prefix, "acme")) as tenant:  # a tenant's systems
-                await publish_world(tenant, world)
+            for name in TENANTS:  # each tenant's systems, under its own principal, to its own topics
+                async with FaceGateProducer(as_user(kafka_sasl, unique.prefix, name)) as tenant:
+                    await publish_world(tenant, only(world, name))
             await asyncio.to_thread(worker.wait_for_enrolled, len(world.enrollments))
             async with FaceGateProducer(as_user(kafka_sasl, unique.prefix, "vendor")) as vendor:
                 for item in items:

@@ -23,7 +23,7 @@ from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import read_topic
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Traffic, build_world
+from gateway.sdk.scenario import VENDORS, Traffic, build_world
 from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import SecurityProtocol, Settings
 from gateway.shell.local import LocalWorker
@@ -55,13 +55,13 @@ def test_worker_and_clients_speak_tls_verified_by_the_ca(
 ) -> None:
     broker, tls = tls_broker
     settings = Settings(
-        bootstrap_servers=broker.bootstrap_servers, topic_prefix=unique.prefix, partitions=2, tenants=TENANTS,
+        bootstrap_servers=broker.bootstrap_servers, topic_prefix=unique.prefix, partitions=2, tenants=TENANTS, vendors=list(VENDORS),
         security_protocol=SecurityProtocol.SSL, ssl_cafile=tls.ca_pem,
     )  # fmt: skip
     ensure_gateway_topics(settings, TENANTS)  # the admin client over TLS
     worker = LocalWorker(tmp_path / "worker.log", {
         "FACEGATE_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "FACEGATE_TOPIC_PREFIX": unique.prefix,
-        "FACEGATE_APP_ID": unique.group("gw"), "FACEGATE_PARTITIONS": "2", "FACEGATE_TENANTS": json.dumps(TENANTS),
+        "FACEGATE_APP_ID": unique.group("gw"), "FACEGATE_PARTITIONS": "2", "FACEGATE_TENANTS": json.dumps(TENANTS), "FACEGATE_VENDORS": json.dumps(VENDORS),
         "FACEGATE_CACHE_DIR": str(tmp_path / "cache"), "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(),
         "FACEGATE_SECURITY_PROTOCOL": "SSL", "FACEGATE_SSL_CAFILE": str(tls.ca_pem),
     })  # fmt: skip
