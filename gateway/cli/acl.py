@@ -25,7 +25,7 @@ RolesFile = Annotated[
     Path,
     typer.Option(
         "--roles", exists=True, dir_okay=False,
-        help="YAML: gateway: User:x; vendors: [User:v]; tenants: {acme: User:acme}; regulators: [User:r].",
+        help="YAML: gateway: User:x; vendors: {lumen: User:v}; tenants: {acme: User:acme}; regulators: [User:r].",
     ),
 ]  # fmt: skip
 

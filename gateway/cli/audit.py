@@ -466,6 +466,9 @@ def reconcile_command(
     start, end = _utc(since), _utc(until)
     low = int(start.timestamp() * 1000) if start else 0
     high = int(end.timestamp() * 1000) if end else 2**62
+    if not settings.vendors:
+        errors.print("[red]no vendor is configured (FACEGATE_VENDORS): there is no capture topic to reconcile[/red]")
+        raise typer.Exit(Exit.USAGE)
     topics = [names.captures(vendor) for vendor in settings.vendors]
     raw = [r for topic in topics for r in read(settings, topic, "audit reconcile", Role.GATEWAY)]
     inputs = [RawInput(r.topic, r.partition, r.offset, r.value or b"") for r in raw if low <= r.timestamp < high]

@@ -39,7 +39,8 @@ TenantOption = Annotated[
     typer.Option(
         "--tenant",
         "-t",
-        help="Tenant whose governed and erasure topics to include (repeatable). Default: FACEGATE_TENANTS.",
+        help="Tenant whose six topics (four inputs, governed, erasure) to include (repeatable). Default: "
+        "FACEGATE_TENANTS. Vendors' capture topics: FACEGATE_VENDORS.",
     ),
 ]
 
