@@ -1,0 +1,152 @@
+"""The topic is the writer's identity: a tenant speaks only on its own topics and only for itself,
+a vendor only for the cameras registered to it. Whatever a record on a tenant's topic names about
+another tenant is REJECTED, dead-lettered with a reason, audited, and changes no state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from gateway.contract.models import AuditRecord, CameraRegistration, RejectedEvent
+from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.lifecycle.dispatch import decide_lifecycle
+from gateway.core.messages import BatchResult, InputRecord
+from gateway.core.pipeline import process_batch
+from gateway.core.state import GatewayState
+from gateway.sdk.scenario import Traffic, build_world
+from tests.support.core import CODEC, NAMES, NOW, context, loaded_state
+from tests.support.lifecycle import (
+    apply,
+    consent,
+    enrolled,
+    enrollment,
+    new_state,
+    on,
+    record,
+    share_request,
+)
+
+
+def rejected(result: BatchResult) -> list[tuple[str, str, Decision]]:
+    """(dead letter reason, audited tenant, audited decision) of each rejection."""
+    dead = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(result, NAMES.rejected)]
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in on(result, NAMES.audit)]
+    assert len(dead) == len(audits), "one audit record per dead letter"
+    return [(d.reason_code, a.tenant_id, a.decision) for d, a in zip(dead, audits, strict=True)]
+
+
+def decide(state: GatewayState, topic: str, value: bytes | None, key: bytes | None = None) -> BatchResult:
+    ctx = context(state)
+    decide_lifecycle(replace(record(topic, value), key=key) if key is not None else record(topic, value), ctx)
+    apply(state, ctx.result)
+    return ctx.result
+
+
+def test_another_tenant_cannot_replace_an_enrolled_face() -> None:
+    """Issue 14's attack: beta enrolls its own face as acme's cust-42, whose consent is valid."""
+    state = enrolled(new_state(), "cust-42")
+    before = state.enrollments["acme/cust-42"]
+    intruder = CODEC.encode(enrollment("cust-42", person=9))  # body: acme/cust-42
+    # On beta's topic, keyed as acme's subject: the key names another tenant than the topic's.
+    as_acme = decide(state, NAMES.enroll("beta"), intruder)
+    # On beta's topic, keyed as its own subject but the body naming acme's: key and body differ.
+    as_beta = decide(state, NAMES.enroll("beta"), intruder, key=b"beta/cust-42")
+    assert rejected(as_acme) == [("TENANT_MISMATCH", "beta", Decision.REJECTED)]
+    assert rejected(as_beta) == [("KEY_MISMATCH", "beta", Decision.REJECTED)]
+    assert not on(as_acme, NAMES.enrolled) and not on(as_beta, NAMES.enrolled)
+    assert state.enrollments["acme/cust-42"] is before, "acme's template is untouched"
+
+
+def test_another_tenant_cannot_withdraw_delete_or_grant_a_consent() -> None:
+    state = enrolled(new_state(), "s1")
+    withdrawn = CODEC.encode(consent("s1", status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW))
+    outcomes = [
+        decide(state, NAMES.consent("beta"), withdrawn),  # key acme/s1 on beta's topic
+        decide(state, NAMES.consent("beta"), None, key=b"acme/s1"),  # a tombstone for acme's subject
+        decide(state, NAMES.consent("beta"), withdrawn, key=b"beta/s1"),  # the body names acme
+    ]
+    assert [rejected(o) for o in outcomes] == [
+        [("TENANT_MISMATCH", "beta", Decision.REJECTED)],
+        [("TENANT_MISMATCH", "beta", Decision.REJECTED)],
+        [("KEY_MISMATCH", "beta", Decision.REJECTED)],
+    ]
+    assert all(not on(o, NAMES.enrolled) and not on(o, NAMES.withdrawals) for o in outcomes), "nothing erased"
+    history = state.consent("acme", "s1")
+    assert history is not None and history.current is not None and history.withdrawn_at is None
+    assert "acme/s1" in state.enrollments
+    # The consent feed reads beta's topic the same way: nothing beta writes about acme applies.
+    ignored = state.ignored_records
+    state.apply_consent("beta", "acme/s1", withdrawn, offset=99)
+    state.apply_consent("beta", "beta/s1", withdrawn, offset=100)
+    assert state.ignored_records == ignored + 2 and state.consent("beta", "s1") is None
+    assert state.consent("acme", "s1").withdrawn_at is None  # type: ignore[union-attr]
+
+
+def test_another_tenant_cannot_share_a_subject_it_does_not_hold() -> None:
+    state = enrolled(new_state(), "s1")
+    request = CODEC.encode(share_request())  # acme's s1 to partner
+    assert rejected(decide(state, NAMES.share_requests("partner"), request)) == [
+        ("TENANT_MISMATCH", "partner", Decision.REJECTED)
+    ]
+    shared = decide(state, NAMES.share_requests("acme"), request)
+    assert not on(shared, NAMES.rejected), "on its own topic the same request is decided"
+
+
+def _camera(tenant: str, camera_id: str = "gate", vendor: str | None = "lumen") -> CameraRegistration:
+    world = build_world(seed=5, subjects_per_tenant=1)
+    return world.camera("acme", "entrance").model_copy(
+        update={"tenant_id": tenant, "camera_id": camera_id, "vendor_id": vendor}
+    )
+
+
+def test_a_camera_registration_speaks_only_for_its_topics_tenant() -> None:
+    state = new_state()
+    foreign = CODEC.encode(_camera("acme"))
+    assert rejected(decide(state, NAMES.cameras("beta"), foreign, key=b"gate")) == [
+        ("TENANT_MISMATCH", "beta", Decision.REJECTED)
+    ]
+    assert rejected(decide(state, NAMES.cameras("acme"), foreign, key=b"other")) == [
+        ("KEY_MISMATCH", "acme", Decision.REJECTED)
+    ]
+    assert rejected(decide(state, NAMES.cameras("acme"), b"\xc3\x01 truncated", key=b"gate"))[0][0].startswith("DECODE")
+    # The feeds apply what the agent accepts, and nothing it rejects.
+    state.apply_camera("beta", "gate", foreign)
+    state.apply_camera("acme", "other", foreign)
+    assert state.cameras == {}
+    state.apply_camera("acme", "gate", foreign)
+    assert state.camera("acme", "gate") is not None and state.camera("beta", "gate") is None
+
+
+def test_two_tenants_may_name_their_cameras_alike() -> None:
+    state = new_state()
+    state.apply_camera("acme", "gate", CODEC.encode(_camera("acme")))
+    state.apply_camera("beta", "gate", CODEC.encode(_camera("beta", vendor="optix")))
+    assert state.camera("acme", "gate").vendor_id == "lumen"  # type: ignore[union-attr]
+    assert state.camera("beta", "gate").vendor_id == "optix"  # type: ignore[union-attr]
+    state.apply_camera("beta", "gate", None)  # beta's deregistration: acme's camera stays
+    assert state.camera("acme", "gate") is not None and state.camera("beta", "gate") is None
+
+
+@pytest.mark.parametrize(
+    ("registered", "sent_by", "reason"),
+    [("lumen", "optix", "VENDOR_MISMATCH"), (None, "lumen", "VENDOR_MISMATCH"), ("lumen", "lumen", None)],
+)
+def test_a_capture_is_accepted_only_from_its_cameras_vendor(
+    registered: str | None, sent_by: str, reason: str | None
+) -> None:
+    world = build_world(seed=6, subjects_per_tenant=3)
+    state = loaded_state(world)
+    camera = world.camera("acme", "entrance")
+    state.apply_camera("acme", camera.camera_id, CODEC.encode(camera.model_copy(update={"vendor_id": registered})))
+    item = next(i for i in iter(Traffic(world, seed=1)) if i.kind == "consenting-customer" and i.capture)
+    assert item.capture is not None and item.capture.camera_id == camera.camera_id
+    ctx = context(state)
+    process_batch([InputRecord(NAMES.captures(sent_by), 0, 0, CODEC.encode(item.capture))], ctx)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(ctx.result, NAMES.audit)]
+    if reason is None:
+        assert audit.decision is Decision.FORWARDED and not on(ctx.result, NAMES.rejected)
+        return
+    assert audit.decision is Decision.REJECTED and audit.reason_codes[0] == reason and audit.subject_pseudonym is None
+    [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(ctx.result, NAMES.rejected)]
+    assert dead.reason_code == reason and not on(ctx.result, NAMES.governed("acme"))
