@@ -1,4 +1,4 @@
-"""Runs the atheris fuzzer on the decoder and pipeline for a bounded number of inputs."""
+"""Runs the atheris fuzzer on every input topic (decoder, pipeline, lifecycle) for a bounded number of inputs."""
 
 from __future__ import annotations
 
