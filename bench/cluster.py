@@ -7,10 +7,11 @@ the other is stopped. On three brokers every topic has three replicas and min.in
 a second broker; on one broker every topic has one. The worker's producer is idempotent with
 acks=all on both. Per topology:
 
-- throughput: the same N captures written to the raw topic before counting, decided by one worker;
+- throughput: the same N captures written to their vendors' capture topics (`faces.raw.<vendor>`)
+  before counting, decided by one worker;
   captures per second from the first to the last capture's audit record (broker timestamps);
 - latency: then the same M further captures sent at a steady R per second (below what the worker
-  can do), each capture's latency from its append to the raw topic (the broker's LogAppendTime)
+  can do), each capture's latency from its append to its capture topic (the broker's LogAppendTime)
   to its audit record's timestamp: p50, p99 and max.
 
 On this machine's two shared cores the three brokers' JVMs, the worker and this process compete
@@ -33,6 +34,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.pipeline import Payload, payloads_of
 from bench.results import cpu_seconds, rss_bytes, write_results
 from gateway.brokers.apache_kafka import KafkaCluster, fetch_kafka
 from gateway.contract.codec import DecodeError, default_codec
@@ -40,10 +42,10 @@ from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
 from gateway.core.records import decided_a_capture
 from gateway.kafka.provisioning import ensure_gateway_topics
-from gateway.kafka.reading import assign_all, stop_quietly
+from gateway.kafka.reading import assign_all, partitions_of, stop_quietly
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Traffic, build_world
+from gateway.sdk.scenario import VENDORS, Traffic, build_world
 from gateway.sdk.simulator import publish_world
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
@@ -51,32 +53,25 @@ from gateway.shell.local import LocalWorker
 PARTITIONS = 4
 TENANTS = ["acme", "beta"]
 CODEC = default_codec()
-Payload = tuple[bytes, bytes]  # key (the event id), encoded capture
 
 
 def _payloads(events: int, paced: int) -> tuple[list[Payload], list[Payload]]:
     """The same captures for every topology: a backlog and a paced stream after it."""
-    items = Traffic(build_world(seed=77), seed=79).take(events + paced)
-    payloads = [
-        (
-            (i.capture.event_id if i.capture else f"m{n}").encode(),
-            CODEC.encode(i.capture) if i.capture else i.raw or b"",
-        )
-        for n, i in enumerate(items)
-    ]
+    payloads = payloads_of(Traffic(build_world(seed=77), seed=79).take(events + paced))
     return payloads[:events], payloads[events:]
 
 
-async def _write(bootstrap: str, topic: str, payloads: list[Payload], rate: float | None = None) -> None:
-    """Write captures at once or at `rate` per second (acks=all, idempotent, as the SDK would)."""
+async def _write(bootstrap: str, names: TopicNames, payloads: list[Payload], rate: float | None = None) -> None:
+    """Write captures, each to its vendor's topic, at once or at `rate` per second (acks=all,
+    idempotent, as the SDK would)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20
     )
     await producer.start()
     try:
         started = time.monotonic()
-        for n, (key, value) in enumerate(payloads):
-            await producer.send(topic, value, key=key)
+        for n, (key, value, vendor) in enumerate(payloads):
+            await producer.send(names.captures(vendor), value, key=key)
             if rate is not None and (ahead := (n + 1) / rate - (time.monotonic() - started)) > 0:
                 await asyncio.sleep(ahead)  # pacing to the requested rate
         await producer.flush()
@@ -103,14 +98,16 @@ async def _audit_times(bootstrap: str, topic: str, n: int, timeout: float) -> di
     return times
 
 
-async def _append_times(bootstrap: str, topic: str, n: int, timeout: float) -> dict[str, float]:
-    """The raw topic's append time (LogAppendTime, s) of each decodable capture, by event id."""
+async def _append_times(bootstrap: str, topics: list[str], n: int, timeout: float) -> dict[str, float]:
+    """The capture topics' append time (LogAppendTime, s) of each decodable capture, by event id."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     times: dict[str, float] = {}
     seen = 0
     try:
-        await assign_all(consumer, topic)
+        partitions = [tp for topic in topics for tp in await partitions_of(consumer, topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
         async with asyncio.timeout(timeout):
             while seen < n:
                 for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
@@ -140,7 +137,7 @@ def measure(
     bootstrap = cluster.bootstrap_servers
     settings = Settings(
         bootstrap_servers=bootstrap, topic_prefix=f"bench.{uuid.uuid4().hex[:8]}.", partitions=PARTITIONS,
-        replication_factor=min(3, brokers), tenants=TENANTS,
+        replication_factor=min(3, brokers), tenants=TENANTS, vendors=list(VENDORS),
     )  # fmt: skip
     ensure_gateway_topics(settings, TENANTS)
     names = TopicNames(settings.topic_prefix)
@@ -149,7 +146,7 @@ def measure(
         "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": settings.topic_prefix,
         "FACEGATE_APP_ID": f"bench-cluster-{brokers}-{uuid.uuid4().hex[:8]}", "FACEGATE_PARTITIONS": str(PARTITIONS),
         "FACEGATE_REPLICATION_FACTOR": str(settings.replication_factor), "FACEGATE_TENANTS": json.dumps(TENANTS),
-        "FACEGATE_CACHE_DIR": str(work / "cache"), "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(),
+        "FACEGATE_VENDORS": json.dumps(list(VENDORS)), "FACEGATE_CACHE_DIR": str(work / "cache"), "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(),
         "FACEGATE_WORKER_LOGLEVEL": "warn",
     })  # fmt: skip
     worker.start(timeout=180)
@@ -162,15 +159,16 @@ def measure(
 
         asyncio.run(world())
         cpu_before = cpu_seconds(worker.process.pid or 0)
-        asyncio.run(_write(bootstrap, names.raw, backlog))
+        asyncio.run(_write(bootstrap, names, backlog))
         decided = asyncio.run(_audit_times(bootstrap, names.audit, len(backlog), 900))
         cpu = cpu_seconds(worker.process.pid or 0) - cpu_before
         span = max(decided.values()) - min(decided.values())
-        asyncio.run(_write(bootstrap, names.raw, paced, rate))
+        asyncio.run(_write(bootstrap, names, paced, rate))
         everything = len(backlog) + len(paced)
         decided = asyncio.run(_audit_times(bootstrap, names.audit, everything, 900))
-        appended = asyncio.run(_append_times(bootstrap, names.raw, everything, 300))
-        paced_ids = {key.decode() for key, _ in paced}
+        captures = [names.captures(vendor) for vendor in VENDORS]
+        appended = asyncio.run(_append_times(bootstrap, captures, everything, 300))
+        paced_ids = {key.decode() for key, *_ in paced}
         latencies = [decided[e] - appended[e] for e in paced_ids if e in decided and e in appended]
         rss = rss_bytes(worker.process.pid or 0)
     finally:
@@ -199,8 +197,11 @@ def run(events: int, paced_count: int, rate: float, work: Path) -> dict[str, Any
             rows.append(measure(cluster, backlog, paced, rate, work))
         finally:
             cluster.stop()
-    record_bytes = sum(len(v) for _, v in backlog) // max(1, len(backlog))
-    return {"record_bytes": record_bytes, "partitions": PARTITIONS, "load_average": _loadavg(), "rows": rows}
+    record_bytes = sum(len(v) for _, v, _ in backlog) // max(1, len(backlog))
+    vendors = {v: sum(1 for *_, vendor in backlog if vendor == v) for v in VENDORS}  # of the backlog
+    return {
+        "record_bytes": record_bytes, "partitions": PARTITIONS, "vendors": vendors, "load_average": _loadavg(), "rows": rows,
+    }  # fmt: skip
 
 
 def _loadavg() -> str:
@@ -215,7 +216,9 @@ def markdown(result: dict[str, Any]) -> str:
     first = rows[0]
     lines = [
         f"# The worker on three brokers against one ({first['events']:,} captures of ~{result['record_bytes']:,} bytes, "
-        f"{result['partitions']} partitions, one run)",
+        f"{result['partitions']} partitions, one run; captures on their vendors' topics: "
+        + ", ".join(f"faces.raw.{v} {n:,}" for v, n in result.get("vendors", {}).items())
+        + ")",
         "",
         "| brokers | replication / min ISR | captures/s (backlog) | worker CPU-s per 1,000 | latency p50 | p99 | max "
         f"(paced {first['paced']:,} at {first['rate']:.0f}/s) | brokers' RSS |",
@@ -235,7 +238,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"p99 {by[3]['latency_p99_ms'] / max(by[1]['latency_p99_ms'], 1e-6):.2f}x. Both on the same two shared "
             f"cores (load average {result['load_average']} at the end): three JVMs, the worker and the writer compete "
             "for them, so this mostly measures that contention, not replication over a network. Latency is from a "
-            "capture's append to the raw topic to its audit record, acks=all and idempotent on both.",
+            "capture's append to its vendor's capture topic to its audit record, acks=all and idempotent on both.",
         ]
     return "\n".join(lines) + "\n"
 

@@ -34,7 +34,7 @@ from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import EPOCH, GOOD_CAPTURE_NOISE, NOTICE
+from gateway.sdk.scenario import EPOCH, GOOD_CAPTURE_NOISE, NOTICE, VENDORS
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
 
@@ -69,14 +69,17 @@ def _worker(work: Path, bootstrap: str, prefix: str, app_id: str, keyring: str, 
     return LocalWorker(work / f"{app_id}-{n}-{run_tag()}.log", {
         "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": prefix, "FACEGATE_APP_ID": app_id,
         "FACEGATE_PARTITIONS": str(PARTITIONS), "FACEGATE_TENANTS": json.dumps([TENANT]),
-        "FACEGATE_CACHE_DIR": str(work / f"cache-{n}"), "FACEGATE_KEYRING": keyring, "FACEGATE_WORKER_LOGLEVEL": "warn",
+        "FACEGATE_VENDORS": json.dumps(list(VENDORS)), "FACEGATE_CACHE_DIR": str(work / f"cache-{n}"),
+        "FACEGATE_KEYRING": keyring, "FACEGATE_WORKER_LOGLEVEL": "warn",
     })  # fmt: skip
 
 
 def run(subjects: int, bootstrap: str, work: Path, workers: int = 2) -> dict[str, Any]:
     tag = run_tag()
     prefix = f"bench.{tag}.e."
-    settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=PARTITIONS, tenants=[TENANT])
+    settings = Settings(
+        bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=PARTITIONS, tenants=[TENANT], vendors=list(VENDORS)
+    )
     ensure_gateway_topics(settings, [TENANT])
     keyring = Keyring.generate([TENANT]).export()
     app_id = f"bench-{tag}-enroll"

@@ -1,5 +1,7 @@
 """Baselines (b) and (b'): a Faust agent that forwards each record unchanged (run as its own process).
 
+It reads every given source topic (the vendors' capture topics, as the worker does) into one sink.
+
 (b) library defaults, one `await send` per event. (b') tuned client settings (TUNED) and batches:
 `take_events(1000)`, every send of a batch issued, then all of its acknowledgements awaited.
 Both produce with acks=all, as FaceGate does.
@@ -22,7 +24,7 @@ TUNED: dict[str, Any] = {
 BATCH = 1000
 
 
-def build(bootstrap: str, app_id: str, source: str, sink: str, datadir: str, tuned: bool = False) -> faust.App:
+def build(bootstrap: str, app_id: str, sources: list[str], sink: str, datadir: str, tuned: bool = False) -> faust.App:
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -37,7 +39,7 @@ def build(bootstrap: str, app_id: str, source: str, sink: str, datadir: str, tun
         **(TUNED if tuned else {}),
     )
     output = app.topic(sink, key_serializer="raw", value_serializer="raw")
-    source_topic = app.topic(source, key_serializer="raw", value_serializer="raw")
+    source_topic = app.topic(*sources, key_serializer="raw", value_serializer="raw")  # every vendor's, as the worker
 
     if tuned:
 
@@ -58,7 +60,7 @@ def build(bootstrap: str, app_id: str, source: str, sink: str, datadir: str, tun
 
 
 if __name__ == "__main__":
-    bootstrap, app_id, source, sink, datadir = sys.argv[1:6]
-    application = build(bootstrap, app_id, source, sink, datadir, tuned=sys.argv[6:7] == ["tuned"])
+    bootstrap, app_id, sources, sink, datadir = sys.argv[1:6]  # sources: comma-separated topics
+    application = build(bootstrap, app_id, sources.split(","), sink, datadir, tuned=sys.argv[6:7] == ["tuned"])
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     application.main()

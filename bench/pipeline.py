@@ -2,8 +2,10 @@
 
 (a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged,
 (c) the FaceGate worker deciding every capture (synthetic day: the scenario's decision mix).
-Each consumes the same pre-produced captures from its own copy of the input topic; throughput is
-records out per second of wall time from the first to the last output. Reports events/s, the
+Each consumes the same pre-produced captures from its own copy of the input topics: every capture
+on its camera vendor's topic (`faces.raw.<vendor>`, as contract 0.3.0 has it), so each pipeline
+reads the same topics and partitions. Throughput is records out per second of wall time from the
+first to the last output. Reports events/s, the
 ratios c/b and c/a, and the worker's resident memory. Usage:
     python -m bench.pipeline [--events 20000] [--bootstrap host:port]
 Without --bootstrap it starts its own Apache Kafka (Maven Central, as the tests do).
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +33,41 @@ from bench.forward_app import BATCH as BATCH_FORWARD
 from bench.forward_app import TUNED
 from bench.results import cpu_seconds, rss_bytes, write_results
 from gateway.contract.codec import default_codec
+from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
+from gateway.core.records import decided_a_capture
 from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import assign_all, stop_quietly
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Traffic, World, build_world
+from gateway.sdk.scenario import Capture, Traffic, World, build_world
 from gateway.sdk.simulator import publish_world
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
 
 PARTITIONS = 4
+Payload = tuple[bytes, bytes, str]  # key (the event id), the encoded capture, the vendor whose topic it goes to
 
 
 def run_tag() -> str:
     return uuid.uuid4().hex[:8]
+
+
+def payloads_of(items: list[Capture], malformed_key: str = "m") -> list[Payload]:
+    """The captures as their cameras' vendors send them (a malformed one keyed `<malformed_key><n>`)."""
+    codec = default_codec()
+    return [
+        (
+            (i.capture.event_id if i.capture else f"{malformed_key}{n}").encode(),
+            codec.encode(i.capture) if i.capture else (i.raw or b""),
+            i.vendor,
+        )
+        for n, i in enumerate(items)
+    ]
+
+
+def vendors_of(payloads: list[Payload]) -> list[str]:
+    return sorted({vendor for *_, vendor in payloads})
 
 
 def _topics(bootstrap: str, names: list[str]) -> None:
@@ -55,20 +78,30 @@ def _topics(bootstrap: str, names: list[str]) -> None:
         admin.close()
 
 
-async def _fill(bootstrap: str, topics: list[str], payloads: list[tuple[bytes, bytes]]) -> None:
+async def _fill(bootstrap: str, copies: list[TopicNames], payloads: list[Payload]) -> None:
+    """Each capture to its vendor's capture topic, under each of the given prefixes (one copy each)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
     await producer.start()
     try:
-        for topic in topics:
-            for key, value in payloads:
-                await producer.send(topic, value, key=key)
+        for names in copies:
+            for key, value, vendor in payloads:
+                await producer.send(names.captures(vendor), value, key=key)
         await producer.flush()
     finally:
         await producer.stop()
 
 
-async def _count_until(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[float, float]:
-    """Wall-clock (first, last) arrival of n records on `topic`, by the records' own timestamps."""
+def _decides_a_capture(value: bytes | None) -> bool:
+    """An audit record of a capture's decision (not the world's consents and enrollments, nor a checkpoint)."""
+    audit = default_codec().decode_any(value or b"")
+    return isinstance(audit, AuditRecord) and decided_a_capture(audit.event_id)
+
+
+async def _count_until(
+    bootstrap: str, topic: str, n: int, timeout: float, counted: Callable[[bytes | None], bool] | None = None
+) -> tuple[float, float]:
+    """Wall-clock (first, last) arrival of n records on `topic` (those `counted`, default all), by the
+    records' own timestamps."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     seen, first, last = 0, float("inf"), 0.0
@@ -78,6 +111,8 @@ async def _count_until(bootstrap: str, topic: str, n: int, timeout: float) -> tu
             while seen < n:
                 for records in (await consumer.getmany(timeout_ms=500)).values():
                     for r in records:
+                        if counted is not None and not counted(r.value):
+                            continue
                         seen += 1
                         first, last = min(first, r.timestamp / 1000), max(last, r.timestamp / 1000)
     finally:
@@ -90,10 +125,10 @@ FAST_HOP = {"fetch_max_bytes": 64 << 20, "max_partition_fetch_bytes": 8 << 20, "
             "producer_max_batch_size": 1 << 20, "linger_ms": 5, **DURABLE}  # fmt: skip
 
 
-async def _aiokafka_loop(bootstrap: str, source: str, sink: str, n: int) -> None:
+async def _aiokafka_loop(bootstrap: str, sources: list[str], sink: str, n: int) -> None:
     """(a) kept as an extra row: `await send` per record, library defaults but acks=all."""
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=bootstrap, group_id=f"{source}-loop", auto_offset_reset="earliest"
+        *sources, bootstrap_servers=bootstrap, group_id=f"{sink}-loop", auto_offset_reset="earliest"
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
     await consumer.start()
@@ -111,13 +146,13 @@ async def _aiokafka_loop(bootstrap: str, source: str, sink: str, n: int) -> None
         await consumer.stop()
 
 
-async def _aiokafka_fast(bootstrap: str, source: str, sink: str, n: int) -> None:
+async def _aiokafka_fast(bootstrap: str, sources: list[str], sink: str, n: int) -> None:
     """(a') the fastest hop written here: getmany of up to 10,000 records with 8 MiB partition
     fetches; per source partition one producer batch (create_batch/append/send_batch, up to
     1 MiB, to the same sink partition); all of a round's batches acknowledged (acks=all) before
     the next getmany, which is where an at-least-once hop would commit."""
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=bootstrap, group_id=f"{source}-fast", auto_offset_reset="earliest",
+        *sources, bootstrap_servers=bootstrap, group_id=f"{sink}-fast", auto_offset_reset="earliest",
         fetch_max_bytes=FAST_HOP["fetch_max_bytes"], max_partition_fetch_bytes=FAST_HOP["max_partition_fetch_bytes"],
     )  # fmt: skip
     producer = AIOKafkaProducer(
@@ -145,10 +180,12 @@ async def _aiokafka_fast(bootstrap: str, source: str, sink: str, n: int) -> None
         await consumer.stop()
 
 
-def _forwarder(bootstrap: str, work: Path, tag: str, source: str, sink: str, tuned: bool) -> subprocess.Popen[bytes]:
+def _forwarder(
+    bootstrap: str, work: Path, tag: str, sources: list[str], sink: str, tuned: bool
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, f"{tag}-forward{'-tuned' if tuned else ''}",
-         source, sink, str(work / ("faust-tuned" if tuned else "faust")), "tuned" if tuned else "defaults"],
+         ",".join(sources), sink, str(work / ("faust-tuned" if tuned else "faust")), "tuned" if tuned else "defaults"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -163,24 +200,27 @@ BASELINE_SETTINGS = {
 
 
 def baseline_spans(
-    bootstrap: str, work: Path, payloads: list[tuple[bytes, bytes]], only: tuple[str, ...] = BASELINES
+    bootstrap: str, work: Path, payloads: list[Payload], only: tuple[str, ...] = BASELINES
 ) -> dict[str, tuple[float, float]]:
     """Each baseline over its own copy of the same records, one after the other: their (first,
-    last) output times. Each writes one record per input."""
+    last) output times. Each reads every vendor's capture topic (as the worker does) under a prefix
+    of its own and writes one record per input to one output topic."""
     events = len(payloads)
     t = f"bench.{run_tag()}"  # a run's own topics and groups: runs on one broker never mix
-    _topics(bootstrap, [f"{t}.{d}.{name}" for name in only for d in ("in", "out")])
-    asyncio.run(_fill(bootstrap, [f"{t}.in.{name}" for name in only], payloads))
+    copies = {name: TopicNames(f"{t}.in.{name}.") for name in only}
+    sources = {name: [copies[name].captures(v) for v in vendors_of(payloads)] for name in only}
+    _topics(bootstrap, [topic for name in only for topic in (*sources[name], f"{t}.out.{name}")])
+    asyncio.run(_fill(bootstrap, list(copies.values()), payloads))
     spans = {}
     for name, hop in (("aiokafka_fast", _aiokafka_fast), ("aiokafka_loop", _aiokafka_loop)):
         if name not in only:
             continue
-        asyncio.run(hop(bootstrap, f"{t}.in.{name}", f"{t}.out.{name}", events))
+        asyncio.run(hop(bootstrap, sources[name], f"{t}.out.{name}", events))
         spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 600))
     for name, tuned in (("faust_tuned", True), ("faust_forward", False)):
         if name not in only:
             continue
-        forward = _forwarder(bootstrap, work, f"{t}-{name}", f"{t}.in.{name}", f"{t}.out.{name}", tuned)
+        forward = _forwarder(bootstrap, work, f"{t}-{name}", sources[name], f"{t}.out.{name}", tuned)
         try:
             spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 900))
         finally:
@@ -195,21 +235,14 @@ def _rate(n: int, span: tuple[float, float]) -> float:
 
 def run(events: int, bootstrap: str, work: Path) -> dict[str, Any]:
     world = build_world(seed=77)
-    items = Traffic(world, seed=78).take(events)
-    codec = default_codec()
-    payloads = [
-        (
-            (i.capture.event_id if i.capture else f"m{n}").encode(),
-            codec.encode(i.capture) if i.capture else (i.raw or b""),
-        )
-        for n, i in enumerate(items)
-    ]
+    payloads = payloads_of(Traffic(world, seed=78).take(events))
     spans = baseline_spans(bootstrap, work, payloads)
     gateway = measure_facegate(bootstrap, work, world, payloads)
     rates = {name: _rate(events, span) for name, span in spans.items()} | {"facegate": gateway["events_per_second"]}
     c = rates["facegate"]
     return {
-        "events": events, "partitions": PARTITIONS, "record_bytes": sum(len(v) for _, v in payloads) // events,
+        "events": events, "partitions": PARTITIONS, "record_bytes": sum(len(v) for _, v, _ in payloads) // events,
+        "vendors": {v: sum(1 for *_, vendor in payloads if vendor == v) for v in vendors_of(payloads)},
         "events_per_second": rates,
         "ratios": {f"facegate_over_{name}": c / rates[name] for name in BASELINES},
         "settings": BASELINE_SETTINGS | {"facegate": gateway["settings"]},
@@ -223,7 +256,7 @@ def measure_facegate(
     bootstrap: str,
     work: Path,
     world: World,
-    payloads: list[tuple[bytes, bytes]],
+    payloads: list[Payload],
     env: dict[str, str] | None = None,
     profile: Path | None = None,
 ) -> dict[str, Any]:
@@ -235,12 +268,12 @@ def measure_facegate(
     variables = {
         "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": f"bench.{tag}.c.",
         "FACEGATE_APP_ID": f"bench-{tag}-facegate", "FACEGATE_PARTITIONS": str(PARTITIONS),
-        "FACEGATE_TENANTS": json.dumps(list(world.tenants)), "FACEGATE_CACHE_DIR": str(work / "cache"),
-        "FACEGATE_KEYRING": Keyring.generate(list(world.tenants)).export(), "FACEGATE_WORKER_LOGLEVEL": "warn",
-        **(env or {}),
+        "FACEGATE_TENANTS": json.dumps(list(world.tenants)), "FACEGATE_VENDORS": json.dumps(list(world.vendors)),
+        "FACEGATE_CACHE_DIR": str(work / "cache"), "FACEGATE_KEYRING": Keyring.generate(list(world.tenants)).export(),
+        "FACEGATE_WORKER_LOGLEVEL": "warn", **(env or {}),
     }  # fmt: skip
     given = {k.removeprefix("FACEGATE_").lower(): v for k, v in variables.items() if k not in ("FACEGATE_KEYRING", "FACEGATE_WORKER_LOGLEVEL")}  # fmt: skip
-    settings = Settings.model_validate(given | {"tenants": list(world.tenants)})
+    settings = Settings.model_validate(given | {"tenants": list(world.tenants), "vendors": list(world.vendors)})
     ensure_gateway_topics(settings, list(world.tenants))
     names = TopicNames(settings.topic_prefix)
     worker = LocalWorker(work / f"worker-{tag}.log", variables)
@@ -255,7 +288,7 @@ def measure_facegate(
                 await publish_world(producer, world)
             await asyncio.to_thread(worker.wait_for_enrolled, len(world.enrollments) // len(world.tenants))
             cpu_before.append(cpu_seconds(pid))
-            await _fill(bootstrap, [names.raw], payloads)
+            await _fill(bootstrap, [names], payloads)
 
         if profile is not None:
             sampler = subprocess.Popen(
@@ -263,8 +296,8 @@ def measure_facegate(
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         asyncio.run(world_then_captures())
-        # Audit records per decision (plus a few signed checkpoints, which arrive interleaved).
-        span = asyncio.run(_count_until(bootstrap, names.audit, events, 900))
+        # The captures' audit records: not the world's (published before the captures) nor checkpoints.
+        span = asyncio.run(_count_until(bootstrap, names.audit, events, 900, _decides_a_capture))
         cpu = cpu_seconds(pid) - cpu_before[0]
         rss = rss_bytes(pid)
     finally:
@@ -299,7 +332,7 @@ def markdown(result: dict[str, Any]) -> str:
     r, settings, writes = result["events_per_second"], result["settings"], result["records_written_per_input"]
     lines = [
         f"# Pipeline throughput ({result['events']} captures of ~{result['record_bytes']} bytes, {result['partitions']} partitions, one process each, one run)",
-        "", "| pipeline | events/s | c / this | records written per input | settings |", "|---|---:|---:|---:|---|",
+        "", "Every pipeline reads its own copy of the vendors' capture topics (" + vendor_split(result["vendors"]) + ").", "", "| pipeline | events/s | c / this | records written per input | settings |", "|---|---:|---:|---:|---|",
     ]  # fmt: skip
     for name in (*BASELINES, "facegate"):
         ratio = f"{r['facegate'] / r[name]:.2f}" if name != "facegate" else ""
@@ -310,6 +343,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['enrolled_per_tenant']} enrolled per tenant. FaceGate writes a governed (or dead-letter) and an audit record per input.", "",
     ]  # fmt: skip
     return "\n".join(lines)
+
+
+def vendor_split(vendors: dict[str, int]) -> str:
+    return ", ".join(f"faces.raw.{v}: {n:,} captures" for v, n in vendors.items()) + f", {PARTITIONS} partitions each"
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
     python -m bench.suite [--events 20000] [--enrolled 1000,100000,1000000] [--bootstrap host:port]
 
-In one run, on the same pre-produced records (the scenario's realistic decision mix, ~2.3 KB):
+In one run, on the same pre-produced records (the scenario's realistic decision mix, ~2.3 KB,
+each on its camera vendor's capture topic `faces.raw.<vendor>`, which every pipeline reads):
 (a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged, then
 (c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per tenant: events/s, the ratios
 c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, and the worker's RSS.
@@ -31,7 +32,18 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.broker import on_broker
-from bench.pipeline import BASELINE_SETTINGS, PARTITIONS, _fill, _rate, baseline_spans, run_tag
+from bench.pipeline import (
+    BASELINE_SETTINGS,
+    PARTITIONS,
+    Payload,
+    _fill,
+    _rate,
+    baseline_spans,
+    payloads_of,
+    run_tag,
+    vendor_split,
+    vendors_of,
+)
 from bench.results import RESULTS, cpu_seconds, rss_bytes, write_results
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, EnrolledTemplate
@@ -43,7 +55,7 @@ from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import assign_all, stop_quietly
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import Traffic, World, build_world
+from gateway.sdk.scenario import VENDORS, Traffic, World, build_world
 from gateway.sdk.simulator import publish_world
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
@@ -56,19 +68,14 @@ LATENCY_SHARES = (0.1, 0.25, 0.5)  # of the maximum rate
 @dataclass
 class Captures:
     world: World
-    payloads: list[tuple[bytes, bytes]]  # (key, value) as vendors send them
+    payloads: list[Payload]  # (key, value, vendor) as vendors send them
     event_ids: set[str]
 
 
 def captures(events: int, seed: int = 78) -> Captures:
     world = build_world(seed=77, tenants=TENANTS)
     items = Traffic(world, seed=seed).take(events)
-    codec = default_codec()
-    payloads = [
-        ((i.capture.event_id if i.capture else f"m{seed}-{n}").encode(), codec.encode(i.capture) if i.capture else (i.raw or b""))
-        for n, i in enumerate(items)
-    ]  # fmt: skip
-    return Captures(world, payloads, {i.capture.event_id for i in items if i.capture})
+    return Captures(world, payloads_of(items, f"m{seed}-"), {i.capture.event_id for i in items if i.capture})
 
 
 async def _prefill_enrolled(bootstrap: str, topic: str, per_tenant: int, keyring: Keyring) -> None:
@@ -104,7 +111,7 @@ def _start_workers(bootstrap: str, prefix: str, app_id: str, keyring: str, work:
         worker = LocalWorker(work / f"{app_id}-{n}.log", {
             "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": prefix, "FACEGATE_APP_ID": app_id,
             "FACEGATE_PARTITIONS": str(PARTITIONS), "FACEGATE_TENANTS": json.dumps(list(TENANTS)),
-            "FACEGATE_CACHE_DIR": str(work / f"cache-{app_id}-{n}"), "FACEGATE_KEYRING": keyring,
+            "FACEGATE_VENDORS": json.dumps(list(VENDORS)), "FACEGATE_CACHE_DIR": str(work / f"cache-{app_id}-{n}"), "FACEGATE_KEYRING": keyring,
             "FACEGATE_WORKER_LOGLEVEL": "warn",
         })  # fmt: skip
         worker.start(timeout=600)
@@ -132,8 +139,9 @@ async def _decided(bootstrap: str, topic: str, wanted: set[str], timeout: float)
     return found
 
 
-async def _paced(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]], rate: float) -> dict[str, int]:
-    """Send at `rate` per second, in 5 ms ticks; returns each event's send time (ms) by event id."""
+async def _paced(bootstrap: str, names: TopicNames, payloads: list[Payload], rate: float) -> dict[str, int]:
+    """Send at `rate` per second, in 5 ms ticks, each to its vendor's capture topic; returns each
+    event's send time (ms) by event id."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     await producer.start()
     sent: dict[str, int] = {}
@@ -142,9 +150,9 @@ async def _paced(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]
         while n < len(payloads):
             due = min(len(payloads), int((time.perf_counter() - start) * rate) + 1)
             now_ms = int(time.time() * 1000)
-            for key, value in payloads[n:due]:
+            for key, value, vendor in payloads[n:due]:
                 sent[key.decode()] = now_ms
-                await producer.send(topic, value, key=key, timestamp_ms=now_ms)
+                await producer.send(names.captures(vendor), value, key=key, timestamp_ms=now_ms)
             n = due
             await asyncio.sleep(0.005)  # the load generator's tick
         await producer.flush()
@@ -156,7 +164,10 @@ async def _paced(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]
 def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> dict[str, Any]:
     tag = run_tag()
     prefix = f"bench.{tag}.s{enrolled}w{workers}."
-    settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=PARTITIONS, tenants=list(TENANTS))
+    settings = Settings(
+        bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=PARTITIONS, tenants=list(TENANTS),
+        vendors=list(VENDORS),
+    )  # fmt: skip
     ensure_gateway_topics(settings, list(TENANTS))
     names = TopicNames(prefix)
     keyring = Keyring.generate(list(TENANTS))
@@ -175,7 +186,7 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
             for w in pool:  # each worker's own accounting, from here to the last decision
                 cpu_before.append(cpu_seconds(w.process.pid or 0))
                 decisions_before.append(w.metric("facegate_decisions_total"))
-            await _fill(bootstrap, [names.raw], load.payloads)
+            await _fill(bootstrap, [names], load.payloads)
 
         cpu_before: list[float] = []
         decisions_before: list[float] = []
@@ -195,7 +206,7 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
             result["latency_ms"] = {}
             for share in LATENCY_SHARES:
                 paced = captures(max(200, int(rate * share * LATENCY_SECONDS)), seed=int(79 + share * 100))
-                sent = asyncio.run(_paced(bootstrap, names.raw, paced.payloads, rate * share))
+                sent = asyncio.run(_paced(bootstrap, names, paced.payloads, rate * share))
                 arrived = asyncio.run(_decided(bootstrap, names.audit, paced.event_ids, 600))
                 latency = np.array([arrived[e] - sent[e] for e in paced.event_ids], dtype=np.float64)
                 result["latency_ms"][str(share)] = {
@@ -209,10 +220,8 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
             w.stop()
 
 
-def baselines(bootstrap: str, work: Path, events: int) -> dict[str, float]:
-    return {
-        name: _rate(events, span) for name, span in baseline_spans(bootstrap, work, captures(events).payloads).items()
-    }
+def baselines(bootstrap: str, work: Path, payloads: list[Payload]) -> dict[str, float]:
+    return {name: _rate(len(payloads), span) for name, span in baseline_spans(bootstrap, work, payloads).items()}
 
 
 GOALS = {  # enrolled per tenant: (least c/b', most p99 ms at half the maximum rate); issue 17
@@ -243,7 +252,8 @@ def run(
     two_workers: bool = True,
     split_levels: list[int] | None = None,
 ) -> dict[str, Any]:
-    base = baselines(bootstrap, work, events)
+    load = captures(events).payloads  # the records each level decides too
+    base = baselines(bootstrap, work, load)
     levels = [measure_gateway(bootstrap, work, n, events) for n in enrolled]
     for level in levels:
         level["over_aiokafka"] = level["events_per_second"] / base["aiokafka_loop"]
@@ -252,7 +262,8 @@ def run(
         level["over_faust_tuned"] = level["events_per_second"] / base["faust_tuned"]
     splits = split_levels if split_levels is not None else enrolled[:1]
     split = [measure_gateway(bootstrap, work, n, events, workers=2) for n in splits] if two_workers else []
-    return {"events": events, "partitions": PARTITIONS, "baselines": base, "baseline_settings": BASELINE_SETTINGS,
+    vendors = {v: sum(1 for *_, vendor in load if vendor == v) for v in vendors_of(load)}
+    return {"events": events, "partitions": PARTITIONS, "vendors": vendors, "baselines": base, "baseline_settings": BASELINE_SETTINGS,
             "gateway": levels, "two_workers": split, "goals": verdicts(levels)}  # fmt: skip
 
 
@@ -260,7 +271,7 @@ def markdown(result: dict[str, Any]) -> str:
     b, how = result["baselines"], result["baseline_settings"]
     lines = [
         f"# Benchmark suite ({result['events']} captures per run, {result['partitions']} partitions, one Apache Kafka, one process each, one run)",
-        "", "Baselines on the same records (each writes one record per input; FaceGate writes a governed or dead-letter and an audit record):", "",
+        "", "Every pipeline reads its own copy of the vendors' capture topics (" + vendor_split(result["vendors"]) + ").", "", "Baselines on the same records (each writes one record per input; FaceGate writes a governed or dead-letter and an audit record):", "",
         f"- (a') aiokafka hop, batched: {b['aiokafka_fast']:,.0f} events/s ({how['aiokafka_fast']})",
         f"- (b') Faust agent, batched, tuned: {b['faust_tuned']:,.0f} events/s ({how['faust_tuned']})",
         f"- (a) aiokafka loop, await per record: {b['aiokafka_loop']:,.0f} events/s; (b) Faust per event, defaults: {b['faust_forward']:,.0f} events/s",

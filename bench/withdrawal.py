@@ -38,7 +38,7 @@ from gateway.kafka.provisioning import ensure_gateway_topics
 from gateway.kafka.reading import assign_all, stop_quietly
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
-from gateway.sdk.scenario import GOOD_CAPTURE_NOISE, World, build_world
+from gateway.sdk.scenario import GOOD_CAPTURE_NOISE, VENDORS, World, build_world
 from gateway.sdk.simulator import publish_world
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
@@ -88,6 +88,7 @@ async def _one(
     producer: FaceGateProducer, watch: AuditWatch, world: World, tenant: str, subject: str
 ) -> dict[str, float]:
     consent = next(c for c in world.consents if c.tenant_id == tenant and c.subject_id == subject)
+    vendor = world.camera(tenant, "entrance").vendor_id  # the probe's camera: its vendor's topic
     probes: list[tuple[float, str]] = []
     stop = asyncio.Event()
 
@@ -95,7 +96,7 @@ async def _one(
         n = 0
         while not stop.is_set():
             capture = _probe(world, tenant, subject, n)
-            await producer.capture(capture)
+            await producer.capture(capture, vendor_id=vendor)
             probes.append((time.time(), capture.event_id))
             n += 1
             await asyncio.sleep(PROBE_MS / 1000)  # the probe's sending interval
@@ -126,13 +127,15 @@ async def _one(
 def run(withdrawals: int, bootstrap: str, work: Path) -> dict[str, Any]:
     world = build_world(seed=91, tenants=tuple(TENANTS), subjects_per_tenant=max(10, withdrawals // 2 + 3))
     settings = Settings(
-        bootstrap_servers=bootstrap, topic_prefix=f"bench.{run_tag()}.w.", partitions=PARTITIONS, tenants=TENANTS
-    )
+        bootstrap_servers=bootstrap, topic_prefix=f"bench.{run_tag()}.w.", partitions=PARTITIONS, tenants=TENANTS,
+        vendors=list(VENDORS),
+    )  # fmt: skip
     ensure_gateway_topics(settings, TENANTS)
     worker = LocalWorker(work / "worker.log", {
         "FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": settings.topic_prefix,
         "FACEGATE_APP_ID": f"bench-{run_tag()}-withdrawal", "FACEGATE_PARTITIONS": str(PARTITIONS),
-        "FACEGATE_TENANTS": json.dumps(TENANTS), "FACEGATE_CACHE_DIR": str(work / "cache"),
+        "FACEGATE_TENANTS": json.dumps(TENANTS), "FACEGATE_VENDORS": json.dumps(list(VENDORS)),
+        "FACEGATE_CACHE_DIR": str(work / "cache"),
         "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(), "FACEGATE_WORKER_LOGLEVEL": "warn",
         "FACEGATE_BATCH_WAIT_MS": "5",
     })  # fmt: skip
