@@ -166,7 +166,8 @@ class Context:
             if error is not None:
                 self.result.errors.append(_described(error))
                 reason = Reason.TENANT_NOT_PROVISIONED if isinstance(error, MissingKeyError) else Reason.INTERNAL_ERROR
-                self.reject(record, Refusal(UNDECIDABLE, reason), f"could not be decided ({type(error).__name__})")
+                detail = f"could not be decided ({type(error).__name__})"
+                self.reject(record, Refusal(UNDECIDABLE, reason), detail, tenant_id=self.names.tenant_of(record.topic))
 
     def _tried(self, records: Sequence[InputRecord], decide: Decide) -> Exception | None:
         """Decide in a fork and keep the result, or return what it raised (and keep nothing)."""

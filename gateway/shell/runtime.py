@@ -69,7 +69,7 @@ def build_runtime(settings: Settings) -> Runtime:
         elif not policies:
             missing.append(f"tenant policies: no *.yaml in {settings.policy_dir}")
         if keyring is not None:
-            missing += keyring.missing_for_production(sorted(policies))
+            missing += keyring.missing_for_production(sorted(set(policies) | set(settings.tenants)))
         if missing:
             raise StartupError("production start refused; missing: " + "; ".join(missing))
         assert keyring is not None

@@ -34,9 +34,23 @@ def test_production_refuses_and_names_each_missing_piece(tmp_path: Path, monkeyp
     with pytest.raises(StartupError, match="keys for tenant 'acme'"):
         build_runtime(Settings(env="production", policy_dir=tmp_path))
 
+    # A tenant whose topics the worker reads (FACEGATE_TENANTS) needs keys too: its erasures need them.
     monkeypatch.setenv("FACEGATE_KEYRING", Keyring.generate(["acme"]).export())
+    with pytest.raises(StartupError, match="keys for tenant 'beta'"):
+        build_runtime(Settings(env="production", policy_dir=tmp_path, tenants=["beta"]))
+
     runtime = build_runtime(Settings(env="production", policy_dir=tmp_path))
     assert not runtime.development and runtime.state.policy("stranger-tenant") is None
+
+
+def test_run_refuses_without_a_vendor_or_a_tenant_to_read(tmp_path: Path) -> None:
+    env = {"FACEGATE_CACHE_DIR": str(tmp_path), "FACEGATE_TENANTS": '["acme"]'}
+    result = CliRunner().invoke(app, ["run"], env=env)
+    assert result.exit_code == 2 and "FACEGATE_VENDORS" in result.output
+    result = CliRunner().invoke(app, ["run"], env={"FACEGATE_CACHE_DIR": str(tmp_path), "FACEGATE_VENDORS": '["v"]'})
+    assert result.exit_code == 2 and "no tenant is configured" in result.output
+    runtime = build_runtime(Settings(cache_dir=tmp_path, tenants=["acme"], vendors=["v"]))
+    assert runtime.unread() is None
 
 
 def test_run_command_refuses_an_invalid_policy_naming_the_field(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ worth deciding again."""
 from __future__ import annotations
 
 from gateway.contract.codec import DecodeError
-from gateway.contract.models import CameraRegistration
+from gateway.contract.models import MAX_ID_LENGTH, CameraRegistration
 from gateway.contract.topics import TENANT_INPUTS
 from gateway.contract.vocabulary import Decision
 from gateway.core.context import UNDECIDABLE, Context
@@ -32,7 +32,7 @@ def decide_lifecycle(record: InputRecord, ctx: Context) -> None:
         register_camera(record, tenant, key, ctx)
         return
     key_tenant, _, subject = key.partition("/")
-    if not key_tenant or not subject:
+    if not key_tenant or not subject or len(subject) > MAX_ID_LENGTH:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_KEY), f"{kind} records are keyed tenant_id/subject_id",
                    tenant_id=tenant)  # fmt: skip
     elif key_tenant != tenant:

@@ -161,13 +161,14 @@ def test_a_topic_hidden_from_the_principal_is_not_called_missing(monkeypatch: py
     """No Describe ACL: the topic is absent from the metadata, which read_topic calls missing."""
 
     async def hidden(*_: object) -> Any:
-        raise LookupError("topic facegate.faces.raw does not exist: run `facegate topics create`")
+        raise LookupError("topic facegate.faces.raw.lumen does not exist: run `facegate topics create`")
 
     async def described(*_: object) -> bool:
         return False
 
     monkeypatch.setattr(gateway.cli.access, "read_topic", hidden)
     monkeypatch.setattr(gateway.cli.access, "_described", described)
+    monkeypatch.setenv("FACEGATE_VENDORS", '["lumen"]')
     result = CliRunner().invoke(app, ["audit", "reconcile"])
     assert result.exit_code == Exit.KAFKA
     assert "gateway role" in result.stderr and "does not exist" not in result.stderr
@@ -192,3 +193,9 @@ def test_the_regulators_default_tail_group_is_one_its_acls_allow() -> None:
     from gateway.settings import Settings
 
     assert gateway.cli.audit._default_group(Settings(sasl_username="regulator")).startswith("regulator-")
+
+
+def test_reconcile_without_a_vendor_refuses_to_check_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACEGATE_VENDORS", raising=False)
+    result = CliRunner().invoke(app, ["audit", "reconcile"])
+    assert result.exit_code == Exit.USAGE and "FACEGATE_VENDORS" in result.stderr
