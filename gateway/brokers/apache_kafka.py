@@ -65,8 +65,11 @@ SCRAM_MECHANISM = "SCRAM-SHA-512"
 
 
 def random_cluster_id() -> str:
-    """A KRaft cluster id as `kafka-storage random-uuid` prints it: 16 random bytes, base64url."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id as `kafka-storage random-uuid` prints it: 16 random bytes, base64url,
+    never starting with "-" (Kafka's Uuid.randomUuid draws again too: it would read as an option)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
 
 
 def process_rss(pid: int | None) -> int:

@@ -1,10 +1,11 @@
-"""The topic contract of DESIGN.md: names, partitions and the configs that make each topic what it is."""
+"""The topic contract (docs/design.md): names, partitions and the configs that make each topic what it is."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -151,11 +152,7 @@ class TopicNames:
 
     def owner(self, topic: str) -> tuple[str, str] | None:
         """(kind, tenant or vendor id) of a per-tenant or per-vendor topic, else None."""
-        for kind in (*TENANT_INPUTS, *TENANT_OUTPUTS, *VENDOR_INPUTS):
-            head = f"{self.prefix}{kind}."
-            if topic.startswith(head) and _TENANT_ID.match(owner := topic[len(head) :]):
-                return kind, owner
-        return None
+        return _owner(self.prefix, topic)
 
     def tenant_of(self, topic: str) -> str | None:
         """The tenant a per-tenant topic is for, or None for a shared or vendor topic (or one not ours)."""
@@ -173,6 +170,15 @@ class TopicNames:
 
     def _own(self, kind: str, owner_id: str) -> str:
         return f"{self.prefix}{kind}.{check_tenant_id(owner_id)}"
+
+
+@lru_cache(maxsize=4096)  # asked for every capture; a worker reads a few dozen topics
+def _owner(prefix: str, topic: str) -> tuple[str, str] | None:
+    for kind in (*TENANT_INPUTS, *TENANT_OUTPUTS, *VENDOR_INPUTS):
+        head = f"{prefix}{kind}."
+        if topic.startswith(head) and _TENANT_ID.match(owner := topic[len(head) :]):
+            return kind, owner
+    return None
 
 
 WEEK_MS = 7 * 24 * 3_600_000  # Kafka's default segment.ms
