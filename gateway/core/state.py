@@ -37,7 +37,7 @@ Record = TypeVar("Record", bound=AvroRecord)
 
 
 def consent_key(tenant_id: str, subject_id: str) -> str:
-    """Key of the consent and enrollment topics: tenant/subject (DESIGN.md)."""
+    """Key of the consent and enrollment topics: tenant/subject (docs/vendors.md)."""
     return f"{tenant_id}/{subject_id}"
 
 

@@ -1,4 +1,4 @@
-"""Seeded synthetic face embeddings with the statistics DESIGN.md documents.
+"""Seeded synthetic face embeddings with the statistics of real face models (below).
 
 An identity is a direction drawn from an anisotropic Gaussian (a power-law spectrum, so that
 different people's cosines spread like a real model's, about N(0, 0.07) at 512-d); a capture

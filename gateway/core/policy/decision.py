@@ -1,4 +1,4 @@
-"""The decision for one capture (DESIGN.md), as pure functions.
+"""The decision for one capture (docs/design.md), as pure functions.
 
 `screen` runs the checks that need no identification (steps 3-6, 8); a capture that passes
 them needs identification. The shell protects and searches such captures in batches, then

@@ -1,4 +1,4 @@
-"""The schema files hold the contract of DESIGN.md."""
+"""The schema files hold the contract of docs/design.md."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from gateway.contract.schemas import NAMESPACE, RECORD_NAMES, SchemaSet, default
 
 SCHEMAS = SchemaSet.load()
 
-# Required fields per record, as DESIGN.md and the foundation issue list them.
+# Required fields per record, as docs/design.md lists them.
 REQUIRED_BY_DESIGN = {
     "FaceCaptured": {"event_id", "camera_id", "tenant_id", "captured_at", "purpose", "template",
                      "template_model", "quality", "occlusion", "image", "age_estimate"},
