@@ -64,3 +64,20 @@ def test_every_setting_is_documented_for_operators() -> None:
 
     text = (ROOT / "docs" / "operations.md").read_text()
     assert [n for n in Settings.model_fields if f"FACEGATE_{n.upper()}" not in text] == []
+
+
+def test_every_threat_names_tests_that_exist() -> None:
+    """docs/threat-model.md: each threat row's last column names the tests covering it, and each
+    named file (and test function, where one is named) exists."""
+    text = (ROOT / "docs" / "threat-model.md").read_text()
+    rows = [line for line in text.splitlines() if re.match(r"^\| [STRIDE] \|", line)]
+    assert len(rows) >= 30
+    for row in rows:
+        covered = row.rstrip(" |").rsplit(" | ", 1)[-1]
+        named = re.findall(r"`((?:tests|bench)/[^`]+?)`", covered)
+        assert named, f"no test named for: {row[:100]}"
+        for reference in named:
+            path, _, function = reference.partition("::")
+            assert (ROOT / path).exists(), reference
+            assert not function or f"def {function}(" in (ROOT / path).read_text(), reference
+    assert "**open**" not in text, "an open threat belongs under Known gaps"
