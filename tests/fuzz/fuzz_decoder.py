@@ -17,16 +17,14 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import atheris
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests.support
 with atheris.instrument_imports():
     from gateway.contract.codec import DecodeError, default_codec
-    from gateway.contract.models import ConsentRecord, Enrollment, FaceCaptured, ShareRequest
     from gateway.contract.topics import TopicNames
-    from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
     from gateway.core.context import Context
     from gateway.core.lifecycle.dispatch import decide_lifecycle
     from gateway.core.messages import InputRecord
@@ -35,6 +33,7 @@ with atheris.instrument_imports():
     from gateway.files.calibrations import shipped
     from gateway.files.policies import development_policy
     from gateway.keyring import Keyring
+    from tests.support.fuzzed import NOW, record_of, seed_corpus
 
 CODEC = default_codec()
 NAMES = TopicNames()
@@ -43,35 +42,6 @@ STATE = GatewayState(
     fallback_policy=development_policy,
     calibrations=shipped(),
 )
-NOW = datetime(2026, 11, 26, tzinfo=UTC)
-TOPICS = [
-    NAMES.captures("lumen"), NAMES.captures("optix"),
-    *NAMES.tenant_inputs("acme"), *NAMES.tenant_inputs("ghost"),
-]  # fmt: skip
-KEYS = [None, b"", b"acme/s1", b"beta/s1", b"ghost/s1", b"acme/", b"/s1", b"c-1", b"acme/s1/x", b"\xff\xfe/\x00"]
-# Valid records to mutate from: atheris mutates these seeds' bytes too.
-SEEDS = [
-    CODEC.encode(
-        FaceCaptured(
-            event_id="e-1", camera_id="c-1", tenant_id="acme", captured_at=NOW, purpose="SECURITY",
-            template=b"\x00\x00\x80\x3f" * 512, template_model="synthetic-512", quality=0.9, occlusion="NONE",
-        )
-    ),
-    CODEC.encode(
-        ConsentRecord(
-            tenant_id="acme", subject_id="s1", status=ConsentStatus.WITHDRAWN, purposes=[Purpose.SECURITY],
-            separate=True, method=ConsentMethod.WRITTEN, notice_version="n-1", granted_at=NOW, withdrawn_at=NOW,
-        )
-    ),
-    CODEC.encode(Enrollment(tenant_id="acme", subject_id="s1", template=b"\x00\x00\x80\x3f" * 512,
-                            template_model="synthetic-512")),
-    CODEC.encode(
-        ShareRequest(
-            request_id="r-1", tenant_id="acme", subject_id="s1", recipient_tenant_id="ghost", recipient_region="CN",
-            purpose=Purpose.SECURITY, requested_at=NOW,
-        )
-    ),
-]  # fmt: skip
 
 
 def _lifecycle(records: Sequence[InputRecord], ctx: Context) -> None:
@@ -80,14 +50,13 @@ def _lifecycle(records: Sequence[InputRecord], ctx: Context) -> None:
 
 
 def one_input(data: bytes) -> None:
-    if len(data) < 3:
+    made = record_of(data)
+    if made is None:
         return
-    topic, key, shape, data = TOPICS[data[0] % len(TOPICS)], KEYS[data[1] % len(KEYS)], data[2], data[3:]
-    if len(data) > 64 and shape & 1:  # half the time, splice the fuzz into a valid record's header
-        data = SEEDS[shape // 2 % len(SEEDS)][:10] + data[10:]
-    value = None if shape == 255 else data  # sometimes a tombstone
+    kind, owner, key, value = made
+    topic = f"{NAMES.prefix}{kind}.{owner}"
     with contextlib.suppress(DecodeError):  # the only exception decoding may raise
-        CODEC.decode_any(data)
+        CODEC.decode_any(value or b"")
     ctx = Context(STATE, NAMES, {}, lambda p, e: False, NOW, 1)
     capture = NAMES.vendor_of(topic) is not None
     ctx.decide_each(
@@ -95,21 +64,11 @@ def one_input(data: bytes) -> None:
     )
     result = ctx.result
     assert all(e.startswith("MissingKeyError") for e in result.errors), f"a bug on {topic}: {result.errors}"
-    registry = NAMES.kind_of(topic) == "cameras"
+    registry = kind == "cameras"
     assert len(result.decisions) == 1 or (registry and not result.decisions), f"{len(result.decisions)} on {topic}"
     for output in result.outputs:
-        if output.topic == NAMES.rejected and len(data) >= 16:
-            assert data not in (output.value or b""), "a dead letter never carries the input"
-
-
-def seed_corpus(folder: Path) -> None:
-    """Start from valid records of every kind on every topic, correctly and wrongly keyed: the
-    fuzz then explores decisions, not only the decoder's first bytes."""
-    for t in range(len(TOPICS)):
-        for k in (2, 3, 4, 7):  # acme/s1, beta/s1, ghost/s1, c-1
-            for n, seed in enumerate(SEEDS):
-                (folder / f"seed-{t}-{k}-{n}").write_bytes(bytes([t, k, 0]) + seed)
-            (folder / f"seed-{t}-{k}-tombstone").write_bytes(bytes([t, k, 255]) + b"x")
+        if output.topic == NAMES.rejected and value is not None and len(value) >= 16:
+            assert value not in (output.value or b""), "a dead letter never carries the input"
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ Hypothesis makes the records (derandomized, so a failure names the same records 
 tenants, tombstones, keys and bodies naming other tenants, truncated Avro, another schema than the
 topic's, oversized ids and keys, far-future and far-past times, random bytes; on each tenant's
 four topics, each vendor's capture topic, and the topics of a tenant the keyring has no keys for.
+The atheris harness (tests/fuzz/fuzz_decoder.py) adds its corpus: the inputs its coverage-guided
+search kept, each mapped to a record on one of those topics as the harness maps it.
 They are interleaved with a day of real traffic. The worker keeps deciding: every real capture is
 decided as the rules require (so no hostile record changed another tenant's state), every record
 on every input topic is acknowledged (decided), each one that speaks for another tenant is
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,11 +40,12 @@ from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
 from gateway.sdk.simulator import send_capture
 from tests.support.deployment import TENANTS, Deployment
+from tests.support.fuzzed import UNPROVISIONED, record_of
 from tests.support.kafka import Unique, eventually
 
 pytestmark = pytest.mark.kafka
 
-UNPROVISIONED = "gamma"  # read by the worker (FACEGATE_TENANTS), but the keyring holds no keys for it
+HARNESS = Path(__file__).resolve().parents[1] / "fuzz" / "fuzz_decoder.py"
 WORLD = build_world(seed=7, tenants=tuple(TENANTS))
 FAR_FUTURE, FAR_PAST = datetime(2100, 1, 1, tzinfo=UTC), datetime(1970, 1, 2, tzinfo=UTC)
 CODEC = default_codec()
@@ -151,6 +156,25 @@ def _key(kind: str, record: AvroRecord, owner: str, draw: st.DrawFn) -> bytes | 
     return f"{getattr(record, 'tenant_id', '')}/{getattr(record, 'subject_id', '')}".encode()
 
 
+def fuzzed(workdir: Path, runs: int) -> list[Hostile]:
+    """The atheris harness's corpus after `runs` inputs (seeded, so the same each time), as records."""
+    corpus = workdir / "corpus"
+    corpus.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(HARNESS), f"-runs={runs}", "-max_len=4096", "-seed=2026", str(corpus)],
+        capture_output=True, text=True, timeout=240, cwd=workdir, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    made = []
+    for path in sorted(corpus.iterdir()):
+        if (record := record_of(path.read_bytes())) is not None:
+            kind, owner, key, value = record
+            if key is None and (value is None or kind in ("cameras", "consent")):
+                key = b""  # Kafka refuses these itself
+            made.append(Hostile(kind, owner, key, value))
+    return made
+
+
 def generated(count: int) -> list[Hostile]:
     made: list[Hostile] = []
 
@@ -229,7 +253,7 @@ def test_hostile_records_on_every_input_topic_stop_nothing(kafka: KafkaBroker, u
     d = Deployment(kafka, unique, tmp_path, world=WORLD,
                    extra_env={"FACEGATE_TENANTS": f'["acme", "beta", "{UNPROVISIONED}"]'})  # fmt: skip
     ensure_gateway_topics(d.settings, [UNPROVISIONED])
-    hostile = EXPLICIT + generated(320)
+    hostile = EXPLICIT + generated(320) + fuzzed(tmp_path, 5000)
     assert {h.kind for h in hostile} == {"cameras", "consent", "enroll", "share.requests", "faces.raw"}
     assert {h.owner for h in hostile} >= {*TENANTS, UNPROVISIONED, *WORLD.vendors}
     worker = d.start_worker()
