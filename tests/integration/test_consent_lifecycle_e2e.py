@@ -97,8 +97,9 @@ def capture_of(d: Deployment, subject: str, n: int) -> FaceCaptured:
 async def send(d: Deployment, *records: object) -> None:
     async with FaceGateProducer(d.settings) as producer:
         for r in records:
-            if isinstance(r, FaceCaptured):
-                await producer.capture(r)
+            if isinstance(r, FaceCaptured):  # from the vendor its camera is registered to
+                camera = next(c for c in d.world.cameras if (c.tenant_id, c.camera_id) == (r.tenant_id, r.camera_id))
+                await producer.capture(r, vendor_id=camera.vendor_id)
             elif isinstance(r, ConsentRecord):
                 await producer.record_consent(r)
             elif isinstance(r, Enrollment):

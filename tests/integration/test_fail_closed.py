@@ -40,7 +40,7 @@ def test_a_fresh_worker_applies_every_withdrawal_before_deciding(
             await producer.withdraw_consent(consent, datetime.now(UTC))
             for item in theirs + others:
                 assert item.capture is not None
-                await producer.capture(item.capture)
+                await producer.capture(item.capture, vendor_id=item.vendor)
 
     asyncio.run(while_no_worker_runs())
     d.start_worker()
