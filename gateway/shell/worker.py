@@ -29,7 +29,7 @@ from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.signing import completeness_checkpoint, partition_checkpoint, sign_checkpoint, signing_time
 from gateway.core.audit.tlog import EMPTY_ROOT, leaf_hash
 from gateway.core.context import Context
-from gateway.core.lifecycle.dispatch import decide_lifecycle, worth_redoing
+from gateway.core.lifecycle.dispatch import decide_in_order
 from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase
 from gateway.core.messages import InputRecord, Output
 from gateway.core.pipeline import process_batch
@@ -145,8 +145,9 @@ class Worker:
 
         @self.app.agent(lifecycle_topics, concurrency=1, name="facegate.lifecycle")
         async def lifecycle(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
-                await self._decide_held([event], partial(self.decide_lifecycle, event))
+            batches = cast(Any, stream).take_events(settings.batch_size, settings.batch_wait_ms / 1000)
+            async for events in batches:
+                await self._decide_held(events, partial(self.decide_lifecycle, events))
 
         @self.app.timer(interval=settings.sweep_interval_ms / 1000)  # type: ignore[untyped-decorator]
         async def retention_sweep() -> None:
@@ -240,24 +241,29 @@ class Worker:
             self.metrics.latency.observe(elapsed)
         return events
 
-    async def decide_lifecycle(self, event: Any) -> list[Any]:
-        """An enrollment, consent record or share request, decided by the core's lifecycle steps;
-        returns [event], or [] if its partition was revoked meanwhile (its new owner decides it)."""
+    async def decide_lifecycle(self, events: list[Any]) -> list[Any]:
+        """Enrollments, consent records, share requests and camera registrations, decided in order
+        by the core's lifecycle steps and committed together; a refusal that may only mean the
+        feeds have not read the consent or enrollment it needs yet is decided again once they have
+        (with what came before it committed first). Returns the events decided (the others'
+        partitions were revoked meanwhile: their new owner decides them)."""
         await self.feeds.caught_up.wait()
         await self.partitions.settled.wait()
-        record = _input(event.message)
         async with self.partitions.lock:
-            if not self.partitions.ours(record.partition):
-                return []
-            ctx = await self._context({record.partition})
-            ctx.decide_each([record], _lifecycle)
-            if worth_redoing(record, ctx):
-                tenant = self.names.tenant_of(record.topic) or ""
-                await self.feeds.sync({self.names.consent(tenant), self.names.enrolled})
-                ctx = await self._context({record.partition})
-                ctx.decide_each([record], _lifecycle)
-            await self._commit(ctx)
-            return [event]
+            events = [e for e in events if self.partitions.ours(e.message.partition)]
+            records = [_input(e.message) for e in events]
+            start, retried = 0, False
+            while start < len(records):
+                ctx = await self._context({r.partition for r in records[start:]})
+                decided = decide_in_order(records[start:], ctx, retried=retried)
+                if decided:
+                    await self._commit(ctx)
+                start += decided
+                if start < len(records):
+                    tenant = self.names.tenant_of(records[start].topic) or ""
+                    await self.feeds.sync({self.names.consent(tenant), self.names.enrolled})
+                    retried = True
+            return events
 
     async def sweep(self) -> None:
         """Erase enrollments past expiry or retention on the partitions this worker owns (R11)."""
@@ -494,11 +500,6 @@ def _faust_replication(settings: Any) -> int:
                     settings.replication_factor)  # fmt: skip
         return int(settings.replication_factor)
     return max(1, min(wanted, brokers))
-
-
-def _lifecycle(records: Sequence[InputRecord], ctx: Context) -> None:
-    for record in records:
-        decide_lifecycle(record, ctx)
 
 
 def _input(message: Any) -> InputRecord:

@@ -3,6 +3,8 @@ worth deciding again."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import MAX_ID_LENGTH, CameraRegistration
 from gateway.contract.topics import TENANT_INPUTS
@@ -66,6 +68,33 @@ def register_camera(record: InputRecord, tenant: str, key: str, ctx: Context) ->
     elif camera.camera_id != key:
         refusal = Refusal(UNDECIDABLE, Reason.KEY_MISMATCH)
         ctx.reject(record, refusal, "the registration's camera_id differs from its key", tenant_id=tenant)
+
+
+def decide_in_order(records: Sequence[InputRecord], ctx: Context, *, retried: bool = False) -> int:
+    """Decide lifecycle records in order into `ctx`, each apart from the others' errors, as if one
+    at a time: a record decided earlier in the run counts as seen. Stops before the first refusal
+    worth deciding again once the feeds have caught up (the records before it must be committed
+    first: it may need one of them, an enrollment before a share request), except the first
+    record when it is that retry. Returns how many records were decided."""
+    decided: set[tuple[int, str]] = set()
+    committed = ctx.is_seen
+    ctx.is_seen = lambda partition, event_id: committed(partition, event_id) or (partition, event_id) in decided
+    try:
+        for n, record in enumerate(records):
+            tried = ctx.fork()
+            tried.decide_each([record], _each)
+            if not (retried and n == 0) and worth_redoing(record, tried):
+                return n
+            ctx.adopt(tried)
+            decided.update(tried.result.seen)
+        return len(records)
+    finally:
+        ctx.is_seen = committed
+
+
+def _each(records: Sequence[InputRecord], ctx: Context) -> None:
+    for record in records:
+        decide_lifecycle(record, ctx)
 
 
 def worth_redoing(record: InputRecord, ctx: Context) -> bool:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from gateway.contract.models import AuditRecord, RejectedEvent
 from gateway.contract.vocabulary import Decision
-from gateway.core.lifecycle.dispatch import decide_lifecycle, worth_redoing
+from gateway.core.lifecycle.dispatch import decide_in_order, decide_lifecycle, worth_redoing
 from gateway.core.messages import InputRecord
 from tests.support.core import CODEC, NAMES, NOW, context, key_of
-from tests.support.lifecycle import T0, consent, enrollment, give, new_state, on
+from tests.support.lifecycle import T0, apply, consent, enrollment, give, new_state, on, share_request
 
 
 def lifecycle_record(topic: str, value: bytes | None, key: bytes | None = None) -> InputRecord:
@@ -54,3 +54,43 @@ def test_only_a_refused_enrollment_or_share_is_worth_redoing() -> None:
     ctx = context(state)
     decide_lifecycle(deleted, ctx)
     assert not worth_redoing(deleted, ctx)
+
+
+def at(topic: str, value: bytes | None, offset: int) -> InputRecord:
+    return InputRecord(topic, 1, offset, value, int(NOW.timestamp() * 1000), key_of(value))
+
+
+def test_a_run_is_decided_in_order_and_stops_before_a_refusal_the_feeds_may_lift() -> None:
+    """A consent, the enrollment it allows and a share of that subject, in one batch: the consent
+    binds at once, so the enrollment is decided with it; the share needs the enrollment in the
+    feeds, so the run stops before it (the worker commits, syncs the feeds and decides it again)."""
+    state = new_state()
+    run = [
+        at(NAMES.consent("acme"), CODEC.encode(consent("s1")), 0),
+        at(NAMES.enroll("acme"), CODEC.encode(enrollment("s1")), 1),
+        at(NAMES.share_requests("acme"), CODEC.encode(share_request()), 2),
+        at(NAMES.consent("acme"), CODEC.encode(consent("s2")), 3),
+    ]
+    ctx = context(state)
+    assert decide_in_order(run, ctx) == 2
+    decided = [CODEC.decode(o.value or b"", AuditRecord).decision for o in on(ctx.result, NAMES.audit)]
+    assert decided == [Decision.CONSENT_RECORDED, Decision.ENROLLED]
+    apply(state, ctx.result)  # committed, and read back by the feeds
+
+    again = context(state)
+    assert decide_in_order(run[2:], again, retried=True) == 2
+    decided = [CODEC.decode(o.value or b"", AuditRecord).decision for o in on(again.result, NAMES.audit)]
+    assert decided == [Decision.SHARED, Decision.CONSENT_RECORDED]
+
+
+def test_a_retried_refusal_stands_and_a_record_twice_in_a_run_is_decided_once() -> None:
+    refused = at(NAMES.enroll("acme"), CODEC.encode(enrollment("nobody")), 5)
+    ctx = context(new_state())
+    assert decide_in_order([refused], ctx) == 0 and not ctx.result.outputs
+    assert decide_in_order([refused, refused], ctx, retried=True) == 2, "the retry stands; its repeat is dropped"
+    assert len(on(ctx.result, NAMES.audit)) == 1 and ctx.result.duplicates == 1
+
+    granted = at(NAMES.consent("acme"), CODEC.encode(consent("s1")), 6)
+    twice = context(new_state())
+    assert decide_in_order([granted, granted], twice) == 2
+    assert len(on(twice.result, NAMES.audit)) == 1 and twice.result.duplicates == 1
