@@ -16,6 +16,7 @@ import numpy as np
 
 from gateway.contract.codec import Codec, DecodeError, DecodeErrorCode, default_codec
 from gateway.contract.models import (
+    MAX_ID_LENGTH,
     AvroRecord,
     CameraRegistration,
     ConsentRecord,
@@ -29,6 +30,7 @@ from gateway.core.biometrics.embeddings import from_bytes
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
 from gateway.core.consent import ConsentHistory, ConsentLedger
+from gateway.core.policy.reasons import Reason
 from gateway.core.policy.tenant import EffectivePolicy
 from gateway.core.pseudonyms import regulator_pseudonym, tenant_pseudonym
 from gateway.keyring import Keyring
@@ -39,6 +41,24 @@ Record = TypeVar("Record", bound=AvroRecord)
 def consent_key(tenant_id: str, subject_id: str) -> str:
     """Key of the consent and enrollment topics: tenant/subject (docs/vendors.md)."""
     return f"{tenant_id}/{subject_id}"
+
+
+# What a tenant's record may speak for, judged once for both readers of its topics: the lifecycle
+# agent rejects (and audits) what these refuse, the feeds leave the state as it was.
+def key_refusal(tenant_id: str, key: str) -> Reason | None:
+    """Why a key on the tenant's consent, enrollment or share-request topic names none of its
+    subjects (BAD_KEY: not tenant/subject; TENANT_MISMATCH: another tenant's), or None."""
+    key_tenant, _, subject = key.partition("/")
+    if not key_tenant or not subject or len(subject) > MAX_ID_LENGTH:
+        return Reason.BAD_KEY
+    return Reason.TENANT_MISMATCH if key_tenant != tenant_id else None
+
+
+def camera_refusal(camera: CameraRegistration, tenant_id: str, key: str) -> Reason | None:
+    """Why a registration on the tenant's camera topic, keyed `key`, is not that camera's of that tenant."""
+    if camera.tenant_id != tenant_id:
+        return Reason.TENANT_MISMATCH
+    return Reason.KEY_MISMATCH if camera.camera_id != key else None
 
 
 @dataclass(frozen=True)
@@ -160,7 +180,7 @@ class GatewayState:
         if value is None:
             self.cameras.pop((tenant_id, camera_id), None)
         elif (camera := self._decode(value, CameraRegistration)) is not None:
-            if (camera.tenant_id, camera.camera_id) != (tenant_id, camera_id):
+            if camera_refusal(camera, tenant_id, camera_id) is not None:
                 self.ignored_records += 1
                 return
             self.cameras[(tenant_id, camera_id)] = camera
@@ -168,7 +188,7 @@ class GatewayState:
     def apply_consent(
         self, tenant_id: str, key: str, value: bytes | None, partition: int = 0, offset: int | None = None
     ) -> None:
-        if not key.startswith(f"{tenant_id}/"):
+        if key_refusal(tenant_id, key) is not None:
             self.ignored_records += 1
             return
         # A record that does not decode may have been a withdrawal: it voids the consent (fail

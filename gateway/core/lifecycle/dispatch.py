@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.contract.codec import DecodeError
-from gateway.contract.models import MAX_ID_LENGTH, CameraRegistration
+from gateway.contract.models import CameraRegistration
 from gateway.contract.topics import TENANT_INPUTS
 from gateway.contract.vocabulary import Decision
 from gateway.core.context import UNDECIDABLE, Context
@@ -16,6 +16,7 @@ from gateway.core.lifecycle.sharing import share
 from gateway.core.messages import InputRecord
 from gateway.core.policy.outcome import Refusal
 from gateway.core.policy.reasons import Reason
+from gateway.core.state import camera_refusal, key_refusal
 
 _REFUSALS = (Decision.BLOCKED, Decision.SHARE_BLOCKED)
 
@@ -33,13 +34,12 @@ def decide_lifecycle(record: InputRecord, ctx: Context) -> None:
     if kind == "cameras":
         register_camera(record, tenant, key, ctx)
         return
-    key_tenant, _, subject = key.partition("/")
-    if not key_tenant or not subject or len(subject) > MAX_ID_LENGTH:
-        ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_KEY), f"{kind} records are keyed tenant_id/subject_id",
-                   tenant_id=tenant)  # fmt: skip
-    elif key_tenant != tenant:
-        refusal = Refusal(UNDECIDABLE, Reason.TENANT_MISMATCH)
-        ctx.reject(record, refusal, f"the key names another tenant than the topic's ({tenant})", tenant_id=tenant)
+    if (refused := key_refusal(tenant, key)) is not None:
+        detail = {
+            Reason.BAD_KEY: f"{kind} records are keyed tenant_id/subject_id",
+            Reason.TENANT_MISMATCH: f"the key names another tenant than the topic's ({tenant})",
+        }[refused]
+        ctx.reject(record, Refusal(UNDECIDABLE, refused), detail, tenant_id=tenant)
     elif kind == "enroll":
         enroll(record, ctx)
     elif kind == "share.requests":
@@ -61,13 +61,12 @@ def register_camera(record: InputRecord, tenant: str, key: str, ctx: Context) ->
     except DecodeError as exc:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.undecodable(exc.code)), exc.detail, tenant_id=tenant)
         return
-    if camera.tenant_id != tenant:
-        refusal = Refusal(UNDECIDABLE, Reason.TENANT_MISMATCH)
-        ctx.reject(record, refusal, f"the registration names another tenant than the topic's ({tenant})",
-                   tenant_id=tenant)  # fmt: skip
-    elif camera.camera_id != key:
-        refusal = Refusal(UNDECIDABLE, Reason.KEY_MISMATCH)
-        ctx.reject(record, refusal, "the registration's camera_id differs from its key", tenant_id=tenant)
+    if (refused := camera_refusal(camera, tenant, key)) is not None:
+        detail = {
+            Reason.TENANT_MISMATCH: f"the registration names another tenant than the topic's ({tenant})",
+            Reason.KEY_MISMATCH: "the registration's camera_id differs from its key",
+        }[refused]
+        ctx.reject(record, Refusal(UNDECIDABLE, refused), detail, tenant_id=tenant)
 
 
 def decide_in_order(records: Sequence[InputRecord], ctx: Context, *, retried: bool = False) -> int:
@@ -82,7 +81,7 @@ def decide_in_order(records: Sequence[InputRecord], ctx: Context, *, retried: bo
     try:
         for n, record in enumerate(records):
             tried = ctx.fork()
-            tried.decide_each([record], _each)
+            tried.decide_each([record], decide_records)
             if not (retried and n == 0) and worth_redoing(record, tried):
                 return n
             ctx.adopt(tried)
@@ -92,7 +91,8 @@ def decide_in_order(records: Sequence[InputRecord], ctx: Context, *, retried: bo
         ctx.is_seen = committed
 
 
-def _each(records: Sequence[InputRecord], ctx: Context) -> None:
+def decide_records(records: Sequence[InputRecord], ctx: Context) -> None:
+    """Lifecycle records one after another (the shape Context.decide_each takes)."""
     for record in records:
         decide_lifecycle(record, ctx)
 
