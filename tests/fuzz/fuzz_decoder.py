@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import atheris
@@ -26,7 +25,7 @@ with atheris.instrument_imports():
     from gateway.contract.codec import DecodeError, default_codec
     from gateway.contract.topics import TopicNames
     from gateway.core.context import Context
-    from gateway.core.lifecycle.dispatch import decide_lifecycle
+    from gateway.core.lifecycle.dispatch import decide_records
     from gateway.core.messages import InputRecord
     from gateway.core.pipeline import process_batch
     from gateway.core.state import GatewayState
@@ -44,11 +43,6 @@ STATE = GatewayState(
 )
 
 
-def _lifecycle(records: Sequence[InputRecord], ctx: Context) -> None:
-    for record in records:
-        decide_lifecycle(record, ctx)
-
-
 def one_input(data: bytes) -> None:
     made = record_of(data)
     if made is None:
@@ -59,9 +53,7 @@ def one_input(data: bytes) -> None:
         CODEC.decode_any(value or b"")
     ctx = Context(STATE, NAMES, {}, lambda p, e: False, NOW, 1)
     capture = NAMES.vendor_of(topic) is not None
-    ctx.decide_each(
-        [InputRecord(topic, 0, 7, value, 0, key)], lambda rs, c: process_batch(rs, c) if capture else _lifecycle(rs, c)
-    )
+    ctx.decide_each([InputRecord(topic, 0, 7, value, 0, key)], process_batch if capture else decide_records)
     result = ctx.result
     assert all(e.startswith("MissingKeyError") for e in result.errors), f"a bug on {topic}: {result.errors}"
     registry = kind == "cameras"

@@ -3,15 +3,13 @@ reason and an audit record, and says where it failed, never what the record held
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 from gateway.contract.models import AuditRecord, RejectedEvent
 from gateway.contract.vocabulary import Decision
 from gateway.core import pipeline
 from gateway.core.context import Context
-from gateway.core.lifecycle.dispatch import decide_lifecycle
+from gateway.core.lifecycle.dispatch import decide_records
 from gateway.core.messages import InputRecord
 from gateway.core.pipeline import process_batch
 from gateway.core.state import GatewayState
@@ -24,11 +22,6 @@ from tests.support.lifecycle import T0, new_state, on
 SECRET = "subject-secret-1234"
 
 
-def lifecycle(records: Sequence[InputRecord], ctx: Context) -> None:
-    for record in records:
-        decide_lifecycle(record, ctx)
-
-
 def audits(ctx: Context) -> list[AuditRecord]:
     return [CODEC.decode(o.value or b"", AuditRecord) for o in on(ctx.result, NAMES.audit)]
 
@@ -39,7 +32,7 @@ def test_a_withdrawal_naming_a_tenant_without_keys_is_rejected_not_fatal() -> No
     # On the topic of a tenant the production keyring has no keys for (provisioned, keys not yet made).
     tombstone = InputRecord(NAMES.consent("ghost"), 0, 3, None, int(T0.timestamp() * 1000), b"ghost/" + SECRET.encode())
     ctx = context(production)
-    ctx.decide_each([tombstone], lifecycle)
+    ctx.decide_each([tombstone], decide_records)
     [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(ctx.result, NAMES.rejected)]
     [audit] = audits(ctx)
     assert dead.reason_code == "TENANT_NOT_PROVISIONED" and audit.decision is Decision.REJECTED
