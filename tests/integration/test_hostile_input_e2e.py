@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +35,7 @@ from gateway.contract.models import AuditRecord, AvroRecord, RejectedEvent, Shar
 from gateway.contract.vocabulary import ConsentStatus, Decision, Purpose
 from gateway.core.records import undecodable_event_id
 from gateway.kafka.provisioning import ensure_gateway_topics
-from gateway.kafka.reading import committed_offsets
+from gateway.kafka.reading import committed_offsets, offset_range
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
 from gateway.sdk.simulator import send_capture
@@ -233,18 +233,10 @@ def _acknowledged(d: Deployment, topics: list[str]) -> Callable[[], bool]:
     """Whether the worker's group has committed every input topic to its end: every record decided."""
     config = {"bootstrap_servers": d.kafka.bootstrap_servers}
 
-    async def ends() -> dict[tuple[str, int], int]:
-        consumer = AIOKafkaConsumer(**config)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(t, p) for t in topics for p in range(d.partitions)]
-            return {(tp.topic, tp.partition): o for tp, o in (await consumer.end_offsets(tps)).items()}
-        finally:
-            await consumer.stop()
-
     def check() -> bool:
         committed = asyncio.run(committed_offsets(config, d.env["FACEGATE_APP_ID"]))
-        return all(committed.get(where, 0) >= end for where, end in asyncio.run(ends()).items() if end)
+        ends = {(t, p): end for t in topics for p, end in asyncio.run(offset_range(config, t))[1].items()}
+        return all(committed.get(where, 0) >= end for where, end in ends.items() if end)
 
     return check
 
