@@ -2,10 +2,10 @@
 
 Compiled with numba (LLVM), so the prefix distance runs as SIMD popcount (vpopcntq where the CPU
 has it) over a structure-of-arrays copy of the prefixes, one cache-sized block of the gallery at
-a time for every probe of the batch. Only rows whose prefix distance is within the radius have
-their full distance computed; per probe the row with the smallest prefix distance is kept too, so
-a probe that shortlists nothing still gets its nearest candidate's full distance (a real, low
-score, never a better one than exhaustive search would give).
+a time for every probe of the batch (up to 64 probes at once). Only rows whose prefix distance
+is within the radius have their full distance computed, row by row. A probe that shortlists
+nothing gets the full distance of the row with its nearest prefix: a real, low score, never a
+better one than exhaustive search would give.
 """
 
 from __future__ import annotations
@@ -40,41 +40,54 @@ def _ctpop(typingctx: Any, x: Any) -> Any:
     return types.uint64(types.uint64), codegen
 
 
+def _cttz(typingctx: Any, x: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.cttz(args[0], context.get_constant(types.boolean, True))  # tzcnt; never called on 0
+
+    return types.uint64(types.uint64), codegen
+
+
 _popcount: Any = intrinsic(_ctpop)
+_trailing_zeros: Any = intrinsic(_cttz)
 
 
 def _cascade(
     prefix: Words, full: Words, count: int, probes: Words, radius: int, best_row: Any, best_distance: Any
 ) -> None:  # pragma: no cover - compiled
     words = full.shape[1]
-    flags = np.zeros(_BLOCK, np.uint8)
-    eights = flags.view(np.uint64)  # eight rows' flags at once: most are all zero
+    # Bit p of masks[i]: row i of the block is shortlisted for probe `first + p`. Full distances are
+    # then taken row by row, so the block's full codes are read once, in order, whatever the number
+    # of probes that shortlisted each (measured at 1M enrolled: half the time of taking them probe
+    # by probe, which read each shortlisted row from memory at random).
+    masks = np.zeros(_BLOCK, np.uint64)
     limit = np.uint64(radius)
     r0, r1, r2, r3 = prefix[0], prefix[1], prefix[2], prefix[3]
     for p in range(probes.shape[0]):
         best_row[p] = -1
         best_distance[p] = _NONE
-    for start in range(0, count, _BLOCK):
-        stop = min(count, start + _BLOCK)
-        a0, a1, a2, a3 = r0[start:stop], r1[start:stop], r2[start:stop], r3[start:stop]
-        for p in range(probes.shape[0]):
-            q0, q1, q2, q3 = probes[p, 0], probes[p, 1], probes[p, 2], probes[p, 3]
-            for i in range(stop - start):  # vectorised: four popcounts per row, a flag per row
-                d = _popcount(a0[i] ^ q0) + _popcount(a1[i] ^ q1) + _popcount(a2[i] ^ q2) + _popcount(a3[i] ^ q3)
-                flags[i] = d <= limit
-            for i in range(stop - start, _BLOCK):
-                flags[i] = 0
-            for e in range(_BLOCK // 8):
-                if eights[e] == 0:
-                    continue
-                for i in range(8 * e, 8 * e + 8):
-                    if flags[i]:
-                        total = np.uint64(0)
-                        for w in range(words):
-                            total += _popcount(full[start + i, w] ^ probes[p, w])
-                        if total < best_distance[p]:
-                            best_distance[p] = total
-                            best_row[p] = start + i
+    for first in range(0, probes.shape[0], 64):
+        last = min(probes.shape[0], first + 64)
+        for start in range(0, count, _BLOCK):
+            n = min(count, start + _BLOCK) - start
+            a0, a1, a2, a3 = r0[start : start + n], r1[start : start + n], r2[start : start + n], r3[start : start + n]
+            masks[:n] = 0
+            for p in range(first, last):
+                q0, q1, q2, q3 = probes[p, 0], probes[p, 1], probes[p, 2], probes[p, 3]
+                bit = np.uint64(p - first)
+                for i in range(n):  # vectorised: four popcounts per row, a bit per row
+                    d = _popcount(a0[i] ^ q0) + _popcount(a1[i] ^ q1) + _popcount(a2[i] ^ q2) + _popcount(a3[i] ^ q3)
+                    masks[i] |= np.uint64(d <= limit) << bit
+            for i in range(n):
+                m = masks[i]
+                while m != 0:
+                    hit = first + int(_trailing_zeros(m))
+                    m &= m - np.uint64(1)
+                    total = np.uint64(0)
+                    for w in range(words):
+                        total += _popcount(full[start + i, w] ^ probes[hit, w])
+                    if total < best_distance[hit]:
+                        best_distance[hit] = total
+                        best_row[hit] = start + i
     for p in range(probes.shape[0]):
         if best_row[p] >= 0 or count == 0:
             continue
