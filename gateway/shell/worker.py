@@ -33,6 +33,7 @@ from gateway.core.lifecycle.dispatch import decide_in_order
 from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase
 from gateway.core.messages import InputRecord, Output
 from gateway.core.pipeline import process_batch
+from gateway.core.records import UNKNOWN_TENANT
 from gateway.kafka.provisioning import admin_client, cluster_brokers, ensure_tenant_topics
 from gateway.shell.acks import hold, release
 from gateway.shell.audit_tail import AuditTail
@@ -345,9 +346,10 @@ class Worker:
         for where in result.errors:  # where, never what: the record may hold biometric data
             log.error("a record could not be decided and was rejected: %s", where)
             self.metrics.internal_errors.inc()
-        known = {c.tenant_id for c in self.runtime.state.cameras.values()}
+        # Label values stay bounded: a capture may name any tenant, but only configured ones are counted by name.
+        known = self.settings.tenants
         for tenant, outcome in result.decisions:
-            self.metrics.count(tenant if tenant in known else "_unknown", outcome)
+            self.metrics.count(tenant if tenant in known else UNKNOWN_TENANT, outcome)
 
     async def sign_heads(self) -> None:
         """Sign each partition's head that moved since its last checkpoint (R19): the tree as a C2SP
