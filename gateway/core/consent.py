@@ -14,10 +14,12 @@ version survives; judged alone it can only refuse more, never allow more.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.contract.codec import Codec, default_codec
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.policy.outcome import Refusal
@@ -89,35 +91,71 @@ class ConsentHistory:
         return ConsentHistory((*self.versions, consent)[-MAX_VERSIONS:])
 
 
-@dataclass
 class ConsentLedger:
-    """Consent histories by tenant/subject key, fed from the compacted consent topic."""
+    """Consent histories by tenant/subject key, fed from the compacted consent topic.
 
-    histories: dict[str, ConsentHistory] = field(default_factory=dict)
-    # The topic offset last applied per key: the lifecycle agent applies a withdrawal before it
-    # is audited, and the feed reads the same record again later; a record is applied once.
-    offsets: dict[str, int] = field(default_factory=dict)
+    Every subject of a tenant has a consent held in every worker, so each version is kept as its
+    encoded record (~90 bytes; a decoded ConsentRecord holds ~1.9 KB: at a million subjects the
+    difference is ~1.7 GB per worker) and decoded when a decision asks for it. The histories asked
+    for most recently stay decoded; each grant's expiry is kept beside it for the retention sweep,
+    which looks at every enrolled subject.
+    """
 
-    def record(self, key: str, consent: ConsentRecord | None, offset: int | None = None) -> None:
-        """A new version; None (a tombstone) means the tenant deleted the consent: no consent at all."""
+    def __init__(self, codec: Codec | None = None, decoded: int = 4096) -> None:
+        self.codec = codec or default_codec()
+        self.capacity = decoded
+        self._versions: dict[str, tuple[bytes, ...]] = {}
+        self._decoded: OrderedDict[str, ConsentHistory] = OrderedDict()
+        self._expires: dict[str, datetime] = {}  # the current version's, when it is a grant that expires
+        # The topic offset last applied per key: the lifecycle agent applies a withdrawal before it
+        # is audited, and the feed reads the same record again later; a record is applied once.
+        self.offsets: dict[str, int] = {}
+
+    def record(
+        self, key: str, consent: ConsentRecord | None, offset: int | None = None, encoded: bytes | None = None
+    ) -> None:
+        """A new version (`encoded`: its bytes as read, if at hand); None (a tombstone) means the
+        tenant deleted the consent: no consent at all."""
         if offset is not None:
             if offset <= self.offsets.get(key, -1):
                 return
             self.offsets[key] = offset
+        self._decoded.pop(key, None)
         if consent is None:
-            self.histories.pop(key, None)
+            self._versions.pop(key, None)
+            self._expires.pop(key, None)
             return
-        history = self.histories.get(key)
-        self.histories[key] = history.with_version(consent) if history else ConsentHistory((consent,))
+        value = encoded if encoded is not None else self.codec.encode(consent)
+        self._versions[key] = (*self._versions.get(key, ()), value)[-MAX_VERSIONS:]
+        if consent.status is ConsentStatus.GRANTED and consent.expires_at is not None:
+            self._expires[key] = consent.expires_at
+        else:
+            self._expires.pop(key, None)
 
     def get(self, key: str) -> ConsentHistory | None:
-        return self.histories.get(key)
+        history = self._decoded.get(key)
+        if history is not None:
+            self._decoded.move_to_end(key)
+            return history
+        versions = self._versions.get(key)
+        if versions is None:
+            return None
+        # Each value decoded once already, when it was recorded: it decodes again.
+        history = ConsentHistory(tuple(self.codec.decode(v, ConsentRecord) for v in versions))
+        self._decoded[key] = history
+        if len(self._decoded) > self.capacity:
+            self._decoded.popitem(last=False)
+        return history
+
+    def expires_at(self, key: str) -> datetime | None:
+        """When the current version, a grant, expires (None: no grant, or one without an end)."""
+        return self._expires.get(key)
 
     def __len__(self) -> int:
-        return len(self.histories)
+        return len(self._versions)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.histories)
+        return iter(self._versions)
 
 
 def _check_version(

@@ -101,6 +101,26 @@ def test_the_ledger_keeps_versions_per_subject_and_a_tombstone_forgets_them() ->
     assert ledger.get("acme/s1") is None and list(ledger) == ["acme/s2"]
 
 
+def test_the_ledger_keeps_encoded_versions_and_gives_back_the_same_records() -> None:
+    """Versions are held encoded (a decoded record costs ~20x the memory); what comes back is what
+    was recorded, whether or not it is among the few histories kept decoded."""
+    ledger = ConsentLedger(decoded=2)
+    expiring = grant(T0, expires_at=T0 + timedelta(days=30))
+    for n in range(5):
+        ledger.record(f"acme/s{n}", grant(T0, subject_id=f"s{n}"))
+    ledger.record("acme/s0", expiring.model_copy(update={"subject_id": "s0"}))
+    assert all(isinstance(v, bytes) for versions in ledger._versions.values() for v in versions)
+    for _ in range(2):  # the second pass reads histories evicted from the decoded ones
+        for n in range(5):
+            h = ledger.get(f"acme/s{n}")
+            assert h is not None and h.current.subject_id == f"s{n}" and h.versions[0] == grant(T0, subject_id=f"s{n}")
+    assert len(ledger._decoded) == 2
+    assert ledger.expires_at("acme/s0") == T0 + timedelta(days=30) and ledger.expires_at("acme/s1") is None
+    ledger.record("acme/s0", withdraw(T0 + timedelta(days=2)).model_copy(update={"subject_id": "s0"}))
+    h = ledger.get("acme/s0")  # a new version replaces the decoded history; the expiry was the grant's
+    assert h is not None and h.current.status is ConsentStatus.WITHDRAWN and ledger.expires_at("acme/s0") is None
+
+
 # -- properties -----------------------------------------------------------------------------
 days = st.integers(0, 60).map(lambda d: T0 + timedelta(days=d))
 versions = st.builds(

@@ -150,15 +150,11 @@ def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool
         if policy is None:
             continue
         retention = policy.retention
-        history = state.consents.get(key)
-        consent = history.current if history is not None else None
-        if (
-            consent is not None
-            and consent.status is ConsentStatus.GRANTED
-            and consent.expires_at is not None
-            and now >= consent.expires_at + timedelta(days=retention.purpose_end_grace_days)
-        ):
-            reason, effective = Reason.EXPIRED, consent.expires_at
+        # Every enrolled subject is looked at: the expiry is kept beside the ledger's encoded
+        # versions, which are decoded only for a subject that is due.
+        expires = state.consents.expires_at(key)
+        if expires is not None and now >= expires + timedelta(days=retention.purpose_end_grace_days):
+            reason, effective = Reason.EXPIRED, expires
         elif retention.max_days_since_enrollment is not None and now >= entry.enrolled_at + timedelta(
             days=retention.max_days_since_enrollment
         ):
@@ -168,5 +164,6 @@ def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool
             reason, effective = Reason.KEY_REVOKED, keys.revoke_after[entry.key_version]
         else:
             continue
-        reference = consent_ref(consent) if consent is not None else None
+        history = state.consents.get(key)
+        reference = consent_ref(history.current) if history is not None else None
         yield DueErasure(tenant_id, subject_id, reason, effective, entry.partition, reference)
