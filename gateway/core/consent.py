@@ -111,11 +111,8 @@ class ConsentLedger:
         # is audited, and the feed reads the same record again later; a record is applied once.
         self.offsets: dict[str, int] = {}
 
-    def record(
-        self, key: str, consent: ConsentRecord | None, offset: int | None = None, encoded: bytes | None = None
-    ) -> None:
-        """A new version (`encoded`: its bytes as read, if at hand); None (a tombstone) means the
-        tenant deleted the consent: no consent at all."""
+    def record(self, key: str, consent: ConsentRecord | None, offset: int | None = None) -> None:
+        """A new version; None (a tombstone) means the tenant deleted the consent: no consent at all."""
         if offset is not None:
             if offset <= self.offsets.get(key, -1):
                 return
@@ -125,7 +122,8 @@ class ConsentLedger:
             self._versions.pop(key, None)
             self._expires.pop(key, None)
             return
-        value = encoded if encoded is not None else self.codec.encode(consent)
+        # Encoded here (~10 us) so every version is held in one form, under whichever schema it was written.
+        value = self.codec.encode(consent)
         self._versions[key] = (*self._versions.get(key, ()), value)[-MAX_VERSIONS:]
         if consent.status is ConsentStatus.GRANTED and consent.expires_at is not None:
             self._expires[key] = consent.expires_at

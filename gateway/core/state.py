@@ -197,7 +197,7 @@ class GatewayState:
         if consent is not None and consent_key(consent.tenant_id, consent.subject_id) != key:
             self.ignored_records += 1  # speaks for another tenant or subject: changes nothing (the agent rejects it)
             return
-        self.consents.record(key, consent, offset, value)
+        self.consents.record(key, consent, offset)
 
     def apply_withdrawal(self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
         """The gateway's own record of a withdrawal (it writes them; nothing deletes them)."""
