@@ -272,7 +272,7 @@ def measure_facegate(
         "FACEGATE_CACHE_DIR": str(work / "cache"), "FACEGATE_KEYRING": Keyring.generate(list(world.tenants)).export(),
         "FACEGATE_WORKER_LOGLEVEL": "warn", **(env or {}),
     }  # fmt: skip
-    given = {k.removeprefix("FACEGATE_").lower(): v for k, v in variables.items() if k not in ("FACEGATE_KEYRING", "FACEGATE_WORKER_LOGLEVEL")}  # fmt: skip
+    given = {k.removeprefix("FACEGATE_").lower(): v for k, v in variables.items() if k.startswith("FACEGATE_") and k not in ("FACEGATE_KEYRING", "FACEGATE_WORKER_LOGLEVEL")}  # fmt: skip
     settings = Settings.model_validate(given | {"tenants": list(world.tenants), "vendors": list(world.vendors)})
     ensure_gateway_topics(settings, list(world.tenants))
     names = TopicNames(settings.topic_prefix)
