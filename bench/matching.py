@@ -7,7 +7,7 @@ share of genuine probes identified at the operating threshold (the packs' FAR 1e
 the gallery) whose best match is exhaustive search's (recall), and false accepts of never-enrolled
 probes with each; bytes of memory per enrolled subject. Search times are the CPU seconds of the
 thread that searches (the kernel and faiss run in it), wall seconds beside them; BLAS is held to
-one thread (bench/one_core.py), whose spinning threads had shared the core before. Usage:
+one thread (as `gateway` does for the worker), whose spinning threads had shared the core. Usage:
     python -m bench.matching [--sizes 1000,100000,1000000] [--batches 20]
 Writes bench/results/matching.json and matching.md. No assertion on time anywhere.
 """
@@ -15,7 +15,7 @@ Writes bench/results/matching.json and matching.md. No assertion on time anywher
 from __future__ import annotations
 
 # isort: off
-import bench.one_core  # noqa: F401  (before numpy loads BLAS)
+import gateway  # noqa: F401  (first: it holds OpenBLAS to one thread, read when numpy loads)
 
 # isort: on
 import argparse

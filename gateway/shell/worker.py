@@ -101,6 +101,9 @@ class Worker:
         setup_prometheus_sensors(
             self.app, pattern="/faust-metrics", registry=self.metrics.registry, name_prefix="facegate_faust"
         )
+        # The tenants whose topics this worker reads (fixed at start): decisions are counted under
+        # their names, anything else under _unknown, so a label's values stay bounded.
+        self.tenants = frozenset(self.runtime.tenants)
         self._declare_tables()
         self._declare_agents()
         self._declare_rebalance_handlers()
@@ -113,7 +116,7 @@ class Worker:
             self.names.enrolled: state.apply_enrollment,
             self.names.withdrawals: state.apply_withdrawal,
         }
-        for tenant in self.runtime.tenants:  # a tenant's own topics: what names another changes nothing
+        for tenant in self.tenants:  # a tenant's own topics: what names another changes nothing
             feeds[self.names.cameras(tenant)] = partial(state.apply_camera, tenant)
             feeds[self.names.consent(tenant)] = partial(state.apply_consent, tenant)
         self.feeds = FeedReader(self.settings, feeds)
@@ -133,7 +136,7 @@ class Worker:
         # input belongs to one worker, which alone appends to audit partition p.
         vendors = [self.names.captures(vendor) for vendor in self.settings.vendors]
         raw = self.app.topic(*vendors, key_serializer="raw", value_serializer="raw")
-        tenants = [topic for tenant in self.runtime.tenants for topic in self.names.tenant_inputs(tenant)]
+        tenants = [topic for tenant in sorted(self.tenants) for topic in self.names.tenant_inputs(tenant)]
         lifecycle_topics = self.app.topic(*tenants, key_serializer="raw", value_serializer="raw")
         settings = self.settings
 
@@ -346,10 +349,8 @@ class Worker:
         for where in result.errors:  # where, never what: the record may hold biometric data
             log.error("a record could not be decided and was rejected: %s", where)
             self.metrics.internal_errors.inc()
-        # Label values stay bounded: a capture may name any tenant, but only configured ones are counted by name.
-        known = self.settings.tenants
         for tenant, outcome in result.decisions:
-            self.metrics.count(tenant if tenant in known else UNKNOWN_TENANT, outcome)
+            self.metrics.count(tenant if tenant in self.tenants else UNKNOWN_TENANT, outcome)
 
     async def sign_heads(self) -> None:
         """Sign each partition's head that moved since its last checkpoint (R19): the tree as a C2SP
