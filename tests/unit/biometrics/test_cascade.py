@@ -82,3 +82,19 @@ def test_cascade_follows_adds_removals_and_growth() -> None:
 def test_small_codes_stay_exhaustive() -> None:
     index = EnrolledIndex(Scheme(hashes=64), cascade_from=1)  # 8 bytes: no prefix shorter than the code
     assert index.cascade_from is None
+
+
+def test_batch_size_does_not_change_results(
+    galleries: tuple[EnrolledIndex, EnrolledIndex, Population, float],
+) -> None:
+    # Probes are scanned four at a time, the rest of a 64-probe chunk one at a time: every split of
+    # the same probes must give the same matches.
+    cascade, _, population, _ = galleries
+    calibration = shipped()[SYNTHETIC_512.name]
+    protector = calibration.protector(b"cascade-test".ljust(32, b"\0"), 1)
+    probes = protector.protect(population.captures(np.arange(0, PEOPLE, PEOPLE // 71)[:71], 2))
+    whole = cascade.search(probes)
+    for size in (1, 3, 4, 5, 66):
+        split = [m for start in range(0, len(probes), size) for m in cascade.search(probes[start : start + size])]
+        assert split == whole
+    assert sum(m.subject_id == f"p{i * (PEOPLE // 71)}" for i, m in enumerate(whole)) > 0.9 * len(whole)
