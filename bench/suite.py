@@ -23,6 +23,8 @@ import asyncio
 import json
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,7 +163,19 @@ async def _paced(bootstrap: str, names: TopicNames, payloads: list[Payload], rat
     return sent
 
 
-def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> dict[str, Any]:
+@dataclass
+class Group:
+    """Workers in one consumer group, ready, with their tenants' world published and gallery loaded."""
+
+    pool: list[LocalWorker]
+    names: TopicNames
+    load: Captures
+
+
+@contextmanager
+def running_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> Iterator[Group]:
+    """Topics of their own, `enrolled` subjects per tenant (the scenario's, the rest pre-written
+    random codes), `workers` workers started; `events` captures prepared (not sent)."""
     tag = run_tag()
     prefix = f"bench.{tag}.s{enrolled}w{workers}."
     settings = Settings(
@@ -177,20 +191,25 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
     pool = _start_workers(bootstrap, prefix, f"bench-{tag}-{enrolled}-{workers}", keyring.export(), work, workers)
     try:
 
-        async def world_then_captures() -> None:
+        async def publish() -> None:
             async with FaceGateProducer(settings) as producer:
                 await publish_world(producer, load.world)
-            await asyncio.to_thread(
-                pool[0].wait_for_enrolled, enrolled if enrolled > world_subjects else world_subjects, 900
-            )
-            for w in pool:  # each worker's own accounting, from here to the last decision
-                cpu_before.append(cpu_seconds(w.process.pid or 0))
-                decisions_before.append(w.metric("facegate_decisions_total"))
-            await _fill(bootstrap, [names], load.payloads)
 
-        cpu_before: list[float] = []
-        decisions_before: list[float] = []
-        asyncio.run(world_then_captures())
+        asyncio.run(publish())
+        pool[0].wait_for_enrolled(max(enrolled, world_subjects), 900)
+        yield Group(pool, names, load)
+    finally:
+        for w in pool:
+            w.stop()
+
+
+def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> dict[str, Any]:
+    with running_gateway(bootstrap, work, enrolled, events, workers) as group:
+        pool, names, load = group.pool, group.names, group.load
+        # Each worker's own accounting, from here to the last decision.
+        cpu_before = [cpu_seconds(w.process.pid or 0) for w in pool]
+        decisions_before = [w.metric("facegate_decisions_total") for w in pool]
+        asyncio.run(_fill(bootstrap, [names], load.payloads))
         decided = asyncio.run(_decided(bootstrap, names.audit, load.event_ids, 1800))
         stamps = [decided[e] for e in load.event_ids]
         rate = len(stamps) / max(1e-3, (max(stamps) - min(stamps)) / 1000)
@@ -215,9 +234,6 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
                 }  # fmt: skip
             result["latency_ms_at_half_rate"] = result["latency_ms"]["0.5"]
         return result
-    finally:
-        for w in pool:
-            w.stop()
 
 
 def baselines(bootstrap: str, work: Path, payloads: list[Payload]) -> dict[str, float]:

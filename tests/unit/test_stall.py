@@ -1,5 +1,6 @@
 """The worker's produce path without Kafka: the stall clock behind /readyz, sends in order and
-never resent, and a producer that is idempotent outside transactions too (issue 20)."""
+never resent, a producer that is idempotent outside transactions too (issue 20), and a consumer
+whose fetches wait for the bytes or the time the settings name (issue 17)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from gateway.core.messages import Output
 from gateway.shell.stall import StallClock
-from gateway.shell.worker import IdempotentProducer, send_in_order
+from gateway.shell.worker import IdempotentProducer, fetching, send_in_order
 from tests.support.aio import until
 
 
@@ -136,5 +137,24 @@ def test_the_producer_is_idempotent_outside_transactions() -> None:
         client = producer._new_producer()  # builds, connects to nothing
         assert client._txn_manager is not None, "idempotence on: producer id and sequence numbers"
         assert client._sender._acks == -1
+
+    asyncio.run(scenario())
+
+
+def test_the_consumer_fetches_with_the_configured_minimum_and_wait() -> None:
+    async def scenario() -> None:
+        async def nothing(*args: Any) -> None: ...
+
+        app = faust.App("fetch-test", broker="kafka://127.0.0.1:1", consumer_max_fetch_size=1 << 20)
+        app.transport.Consumer = fetching(256 << 10, 10)  # type: ignore[misc]
+        consumer: Any = app.transport.create_consumer(
+            callback=nothing, on_partitions_revoked=nothing, on_partitions_assigned=nothing
+        )
+        client = consumer._thread._create_worker_consumer(app.transport)  # builds, connects to nothing
+        try:
+            assert (client._fetch_min_bytes, client._fetch_max_wait_ms) == (256 << 10, 10)
+            assert client._max_partition_fetch_bytes == 1 << 20, "Faust's own settings still apply"
+        finally:
+            await client.stop()
 
     asyncio.run(scenario())
