@@ -44,9 +44,14 @@ def _window(group: Group, rate: float, seconds: float, seed: int, bootstrap: str
     started = time.monotonic()
     if rate > 0:
         load = captures(int(rate * seconds), seed=seed)
-        asyncio.run(_paced(bootstrap, group.names, load.payloads, rate))
-        decided = asyncio.run(_decided(bootstrap, group.names.audit, load.event_ids, 600))
-        undecided = len(load.event_ids - decided.keys())
+
+        async def send_and_follow() -> dict[str, int]:
+            # Followed while sent, so the window closes with the last decision, not seconds later.
+            follow = asyncio.create_task(_decided(bootstrap, group.names.audit, load.event_ids, 600))
+            await _paced(bootstrap, group.names, load.payloads, rate)
+            return await follow
+
+        undecided = len(load.event_ids - asyncio.run(send_and_follow()).keys())
     else:  # the measurement is the window itself: nothing is sent, nothing awaited
         time.sleep(seconds)
         undecided = 0
