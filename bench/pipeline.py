@@ -315,7 +315,7 @@ def facegate_settings(settings: Settings) -> str:
     return (
         f"batch {settings.batch_size} / {settings.batch_wait_ms} ms, producer batch {settings.producer_max_batch_bytes >> 10} KiB, "
         f"linger {settings.producer_linger_ms} ms, fetch {settings.consumer_max_fetch_bytes >> 20} MiB "
-        f"(at least {settings.consumer_fetch_min_bytes >> 10} KiB or {settings.consumer_fetch_max_wait_ms} ms), "
+        f"(at least {settings.consumer_fetch_min_bytes:,} bytes or {settings.consumer_fetch_max_wait_ms} ms), "
         f"stream buffer {settings.stream_buffer_maxsize:,}, acks=all"
     )
 

@@ -125,10 +125,11 @@ class Settings(BaseSettings):
     producer_max_batch_bytes: Annotated[int, Field(ge=16_384, le=64 << 20)] = 1 << 20
     producer_linger_ms: Annotated[int, Field(ge=0, le=1000)] = 0  # each commit awaits its acks: linger only waits
     consumer_max_fetch_bytes: Annotated[int, Field(ge=65_536, le=256 << 20)] = 8 << 20
-    # A fetch waits for 256 KiB or 10 ms: a paced load is then fetched in fewer, fuller responses
-    # (bench/PROFILES.md: 12% less CPU per decision at 250 and 750 captures/s, same latency).
-    consumer_fetch_min_bytes: Annotated[int, Field(ge=1, le=64 << 20)] = 256 << 10
-    consumer_fetch_max_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 10
+    # How long a fetch of the inputs may wait for how much (Faust's own: 1 byte, 1.5 s). 256 KiB or
+    # 10 ms cost 12% less CPU per decision under a paced load but 10-25% of a backlog's decisions/s
+    # (bench/PROFILES.md), so the defaults stay Faust's.
+    consumer_fetch_min_bytes: Annotated[int, Field(ge=1, le=64 << 20)] = 1
+    consumer_fetch_max_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 1500
     stream_buffer_maxsize: Annotated[int, Field(ge=1, le=1_000_000)] = 16_384
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
     dedupe_window_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS  # read back from the audit log at start

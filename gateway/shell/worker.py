@@ -50,6 +50,7 @@ from gateway.shell.stall import StallClock
 log = logging.getLogger("facegate")
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
+SWEEP_SLICE = 10_000  # enrollments looked at between two chances for the batches to run
 DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
 RESIGN_IDLE_SECONDS = 60.0  # an idle chain's head is signed again this often: a stalled stream shows
 
@@ -278,8 +279,14 @@ class Worker:
         if not self.ready or not self.feeds.caught_up.is_set() or not self.partitions.settled.is_set():
             return
         by_partition: dict[int, list[DueErasure]] = {}
-        for due in due_erasures(self.runtime.state, datetime.now(UTC), self.partitions.ours):
-            by_partition.setdefault(due.partition, []).append(due)
+        state, now = self.runtime.state, datetime.now(UTC)
+        keys = list(state.enrollments)
+        for start in range(0, len(keys), SWEEP_SLICE):
+            for due in due_erasures(state, now, self.partitions.ours, keys[start : start + SWEEP_SLICE]):
+                by_partition.setdefault(due.partition, []).append(due)
+            # Batches are decided between slices: walking 2M enrollments at once held every
+            # capture in flight for seconds each sweep.
+            await asyncio.sleep(0)
         for partition, items in sorted(by_partition.items()):
             async with self.partitions.lock:
                 if not self.partitions.ours(partition):

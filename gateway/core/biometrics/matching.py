@@ -3,18 +3,18 @@
 Protected codes are bit strings, so search is a Hamming search. Up to CASCADE_FROM enrolled
 subjects it is exhaustive (faiss' knn_hamming, popcount over packed codes): the best match is
 never missed. Beyond that a cascade (gateway.core.biometrics.scan) reads a 256-bit prefix of
-every code and computes the full distance only where the prefix disagrees in at most 107 of
-its 256 bits (41.8%). The prefix is an unbiased sample of a code's bits, so a genuine probe
-(about 28% of bits disagreeing; 36% at the strictest shipped threshold, agreement 0.64) rarely
-exceeds that, and a stranger (50%) rarely stays under it: 1.4% of a gallery is compared in
-full. Measured on 37,419 genuine probes identified by exhaustive search at the operating
-threshold, the cascade returned the same best match for 99.97% (0.4375 = 112 bits: 100%, at
-twice the candidates; bench.matching, tests/unit/biometrics/test_cascade.py). It can only miss
-a match, never score one higher than exhaustive search would, so false accepts cannot rise.
-The codes live in one numpy array that grows by a quarter when full, beside a column-wise copy
-of their prefixes (32 bytes each);
-removal moves the last row into the gap, so memory is the codes, the prefixes, one list slot
-and one dict entry per subject.
+every code and computes the full distance only where the prefix disagrees in at most 107 of its
+256 bits (41.8%). The prefix is an unbiased sample of a code's bits, so a genuine probe (about
+28% of bits disagreeing; 36% at the strictest shipped threshold, agreement 0.64) rarely exceeds
+that, and a stranger (50%) rarely stays under it: 1.4-2% of a gallery is compared in full (2% of
+the synthetic 1M gallery, whose strangers are not quite independent). Measured on 37,419 genuine
+probes identified by exhaustive search at the operating threshold, the cascade returned the same
+best match for 99.97% (0.4375 = 112 bits: 100%, at twice the candidates; bench.matching,
+tests/unit/biometrics/test_cascade.py). It can only miss a match, never score one higher than
+exhaustive search would, so false accepts cannot rise. The codes live in one numpy array that
+grows by a quarter when full, beside a column-wise copy of their prefixes (32 bytes each);
+removal moves the last row into the gap, so memory is the codes, the prefixes, one list slot and
+one dict entry per subject.
 """
 
 from __future__ import annotations

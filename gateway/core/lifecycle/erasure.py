@@ -8,7 +8,7 @@ ERASED. Ids are derived from the cause, so a redo or a second sweep repeats, not
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -138,12 +138,16 @@ def _change(history: ConsentHistory | None, consent: ConsentRecord) -> Reason:
     return Reason.CONSENT_NARROWED if kept and (fewer or ends_earlier) else Reason.CONSENT_UPDATED
 
 
-def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool]) -> Iterator[DueErasure]:
+def due_erasures(
+    state: GatewayState, now: datetime, owned: Callable[[int], bool], keys: Iterable[str] | None = None
+) -> Iterator[DueErasure]:
     """Enrollments on partitions this worker owns whose consent expired past the grace, that are
     older than the pack's retention (R11), or whose key version is revoked (R08: cancelable
-    templates). Withdrawals are erased as they arrive."""
-    for key, entry in list(state.enrollments.items()):
-        if not owned(entry.partition):
+    templates). Withdrawals are erased as they arrive. `keys` (tenant/subject) limits the walk to
+    those enrollments, so a caller can take a large gallery a slice at a time."""
+    for key in list(state.enrollments) if keys is None else keys:
+        entry = state.enrollments.get(key)
+        if entry is None or not owned(entry.partition):
             continue
         tenant_id, subject_id = key.split("/", 1)
         policy = state.policy(tenant_id)
@@ -160,8 +164,8 @@ def due_erasures(state: GatewayState, now: datetime, owned: Callable[[int], bool
         ):
             reason, effective = Reason.RETENTION, entry.enrolled_at
         elif state.keyring.protection_revoked(tenant_id, entry.key_version, now):
-            keys = state.keyring.tenants[tenant_id].protection
-            reason, effective = Reason.KEY_REVOKED, keys.revoke_after[entry.key_version]
+            versions = state.keyring.tenants[tenant_id].protection
+            reason, effective = Reason.KEY_REVOKED, versions.revoke_after[entry.key_version]
         else:
             continue
         history = state.consents.get(key)

@@ -140,6 +140,11 @@ def test_an_enrolled_template_records_its_calibration_and_a_new_one_asks_for_re_
     apply(state, s.result)
     assert state.enrollments["acme/s1"].current and state.enrolled_count("acme") == 1
     assert not [a for a in on(s.result, NAMES.audit) if CODEC.decode(a.value or b"", AuditRecord).decision == "BLOCKED"]
+    assert state.needing_reenrollment() == {}, "counted as it changes, not walked"
+    state.apply_enrollment(stored.key.decode(), stored.value)  # the old template once more: stale again
+    assert state.needing_reenrollment() == {"synthetic-512": 1}
+    state.apply_enrollment(stored.key.decode(), None)  # erased
+    assert state.needing_reenrollment() == {} and "acme/s1" not in state.enrollments
 
 
 def test_a_threshold_only_recalibration_keeps_enrolled_templates() -> None:
