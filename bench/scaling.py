@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 
 from bench.broker import on_broker
+from bench.pipeline import facegate_settings
 from bench.results import cpu_seconds, write_results
 from bench.suite import Group, _decided, _paced, captures, running_gateway
+from gateway.settings import Settings
 
 IDLE_SECONDS = 15.0
 
@@ -89,7 +91,8 @@ def measure(
 
 def run(bootstrap: str, work: Path, enrolled: list[int], rates: list[float], seconds: float) -> dict[str, Any]:
     levels = [measure(bootstrap, work, n, workers, rates, seconds) for n in enrolled for workers in (1, 2)]
-    return {"rates": rates, "seconds": seconds, "idle_seconds": IDLE_SECONDS, "levels": levels}
+    settings = facegate_settings(Settings())  # the workers' environment is this process's
+    return {"rates": rates, "seconds": seconds, "idle_seconds": IDLE_SECONDS, "settings": settings, "levels": levels}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -101,17 +104,23 @@ def markdown(result: dict[str, Any]) -> str:
         + f" captures/s for {result['seconds']:.0f} s each (the scenario's decision mix). CPU is each worker's own"
         " accounting (/proc), summed over the group; the loaded windows are fitted as CPU = fixed x seconds + marginal x decisions.",
         "",
+        f"Worker settings: {result.get('settings', 'not recorded')}.",
+        "",
         "| enrolled per tenant | workers | window | decisions per worker | CPU-s per worker | group CPU-s per 1,000 decisions |",
         "|---:|---:|---|---|---|---:|",
     ]
     for level in result["levels"]:
         for w in level["windows"]:
-            what = f"{w['rate']:,.0f}/s, {w['seconds']:.1f} s" if w["rate"] else f"idle, {w['seconds']:.1f} s"
-            per = 1000 * sum(w["cpu_seconds"]) / sum(w["decisions"]) if sum(w["decisions"]) else float("nan")
+            if w["rate"]:
+                what = f"{w['rate']:,.0f}/s, {w['seconds']:.1f} s"
+                per = f"{1000 * sum(w['cpu_seconds']) / sum(w['decisions']):.2f}"
+            else:  # what the group spends per second with nothing to decide
+                what = f"idle, {w['seconds']:.1f} s"
+                per = f"— ({sum(w['cpu_seconds']) / w['seconds']:.3f} CPU-s per second)"
             lines.append(
                 f"| {level['enrolled_per_tenant']:,} | {level['workers']} | {what} | "
                 + " / ".join(f"{d:,.0f}" for d in w["decisions"]) + " | "
-                + " / ".join(f"{c:.2f}" for c in w["cpu_seconds"]) + f" | {per:.2f} |"
+                + " / ".join(f"{c:.2f}" for c in w["cpu_seconds"]) + f" | {per} |"
             )  # fmt: skip
     lines += [
         "",
