@@ -30,9 +30,10 @@ FAUST_DEFAULTS = {  # what the worker ran with before: Faust's own client defaul
     "FACEGATE_STREAM_BUFFER_MAXSIZE": "4096",
 }
 FEWER_FETCHES = {"FACEGATE_CONSUMER_FETCH_MIN_BYTES": str(256 << 10), "FACEGATE_CONSUMER_FETCH_MAX_WAIT_MS": "10"}
+DEFAULTS = "the defaults"  # the variant --profile samples
 VARIANTS: dict[str, dict[str, str]] = {
     "Faust client defaults, batch 256 (before)": {**FAUST_DEFAULTS, "FACEGATE_BATCH_SIZE": "256"},
-    "the defaults": {},
+    DEFAULTS: {},
     "the defaults, fetches wait for 256 KiB or 10 ms": FEWER_FETCHES,
     "the defaults, wait 5 ms": {"FACEGATE_BATCH_WAIT_MS": "5"},
 }
@@ -96,7 +97,7 @@ def main() -> None:
         print(summarise(args.summarise))
         return
     work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    profile = "the defaults now: tuned clients, linger 0, batch 1000" if args.profile else None
+    profile = DEFAULTS if args.profile else None
     result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.events, bootstrap, work, VARIANTS, profile))
     write_results("tuning", result, markdown(result))
 
