@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gateway.core.biometrics.matching import EnrolledIndex
-from gateway.core.biometrics.protection import Scheme
+from gateway.core.biometrics.protection import Protector, Scheme
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.files.calibrations import shipped
 
@@ -16,10 +16,14 @@ PEOPLE = 20_000
 PROBES = 3_000
 
 
+def _protector() -> Protector:
+    return shipped()[SYNTHETIC_512.name].protector(b"cascade-test".ljust(32, b"\0"), 1)
+
+
 @pytest.fixture(scope="module")
 def galleries() -> tuple[EnrolledIndex, EnrolledIndex, Population, float]:
     calibration = shipped()[SYNTHETIC_512.name]
-    protector = calibration.protector(b"cascade-test".ljust(32, b"\0"), 1)
+    protector = _protector()
     population = Population.create(SYNTHETIC_512, PEOPLE + PROBES, seed=11)  # the last PROBES never enrolled
     codes = protector.protect(population.captures(np.arange(PEOPLE), 0))
     ids = [f"p{i}" for i in range(PEOPLE)]
@@ -35,8 +39,7 @@ def test_genuine_probes_find_exhaustive_searchs_best_match(
     galleries: tuple[EnrolledIndex, EnrolledIndex, Population, float],
 ) -> None:
     cascade, exhaustive, population, threshold = galleries
-    calibration = shipped()[SYNTHETIC_512.name]
-    protector = calibration.protector(b"cascade-test".ljust(32, b"\0"), 1)
+    protector = _protector()
     people = np.random.default_rng(3).integers(0, PEOPLE, PROBES)
     probes = protector.protect(population.captures(people, 1))
     fast, exact = cascade.search(probes), exhaustive.search(probes)
@@ -52,8 +55,7 @@ def test_impostors_are_accepted_no_more_often(
     galleries: tuple[EnrolledIndex, EnrolledIndex, Population, float],
 ) -> None:
     cascade, exhaustive, population, _ = galleries
-    calibration = shipped()[SYNTHETIC_512.name]
-    protector = calibration.protector(b"cascade-test".ljust(32, b"\0"), 1)
+    protector = _protector()
     strangers = protector.protect(population.captures(np.arange(PEOPLE, PEOPLE + PROBES), 1))
     fast, exact = cascade.search(strangers), exhaustive.search(strangers)
     assert all(f.subject_id is not None for f in fast)  # a probe shortlisting nothing still gets its nearest
@@ -90,8 +92,7 @@ def test_batch_size_does_not_change_results(
     # Probes are scanned four at a time, the rest of a 64-probe chunk one at a time: every split of
     # the same probes must give the same matches.
     cascade, _, population, _ = galleries
-    calibration = shipped()[SYNTHETIC_512.name]
-    protector = calibration.protector(b"cascade-test".ljust(32, b"\0"), 1)
+    protector = _protector()
     probes = protector.protect(population.captures(np.arange(0, PEOPLE, PEOPLE // 71)[:71], 2))
     whole = cascade.search(probes)
     for size in (1, 3, 4, 5, 66):
