@@ -35,7 +35,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "Faust client defaults, batch 256 (before)": {**FAUST_DEFAULTS, "FACEGATE_BATCH_SIZE": "256"},
     DEFAULTS: {},
     "the defaults, fetches wait for 256 KiB or 10 ms": FEWER_FETCHES,
-    "the defaults, wait 5 ms": {"FACEGATE_BATCH_WAIT_MS": "5"},
+    "the defaults, an idle worker lingers 20 ms": {"FACEGATE_BATCH_WAIT_MS": "20"},
 }
 
 

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, cast
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
@@ -40,6 +41,7 @@ from gateway.kafka.provisioning import admin_client, cluster_brokers, ensure_ten
 from gateway.shell.acks import hold, release
 from gateway.shell.audit_tail import AuditTail
 from gateway.shell.backlog import Backlog
+from gateway.shell.batches import ready_batches, records_behind
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import Apply, FeedReader
 from gateway.shell.metrics import GatewayMetrics
@@ -148,13 +150,13 @@ class Worker:
         @self.app.agent(raw, concurrency=1, name="facegate.captures")
         async def captures(stream: faust.StreamT[bytes]) -> None:
             # An event is acknowledged only once decided, i.e. once Kafka took its outputs (acks.py).
-            batches = cast(Any, stream).take_events(settings.batch_size, settings.batch_wait_ms / 1000)
+            batches = ready_batches(stream, settings.batch_size, settings.batch_wait_ms / 1000, self._behind)
             async for events in batches:
                 await self._decide_held(events, partial(self.handle, events))
 
         @self.app.agent(lifecycle_topics, concurrency=1, name="facegate.lifecycle")
         async def lifecycle(stream: faust.StreamT[bytes]) -> None:
-            batches = cast(Any, stream).take_events(settings.batch_size, settings.batch_wait_ms / 1000)
+            batches = ready_batches(stream, settings.batch_size, settings.batch_wait_ms / 1000, self._behind)
             async for events in batches:
                 await self._decide_held(events, partial(self.decide_lifecycle, events))
 
@@ -212,6 +214,17 @@ class Worker:
             self.ready = True
             self.metrics.ready.set(1 if self.is_ready() else 0)
             self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
+
+    def _behind(self, events: Sequence[Any]) -> int:
+        """Records Kafka holds past these events: a batch that is behind fills before it is decided."""
+        return records_behind(events, self._highwater)
+
+    def _highwater(self, tp: Any) -> int | None:
+        """The partition's high watermark as last fetched; None once it is no longer ours."""
+        try:
+            return cast(int | None, self.app.consumer.highwater(tp))
+        except (AssertionError, ConsumerNotStarted):  # aiokafka asserts the partition is assigned
+            return None
 
     async def _decide_held(self, events: list[Any], decide: Callable[[], Awaitable[list[Any]]]) -> None:
         """Run `decide` on events held unacknowledged (acks.py) and release those it decided. An

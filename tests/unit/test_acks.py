@@ -23,7 +23,8 @@ def delivered(offset: int) -> Event:
 
 
 def stream_acks(events: list[Event]) -> None:
-    """What take_events' `finally` does for every event of the batch it yielded."""
+    """What the batching's `finally` does for every event of the batch it yielded (Faust's take_events and
+    gateway/shell/batches.py alike)."""
     for event in events:
         event.message.ack(consumer=None)  # type: ignore[arg-type]  # a plain Message never calls it
 
