@@ -6,9 +6,11 @@ mid-batch waits out the rest of that batch, the full window, then its own batch.
 keeps filling the next batch while the current one is decided (and its records acknowledged by
 Kafka), and the agent gets it as soon as it asks: under a paced load batches grow with the load
 by themselves and nobody waits for a window. Two waits remain. An idle worker waits for the first
-event, then `linger` for others to join it. A worker that is behind (Kafka already holds more
-than a batch's worth past what it has taken) lets the batch fill, for up to FILL_BOUND: each
-batch costs its round trips to Kafka whatever its size, so a backlog is drained in full batches.
+event, then `linger` for others to join it. And a batch takes what Kafka already holds past its
+events (by the high watermarks of the last fetch), up to `max_`, waiting for up to FILL_BOUND
+while Faust takes them in: a backlog is drained in full batches (each batch costs its round trips
+to Kafka, and at a large gallery a pass over it, whatever its size), and a record that was
+fetched while the last batch was decided is not left for the one after.
 As in Faust's, a batch's events are acknowledged when the generator moves past it or closes
 (acks.py holds them until decided).
 """
@@ -21,8 +23,8 @@ from typing import Any
 
 from faust.types import TP, EventT, StreamT
 
-# Seconds a batch that is behind waits to fill: beside the rest, Faust took in ~5,000 events/s in
-# bench/PROFILES.md's backlog, so 200 ms fills 1,000 (50 ms gave batches of ~220, 20% slower).
+# Seconds a batch waits for what Kafka holds past it: beside the rest, Faust took in ~5,000 events/s
+# in bench/PROFILES.md's backlog, so 200 ms fills 1,000 (50 ms gave batches of ~220, 20% slower).
 FILL_BOUND = 0.2
 
 Behind = Callable[[Sequence[EventT[Any]]], int]  # records Kafka holds past these events' offsets
@@ -42,11 +44,12 @@ async def ready_batches(
     stream: StreamT[Any], max_: int, linger: float, behind: Behind | None = None, fill_bound: float = FILL_BOUND
 ) -> AsyncIterator[list[EventT[Any]]]:
     """Up to `max_` events at a time from `stream`: those received when asked, else the first to
-    arrive and those arriving within `linger` seconds; when `behind(batch)` says Kafka holds
-    enough to fill it, filled first for up to `fill_bound` seconds."""
+    arrive and those arriving within `linger` seconds; and the `behind(batch)` more that Kafka
+    holds past them, waited for up to `fill_bound` seconds."""
     s: Any = stream  # Faust's Stream: the same internals its take_events uses
     pending: list[EventT[Any]] = []
-    arrived, full, room = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    target = max_  # the batch is yielded early once it holds this many
+    arrived, filled, room = asyncio.Event(), asyncio.Event(), asyncio.Event()
     room.set()
 
     async def add(value: Any) -> Any:
@@ -60,8 +63,8 @@ async def ready_batches(
                 return value
         pending.append(event)
         arrived.set()
-        if len(pending) >= max_:
-            full.set()
+        if len(pending) >= target:
+            filled.set()
         return value
 
     s.enable_acks = False  # acknowledged below, once the agent moved past the batch
@@ -73,14 +76,19 @@ async def ready_batches(
             if await s.wait_for_stopped(arrived):
                 break
             if linger > 0 and len(pending) < max_:
-                await s.wait_for_stopped(full, timeout=linger)
-        if behind is not None and 0 < len(pending) < max_ and behind(pending) >= max_ - len(pending):
-            await s.wait_for_stopped(full, timeout=fill_bound)
+                target = max_
+                filled.clear()
+                await s.wait_for_stopped(filled, timeout=linger)
+        if behind is not None and 0 < len(pending) < max_:
+            # What Kafka already holds past these events comes in this batch, not the next.
+            target = min(max_, len(pending) + behind(pending))
+            if len(pending) < target:
+                filled.clear()
+                await s.wait_for_stopped(filled, timeout=fill_bound)
         if not pending:
             continue
         batch = pending[:]
         pending.clear()
-        full.clear()
         room.set()
         try:
             yield batch

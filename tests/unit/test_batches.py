@@ -111,7 +111,7 @@ def test_a_batch_is_acknowledged_once_the_agent_moves_past_it_and_not_before() -
 def test_a_batch_that_is_behind_fills_before_it_is_decided() -> None:
     async def body(agent: Any, batches: list[list[Any]], go: asyncio.Event) -> None:
         await agent.put("a")
-        await agent.put("b")  # Kafka holds more: "a" waits for the batch to fill (an hour at most)
+        await agent.put("b")  # Kafka holds more: "a" waits for the batch to fill (for up to an hour)
         await agent.put("c")
         await until(lambda: len(batches) == 1)
         assert values(batches) == [["a", "b", "c"]]
@@ -120,15 +120,15 @@ def test_a_batch_that_is_behind_fills_before_it_is_decided() -> None:
     scenario(3, 0.0, body, behind=lambda events: 1_000, fill_bound=3600.0)
 
 
-def test_a_batch_that_is_not_behind_does_not_wait_to_fill() -> None:
+def test_a_batch_waits_only_for_what_kafka_holds_past_it() -> None:
     async def body(agent: Any, batches: list[list[Any]], go: asyncio.Event) -> None:
         await agent.put("a")
+        await agent.put("b")  # the one record Kafka held past "a"
         await until(lambda: len(batches) == 1)
-        assert values(batches) == [["a"]]
+        assert values(batches) == [["a", "b"]]  # not waiting (an hour) for a third
         go.set()
 
-    # One record more in Kafka than this batch holds is not enough to fill it: decided at once.
-    scenario(3, 0.0, body, behind=lambda events: 1, fill_bound=3600.0)
+    scenario(3, 0.0, body, behind=lambda events: 2 - len(events), fill_bound=3600.0)
 
 
 def test_records_behind_counts_past_the_newest_event_of_each_partition() -> None:
