@@ -216,7 +216,7 @@ class Worker:
             self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
 
     def _behind(self, events: Sequence[Any]) -> int:
-        """Records Kafka holds past these events: a batch that is behind fills before it is decided."""
+        """Records Kafka holds past these events: they join the batch before it is decided."""
         return records_behind(events, self._highwater)
 
     def _highwater(self, tp: Any) -> int | None:
