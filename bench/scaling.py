@@ -1,21 +1,20 @@
-"""Benchmark: what a second worker in the consumer group costs, per second and per decision.
+"""Benchmark: what a second worker in the consumer group costs per decision.
 
-    python -m bench.scaling [--enrolled 1000,100000] [--rates 250,500,750] [--seconds 20] [--bootstrap host:port]
+    python -m bench.scaling [--enrolled 1000,100000] [--rates 125,250,375,500,750] [--seconds 20]
+                            [--bootstrap host:port]
 
-A worker's CPU has a part that grows with the decisions it makes and a part it spends every
-second it has input, whatever the amount (its batch loop's cycles, each with its fetches and two
-produce round trips; Faust's consumer thread; timers). Run at its maximum rate, a group of two
-looks dearer per decision than one worker, but that mixes the two parts (and, on this 2-core
-machine, the broker's share of the cores). Here each gallery size is run twice on fresh topics,
-with one worker and then with two in one group: each sees an idle window, then the same paced
-loads (below one worker's maximum, so no backlog grows), and each worker's own CPU accounting
-over the loaded windows is fitted by least squares as
-
-    CPU seconds = fixed x seconds + marginal x decisions
-
-for the group as a whole. A second worker that adds no work per decision leaves `marginal` where
-one worker had it and adds about one worker's `fixed`. Writes bench/results/scaling.json and
-scaling.md. Nothing here asserts a time.
+A worker decides what is ready as one batch, so under a light load its batches are small, and
+each batch has its own cycle (context, two produce round trips to Kafka, Faust's fetches and
+acknowledgements): its CPU per decision depends on the rate it sees, and two workers in one group
+each see half the rate. So a group of two is compared with one worker at the rate each of its
+workers sees: the group at rate R against one worker at R/2. A second worker that adds no work
+per decision costs the group no more per decision than one worker costs at R/2. Each gallery size
+is run twice on fresh topics, with one worker and then with two in one group, each through an
+idle window and then the same paced loads (below one worker's maximum, so no backlog grows); CPU
+is each worker's own /proc accounting, batches its `facegate_batch_captures` histogram's count.
+(A least-squares fit of CPU on seconds, batches and decisions did not hold: a worker's cost per
+batch depends on how busy the machine is; see bench/PROFILES.md.) Writes
+bench/results/scaling.json and scaling.md. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from bench.broker import on_broker
 from bench.pipeline import facegate_settings
@@ -43,6 +40,7 @@ def _window(group: Group, rate: float, seconds: float, seed: int, bootstrap: str
     pool = group.pool
     cpu = [cpu_seconds(w.process.pid or 0) for w in pool]
     made = [w.metric("facegate_decisions_total") for w in pool]
+    batched = [w.metric("facegate_batch_captures_count") for w in pool]
     started = time.monotonic()
     if rate > 0:
         load = captures(int(rate * seconds), seed=seed)
@@ -61,23 +59,29 @@ def _window(group: Group, rate: float, seconds: float, seed: int, bootstrap: str
     return {
         "rate": rate, "seconds": elapsed, "undecided": undecided,
         "decisions": [w.metric("facegate_decisions_total") - m for w, m in zip(pool, made, strict=True)],
+        "batches": [w.metric("facegate_batch_captures_count") - b for w, b in zip(pool, batched, strict=True)],
         "cpu_seconds": [cpu_seconds(w.process.pid or 0) - c for w, c in zip(pool, cpu, strict=True)],
     }  # fmt: skip
 
 
-def fit(windows: list[dict[str, Any]]) -> dict[str, float]:
-    """Least squares of the group's CPU seconds on (seconds, decisions) over its loaded windows
-    (an idle worker spends far less per second than one cycling through small batches)."""
-    windows = [w for w in windows if w["rate"] > 0]
-    x = np.array([[w["seconds"], sum(w["decisions"])] for w in windows], dtype=np.float64)
-    y = np.array([sum(w["cpu_seconds"]) for w in windows], dtype=np.float64)
-    (fixed, marginal), *_ = np.linalg.lstsq(x, y, rcond=None)
-    worst = float(np.max(np.abs(x @ np.array([fixed, marginal]) - y)))
-    return {
-        "fixed_cpu_per_second": float(fixed),
-        "marginal_cpu_ms_per_decision": 1000 * float(marginal),
-        "worst_residual_cpu_seconds": worst,
-    }
+def per_1000(window: dict[str, Any]) -> float:
+    """The group's CPU seconds per 1,000 decisions in one window."""
+    return 1000 * float(sum(window["cpu_seconds"])) / max(1.0, float(sum(window["decisions"])))
+
+
+def at_the_rate_each_sees(one: dict[str, Any], two: dict[str, Any]) -> list[dict[str, float]]:
+    """The group of two at rate R beside one worker at R/2, for every R where both were measured."""
+    alone = {w["rate"]: w for w in one["windows"] if w["rate"] > 0}
+    rows = []
+    for w in two["windows"]:
+        single = alone.get(w["rate"] / 2)
+        if w["rate"] > 0 and single is not None:
+            rows.append({
+                "rate": w["rate"], "two_per_1000": per_1000(w), "one_per_1000": per_1000(single),
+                "two_per_batch": sum(w["decisions"]) / max(1.0, sum(w["batches"])),
+                "one_per_batch": sum(single["decisions"]) / max(1.0, sum(single["batches"])),
+            })  # fmt: skip
+    return rows
 
 
 def measure(
@@ -86,7 +90,7 @@ def measure(
     with running_gateway(bootstrap, work, enrolled, 0, workers) as group:
         windows = [_window(group, 0.0, IDLE_SECONDS, 0, bootstrap)]
         windows += [_window(group, r, seconds, 300 + i, bootstrap) for i, r in enumerate(rates)]
-    return {"enrolled_per_tenant": enrolled, "workers": workers, "windows": windows, "fit": fit(windows)}
+    return {"enrolled_per_tenant": enrolled, "workers": workers, "windows": windows}
 
 
 def run(bootstrap: str, work: Path, enrolled: list[int], rates: list[float], seconds: float) -> dict[str, Any]:
@@ -102,50 +106,56 @@ def markdown(result: dict[str, Any]) -> str:
         f"Each configuration on fresh topics: an idle window of {result['idle_seconds']:.0f} s, then "
         + " and ".join(f"{r:,.0f}" for r in result["rates"])
         + f" captures/s for {result['seconds']:.0f} s each (the scenario's decision mix). CPU is each worker's own"
-        " accounting (/proc), summed over the group; the loaded windows are fitted as CPU = fixed x seconds + marginal x decisions.",
+        " accounting (/proc), summed over the group; batches are each worker's decided batches of captures.",
         "",
         f"Worker settings: {result.get('settings', 'not recorded')}.",
         "",
-        "| enrolled per tenant | workers | window | decisions per worker | CPU-s per worker | group CPU-s per 1,000 decisions |",
-        "|---:|---:|---|---|---|---:|",
+        "| enrolled per tenant | workers | window | decisions per worker | captures per batch | CPU-s per worker "
+        "| group CPU-s per 1,000 decisions |",
+        "|---:|---:|---|---|---|---|---:|",
     ]
     for level in result["levels"]:
         for w in level["windows"]:
             if w["rate"]:
-                what = f"{w['rate']:,.0f}/s, {w['seconds']:.1f} s"
-                per = f"{1000 * sum(w['cpu_seconds']) / sum(w['decisions']):.2f}"
+                what, per = f"{w['rate']:,.0f}/s, {w['seconds']:.1f} s", f"{per_1000(w):.2f}"
             else:  # what the group spends per second with nothing to decide
                 what = f"idle, {w['seconds']:.1f} s"
                 per = f"— ({sum(w['cpu_seconds']) / w['seconds']:.3f} CPU-s per second)"
+            sizes = " / ".join(f"{d / b:.1f}" if b else "—" for d, b in zip(w["decisions"], w["batches"], strict=True))
             lines.append(
                 f"| {level['enrolled_per_tenant']:,} | {level['workers']} | {what} | "
-                + " / ".join(f"{d:,.0f}" for d in w["decisions"]) + " | "
+                + " / ".join(f"{d:,.0f}" for d in w["decisions"]) + f" | {sizes} | "
                 + " / ".join(f"{c:.2f}" for c in w["cpu_seconds"]) + f" | {per} |"
             )  # fmt: skip
-    lines += [
-        "",
-        "| enrolled per tenant | workers | fixed CPU-s per second (group) | marginal CPU-ms per decision | worst residual CPU-s |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for level in result["levels"]:
-        f = level["fit"]
-        lines.append(
-            f"| {level['enrolled_per_tenant']:,} | {level['workers']} | {f['fixed_cpu_per_second']:.3f} | "
-            f"{f['marginal_cpu_ms_per_decision']:.3f} | {f['worst_residual_cpu_seconds']:.2f} |"
-        )
-    lines.append("")
+    pairs = []
     for n in sorted({level["enrolled_per_tenant"] for level in result["levels"]}):
         one, two = (
-            next(x["fit"] for x in result["levels"] if x["enrolled_per_tenant"] == n and x["workers"] == k)
-            for k in (1, 2)
+            next(x for x in result["levels"] if x["enrolled_per_tenant"] == n and x["workers"] == k) for k in (1, 2)
         )
-        lines.append(
-            f"- {n:,} enrolled: the second worker changes the marginal cost per decision by "
-            f"{100 * (two['marginal_cpu_ms_per_decision'] / one['marginal_cpu_ms_per_decision'] - 1):+.0f}% "
-            f"({one['marginal_cpu_ms_per_decision']:.3f} -> {two['marginal_cpu_ms_per_decision']:.3f} ms) and adds "
-            f"{two['fixed_cpu_per_second'] - one['fixed_cpu_per_second']:.3f} CPU-s per second of fixed cost "
-            f"(one worker's: {one['fixed_cpu_per_second']:.3f})."
-        )  # fmt: skip
+        pairs.append((n, one, two))
+    lines += [
+        "",
+        "Each worker at the rate it sees: the group of two at a rate, one worker alone at half of it.",
+        "",
+        "| enrolled per tenant | group rate | group of two: CPU-s per 1,000 (captures per batch) "
+        "| one worker at half the rate | change |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for n, one, two in pairs:
+        for row in at_the_rate_each_sees(one, two):
+            lines.append(
+                f"| {n:,} | {row['rate']:,.0f}/s | {row['two_per_1000']:.2f} ({row['two_per_batch']:.1f}) | "
+                f"{row['one_per_1000']:.2f} ({row['one_per_batch']:.1f}) | "
+                f"{100 * (row['two_per_1000'] / row['one_per_1000'] - 1):+.0f}% |"
+            )
+    lines.append("")
+    for n, one, two in pairs:
+        changes = [100 * (r["two_per_1000"] / r["one_per_1000"] - 1) for r in at_the_rate_each_sees(one, two)]
+        if changes:
+            lines.append(
+                f"- {n:,} enrolled: the group of two spent {min(changes):+.0f}% to {max(changes):+.0f}% per decision "
+                "against one worker at the rate each of its workers saw."
+            )
     undecided = sum(w["undecided"] for level in result["levels"] for w in level["windows"])
     lines += ["", f"Undecided captures in all windows: {undecided}.", ""]
     return "\n".join(lines)
@@ -154,7 +164,7 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--enrolled", default="1000,100000")
-    parser.add_argument("--rates", default="250,500,750", help="paced captures/s, below one worker's maximum")
+    parser.add_argument("--rates", default="125,250,375,500,750", help="paced captures/s, below one worker's maximum")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()

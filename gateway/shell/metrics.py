@@ -31,6 +31,14 @@ class GatewayMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        # How many captures each batch held: under a light load batches are small and a worker spends
+        # more per decision (each batch has its own round trips to Kafka), see docs/operations.md.
+        self.batch_captures = Histogram(
+            "facegate_batch_captures",
+            "Captures per decided batch.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=self.registry,
+        )
         self.enrolled = Gauge(
             "facegate_enrolled_subjects", "Enrolled subjects per tenant.", ["tenant"], registry=self.registry
         )

@@ -261,6 +261,7 @@ class Worker:
         elapsed = time.perf_counter() - started
         for _ in records:
             self.metrics.latency.observe(elapsed)
+        self.metrics.batch_captures.observe(len(records))
         return events
 
     async def decide_lifecycle(self, events: list[Any]) -> list[Any]:

@@ -129,12 +129,16 @@ def test_a_scripted_day(gateway: Gateway) -> None:
         lambda: (
             gateway.worker.metric("facegate_duplicates_dropped_total") >= len(repeats)
             and _captures_decided(gateway.worker) >= len(items)
+            and gateway.worker.metric("facegate_batch_captures_sum") >= len(items) + len(repeats)
         ),
         30,
         "every input and repeat counted",
     )
     assert gateway.worker.metric("facegate_duplicates_dropped_total") == len(repeats)
     assert _captures_decided(gateway.worker) == len(items)
+    # Every capture and repeat was in exactly one decided batch.
+    assert gateway.worker.metric("facegate_batch_captures_sum") == len(items) + len(repeats)
+    assert 1 <= gateway.worker.metric("facegate_batch_captures_count") <= len(items) + len(repeats)
 
     # Tenants see only their own events.
     forwarded: Counter[tuple[str, Decision]] = Counter()

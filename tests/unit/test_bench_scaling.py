@@ -1,5 +1,6 @@
-"""bench.scaling's fit and table without Kafka: windows made from a known fixed cost per second and
-marginal cost per decision give those costs back, and idle windows are reported, not fitted."""
+"""bench.scaling's tables without Kafka: the group of two is compared with one worker at the rate
+each of its workers sees (equal costs show as +0%, a dearer group as more), idle windows are
+reported apart."""
 
 from __future__ import annotations
 
@@ -7,34 +8,47 @@ from typing import Any
 
 import pytest
 
-from bench.scaling import fit, markdown
+from bench.scaling import at_the_rate_each_sees, markdown
 
 
-def window(rate: float, seconds: float, workers: int, fixed: float, marginal_ms: float) -> dict[str, Any]:
+def window(rate: float, seconds: float, workers: int, fixed: float, per_batch_ms: float, per_decision_ms: float,
+           batch: float) -> dict[str, Any]:  # fmt: skip
+    """A window where each worker decides batches of `batch` captures on average."""
     decisions = rate * seconds
-    cpu = fixed * seconds + marginal_ms / 1000 * decisions
+    batches = decisions / batch
+    cpu = fixed * seconds + per_batch_ms / 1000 * batches + per_decision_ms / 1000 * decisions
     return {
-        "rate": rate, "seconds": seconds, "undecided": 0,
-        "decisions": [decisions / workers] * workers, "cpu_seconds": [cpu / workers] * workers,
+        "rate": rate, "seconds": seconds, "undecided": 0, "decisions": [decisions / workers] * workers,
+        "batches": [batches / workers] * workers, "cpu_seconds": [cpu / workers] * workers,
     }  # fmt: skip
 
 
-def test_the_fit_recovers_fixed_and_marginal_costs_from_loaded_windows_only() -> None:
-    loaded = [window(r, s, 2, 0.7, 0.45) for r, s in ((250, 27.0), (500, 29.0), (750, 31.0))]
-    idle = {**window(0, 15.0, 2, 0.15, 0.0), "decisions": [40, 40]}  # far below the loaded fixed cost
-    result = fit([idle, *loaded])
-    assert result["fixed_cpu_per_second"] == pytest.approx(0.7)
-    assert result["marginal_cpu_ms_per_decision"] == pytest.approx(0.45)
-    assert result["worst_residual_cpu_seconds"] == pytest.approx(0.0, abs=1e-9)
+def levels(two_costs_more: float = 0.0) -> list[dict[str, Any]]:
+    """One worker and a group of two whose workers decide batches sized by the rate each sees."""
+    out = []
+    for workers in (1, 2):
+        per_decision = 0.45 + (two_costs_more if workers == 2 else 0.0)
+        windows = [window(0, 15.0, workers, 0.05, 0.0, 0.0, 1.0)] + [
+            window(r, 25.0, workers, 0.3 * workers, 2.5, per_decision, 1 + r / workers / 50) for r in (125, 250, 500)
+        ]
+        out.append({"enrolled_per_tenant": 1000, "workers": workers, "windows": windows})
+    return out
 
 
-def test_the_table_compares_one_worker_with_two() -> None:
-    levels = []
-    for workers, fixed in ((1, 0.45), (2, 0.70)):
-        windows = [window(0, 15.0, workers, 0.15, 0.0)] + [window(r, 25.0, workers, fixed, 0.45) for r in (250, 750)]
-        levels.append({"enrolled_per_tenant": 1000, "workers": workers, "windows": windows, "fit": fit(windows)})
-    table = markdown({"rates": [250, 750], "seconds": 25, "idle_seconds": 15, "settings": "x", "levels": levels})
-    assert "changes the marginal cost per decision by +0%" in table
-    assert "adds 0.250 CPU-s per second of fixed cost (one worker's: 0.450)" in table
-    assert "idle, 15.0 s" in table and "0.150 CPU-s per second" in table
+def test_each_worker_is_compared_at_the_rate_it_sees() -> None:
+    one, two = levels()
+    rows = at_the_rate_each_sees(one, two)
+    assert [r["rate"] for r in rows] == [250, 500]  # 125 has no one-worker window at 62.5
+    for row in rows:
+        assert row["two_per_batch"] == pytest.approx(row["one_per_batch"])
+        assert row["two_per_1000"] == pytest.approx(row["one_per_1000"])
+    one, dearer = levels(two_costs_more=0.2)
+    assert all(r["two_per_1000"] > r["one_per_1000"] for r in at_the_rate_each_sees(one, dearer))
+
+
+def test_the_tables_compare_one_worker_with_two() -> None:
+    table = markdown({"rates": [125, 250, 500], "seconds": 25, "idle_seconds": 15, "settings": "x", "levels": levels()})
+    assert "| 1,000 | 250/s |" in table and "| +0% |" in table
+    assert "the group of two spent +0% to +0% per decision" in table
+    assert "idle, 15.0 s" in table and "0.050 CPU-s per second" in table
     assert "Undecided captures in all windows: 0." in table
