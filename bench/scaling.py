@@ -12,8 +12,8 @@ per decision costs the group no more per decision than one worker costs at R/2. 
 is run twice on fresh topics, with one worker and then with two in one group, each through an
 idle window and then the same paced loads (below one worker's maximum, so no backlog grows); CPU
 is each worker's own /proc accounting, batches its `facegate_batch_captures` histogram's count.
-(A least-squares fit of CPU on seconds, batches and decisions did not hold: a worker's cost per
-batch depends on how busy the machine is; see bench/PROFILES.md.) Writes
+(A least-squares fit of CPU on seconds, batches and decisions did not hold, giving negative
+costs: a worker with input uses the CPU it is given; see bench/PROFILES.md.) Writes
 bench/results/scaling.json and scaling.md. Nothing here asserts a time.
 """
 
