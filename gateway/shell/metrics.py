@@ -31,8 +31,8 @@ class GatewayMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
-        # How many captures each batch held: under a light load batches are small and a worker spends
-        # more per decision (each batch has its own round trips to Kafka), see docs/operations.md.
+        # How many captures each batch held: a worker's CPU per decision is set by the batch sizes its
+        # load allows (small under a light load), see docs/operations.md's sizing.
         self.batch_captures = Histogram(
             "facegate_batch_captures",
             "Captures per decided batch.",
