@@ -69,6 +69,11 @@ def per_1000(window: dict[str, Any]) -> float:
     return 1000 * float(sum(window["cpu_seconds"])) / max(1.0, float(sum(window["decisions"])))
 
 
+def per_batch(window: dict[str, Any]) -> float:
+    """The group's captures per decided batch in one window."""
+    return float(sum(window["decisions"])) / max(1.0, float(sum(window["batches"])))
+
+
 def at_the_rate_each_sees(one: dict[str, Any], two: dict[str, Any]) -> list[dict[str, float]]:
     """The group of two at rate R beside one worker at R/2, for every R where both were measured."""
     alone = {w["rate"]: w for w in one["windows"] if w["rate"] > 0}
@@ -78,8 +83,7 @@ def at_the_rate_each_sees(one: dict[str, Any], two: dict[str, Any]) -> list[dict
         if w["rate"] > 0 and single is not None:
             rows.append({
                 "rate": w["rate"], "two_per_1000": per_1000(w), "one_per_1000": per_1000(single),
-                "two_per_batch": sum(w["decisions"]) / max(1.0, sum(w["batches"])),
-                "one_per_batch": sum(single["decisions"]) / max(1.0, sum(single["batches"])),
+                "two_per_batch": per_batch(w), "one_per_batch": per_batch(single),
             })  # fmt: skip
     return rows
 
@@ -127,12 +131,12 @@ def markdown(result: dict[str, Any]) -> str:
                 + " / ".join(f"{d:,.0f}" for d in w["decisions"]) + f" | {sizes} | "
                 + " / ".join(f"{c:.2f}" for c in w["cpu_seconds"]) + f" | {per} |"
             )  # fmt: skip
-    pairs = []
+    compared = []  # per gallery size, the group of two beside one worker at the rate each sees
     for n in sorted({level["enrolled_per_tenant"] for level in result["levels"]}):
         one, two = (
             next(x for x in result["levels"] if x["enrolled_per_tenant"] == n and x["workers"] == k) for k in (1, 2)
         )
-        pairs.append((n, one, two))
+        compared.append((n, at_the_rate_each_sees(one, two)))
     lines += [
         "",
         "Each worker at the rate it sees: the group of two at a rate, one worker alone at half of it.",
@@ -141,16 +145,16 @@ def markdown(result: dict[str, Any]) -> str:
         "| one worker at half the rate | change |",
         "|---:|---:|---:|---:|---:|",
     ]
-    for n, one, two in pairs:
-        for row in at_the_rate_each_sees(one, two):
+    for n, rows in compared:
+        for row in rows:
             lines.append(
                 f"| {n:,} | {row['rate']:,.0f}/s | {row['two_per_1000']:.2f} ({row['two_per_batch']:.1f}) | "
                 f"{row['one_per_1000']:.2f} ({row['one_per_batch']:.1f}) | "
                 f"{100 * (row['two_per_1000'] / row['one_per_1000'] - 1):+.0f}% |"
             )
     lines.append("")
-    for n, one, two in pairs:
-        changes = [100 * (r["two_per_1000"] / r["one_per_1000"] - 1) for r in at_the_rate_each_sees(one, two)]
+    for n, rows in compared:
+        changes = [100 * (r["two_per_1000"] / r["one_per_1000"] - 1) for r in rows]
         if changes:
             lines.append(
                 f"- {n:,} enrolled: the group of two spent {min(changes):+.0f}% to {max(changes):+.0f}% per decision "
