@@ -128,10 +128,12 @@ class Settings(BaseSettings):
     producer_linger_ms: Annotated[int, Field(ge=0, le=1000)] = 0  # each commit awaits its acks: linger only waits
     consumer_max_fetch_bytes: Annotated[int, Field(ge=65_536, le=256 << 20)] = 8 << 20
     # How long a fetch of the inputs may wait for how much (Faust's own: 1 byte, 1.5 s). 256 KiB or
-    # 10 ms cost 12% less CPU per decision under a paced load but 10-25% of a backlog's decisions/s,
-    # so 1 byte stays. The wait is 100 ms: aiokafka keeps one fetch in flight per broker, and while a
-    # batch is decided (records buffered over 100 ms) it sends one for the other partitions, idle
-    # ones too; with 1.5 s the partitions just drained waited that long behind it (bench/PROFILES.md).
+    # 10 ms cost 12% less CPU per decision under a paced load but 10-25% of a backlog's decisions/s
+    # with Faust's batching; rerun with batches as they are ready, one backlog run was no slower,
+    # and its paced latency is unmeasured, so 1 byte stays. The wait is 100 ms: aiokafka keeps one
+    # fetch in flight per broker, and while a batch is decided (records buffered over 100 ms) it
+    # sends one for the other partitions, idle ones too; with 1.5 s the partitions just drained
+    # waited that long behind it (bench/PROFILES.md).
     consumer_fetch_min_bytes: Annotated[int, Field(ge=1, le=64 << 20)] = 1
     consumer_fetch_max_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 100
     stream_buffer_maxsize: Annotated[int, Field(ge=1, le=1_000_000)] = 16_384
