@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import ItemsView, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -148,6 +148,10 @@ class ConsentLedger:
     def expires_at(self, key: str) -> datetime | None:
         """When the current version, a grant, expires (None: no grant, or one without an end)."""
         return self._expires.get(key)
+
+    def expiries(self) -> ItemsView[str, datetime]:
+        """Every key whose current version is a grant that expires, with when."""
+        return self._expires.items()
 
     def __len__(self) -> int:
         return len(self._versions)

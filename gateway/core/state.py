@@ -125,6 +125,9 @@ class GatewayState:
     # Entries not current, per template model, kept as enrollments change: the gauge that reports
     # them ran every 5 s and walked every entry (0.4 s at 2M, a pause for every capture in flight).
     stale: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # Enrollments per tenant, kept as they change: a sweep learns which tenants it must walk in full
+    # without walking every entry to find out (erasure.sweep_keys).
+    per_tenant: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     ignored_records: int = 0  # registry records that did not decode
     withdrawals: dict[str, datetime] = field(default_factory=dict)  # the gateway's own record, by tenant/subject
     identifications: IdentificationRates = field(default_factory=IdentificationRates)  # R18 baselines
@@ -220,6 +223,7 @@ class GatewayState:
             self.stale[previous.template_model] -= 1
         if previous is not None:
             tenant_id, subject_id = key.split("/", 1)
+            self.per_tenant[tenant_id] -= 1
             index = self.indexes.get((tenant_id, previous.template_model, previous.key_version))
             if index is not None:
                 index.remove(subject_id)
@@ -245,6 +249,8 @@ class GatewayState:
         self.enrollments[key] = EnrollmentEntry(
             enrolled.template_model, enrolled.key_version, enrolled.enrolled_at, partition, recipients, current
         )
+        tenant_id = key.split("/", 1)[0]
+        self.per_tenant[tenant_id] = self.per_tenant.get(tenant_id, 0) + 1
         if not current:
             self.stale[enrolled.template_model] = self.stale.get(enrolled.template_model, 0) + 1
 

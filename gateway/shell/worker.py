@@ -33,7 +33,7 @@ from gateway.core.audit.signing import completeness_checkpoint, partition_checkp
 from gateway.core.audit.tlog import EMPTY_ROOT, leaf_hash
 from gateway.core.context import Context
 from gateway.core.lifecycle.dispatch import decide_in_order
-from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase
+from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase, sweep_slices
 from gateway.core.messages import InputRecord, Output
 from gateway.core.pipeline import process_batch
 from gateway.core.records import UNKNOWN_TENANT
@@ -294,9 +294,8 @@ class Worker:
             return
         by_partition: dict[int, list[DueErasure]] = {}
         state, now = self.runtime.state, datetime.now(UTC)
-        keys = list(state.enrollments)
-        for start in range(0, len(keys), SWEEP_SLICE):
-            for due in due_erasures(state, now, self.partitions.ours, keys[start : start + SWEEP_SLICE]):
+        for keys in sweep_slices(state, now, SWEEP_SLICE):
+            for due in due_erasures(state, now, self.partitions.ours, keys):
                 by_partition.setdefault(due.partition, []).append(due)
             # Batches are decided between slices: walking 2M enrollments at once held every
             # capture in flight for seconds each sweep.

@@ -138,6 +138,39 @@ def _change(history: ConsentHistory | None, consent: ConsentRecord) -> Reason:
     return Reason.CONSENT_NARROWED if kept and (fewer or ends_earlier) else Reason.CONSENT_UPDATED
 
 
+def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list[str]]:
+    """The enrollments (tenant/subject) a sweep must look at, for `due_erasures`, in slices of what
+    was examined (the caller lets other work run between them): every one of a tenant whose pack
+    limits the time since enrollment or with a key version revoked by `now`; of any other tenant
+    only those whose consent expired past the pack's grace, the one way they can be due. Looking at
+    every enrollment took 5 s of CPU a minute at 1M subjects per tenant."""
+    whole: set[str] = set()
+    grace: dict[str, timedelta] = {}
+    for tenant_id, count in state.per_tenant.items():
+        policy = state.policy(tenant_id) if count else None
+        if policy is None:  # due_erasures passes over a tenant without a policy too
+            continue
+        versions = state.keyring.protection_versions(tenant_id)
+        if policy.retention.max_days_since_enrollment is not None or any(
+            state.keyring.protection_revoked(tenant_id, v, now) for v in versions
+        ):
+            whole.add(tenant_id)
+        else:
+            grace[tenant_id] = timedelta(days=policy.retention.purpose_end_grace_days)
+    if whole:
+        walked = list(state.enrollments)
+        for start in range(0, len(walked), size):
+            yield [key for key in walked[start : start + size] if key.split("/", 1)[0] in whole]
+    expiring = list(state.consents.expiries())
+    for start in range(0, len(expiring), size):
+        keys = []
+        for key, expires in expiring[start : start + size]:
+            wait = grace.get(key.split("/", 1)[0])  # None: a tenant walked whole, or without a policy
+            if wait is not None and now >= expires + wait and key in state.enrollments:
+                keys.append(key)
+        yield keys
+
+
 def due_erasures(
     state: GatewayState, now: datetime, owned: Callable[[int], bool], keys: Iterable[str] | None = None
 ) -> Iterator[DueErasure]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway.contract.models import AuditRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.lifecycle.erasure import due_erasures, erase, on_consent
+from gateway.core.lifecycle.erasure import due_erasures, erase, on_consent, sweep_slices
 from gateway.core.policy.reasons import Reason
+from gateway.core.state import GatewayState
+from gateway.keyring import Keyring
 from tests.support.core import CODEC, NAMES, NOW, context
-from tests.support.lifecycle import apply, consent, enrolled, give, new_state, on, policy_for, record
+from tests.support.lifecycle import AGREEMENT, apply, consent, enrolled, give, new_state, on, policy_for, record
 
 
 def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audited() -> None:
@@ -117,3 +119,45 @@ def test_a_sweep_can_walk_the_gallery_a_slice_at_a_time() -> None:
     assert not list(due_erasures(state, later, lambda p: True, []))
     # A key erased since the slice was listed is passed over, not an error.
     assert not list(due_erasures(state, later, lambda p: True, ["acme/gone"]))
+
+
+def _swept(state: GatewayState, at: datetime) -> tuple[list[str], list[tuple[str, Reason]]]:
+    """What a sweep in slices of two looks at, and what it finds due."""
+    slices = list(sweep_slices(state, at, 2))
+    assert all(len(keys) <= 2 for keys in slices)
+    due = [(d.subject_id, d.reason) for keys in slices for d in due_erasures(state, at, lambda p: True, keys)]
+    return [key for keys in slices for key in keys], sorted(due)
+
+
+def _walked(state: GatewayState, at: datetime) -> list[tuple[str, Reason]]:
+    return sorted((d.subject_id, d.reason) for d in due_erasures(state, at, lambda p: True))
+
+
+def test_a_sweep_looks_only_at_expired_consents_unless_retention_or_a_revoked_key_can_make_any_due() -> None:
+    state = enrolled(new_state(), "s1", expires_at=NOW + timedelta(days=1))
+    enrolled(state, "s2", expires_at=NOW + timedelta(days=10))
+    enrolled(state, "s3")  # a consent without an end
+    assert state.per_tenant == {"acme": 3}
+    later = NOW + timedelta(days=2)
+    assert _swept(state, later) == (["acme/s1"], [("s1", Reason.EXPIRED)]) and _walked(state, later) == [
+        ("s1", Reason.EXPIRED)
+    ]
+    assert _swept(state, NOW) == ([], []) and _walked(state, NOW) == []
+    # BIPA limits the time since enrollment: any enrollment may be due, so every one is looked at.
+    state.policies["acme"] = policy_for("acme", pack="bipa-il")
+    for at in (later, NOW + timedelta(days=1095)):
+        looked_at, due = _swept(state, at)
+        assert sorted(looked_at) == ["acme/s1", "acme/s2", "acme/s3"] and due == _walked(state, at)
+    assert {reason for _, reason in due} == {Reason.EXPIRED, Reason.RETENTION}
+    # A revoked key version: its templates are due whatever their consent says.
+    state.policies["acme"] = policy_for("acme", agreements=(AGREEMENT,))
+    keyring, cutoff = Keyring.generate(["acme", "partner"]), NOW + timedelta(days=3)
+    keys = keyring.tenants["acme"]
+    rotated = keys.model_copy(update={"protection": keys.protection.rotated(cutoff)})
+    state.keyring = keyring.model_copy(update={"tenants": {**keyring.tenants, "acme": rotated}})
+    looked_at, due = _swept(state, cutoff)
+    assert len(looked_at) == 3 and due == _walked(state, cutoff) and ("s3", Reason.KEY_REVOKED) in due
+    # An erased enrollment leaves the count; its expired consent alone makes nobody due.
+    state.keyring = keyring
+    state.apply_enrollment("acme/s1", None)
+    assert state.per_tenant == {"acme": 2} and _swept(state, later) == ([], []) == ([], _walked(state, later))
