@@ -31,6 +31,7 @@ from mode import Service
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import partitions_of
 from gateway.settings import Settings
+from gateway.shell.heap import freeze_loaded
 
 log = logging.getLogger("facegate.feeds")
 
@@ -111,6 +112,7 @@ class FeedReader(Service):
             if await self._consumer.position(tp) >= target:
                 del self._targets[tp]
         if not self._targets:
+            freeze_loaded()  # before anything is decided: the loaded registries, not batches in flight
             self.lag.caught_up_at = time.monotonic()
             self.caught_up.set()
             log.info("feeds caught up (%d records applied)", self.applied)
