@@ -126,7 +126,7 @@ class GatewayState:
     # them ran every 5 s and walked every entry (0.4 s at 2M, a pause for every capture in flight).
     stale: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     # Enrollments per tenant, kept as they change: a sweep learns which tenants it must walk in full
-    # without walking every entry to find out (erasure.sweep_keys).
+    # without walking every entry to find out (erasure.sweep_slices).
     per_tenant: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     ignored_records: int = 0  # registry records that did not decode
     withdrawals: dict[str, datetime] = field(default_factory=dict)  # the gateway's own record, by tenant/subject
