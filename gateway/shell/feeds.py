@@ -9,10 +9,12 @@ admins' systems, not by the worker, so each worker follows them with a plain con
 no group: all partitions, always.
 
 Readiness: `caught_up` is set once every partition has been read up to the end offset seen at
-start; nothing is decided before that (fail closed). Afterwards the reader keeps asking for the
-end offsets (once a second) and notes when it last had read everything (`lag`): a worker whose
-feeds fall behind by more than a bound strips instead of forwarding. On the Tansu demo broker end
-offsets are reported wrong, so catch-up there is approximate; Tansu starts empty anyway.
+start; nothing is decided before that (fail closed), and the reader counts as started only then,
+so the services started after it (the worker's consumer group membership) wait for it.
+Afterwards the reader keeps asking for the end offsets (once a second) and notes when it last had
+read everything (`lag`): a worker whose feeds fall behind by more than a bound strips instead of
+forwarding. On the Tansu demo broker end offsets are reported wrong, so catch-up there is
+approximate; Tansu starts empty anyway.
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ class FeedReader(Service):
             len(partitions),
             sum(self._targets.values()),
         )
+
+    async def on_started(self) -> None:
+        await self.wait(self.caught_up.wait())  # or until stopped
 
     async def on_stop(self) -> None:
         if self._consumer is not None:

@@ -13,12 +13,13 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
 import faust
+from faust.app.base import BootStrategy
 from faust.exceptions import ConsumerNotStarted
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -127,7 +128,7 @@ class Worker:
             feeds[self.names.cameras(tenant)] = partial(state.apply_camera, tenant)
             feeds[self.names.consent(tenant)] = partial(state.apply_consent, tenant)
         self.feeds = FeedReader(self.settings, feeds)
-        self.app.add_dependency(self.feeds)
+        self.app.boot_strategy = LoadedBeforeJoining(self.app, self.feeds)
         self.audit_tail = AuditTail(self.settings, self.names.audit)
         self.partitions = Partitions()
         # The completeness note's writer: whoever owns audit partition 0 (docs/audit-format.md §6).
@@ -487,6 +488,24 @@ class Worker:
             async def get(self, request: Request) -> Response:
                 body = generate_latest(worker.metrics.registry)
                 return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+class LoadedBeforeJoining(BootStrategy):
+    """Faust's services in Faust's order, with the feeds started just before its consumer, and a
+    feed reader is started once caught up: a worker joins its consumer group only when it can
+    decide. Joining first, a worker loading 1M enrolled subjects per tenant held its share of the
+    partitions undecided for minutes, and its event loop, busy loading, answered the group's
+    rebalances too late, so it was evicted and rejoined every few seconds, each time pausing the
+    whole group. The web server starts before the feeds, so /healthz answers while they load."""
+
+    def __init__(self, app: faust.App, feeds: FeedReader) -> None:
+        super().__init__(app)
+        self.feeds = feeds
+
+    def server(self) -> Iterable[Any]:
+        services = list(super().server())
+        at = services.index(self.app.consumer)
+        return [*services[:at], self.feeds, *services[at:]]
 
 
 class IdempotentProducer(FaustProducer):
