@@ -2,7 +2,7 @@
 
 CPython's cyclic garbage collector now and then walks every object it tracks (a full, generation-2
 collection). With 1M enrolled subjects per tenant that is millions of entries, and each full pass
-held the event loop 0.7-1.2 s, every 20-40 s, with every capture in flight waiting behind it.
+held the event loop 0.6-1.2 s, every 15-40 s, with every capture in flight waiting behind it.
 Freezing moves what survived a collection into a permanent generation that the collector no longer
 walks; it is still freed as usual when its last reference goes. Done once, when the feeds have
 caught up: what was loaded by then is the gallery, the consents and the cameras, not garbage.

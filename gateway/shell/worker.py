@@ -491,8 +491,8 @@ class Worker:
 
 
 class LoadedBeforeJoining(BootStrategy):
-    """Faust's services in Faust's order, with the feeds started just before its consumer, and a
-    feed reader is started once caught up: a worker joins its consumer group only when it can
+    """Faust's services in Faust's order, the feed reader just before the consumer; the reader
+    counts as started only once caught up, so a worker joins its consumer group only when it can
     decide. Joining first, a worker loading 1M enrolled subjects per tenant held its share of the
     partitions undecided for minutes, and its event loop, busy loading, answered the group's
     rebalances too late, so it was evicted and rejoined every few seconds, each time pausing the
