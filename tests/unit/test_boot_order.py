@@ -24,10 +24,13 @@ def test_a_feed_reader_counts_as_started_only_once_caught_up() -> None:
     async def scenario() -> tuple[bool, bool]:
         feeds = FeedReader(Settings(), {})
         started = asyncio.create_task(feeds.on_started())
-        for _ in range(5):  # let the task run until it waits
-            await asyncio.sleep(0)
-        waiting = not started.done()
-        feeds.caught_up.set()
+
+        async def catch_up() -> bool:  # runs after `started` took its first step (tasks run in order)
+            waiting = not started.done()
+            feeds.caught_up.set()
+            return waiting
+
+        waiting = await asyncio.create_task(catch_up())
         await asyncio.wait_for(started, timeout=5)
         return waiting, started.done()
 
