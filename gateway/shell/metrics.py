@@ -3,6 +3,9 @@ pseudonyms, event ids or anything biometric (a label value is public to whoever 
 
 from __future__ import annotations
 
+from collections import Counter as TallyCounter
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway.core.policy.outcome import Outcome
@@ -98,9 +101,20 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
-    def count(self, tenant: str, outcome: Outcome) -> None:
-        self.decisions.labels(tenant, outcome.decision.value).inc()
-        for rule in outcome.rule_ids:
-            self.rules.labels(tenant, outcome.decision.value, rule).inc()
-        for rule in outcome.alerts:
-            self.alerts.labels(tenant, rule).inc()
+    def count(self, decided: Iterable[tuple[str, Outcome]]) -> None:
+        """Count a batch's decisions (tenant, outcome): one increment per label set, not per
+        decision (a label lookup per decision and rule was ~5% of a batch's time)."""
+        decisions: TallyCounter[tuple[str, str]] = TallyCounter()
+        rules: TallyCounter[tuple[str, str, str]] = TallyCounter()
+        alerts: TallyCounter[tuple[str, str]] = TallyCounter()
+        for tenant, outcome in decided:
+            decision = outcome.decision.value
+            decisions[tenant, decision] += 1
+            rules.update((tenant, decision, rule) for rule in outcome.rule_ids)
+            alerts.update((tenant, rule) for rule in outcome.alerts)
+        for (tenant, decision), n in decisions.items():
+            self.decisions.labels(tenant, decision).inc(n)
+        for (tenant, decision, rule), n in rules.items():
+            self.rules.labels(tenant, decision, rule).inc(n)
+        for (tenant, rule), n in alerts.items():
+            self.alerts.labels(tenant, rule).inc(n)

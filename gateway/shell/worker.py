@@ -374,8 +374,7 @@ class Worker:
         for where in result.errors:  # where, never what: the record may hold biometric data
             log.error("a record could not be decided and was rejected: %s", where)
             self.metrics.internal_errors.inc()
-        for tenant, outcome in result.decisions:
-            self.metrics.count(tenant if tenant in self.tenants else UNKNOWN_TENANT, outcome)
+        self.metrics.count((t if t in self.tenants else UNKNOWN_TENANT, outcome) for t, outcome in result.decisions)
 
     async def sign_heads(self) -> None:
         """Sign each partition's head that moved since its last checkpoint (R19): the tree as a C2SP
