@@ -30,6 +30,8 @@ MAX_TEMPLATE_BYTES = 4 * 4096  # 4096 float32 dimensions is far above any face m
 def _utc(value: datetime) -> datetime:
     # Avro timestamp-millis carries no zone; naive datetimes are taken as UTC, and
     # precision is cut to the millisecond so a model survives a round trip unchanged.
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value  # already so (a decoded or stamped time): most of a decision's timestamps
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)

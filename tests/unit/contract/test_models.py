@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -72,6 +72,23 @@ def test_naive_timestamps_are_utc_and_cut_to_milliseconds() -> None:
     )  # fmt: skip
     assert capture.captured_at.utcoffset() is not None
     assert capture.captured_at.microsecond == 678_000
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC),  # already UTC and whole milliseconds: kept as is
+        datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC),
+        datetime(2026, 1, 2, 11, 4, 5, 678_901, tzinfo=timezone(timedelta(hours=8))),
+    ],
+)
+def test_timestamps_are_held_in_utc_to_the_millisecond(stamp: datetime) -> None:
+    capture = FaceCaptured(
+        event_id="e", camera_id="c", tenant_id="t", captured_at=stamp, purpose="SECURITY", template=b"\0" * 8,
+        template_model="m", quality=0.5, occlusion="NONE",
+    )  # fmt: skip
+    assert capture.captured_at.tzinfo is UTC
+    assert (capture.captured_at.hour, capture.captured_at.microsecond) == (3, 678_000)
 
 
 def test_repr_never_shows_template_bytes() -> None:
