@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.contract.vocabulary import DisclosureBasis, EnrollmentSource, LocationType, Purpose
 from gateway.core.policy.rules import Rule
@@ -45,7 +45,6 @@ class Citation(BaseModel):
 
 class JurisdictionPack(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    _sources: dict[frozenset[Rule], tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     id: str
     title: str
@@ -99,15 +98,11 @@ class JurisdictionPack(BaseModel):
     def sources(self, rules: Iterable[Rule]) -> list[str]:
         """The legal sources of the given rules in this pack, each once, in rule order, as
         <rule id>: <provision>; one not verified ends with [legal review]."""
-        key = frozenset(rules)
-        found = self._sources.get(key)
-        if found is None:  # a decision's few rule sets recur: each is worked out once (every audit record cites one)
-            seen: dict[str, None] = {}
-            for rule in sorted(key):
-                for citation in self.legal_sources[rule]:
-                    seen.setdefault(f"{rule}: {citation.text}", None)
-            found = self._sources[key] = tuple(seen)
-        return list(found)
+        seen: dict[str, None] = {}
+        for rule in sorted(set(rules)):
+            for citation in self.legal_sources[rule]:
+                seen.setdefault(f"{rule}: {citation.text}", None)
+        return list(seen)
 
 
 def parse_yaml(text: str, what: str) -> dict[str, object]:

@@ -124,13 +124,3 @@ def test_a_record_without_a_pack_cites_nothing() -> None:
     assert audit.policy_version == NO_POLICY
     assert (audit.pack_id, audit.pack_version, audit.legal_sources) == (None, None, [])
 
-
-def test_a_packs_sources_are_the_same_when_asked_again_and_the_callers_copy_is_its_own() -> None:
-    pack = load_pack("pipl-cn")
-    rules = [Rule.NOTICE, Rule.SEPARATE_CONSENT, Rule.NOTICE]
-    first = pack.sources(rules)
-    assert first == [
-        f"{rule}: {c.text}" for rule in (Rule.SEPARATE_CONSENT, Rule.NOTICE) for c in pack.legal_sources[rule]
-    ]
-    first.append("changed by a caller")
-    assert pack.sources(reversed(rules)) == first[:-1]
