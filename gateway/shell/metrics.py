@@ -103,7 +103,7 @@ class GatewayMetrics:
 
     def count(self, decided: Iterable[tuple[str, Outcome]]) -> None:
         """Count a batch's decisions (tenant, outcome): one increment per label set, not per
-        decision (a label lookup per decision and rule was ~5% of a batch's time)."""
+        decision (a label lookup per decision and rule was 6.6% of the capture agent's time)."""
         decisions: TallyCounter[tuple[str, str]] = TallyCounter()
         rules: TallyCounter[tuple[str, str, str]] = TallyCounter()
         alerts: TallyCounter[tuple[str, str]] = TallyCounter()
