@@ -123,4 +123,3 @@ def test_a_record_without_a_pack_cites_nothing() -> None:
     (audit,) = [CODEC.decode(o.value or b"", AuditRecord) for o in result.outputs if o.topic == NAMES.audit]
     assert audit.policy_version == NO_POLICY
     assert (audit.pack_id, audit.pack_version, audit.legal_sources) == (None, None, [])
-
