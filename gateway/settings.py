@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     consumer_fetch_min_bytes: Annotated[int, Field(ge=1, le=64 << 20)] = 1
     consumer_fetch_max_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 100
     stream_buffer_maxsize: Annotated[int, Field(ge=1, le=1_000_000)] = 16_384
+    # Faust's own Prometheus sensor (facegate_faust_*): per-message bookkeeping, off unless asked for.
+    faust_metrics: bool = False
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
     dedupe_window_ms: Annotated[int, Field(ge=60_000)] = HOUR_MS  # read back from the audit log at start
     sweep_interval_ms: Annotated[int, Field(ge=100, le=DAY_MS)] = 60_000  # expiry and retention (R11)

@@ -21,7 +21,6 @@ from typing import Any, cast
 import faust
 from faust.app.base import BootStrategy
 from faust.exceptions import ConsumerNotStarted
-from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Producer as FaustProducer
@@ -45,7 +44,7 @@ from gateway.shell.backlog import Backlog
 from gateway.shell.batches import ready_batches, records_behind
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import Apply, FeedReader
-from gateway.shell.metrics import GatewayMetrics
+from gateway.shell.metrics import GatewayMetrics, faust_sensors
 from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
 from gateway.shell.stall import StallClock
@@ -105,10 +104,7 @@ class Worker:
         cast(Any, self.app.transport).Consumer = fetching(*fetch)
         self.stall = StallClock(time.monotonic)
         self.metrics.produce_stalled.set_function(self.stall.oldest)
-        # A fixed prefix: Faust's default is the app id, which would rename the metrics per deployment.
-        setup_prometheus_sensors(
-            self.app, pattern="/faust-metrics", registry=self.metrics.registry, name_prefix="facegate_faust"
-        )
+        faust_sensors(self.app, self.metrics.registry, settings.faust_metrics)
         # The tenants whose topics this worker reads (fixed at start): decisions are counted under
         # their names, anything else under _unknown, so a label's values stay bounded.
         self.tenants = frozenset(self.runtime.tenants)

@@ -39,8 +39,9 @@ def dashboard_configmaps(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def declared_by_the_worker() -> set[str]:
-    """What the worker's registry declares: its own metrics and Faust's sensor, prefixed by the
-    fixed prefix the worker gives it (Faust's default would be the app id)."""
+    """What the worker's registry may declare: its own metrics and Faust's sensor (with
+    FACEGATE_FAUST_METRICS), prefixed by the fixed prefix the worker gives it (Faust's default
+    would be the app id)."""
     from faust.sensors.prometheus import FaustMetrics
 
     from gateway.shell.metrics import GatewayMetrics

@@ -1,13 +1,17 @@
-"""A batch's decisions counted once per label set add up to counting each decision."""
+"""A batch's decisions counted once per label set add up to counting each decision; Faust's own
+sensor only when asked for."""
 
 from __future__ import annotations
 
+import faust
+import pytest
+from faust.sensors.prometheus import PrometheusMonitor
 from prometheus_client import CollectorRegistry
 
 from gateway.contract.vocabulary import Decision
 from gateway.core.policy.outcome import Outcome
 from gateway.core.policy.rules import Rule
-from gateway.shell.metrics import GatewayMetrics
+from gateway.shell.metrics import GatewayMetrics, faust_sensors
 
 
 def test_a_batch_is_counted_per_tenant_decision_rule_and_alert() -> None:
@@ -30,3 +34,14 @@ def test_a_batch_is_counted_per_tenant_decision_rule_and_alert() -> None:
     assert sample("facegate_alerts_total", {"tenant": "beta", "rule": "R03"}) == 2
     assert sample("facegate_alerts_total", {"tenant": "acme", "rule": "R03"}) == 1
     assert sample("facegate_alerts_total", {"tenant": "acme", "rule": "R01"}) is None
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_fausts_own_sensor_is_there_only_when_asked_for(enabled: bool) -> None:
+    app = faust.App("sensor-test", broker="kafka://127.0.0.1:1")  # constructed, never started
+    metrics = GatewayMetrics(CollectorRegistry())
+    faust_sensors(app, metrics.registry, enabled)
+    names = {m.name for m in metrics.registry.collect()}
+    assert isinstance(app.monitor, PrometheusMonitor) is enabled
+    assert any(n.startswith("facegate_faust_") for n in names) is enabled
+    assert "facegate_decisions" in names, "FaceGate's own metrics either way"
