@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from gateway.contract.models import AuditRecord
@@ -24,21 +26,50 @@ class ChainHead:
     hash: str = GENESIS
 
 
+def _json_value(value: Any) -> str:
+    # A record's timestamps (UTC, whole ms once validated) as pydantic's JSON mode writes them.
+    if isinstance(value, datetime):
+        return _utc_iso(value) if value.tzinfo is UTC else value.isoformat()
+    return str(value)
+
+
+@lru_cache(maxsize=4096)  # a batch's records share their recorded_at and use times
+def _utc_iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+# Built once: json.dumps with options builds an encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_value)
+
+
 def canonical(fields: dict[str, Any], seq: int, prev_hash: str) -> bytes:
-    """The bytes a record's hash covers: every content field plus seq and prev_hash, sorted."""
+    """The bytes a record's hash covers: every content field plus seq and prev_hash, sorted. The
+    fields as a JSON-mode dump, or a Python-mode one (enums are strings, timestamps as JSON mode
+    writes them): the same bytes."""
     content = {k: v for k, v in fields.items() if k not in _CHAIN_FIELDS}
     content.update(seq=seq, prev_hash=prev_hash)
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return _CANONICAL.encode(content).encode()
 
 
 def record_hash(record: AuditRecord) -> str:
     return hashlib.sha256(canonical(record.model_dump(mode="json"), record.seq, record.prev_hash)).hexdigest()
 
 
+def _content(fields: dict[str, Any], head: ChainHead) -> AuditRecord:
+    return AuditRecord.model_validate({**fields, "seq": head.seq + 1, "prev_hash": head.hash, "hash": ""})
+
+
 def append(fields: dict[str, Any], head: ChainHead) -> tuple[AuditRecord, ChainHead]:
     """Link a record's content fields after `head`; returns the record and the new head."""
-    seq = head.seq + 1
-    content = AuditRecord.model_validate({**fields, "seq": seq, "prev_hash": head.hash, "hash": ""})
-    digest = hashlib.sha256(canonical(content.model_dump(mode="json"), seq, head.hash)).hexdigest()
-    record = content.model_copy(update={"hash": digest})
-    return record, ChainHead(seq, digest)
+    content = _content(fields, head)
+    digest = hashlib.sha256(canonical(content.to_avro(), content.seq, head.hash)).hexdigest()
+    return content.model_copy(update={"hash": digest}), ChainHead(content.seq, digest)
+
+
+def append_datum(fields: dict[str, Any], head: ChainHead) -> tuple[dict[str, Any], ChainHead]:
+    """`append`, the record as the Avro datum the decision path encodes: validated once, dumped
+    once (for the hash and the encoding), no copy of the model."""
+    content = _content(fields, head)
+    datum = content.to_avro()
+    datum["hash"] = digest = hashlib.sha256(canonical(datum, content.seq, head.hash)).hexdigest()
+    return datum, ChainHead(content.seq, digest)

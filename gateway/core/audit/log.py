@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.contract.codec import Codec
-from gateway.core.audit.chain import ChainHead, append
+from gateway.contract.models import AuditRecord
+from gateway.core.audit.chain import ChainHead, append_datum
 from gateway.core.messages import Output
 
 
@@ -13,5 +14,5 @@ def audit_output(
     fields: dict[str, Any], heads: dict[int, ChainHead], partition: int, topic: str, codec: Codec
 ) -> Output:
     """The audit record for `fields`, chained after `heads[partition]`, which advances in place."""
-    record, heads[partition] = append(fields, heads.get(partition, ChainHead()))
-    return Output(topic, record.audit_id.encode(), codec.encode(record), partition)
+    datum, heads[partition] = append_datum(fields, heads.get(partition, ChainHead()))
+    return Output(topic, datum["audit_id"].encode(), codec.encode_datum(AuditRecord.avro_name, datum), partition)

@@ -1,0 +1,60 @@
+"""The decision path's audit records (`append_datum`: one validation, one dump) hash and encode
+exactly as the reference does (`append`, and `record_hash` over pydantic's JSON mode), whatever
+the fields hold: any text, non-ASCII, control characters, any timestamp."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.contract.codec import default_codec
+from gateway.contract.models import AuditRecord
+from gateway.contract.schemas import SchemaSet
+from gateway.core.audit.chain import GENESIS, ChainHead, append, append_datum, canonical, record_hash
+from tests.support.avro_strategies import datum
+
+CODEC = default_codec()
+CHAIN_FIELDS = ("seq", "prev_hash", "hash", "signature", "key_id")
+RECORDS = datum(SchemaSet.load()["AuditRecord"].schema)
+HEADS = st.builds(
+    ChainHead, st.integers(min_value=-1, max_value=2**40), st.binary(min_size=32, max_size=32).map(bytes.hex)
+)
+
+
+def content(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in CHAIN_FIELDS}
+
+
+@settings(max_examples=300)
+@given(RECORDS, HEADS)
+def test_the_decision_paths_record_is_the_reference_record(record: dict[str, Any], head: ChainHead) -> None:
+    fields = content(record)
+    reference, reference_head = append(fields, head)
+    fast, fast_head = append_datum(fields, head)
+    assert fast_head == reference_head == ChainHead(head.seq + 1, reference.hash)
+    assert reference.hash == record_hash(reference), "the verifier's hash, from the JSON-mode dump"
+    assert CODEC.encode_datum(AuditRecord.avro_name, fast) == CODEC.encode(reference)
+
+
+@given(RECORDS)
+def test_a_python_mode_dump_is_canonicalised_as_the_json_mode_dump(record: dict[str, Any]) -> None:
+    model = AuditRecord.model_validate({**content(record), "seq": 7, "prev_hash": GENESIS, "hash": ""})
+    assert canonical(model.model_dump(), 7, GENESIS) == canonical(model.model_dump(mode="json"), 7, GENESIS)
+
+
+def test_timestamps_are_written_as_pydantics_json_mode_writes_them() -> None:
+    base = {"audit_id": "a", "event_id": "e", "tenant_id": "t", "decision": "FORWARDED", "rule_ids": ["R01"],
+            "policy_version": "p", "seq": 0, "prev_hash": GENESIS, "hash": ""}  # fmt: skip
+    times = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
+        datetime(2026, 11, 26, 12, 0, 0, 123_000, tzinfo=UTC),
+        datetime(2026, 11, 26, 13, 0, 0, 5_000, tzinfo=timezone(timedelta(hours=1))),  # validated to UTC
+        datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC),
+    ]
+    for at in times:
+        model = AuditRecord.model_validate({**base, "recorded_at": at, "event_time": at})
+        assert canonical(model.model_dump(), 0, GENESIS) == canonical(model.model_dump(mode="json"), 0, GENESIS)
