@@ -21,6 +21,7 @@ from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.log import audit_output
 from gateway.core.messages import BatchResult, InputRecord, Output
 from gateway.core.policy.outcome import Outcome, Refusal
+from gateway.core.policy.pack import JurisdictionPack
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 from gateway.core.records import NO_POLICY, UNKNOWN_TENANT, audit_fields, rejected_event, undecodable_event_id
@@ -71,6 +72,8 @@ class Context:
     feeds_behind: bool = False
     clock_skew: timedelta = timedelta(minutes=5)  # how far ahead of the broker's time a producer's time may be
     result: BatchResult = field(default_factory=BatchResult)
+    # A pack's legal sources per set of rules, worked out once per batch (most decisions share a few sets).
+    _sources: dict[tuple[int, tuple[Rule, ...]], list[str]] = field(default_factory=dict, repr=False)
 
     def audit_partition(self, input_partition: int) -> int:
         """Inputs of partition p are audited in audit partition p (co-partitioned topics)."""
@@ -101,16 +104,25 @@ class Context:
             return
         subject = decided.subject_id
         policy = self.state.policy(decided.tenant_id) if decided.tenant_id != UNKNOWN_TENANT else None
+        pack = policy.pack if policy is not None else None
         fields = audit_fields(
             decided,
             policy_version=policy.version if policy is not None else NO_POLICY,
             recorded_at=self.now,
             subject_pseudonym=self.state.regulator_pseudonym(decided.tenant_id, subject) if subject else None,
-            pack=policy.pack if policy is not None else None,
+            pack=pack,
+            legal_sources=self._legal_sources(pack, decided.outcome) if pack is not None else [],
         )
         self.emit(audit_output(fields, self.heads, partition, self.names.audit, self.state.codec))
         self.result.seen.append((partition, decided.event_id))
         self.result.decisions.append((decided.tenant_id, decided.outcome))
+
+    def _legal_sources(self, pack: JurisdictionPack, outcome: Outcome) -> list[str]:
+        rules = (*outcome.rule_ids, *outcome.alerts)
+        key = (id(pack), rules)  # the state holds the pack for the batch: its id is not reused meanwhile
+        if key not in self._sources:
+            self._sources[key] = pack.sources(rules)
+        return list(self._sources[key])
 
     def reject(
         self,

@@ -74,10 +74,14 @@ def audit_fields(
     recorded_at: datetime,
     subject_pseudonym: str | None,
     pack: JurisdictionPack | None = None,
+    legal_sources: list[str] | None = None,
 ) -> dict[str, Any]:
     """The content of one audit record (the chain adds seq, prev_hash and hash). The legal
-    sources are those of the tenant's pack, which the record names; none without a pack."""
+    sources are those of the tenant's pack, which the record names (`legal_sources`, if the
+    caller has them already: `pack.sources` of the outcome's rules and alerts); none without a pack."""
     capture, outcome = decided.capture, decided.outcome
+    if legal_sources is None:
+        legal_sources = pack.sources((*outcome.rule_ids, *outcome.alerts)) if pack is not None else []
     fields: dict[str, Any] = {
         "audit_id": audit_id(decided.tenant_id, decided.event_id),
         "event_id": decided.event_id,
@@ -87,7 +91,7 @@ def audit_fields(
         "decision": outcome.decision,
         "rule_ids": codes(outcome.rule_ids),
         "reason_codes": codes(outcome.reason_codes),
-        "legal_sources": pack.sources((*outcome.rule_ids, *outcome.alerts)) if pack is not None else [],
+        "legal_sources": legal_sources,
         "alerts": codes(outcome.alerts),
         "purpose": capture.purpose if capture else decided.purpose,
         "recipient_tenant_id": decided.recipient_tenant_id,

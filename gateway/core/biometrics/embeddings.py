@@ -23,9 +23,9 @@ def from_bytes(data: bytes, dim: int) -> Vectors:
     if len(data) != 4 * dim:
         raise TemplateError(f"template has {len(data) // 4} values, the model calibration expects {dim}")
     vector = np.frombuffer(data, dtype="<f4").astype(np.float32)
-    if not np.all(np.isfinite(vector)):
+    if not np.isfinite(vector).all():  # the methods: np.all and np.any cost a Python wrapper each
         raise TemplateError("template holds NaN or infinite values")
-    if not np.any(vector):
+    if not vector.any():
         raise TemplateError("template is all zeros")
     return vector
 
