@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import ItemsView, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from gateway.contract.codec import Codec, default_codec
 from gateway.contract.models import ConsentRecord
@@ -86,6 +87,16 @@ class ConsentHistory:
             if effective_at(version) <= at and (found is None or effective_at(version) >= effective_at(found)):
                 found = version
         return found
+
+    def ref(self, version: ConsentRecord) -> str:
+        """`consent_ref` of one of these versions, worked out once per version (histories asked
+        for again stay decoded in the ledger, with what they worked out)."""
+        index = next(i for i, v in enumerate(self.versions) if v is version)
+        return self._refs[index]
+
+    @cached_property
+    def _refs(self) -> tuple[str, ...]:
+        return tuple(consent_ref(v) for v in self.versions)
 
     def with_version(self, consent: ConsentRecord) -> ConsentHistory:
         return ConsentHistory((*self.versions, consent)[-MAX_VERSIONS:])

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
-from gateway.core.consent import Consented, ConsentHistory, ConsentLedger, ConsentTerms, check_consent, effective_at
+from gateway.core.consent import (
+    Consented,
+    ConsentHistory,
+    ConsentLedger,
+    ConsentTerms,
+    check_consent,
+    consent_ref,
+    effective_at,
+)
 from gateway.core.policy.outcome import Refusal
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -168,3 +176,11 @@ def test_a_record_read_twice_or_out_of_order_is_applied_once() -> None:
     ledger.record("acme/s1", None, offset=6)
     ledger.record("acme/s1", grant(T0), offset=4)
     assert ledger.get("acme/s1") is None
+
+
+def test_a_historys_refs_are_each_versions_consent_ref() -> None:
+    first, again, narrowed = grant(), grant(), grant(T0 + timedelta(days=1), purposes=[Purpose.ACCESS_CONTROL])
+    h = history(first, again, narrowed)
+    assert [h.ref(v) for v in h.versions] == [consent_ref(first), consent_ref(again), consent_ref(narrowed)]
+    assert h.ref(narrowed) != h.ref(first) and h.ref(again) == h.ref(first), "equal records, equal refs"
+    assert h.ref(h.in_force(T0 + timedelta(days=2)) or first) == consent_ref(narrowed)

@@ -40,6 +40,10 @@ def _utc_iso(value: datetime) -> str:
 
 # Built once: json.dumps with options builds an encoder per call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_value)
+# A current record's hashed fields (content, seq and prev_hash) in canonical order, for the decision
+# path: its datum holds them all, so they are picked in order rather than filtered and sorted.
+_HASHED = sorted(set(AuditRecord.model_fields) - (_CHAIN_FIELDS - {"seq", "prev_hash"}))
+_IN_ORDER = json.JSONEncoder(separators=(",", ":"), default=_json_value)
 
 
 def canonical(fields: dict[str, Any], seq: int, prev_hash: str) -> bytes:
@@ -71,5 +75,6 @@ def append_datum(fields: dict[str, Any], head: ChainHead) -> tuple[dict[str, Any
     once (for the hash and the encoding), no copy of the model."""
     content = _content(fields, head)
     datum = content.to_avro()
-    datum["hash"] = digest = hashlib.sha256(canonical(datum, content.seq, head.hash)).hexdigest()
+    hashed = _IN_ORDER.encode({k: datum[k] for k in _HASHED}).encode()  # = canonical(datum, seq, prev_hash)
+    datum["hash"] = digest = hashlib.sha256(hashed).hexdigest()
     return datum, ChainHead(content.seq, digest)

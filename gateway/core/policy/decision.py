@@ -18,7 +18,7 @@ from gateway.contract.vocabulary import Decision, LocationType, Occlusion, Purpo
 from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
 from gateway.core.biometrics.matching import Match
-from gateway.core.consent import ConsentHistory, ConsentTerms, check_consent, consent_ref
+from gateway.core.consent import ConsentHistory, ConsentTerms, check_consent
 from gateway.core.policy.outcome import Outcome, Refusal, merged
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
@@ -158,7 +158,7 @@ def conclude(
         consent, capture.purpose, capture.captured_at, now=now, terms=consent_terms(policy), minor=minor
     )
     relied_on = consent.in_force(capture.captured_at) if consent is not None else None
-    reference = consent_ref(relied_on) if relied_on is not None else None
+    reference = consent.ref(relied_on) if consent is not None and relied_on is not None else None
     if isinstance(check, Refusal):
         refused = check.outcome(Decision.STRIPPED, consent_ref=reference, score=match.score)
         return _finish(refused.with_rules(PROTECT, alerts=pending.alerts), capture)
