@@ -96,7 +96,7 @@ class Codec:
         out.write(MARKER)
         out.write(schema.fingerprint)
         try:
-            fastavro.schemaless_writer(out, schema.parsed, dict(datum))
+            fastavro.schemaless_writer(out, schema.parsed, datum if type(datum) is dict else dict(datum))
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise EncodeError(f"{name}: {type(exc).__name__} while encoding") from None
         return out.getvalue()

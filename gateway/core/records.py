@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gateway.contract.models import CameraRegistration, FaceCaptured, GovernedFace, RejectedEvent
@@ -31,6 +32,7 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
+@lru_cache(maxsize=4096)  # asked twice per capture: its governed event and its audit record
 def audit_id(tenant_id: str, event_id: str) -> str:
     return "a-" + _digest("audit", tenant_id, event_id)
 
