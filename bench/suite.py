@@ -203,16 +203,22 @@ def running_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
             w.stop()
 
 
+def drained(bootstrap: str, group: Group) -> tuple[float, dict[str, int]]:
+    """The group's captures written as a backlog, then decided: decisions per second from the first
+    audit record to the last, and each capture's audit time (ms) by event id."""
+    asyncio.run(_fill(bootstrap, [group.names], group.load.payloads))
+    decided = asyncio.run(_decided(bootstrap, group.names.audit, group.load.event_ids, 1800))
+    stamps = [decided[e] for e in group.load.event_ids]
+    return len(stamps) / max(1e-3, (max(stamps) - min(stamps)) / 1000), decided
+
+
 def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> dict[str, Any]:
     with running_gateway(bootstrap, work, enrolled, events, workers) as group:
         pool, names, load = group.pool, group.names, group.load
         # Each worker's own accounting, from here to the last decision.
         cpu_before = [cpu_seconds(w.process.pid or 0) for w in pool]
         decisions_before = [w.metric("facegate_decisions_total") for w in pool]
-        asyncio.run(_fill(bootstrap, [names], load.payloads))
-        decided = asyncio.run(_decided(bootstrap, names.audit, load.event_ids, 1800))
-        stamps = [decided[e] for e in load.event_ids]
-        rate = len(stamps) / max(1e-3, (max(stamps) - min(stamps)) / 1000)
+        rate, decided = drained(bootstrap, group)
         cpu = [cpu_seconds(w.process.pid or 0) - before for w, before in zip(pool, cpu_before, strict=True)]
         made = [w.metric("facegate_decisions_total") - before for w, before in zip(pool, decisions_before, strict=True)]
         result: dict[str, Any] = {

@@ -1,0 +1,71 @@
+"""(b') and (c) in pairs: the spread of c/b' that one suite run cannot show.
+
+    python -m bench.ratio [--events 20000] [--enrolled 1000] [--pairs 5] [--bootstrap host:port]
+
+On one Apache Kafka and the same records as bench.suite, `--pairs` times in turn: the tuned Faust
+forwarder (b') over its own copy of the captures, then a fresh FaceGate worker (c) with
+`--enrolled` subjects per tenant deciding them as a backlog; each pair's rates and c/b'. Only
+backlog throughput: latency, CPU and memory are the suite's. A run of 20,000 captures is decided
+in a few seconds on a 2-core machine, so one pair says little: the ratio moves by a tenth between
+pairs. Writes bench/results/ratio.json and ratio.md. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.broker import on_broker
+from bench.pipeline import BASELINE_SETTINGS, _rate, baseline_spans
+from bench.results import write_results
+from bench.suite import captures, drained, running_gateway
+
+
+def run(events: int, enrolled: int, pairs: int, bootstrap: str, work: Path) -> dict[str, Any]:
+    load = captures(events).payloads
+    rows = []
+    for _ in range(pairs):
+        forwarder = _rate(events, baseline_spans(bootstrap, work, load, only=("faust_tuned",))["faust_tuned"])
+        with running_gateway(bootstrap, work, enrolled, events) as group:
+            gateway, _ = drained(bootstrap, group)
+        rows.append({"faust_tuned": forwarder, "facegate": gateway, "ratio": gateway / forwarder})
+    ratios = [r["ratio"] for r in rows]
+    return {
+        "events": events, "enrolled_per_tenant": enrolled, "pairs": rows, "baseline_settings": BASELINE_SETTINGS["faust_tuned"],
+        "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+    }  # fmt: skip
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"# c/b' in pairs ({result['events']} captures, {result['enrolled_per_tenant']:,} enrolled per tenant, one Apache Kafka)",
+        "", f"(b') Faust agent, batched, tuned: {result['baseline_settings']}", "",
+        "| pair | (b') events/s | (c) decisions/s | c/b' |", "|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for n, row in enumerate(result["pairs"], 1):
+        lines.append(f"| {n} | {row['faust_tuned']:,.0f} | {row['facegate']:,.0f} | {row['ratio']:.2f} |")
+    lines += [
+        "",
+        f"c/b': median {result['ratio_median']:.2f}, {result['ratio_min']:.2f}-{result['ratio_max']:.2f}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--enrolled", type=int, default=1000)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--bootstrap", default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
+    result = on_broker(args.bootstrap, work, lambda b: run(args.events, args.enrolled, args.pairs, b, work))
+    write_results("ratio", result, markdown(result))
+
+
+if __name__ == "__main__":
+    main()
