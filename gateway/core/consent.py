@@ -89,14 +89,16 @@ class ConsentHistory:
         return found
 
     def ref(self, version: ConsentRecord) -> str:
-        """`consent_ref` of one of these versions, worked out once per version (histories asked
-        for again stay decoded in the ledger, with what they worked out)."""
+        """`consent_ref` of one of these versions, worked out once per version of this history
+        (histories asked for again stay decoded in the ledger, with what they worked out)."""
         index = next(i for i, v in enumerate(self.versions) if v is version)
+        if index not in self._refs:
+            self._refs[index] = consent_ref(version)
         return self._refs[index]
 
     @cached_property
-    def _refs(self) -> tuple[str, ...]:
-        return tuple(consent_ref(v) for v in self.versions)
+    def _refs(self) -> dict[int, str]:
+        return {}
 
     def with_version(self, consent: ConsentRecord) -> ConsentHistory:
         return ConsentHistory((*self.versions, consent)[-MAX_VERSIONS:])

@@ -44,7 +44,7 @@ from gateway.shell.backlog import Backlog
 from gateway.shell.batches import ready_batches, records_behind
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import Apply, FeedReader
-from gateway.shell.metrics import GatewayMetrics, faust_sensors
+from gateway.shell.metrics import GatewayMetrics, InputOffsets, faust_sensors
 from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
 from gateway.shell.stall import StallClock
@@ -105,6 +105,7 @@ class Worker:
         self.stall = StallClock(time.monotonic)
         self.metrics.produce_stalled.set_function(self.stall.oldest)
         faust_sensors(self.app, self.metrics.registry, settings.faust_metrics)
+        self.metrics.registry.register(InputOffsets(self.app, self._assigned))
         # The tenants whose topics this worker reads (fixed at start): decisions are counted under
         # their names, anything else under _unknown, so a label's values stay bounded.
         self.tenants = frozenset(self.runtime.tenants)
@@ -215,6 +216,13 @@ class Worker:
     def _behind(self, events: Sequence[Any]) -> int:
         """Records Kafka holds past these events: they join the batch before it is decided."""
         return records_behind(events, self._highwater)
+
+    def _assigned(self) -> set[Any]:
+        """The input partitions this worker holds now (none before its consumer has started)."""
+        try:
+            return set(self.app.consumer.assignment())
+        except (AssertionError, ConsumerNotStarted):
+            return set()
 
     def _highwater(self, tp: Any) -> int | None:
         """The partition's high watermark as last fetched; None once it is no longer ours."""

@@ -39,15 +39,14 @@ def dashboard_configmaps(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def declared_by_the_worker() -> set[str]:
-    """What the worker's registry may declare: its own metrics and Faust's sensor (with
-    FACEGATE_FAUST_METRICS), prefixed by the fixed prefix the worker gives it (Faust's default
-    would be the app id)."""
-    from faust.sensors.prometheus import FaustMetrics
+    """What the worker's registry declares by default: its own metrics and its input offsets, not
+    Faust's own sensor (only with FACEGATE_FAUST_METRICS, which the dashboard must not need)."""
+    import faust
 
-    from gateway.shell.metrics import GatewayMetrics
+    from gateway.shell.metrics import GatewayMetrics, InputOffsets
 
     metrics = GatewayMetrics()
-    FaustMetrics.create(metrics.registry, "facegate_faust")  # the fixed prefix the worker sets
+    metrics.registry.register(InputOffsets(faust.App("declared", broker="kafka://127.0.0.1:1"), set))
     return exported_names(generate_latest(metrics.registry).decode())
 
 
@@ -119,7 +118,8 @@ def test_the_dashboard_reads_only_metrics_the_worker_declares() -> None:
     assert {
         "facegate_decisions_total", "facegate_rule_citations_total", "facegate_alerts_total",
         "facegate_duplicates_dropped_total", "facegate_decision_seconds_bucket", "facegate_ready",
-        "facegate_enrolled_subjects", "facegate_registry_records_ignored",
+        "facegate_enrolled_subjects", "facegate_registry_records_ignored", "facegate_input_end_offset",
+        "facegate_input_committed_offset",
     } <= used  # fmt: skip
 
 

@@ -18,7 +18,6 @@ def test_each_pair_measures_the_forwarder_then_facegate(kafka: KafkaBroker, tmp_
     assert len(result["pairs"]) == 2
     for pair in result["pairs"]:
         assert pair["faust_tuned"] > 0 and pair["facegate"] > 0
-        assert pair["ratio"] == pytest.approx(pair["facegate"] / pair["faust_tuned"])
     ratios = sorted(p["ratio"] for p in result["pairs"])
     assert (result["ratio_min"], result["ratio_max"]) == (ratios[0], ratios[-1])
     assert "take_events(1000)" in result["baseline_settings"] and "| 2 |" in markdown(result)

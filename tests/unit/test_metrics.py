@@ -1,17 +1,18 @@
 """A batch's decisions counted once per label set add up to counting each decision; Faust's own
-sensor only when asked for."""
+sensor only when asked for; input offsets read from Faust's monitor when scraped."""
 
 from __future__ import annotations
 
 import faust
 import pytest
 from faust.sensors.prometheus import PrometheusMonitor
+from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from gateway.contract.vocabulary import Decision
 from gateway.core.policy.outcome import Outcome
 from gateway.core.policy.rules import Rule
-from gateway.shell.metrics import GatewayMetrics, faust_sensors
+from gateway.shell.metrics import GatewayMetrics, InputOffsets, faust_sensors
 
 
 def test_a_batch_is_counted_per_tenant_decision_rule_and_alert() -> None:
@@ -45,3 +46,19 @@ def test_fausts_own_sensor_is_there_only_when_asked_for(enabled: bool) -> None:
     assert isinstance(app.monitor, PrometheusMonitor) is enabled
     assert any(n.startswith("facegate_faust_") for n in names) is enabled
     assert "facegate_decisions" in names, "FaceGate's own metrics either way"
+
+
+def test_input_offsets_are_read_from_fausts_monitor_for_the_partitions_held() -> None:
+    app = faust.App("offsets-test", broker="kafka://127.0.0.1:1")  # constructed, never started
+    held, revoked = TP("faces.raw.lumen", 0), TP("faces.raw.lumen", 1)
+    app.monitor.track_tp_end_offset(held, 120)
+    app.monitor.track_tp_end_offset(revoked, 80)
+    app.monitor.on_tp_commit({held: 100, revoked: 80})
+    metrics = GatewayMetrics(CollectorRegistry())
+    metrics.registry.register(InputOffsets(app, lambda: {held}))
+    sample = metrics.registry.get_sample_value
+    where = {"topic": "faces.raw.lumen", "partition": "0"}
+    assert (sample("facegate_input_end_offset", where), sample("facegate_input_committed_offset", where)) == (120, 100)
+    assert sample("facegate_input_end_offset", {**where, "partition": "1"}) is None, "its next owner's to report"
+    app.monitor.track_tp_end_offset(held, 150)
+    assert sample("facegate_input_end_offset", where) == 150, "read when scraped"

@@ -48,8 +48,8 @@ _IN_ORDER = json.JSONEncoder(separators=(",", ":"), default=_json_value)
 
 def canonical(fields: dict[str, Any], seq: int, prev_hash: str) -> bytes:
     """The bytes a record's hash covers: every content field plus seq and prev_hash, sorted. The
-    fields as a JSON-mode dump, or a Python-mode one (enums are strings, timestamps as JSON mode
-    writes them): the same bytes."""
+    fields as a record's JSON-mode dump, or as its Python-mode one (enums are strings; validated
+    timestamps, UTC, are written as JSON mode writes them): the same bytes."""
     content = {k: v for k, v in fields.items() if k not in _CHAIN_FIELDS}
     content.update(seq=seq, prev_hash=prev_hash)
     return _CANONICAL.encode(content).encode()
