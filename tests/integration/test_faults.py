@@ -70,7 +70,7 @@ def test_a_worker_stopped_mid_batch_commits_only_what_it_decided(
     d = Deployment(kafka, unique, tmp_path, partitions=4)
     worker = d.start_worker()
     asyncio.run(d.publish_world(worker))
-    items = Traffic(d.world, seed=53).take(8_000)
+    items = Traffic(d.world, seed=53).take(20_000)  # three stops, each after 1,000 more decisions, still mid-stream
     asyncio.run(d.send(items))
     for _ in range(3):
         worker.wait_until(lambda: decided(worker) >= 1_000, 300, "1,000 decisions")  # noqa: B023
