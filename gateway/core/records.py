@@ -75,15 +75,13 @@ def audit_fields(
     policy_version: str,
     recorded_at: datetime,
     subject_pseudonym: str | None,
-    pack: JurisdictionPack | None = None,
-    legal_sources: list[str] | None = None,
+    pack: JurisdictionPack | None,
+    legal_sources: list[str],
 ) -> dict[str, Any]:
     """The content of one audit record (the chain adds seq, prev_hash and hash). The legal
-    sources are those of the tenant's pack, which the record names (`legal_sources`, if the
-    caller has them already: `pack.sources` of the outcome's rules and alerts); none without a pack."""
+    sources are those the tenant's pack, which the record names, gives the outcome's rules and
+    alerts (`pack.sources`; the caller works them out once per batch); none without a pack."""
     capture, outcome = decided.capture, decided.outcome
-    if legal_sources is None:
-        legal_sources = pack.sources((*outcome.rule_ids, *outcome.alerts)) if pack is not None else []
     fields: dict[str, Any] = {
         "audit_id": audit_id(decided.tenant_id, decided.event_id),
         "event_id": decided.event_id,

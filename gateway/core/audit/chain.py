@@ -40,8 +40,8 @@ def _utc_iso(value: datetime) -> str:
 
 # Built once: json.dumps with options builds an encoder per call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_value)
-# A current record's hashed fields (content, seq and prev_hash) in canonical order, for the decision
-# path: its datum holds them all, so they are picked in order rather than filtered and sorted.
+# A current record's hashed fields (content, seq and prev_hash) in canonical order, for records
+# linked here: their datum holds them all, so they are picked in order rather than filtered and sorted.
 _HASHED = sorted(set(AuditRecord.model_fields) - (_CHAIN_FIELDS - {"seq", "prev_hash"}))
 _IN_ORDER = json.JSONEncoder(separators=(",", ":"), default=_json_value)
 
@@ -59,22 +59,24 @@ def record_hash(record: AuditRecord) -> str:
     return hashlib.sha256(canonical(record.model_dump(mode="json"), record.seq, record.prev_hash)).hexdigest()
 
 
-def _content(fields: dict[str, Any], head: ChainHead) -> AuditRecord:
-    return AuditRecord.model_validate({**fields, "seq": head.seq + 1, "prev_hash": head.hash, "hash": ""})
+def _linked(fields: dict[str, Any], head: ChainHead) -> tuple[AuditRecord, dict[str, Any], ChainHead]:
+    """A record's content linked after `head`: the model (hash not set), its Avro datum with the
+    hash, and the new head. Validated once, dumped once: the dump is both what the hash covers
+    (its fields picked in canonical order: the bytes of `canonical`) and what Avro encodes."""
+    content = AuditRecord.model_validate({**fields, "seq": head.seq + 1, "prev_hash": head.hash, "hash": ""})
+    datum = content.to_avro()
+    hashed = _IN_ORDER.encode({k: datum[k] for k in _HASHED}).encode()
+    datum["hash"] = digest = hashlib.sha256(hashed).hexdigest()
+    return content, datum, ChainHead(content.seq, digest)
 
 
 def append(fields: dict[str, Any], head: ChainHead) -> tuple[AuditRecord, ChainHead]:
     """Link a record's content fields after `head`; returns the record and the new head."""
-    content = _content(fields, head)
-    digest = hashlib.sha256(canonical(content.to_avro(), content.seq, head.hash)).hexdigest()
-    return content.model_copy(update={"hash": digest}), ChainHead(content.seq, digest)
+    content, _, linked = _linked(fields, head)
+    return content.model_copy(update={"hash": linked.hash}), linked
 
 
 def append_datum(fields: dict[str, Any], head: ChainHead) -> tuple[dict[str, Any], ChainHead]:
-    """`append`, the record as the Avro datum the decision path encodes: validated once, dumped
-    once (for the hash and the encoding), no copy of the model."""
-    content = _content(fields, head)
-    datum = content.to_avro()
-    hashed = _IN_ORDER.encode({k: datum[k] for k in _HASHED}).encode()  # = canonical(datum, seq, prev_hash)
-    datum["hash"] = digest = hashlib.sha256(hashed).hexdigest()
-    return datum, ChainHead(content.seq, digest)
+    """`append`, the record as the Avro datum the decision path encodes (no copy of the model)."""
+    _, datum, linked = _linked(fields, head)
+    return datum, linked

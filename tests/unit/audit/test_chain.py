@@ -1,6 +1,7 @@
-"""The decision path's audit records (`append_datum`: one validation, one dump) hash and encode
-exactly as the reference does (`append`, and `record_hash` over pydantic's JSON mode), whatever
-the fields hold: any text, non-ASCII, control characters, any timestamp."""
+"""Audit records linked from one Python-mode dump (`append`, and `append_datum` on the decision
+path) hash as the reference does (`record_hash`: `canonical` over pydantic's JSON mode, what
+verifiers recompute) and encode alike, whatever the fields hold: any text, non-ASCII, control
+characters, any timestamp."""
 
 from __future__ import annotations
 
