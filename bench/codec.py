@@ -135,7 +135,10 @@ def _measure(record: str, datum: dict[str, Any], iterations: int, rounds: int) -
     for library in LIBRARIES:
         if c.operation(library, "encode")(datum) != encoded:
             raise AssertionError(f"{library} and fastavro disagree on the encoding of {record}")
-        if c.operation(library, "decode")(encoded)["event_id"] != datum["event_id"]:
+        decoded = c.operation(library, "decode")(encoded)
+        if any(
+            decoded[k] != datum[k] for k in ("event_id", "tenant_id", "template" if "template" in datum else "rule_ids")
+        ):
             raise AssertionError(f"{library} does not decode {record} back")
     rates: dict[str, float] = {}
     for library in LIBRARIES:
@@ -149,7 +152,7 @@ def run(iterations: int = 2000, rounds: int = 5) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "versions": {"fastavro": fastavro.__version__, "cavro": cavro.__version__, "avro": "1.12.2"},
+        "versions": {"fastavro": fastavro.__version__, "cavro": cavro.__version__, "avro": avro.__version__},
         "records": {
             "FaceCaptured": _measure("FaceCaptured", sample_datum(), iterations, rounds),
             "AuditRecord": _measure("AuditRecord", sample_audit_datum(), iterations, rounds),

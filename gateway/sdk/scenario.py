@@ -99,6 +99,10 @@ def build_world(seed: int = 2026, tenants: tuple[str, ...] = ("acme", "beta"), s
     """Cameras of every kind; per tenant, consenting adults and two minors (one without guardian consent)."""
     enrolled = subjects_per_tenant * len(tenants)
     population = Population.create(SYNTHETIC_512, enrolled + 2 * STRANGERS, seed)  # the rest: candidate strangers
+    while len(_strangers(population, enrolled)) < STRANGERS:  # a large world rules out more of them
+        if len(population.identities) > enrolled + 64 * STRANGERS:
+            raise ValueError(f"{enrolled} enrolled subjects leave too few people who look like none of them")
+        population = Population.create(SYNTHETIC_512, 2 * len(population.identities), seed)  # same first rows
     cameras, consents, enrollments, person_of = [], [], [], {}
     for t, tenant in enumerate(tenants):
         cameras += [
@@ -162,13 +166,10 @@ def build_world(seed: int = 2026, tenants: tuple[str, ...] = ("acme", "beta"), s
 
 
 def _strangers(population: Population, enrolled: int) -> tuple[int, ...]:
-    """The first STRANGERS people after the enrolled ones who look like none of them."""
+    """Up to STRANGERS people, the first after the enrolled ones who look like none of them."""
     ids = population.identities
     closest = (ids[enrolled:] @ ids[:enrolled].T).max(axis=1, initial=-1.0)
-    chosen = tuple(enrolled + int(i) for i in np.flatnonzero(closest <= LOOKALIKE_COSINE)[:STRANGERS])
-    if len(chosen) < STRANGERS:
-        raise ValueError(f"only {len(chosen)} of {STRANGERS} candidate strangers look like no enrolled subject")
-    return chosen
+    return tuple(enrolled + int(i) for i in np.flatnonzero(closest <= LOOKALIKE_COSINE)[:STRANGERS])
 
 
 MALFORMED: list[tuple[bytes, str]] = [
