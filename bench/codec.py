@@ -28,7 +28,7 @@ import cavro
 import fastavro
 
 from bench.results import write_results
-from gateway.contract.codec import _WRITING
+from gateway.contract.codec import WRITING_OPTIONS
 from gateway.contract.schemas import SchemaSet
 
 LIBRARIES = ("fastavro", "cavro", "avro")
@@ -87,7 +87,7 @@ class Contenders:
     def __init__(self, record: str = "FaceCaptured") -> None:
         schema = SchemaSet.load()[record]
         self.fast_schema = schema.parsed
-        self.cavro_schema = cavro.Schema(schema.schema, options=_WRITING)  # as the gateway's codec writes
+        self.cavro_schema = cavro.Schema(schema.schema, options=WRITING_OPTIONS)  # as the gateway's codec writes
         self.avro_schema = avro.schema.parse(json.dumps(schema.schema))
         self.avro_writer = avro.io.DatumWriter(self.avro_schema)
         self.avro_reader = avro.io.DatumReader(self.avro_schema)

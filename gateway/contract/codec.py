@@ -58,7 +58,7 @@ class EncodeError(FaceGateError, ValueError):
 
 # cavro's default timestamp-millis encoding goes through float seconds and can write one
 # millisecond less (16.377 s as 16,376 ms); its alternate encoding writes what fastavro writes.
-_WRITING = cavro.DEFAULT_OPTIONS.replace(alternate_timestamp_millis_encoding=True)
+WRITING_OPTIONS = cavro.DEFAULT_OPTIONS.replace(alternate_timestamp_millis_encoding=True)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Codec:
         for record in current:
             readers[record.fingerprint] = _Reader(record, record)
         self._readers: Mapping[bytes, _Reader] = readers
-        self._writers = {record.name: cavro.Schema(record.schema, options=_WRITING) for record in current}
+        self._writers = {record.name: cavro.Schema(record.schema, options=WRITING_OPTIONS) for record in current}
 
     # -- encoding -------------------------------------------------------------------
     def encode(self, record: AvroRecord) -> bytes:
