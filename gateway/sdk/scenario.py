@@ -99,7 +99,7 @@ def build_world(seed: int = 2026, tenants: tuple[str, ...] = ("acme", "beta"), s
     """Cameras of every kind; per tenant, consenting adults and two minors (one without guardian consent)."""
     enrolled = subjects_per_tenant * len(tenants)
     population = Population.create(SYNTHETIC_512, enrolled + 2 * STRANGERS, seed)  # the rest: candidate strangers
-    while len(_strangers(population, enrolled)) < STRANGERS:  # a large world rules out more of them
+    while len(strangers := _strangers(population, enrolled)) < STRANGERS:  # a large world rules out more
         if len(population.identities) > enrolled + 64 * STRANGERS:
             raise ValueError(f"{enrolled} enrolled subjects leave too few people who look like none of them")
         population = Population.create(SYNTHETIC_512, 2 * len(population.identities), seed)  # same first rows
@@ -161,7 +161,7 @@ def build_world(seed: int = 2026, tenants: tuple[str, ...] = ("acme", "beta"), s
         enrollments,
         population,
         person_of,
-        _strangers(population, enrolled),
+        strangers,
     )
 
 
