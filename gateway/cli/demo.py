@@ -177,7 +177,12 @@ def demo(
     try:
         broker.start()
         settings = base.model_copy(
-            update={"bootstrap_servers": broker.bootstrap_servers, "tenants": list(TENANTS), "vendors": list(VENDORS)}
+            update={
+                "bootstrap_servers": broker.bootstrap_servers,
+                "tenants": list(TENANTS),
+                "vendors": list(VENDORS),
+                "producer_idempotence": False,  # Tansu has no idempotent producers
+            }
         )
         console.print(f"[bold]FaceGate demo[/bold] on the embedded broker at {broker.bootstrap_servers}")
         console.print(f"[dim]{LIMITATIONS}[/dim]")

@@ -26,7 +26,10 @@ class FaceGateProducer(facegate_sdk.FaceGateProducer):
         self.settings = settings or Settings()
         # The gateway's client configuration (SCRAM credentials from files, TLS) wins over the SDK's defaults.
         connection = Connection(topic_prefix=self.settings.topic_prefix)
-        super().__init__(connection, vendor_id=vendor_id, **aiokafka_config(self.settings), **producer)
+        # Idempotent as the worker's producer is (FACEGATE_PRODUCER_IDEMPOTENCE, off only for Tansu).
+        idempotence = self.settings.producer_idempotence
+        options = {"enable_idempotence": idempotence, **aiokafka_config(self.settings), **producer}
+        super().__init__(connection, vendor_id=vendor_id, **options)
 
     async def withdraw_consent(self, granted: ConsentRecord | facegate_sdk.ConsentRecord, at: datetime) -> None:
         if isinstance(granted, facegate_sdk.ConsentRecord):

@@ -17,6 +17,12 @@ event_id, so a repeated capture lands where the gateway remembers its id).
 Ordering: an enrollment or share request is decided against the consent in force when the
 gateway reads it, and Kafka orders records only within a partition. So an enrollment or share
 request is sent only once the consents sent before it are acknowledged.
+
+Retries: the producer is idempotent (a producer id and per-partition sequence numbers, checked by
+the broker; the Java client's default since Kafka 3.0). A send retried after a lost answer or a
+change of leader is not written twice: without it a malformed record retried during a rolling
+restart lands twice and is dead-lettered twice. Pass `enable_idempotence=False` only for a broker
+without idempotent producers (the embedded Tansu demo broker).
 """
 
 from __future__ import annotations
@@ -119,7 +125,8 @@ def _expect(record: Record, name: str) -> None:
 
 
 class FaceGateProducer:
-    """Sends contract records with acks=all. `producer` options go to aiokafka's producer as they are."""
+    """Sends contract records with acks=all and idempotence. `producer` options go to aiokafka's
+    producer as they are (and win over these defaults)."""
 
     def __init__(
         self,
@@ -133,7 +140,13 @@ class FaceGateProducer:
         self.vendor_id = vendor_id  # whose capture topic capture() writes
         self.names = Topics(self.connection.topic_prefix)
         self.contract = contract or default_contract()
-        options: dict[str, Any] = {"linger_ms": 5, "acks": "all", **self.connection.client_config(), **producer}
+        options: dict[str, Any] = {
+            "linger_ms": 5,
+            "acks": "all",
+            "enable_idempotence": True,
+            **self.connection.client_config(),
+            **producer,
+        }
         self._producer = AIOKafkaProducer(**options)
         self._pending: list[asyncio.Future[Any]] = []
         self._consent_unacknowledged = False

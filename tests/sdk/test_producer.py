@@ -168,3 +168,23 @@ def test_the_gateways_alias_takes_its_settings() -> None:
         assert (client._sasl_plain_username, client._security_protocol) == ("acme", "SASL_PLAINTEXT")
 
     asyncio.run(main())
+
+
+def test_the_producer_is_idempotent_unless_told_otherwise() -> None:
+    """A retry after a lost answer or a leader change is not written twice (a malformed record
+    written twice would be dead-lettered twice); off only for brokers without idempotent producers."""
+    from gateway.sdk.producer import FaceGateProducer as GatewayProducer
+    from gateway.settings import Settings
+
+    async def idempotent(producer: FaceGateProducer) -> bool:
+        producer._producer._closed = True  # never started
+        return producer._producer._txn_manager is not None  # a producer id and sequence numbers
+
+    async def main() -> None:
+        assert await idempotent(FaceGateProducer(Connection()))
+        assert not await idempotent(FaceGateProducer(Connection(), enable_idempotence=False))
+        assert await idempotent(GatewayProducer(Settings()))
+        assert not await idempotent(GatewayProducer(Settings(producer_idempotence=False)))  # the Tansu demo
+        assert not await idempotent(GatewayProducer(Settings(), enable_idempotence=False))
+
+    asyncio.run(main())
