@@ -11,3 +11,4 @@ def test_matching_benchmark_reports_speed_memory_and_identification() -> None:
     assert row["search_ms_per_event"] > 0 and row["bytes_per_enrolled_subject"] > row["code_bytes"]
     assert row["identified_share"] > 0.9  # genuine probes find themselves above the threshold
     assert "| 500 |" in markdown([row])
+    assert row["cpu"].split(":")[0] and row["cpu"] in markdown([row])  # the figures' CPU and vector units
