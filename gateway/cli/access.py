@@ -1,4 +1,4 @@
-"""Reading topics from the CLI with errors a user can act on: a command names the role it is
+"""Reading and writing topics from the CLI with errors a user can act on: a command names the role it is
 run as (docs/cli.md), and when Kafka refuses the principal, the message says which role's
 credentials the command needs; a missing topic or an unreachable cluster is said as such.
 All of them exit 3."""
@@ -19,6 +19,7 @@ from aiokafka.errors import (
     KafkaError,
     TopicAuthorizationFailedError,
 )
+from facegate_sdk import IdempotenceRefused
 
 from gateway.cli.console import errors
 from gateway.cli.output import Exit
@@ -88,6 +89,9 @@ def kafka_errors(settings: Settings, command: str, role: Role, topic: str) -> It
         raise typer.Exit(Exit.KAFKA) from None
     except KafkaConnectionError as exc:
         errors.print(f"[red]cannot reach Kafka at {settings.bootstrap_servers}:[/red] {exc}", highlight=False)
+        raise typer.Exit(Exit.KAFKA) from None
+    except IdempotenceRefused as exc:
+        errors.print(f"[red]Kafka refused:[/red] {exc}", highlight=False)
         raise typer.Exit(Exit.KAFKA) from None
     except KafkaError as exc:
         errors.print(f"[red]Kafka refused:[/red] {type(exc).__name__}: {exc}", highlight=False)

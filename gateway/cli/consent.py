@@ -10,7 +10,6 @@ operator runs them for the tenant, with the gateway's principal.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gateway.cli.access import Role, read
+from gateway.cli.access import Role, read, run
 from gateway.cli.console import console, errors, load_settings
 from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import DecodeError, default_codec
@@ -63,9 +62,12 @@ def consent_versions(
     return versions
 
 
-async def _send(settings: Settings, record: ConsentRecord) -> None:
-    async with FaceGateProducer(settings) as producer:
-        await producer.record_consent(record)
+def _send(settings: Settings, record: ConsentRecord, command: str, role: Role) -> None:
+    async def send() -> None:
+        async with FaceGateProducer(settings) as producer:
+            await producer.record_consent(record)
+
+    run(settings, command, role, TopicNames(settings.topic_prefix).consent(record.tenant_id), send)
 
 
 @app.command(epilog=exit_codes(None) + " Role: tenant.")
@@ -92,7 +94,7 @@ def grant(
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None, minor=minor,
         guardian_consent=guardian_consent,
     )  # fmt: skip
-    asyncio.run(_send(settings, record))
+    _send(settings, record, "consent grant", Role.TENANT)
     console.print(f"consent granted: {tenant}/{subject} for {', '.join(sorted(purpose))}")
 
 
@@ -108,7 +110,7 @@ def withdraw(tenant: Tenant, subject: Subject) -> None:
     if current is None or current.status is ConsentStatus.WITHDRAWN:
         errors.print(f"[red]no granted consent recorded for {tenant}/{subject}[/red]")
         raise typer.Exit(Exit.FINDING)
-    asyncio.run(_send(settings, withdrawal(current, datetime.now(UTC))))
+    _send(settings, withdrawal(current, datetime.now(UTC)), "consent withdraw", Role.GATEWAY)
     console.print(f"consent withdrawn: {tenant}/{subject}")
 
 

@@ -6,13 +6,13 @@ consents and enrollments), so on a secured cluster it needs both roles' ACLs or 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from gateway.cli.access import Role, run
 from gateway.cli.console import load_settings
 from gateway.cli.output import Format, emit, format_option, out_option
 from gateway.sdk.producer import FaceGateProducer
@@ -40,7 +40,8 @@ def simulate(
                 await publish_world(producer, world)
             return dict(await run_traffic(producer, Traffic(world), rate, duration or None, count))
 
-    sent = asyncio.run(go())
+    # Role: it writes what vendors and tenants write, so an admin's (or the platform operator's) ACLs.
+    sent = run(settings, "simulate", Role.GATEWAY, f"{settings.topic_prefix}faces.raw.{world.vendors[0]}", go)
 
     def tables() -> list[Table]:
         table = Table("kind", "sent", title=f"captures sent to {settings.topic_prefix}faces.raw.<vendor>")

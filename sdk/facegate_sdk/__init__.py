@@ -7,7 +7,7 @@ Depends on fastavro and aiokafka only; imports nothing from the gateway.
 from __future__ import annotations
 
 from facegate_sdk.contract import MARKER, NAMESPACE, PRODUCED, Contract, Record, RecordSchema, default_contract
-from facegate_sdk.errors import ContractError, EncodeError, FaceGateSDKError, InvalidRecord
+from facegate_sdk.errors import ContractError, EncodeError, FaceGateSDKError, IdempotenceRefused, InvalidRecord
 from facegate_sdk.producer import Connection, FaceGateProducer
 from facegate_sdk.records import (
     CameraRegistration,
@@ -41,6 +41,7 @@ __all__ = [
     "FaceCaptured",
     "FaceGateProducer",
     "FaceGateSDKError",
+    "IdempotenceRefused",
     "InvalidRecord",
     "LocationType",
     "Occlusion",

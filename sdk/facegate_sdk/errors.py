@@ -17,3 +17,7 @@ class EncodeError(FaceGateSDKError, ValueError):
 
 class InvalidRecord(FaceGateSDKError, ValueError):
     """A field value the gateway would refuse (it would dead-letter the record)."""
+
+
+class IdempotenceRefused(FaceGateSDKError):
+    """The broker would not give the producer an id for idempotent writes (InitProducerId)."""

@@ -37,8 +37,10 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from facegate_sdk.contract import Contract, Record, default_contract
+from facegate_sdk.errors import IdempotenceRefused
 from facegate_sdk.records import ConsentRecord
 from facegate_sdk.topics import Topics, subject_key
 
@@ -161,7 +163,18 @@ class FaceGateProducer:
         await self.stop()
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException as exc:
+            await self._producer.stop()  # what start opened (connections, the sender) closes again
+            idempotent = self._producer._txn_manager is not None
+            if not idempotent or not isinstance(exc, KafkaError) or isinstance(exc, KafkaConnectionError):
+                raise
+            raise IdempotenceRefused(
+                f"the broker refused an idempotent producer ({type(exc).__name__}: {exc}). If it has no "
+                "idempotent producers (the embedded Tansu demo broker), pass enable_idempotence=False "
+                "(FACEGATE_PRODUCER_IDEMPOTENCE=false for the facegate CLI)"
+            ) from exc
 
     async def stop(self) -> None:
         try:

@@ -15,9 +15,13 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from facegate_sdk import Connection, FaceGateProducer, IdempotenceRefused
 from kafka.admin import KafkaAdminClient, NewTopic
+from typer.testing import CliRunner
 
 from gateway.brokers.process import free_port, port_open
+from gateway.cli import app
+from gateway.cli.output import Exit
 
 pytestmark = pytest.mark.tansu
 
@@ -119,3 +123,35 @@ def test_port_in_use_is_a_clear_error(tansu: tuple[Broker, int], tmp_path: Path)
     second = Broker(port, tmp_path / "second")
     assert second.proc.wait(timeout=30) == 1
     second.wait_for("already in use")
+
+
+def test_an_idempotent_producer_on_tansu_is_a_clear_error(tansu: tuple[Broker, int]) -> None:
+    """Tansu has no idempotent producers (InitProducerId fails): the SDK says how to go on, the CLI
+    exits 3 with it, and what the broker command prints to export makes the CLI work."""
+    broker, port = tansu
+    broker.wait_for("export FACEGATE_PRODUCER_IDEMPOTENCE=false")
+    bootstrap = f"127.0.0.1:{port}"
+    connection = Connection(bootstrap_servers=bootstrap, topic_prefix="tansu.")
+
+    async def sdk(idempotence: bool = True) -> None:
+        async with FaceGateProducer(connection, vendor_id="lumen", enable_idempotence=idempotence) as producer:
+            await producer.send_raw_capture(b"k", b"not a capture")
+
+    with pytest.raises(IdempotenceRefused, match="enable_idempotence=False"):
+        asyncio.run(sdk())
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic("tansu.faces.raw.lumen", 1, 1)])
+    admin.close()
+    asyncio.run(sdk(idempotence=False))  # sent and acknowledged
+
+    env = {"FACEGATE_BOOTSTRAP_SERVERS": bootstrap, "FACEGATE_TOPIC_PREFIX": "tansu."}
+    refused = CliRunner().invoke(app, ["consent", "grant", *GRANT], env=env)
+    assert refused.exit_code == Exit.KAFKA, refused.output
+    assert "FACEGATE_PRODUCER_IDEMPOTENCE=false" in refused.stderr and "Traceback" not in refused.output
+    granted = CliRunner().invoke(
+        app, ["consent", "grant", *GRANT], env={**env, "FACEGATE_PRODUCER_IDEMPOTENCE": "false"}
+    )
+    assert granted.exit_code == 0, granted.output
+
+
+GRANT = ["--tenant", "acme", "--subject", "s-1", "--purpose", "ACCESS_CONTROL", "--notice", "v1"]

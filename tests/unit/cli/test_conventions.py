@@ -181,12 +181,20 @@ def test_a_topic_hidden_from_the_principal_is_not_called_missing(monkeypatch: py
     assert result.exit_code == Exit.KAFKA and "does not exist" in result.stderr
 
 
-def test_unreachable_kafka_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = CliRunner().invoke(
-        app, ["audit", "export", "--out", "x.jsonl"], env={"FACEGATE_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
-    )
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit", "export", "--out", "x.jsonl"],
+        ["simulate", "--count", "1"],  # writers too: no traceback, exit 3
+        ["consent", "grant", "--tenant", "acme", "--subject", "s-1", "--purpose", "ACCESS_CONTROL", "--notice", "v1"],
+    ],
+    ids=["reader", "simulate", "consent-grant"],
+)
+def test_unreachable_kafka_exits_3(command: list[str]) -> None:
+    result = CliRunner().invoke(app, command, env={"FACEGATE_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
     assert result.exit_code == Exit.KAFKA, result.output
     assert "cannot reach Kafka at 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_the_regulators_default_tail_group_is_one_its_acls_allow() -> None:
