@@ -28,6 +28,7 @@ without idempotent producers (the embedded Tansu demo broker).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 from collections.abc import Mapping
@@ -166,7 +167,8 @@ class FaceGateProducer:
         try:
             await self._producer.start()
         except BaseException as exc:
-            await self._producer.stop()  # what start opened (connections, the sender) closes again
+            with contextlib.suppress(Exception):  # what start opened closes again; its error is the one to see
+                await self._producer.stop()
             idempotent = self._producer._txn_manager is not None
             if not idempotent or not isinstance(exc, KafkaError) or isinstance(exc, KafkaConnectionError):
                 raise
