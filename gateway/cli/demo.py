@@ -194,7 +194,7 @@ def demo(
                 "FACEGATE_CACHE_DIR": str(work),
                 "FACEGATE_TENANTS": json.dumps(list(TENANTS)),
                 "FACEGATE_VENDORS": json.dumps(list(VENDORS)),
-                "FACEGATE_PRODUCER_IDEMPOTENCE": "false",  # Tansu has no idempotent producers
+                "FACEGATE_PRODUCER_IDEMPOTENCE": str(settings.producer_idempotence).lower(),  # the demo's, above
             },
         )
         worker.start()
