@@ -125,6 +125,9 @@ def test_port_in_use_is_a_clear_error(tansu: tuple[Broker, int], tmp_path: Path)
     second.wait_for("already in use")
 
 
+GRANT = ["--tenant", "acme", "--subject", "s-1", "--purpose", "ACCESS_CONTROL", "--notice", "v1"]
+
+
 def test_an_idempotent_producer_on_tansu_is_a_clear_error(tansu: tuple[Broker, int]) -> None:
     """Tansu has no idempotent producers (InitProducerId fails): the SDK says how to go on, the CLI
     exits 3 with it, and what the broker command prints to export makes the CLI work."""
@@ -152,6 +155,3 @@ def test_an_idempotent_producer_on_tansu_is_a_clear_error(tansu: tuple[Broker, i
         app, ["consent", "grant", *GRANT], env={**env, "FACEGATE_PRODUCER_IDEMPOTENCE": "false"}
     )
     assert granted.exit_code == 0, granted.output
-
-
-GRANT = ["--tenant", "acme", "--subject", "s-1", "--purpose", "ACCESS_CONTROL", "--notice", "v1"]
