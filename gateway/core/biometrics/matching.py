@@ -12,7 +12,8 @@ probes identified by exhaustive search at the operating threshold, the cascade r
 best match for 99.97% (0.4375 = 112 bits: 100%, at twice the candidates; bench.matching,
 tests/unit/biometrics/test_cascade.py). It can only miss a match, never score one higher than
 exhaustive search would, so false accepts cannot rise. The codes live in one numpy array that
-grows by a quarter when full, beside a column-wise copy of their prefixes (32 bytes each);
+grows by a quarter when full, beside a copy of their prefixes (32 bytes each) laid out for the
+scan kernel the CPU runs best (gateway.core.biometrics.scan);
 removal moves the last row into the gap, so memory is the codes, the prefixes, one list slot and
 one dict entry per subject.
 """
@@ -45,7 +46,12 @@ class EnrolledIndex:
     """Protected templates of one code space (tenant, template model, key version)."""
 
     def __init__(
-        self, scheme: Scheme, capacity: int = 1024, cascade_from: int = CASCADE_FROM, radius: float = PREFIX_RADIUS
+        self,
+        scheme: Scheme,
+        capacity: int = 1024,
+        cascade_from: int = CASCADE_FROM,
+        radius: float = PREFIX_RADIUS,
+        nibbles: bool = scan.NIBBLES,
     ) -> None:
         self.scheme = scheme
         # The cascade needs whole 64-bit words and a prefix shorter than the code.
@@ -53,7 +59,7 @@ class EnrolledIndex:
         self.cascade_from = cascade_from if scheme.code_bytes % 8 == 0 and words > scan.PREFIX_WORDS else None
         self.radius = int(radius * 64 * scan.PREFIX_WORDS)
         self._codes = np.zeros((capacity, scheme.code_bytes), dtype=np.uint8)
-        self._prefix = np.zeros((scan.PREFIX_WORDS, capacity if self.cascade_from is not None else 0), np.uint64)
+        self._prefix = scan.Prefixes(capacity, nibbles) if self.cascade_from is not None else None
         self._subject_at: list[str] = []
         self._position: dict[str, int] = {}
 
@@ -79,8 +85,8 @@ class EnrolledIndex:
                 self._subject_at.append(subject_id)
                 self._position[subject_id] = where
             self._codes[where] = code
-            if self.cascade_from is not None:
-                self._prefix[:, where] = code[: 8 * scan.PREFIX_WORDS].view(np.uint64)
+            if self._prefix is not None:
+                self._prefix.put(where, code)
 
     def _reserve(self, size: int) -> None:
         if size > len(self._codes):
@@ -89,10 +95,8 @@ class EnrolledIndex:
             )
             grown[: len(self._subject_at)] = self._codes[: len(self._subject_at)]
             self._codes = grown
-            if self.cascade_from is not None:
-                prefix = np.zeros((scan.PREFIX_WORDS, len(grown)), np.uint64)
-                prefix[:, : len(self._subject_at)] = self._prefix[:, : len(self._subject_at)]
-                self._prefix = prefix
+            if self._prefix is not None:
+                self._prefix.grow(len(grown))
 
     def remove(self, subject_id: str) -> bool:
         where = self._position.pop(subject_id, None)
@@ -104,11 +108,11 @@ class EnrolledIndex:
             self._codes[where] = self._codes[last]
             self._subject_at[where] = moved
             self._position[moved] = where
-            if self.cascade_from is not None:
-                self._prefix[:, where] = self._prefix[:, last]
+            if self._prefix is not None:
+                self._prefix.move(last, where)
         self._codes[last] = 0  # a removed template does not linger in memory
-        if self.cascade_from is not None:
-            self._prefix[:, last] = 0
+        if self._prefix is not None and where == last:
+            self._prefix.clear(last)
         return True
 
     def remove_many(self, subject_ids: list[str]) -> int:
@@ -120,9 +124,8 @@ class EnrolledIndex:
         count = len(self._subject_at)
         if count == 0:
             return [Match(None, 0.0) for _ in range(len(probes))]
-        if self.cascade_from is not None and count >= self.cascade_from:
-            words = self._codes.view(np.uint64)
-            rows, found = scan.cascade(self._prefix, words, count, probes.view(np.uint64), self.radius)
+        if self._prefix is not None and self.cascade_from is not None and count >= self.cascade_from:
+            rows, found = self._prefix.cascade(self._codes.view(np.uint64), count, probes.view(np.uint64), self.radius)
             return [
                 Match(self._subject_at[int(row)], float(score))
                 for row, score in zip(rows, self.scheme.agreement(found), strict=True)

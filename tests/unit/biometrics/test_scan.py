@@ -1,0 +1,97 @@
+"""The cascade's two kernels (64-bit columns with popcounts; AVX2 nibble lookups in blocks of 32
+rows) against a numpy reference of what the cascade promises: among the rows whose 256-bit
+prefix is within the radius the nearest full code, else the row with the nearest prefix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.core.biometrics import scan
+from gateway.core.biometrics.matching import EnrolledIndex
+from gateway.core.biometrics.protection import Scheme
+
+CODE_BYTES = 128
+LAYOUTS = [
+    False,
+    pytest.param(True, marks=pytest.mark.skipif(not scan.AVX2, reason="no AVX2")),
+]
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    counts: np.ndarray = np.unpackbits(a, axis=-1).sum(axis=-1)
+    return counts
+
+
+def _reference(codes: np.ndarray, probes: np.ndarray, radius: int) -> tuple[list[int], list[int]]:
+    rows, distances = [], []
+    for probe in probes:
+        prefix = _bits(codes[:, : scan.PREFIX_BYTES] ^ probe[: scan.PREFIX_BYTES])
+        full = _bits(codes ^ probe)
+        near = np.flatnonzero(prefix <= radius)
+        row = int(near[np.argmin(full[near])]) if len(near) else int(np.argmin(prefix))
+        rows.append(row)
+        distances.append(int(full[row]))
+    return rows, distances
+
+
+def _gallery(count: int, probes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random codes, and probes that are enrolled codes with a quarter of their bits flipped (so
+    most shortlist their own row and a few others), then some random strangers."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, (count, CODE_BYTES), dtype=np.uint8)
+    noise = np.packbits(rng.random((probes, CODE_BYTES * 8)) < 0.25, axis=1)
+    near = codes[rng.integers(0, count, probes)] ^ noise
+    near[probes * 3 // 4 :] = rng.integers(0, 256, (probes - probes * 3 // 4, CODE_BYTES), dtype=np.uint8)
+    return codes, near
+
+
+def _search(codes: np.ndarray, probes: np.ndarray, radius: int, nibbles: bool) -> tuple[list[int], list[int]]:
+    prefixes = scan.Prefixes(len(codes) + 5, nibbles)  # capacity past the last row: never read
+    for row, code in enumerate(codes):
+        prefixes.put(row, code)
+    full = np.zeros((len(codes) + 5, CODE_BYTES), np.uint8)
+    full[: len(codes)] = codes
+    rows, distances = prefixes.cascade(full.view(np.uint64), len(codes), probes.view(np.uint64), radius)
+    return rows.tolist(), distances.tolist()
+
+
+@pytest.mark.parametrize("nibbles", LAYOUTS)
+@pytest.mark.parametrize(("count", "probes"), [(1, 1), (31, 9), (33, 8), (1024, 7), (1025, 65), (3000, 70)])
+def test_each_kernel_returns_the_reference_match(nibbles: bool, count: int, probes: int) -> None:
+    codes, batch = _gallery(count, probes, seed=count + probes)
+    assert _search(codes, batch, 107, nibbles) == _reference(codes, batch, 107)
+
+
+@pytest.mark.parametrize("nibbles", LAYOUTS)
+@pytest.mark.parametrize("radius", [0, 100, 128, 254])
+def test_any_radius_and_a_probe_that_shortlists_nothing(nibbles: bool, radius: int) -> None:
+    codes, batch = _gallery(2100, 20, seed=radius)
+    assert _search(codes, batch, radius, nibbles) == _reference(codes, batch, radius)
+
+
+def test_the_kernels_agree_and_the_lookup_one_refuses_a_radius_it_cannot_sum() -> None:
+    if not scan.AVX2:
+        pytest.skip("no AVX2")
+    codes, batch = _gallery(5000, 64, seed=5)
+    assert _search(codes, batch, 107, True) == _search(codes, batch, 107, False)
+    with pytest.raises(ValueError, match="outside 0-254"):
+        _search(codes, batch, 255, True)
+
+
+@pytest.mark.parametrize("nibbles", LAYOUTS)
+def test_an_index_keeps_its_prefixes_through_removals_and_growth(nibbles: bool) -> None:
+    scheme = Scheme(hashes=CODE_BYTES * 8)
+    codes, batch = _gallery(700, 40, seed=9)
+    index = EnrolledIndex(scheme, capacity=10, cascade_from=1, nibbles=nibbles)
+    index.add_many([f"s{i}" for i in range(700)], codes)
+    removed = set(range(0, 700, 3)) | {699}  # the last row too: its slot is cleared, not moved
+    for i in sorted(removed):
+        assert index.remove(f"s{i}")
+    # Removal moves the last row into the gap: the reference reads the codes in the index's order.
+    order = [int(subject[1:]) for subject in index._subject_at]
+    assert sorted(order) == [i for i in range(700) if i not in removed]
+    expected_rows, expected = _reference(codes[order], batch, index.radius)
+    found = index.search(batch)
+    assert [m.subject_id for m in found] == [f"s{order[r]}" for r in expected_rows]
+    assert [m.score for m in found] == scheme.agreement(np.array(expected)).tolist()
