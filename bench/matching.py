@@ -31,6 +31,7 @@ import llvmlite.binding  # type: ignore[import-untyped]
 import numpy as np
 
 from bench.results import rss_bytes, write_results
+from gateway.core.biometrics import scan
 from gateway.core.biometrics.matching import CASCADE_FROM, PREFIX_RADIUS, EnrolledIndex, Match
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.files.calibrations import shipped
@@ -41,11 +42,13 @@ PACK_FAR = 1e-4
 
 
 def vector_units() -> str:
-    """What the cascade's prefix pass compiles to on this CPU (LLVM's view of the host): its
-    popcount is one instruction with AVX-512 VPOPCNTDQ, about seven with AVX2 (a nibble lookup)."""
+    """The CPU as LLVM sees it, its vector units, and the cascade kernel that runs on it: 64-bit
+    popcounts (one instruction for eight words with AVX-512 VPOPCNTDQ) or, with AVX2 but no
+    VPOPCNTDQ, nibble lookups (gateway.core.biometrics.scan)."""
     features = llvmlite.binding.get_host_cpu_features()
     units = [u for u in ("avx512vpopcntdq", "avx512f", "avx2") if features.get(u)]
-    return f"{llvmlite.binding.get_host_cpu_name()}: {', '.join(units) or 'no AVX2'}"
+    kernel = "nibble-lookup kernel" if scan.NIBBLES else "popcount kernel"
+    return f"{llvmlite.binding.get_host_cpu_name()}: {', '.join(units) or 'no AVX2'}; {kernel}"
 
 
 def _exhaustive(index: EnrolledIndex, codes: np.ndarray, probes: np.ndarray) -> list[Match]:
