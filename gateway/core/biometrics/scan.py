@@ -33,9 +33,21 @@ from numba.extending import intrinsic
 
 config: Any = _config
 _HOST = llvmlite.binding.get_host_cpu_features()
+
+
+def _target(feature: str) -> bool:
+    """Whether the code numba compiles may use `feature`: the host's, unless an operator chose
+    the target (NUMBA_CPU_FEATURES, or NUMBA_CPU_NAME alone, whose features are not known here)."""
+    if config.CPU_FEATURES:
+        return f"+{feature}" in config.CPU_FEATURES.split(",")
+    return not config.CPU_NAME and bool(_HOST.get(feature))
+
+
+AVX2 = _target("avx2")
+NIBBLES = AVX2 and not _target("avx512vpopcntdq")  # the kernel this host runs
 # NUMBA_CPU_FEATURES, when an operator sets it, wins. LLVM prefers 256-bit vectors on AVX-512
 # CPUs; 512-bit ones scan the prefixes ~20% faster there.
-if not config.CPU_FEATURES and _HOST.get("avx512f"):
+if not config.CPU_FEATURES and not config.CPU_NAME and _HOST.get("avx512f"):
     config.CPU_FEATURES = _HOST.flatten() + ",-prefer-256-bit"
 
 PREFIX_WORDS = 4  # 256 bits
@@ -45,8 +57,6 @@ _NONE = 1 << 30
 ROWS = 32  # rows per block of the nibble layout: one AVX2 register of bytes
 _GROUP = 8  # probes per call of the nibble kernel: one bit each in a row's byte
 _TABLES = PREFIX_BYTES * 2 * ROWS  # bytes of lookup tables per probe
-AVX2 = bool(_HOST.get("avx2"))
-NIBBLES = AVX2 and not _HOST.get("avx512vpopcntdq")  # the kernel this host runs
 
 Words = npt.NDArray[np.uint64]
 Bytes = npt.NDArray[np.uint8]
@@ -292,7 +302,7 @@ class Prefixes:
 
     def __init__(self, capacity: int, nibbles: bool = NIBBLES) -> None:
         if nibbles and not AVX2:
-            raise ValueError("the nibble-lookup kernel needs a CPU with AVX2")
+            raise ValueError("the nibble-lookup kernel needs AVX2 (the CPU's, or NUMBA_CPU_FEATURES')")
         self.nibbles = nibbles
         self._data = self._empty(capacity)
 

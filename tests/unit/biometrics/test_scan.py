@@ -95,3 +95,19 @@ def test_an_index_keeps_its_prefixes_through_removals_and_growth(nibbles: bool) 
     found = index.search(batch)
     assert [m.subject_id for m in found] == [f"s{order[r]}" for r in expected_rows]
     assert [m.score for m in found] == scheme.agreement(np.array(expected)).tolist()
+
+
+def test_the_lookup_kernel_follows_what_numba_compiles_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An operator who sets NUMBA_CPU_FEATURES or NUMBA_CPU_NAME chooses the target, whatever the host.
+    monkeypatch.setattr(scan.config, "CPU_NAME", None)
+    monkeypatch.setattr(scan.config, "CPU_FEATURES", "+sse4.2,+popcnt,-avx2")
+    assert not scan._target("avx2")
+    monkeypatch.setattr(scan.config, "CPU_FEATURES", "+popcnt,+avx2")
+    assert scan._target("avx2") and not scan._target("avx512vpopcntdq")
+    monkeypatch.setattr(scan.config, "CPU_FEATURES", "")
+    monkeypatch.setattr(scan.config, "CPU_NAME", "generic")
+    assert not scan._target("avx2")
+    monkeypatch.setattr(scan, "AVX2", False)
+    with pytest.raises(ValueError, match="needs AVX2"):
+        scan.Prefixes(64, nibbles=True)
+    assert not scan.Prefixes(64, nibbles=False).nibbles
