@@ -59,7 +59,7 @@ class EnrolledIndex:
         self.cascade_from = cascade_from if scheme.code_bytes % 8 == 0 and words > scan.PREFIX_WORDS else None
         self.radius = int(radius * 64 * scan.PREFIX_WORDS)
         self._codes = np.zeros((capacity, scheme.code_bytes), dtype=np.uint8)
-        self._prefix = scan.Prefixes(capacity, nibbles) if self.cascade_from is not None else None
+        self._prefix = scan.Prefixes(capacity, self.radius, nibbles) if self.cascade_from is not None else None
         self._subject_at: list[str] = []
         self._position: dict[str, int] = {}
 
@@ -111,7 +111,7 @@ class EnrolledIndex:
             if self._prefix is not None:
                 self._prefix.move(last, where)
         self._codes[last] = 0  # a removed template does not linger in memory
-        if self._prefix is not None and where == last:
+        if self._prefix is not None:
             self._prefix.clear(last)
         return True
 
@@ -125,7 +125,7 @@ class EnrolledIndex:
         if count == 0:
             return [Match(None, 0.0) for _ in range(len(probes))]
         if self._prefix is not None and self.cascade_from is not None and count >= self.cascade_from:
-            rows, found = self._prefix.cascade(self._codes.view(np.uint64), count, probes.view(np.uint64), self.radius)
+            rows, found = self._prefix.cascade(self._codes.view(np.uint64), count, probes.view(np.uint64))
             return [
                 Match(self._subject_at[int(row)], float(score))
                 for row, score in zip(rows, self.scheme.agreement(found), strict=True)

@@ -8,9 +8,10 @@ Compiled with numba (LLVM). The prefixes are held in the layout of the kernel th
   The probe's bits go into lookup tables instead of an XOR: for every byte position a 16-entry
   table per nibble holds the distance from each possible nibble to the probe's, so one vpshufb
   gives the distance of 32 rows' nibbles, summed in saturating bytes; each byte's nibbles are
-  split once for eight probes. Measured at 1M enrolled on an AVX2 host: the prefix pass 0.95 ->
-  ~0.65 ms per probe, where LLVM's own popcount (a nibble lookup too) took nine instructions per
-  row and probe.
+  split once for eight probes. Measured at 1M enrolled on an AVX2 host: the prefix pass
+  0.97-1.04 -> 0.58-0.70 ms per probe, where LLVM's own popcount (a nibble lookup too) took nine
+  instructions per row and probe (bench/PROFILES.md). AVX-512 CPUs without VPOPCNTDQ run this
+  kernel too; it has not been measured on one.
 
 Either kernel scans one cache-sized block of the gallery at a time for every probe of the batch
 (up to 64 probes at once). Only rows whose prefix distance is within the radius have their full
@@ -36,8 +37,9 @@ _HOST = llvmlite.binding.get_host_cpu_features()
 
 
 def _target(feature: str) -> bool:
-    """Whether the code numba compiles may use `feature`: the host's, unless an operator chose
-    the target (NUMBA_CPU_FEATURES, or NUMBA_CPU_NAME alone, whose features are not known here)."""
+    """Whether the code numba compiles may use `feature`: the host's, unless an operator chose the
+    target. NUMBA_CPU_FEATURES names the features; with NUMBA_CPU_NAME alone (e.g. `generic`, for
+    a cache shared by several CPUs) the lookup kernel is not used, whatever that CPU has."""
     if config.CPU_FEATURES:
         return f"+{feature}" in config.CPU_FEATURES.split(",")
     return not config.CPU_NAME and bool(_HOST.get(feature))
@@ -52,9 +54,10 @@ if not config.CPU_FEATURES and not config.CPU_NAME and _HOST.get("avx512f"):
 
 PREFIX_WORDS = 4  # 256 bits
 PREFIX_BYTES = 8 * PREFIX_WORDS
-_BLOCK = 1024  # gallery rows per block: 32 KB of prefixes, reused by every probe of the batch
-_NONE = 1 << 30
 ROWS = 32  # rows per block of the nibble layout: one AVX2 register of bytes
+_BLOCK = 32 * ROWS  # gallery rows per block: 32 KB of prefixes, reused by every probe of the batch
+_CHUNK = 64  # probes scanned together: one bit each in a row's 64-bit mask
+_NONE = 1 << 30
 _GROUP = 8  # probes per call of the nibble kernel: one bit each in a row's byte
 _TABLES = PREFIX_BYTES * 2 * ROWS  # bytes of lookup tables per probe
 
@@ -80,15 +83,20 @@ def _lookup_block(  # noqa: PLR0913 - an intrinsic takes its arguments flat
     typingctx: Any, planes: Any, at: Any, tables: Any, table_at: Any, limit: Any, out: Any, out_at: Any
 ) -> Any:
     """Eight probes against one block of 32 rows (AVX2): writes one byte per row whose bit k says
-    that probe k's prefix distance is within `limit`."""
+    that probe k's prefix distance is within `limit`. Offsets are in bytes of the flat uint8 arrays."""
+    arrays, offsets = (planes, tables, out), (at, table_at, out_at, limit)
+    if not all(isinstance(a, types.Array) and a.dtype == types.uint8 and a.ndim == 1 for a in arrays):
+        return None  # any other array would scale the offsets
+    if not all(o == types.int64 for o in offsets):  # numba's integers in the kernels
+        return None
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        byte, i32 = ir.IntType(8), ir.IntType(32)
+        vector = ir.VectorType(byte, ROWS)
+
         def pointer(n: int) -> Any:  # the array's data at a byte offset, as 32-byte vectors
             data = context.make_array(signature.args[n])(context, builder, args[n]).data
             return builder.bitcast(builder.gep(data, [args[n + 1]]), vector.as_pointer())
-
-        byte, i32 = ir.IntType(8), ir.IntType(32)
-        vector = ir.VectorType(byte, ROWS)
 
         def splat(value: int) -> Any:
             return ir.Constant(vector, [value] * ROWS)
@@ -208,8 +216,8 @@ def _cascade_columns(
     limit = np.uint64(radius)
     r0, r1, r2, r3 = prefix[0], prefix[1], prefix[2], prefix[3]
     _start(best_row, best_distance)
-    for first in range(0, probes.shape[0], 64):
-        last = min(probes.shape[0], first + 64)
+    for first in range(0, probes.shape[0], _CHUNK):
+        last = min(probes.shape[0], first + _CHUNK)
         for start in range(0, count, _BLOCK):
             n = min(count, start + _BLOCK) - start
             a0, a1, a2, a3 = r0[start : start + n], r1[start : start + n], r2[start : start + n], r3[start : start + n]
@@ -253,8 +261,8 @@ def _cascade_nibbles(  # noqa: PLR0913 - compiled kernels take arrays flat
     hits = np.zeros(_GROUP * _BLOCK, np.uint8)
     masks = np.zeros(_BLOCK, np.uint64)
     _start(best_row, best_distance)
-    for first in range(0, probes.shape[0], 64):
-        groups = (min(probes.shape[0], first + 64) - first + _GROUP - 1) // _GROUP
+    for first in range(0, probes.shape[0], _CHUNK):
+        groups = (min(probes.shape[0], first + _CHUNK) - first + _GROUP - 1) // _GROUP
         for start in range(0, count, _BLOCK):
             n = min(count, start + _BLOCK) - start
             for g in range(groups):
@@ -271,7 +279,7 @@ def _cascade_nibbles(  # noqa: PLR0913 - compiled kernels take arrays flat
             masks[:n] = 0
             for g in range(groups):
                 shift = np.uint64(_GROUP * g)
-                for i in range(n):  # rows past `count` in the last block are never read
+                for i in range(n):  # rows past `count` in the last block were scanned, never merged
                     masks[i] |= np.uint64(hits[g * _BLOCK + i]) << shift
             _decide(masks, n, start, first, full, probes, best_row, best_distance)
     _nearest_prefix(full, count, probes, best_row, best_distance)
@@ -298,15 +306,19 @@ def _tables(probes: Bytes) -> Bytes:
 class Prefixes:
     """The 256-bit prefixes of an index's codes (row i: the first PREFIX_BYTES of code i), held in
     the layout of the kernel that scans them: 64-bit columns, or (`nibbles`, AVX2) blocks of 32
-    rows with each byte's 32 values side by side."""
+    rows with each byte's 32 values side by side. `radius`: the most prefix bits that may disagree
+    for a full comparison."""
 
-    def __init__(self, capacity: int, nibbles: bool = NIBBLES) -> None:
+    def __init__(self, capacity: int, radius: int, nibbles: bool = NIBBLES) -> None:
         if nibbles and not AVX2:
             raise ValueError("the nibble-lookup kernel needs AVX2 (the CPU's, or NUMBA_CPU_FEATURES')")
-        self.nibbles = nibbles
-        self._data = self._empty(capacity)
+        most = 254 if nibbles else 64 * PREFIX_WORDS  # the lookup kernel's sums saturate at 255
+        if not 0 <= radius <= most:
+            raise ValueError(f"a prefix radius of {radius} bits is outside 0-{most}")
+        self.radius, self.nibbles = radius, nibbles
+        self._data: Bytes | Words = self._empty(capacity)
 
-    def _empty(self, capacity: int) -> Any:
+    def _empty(self, capacity: int) -> Bytes | Words:
         if self.nibbles:
             return np.zeros((-(-capacity // ROWS), PREFIX_BYTES, ROWS), np.uint8)
         return np.zeros((PREFIX_WORDS, capacity), np.uint64)
@@ -326,30 +338,24 @@ class Prefixes:
             self._data[:, row] = code[:PREFIX_BYTES].view(np.uint64)
 
     def move(self, source: int, target: int) -> None:
-        """Row `target` takes row `source`'s prefix; `source` is cleared."""
+        """Row `target` takes row `source`'s prefix (which `source` keeps until cleared)."""
         if self.nibbles:
             self._data[target // ROWS, :, target % ROWS] = self._data[source // ROWS, :, source % ROWS]
-            self._data[source // ROWS, :, source % ROWS] = 0
         else:
             self._data[:, target] = self._data[:, source]
-            self._data[:, source] = 0
 
     def clear(self, row: int) -> None:
         self.put(row, np.zeros(PREFIX_BYTES, np.uint8))
 
-    def cascade(
-        self, full: Words, count: int, probes: Words, radius: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def cascade(self, full: Words, count: int, probes: Words) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Best row and its full Hamming distance per probe: `full` is (capacity, words), whose
         first PREFIX_WORDS words of each row are its prefix; `probes` is (n, words)."""
         probes = np.ascontiguousarray(probes)
         rows = np.empty(len(probes), np.int64)
         distances = np.empty(len(probes), np.int64)
         if self.nibbles:
-            if not 0 <= radius < 255:  # sums saturate at 255
-                raise ValueError(f"a prefix radius of {radius} bits is outside 0-254")
             tables = _tables(probes.view(np.uint8))
-            _cascade_nibbles_compiled(self._data.reshape(-1), tables, full, count, probes, radius, rows, distances)
+            _cascade_nibbles_compiled(self._data.reshape(-1), tables, full, count, probes, self.radius, rows, distances)
         else:
-            _cascade_columns_compiled(self._data, full, count, probes, radius, rows, distances)
+            _cascade_columns_compiled(self._data, full, count, probes, self.radius, rows, distances)
         return rows, distances

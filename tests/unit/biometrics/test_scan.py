@@ -4,18 +4,19 @@ prefix is within the radius the nearest full code, else the row with the nearest
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
+from numba import njit
 
 from gateway.core.biometrics import scan
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Scheme
 
 CODE_BYTES = 128
-LAYOUTS = [
-    False,
-    pytest.param(True, marks=pytest.mark.skipif(not scan.AVX2, reason="no AVX2")),
-]
+LAYOUTS = [False, pytest.param(True, marks=pytest.mark.skipif(not scan.AVX2, reason="no AVX2"))]
+needs_avx2 = pytest.mark.skipif(not scan.AVX2, reason="no AVX2")
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -46,13 +47,23 @@ def _gallery(count: int, probes: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return codes, near
 
 
+def _at_distances(probe: np.ndarray, distances: list[int], rng: np.random.Generator) -> np.ndarray:
+    """Codes whose prefixes disagree with the probe's in exactly `distances` bits."""
+    codes = np.repeat(probe[None], len(distances), axis=0)
+    for code, d in zip(codes, distances, strict=True):
+        flip = np.zeros(8 * scan.PREFIX_BYTES, bool)
+        flip[rng.choice(8 * scan.PREFIX_BYTES, d, replace=False)] = True
+        code[: scan.PREFIX_BYTES] ^= np.packbits(flip)
+    return codes
+
+
 def _search(codes: np.ndarray, probes: np.ndarray, radius: int, nibbles: bool) -> tuple[list[int], list[int]]:
-    prefixes = scan.Prefixes(len(codes) + 5, nibbles)  # capacity past the last row: never read
+    prefixes = scan.Prefixes(len(codes) + 5, radius, nibbles)  # capacity past the last row: never read
     for row, code in enumerate(codes):
         prefixes.put(row, code)
     full = np.zeros((len(codes) + 5, CODE_BYTES), np.uint8)
     full[: len(codes)] = codes
-    rows, distances = prefixes.cascade(full.view(np.uint64), len(codes), probes.view(np.uint64), radius)
+    rows, distances = prefixes.cascade(full.view(np.uint64), len(codes), probes.view(np.uint64))
     return rows.tolist(), distances.tolist()
 
 
@@ -70,13 +81,59 @@ def test_any_radius_and_a_probe_that_shortlists_nothing(nibbles: bool, radius: i
     assert _search(codes, batch, radius, nibbles) == _reference(codes, batch, radius)
 
 
-def test_the_kernels_agree_and_the_lookup_one_refuses_a_radius_it_cannot_sum() -> None:
-    if not scan.AVX2:
-        pytest.skip("no AVX2")
+@njit
+def _hit_bytes(planes: Any, tables: Any, blocks: int, groups: int, radius: int, out: Any) -> None:  # pragma: no cover
+    for g in range(groups):
+        for b in range(blocks):
+            scan._lookup(
+                planes,
+                b * scan._BLOCK,
+                tables,
+                g * scan._GROUP * scan._TABLES,
+                radius,
+                out,
+                (g * blocks + b) * scan.ROWS,
+            )
+
+
+@needs_avx2
+@pytest.mark.parametrize("radius", [0, 1, 107, 254])
+def test_the_lookup_kernel_shortlists_exactly_the_rows_within_the_radius(radius: int) -> None:
+    # Rows at the radius and one past it, a row that disagrees in every bit (a sum that saturates),
+    # for eleven probes (two groups of eight, the second padded) over three blocks of 32 rows.
+    rng = np.random.default_rng(radius)
+    probes = rng.integers(0, 256, (11, CODE_BYTES), dtype=np.uint8)
+    distances = sorted({0, 1, max(radius - 1, 0), radius, radius + 1, 200, 255, 256})
+    built = np.concatenate([_at_distances(p, distances, rng) for p in probes])[:96]
+    codes = np.zeros((96, CODE_BYTES), np.uint8)  # three whole blocks; rows past `built` are zeros
+    codes[: len(built)] = built
+    prefixes = scan.Prefixes(len(codes), radius, nibbles=True)
+    for row, code in enumerate(codes):
+        prefixes.put(row, code)
+    hits = np.zeros(2 * 96, np.uint8)
+    _hit_bytes(prefixes._data.reshape(-1), scan._tables(probes), 3, 2, radius, hits)
+    within = _bits(codes[None, :, : scan.PREFIX_BYTES] ^ probes[:, None, : scan.PREFIX_BYTES]) <= radius
+    for p in range(len(probes)):
+        assert ((hits[(p // 8) * 96 :][:96] >> (p % 8)) & 1).astype(bool).tolist() == within[p].tolist()
+    assert not (hits[96:] >> 3).any()  # the padding probes 11-15 (bits 3-7 of the second group) never hit
+    assert within.any() and not within.all()
+
+
+def test_a_radius_the_kernel_cannot_sum_is_refused_when_the_index_is_made() -> None:
+    assert scan.Prefixes(10, 256, nibbles=False).radius == 256
+    if scan.AVX2:
+        with pytest.raises(ValueError, match="outside 0-254"):
+            scan.Prefixes(10, 255, nibbles=True)
+        with pytest.raises(ValueError, match="outside 0-254"):
+            EnrolledIndex(Scheme(hashes=CODE_BYTES * 8), radius=1.0, nibbles=True)
+    with pytest.raises(ValueError, match="outside 0-256"):
+        scan.Prefixes(10, -1, nibbles=False)
+
+
+@needs_avx2
+def test_the_kernels_agree() -> None:
     codes, batch = _gallery(5000, 64, seed=5)
     assert _search(codes, batch, 107, True) == _search(codes, batch, 107, False)
-    with pytest.raises(ValueError, match="outside 0-254"):
-        _search(codes, batch, 255, True)
 
 
 @pytest.mark.parametrize("nibbles", LAYOUTS)
@@ -109,5 +166,5 @@ def test_the_lookup_kernel_follows_what_numba_compiles_for(monkeypatch: pytest.M
     assert not scan._target("avx2")
     monkeypatch.setattr(scan, "AVX2", False)
     with pytest.raises(ValueError, match="needs AVX2"):
-        scan.Prefixes(64, nibbles=True)
-    assert not scan.Prefixes(64, nibbles=False).nibbles
+        scan.Prefixes(64, 107, nibbles=True)
+    assert not scan.Prefixes(64, 107, nibbles=False).nibbles
