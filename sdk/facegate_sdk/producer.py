@@ -151,6 +151,8 @@ class FaceGateProducer:
             **producer,
         }
         self._producer = AIOKafkaProducer(**options)
+        # a transactional id makes aiokafka's producer idempotent too
+        self._idempotent = bool(options["enable_idempotence"]) or options.get("transactional_id") is not None
         self._pending: list[asyncio.Future[Any]] = []
         self._consent_unacknowledged = False
 
@@ -169,8 +171,7 @@ class FaceGateProducer:
         except BaseException as exc:
             with contextlib.suppress(Exception):  # what start opened closes again; its error is the one to see
                 await self._producer.stop()
-            idempotent = self._producer._txn_manager is not None
-            if not idempotent or not isinstance(exc, KafkaError) or isinstance(exc, KafkaConnectionError):
+            if not self._idempotent or not isinstance(exc, KafkaError) or isinstance(exc, KafkaConnectionError):
                 raise
             raise IdempotenceRefused(
                 f"the broker refused an idempotent producer ({type(exc).__name__}: {exc}). If it has no "

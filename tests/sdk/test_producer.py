@@ -178,7 +178,9 @@ def test_the_producer_is_idempotent_unless_told_otherwise() -> None:
 
     async def idempotent(producer: FaceGateProducer) -> bool:
         producer._producer._closed = True  # never started
-        return producer._producer._txn_manager is not None  # a producer id and sequence numbers
+        idempotent = producer._producer._txn_manager is not None  # a producer id and sequence numbers
+        assert producer._idempotent == idempotent, "start() names the refusal by what the client does"
+        return idempotent
 
     async def main() -> None:
         assert await idempotent(FaceGateProducer(Connection()))
@@ -186,5 +188,6 @@ def test_the_producer_is_idempotent_unless_told_otherwise() -> None:
         assert await idempotent(GatewayProducer(Settings()))
         assert not await idempotent(GatewayProducer(Settings(producer_idempotence=False)))  # the Tansu demo
         assert not await idempotent(GatewayProducer(Settings(), enable_idempotence=False))
+        assert await idempotent(FaceGateProducer(Connection(), enable_idempotence=False, transactional_id="t"))
 
     asyncio.run(main())
