@@ -68,7 +68,10 @@ def _search(codes: np.ndarray, probes: np.ndarray, radius: int, nibbles: bool) -
 
 
 @pytest.mark.parametrize("nibbles", LAYOUTS)
-@pytest.mark.parametrize(("count", "probes"), [(1, 1), (31, 9), (33, 8), (1024, 7), (1025, 65), (3000, 70)])
+@pytest.mark.parametrize(
+    ("count", "probes"),
+    [(1, 1), (31, 9), (33, 8), (1024, 7), (1000, 2), (1000, 3), (2100, 12), (2100, 18), (1025, 65), (3000, 70)],
+)
 def test_each_kernel_returns_the_reference_match(nibbles: bool, count: int, probes: int) -> None:
     codes, batch = _gallery(count, probes, seed=count + probes)
     assert _search(codes, batch, 107, nibbles) == _reference(codes, batch, 107)
@@ -82,41 +85,41 @@ def test_any_radius_and_a_probe_that_shortlists_nothing(nibbles: bool, radius: i
 
 
 @njit
-def _hit_bytes(planes: Any, tables: Any, blocks: int, groups: int, radius: int, out: Any) -> None:  # pragma: no cover
-    for g in range(groups):
-        for b in range(blocks):
-            scan._lookup(
-                planes,
-                b * scan._BLOCK,
-                tables,
-                g * scan._GROUP * scan._TABLES,
-                radius,
-                out,
-                (g * blocks + b) * scan.ROWS,
-            )
+def _hit_bytes(planes: Any, tables: Any, blocks: int, group: int, radius: int, out: Any) -> None:  # pragma: no cover
+    for b in range(blocks):  # the first `group` probes' tables against each block of 32 rows
+        if group == 1:
+            scan._lookup1(planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
+        elif group == 2:
+            scan._lookup2(planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
+        elif group == 4:
+            scan._lookup4(planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
+        else:
+            scan._lookup8(planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
 
 
 @needs_avx2
+@pytest.mark.parametrize("group", [1, 2, 4, 8])
 @pytest.mark.parametrize("radius", [0, 1, 107, 254])
-def test_the_lookup_kernel_shortlists_exactly_the_rows_within_the_radius(radius: int) -> None:
+def test_the_lookup_kernel_shortlists_exactly_the_rows_within_the_radius(radius: int, group: int) -> None:
     # Rows at the radius and one past it, a row that disagrees in every bit (a sum that saturates),
-    # for eleven probes (two groups of eight, the second padded) over three blocks of 32 rows.
+    # over three blocks of 32 rows, for each size of group a lookup serves: its probes' bits are
+    # exact, and the probes past it (eight are given) are never looked at.
     rng = np.random.default_rng(radius)
-    probes = rng.integers(0, 256, (11, CODE_BYTES), dtype=np.uint8)
+    probes = rng.integers(0, 256, (8, CODE_BYTES), dtype=np.uint8)
     distances = sorted({0, 1, max(radius - 1, 0), radius, radius + 1, 200, 255, 256})
-    built = np.concatenate([_at_distances(p, distances, rng) for p in probes])[:96]
+    built = np.concatenate([_at_distances(p, distances, rng) for p in probes[:group]])[:96]
     codes = np.zeros((96, CODE_BYTES), np.uint8)  # three whole blocks; rows past `built` are zeros
     codes[: len(built)] = built
     prefixes = scan.Prefixes(len(codes), radius, nibbles=True)
     for row, code in enumerate(codes):
         prefixes.put(row, code)
-    hits = np.zeros(2 * 96, np.uint8)
-    _hit_bytes(prefixes._data.reshape(-1), scan._tables(probes), 3, 2, radius, hits)
+    hits = np.zeros(96, np.uint8)
+    _hit_bytes(prefixes._data.reshape(-1), scan._tables(probes), 3, group, radius, hits)
     within = _bits(codes[None, :, : scan.PREFIX_BYTES] ^ probes[:, None, : scan.PREFIX_BYTES]) <= radius
-    for p in range(len(probes)):
-        assert ((hits[(p // 8) * 96 :][:96] >> (p % 8)) & 1).astype(bool).tolist() == within[p].tolist()
-    assert not (hits[96:] >> 3).any()  # the padding probes 11-15 (bits 3-7 of the second group) never hit
-    assert within.any() and not within.all()
+    for p in range(group):
+        assert ((hits >> p) & 1).astype(bool).tolist() == within[p].tolist()
+    assert not (hits >> group).any()
+    assert within[:group].any() and not within[:group].all()
 
 
 def test_a_radius_the_kernel_cannot_sum_is_refused_when_the_index_is_made() -> None:
