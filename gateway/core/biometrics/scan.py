@@ -18,6 +18,11 @@ Either kernel scans one cache-sized block of the gallery at a time for every pro
 distance computed, row by row. A probe that shortlists nothing gets the full distance of the row
 with its nearest prefix: a real, low score, never a better one than exhaustive search would give.
 Both kernels compute the same prefix distances, so they return the same matches (tested).
+
+A paced worker searches small batches, where a pass over every prefix is paid for a few probes:
+the lookup kernel serves a batch's last probes with a lookup of 1, 2 or 4 probes rather than a
+group of eight padded, and a chunk of at most 16 probes (whose shortlisted rows lie scattered, a
+few in a hundred) asks for those rows' codes before walking them, so their memory reads overlap.
 """
 
 from __future__ import annotations
