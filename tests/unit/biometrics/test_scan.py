@@ -87,14 +87,7 @@ def test_any_radius_and_a_probe_that_shortlists_nothing(nibbles: bool, radius: i
 @njit
 def _hit_bytes(planes: Any, tables: Any, blocks: int, group: int, radius: int, out: Any) -> None:  # pragma: no cover
     for b in range(blocks):  # the first `group` probes' tables against each block of 32 rows
-        if group == 1:
-            scan._lookup1(planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
-        elif group == 2:
-            scan._lookup2(planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
-        elif group == 4:
-            scan._lookup4(planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
-        else:
-            scan._lookup8(planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
+        scan._lookup(group, planes, b * scan._BLOCK, tables, 0, radius, out, b * scan.ROWS)
 
 
 @needs_avx2
