@@ -59,6 +59,11 @@ def _exhaustive(index: EnrolledIndex, codes: np.ndarray, probes: np.ndarray) -> 
     return [Match(f"subject-{int(r):07d}", float(s)) for r, s in zip(rows[:, 0], scores, strict=True)]
 
 
+def _faces(populations: list[Population], people: np.ndarray, session: int) -> np.ndarray:
+    """One capture of each of `people` (indices across the chunked populations) in `session`."""
+    return np.concatenate([populations[p // CHUNK].captures([p % CHUNK], session) for p in people])
+
+
 def measure(size: int, batches: int = 20, seed: int = 1, impostor_batches: int | None = None) -> dict[str, Any]:
     faiss.omp_set_num_threads(1)  # one core, as the goal is stated
     calibration = shipped()[SYNTHETIC_512.name]
@@ -92,7 +97,7 @@ def measure(size: int, batches: int = 20, seed: int = 1, impostor_batches: int |
     identified = same = genuine = exact_identified = 0
     for b in range(batches):
         people = rng.integers(0, size, BATCH)
-        faces = np.concatenate([populations[p // CHUNK].captures([p % CHUNK], 100 + b) for p in people])
+        faces = _faces(populations, people, 100 + b)
         t0 = time.process_time()
         probes = protector.protect(faces)
         protected = time.process_time()
@@ -116,9 +121,7 @@ def measure(size: int, batches: int = 20, seed: int = 1, impostor_batches: int |
         times = []
         for b in range(batches):
             people = rng.integers(0, size, k)
-            probes = protector.protect(
-                np.concatenate([populations[p // CHUNK].captures([p % CHUNK], 200 + b) for p in people])
-            )
+            probes = protector.protect(_faces(populations, people, 200 + b))
             t1 = time.thread_time()
             index.search(probes)
             times.append((time.thread_time() - t1) * 1000)
