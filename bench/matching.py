@@ -170,7 +170,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "exhaustive search identifies at the operating threshold for which the index returns the same best "
         "match. False accepts: never-enrolled probes scoring above the threshold.",
         "",
-        f"CPU (LLVM's name and vector units): {rows[0]['cpu'] if rows else vector_units()}.",
+        f"CPU (LLVM's name and vector units): {rows[0].get('cpu', 'not recorded') if rows else vector_units()}.",
         "",
         "| enrolled | method | protect ms | search ms (wall) | exhaustive ms "
         f"| search ms per batch of {' / '.join(map(str, SMALL_BATCHES))} | bytes/subject | RSS growth/subject "
@@ -179,7 +179,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         fa = r["false_accepts"]
-        small = " / ".join(f"{r['search_ms_per_small_batch'][str(k)]:.2f}" for k in SMALL_BATCHES)
+        per_batch = r.get("search_ms_per_small_batch", {})  # absent from results older than the column
+        small = " / ".join(f"{per_batch[str(k)]:.2f}" if str(k) in per_batch else "-" for k in SMALL_BATCHES)
         lines.append(
             f"| {r['enrolled']:,} | {r['method']} | {r['protect_ms_per_event']:.3f} | {r['search_ms_per_event']:.3f} "
             f"({r['search_wall_ms_per_event']:.3f}) | {r['exhaustive_ms_per_event']:.3f} | {small} | "
