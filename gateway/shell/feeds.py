@@ -36,6 +36,13 @@ from gateway.settings import Settings
 from gateway.shell.heap import freeze_loaded
 
 log = logging.getLogger("facegate.feeds")
+# Records applied between two turns of the event loop (~35 ms on a slow host). aiokafka's getmany
+# returns at once while its prefetch holds records: a reader loading 1M enrolled per tenant held
+# the loop 10-14 s at a time, /healthz unanswered (bench/PROFILES.md).
+FOLLOW_BATCH = 200
+# While the feeds load, what they applied is frozen out of the collector every FREEZE_EVERY records
+# (heap.py): its full passes otherwise walk the growing gallery, 0.5-0.7 s each near 1M per tenant.
+FREEZE_EVERY = 100_000
 
 Apply = Callable[[str, bytes | None, int, int], None]  # key, value (None: tombstone), partition, offset
 
@@ -71,6 +78,7 @@ class FeedReader(Service):
         self.feeds = feeds
         self.caught_up = asyncio.Event()
         self.applied = 0
+        self._frozen_at = 0  # records applied when the last freeze was made
         self._consumer: AIOKafkaConsumer | None = None
         self._targets: dict[TopicPartition, int] = {}
         self.lag = Lag()
@@ -160,7 +168,7 @@ class FeedReader(Service):
             if self._consumer is None:
                 await asyncio.sleep(0.05)  # not started yet
                 continue
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=5000)
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=FOLLOW_BATCH)
             for tp, records in batches.items():
                 apply = self.feeds[tp.topic]
                 for record in records:
@@ -168,4 +176,8 @@ class FeedReader(Service):
                         continue
                     apply(record.key.decode("utf-8", "replace"), record.value, tp.partition, record.offset)
                     self.applied += 1
+            if not self.caught_up.is_set() and self.applied - self._frozen_at >= FREEZE_EVERY:
+                freeze_loaded(final=False)
+                self._frozen_at = self.applied
             await self._check()
+            await asyncio.sleep(0)  # getmany does not yield while its prefetch holds records

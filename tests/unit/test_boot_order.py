@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from types import SimpleNamespace
+from typing import Any, cast
 
 import faust
+import pytest
+from aiokafka import TopicPartition
 
+import gateway.shell.feeds as feeds_module
 from gateway.settings import Settings
 from gateway.shell.feeds import FeedReader
 from gateway.shell.worker import LoadedBeforeJoining
@@ -35,3 +41,73 @@ def test_a_feed_reader_counts_as_started_only_once_caught_up() -> None:
         return waiting, started.done()
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+class _Prefetched:
+    """A feed consumer with `batches` batches of `per_batch` records already fetched: its getmany
+    never suspends until all are taken (as aiokafka's, while its prefetch holds records)."""
+
+    def __init__(self, tp: TopicPartition, per_batch: int, batches: int) -> None:
+        self.tp, self.per_batch, self.end, self.offset = tp, per_batch, per_batch * batches, 0
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        if self.offset == self.end:
+            await asyncio.Event().wait()  # nothing more is written
+        records = [SimpleNamespace(key=b"k", value=b"v", offset=self.offset + i) for i in range(self.per_batch)]
+        self.offset += self.per_batch
+        return {self.tp: records}
+
+    async def position(self, _: TopicPartition) -> int:
+        return self.offset
+
+
+def _loading(applied: list[int], consumer: _Prefetched) -> FeedReader:
+    """A reader that has `consumer`'s records to load and is never caught up."""
+    feeds = FeedReader(Settings(), {consumer.tp.topic: lambda key, value, partition, offset: applied.append(offset)})
+    feeds._consumer = cast(Any, consumer)
+    feeds._targets = {consumer.tp: consumer.end + 1}
+    return feeds
+
+
+def test_a_feed_reader_lets_the_event_loop_run_between_the_batches_it_applies() -> None:
+    """A reader loading a large gallery must yield by itself, or /healthz and every timer wait
+    until it has caught up."""
+    consumer, applied = _Prefetched(TopicPartition("enrolled", 0), 100, 50), list[int]()
+
+    async def scenario() -> int:
+        follow = asyncio.create_task(FeedReader._follow(_loading(applied, consumer)))
+        await asyncio.sleep(0)  # the reader's first step
+        await asyncio.sleep(0)  # and the loop's turn after it
+        seen = len(applied)
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert 0 < seen < consumer.end, f"the loop ran again only after {seen} of {consumer.end} records"
+
+
+def test_a_loading_feed_reader_freezes_what_it_applied_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector's full passes walk only what was loaded since the last freeze (heap.py)."""
+    consumer, applied = _Prefetched(TopicPartition("enrolled", 0), 100, 50), list[int]()
+    frozen_after: list[int] = []
+    monkeypatch.setattr(feeds_module, "FREEZE_EVERY", 1_000)
+
+    def freeze(final: bool) -> int:
+        frozen_after.append(len(applied))
+        return 0
+
+    monkeypatch.setattr(feeds_module, "freeze_loaded", freeze)
+
+    async def scenario() -> None:
+        follow = asyncio.create_task(FeedReader._follow(_loading(applied, consumer)))
+        async with asyncio.timeout(10):
+            while len(applied) < consumer.end:
+                await asyncio.sleep(0)
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
+
+    asyncio.run(scenario())
+    assert frozen_after == [1_000, 2_000, 3_000, 4_000, 5_000]
