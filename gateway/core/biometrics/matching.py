@@ -90,13 +90,15 @@ class EnrolledIndex:
 
     def _reserve(self, size: int) -> None:
         if size > len(self._codes):
-            grown = np.zeros(
-                (max(size, len(self._codes) + len(self._codes) // 4 + 1), self.scheme.code_bytes), np.uint8
-            )
-            grown[: len(self._subject_at)] = self._codes[: len(self._subject_at)]
-            self._codes = grown
+            capacity = max(size, len(self._codes) + len(self._codes) // 4 + 1)
+            try:  # in place: the C library moves a large array's pages instead of copying them
+                self._codes.resize((capacity, self.scheme.code_bytes))
+            except ValueError:  # numpy refuses while a view of the codes is held: copy
+                grown = np.zeros((capacity, self.scheme.code_bytes), np.uint8)
+                grown[: len(self._subject_at)] = self._codes[: len(self._subject_at)]
+                self._codes = grown
             if self._prefix is not None:
-                self._prefix.grow(len(grown))
+                self._prefix.grow(capacity)
 
     def remove(self, subject_id: str) -> bool:
         where = self._position.pop(subject_id, None)

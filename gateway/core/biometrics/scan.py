@@ -389,6 +389,12 @@ class Prefixes:
         return np.zeros((PREFIX_WORDS, capacity), np.uint64)
 
     def grow(self, capacity: int) -> None:
+        if self.nibbles:  # blocks of rows grow along the first axis: in place, as EnrolledIndex's codes
+            try:
+                self._data.resize((-(-capacity // ROWS), PREFIX_BYTES, ROWS))
+                return
+            except ValueError:  # a view of the prefixes is held: copy
+                pass
         grown = self._empty(capacity)
         if self.nibbles:
             grown[: len(self._data)] = self._data

@@ -150,6 +150,36 @@ def test_an_index_keeps_its_prefixes_through_removals_and_growth(nibbles: bool) 
     assert [m.score for m in found] == scheme.agreement(np.array(expected)).tolist()
 
 
+@pytest.mark.parametrize("nibbles", LAYOUTS)
+@pytest.mark.parametrize("viewed", [False, True])
+def test_an_index_grows_in_place_unless_its_arrays_are_viewed(nibbles: bool, viewed: bool) -> None:
+    # In place, a large array's pages are remapped, not copied; numpy refuses while a view of it is
+    # held (or a weak reference), and the index copies instead: the same matches either way, and
+    # the view stays valid.
+    scheme = Scheme(hashes=CODE_BYTES * 8)
+    codes, batch = _gallery(700, 40, seed=11)
+    index = EnrolledIndex(scheme, capacity=10, cascade_from=1, nibbles=nibbles)
+    index.add_many([f"s{i}" for i in range(300)], codes[:300])
+    prefix, capacity = index._prefix, len(index._codes)
+    assert prefix is not None
+    # Identities, not references (which would stop numpy); one growth, so a copy is made while the
+    # array it replaces is alive and cannot take its id.
+    before = [id(index._codes), id(prefix._data)]
+    first_rows = prefix._data[:1] if nibbles else prefix._data[:, :1]  # rows the second add leaves alone
+    held = [index._codes[:5], first_rows] if viewed else []
+    del first_rows
+    kept = [h.copy() for h in held]
+    index.add_many([f"s{i}" for i in range(300, capacity + 1)], codes[300 : capacity + 1])
+    assert len(index._codes) == capacity + capacity // 4 + 1
+    in_place = [before[0] == id(index._codes), before[1] == id(prefix._data)]
+    assert in_place == [not viewed, nibbles and not viewed]  # the column layout grows along rows: copied
+    assert all(np.array_equal(h, k) for h, k in zip(held, kept, strict=True))
+    expected_rows, expected = _reference(codes[: capacity + 1], batch, index.radius)
+    found = index.search(batch)
+    assert [m.subject_id for m in found] == [f"s{r}" for r in expected_rows]
+    assert [m.score for m in found] == scheme.agreement(np.array(expected)).tolist()
+
+
 def test_the_lookup_kernel_follows_what_numba_compiles_for(monkeypatch: pytest.MonkeyPatch) -> None:
     # An operator who sets NUMBA_CPU_FEATURES or NUMBA_CPU_NAME chooses the target, whatever the host.
     monkeypatch.setattr(scan.config, "CPU_NAME", None)
