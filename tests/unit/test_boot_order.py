@@ -53,8 +53,9 @@ class _Prefetched:
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
         if self.offset == self.end:
             await asyncio.Event().wait()  # nothing more is written
-        records = [SimpleNamespace(key=b"k", value=b"v", offset=self.offset + i) for i in range(self.per_batch)]
-        self.offset += self.per_batch
+        taken = min(self.per_batch, max_records)
+        records = [SimpleNamespace(key=b"k", value=b"v", offset=self.offset + i) for i in range(taken)]
+        self.offset += taken
         return {self.tp: records}
 
     async def position(self, _: TopicPartition) -> int:
