@@ -12,6 +12,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 Records = list[ConsumerRecord[bytes, bytes]]
 
+# At most this many records per getmany for a reader that decodes on the worker's event loop:
+# aiokafka's getmany returns without suspending while its prefetch holds records, so such a
+# reader must yield by itself between batches or /healthz and every batch wait until it is done.
+READ_BATCH = 200
+
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[TopicPartition]:
     """Every partition of `topic`, as a started consumer without a group can learn them."""
@@ -31,6 +36,17 @@ async def assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartit
     consumer.assign(partitions)
     await consumer.seek_to_beginning(*partitions)
     return partitions
+
+
+async def apply_until(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, end: int, apply: Callable[[ConsumerRecord[bytes, bytes]], None]
+) -> None:
+    """Apply each record of `tp` from the consumer's position until it reaches `end` (the last
+    batch may reach past it), letting the event loop run after every READ_BATCH records."""
+    while await consumer.position(tp) < end:
+        for record in (await consumer.getmany(tp, timeout_ms=500, max_records=READ_BATCH)).get(tp, []):
+            apply(record)
+        await asyncio.sleep(0)
 
 
 async def stop_quietly(consumer: AIOKafkaConsumer) -> None:

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditCheckpoint, AuditRecord
@@ -29,7 +29,7 @@ from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.note import Checkpoint, NoteError
 from gateway.core.audit.tlog import Frontier, fold, leaf_hash
 from gateway.kafka.connection import aiokafka_config
-from gateway.kafka.reading import stop_quietly
+from gateway.kafka.reading import apply_until, stop_quietly
 from gateway.settings import Settings
 from gateway.shell.partitions import PartitionState
 
@@ -102,11 +102,13 @@ class AuditTail:
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, low: int, end: int, partition: int, since_ms: int
     ) -> _Window:
         found = _Window(since_ms)
+
+        def apply(record: ConsumerRecord[bytes, bytes]) -> None:
+            if record.offset < end:
+                self._apply(found, record.value or b"", record.timestamp, partition)
+
         consumer.seek(tp, low)
-        while await consumer.position(tp) < end:
-            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                if record.offset < end:
-                    self._apply(found, record.value or b"", record.timestamp, partition)
+        await apply_until(consumer, tp, end, apply)
         return found
 
     def _apply(self, found: _Window, value: bytes, timestamp: int, partition: int) -> None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditCheckpoint
 from gateway.core.audit import note
 from gateway.core.audit.note import Checkpoint, Completeness, NoteError
 from gateway.kafka.connection import aiokafka_config
-from gateway.kafka.reading import stop_quietly
+from gateway.kafka.reading import apply_until, stop_quietly
 from gateway.settings import Settings
 
 
@@ -61,12 +61,13 @@ class CheckpointWatch:
         consumer.seek(tp, end)
 
     async def _read(self, consumer: AIOKafkaConsumer, tp: TopicPartition, low: int | None, end: int) -> None:
+        def apply(record: ConsumerRecord[bytes, bytes]) -> None:
+            if (record.key or b"")[:2] in (b"k-", b"c-"):
+                self._apply(tp.partition, record.value or b"")
+
         if low is not None:
             consumer.seek(tp, low)
-        while await consumer.position(tp) < end:
-            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                if (record.key or b"")[:2] in (b"k-", b"c-"):
-                    self._apply(tp.partition, record.value or b"")
+        await apply_until(consumer, tp, end, apply)
 
     def _apply(self, partition: int, value: bytes) -> None:
         try:

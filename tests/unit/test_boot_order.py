@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
@@ -15,6 +14,7 @@ import gateway.shell.feeds as feeds_module
 from gateway.settings import Settings
 from gateway.shell.feeds import FeedReader
 from gateway.shell.worker import LoadedBeforeJoining
+from tests.support.aio import Prefetched
 
 
 def test_the_feeds_start_after_the_web_server_and_just_before_the_consumer() -> None:
@@ -43,26 +43,7 @@ def test_a_feed_reader_counts_as_started_only_once_caught_up() -> None:
     assert asyncio.run(scenario()) == (True, True)
 
 
-class _Prefetched:
-    """A feed consumer with `batches` batches of `per_batch` records already fetched: its getmany
-    never suspends until all are taken (as aiokafka's, while its prefetch holds records)."""
-
-    def __init__(self, tp: TopicPartition, per_batch: int, batches: int) -> None:
-        self.tp, self.per_batch, self.end, self.offset = tp, per_batch, per_batch * batches, 0
-
-    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
-        if self.offset == self.end:
-            await asyncio.Event().wait()  # nothing more is written
-        taken = min(self.per_batch, max_records)
-        records = [SimpleNamespace(key=b"k", value=b"v", offset=self.offset + i) for i in range(taken)]
-        self.offset += taken
-        return {self.tp: records}
-
-    async def position(self, _: TopicPartition) -> int:
-        return self.offset
-
-
-def _loading(applied: list[int], consumer: _Prefetched) -> FeedReader:
+def _loading(applied: list[int], consumer: Prefetched) -> FeedReader:
     """A reader that has `consumer`'s records to load and is never caught up."""
     feeds = FeedReader(Settings(), {consumer.tp.topic: lambda key, value, partition, offset: applied.append(offset)})
     feeds._consumer = cast(Any, consumer)
@@ -73,7 +54,7 @@ def _loading(applied: list[int], consumer: _Prefetched) -> FeedReader:
 def test_a_feed_reader_lets_the_event_loop_run_between_the_batches_it_applies() -> None:
     """A reader loading a large gallery must yield by itself, or /healthz and every timer wait
     until it has caught up."""
-    consumer, applied = _Prefetched(TopicPartition("enrolled", 0), 100, 50), list[int]()
+    consumer, applied = Prefetched(TopicPartition("enrolled", 0), 100, 50), list[int]()
 
     async def scenario() -> int:
         follow = asyncio.create_task(FeedReader._follow(_loading(applied, consumer)))
@@ -91,7 +72,7 @@ def test_a_feed_reader_lets_the_event_loop_run_between_the_batches_it_applies() 
 
 def test_a_loading_feed_reader_freezes_what_it_applied_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
     """The collector's full passes walk only what was loaded since the last freeze (heap.py)."""
-    consumer, applied = _Prefetched(TopicPartition("enrolled", 0), 100, 50), list[int]()
+    consumer, applied = Prefetched(TopicPartition("enrolled", 0), 100, 50), list[int]()
     frozen_after: list[int] = []
     monkeypatch.setattr(feeds_module, "FREEZE_EVERY", 1_000)
 

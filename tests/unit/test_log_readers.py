@@ -1,0 +1,56 @@
+"""The worker's readers of the audit log decode on its event loop, and let it run as they go."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import pytest
+from aiokafka import TopicPartition
+
+from gateway.settings import Settings
+from gateway.shell.audit_tail import AuditTail
+from gateway.shell.checkpoint_watch import CheckpointWatch
+from tests.support.aio import Prefetched
+
+TP = TopicPartition("audit", 0)
+
+READERS: dict[str, Callable[[Any], Awaitable[object]]] = {
+    # a takeover reads back the dedupe window: an hour of decisions at the default
+    "audit tail": lambda consumer: AuditTail(Settings(), TP.topic)._read(consumer, TP, 0, consumer.end, 0, 0),
+    "checkpoint watch": lambda consumer: CheckpointWatch(Settings(), TP.topic, 1)._read(consumer, TP, 0, consumer.end),
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_reader_of_the_audit_log_lets_the_event_loop_run_between_batches(reader: str) -> None:
+    """Reading back an hour of a busy partition held the loop for a minute and more: /healthz
+    failed, and every other partition's batches waited."""
+    consumer = Prefetched(TP, 100, 50)
+
+    async def scenario() -> tuple[int, int]:
+        read = asyncio.create_task(cast(Any, READERS[reader](consumer)))
+        await asyncio.sleep(0)  # the reader's first step
+        await asyncio.sleep(0)  # and the loop's turn after it
+        seen = consumer.offset
+        read.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await read
+        return seen, consumer.end
+
+    seen, end = asyncio.run(scenario())
+    assert 0 < seen < end, f"the loop ran again only after {seen} of {end} records"
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_reader_of_the_audit_log_reads_to_the_end_it_was_given(reader: str) -> None:
+    consumer = Prefetched(TP, 100, 50)
+
+    async def scenario() -> None:
+        async with asyncio.timeout(10):
+            await READERS[reader](consumer)
+
+    asyncio.run(scenario())
+    assert consumer.offset == consumer.end
