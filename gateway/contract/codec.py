@@ -1,7 +1,8 @@
 """Avro single-object encoding: C3 01, the writer schema's CRC-64-AVRO fingerprint, the datum.
 
 Decoding checks everything before it returns: the marker, a known fingerprint, a datum
-that is complete with nothing after it, and the model's own constraints. Every failure
+that is complete with nothing after it, and the model's own constraints (`decode_fields`, which
+reads back the gateway's own logs fast, checks less: see there). Every failure
 is one DecodeError with a stable code; its message names the problem and never echoes the
 payload (which may be a face template). fastavro reads; cavro writes the same bytes 1.7x faster
 than fastavro (bench/codec.py: the audit record is most of what the worker encodes). It only
@@ -92,6 +93,7 @@ class Codec:
                     readers[record.fingerprint] = _Reader(record, current[record.name])
         for record in current:
             readers[record.fingerprint] = _Reader(record, record)
+        self._projections: dict[tuple[bytes, frozenset[str]], Any] = {}
         self._readers: Mapping[bytes, _Reader] = readers
         self._writers = {record.name: cavro.Schema(record.schema, options=WRITING_OPTIONS) for record in current}
 
@@ -165,6 +167,33 @@ class Codec:
         except Exception:
             return False
         return padded.tell() > len(data)
+
+    def record_name(self, data: bytes) -> str:
+        """The record type a payload's header names (raises DecodeError)."""
+        return self._reader(data).reader.name
+
+    def decode_fields(self, data: bytes, fields: frozenset[str]) -> dict[str, Any]:
+        """Those of `fields` the record has, the others skipped unread and no model validated
+        (Avro's types still hold): about twice as fast as `decode_any`, for reading back at
+        length what the gateway itself wrote. The values it returns are the whole record's, or
+        it raises DecodeError; but fastavro skips a field without checking that its bytes were
+        all there, so a payload cut inside the skipped fields at its end can pass unnoticed."""
+        reader = self._reader(data)
+        key = (reader.writer.fingerprint, fields)
+        projection = self._projections.get(key)
+        if projection is None:
+            kept = [f for f in reader.reader.parsed["fields"] if f["name"] in fields]
+            projection = fastavro.parse_schema({**reader.reader.parsed, "fields": kept})
+            self._projections[key] = projection
+        body = io.BytesIO(data)
+        body.seek(HEADER_SIZE)
+        try:
+            datum = fastavro.schemaless_reader(body, reader.writer.parsed, projection)
+        except Exception:  # fastavro raises many types on bad input
+            raise DecodeError(DecodeErrorCode.CORRUPT, f"{reader.reader.name} datum is corrupt") from None
+        if body.tell() != len(data) or not isinstance(datum, dict):
+            raise DecodeError(DecodeErrorCode.CORRUPT, f"{reader.reader.name} datum is not one whole record")
+        return datum
 
     def decode(self, data: bytes, model: type[R]) -> R:
         """Decode one record of the given model's type, fully validated."""

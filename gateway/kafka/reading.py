@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,13 +40,24 @@ async def assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartit
 
 
 async def apply_until(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, end: int, apply: Callable[[ConsumerRecord[bytes, bytes]], None]
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    end: int,
+    apply: Callable[[ConsumerRecord[bytes, bytes]], None],
+    stalled_after: float = 120.0,
 ) -> None:
     """Apply each record of `tp` from the consumer's position until it reaches `end` (the last
-    batch may reach past it), letting the event loop run after every READ_BATCH records."""
+    batch may reach past it), letting the event loop run after every READ_BATCH records. Raises
+    TimeoutError when no record came for `stalled_after` seconds: a long read is not a stall."""
+    progress = time.monotonic()
     while await consumer.position(tp) < end:
-        for record in (await consumer.getmany(tp, timeout_ms=500, max_records=READ_BATCH)).get(tp, []):
+        records = (await consumer.getmany(tp, timeout_ms=500, max_records=READ_BATCH)).get(tp, [])
+        for record in records:
             apply(record)
+        if records:
+            progress = time.monotonic()
+        elif time.monotonic() - progress > stalled_after:
+            raise TimeoutError(f"{tp.topic}[{tp.partition}]: no record for {stalled_after:.0f} s before offset {end}")
         await asyncio.sleep(0)
 
 

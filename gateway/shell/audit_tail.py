@@ -16,7 +16,6 @@ is about a second of traffic.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -34,6 +33,8 @@ from gateway.settings import Settings
 from gateway.shell.partitions import PartitionState
 
 log = logging.getLogger("facegate")
+
+_CHAINED = frozenset({"seq", "hash", "event_id"})  # what an audit record tells a takeover
 
 
 @dataclass
@@ -66,8 +67,9 @@ class AuditTail:
         self.topic = topic
         self.codec = default_codec()
 
-    async def history(self, partition: int, since_ms: int, timeout: float = 120.0) -> PartitionState:
-        """Chain head, tree and event ids decided since `since_ms` (all of them if the window is longer)."""
+    async def history(self, partition: int, since_ms: int, stalled_after: float = 120.0) -> PartitionState:
+        """Chain head, tree and event ids decided since `since_ms` (all of them if the window is
+        longer). However long the read, it fails only if no record comes for `stalled_after` s."""
         consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
@@ -81,13 +83,12 @@ class AuditTail:
             begin = start.offset if start is not None else end
             # The head must come from the last chained record, even when nothing is recent.
             low = max(first, min(begin, end - 64))
-            async with asyncio.timeout(timeout):
-                while True:
-                    window = await self._read(consumer, tp, low, end, partition, since_ms)
-                    tree = window.tree(from_log_start=low == 0)
-                    if tree is not None or low <= first:
-                        break
-                    low = max(first, end - 4 * (end - low))
+            while True:
+                window = await self._read(consumer, tp, low, end, partition, since_ms, stalled_after)
+                tree = window.tree(from_log_start=low == 0)
+                if tree is not None or low <= first:
+                    break
+                low = max(first, end - 4 * (end - low))
             state = PartitionState(head=window.head, decided=window.decided)
             if tree is None:
                 log.warning("audit partition %d: no checkpoint frontier to continue its tree from", partition)
@@ -99,7 +100,14 @@ class AuditTail:
             await stop_quietly(consumer)
 
     async def _read(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, low: int, end: int, partition: int, since_ms: int
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        low: int,
+        end: int,
+        partition: int,
+        since_ms: int,
+        stalled_after: float = 120.0,
     ) -> _Window:
         found = _Window(since_ms)
 
@@ -108,20 +116,25 @@ class AuditTail:
                 self._apply(found, record.value or b"", record.timestamp, partition)
 
         consumer.seek(tp, low)
-        await apply_until(consumer, tp, end, apply)
+        await apply_until(consumer, tp, end, apply, stalled_after)
         return found
 
     def _apply(self, found: _Window, value: bytes, timestamp: int, partition: int) -> None:
         try:
-            record = self.codec.decode_any(value)
+            name = self.codec.record_name(value)
+            if name == AuditRecord.avro_name:
+                # Most of what a takeover reads: three fields, not the whole validated record.
+                fields = self.codec.decode_fields(value, _CHAINED)
+                seq, event_id = fields["seq"], fields["event_id"]
+                found.head = ChainHead(seq, fields["hash"])
+                found.leaves[seq] = leaf_hash(value)
+                if timestamp >= found.since_ms and not event_id.startswith("undecodable:"):
+                    found.decided[event_id] = timestamp
+                return
+            record = self.codec.decode_any(value) if name == AuditCheckpoint.avro_name else None
         except DecodeError:
             return  # not ours to judge here: `facegate audit verify` reports it
-        if isinstance(record, AuditRecord):
-            found.head = ChainHead(record.seq, record.hash)
-            found.leaves[record.seq] = leaf_hash(value)
-            if timestamp >= found.since_ms and not record.event_id.startswith("undecodable:"):
-                found.decided[record.event_id] = timestamp
-        elif isinstance(record, AuditCheckpoint):
+        if isinstance(record, AuditCheckpoint):
             if found.head.seq < record.seq:
                 found.head = ChainHead(record.seq, record.head_hash)
             checkpoint = _checkpoint(record, self.settings.audit_log_name, partition)

@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 from aiokafka import TopicPartition
 
+from gateway.kafka.reading import apply_until
 from gateway.settings import Settings
 from gateway.shell.audit_tail import AuditTail
 from gateway.shell.checkpoint_watch import CheckpointWatch
@@ -54,3 +55,36 @@ def test_a_reader_of_the_audit_log_reads_to_the_end_it_was_given(reader: str) ->
 
     asyncio.run(scenario())
     assert consumer.offset == consumer.end
+
+
+class _Trickle(Prefetched):
+    """A partition whose records come one per fetch, `every` seconds apart, or never (`every` None)."""
+
+    def __init__(self, records: int, every: float | None) -> None:
+        super().__init__(TP, 1, records)
+        self.every = every
+
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Any]]:
+        if self.every is None:
+            await asyncio.sleep(0.01)  # as aiokafka's getmany when its timeout passes with nothing fetched
+            return {}
+        await asyncio.sleep(self.every)
+        return await super().getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records)
+
+
+def test_a_long_read_is_not_a_stall_but_a_partition_that_gives_nothing_is() -> None:
+    """A takeover at thousands of decisions a second reads millions of records back: it must
+    not time out as a whole (the worker would exit and start the same read again)."""
+    slow, stalled, applied = _Trickle(20, every=0.02), _Trickle(20, every=None), list[int]()
+
+    async def scenario() -> None:
+        await apply_until(
+            cast(Any, slow), TP, slow.end, lambda record: applied.append(record.offset), stalled_after=0.15
+        )
+        with pytest.raises(TimeoutError, match="no record for"):
+            await apply_until(cast(Any, stalled), TP, stalled.end, lambda record: None, stalled_after=0.15)
+
+    asyncio.run(scenario())
+    assert applied == list(range(20)), "the read took longer than stalled_after and still ended"
