@@ -31,6 +31,7 @@ from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import apply_until, stop_quietly
 from gateway.settings import Settings
 from gateway.shell.partitions import PartitionState
+from gateway.shell.recent_ids import RecentIds
 
 log = logging.getLogger("facegate")
 
@@ -43,7 +44,7 @@ class _Window:
 
     since_ms: int
     head: ChainHead = field(default_factory=ChainHead)
-    decided: dict[str, int] = field(default_factory=dict)
+    decided: RecentIds = field(default_factory=RecentIds)
     leaves: dict[int, bytes] = field(default_factory=dict)
     checkpoint: Checkpoint | None = None  # the newest checkpoint of this partition with a good frontier
     frontier: Frontier | None = None
@@ -129,7 +130,7 @@ class AuditTail:
                 found.head = ChainHead(seq, fields["hash"])
                 found.leaves[seq] = leaf_hash(value)
                 if timestamp >= found.since_ms and not event_id.startswith("undecodable:"):
-                    found.decided[event_id] = timestamp
+                    found.decided.add(event_id, timestamp)
                 return
             record = self.codec.decode_any(value) if name == AuditCheckpoint.avro_name else None
         except DecodeError:

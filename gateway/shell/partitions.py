@@ -21,29 +21,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import takewhile
 
 from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.note import Checkpoint
 from gateway.core.audit.tlog import Frontier
+from gateway.shell.recent_ids import RecentIds
 
 
 @dataclass
 class PartitionState:
     head: ChainHead = field(default_factory=ChainHead)
     tree: Frontier = field(default_factory=Frontier)  # leaves 0 .. head.seq: always head.seq + 1 of them
-    decided: dict[str, int] = field(default_factory=dict)  # event id -> when decided (ms)
+    decided: RecentIds = field(default_factory=RecentIds)  # event ids decided within the dedupe window
     signed: ChainHead | None = None  # the head of the last checkpoint this worker wrote
     signed_at: float | None = None  # when (epoch seconds)
     checkpoint: Checkpoint | None = None  # the last v1 checkpoint of this partition, written or read back
 
     def forget_before(self, cutoff_ms: int) -> int:
-        # Ids are kept in the order decided, so the old ones lead: stop at the first newer one
-        # (an hour at 500/s is 1.8M ids; walking all of them each minute held the event loop).
-        old = [event_id for event_id, _ in takewhile(lambda item: item[1] < cutoff_ms, self.decided.items())]
-        for event_id in old:
-            del self.decided[event_id]
-        return len(old)
+        return self.decided.forget_before(cutoff_ms)
 
 
 class Partitions:
@@ -115,7 +110,7 @@ class Partitions:
                 del self.states[partition]
         for partition, event_id in seen:
             if partition in self.states:
-                self.states[partition].decided[event_id] = now_ms
+                self.states[partition].decided.add(event_id, now_ms)
 
     def unsigned(self, now: float, idle_after: float) -> dict[int, ChainHead]:
         """Heads that moved since their last checkpoint, and heads signed longer ago than

@@ -6,6 +6,7 @@ import asyncio
 
 from gateway.core.audit.chain import ChainHead
 from gateway.shell.partitions import Partitions, PartitionState
+from gateway.shell.recent_ids import RecentIds
 from tests.support.aio import until
 
 HEAD = ChainHead(7, "ab" * 32)
@@ -66,7 +67,7 @@ def test_a_takeover_continues_the_chain_and_dedupe_read_back_from_the_log() -> N
     parts = asyncio.run(scenario())
     assert parts.ours(2) and parts.ours(3) and not parts.ours(0)
     assert parts.unloaded([2, 3]) == [2, 3]
-    parts.load(2, PartitionState(head=HEAD, decided={"e-9": 100}))  # what AuditTail read back
+    parts.load(2, PartitionState(head=HEAD, decided=RecentIds({"e-9": 100})))  # what AuditTail read back
     assert parts.unloaded([2, 3]) == [3]
     assert parts.heads() == {2: HEAD} and parts.seen(2, "e-9") and not parts.seen(2, "e-10")
     parts.commit({2: ChainHead(8, "cd" * 32)}, [(2, "e-10")], 200)
@@ -75,8 +76,10 @@ def test_a_takeover_continues_the_chain_and_dedupe_read_back_from_the_log() -> N
     parts.mark_signed(parts.unsigned(now=300.0, idle_after=60), now=300.0)
     assert parts.unsigned(now=330.0, idle_after=60) == {} and parts.checkpoint_age(now=330.0) == 30.0
     assert parts.unsigned(now=360.0, idle_after=60) == {2: ChainHead(8, "cd" * 32)}, "an idle chain is signed again"
-    parts.forget_before(150)
-    assert not parts.seen(2, "e-9") and parts.seen(2, "e-10")
+    parts.forget_before(150)  # both were decided in one span: remembered longer, never for less
+    assert parts.seen(2, "e-9") and parts.seen(2, "e-10")
+    parts.forget_before(201)
+    assert not parts.seen(2, "e-9") and not parts.seen(2, "e-10")
 
 
 def test_a_stop_decides_nothing_new_and_waits_for_the_batch_in_flight() -> None:
