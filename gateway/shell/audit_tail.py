@@ -143,6 +143,9 @@ class AuditTail:
                 frontier = Frontier(checkpoint.size, list(record.frontier))
                 if fold(frontier.hashes) == checkpoint.root:
                     found.checkpoint, found.frontier = checkpoint, frontier
+                    # The tree goes on from this frontier: the leaves before it are not needed again
+                    # (an hour of a busy partition is millions of them).
+                    found.leaves = {seq: leaf for seq, leaf in found.leaves.items() if seq >= checkpoint.size}
 
 
 def _checkpoint(record: AuditCheckpoint, log_name: str, partition: int) -> Checkpoint | None:

@@ -10,11 +10,13 @@ from typing import Any, cast
 import pytest
 from aiokafka import TopicPartition
 
+from gateway.contract.models import AuditRecord
 from gateway.kafka.reading import apply_until
 from gateway.settings import Settings
-from gateway.shell.audit_tail import AuditTail
+from gateway.shell.audit_tail import AuditTail, _Window
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from tests.support.aio import Prefetched
+from tests.unit.audit.test_verify import CODEC, LOG, Writer
 
 TP = TopicPartition("audit", 0)
 
@@ -88,3 +90,20 @@ def test_a_long_read_is_not_a_stall_but_a_partition_that_gives_nothing_is() -> N
 
     asyncio.run(scenario())
     assert applied == list(range(20)), "the read took longer than stalled_after and still ended"
+
+
+def test_a_takeover_goes_on_from_the_newest_checkpoint_keeping_only_the_leaves_after_it() -> None:
+    writer = Writer(partitions=1)
+    for _ in range(5):
+        writer.records(0, 20)
+        writer.sign()
+    writer.records(0, 7)  # decided after the newest checkpoint
+    tail, found = AuditTail(Settings(audit_log_name=LOG), TP.topic), _Window(since_ms=0)
+    for value in writer.log[0]:
+        tail._apply(found, value, 1_000, 0)
+    tree = found.tree(from_log_start=False)
+    assert tree is not None and (tree.size, tree.root()) == (107, writer.trees[0].root())
+    assert found.checkpoint is not None and found.checkpoint.size == 100
+    assert sorted(found.leaves) == list(range(100, 107)), "the leaves before the checkpoint were let go"
+    ids = [CODEC.decode(v, AuditRecord).event_id for v in writer.log[0] if CODEC.record_name(v) == "AuditRecord"]
+    assert len(ids) == 107 and all(i in found.decided for i in ids) and found.head.seq == 106
