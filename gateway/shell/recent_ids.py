@@ -1,10 +1,11 @@
 """The event ids one partition decided within the dedupe window, in about 8 bytes each.
 
 An hour of a busy partition is millions of ids: as the keys of a dict of str to time they took
-~160 bytes each (bench/PROFILES.md). Here an id is kept as its 64-bit `hash()`: SipHash under
-this process's random key, which need not outlive the process (the ids are read back from the
-audit log at every start) and which nobody outside knows, so collisions cannot be aimed; among n
-ids a new one is taken for a repeat with probability n / 2^64. The newest ids are a set; every
+~160 bytes each (bench/PROFILES.md). Here an id is kept as a 64-bit BLAKE2b of it under a key
+drawn at start, which need not outlive the process (the ids are read back from the audit log at
+every start) and which nobody outside knows, so no vendor can make its id collide with another's
+(Python's own `hash()` would do, unless PYTHONHASHSEED fixes its key); among n ids a new one is
+taken for a repeat with probability n / 2^64. The newest ids are a set; every
 SEAL of them become a sorted array with the time of the newest, and an array is merged with the
 one before it while that is no larger, up to MERGE_CAP ids (as a binary counter: a few arrays
 of each size), so a lookup is a set probe and a binary search per array (~0.6 µs each). Ids are
@@ -14,14 +15,22 @@ longer than the window (by up to one array's span), never for less.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from hashlib import blake2b
 
 import numpy as np
 import numpy.typing as npt
 
 SEAL = 16_384  # ids in the set before they are sealed into an array (~1 MiB of set)
 MERGE_CAP = 1 << 20  # no merge makes an array larger: an hour at 1,250 decisions/s is 5 of them
+_KEY = os.urandom(16)
+
+
+def _hash(event_id: str) -> int:
+    digest = blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=8, key=_KEY).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 @dataclass
@@ -38,8 +47,8 @@ class RecentIds:
         for event_id, at_ms in (ids or {}).items():
             self.add(event_id, at_ms)
 
-    def __contains__(self, event_id: object) -> bool:
-        key = hash(event_id)
+    def __contains__(self, event_id: str) -> bool:
+        key = _hash(event_id)
         if key in self._open:
             return True
         for sealed in self._sealed:
@@ -57,7 +66,7 @@ class RecentIds:
         return (len(s.hashes) for s in self._sealed)
 
     def add(self, event_id: str, at_ms: int) -> None:
-        self._open.add(hash(event_id))
+        self._open.add(_hash(event_id))
         self._open_newest_ms = max(self._open_newest_ms, at_ms)
         if len(self._open) >= SEAL:
             self._seal()
