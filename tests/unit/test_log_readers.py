@@ -16,7 +16,7 @@ from gateway.settings import Settings
 from gateway.shell.audit_tail import AuditTail, _Window
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from tests.support.aio import Prefetched
-from tests.unit.audit.test_verify import CODEC, LOG, Writer
+from tests.support.audit_log import CODEC, LOG, Writer
 
 TP = TopicPartition("audit", 0)
 

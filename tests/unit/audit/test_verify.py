@@ -3,29 +3,24 @@ tampering is a finding; retention, schema evolution, at-least-once repeats and k
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditCheckpoint, AuditRecord
 from gateway.core.audit import note
 from gateway.core.audit.chain import ChainHead, append
 from gateway.core.audit.keyset import KeySet, check_receipt
 from gateway.core.audit.note import raw_public
 from gateway.core.audit.prove import prove
-from gateway.core.audit.signing import completeness_checkpoint, partition_checkpoint, sign_checkpoint
-from gateway.core.audit.tlog import Code, Frontier, leaf_hash
+from gateway.core.audit.signing import sign_checkpoint
+from gateway.core.audit.tlog import Code
 from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
 from gateway.keyring import key_id
+from tests.support.audit_log import CODEC, KEY, LOG, T0, Writer
 from tests.vectors.audit.generate import current_records, released_records
 
-CODEC = default_codec()
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-LOG = "facegate.test/audit"
-KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 
 
@@ -33,44 +28,6 @@ def keys(*signers: tuple[Ed25519PrivateKey, datetime | None, datetime | None, da
     return KeySet.of(
         LOG, [(raw_public(k.public_key()), a, b, c) for k, a, b, c in signers or [(KEY, None, None, None)]]
     )
-
-
-@dataclass
-class Writer:
-    """What the worker writes: records, a checkpoint per partition that moved, a completeness note on 0."""
-
-    partitions: int = 2
-    log: dict[int, list[bytes]] = field(default_factory=dict)
-    heads: dict[int, ChainHead] = field(default_factory=dict)
-    trees: dict[int, Frontier] = field(default_factory=dict)
-    signed: dict[int, ChainHead] = field(default_factory=dict)
-    at: datetime = T0
-
-    def write(self, partition: int, values: list[bytes]) -> None:
-        for value in values:
-            record = CODEC.decode(value, AuditRecord)
-            self.log.setdefault(partition, []).append(value)
-            self.trees.setdefault(partition, Frontier()).append(leaf_hash(value))
-            self.heads[partition] = ChainHead(record.seq, record.hash)
-
-    def records(self, partition: int, n: int) -> None:
-        head = self.heads.get(partition)
-        self.write(partition, current_records(partition, n, head, (head.seq + 1) if head else 0))
-
-    def sign(self, key: Ed25519PrivateKey = KEY) -> None:
-        self.at += timedelta(seconds=1)
-        for p, head in self.heads.items():
-            if self.signed.get(p) != head:
-                record, _ = partition_checkpoint(key, key_id(key), LOG, p, head, self.trees[p].copy(), self.at)
-                self.log.setdefault(p, []).append(CODEC.encode(record))
-                self.signed[p] = head
-        listing = [(t.size, t.root()) for t in (self.trees.get(p, Frontier()) for p in range(self.partitions))]
-        zero = self.signed.get(0, ChainHead())
-        self.log.setdefault(0, []).append(CODEC.encode(completeness_checkpoint(key, key_id(key), LOG, listing, zero,
-                                                                               self.at)))  # fmt: skip
-
-    def entries(self) -> list[LogEntry]:
-        return [LogEntry(p, offset, v) for p, values in sorted(self.log.items()) for offset, v in enumerate(values)]
 
 
 def written(batches: int = 3, per_batch: int = 20) -> Writer:
