@@ -13,10 +13,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 Records = list[ConsumerRecord[bytes, bytes]]
 
-# At most this many records per getmany for a reader that decodes on the worker's event loop:
-# aiokafka's getmany returns without suspending while its prefetch holds records, so such a
-# reader must yield by itself between batches or /healthz and every batch wait until it is done.
+# At most this many records per getmany for a reader that decodes on the worker's event loop
+# (~35 ms of applying on a slow host): aiokafka's getmany returns without suspending while its
+# prefetch holds records, so such a reader must yield by itself between batches or /healthz and
+# every batch wait until it is done (the feed reader loading 1M enrolled per tenant held the loop
+# 10-14 s at a time: bench/PROFILES.md).
 READ_BATCH = 200
+# A reader that gets no record for this long fails; a long read that keeps getting them does not.
+STALLED_AFTER = 120.0
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[TopicPartition]:
@@ -44,7 +48,7 @@ async def apply_until(
     tp: TopicPartition,
     end: int,
     apply: Callable[[ConsumerRecord[bytes, bytes]], None],
-    stalled_after: float = 120.0,
+    stalled_after: float = STALLED_AFTER,
 ) -> None:
     """Apply each record of `tp` from the consumer's position until it reaches `end` (the last
     batch may reach past it), letting the event loop run after every READ_BATCH records. Raises

@@ -28,7 +28,7 @@ from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.note import Checkpoint, NoteError
 from gateway.core.audit.tlog import Frontier, fold, leaf_hash
 from gateway.kafka.connection import aiokafka_config
-from gateway.kafka.reading import apply_until, stop_quietly
+from gateway.kafka.reading import STALLED_AFTER, apply_until, stop_quietly
 from gateway.settings import Settings
 from gateway.shell.partitions import PartitionState
 from gateway.shell.recent_ids import RecentIds
@@ -68,7 +68,7 @@ class AuditTail:
         self.topic = topic
         self.codec = default_codec()
 
-    async def history(self, partition: int, since_ms: int, stalled_after: float = 120.0) -> PartitionState:
+    async def history(self, partition: int, since_ms: int, stalled_after: float = STALLED_AFTER) -> PartitionState:
         """Chain head, tree and event ids decided since `since_ms` (all of them if the window is
         longer). However long the read, it fails only if no record comes for `stalled_after` s."""
         consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
@@ -108,7 +108,7 @@ class AuditTail:
         end: int,
         partition: int,
         since_ms: int,
-        stalled_after: float = 120.0,
+        stalled_after: float = STALLED_AFTER,
     ) -> _Window:
         found = _Window(since_ms)
 

@@ -31,15 +31,11 @@ from aiokafka.errors import KafkaError
 from mode import Service
 
 from gateway.kafka.connection import aiokafka_config
-from gateway.kafka.reading import partitions_of
+from gateway.kafka.reading import READ_BATCH, partitions_of
 from gateway.settings import Settings
 from gateway.shell.heap import freeze_loaded
 
 log = logging.getLogger("facegate.feeds")
-# Records applied between two turns of the event loop (~35 ms on a slow host). aiokafka's getmany
-# returns at once while its prefetch holds records: a reader loading 1M enrolled per tenant held
-# the loop 10-14 s at a time, /healthz unanswered (bench/PROFILES.md).
-FOLLOW_BATCH = 200
 # While the feeds load, what they applied is frozen out of the collector every FREEZE_EVERY records
 # (heap.py): its full passes otherwise walk the growing gallery, 0.5-0.7 s each near 1M per tenant.
 FREEZE_EVERY = 100_000
@@ -168,7 +164,7 @@ class FeedReader(Service):
             if self._consumer is None:
                 await asyncio.sleep(0.05)  # not started yet
                 continue
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=FOLLOW_BATCH)
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=READ_BATCH)
             for tp, records in batches.items():
                 apply = self.feeds[tp.topic]
                 for record in records:
@@ -180,4 +176,4 @@ class FeedReader(Service):
                 freeze_loaded(final=False)
                 self._frozen_at = self.applied
             await self._check()
-            await asyncio.sleep(0)  # getmany does not yield while its prefetch holds records
+            await asyncio.sleep(0)  # READ_BATCH: getmany does not yield while its prefetch holds records

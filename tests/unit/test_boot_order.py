@@ -14,7 +14,7 @@ import gateway.shell.feeds as feeds_module
 from gateway.settings import Settings
 from gateway.shell.feeds import FeedReader
 from gateway.shell.worker import LoadedBeforeJoining
-from tests.support.aio import Prefetched
+from tests.support.aio import Prefetched, until
 
 
 def test_the_feeds_start_after_the_web_server_and_just_before_the_consumer() -> None:
@@ -84,9 +84,7 @@ def test_a_loading_feed_reader_freezes_what_it_applied_as_it_goes(monkeypatch: p
 
     async def scenario() -> None:
         follow = asyncio.create_task(FeedReader._follow(_loading(applied, consumer)))
-        async with asyncio.timeout(10):
-            while len(applied) < consumer.end:
-                await asyncio.sleep(0)
+        await until(lambda: len(applied) >= consumer.end)  # bounded in turns of the loop
         follow.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follow
