@@ -1,8 +1,8 @@
 """Avro single-object encoding: C3 01, the writer schema's CRC-64-AVRO fingerprint, the datum.
 
 Decoding checks everything before it returns: the marker, a known fingerprint, a datum
-that is complete with nothing after it, and the model's own constraints (`decode_fields`, which
-reads back the gateway's own logs fast, checks less: see there). Every failure
+that is complete with nothing after it, and the model's own constraints (`decode_fields` and
+`leading_strings`, which read back the gateway's own logs fast, check less: see there). Every failure
 is one DecodeError with a stable code; its message names the problem and never echoes the
 payload (which may be a face template). fastavro reads; cavro writes the same bytes 1.7x faster
 than fastavro (bench/codec.py: the audit record is most of what the worker encodes). It only
@@ -94,6 +94,7 @@ class Codec:
         for record in current:
             readers[record.fingerprint] = _Reader(record, record)
         self._projections: dict[tuple[bytes, frozenset[str]], Any] = {}
+        self._leading: dict[bytes, int] = {}  # per writer schema: how many fields lead as plain strings
         self._readers: Mapping[bytes, _Reader] = readers
         self._writers = {record.name: cavro.Schema(record.schema, options=WRITING_OPTIONS) for record in current}
 
@@ -195,6 +196,36 @@ class Codec:
             raise DecodeError(DecodeErrorCode.CORRUPT, f"{reader.reader.name} datum is not one whole record")
         return datum
 
+    def leading_strings(self, data: bytes, count: int) -> tuple[str, ...]:
+        """The record's first `count` fields, when its writer's schema begins with that many plain
+        strings (an Avro string is a zigzag length and UTF-8 bytes), read without anything after
+        them: a few hundred nanoseconds where `decode_fields` reads through the whole record. For
+        reading back at length what the gateway itself wrote; it raises DecodeError if the schema
+        does not begin so or those bytes are cut or not UTF-8, and does not look at the rest."""
+        reader = self._reader(data)
+        fingerprint = reader.writer.fingerprint
+        leading = self._leading.get(fingerprint)
+        if leading is None:
+            types = [f["type"] for f in reader.writer.parsed["fields"]]
+            leading = self._leading[fingerprint] = next((i for i, t in enumerate(types) if t != "string"), len(types))
+        if count > leading:
+            raise DecodeError(
+                DecodeErrorCode.WRONG_RECORD_TYPE, f"{reader.reader.name} does not begin with {count} strings"
+            )
+        out, at = [], HEADER_SIZE
+        for _ in range(count):
+            length, at = _zigzag(data, at)
+            if length < 0 or at + length > len(data):
+                raise DecodeError(DecodeErrorCode.TRUNCATED, f"{reader.reader.name} datum ends inside a leading string")
+            try:
+                out.append(bytes(data[at : at + length]).decode())
+            except UnicodeDecodeError:
+                raise DecodeError(
+                    DecodeErrorCode.CORRUPT, f"{reader.reader.name} has a string that is not UTF-8"
+                ) from None
+            at += length
+        return tuple(out)
+
     def decode(self, data: bytes, model: type[R]) -> R:
         """Decode one record of the given model's type, fully validated."""
         _, datum = self.decode_datum(data, expected=model.avro_name)
@@ -213,6 +244,22 @@ class Codec:
                 DecodeErrorCode.INVALID_FIELD,
                 f"{model.avro_name}: {_describe_validation(exc)}",
             ) from None
+
+
+def _zigzag(data: bytes, at: int) -> tuple[int, int]:
+    """The Avro long (a zigzag varint) at `at`, and where the bytes after it begin."""
+    raw = shift = 0
+    while True:
+        if at >= len(data):
+            raise DecodeError(DecodeErrorCode.TRUNCATED, "datum ends inside a length")
+        byte = data[at]
+        at += 1
+        raw |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (raw >> 1) ^ -(raw & 1), at
+        shift += 7
+        if shift > 63:
+            raise DecodeError(DecodeErrorCode.CORRUPT, "a length longer than 64 bits")
 
 
 @cache

@@ -35,22 +35,31 @@ from gateway.shell.recent_ids import RecentIds
 
 log = logging.getLogger("facegate")
 
-_CHAINED = frozenset({"seq", "hash", "event_id"})  # what an audit record tells a takeover
+_CHAINED = frozenset({"seq", "hash"})  # what an audit record after the newest checkpoint tells a takeover
+PENDING_LIMIT = 65_536  # audit records held undecoded (~0.8 KB each) before their leaves are taken
 
 
 @dataclass
 class _Window:
-    """What one read of [low, end) found."""
+    """What one read of [low, end) found.
+
+    Most of a read is the dedupe window, for which an audit record's event id is enough: it is
+    the record's second field, read without the rest (`Codec.leading_strings`). Its seq and hash
+    matter only for the records after the newest usable checkpoint (the tree goes on from its
+    frontier) and for the head, so the records since the last checkpoint are kept undecoded
+    (`pending`) and read in full only when a checkpoint or the end of the read asks."""
 
     since_ms: int
     head: ChainHead = field(default_factory=ChainHead)
     decided: RecentIds = field(default_factory=RecentIds)
     leaves: dict[int, bytes] = field(default_factory=dict)
+    pending: list[bytes] = field(default_factory=list)  # audit records after `leaves`, in log order
+    head_pending: bool = False  # the newest audit record read is in `pending`, not yet in `head`
     checkpoint: Checkpoint | None = None  # the newest checkpoint of this partition with a good frontier
     frontier: Frontier | None = None
 
     def tree(self, from_log_start: bool) -> Frontier | None:
-        """The frontier at head.seq + 1, if this window holds enough to rebuild it."""
+        """The frontier at head.seq + 1, if this window holds enough to rebuild it (once settled)."""
         if self.frontier is not None and self.checkpoint is not None:
             tree = self.frontier.copy()
         elif (from_log_start and 0 in self.leaves) or self.head.seq < 0:
@@ -118,24 +127,26 @@ class AuditTail:
 
         consumer.seek(tp, low)
         await apply_until(consumer, tp, end, apply, stalled_after)
+        self._settle(found)
         return found
 
     def _apply(self, found: _Window, value: bytes, timestamp: int, partition: int) -> None:
         try:
             name = self.codec.record_name(value)
             if name == AuditRecord.avro_name:
-                # Most of what a takeover reads: three fields, not the whole validated record.
-                fields = self.codec.decode_fields(value, _CHAINED)
-                seq, event_id = fields["seq"], fields["event_id"]
-                found.head = ChainHead(seq, fields["hash"])
-                found.leaves[seq] = leaf_hash(value)
+                _, event_id = self.codec.leading_strings(value, 2)  # audit_id, event_id
                 if timestamp >= found.since_ms and not event_id.startswith("undecodable:"):
                     found.decided.add(event_id, timestamp)
+                found.pending.append(value)
+                found.head_pending = True
+                if len(found.pending) >= PENDING_LIMIT:  # no checkpoint for long: hold leaves, not records
+                    self._settle(found)
                 return
             record = self.codec.decode_any(value) if name == AuditCheckpoint.avro_name else None
         except DecodeError:
             return  # not ours to judge here: `facegate audit verify` reports it
         if isinstance(record, AuditCheckpoint):
+            self._settle_head(found)
             if found.head.seq < record.seq:
                 found.head = ChainHead(record.seq, record.head_hash)
             checkpoint = _checkpoint(record, self.settings.audit_log_name, partition)
@@ -143,9 +154,44 @@ class AuditTail:
                 frontier = Frontier(checkpoint.size, list(record.frontier))
                 if fold(frontier.hashes) == checkpoint.root:
                     found.checkpoint, found.frontier = checkpoint, frontier
-                    # The tree goes on from this frontier: the leaves before it are not needed again
-                    # (an hour of a busy partition is millions of them).
-                    found.leaves = {seq: leaf for seq, leaf in found.leaves.items() if seq >= checkpoint.size}
+                    # The tree goes on from this frontier: the records before it are not needed
+                    # again (an hour of a busy partition is millions of them).
+                    self._after(found, checkpoint.size)
+
+    def _chained(self, value: bytes) -> tuple[int, str] | None:
+        try:
+            fields = self.codec.decode_fields(value, _CHAINED)
+        except DecodeError:
+            return None
+        return fields["seq"], fields["hash"]
+
+    def _settle_head(self, found: _Window) -> None:
+        """The head from the newest audit record read, if it is not there yet."""
+        if found.head_pending and found.pending:
+            chained = self._chained(found.pending[-1])
+            if chained is not None:
+                found.head = ChainHead(*chained)
+        found.head_pending = False
+
+    def _settle(self, found: _Window) -> None:
+        """Every pending record's leaf, by its seq; the head from the newest."""
+        self._settle_head(found)
+        for value in found.pending:
+            chained = self._chained(value)
+            if chained is not None:
+                found.leaves[chained[0]] = leaf_hash(value)
+        found.pending.clear()
+
+    def _after(self, found: _Window, size: int) -> None:
+        """Only the records from seq `size` on. A partition's one owner writes its audit records
+        in seq order, but a checkpoint may be written while a batch's records are in flight: the
+        newest pending records can come after it in the tree, so they are read back to the first
+        that does not (usually at once)."""
+        found.leaves = {seq: leaf for seq, leaf in found.leaves.items() if seq >= size}
+        keep = len(found.pending)
+        while keep > 0 and ((chained := self._chained(found.pending[keep - 1])) is None or chained[0] >= size):
+            keep -= 1
+        del found.pending[:keep]
 
 
 def _checkpoint(record: AuditCheckpoint, log_name: str, partition: int) -> Checkpoint | None:

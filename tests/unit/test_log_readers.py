@@ -13,6 +13,7 @@ from aiokafka import TopicPartition
 from gateway.contract.models import AuditRecord
 from gateway.kafka.reading import apply_until
 from gateway.settings import Settings
+from gateway.shell import audit_tail
 from gateway.shell.audit_tail import AuditTail, _Window
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from tests.support.aio import Prefetched
@@ -101,9 +102,43 @@ def test_a_takeover_goes_on_from_the_newest_checkpoint_keeping_only_the_leaves_a
     tail, found = AuditTail(Settings(audit_log_name=LOG), TP.topic), _Window(since_ms=0)
     for value in writer.log[0]:
         tail._apply(found, value, 1_000, 0)
+    tail._settle(found)
     tree = found.tree(from_log_start=False)
     assert tree is not None and (tree.size, tree.root()) == (107, writer.trees[0].root())
     assert found.checkpoint is not None and found.checkpoint.size == 100
     assert sorted(found.leaves) == list(range(100, 107)), "the leaves before the checkpoint were let go"
     ids = [CODEC.decode(v, AuditRecord).event_id for v in writer.log[0] if CODEC.record_name(v) == "AuditRecord"]
     assert len(ids) == 107 and all(i in found.decided for i in ids) and found.head.seq == 106
+
+
+def _read_back(writer: Writer, from_log_start: bool = False) -> tuple[_Window, Any]:
+    tail, found = AuditTail(Settings(audit_log_name=LOG), TP.topic), _Window(since_ms=0)
+    for value in writer.log[0]:
+        tail._apply(found, value, 1_000, 0)
+        assert len(found.pending) <= audit_tail.PENDING_LIMIT
+    tail._settle(found)
+    return found, found.tree(from_log_start)
+
+
+def test_a_takeover_keeps_the_records_a_checkpoint_overtook() -> None:
+    """The checkpoint timer signs the acknowledged head while the next batch's records are in
+    flight: in the log, records after the checkpoint's tree can come before the checkpoint."""
+    writer = Writer(partitions=1)
+    writer.records(0, 20)
+    writer.sign()
+    writer.records(0, 7)
+    log = writer.log[0]
+    writer.log[0] = [*log[:20], *log[21:26], log[20], *log[26:]]  # records 20-24, then the checkpoint of 20
+    found, tree = _read_back(writer)
+    assert found.checkpoint is not None and found.checkpoint.size == 20
+    assert tree is not None and (tree.size, tree.root()) == (27, writer.trees[0].root())
+    assert sorted(found.leaves) == list(range(20, 27)) and found.head.seq == 26
+
+
+def test_a_log_without_checkpoints_is_read_back_holding_leaves_not_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_tail, "PENDING_LIMIT", 8)
+    writer = Writer(partitions=1)
+    writer.records(0, 50)
+    found, tree = _read_back(writer, from_log_start=True)
+    assert tree is not None and (tree.size, tree.root()) == (50, writer.trees[0].root())
+    assert found.head.seq == 49 and not found.pending

@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.contract.codec import HEADER_SIZE, MARKER, Codec, DecodeError, DecodeErrorCode, default_codec
-from gateway.contract.models import ConsentRecord, FaceCaptured
+from gateway.contract.models import AuditRecord, ConsentRecord, FaceCaptured
 from gateway.contract.schemas import SchemaSet, default_schema_dir
+from tests.vectors.audit.generate import current_records, released_records
 
 CODEC = default_codec()
 # A template whose bytes are easy to search for in any text.
@@ -218,3 +219,31 @@ def test_decoding_some_fields_reads_released_schemas_and_never_returns_a_wrong_v
     assert len(passed) < len(b"\x08acme"), "only cuts inside tenant_id, the last field, go unnoticed"
     with pytest.raises(DecodeError):
         codec.decode_fields(old_payload + b"\x00", FIELDS)
+
+
+def test_leading_strings_are_what_the_whole_record_says_or_an_error() -> None:
+    whole = CODEC.decode_any(PAYLOAD).to_avro()
+    assert CODEC.leading_strings(PAYLOAD, 3) == (whole["event_id"], whole["camera_id"], whole["tenant_id"])
+    with pytest.raises(DecodeError) as caught:
+        CODEC.leading_strings(PAYLOAD, 4)  # FaceCaptured's fourth field is not a string
+    assert caught.value.code is DecodeErrorCode.WRONG_RECORD_TYPE
+    passed = []
+    for cut in range(len(PAYLOAD)):
+        try:
+            strings = CODEC.leading_strings(PAYLOAD[:cut], 3)
+        except DecodeError:
+            continue
+        assert strings == CODEC.leading_strings(PAYLOAD, 3), cut
+        passed.append(cut)
+    assert passed and min(passed) == HEADER_SIZE + sum(1 + len(s.encode()) for s in strings), "the rest is not read"
+    at = HEADER_SIZE + 1  # the event id's first byte
+    with pytest.raises(DecodeError, match="not UTF-8"):
+        CODEC.leading_strings(PAYLOAD[:at] + b"\xff" + PAYLOAD[at + 1 :], 1)
+    with pytest.raises(DecodeError, match="longer than 64 bits"):
+        CODEC.leading_strings(PAYLOAD[:HEADER_SIZE] + b"\xff" * 10 + b"\x00", 1)
+
+
+def test_leading_strings_of_audit_records_of_every_release() -> None:
+    for value in [*current_records(0, 5), *released_records(5)[0]]:
+        record = CODEC.decode(value, AuditRecord)
+        assert CODEC.leading_strings(value, 2) == (record.audit_id, record.event_id)
