@@ -253,7 +253,9 @@ class GatewayState:
         current = made_under == label
         if current:
             slot = (enrolled.tenant_id, enrolled.template_model, enrolled.key_version)
-            index = self.indexes.setdefault(slot, EnrolledIndex(calibration.scheme))
+            index = self.indexes.get(slot)
+            if index is None:  # not setdefault: it would build an empty index for every record
+                index = self.indexes[slot] = EnrolledIndex(calibration.scheme)
             index.add(enrolled.subject_id, np.frombuffer(enrolled.code, dtype=np.uint8))
         recipients = {r.tenant_id: RecipientTemplate(r.key_version, r.code) for r in enrolled.recipients}
         self.enrollments[key] = EnrollmentEntry(
