@@ -94,7 +94,7 @@ class Codec:
         for record in current:
             readers[record.fingerprint] = _Reader(record, record)
         self._projections: dict[tuple[bytes, frozenset[str]], Any] = {}
-        self._leading: dict[bytes, int] = {}  # per writer schema: how many fields lead as plain strings
+        self._leading: dict[tuple[bytes, tuple[str, ...]], bool] = {}  # does the writer's schema begin so
         self._readers: Mapping[bytes, _Reader] = readers
         self._writers = {record.name: cavro.Schema(record.schema, options=WRITING_OPTIONS) for record in current}
 
@@ -196,24 +196,24 @@ class Codec:
             raise DecodeError(DecodeErrorCode.CORRUPT, f"{reader.reader.name} datum is not one whole record")
         return datum
 
-    def leading_strings(self, data: bytes, count: int) -> tuple[str, ...]:
-        """The record's first `count` fields, when its writer's schema begins with that many plain
-        strings (an Avro string is a zigzag length and UTF-8 bytes), read without anything after
-        them: a few hundred nanoseconds where `decode_fields` reads through the whole record. For
-        reading back at length what the gateway itself wrote; it raises DecodeError if the schema
-        does not begin so or those bytes are cut or not UTF-8, and does not look at the rest."""
+    def leading_strings(self, data: bytes, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The values of the fields `names`, when the writer's schema begins with them, in that
+        order, as plain strings (each a zigzag length and UTF-8 bytes), read without anything after
+        them: ~1.5 µs where `decode_fields` reads through the whole record. For reading back at
+        length what the gateway itself wrote; it raises DecodeError if the schema does not begin
+        so (WRONG_RECORD_TYPE) or those bytes are cut or not UTF-8, and does not look at the rest."""
         reader = self._reader(data)
-        fingerprint = reader.writer.fingerprint
-        leading = self._leading.get(fingerprint)
-        if leading is None:
-            types = [f["type"] for f in reader.writer.parsed["fields"]]
-            leading = self._leading[fingerprint] = next((i for i, t in enumerate(types) if t != "string"), len(types))
-        if count > leading:
+        key = (reader.writer.fingerprint, names)
+        begins = self._leading.get(key)
+        if begins is None:
+            first = [(f["name"], f["type"]) for f in reader.writer.parsed["fields"][: len(names)]]
+            begins = self._leading[key] = first == [(name, "string") for name in names]
+        if not begins:
             raise DecodeError(
-                DecodeErrorCode.WRONG_RECORD_TYPE, f"{reader.reader.name} does not begin with {count} strings"
+                DecodeErrorCode.WRONG_RECORD_TYPE, f"{reader.reader.name} does not begin with the strings {names}"
             )
         out, at = [], HEADER_SIZE
-        for _ in range(count):
+        for _ in names:
             length, at = _zigzag(data, at)
             if length < 0 or at + length > len(data):
                 raise DecodeError(DecodeErrorCode.TRUNCATED, f"{reader.reader.name} datum ends inside a leading string")

@@ -36,6 +36,8 @@ from gateway.shell.recent_ids import RecentIds
 log = logging.getLogger("facegate")
 
 _CHAINED = frozenset({"seq", "hash"})  # what an audit record after the newest checkpoint tells a takeover
+_LEADING = ("audit_id", "event_id")  # how every AuditRecord schema so far begins
+_EVENT_ID = frozenset({"event_id"})
 PENDING_LIMIT = 65_536  # audit records held undecoded (~0.8 KB each) before their leaves are taken
 
 
@@ -134,7 +136,7 @@ class AuditTail:
         try:
             name = self.codec.record_name(value)
             if name == AuditRecord.avro_name:
-                _, event_id = self.codec.leading_strings(value, 2)  # audit_id, event_id
+                event_id = self._event_id(value)
                 if timestamp >= found.since_ms and not event_id.startswith("undecodable:"):
                     found.decided.add(event_id, timestamp)
                 found.pending.append(value)
@@ -157,6 +159,14 @@ class AuditTail:
                     # The tree goes on from this frontier: the records before it are not needed
                     # again (an hour of a busy partition is millions of them).
                     self._after(found, checkpoint.size)
+
+    def _event_id(self, value: bytes) -> str:
+        """The record's event id: its second field in every release so far, read alone; from the
+        whole record if a schema ever begins otherwise (raises DecodeError if neither reads)."""
+        try:
+            return self.codec.leading_strings(value, _LEADING)[1]
+        except DecodeError:
+            return str(self.codec.decode_fields(value, _EVENT_ID)["event_id"])
 
     def _chained(self, value: bytes) -> tuple[int, str] | None:
         try:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from aiokafka import TopicPartition
 
+from gateway.contract.codec import Codec, DecodeError
 from gateway.contract.models import AuditRecord
+from gateway.contract.schemas import SchemaSet, default_schema_dir
 from gateway.kafka.reading import apply_until
 from gateway.settings import Settings
 from gateway.shell import audit_tail
@@ -18,6 +22,7 @@ from gateway.shell.audit_tail import AuditTail, _Window
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from tests.support.aio import Prefetched
 from tests.support.audit_log import CODEC, LOG, Writer
+from tests.vectors.audit.generate import current_records
 
 TP = TopicPartition("audit", 0)
 
@@ -142,3 +147,26 @@ def test_a_log_without_checkpoints_is_read_back_holding_leaves_not_records(monke
     found, tree = _read_back(writer, from_log_start=True)
     assert tree is not None and (tree.size, tree.root()) == (50, writer.trees[0].root())
     assert found.head.seq == 49 and not found.pending
+
+
+def test_an_audit_record_whose_schema_begins_otherwise_is_read_in_full(tmp_path: Path) -> None:
+    """Avro resolves fields by name, so a release may order them otherwise: the event id is then
+    read from the whole record, never taken from whatever field comes second."""
+    release = tmp_path / "released" / "0.0.1"
+    release.mkdir(parents=True)
+    for path in default_schema_dir().glob("*.avsc"):
+        data = json.loads(path.read_text())
+        if data["name"] == "AuditRecord":
+            data["fields"] = sorted(data["fields"], key=lambda f: f["name"])  # alerts, audit_id, ...
+        (release / path.name).write_text(json.dumps(data))
+    old = SchemaSet.load(release)
+    [current] = current_records(0, 1)
+    datum = CODEC.decode(current, AuditRecord).to_avro()
+    value = Codec(old).encode_datum("AuditRecord", datum)
+    tail, found = AuditTail(Settings(audit_log_name=LOG), TP.topic), _Window(since_ms=0)
+    tail.codec = Codec(SchemaSet.load(), [old])
+    with pytest.raises(DecodeError):
+        tail.codec.leading_strings(value, ("audit_id", "event_id"))
+    tail._apply(found, value, 1_000, 0)
+    tail._settle(found)
+    assert datum["event_id"] in found.decided and found.head.seq == 0 and sorted(found.leaves) == [0]

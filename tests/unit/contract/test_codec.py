@@ -223,27 +223,29 @@ def test_decoding_some_fields_reads_released_schemas_and_never_returns_a_wrong_v
 
 def test_leading_strings_are_what_the_whole_record_says_or_an_error() -> None:
     whole = CODEC.decode_any(PAYLOAD).to_avro()
-    assert CODEC.leading_strings(PAYLOAD, 3) == (whole["event_id"], whole["camera_id"], whole["tenant_id"])
-    with pytest.raises(DecodeError) as caught:
-        CODEC.leading_strings(PAYLOAD, 4)  # FaceCaptured's fourth field is not a string
-    assert caught.value.code is DecodeErrorCode.WRONG_RECORD_TYPE
+    names = ("event_id", "camera_id", "tenant_id")
+    assert CODEC.leading_strings(PAYLOAD, names) == tuple(whole[n] for n in names)
+    for other in [("camera_id", "event_id"), ("event_id", "camera_id", "tenant_id", "captured_at")]:
+        with pytest.raises(DecodeError) as caught:  # another order; a fourth field that is not a string
+            CODEC.leading_strings(PAYLOAD, other)
+        assert caught.value.code is DecodeErrorCode.WRONG_RECORD_TYPE
     passed = []
     for cut in range(len(PAYLOAD)):
         try:
-            strings = CODEC.leading_strings(PAYLOAD[:cut], 3)
+            strings = CODEC.leading_strings(PAYLOAD[:cut], names)
         except DecodeError:
             continue
-        assert strings == CODEC.leading_strings(PAYLOAD, 3), cut
+        assert strings == CODEC.leading_strings(PAYLOAD, names), cut
         passed.append(cut)
     assert passed and min(passed) == HEADER_SIZE + sum(1 + len(s.encode()) for s in strings), "the rest is not read"
     at = HEADER_SIZE + 1  # the event id's first byte
     with pytest.raises(DecodeError, match="not UTF-8"):
-        CODEC.leading_strings(PAYLOAD[:at] + b"\xff" + PAYLOAD[at + 1 :], 1)
+        CODEC.leading_strings(PAYLOAD[:at] + b"\xff" + PAYLOAD[at + 1 :], names[:1])
     with pytest.raises(DecodeError, match="longer than 64 bits"):
-        CODEC.leading_strings(PAYLOAD[:HEADER_SIZE] + b"\xff" * 10 + b"\x00", 1)
+        CODEC.leading_strings(PAYLOAD[:HEADER_SIZE] + b"\xff" * 10 + b"\x00", names[:1])
 
 
 def test_leading_strings_of_audit_records_of_every_release() -> None:
     for value in [*current_records(0, 5), *released_records(5)[0]]:
         record = CODEC.decode(value, AuditRecord)
-        assert CODEC.leading_strings(value, 2) == (record.audit_id, record.event_id)
+        assert CODEC.leading_strings(value, ("audit_id", "event_id")) == (record.audit_id, record.event_id)
