@@ -218,7 +218,7 @@ class Codec:
             if length < 0 or at + length > len(data):
                 raise DecodeError(DecodeErrorCode.TRUNCATED, f"{reader.reader.name} datum ends inside a leading string")
             try:
-                out.append(bytes(data[at : at + length]).decode())
+                out.append(data[at : at + length].decode())
             except UnicodeDecodeError:
                 raise DecodeError(
                     DecodeErrorCode.CORRUPT, f"{reader.reader.name} has a string that is not UTF-8"

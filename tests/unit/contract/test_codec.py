@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -186,6 +187,19 @@ def test_data_written_with_a_released_schema_is_read_with_todays_defaults(tmp_pa
 FIELDS = frozenset({"event_id", "camera_id", "quality", "not_a_field"})
 
 
+def _cuts_read_as(read: Callable[[bytes], object], payload: bytes, whole: object) -> list[int]:
+    """The lengths at which `read` accepts `payload` cut short; each must read as the `whole` did."""
+    passed = []
+    for cut in range(len(payload)):
+        try:
+            got = read(payload[:cut])
+        except DecodeError:
+            continue
+        assert got == whole, cut
+        passed.append(cut)
+    return passed
+
+
 def test_decoding_some_fields_gives_what_the_whole_record_says() -> None:
     whole = CODEC.decode_any(PAYLOAD).to_avro()
     assert CODEC.record_name(PAYLOAD) == "FaceCaptured"
@@ -208,14 +222,8 @@ def test_decoding_some_fields_reads_released_schemas_and_never_returns_a_wrong_v
     assert codec.decode_fields(old_payload, FIELDS) == {"event_id": "evt-1", "camera_id": "cam-1", "quality": 0.9}
     # fastavro skips a field by reading past it without checking the length it got: a payload cut
     # inside the fields skipped at its end may pass, but never with other values than the whole's.
-    passed = []
-    for cut in range(len(old_payload)):
-        try:
-            fields = codec.decode_fields(old_payload[:cut], FIELDS)
-        except DecodeError:
-            continue
-        assert fields == {"event_id": "evt-1", "camera_id": "cam-1", "quality": 0.9}, cut
-        passed.append(cut)
+    expected = {"event_id": "evt-1", "camera_id": "cam-1", "quality": 0.9}
+    passed = _cuts_read_as(lambda cut: codec.decode_fields(cut, FIELDS), old_payload, expected)
     assert len(passed) < len(b"\x08acme"), "only cuts inside tenant_id, the last field, go unnoticed"
     with pytest.raises(DecodeError):
         codec.decode_fields(old_payload + b"\x00", FIELDS)
@@ -229,14 +237,8 @@ def test_leading_strings_are_what_the_whole_record_says_or_an_error() -> None:
         with pytest.raises(DecodeError) as caught:  # another order; a fourth field that is not a string
             CODEC.leading_strings(PAYLOAD, other)
         assert caught.value.code is DecodeErrorCode.WRONG_RECORD_TYPE
-    passed = []
-    for cut in range(len(PAYLOAD)):
-        try:
-            strings = CODEC.leading_strings(PAYLOAD[:cut], names)
-        except DecodeError:
-            continue
-        assert strings == CODEC.leading_strings(PAYLOAD, names), cut
-        passed.append(cut)
+    strings = CODEC.leading_strings(PAYLOAD, names)
+    passed = _cuts_read_as(lambda cut: CODEC.leading_strings(cut, names), PAYLOAD, strings)
     assert passed and min(passed) == HEADER_SIZE + sum(1 + len(s.encode()) for s in strings), "the rest is not read"
     at = HEADER_SIZE + 1  # the event id's first byte
     with pytest.raises(DecodeError, match="not UTF-8"):
