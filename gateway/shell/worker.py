@@ -44,6 +44,7 @@ from gateway.shell.backlog import Backlog
 from gateway.shell.batches import ready_batches, records_behind
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import Apply, FeedReader
+from gateway.shell.fetch_lanes import FetchLanes
 from gateway.shell.metrics import GatewayMetrics, InputOffsets, faust_sensors
 from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
@@ -101,7 +102,9 @@ class Worker:
         if settings.producer_idempotence:
             cast(Any, self.app.transport).Producer = IdempotentProducer
         fetch = settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms
-        cast(Any, self.app.transport).Consumer = fetching(*fetch)
+        interval = settings.lifecycle_fetch_interval_ms / 1000
+        lanes = FetchLanes(lambda topic: self.names.vendor_of(topic) is not None, interval) if interval else None
+        cast(Any, self.app.transport).Consumer = fetching(*fetch, lanes)
         self.stall = StallClock(time.monotonic)
         self.metrics.produce_stalled.set_function(self.stall.oldest)
         faust_sensors(self.app, self.metrics.registry, settings.faust_metrics)
@@ -518,15 +521,21 @@ class IdempotentProducer(FaustProducer):
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
 
 
-def fetching(min_bytes: int, max_wait_ms: int) -> type:
+def fetching(min_bytes: int, max_wait_ms: int, lanes: FetchLanes | None = None) -> type:
     """Faust's consumer, its fetches held by the broker until `min_bytes` are ready or `max_wait_ms`
-    passed (Faust fixes 1 byte and 1.5 s, so a paced load is fetched a few records at a time)."""
+    passed (Faust fixes 1 byte and 1.5 s, so a paced load is fetched a few records at a time), each
+    asking for the partitions `lanes` chooses (fetch_lanes.py)."""
 
     class Thread(AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = min_bytes, max_wait_ms  # read by start()
             return consumer
+
+        async def on_start(self) -> None:
+            await super().on_start()  # makes and starts the aiokafka consumer, and so its fetcher
+            if lanes is not None:
+                lanes.install(cast(Any, self._consumer)._fetcher)
 
     class Consumer(FaustConsumer):
         def _new_consumer_thread(self) -> AIOKafkaConsumerThread:

@@ -1,0 +1,93 @@
+"""Which partitions the worker's input fetches ask for: the captures every time, the rest when due.
+
+Faust reads the vendors' capture topics and every tenant's lifecycle topics (consent, enroll,
+share requests, cameras) with one consumer, and aiokafka (no incremental fetch sessions) lists
+every partition it may fetch in every fetch request, and parses every partition's entry in every
+response, on Faust's consumer thread. Under a paced load a fetch returns every few milliseconds,
+so 50 tenants (808 partitions at 4 each) made each fetch 100 times larger than the captures need,
+and the consumer thread's parsing took the event loop's GIL (bench/PROFILES.md). Lifecycle
+records come at human pace: a lifecycle partition is asked for at most every `interval` seconds,
+and in every fetch while it last held records (so a backlog of enrollments is read at full pace).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiokafka.structs import TopicPartition
+
+
+class FetchLanes:
+    """Decides, before each fetch, which of the assigned partitions it asks for."""
+
+    def __init__(self, fast: Callable[[str], bool], interval: float, clock: Callable[[], float] = time.monotonic):
+        self.fast = fast  # a topic whose partitions every fetch asks for (the captures)
+        self.interval = interval
+        self.clock = clock
+        self._asked: dict[TopicPartition, float] = {}  # when a fetch last asked for a slow partition
+        self._held: dict[TopicPartition, float] = {}  # when a slow partition was last seen holding records
+        self._next = -math.inf  # no slow partition is due before this (a whole pass over them is skipped)
+        self._tps: frozenset[TopicPartition] = frozenset()  # the assignment split last: a new one on a rebalance
+        self._fast: frozenset[TopicPartition] = frozenset()
+        self._slow: frozenset[TopicPartition] = frozenset()
+        self._due: set[TopicPartition] = set()  # slow partitions due that no fetch asked for yet
+
+    def choose(
+        self, tps: frozenset[TopicPartition], holding: Iterable[TopicPartition]
+    ) -> tuple[frozenset[TopicPartition], float | None]:
+        """The partitions a fetch may ask for now, and in how many seconds the next slow one held
+        back is due (None: none held back). `holding`: partitions whose fetched records wait untaken."""
+        now = self.clock()
+        if tps is not self._tps:  # a new assignment
+            self._tps, self._next = tps, -math.inf
+            self._fast = frozenset(tp for tp in tps if self.fast(tp.topic))
+            self._slow = tps - self._fast
+            self._asked = {tp: at for tp, at in self._asked.items() if tp in self._slow}
+            self._due = set()
+        for tp in holding:
+            if tp in self._slow:
+                self._held[tp] = now
+        self._held = {tp: at for tp, at in self._held.items() if now - at < self.interval and tp in self._slow}
+        if not self._due and now >= self._next:  # a pass over the slow lane, once per interval
+            waits = {tp: self._asked.get(tp, -math.inf) + self.interval - now for tp in self._slow}
+            self._due = {tp for tp, wait in waits.items() if wait <= 0}
+            self._next = now + min((w for w in waits.values() if w > 0), default=self.interval)
+        chosen = self._fast.union(self._held, self._due)
+        # Due partitions stay chosen until a fetch asked for them (their broker's fetch may be in flight).
+        return chosen, self._next - now if len(chosen) < len(tps) and now < self._next else None
+
+    def asked(self, tps: Iterable[TopicPartition]) -> None:
+        """A fetch went out for these partitions (a slow one is due again an interval later)."""
+        now = self.clock()
+        for tp in tps:
+            if tp in self._slow:
+                self._asked[tp] = now
+                self._due.discard(tp)
+
+    def install(self, fetcher: Any) -> None:
+        """Let `fetcher` (aiokafka 0.14's Fetcher, pinned) build each fetch from the chosen partitions."""
+        actions = fetcher._get_actions_per_node
+
+        def chosen_actions(assignment: Any) -> tuple[Any, ...]:
+            tps, due = self.choose(assignment.tps, fetcher._records.keys())
+            requests, resets, timeout, invalid, resumes = actions(_Only(assignment, tps))
+            self.asked(
+                TopicPartition(t, p) for _, request in requests for t, parts in request.topics for p, *_ in parts
+            )
+            return requests, resets, timeout if due is None else min(timeout, due), invalid, resumes
+
+        fetcher._get_actions_per_node = chosen_actions
+
+
+class _Only:
+    """An aiokafka assignment that shows only some of its partitions."""
+
+    def __init__(self, assignment: Any, tps: frozenset[TopicPartition]) -> None:
+        self._assignment = assignment
+        self.tps = tps
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._assignment, name)
