@@ -5,7 +5,7 @@ share requests, cameras) with one consumer, and aiokafka (no incremental fetch s
 every partition it may fetch in every fetch request, and parses every partition's entry in every
 response, on Faust's consumer thread. Under a paced load a fetch returns every few milliseconds,
 so 50 tenants (808 partitions at 4 each) made each fetch 100 times larger than the captures need,
-and the consumer thread's parsing took the event loop's GIL (bench/PROFILES.md). Lifecycle
+and the consumer thread parsed them holding the GIL the event loop needs (bench/PROFILES.md). Lifecycle
 records come at human pace: a lifecycle partition is asked for at most every `interval` seconds,
 and in every fetch while it last held records (so a backlog of enrollments is read at full pace).
 """
@@ -51,13 +51,14 @@ class FetchLanes:
             if tp in self._slow:
                 self._held[tp] = now
         self._held = {tp: at for tp, at in self._held.items() if now - at < self.interval and tp in self._slow}
-        if not self._due and now >= self._next:  # a pass over the slow lane, once per interval
+        if now >= self._next:  # a pass over the slow lane when the next of it is due
             waits = {tp: self._asked.get(tp, -math.inf) + self.interval - now for tp in self._slow}
-            self._due = {tp for tp, wait in waits.items() if wait <= 0}
+            self._due |= {tp for tp, wait in waits.items() if wait <= 0}
             self._next = now + min((w for w in waits.values() if w > 0), default=self.interval)
+        # Due partitions stay chosen until a fetch asked for them: their broker may have had a fetch
+        # in flight, or the partition is paused or awaits an offset reset.
         chosen = self._fast.union(self._held, self._due)
-        # Due partitions stay chosen until a fetch asked for them (their broker's fetch may be in flight).
-        return chosen, self._next - now if len(chosen) < len(tps) and now < self._next else None
+        return chosen, self._next - now if len(chosen) < len(tps) else None
 
     def asked(self, tps: Iterable[TopicPartition]) -> None:
         """A fetch went out for these partitions (a slow one is due again an interval later)."""

@@ -52,6 +52,19 @@ def test_due_partitions_stay_chosen_until_a_fetch_asked_for_them() -> None:
     assert chooser.choose(ASSIGNED, ())[0] == CAPTURES
 
 
+def test_a_due_partition_no_fetch_can_ask_for_holds_back_no_other() -> None:
+    # Paused (Faust's full stream buffer) or awaiting an offset reset: aiokafka leaves it out of every fetch.
+    clock = Clock()
+    chooser = lanes(clock)
+    stuck = TopicPartition("consent.acme", 1)
+    assert chooser.choose(ASSIGNED, ())[0] == ASSIGNED
+    chooser.asked(ASSIGNED - {stuck})
+    clock.now += 0.05
+    assert chooser.choose(ASSIGNED, ())[0] == CAPTURES | {stuck}
+    clock.now += 0.06
+    assert chooser.choose(ASSIGNED, ())[0] == ASSIGNED
+
+
 def test_a_lifecycle_partition_that_held_records_is_asked_for_in_every_fetch_while_it_has_more() -> None:
     clock = Clock()
     chooser = lanes(clock)
