@@ -52,6 +52,19 @@ def test_due_partitions_stay_chosen_until_a_fetch_asked_for_them() -> None:
     assert chooser.choose(ASSIGNED, ())[0] == CAPTURES
 
 
+def test_due_partitions_wait_while_their_broker_is_sent_nothing() -> None:
+    # aiokafka sends one fetch per broker at a time, and none while its records wait untaken.
+    clock = Clock()
+    chooser = lanes(clock)
+    node_of = {**dict.fromkeys(CONSENT, 1), **dict.fromkeys(ENROLL, 2)}.get
+    chosen, _ = chooser.choose(ASSIGNED, (), node_of, busy={1})
+    assert chosen == CAPTURES | ENROLL
+    chooser.asked(chosen)
+    clock.now += 0.01
+    assert chooser.choose(ASSIGNED, (), node_of, busy={1})[0] == CAPTURES
+    assert chooser.choose(ASSIGNED, (), node_of, busy={2})[0] == CAPTURES | CONSENT
+
+
 def test_a_due_partition_no_fetch_can_ask_for_holds_back_no_other() -> None:
     # Paused (Faust's full stream buffer) or awaiting an offset reset: aiokafka leaves it out of every fetch.
     clock = Clock()
