@@ -82,14 +82,14 @@ def test_a_lifecycle_partition_that_held_records_is_asked_for_in_every_fetch_whi
     clock = Clock()
     chooser = lanes(clock)
     chooser.asked(chooser.choose(ASSIGNED, ())[0])
-    busy = TopicPartition("enroll.acme", 2)
+    backlog = TopicPartition("enroll.acme", 2)
     for _ in range(20):  # a backlog of enrollments: every fetch returns some
         clock.now += 0.02
-        chosen, _ = chooser.choose(ASSIGNED, (busy,))
+        chosen, _ = chooser.choose(ASSIGNED, (backlog,))
         chooser.asked(chosen)
         clock.now += 0.02
         chosen, _ = chooser.choose(ASSIGNED, ())
-        assert busy in chosen
+        assert backlog in chosen
         chooser.asked(chosen)
     clock.now += 0.11  # drained: back to the slow lane
     chooser.asked(chooser.choose(ASSIGNED, ())[0])
