@@ -7,7 +7,8 @@ response, on Faust's consumer thread. Under a paced load a fetch returns every f
 so 50 tenants (808 partitions at 4 each) made each fetch 100 times larger than the captures need,
 and the consumer thread parsed them holding the GIL the event loop needs (bench/PROFILES.md). Lifecycle
 records come at human pace: a lifecycle partition is asked for at most every `interval` seconds,
-and in every fetch while it last held records (so a backlog of enrollments is read at full pace).
+and in every fetch for a second after it last held records (a backlog of enrollments comes in
+bursts, and one that paused longer than the interval would wait for it again at every pause).
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from typing import Any
 
 from aiokafka.structs import TopicPartition
 
+HOT_SECONDS = 1.0
+
 
 class FetchLanes:
     """Decides, before each fetch, which of the assigned partitions it asks for."""
 
-    def __init__(self, fast: Callable[[str], bool], interval: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        fast: Callable[[str], bool],
+        interval: float,
+        hot: float = HOT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.fast = fast  # a topic whose partitions every fetch asks for (the captures)
         self.interval = interval
+        self.hot = max(hot, interval)  # a slow partition that held records this recently is in every fetch
         self.clock = clock
         self._asked: dict[TopicPartition, float] = {}  # when a fetch last asked for a slow partition
         self._held: dict[TopicPartition, float] = {}  # when a slow partition was last seen holding records
@@ -58,7 +68,7 @@ class FetchLanes:
         for tp in holding:
             if tp in self._slow:
                 self._held[tp] = now
-        self._held = {tp: at for tp, at in self._held.items() if now - at < self.interval and tp in self._slow}
+        self._held = {tp: at for tp, at in self._held.items() if now - at < self.hot and tp in self._slow}
         if now >= self._next:  # a pass over the slow lane when the next of it is due
             waits = {tp: self._asked.get(tp, -math.inf) + self.interval - now for tp in self._slow}
             for tp, wait in waits.items():

@@ -21,7 +21,7 @@ class Clock:
 
 
 def lanes(clock: Clock) -> FetchLanes:
-    return FetchLanes(lambda topic: topic.startswith("faces.raw."), 0.1, clock)
+    return FetchLanes(lambda topic: topic.startswith("faces.raw."), 0.1, hot=0.5, clock=clock)
 
 
 def test_the_first_fetch_asks_for_everything_then_the_slow_lane_waits_its_interval() -> None:
@@ -91,7 +91,9 @@ def test_a_lifecycle_partition_that_held_records_is_asked_for_in_every_fetch_whi
         chosen, _ = chooser.choose(ASSIGNED, ())
         assert backlog in chosen
         chooser.asked(chosen)
-    clock.now += 0.11  # drained: back to the slow lane
+    clock.now += 0.3  # a pause in the burst: still asked for
+    assert backlog in chooser.choose(ASSIGNED, ())[0]
+    clock.now += 0.21  # drained: back to the slow lane
     chooser.asked(chooser.choose(ASSIGNED, ())[0])
     clock.now += 0.01
     assert chooser.choose(ASSIGNED, ())[0] == CAPTURES
