@@ -137,8 +137,8 @@ class Settings(BaseSettings):
     consumer_fetch_min_bytes: Annotated[int, Field(ge=1, le=64 << 20)] = 1
     consumer_fetch_max_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 100
     # How often an input fetch asks for the tenants' lifecycle partitions that held no records in
-    # the last second (the captures' are asked for in every fetch; 0: all in every fetch). Every partition listed
-    # costs each fetch its entry, and 50 tenants have 800 (gateway/shell/fetch_lanes.py).
+    # the last second (the captures' are asked for in every fetch; 0: all in every fetch). Every
+    # partition listed costs each fetch its entry, and 50 tenants have 800 (gateway/shell/fetch_lanes.py).
     lifecycle_fetch_interval_ms: Annotated[int, Field(ge=0, le=10_000)] = 100
     stream_buffer_maxsize: Annotated[int, Field(ge=1, le=1_000_000)] = 16_384
     # Faust's own Prometheus sensor (facegate_faust_*): per-message bookkeeping, off unless asked for.

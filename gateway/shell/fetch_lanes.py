@@ -5,10 +5,11 @@ share requests, cameras) with one consumer, and aiokafka (no incremental fetch s
 every partition it may fetch in every fetch request, and parses every partition's entry in every
 response, on Faust's consumer thread. Under a paced load a fetch returns every few milliseconds,
 so 50 tenants (808 partitions at 4 each) made each fetch 100 times larger than the captures need,
-and the consumer thread parsed them holding the GIL the event loop needs (bench/PROFILES.md). Lifecycle
-records come at human pace: a lifecycle partition is asked for at most every `interval` seconds,
-and in every fetch for a second after it last held records (a backlog of enrollments comes in
-bursts, and one that paused longer than the interval would wait for it again at every pause).
+and the consumer thread parsed them holding the GIL the event loop needs (bench/PROFILES.md).
+Lifecycle records come at human pace: a lifecycle partition is asked for at most every `interval`
+seconds, and in every fetch for a second after it last held records (a backlog of enrollments
+comes in bursts, and one that paused longer than the interval would wait for it again at every
+pause).
 """
 
 from __future__ import annotations
@@ -83,14 +84,14 @@ class FetchLanes:
     def asked(self, tps: Iterable[TopicPartition]) -> None:
         """A fetch went out for these partitions (a slow one is due again an interval later)."""
         now = self.clock()
-        for tp in tps:
-            if tp in self._slow:
-                self._asked[tp] = now
-                self._next = min(self._next, now + self.interval)
-                for due in self._due.values():
-                    due.discard(tp)
-        if not all(self._due.values()):
-            self._due = {node: due for node, due in self._due.items() if due}
+        slow = [tp for tp in tps if tp in self._slow]
+        if not slow:
+            return
+        self._asked.update(dict.fromkeys(slow, now))
+        self._next = min(self._next, now + self.interval)
+        for due in self._due.values():
+            due.difference_update(slow)
+        self._due = {node: due for node, due in self._due.items() if due}
 
     def install(self, fetcher: Any) -> None:
         """Let `fetcher` (aiokafka 0.14's Fetcher, pinned) build each fetch from the chosen partitions."""
