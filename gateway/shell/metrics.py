@@ -47,6 +47,17 @@ class GatewayMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=self.registry,
         )
+        # Where a batch of captures spends its time, so a latency can be explained from /metrics:
+        # queued (its oldest capture, from Faust handing it over until the batch is taken: the batch
+        # before it in flight), waiting (feeds, a rebalance, the lock), deciding, and the two
+        # acknowledged produces (effects, then audit records once Kafka holds them: docs/design.md).
+        self.batch_phases = Histogram(
+            "facegate_batch_phase_seconds",
+            "Seconds each decided batch of captures spent per phase: queued, wait, decide, effects, audit.",
+            ["phase"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
         self.enrolled = Gauge(
             "facegate_enrolled_subjects", "Enrolled subjects per tenant.", ["tenant"], registry=self.registry
         )

@@ -56,6 +56,7 @@ CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
 SWEEP_SLICE = 10_000  # enrollments looked at between two chances for the batches to run
 DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
 RESIGN_IDLE_SECONDS = 60.0  # an idle chain's head is signed again this often: a stalled stream shows
+Timed = Callable[[str, float], None]  # told how long a phase of a batch took (seconds)
 
 
 class Worker:
@@ -251,6 +252,10 @@ class Worker:
         """Decide a batch; returns the events decided (the others' partitions were revoked while
         the batch waited, or the worker is stopping: their partitions' next owner decides them)."""
         started = time.perf_counter()
+        # How long the oldest event waited for this batch: Faust's monitor stamps each message
+        # (monotonic seconds) as it hands it to the streams.
+        taken = time.monotonic()
+        queued = taken - min((e.message.time_in or taken for e in events), default=taken)
         # Fail closed: nothing is decided before the tables have recovered and the feeds caught up.
         await self.app.tables.wait_until_recovery_completed()
         await self.feeds.caught_up.wait()
@@ -263,8 +268,13 @@ class Worker:
             records = [_input(e.message) for e in events]
             self.backlog.deciding(((r.topic, r.partition), r.timestamp_ms) for r in records)
             ctx = await self._context({r.partition for r in records})
+            phases = self.metrics.batch_phases
+            decide_at = time.perf_counter()
+            phases.labels("queued").observe(queued)
+            phases.labels("wait").observe(decide_at - started)
             ctx.decide_each(records, lambda some, tried: process_batch(some, tried, arrived))
-            await self._commit(ctx)
+            phases.labels("decide").observe(time.perf_counter() - decide_at)
+            await self._commit(ctx, lambda phase, seconds: phases.labels(phase).observe(seconds))
             self.backlog.decided(((r.topic, r.partition), r.offset, r.timestamp_ms) for r in records)
         elapsed = time.perf_counter() - started
         for _ in records:
@@ -367,10 +377,10 @@ class Worker:
     def feeds_behind(self) -> bool:
         return self.feeds.lagging(self.settings.feed_lag_bound_ms / 1000)
 
-    async def _commit(self, ctx: Context) -> None:
+    async def _commit(self, ctx: Context, timed: Timed | None = None) -> None:
         """Produce a decision's outputs; once Kafka holds them, advance the chain heads."""
         result = ctx.result
-        await self.produce(result.outputs)
+        await self.produce(result.outputs, timed)
         # Acknowledged by Kafka: these heads may now be signed; each record is the next leaf of its tree.
         leaves: dict[int, list[bytes]] = {}
         for output in result.outputs:
@@ -431,12 +441,19 @@ class Worker:
         self.checkpoint_watch.completeness_time = at
         self.completeness = (listing, time.time())
 
-    async def produce(self, outputs: list[Output]) -> None:
+    async def produce(self, outputs: list[Output], timed: Timed | None = None) -> None:
         """Produce a decision's effects, then its audit records: a decision in the audit log is
-        one whose outputs Kafka already holds, so a redo that skips it as decided loses nothing."""
+        one whose outputs Kafka already holds, so a redo that skips it as decided loses nothing.
+        `timed(phase, seconds)` is told how long each took ("effects", "audit")."""
         await self.ensure_topics({o.topic for o in outputs})
-        await self._produce_all([o for o in outputs if o.topic != self.names.audit])
-        await self._produce_all([o for o in outputs if o.topic == self.names.audit])
+        for phase, some in (
+            ("effects", [o for o in outputs if o.topic != self.names.audit]),
+            ("audit", [o for o in outputs if o.topic == self.names.audit]),
+        ):
+            began = time.perf_counter()
+            await self._produce_all(some)
+            if timed is not None:
+                timed(phase, time.perf_counter() - began)
 
     async def _produce_all(self, outputs: list[Output]) -> None:
         """Send everything in order, then wait for every acknowledgement. The idempotent producer

@@ -139,6 +139,12 @@ def test_a_scripted_day(gateway: Gateway) -> None:
     # Every capture and repeat was in exactly one decided batch.
     assert gateway.worker.metric("facegate_batch_captures_sum") == len(items) + len(repeats)
     assert 1 <= gateway.worker.metric("facegate_batch_captures_count") <= len(items) + len(repeats)
+    # Each batch is timed once in every phase, and deciding and Kafka's acknowledgements take time.
+    batches = gateway.worker.metric("facegate_batch_captures_count")
+    for phase in ("queued", "wait", "decide", "effects", "audit"):
+        assert gateway.worker.metric("facegate_batch_phase_seconds_count", phase=phase) == batches, phase
+    for phase in ("decide", "effects", "audit"):
+        assert gateway.worker.metric("facegate_batch_phase_seconds_sum", phase=phase) > 0, phase
 
     # Tenants see only their own events.
     forwarded: Counter[tuple[str, Decision]] = Counter()
