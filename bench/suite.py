@@ -6,7 +6,8 @@ In one run, on the same pre-produced records (the scenario's realistic decision 
 each on its camera vendor's capture topic `faces.raw.<vendor>`, which every pipeline reads):
 (a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged, then
 (c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per tenant: events/s, the ratios
-c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, and the worker's RSS.
+c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, the worker's RSS, and
+where its batches' time went (its `facegate_batch_phase_seconds`) in the backlog and at each rate.
 Then two workers in one consumer group: their throughput, and that no input is left undecided.
 
 The enrolled galleries beyond the scenario's own subjects are pre-written to the gateway's
@@ -65,6 +66,7 @@ from gateway.shell.local import LocalWorker
 TENANTS = ("acme", "beta")
 LATENCY_SECONDS = 10.0
 LATENCY_SHARES = (0.1, 0.25, 0.5)  # of the maximum rate
+PHASES = ("queued", "wait", "decide", "effects", "audit")  # the worker's facegate_batch_phase_seconds
 
 
 @dataclass
@@ -212,12 +214,36 @@ def drained(bootstrap: str, group: Group) -> tuple[float, dict[str, int]]:
     return len(stamps) / max(1e-3, (max(stamps) - min(stamps)) / 1000), decided
 
 
+def _batch_totals(worker: LocalWorker) -> dict[str, float]:
+    """The worker's running totals of decided batches, their captures and their seconds per phase."""
+    totals = {
+        "batches": worker.metric("facegate_batch_captures_count"),
+        "captures": worker.metric("facegate_batch_captures_sum"),
+    }
+    return totals | {phase: worker.metric("facegate_batch_phase_seconds_sum", phase=phase) for phase in PHASES}
+
+
+def batch_profile(worker: LocalWorker, before: dict[str, float], captures: int) -> dict[str, float]:
+    """Mean captures and milliseconds per phase of the batches decided since `before`, once they
+    hold `captures` more (a batch is counted just after its audit records are acknowledged)."""
+    worker.wait_until(
+        lambda: worker.metric("facegate_batch_captures_sum") - before["captures"] >= captures,
+        60,
+        f"{captures} more captures in decided batches",
+    )
+    after = _batch_totals(worker)
+    batches = max(1.0, after["batches"] - before["batches"])
+    per_phase = {f"{phase}_ms": 1000 * (after[phase] - before[phase]) / batches for phase in PHASES}
+    return {"batches": after["batches"] - before["batches"], "captures_per_batch": (after["captures"] - before["captures"]) / batches} | per_phase  # fmt: skip
+
+
 def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> dict[str, Any]:
     with running_gateway(bootstrap, work, enrolled, events, workers) as group:
         pool, names, load = group.pool, group.names, group.load
         # Each worker's own accounting, from here to the last decision.
         cpu_before = [cpu_seconds(w.process.pid or 0) for w in pool]
         decisions_before = [w.metric("facegate_decisions_total") for w in pool]
+        batches_before = _batch_totals(pool[0])
         rate, decided = drained(bootstrap, group)
         cpu = [cpu_seconds(w.process.pid or 0) - before for w, before in zip(pool, cpu_before, strict=True)]
         made = [w.metric("facegate_decisions_total") - before for w, before in zip(pool, decisions_before, strict=True)]
@@ -228,11 +254,15 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
             "cpu_seconds_per_1000": [1000 * c / max(1.0, d) for c, d in zip(cpu, made, strict=True)],
         }  # fmt: skip
         if workers == 1:  # end-to-end latency at fractions of the maximum rate; the goal is at one half
+            # Where a batch's time went, by the worker's own histograms: the backlog's, then each rate's.
+            result["batches"] = {"backlog": batch_profile(pool[0], batches_before, len(load.payloads))}
             result["latency_ms"] = {}
             for share in LATENCY_SHARES:
                 paced = captures(max(200, int(rate * share * LATENCY_SECONDS)), seed=int(79 + share * 100))
+                before = _batch_totals(pool[0])
                 sent = asyncio.run(_paced(bootstrap, names, paced.payloads, rate * share))
                 arrived = asyncio.run(_decided(bootstrap, names.audit, paced.event_ids, 600))
+                result["batches"][str(share)] = batch_profile(pool[0], before, len(paced.payloads))
                 latency = np.array([arrived[e] - sent[e] for e in paced.event_ids], dtype=np.float64)
                 result["latency_ms"][str(share)] = {
                     "rate": rate * share, "p50": float(np.percentile(latency, 50)),
@@ -313,6 +343,15 @@ def markdown(result: dict[str, Any]) -> str:
     for g in result["gateway"]:
         cells = [f"{g['latency_ms'][str(s)]['p50']:.0f} / {g['latency_ms'][str(s)]['p99']:.0f}" for s in LATENCY_SHARES]
         lines.append(f"| {g['enrolled_per_tenant']:,} | " + " | ".join(cells) + " |")
+    lines += ["", "Where a batch's time went, one worker (its `facegate_batch_phase_seconds`; mean per batch, ms: queued is "
+              "its oldest capture waiting for the batch before it, effects and audit each until Kafka acknowledged them):", "",
+              "| enrolled per tenant | load | captures per batch | " + " | ".join(PHASES) + " |",
+              "|---:|---|---:|" + "---:|" * len(PHASES)]  # fmt: skip
+    for g in result["gateway"]:
+        for share, profile in g.get("batches", {}).items():
+            name = "backlog" if share == "backlog" else f"{float(share):.0%} of max"
+            spent = " | ".join(f"{profile[f'{phase}_ms']:.1f}" for phase in PHASES)
+            lines.append(f"| {g['enrolled_per_tenant']:,} | {name} | {profile['captures_per_batch']:.0f} | {spent} |")
     if result["two_workers"]:
         lines += ["", "Two workers in one group (the same captures; each worker's own CPU accounting):", "",
                   "| enrolled per tenant | events/s (x one worker) | decisions per worker | CPU-s per 1,000 decisions per worker (one worker alone) | RSS MiB per worker | undecided |",

@@ -20,10 +20,16 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
     for level in result["gateway"]:
         assert level["undecided"] == 0 and level["events_per_second"] > 0
         assert level["latency_ms_at_half_rate"]["samples"] >= 200 and level["latency_ms_at_half_rate"]["p99"] > 0
+        # Every capture was in a timed batch, and deciding and Kafka's acknowledgements took time.
+        backlog = level["batches"]["backlog"]
+        assert backlog["batches"] >= 1 and backlog["captures_per_batch"] * backlog["batches"] >= 400
+        assert all(
+            level["batches"][str(s)][f"{p}_ms"] > 0 for s in (0.1, 0.25, 0.5) for p in ("decide", "effects", "audit")
+        )
     [split] = result["two_workers"]
     assert split["workers"] == 2 and split["undecided"] == 0 and len(split["worker_rss_bytes"]) == 2
     assert sum(split["worker_decisions"]) >= 400 and all(c > 0 for c in split["cpu_seconds_per_1000"])
     assert all(level["cpu_seconds_per_1000"][0] > 0 for level in result["gateway"])
-    assert "Two workers" in markdown(result)
+    assert "Two workers" in markdown(result) and "| 300 | 50% of max |" in markdown(result)
     plot(result, tmp_path / "suite.png")
     assert (tmp_path / "suite.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
