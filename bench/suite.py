@@ -7,7 +7,8 @@ each on its camera vendor's capture topic `faces.raw.<vendor>`, which every pipe
 (a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged, then
 (c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per tenant: events/s, the ratios
 c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, the worker's RSS, and
-where its batches' time went (its `facegate_batch_phase_seconds`) in the backlog and at each rate.
+where its batches' time went (its `facegate_batch_phase_seconds`) in the backlog and at each rate;
+and (b') under the first level's paced rates, the latency a forwarder gets on the same host.
 Then two workers in one consumer group: their throughput, and that no input is left undecided.
 
 The enrolled galleries beyond the scenario's own subjects are pre-written to the gateway's
@@ -24,7 +25,7 @@ import asyncio
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from bench.broker import on_broker
 from bench.pipeline import (
@@ -40,7 +41,9 @@ from bench.pipeline import (
     PARTITIONS,
     Payload,
     _fill,
+    _forwarder,
     _rate,
+    _topics,
     baseline_spans,
     payloads_of,
     run_tag,
@@ -123,11 +126,16 @@ def _start_workers(bootstrap: str, prefix: str, app_id: str, keyring: str, work:
     return workers
 
 
-async def _decided(bootstrap: str, topic: str, wanted: set[str], timeout: float) -> dict[str, int]:
-    """Audit timestamps (ms) by event id, once every wanted event id has its decision."""
+async def _stamps(
+    bootstrap: str,
+    topic: str,
+    wanted: set[str],
+    timeout: float,
+    id_of: Callable[[ConsumerRecord[bytes, bytes]], str | None],
+) -> dict[str, int]:
+    """The first timestamp (ms) of each record on `topic` by its id (`id_of`), once every wanted id has one."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, max_partition_fetch_bytes=8 << 20)
     await consumer.start()
-    codec = default_codec()
     found: dict[str, int] = {}
     try:
         await assign_all(consumer, topic)
@@ -135,12 +143,58 @@ async def _decided(bootstrap: str, topic: str, wanted: set[str], timeout: float)
             while not wanted <= found.keys():
                 for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
                     for r in records:
-                        decoded = codec.decode_any(r.value or b"")
-                        if isinstance(decoded, AuditRecord):
-                            found.setdefault(decoded.event_id, r.timestamp)
+                        if (key := id_of(r)) is not None:
+                            found.setdefault(key, r.timestamp)
     finally:
         await stop_quietly(consumer)
     return found
+
+
+async def _decided(bootstrap: str, topic: str, wanted: set[str], timeout: float) -> dict[str, int]:
+    """Audit timestamps (ms) by event id, once every wanted event id has its decision."""
+    codec = default_codec()
+
+    def event_id(r: ConsumerRecord[bytes, bytes]) -> str | None:
+        decoded = codec.decode_any(r.value or b"")
+        return decoded.event_id if isinstance(decoded, AuditRecord) else None
+
+    return await _stamps(bootstrap, topic, wanted, timeout, event_id)
+
+
+def _latency(sent: dict[str, int], arrived: dict[str, int], ids: set[str], rate: float) -> dict[str, float]:
+    """p50 and p99 (ms) from each id's send to its arrival."""
+    latency = np.array([arrived[e] - sent[e] for e in ids], dtype=np.float64)
+    return {
+        "rate": rate, "p50": float(np.percentile(latency, 50)), "p99": float(np.percentile(latency, 99)),
+        "samples": len(latency),
+    }  # fmt: skip
+
+
+def forwarder_latency(bootstrap: str, work: Path, rates: dict[str, float]) -> dict[str, dict[str, float]]:
+    """(b'), the tuned Faust forwarder, in its own process under the paced loads (c) got: from a
+    capture's send to its forwarded copy's timestamp, as (c)'s is to its audit record's."""
+    tag = f"bench.{run_tag()}"
+    names, sink = TopicNames(f"{tag}.in.paced."), f"{tag}.out.paced"
+    sources = [names.captures(v) for v in VENDORS]
+    _topics(bootstrap, [*sources, sink])
+
+    def key(r: ConsumerRecord[bytes, bytes]) -> str | None:
+        return r.key.decode() if r.key is not None else None
+
+    forward = _forwarder(bootstrap, work, f"{tag}-paced", sources, sink, tuned=True)
+    try:
+        warm = captures(50, seed=97)  # forwarded once the forwarder has joined its group
+        asyncio.run(_paced(bootstrap, names, warm.payloads, 100.0))
+        asyncio.run(_stamps(bootstrap, sink, warm.event_ids, 120, key))
+        out = {}
+        for share, rate in rates.items():
+            paced = captures(max(200, int(rate * LATENCY_SECONDS)), seed=int(79 + float(share) * 100))
+            sent = asyncio.run(_paced(bootstrap, names, paced.payloads, rate))
+            out[share] = _latency(sent, asyncio.run(_stamps(bootstrap, sink, set(sent), 600, key)), set(sent), rate)
+        return out
+    finally:
+        forward.terminate()
+        forward.wait(30)
 
 
 async def _paced(bootstrap: str, names: TopicNames, payloads: list[Payload], rate: float) -> dict[str, int]:
@@ -263,11 +317,7 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
                 sent = asyncio.run(_paced(bootstrap, names, paced.payloads, rate * share))
                 arrived = asyncio.run(_decided(bootstrap, names.audit, paced.event_ids, 600))
                 result["batches"][str(share)] = batch_profile(pool[0], before, len(paced.payloads))
-                latency = np.array([arrived[e] - sent[e] for e in paced.event_ids], dtype=np.float64)
-                result["latency_ms"][str(share)] = {
-                    "rate": rate * share, "p50": float(np.percentile(latency, 50)),
-                    "p99": float(np.percentile(latency, 99)), "samples": len(latency),
-                }  # fmt: skip
+                result["latency_ms"][str(share)] = _latency(sent, arrived, paced.event_ids, rate * share)
             result["latency_ms_at_half_rate"] = result["latency_ms"]["0.5"]
         return result
 
@@ -312,11 +362,15 @@ def run(
         level["over_faust"] = level["events_per_second"] / base["faust_forward"]
         level["over_aiokafka_fast"] = level["events_per_second"] / base["aiokafka_fast"]
         level["over_faust_tuned"] = level["events_per_second"] / base["faust_tuned"]
+    # The latency a forwarder gets on this host at the paced rates the first level got: the floor
+    # the framework, the broker and the load generator leave.
+    first = {str(share): levels[0]["latency_ms"][str(share)]["rate"] for share in LATENCY_SHARES}
+    forwarded = forwarder_latency(bootstrap, work, first)
     splits = split_levels if split_levels is not None else enrolled[:1]
     split = [measure_gateway(bootstrap, work, n, events, workers=2) for n in splits] if two_workers else []
     vendors = {v: sum(1 for *_, vendor in load if vendor == v) for v in vendors_of(load)}
     return {"events": events, "partitions": PARTITIONS, "vendors": vendors, "baselines": base, "baseline_settings": BASELINE_SETTINGS,
-            "gateway": levels, "two_workers": split, "goals": verdicts(levels)}  # fmt: skip
+            "gateway": levels, "two_workers": split, "goals": verdicts(levels), "forwarder_latency_ms": forwarded}  # fmt: skip
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -343,6 +397,13 @@ def markdown(result: dict[str, Any]) -> str:
     for g in result["gateway"]:
         cells = [f"{g['latency_ms'][str(s)]['p50']:.0f} / {g['latency_ms'][str(s)]['p99']:.0f}" for s in LATENCY_SHARES]
         lines.append(f"| {g['enrolled_per_tenant']:,} | " + " | ".join(cells) + " |")
+    if forwarded := result.get("forwarder_latency_ms"):
+        cells = [f"{forwarded[str(s)]['p50']:.0f} / {forwarded[str(s)]['p99']:.0f}" for s in LATENCY_SHARES]
+        lines.append(
+            f"| (b') forwarding, at the {result['gateway'][0]['enrolled_per_tenant']:,} level's rates | "
+            + " | ".join(cells)
+            + " |"
+        )
     lines += ["", "Where a batch's time went, one worker (its `facegate_batch_phase_seconds`; mean per batch, ms: queued is "
               "its oldest capture waiting for the batch before it, effects and audit each until Kafka acknowledged them):", "",
               "| enrolled per tenant | load | captures per batch | " + " | ".join(PHASES) + " |",

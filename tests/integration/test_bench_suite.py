@@ -26,10 +26,16 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
         assert all(
             level["batches"][str(s)][f"{p}_ms"] > 0 for s in (0.1, 0.25, 0.5) for p in ("decide", "effects", "audit")
         )
+    # The forwarder's latency at the first level's paced rates, beside FaceGate's.
+    for share in ("0.1", "0.25", "0.5"):
+        forwarded = result["forwarder_latency_ms"][share]
+        assert forwarded["rate"] == result["gateway"][0]["latency_ms"][share]["rate"]
+        assert forwarded["samples"] >= 200 and 0 <= forwarded["p50"] <= forwarded["p99"] and forwarded["p99"] > 0
     [split] = result["two_workers"]
     assert split["workers"] == 2 and split["undecided"] == 0 and len(split["worker_rss_bytes"]) == 2
     assert sum(split["worker_decisions"]) >= 400 and all(c > 0 for c in split["cpu_seconds_per_1000"])
     assert all(level["cpu_seconds_per_1000"][0] > 0 for level in result["gateway"])
     assert "Two workers" in markdown(result) and "| 300 | 50% of max |" in markdown(result)
+    assert "| (b') forwarding, at the 60 level's rates |" in markdown(result)
     plot(result, tmp_path / "suite.png")
     assert (tmp_path / "suite.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
