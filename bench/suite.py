@@ -362,8 +362,8 @@ def run(
         level["over_faust"] = level["events_per_second"] / base["faust_forward"]
         level["over_aiokafka_fast"] = level["events_per_second"] / base["aiokafka_fast"]
         level["over_faust_tuned"] = level["events_per_second"] / base["faust_tuned"]
-    # The latency a forwarder gets on this host at the paced rates the first level got: the floor
-    # the framework, the broker and the load generator leave.
+    # The latency the tuned forwarder gets at the paced rates the first level got, on the same host
+    # and broker: Kafka's path, the load generator and Faust, with the forwarder's own batching.
     first = {str(share): levels[0]["latency_ms"][str(share)]["rate"] for share in LATENCY_SHARES}
     forwarded = forwarder_latency(bootstrap, work, first)
     splits = split_levels if split_levels is not None else enrolled[:1]
