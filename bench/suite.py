@@ -190,7 +190,8 @@ def forwarder_latency(bootstrap: str, work: Path, rates: dict[str, float]) -> di
         for share, rate in rates.items():
             paced = captures(max(200, int(rate * LATENCY_SECONDS)), seed=int(79 + float(share) * 100))
             sent = asyncio.run(_paced(bootstrap, names, paced.payloads, rate))
-            out[share] = _latency(sent, asyncio.run(_stamps(bootstrap, sink, set(sent), 600, key)), set(sent), rate)
+            ids = set(sent)  # every record is forwarded, the undecodable ones too
+            out[share] = _latency(sent, asyncio.run(_stamps(bootstrap, sink, ids, 600, key)), ids, rate)
         return out
     finally:
         forward.terminate()
