@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from bench.broker import on_broker
@@ -97,26 +97,41 @@ def _decides_a_capture(value: bytes | None) -> bool:
     return isinstance(audit, AuditRecord) and decided_a_capture(audit.event_id)
 
 
+async def follow(
+    bootstrap: str, topic: str, timeout: float, take: Callable[[ConsumerRecord[bytes, bytes]], bool]
+) -> None:
+    """Hand each record of `topic`, from its start, to `take` until it returns True (it is done);
+    a consumer without a group, so every reader sees every record."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    try:
+        await assign_all(consumer, topic)
+        async with asyncio.timeout(timeout):
+            while True:
+                for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                    for record in records:
+                        if take(record):
+                            return
+    finally:
+        await stop_quietly(consumer)
+
+
 async def _count_until(
     bootstrap: str, topic: str, n: int, timeout: float, counted: Callable[[bytes | None], bool] | None = None
 ) -> tuple[float, float]:
     """Wall-clock (first, last) arrival of n records on `topic` (those `counted`, default all), by the
     records' own timestamps."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
     seen, first, last = 0, float("inf"), 0.0
-    try:
-        await assign_all(consumer, topic)
-        async with asyncio.timeout(timeout):
-            while seen < n:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for r in records:
-                        if counted is not None and not counted(r.value):
-                            continue
-                        seen += 1
-                        first, last = min(first, r.timestamp / 1000), max(last, r.timestamp / 1000)
-    finally:
-        await stop_quietly(consumer)
+
+    def take(r: ConsumerRecord[bytes, bytes]) -> bool:
+        nonlocal seen, first, last
+        if counted is None or counted(r.value):
+            seen += 1
+            first, last = min(first, r.timestamp / 1000), max(last, r.timestamp / 1000)
+        return seen >= n
+
+    if n > 0:
+        await follow(bootstrap, topic, timeout, take)
     return first, last
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from bench.broker import on_broker
 from bench.pipeline import (
@@ -45,6 +45,7 @@ from bench.pipeline import (
     _rate,
     _topics,
     baseline_spans,
+    follow,
     payloads_of,
     run_tag,
     vendor_split,
@@ -58,7 +59,6 @@ from gateway.core.biometrics.synthetic import SYNTHETIC_512
 from gateway.core.state import consent_key
 from gateway.files.calibrations import shipped
 from gateway.kafka.provisioning import ensure_gateway_topics
-from gateway.kafka.reading import assign_all, stop_quietly
 from gateway.keyring import Keyring
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import VENDORS, Traffic, World, build_world
@@ -134,19 +134,17 @@ async def _stamps(
     id_of: Callable[[ConsumerRecord[bytes, bytes]], str | None],
 ) -> dict[str, int]:
     """The first timestamp (ms) of each record on `topic` by its id (`id_of`), once every wanted id has one."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, max_partition_fetch_bytes=8 << 20)
-    await consumer.start()
     found: dict[str, int] = {}
-    try:
-        await assign_all(consumer, topic)
-        async with asyncio.timeout(timeout):
-            while not wanted <= found.keys():
-                for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                    for r in records:
-                        if (key := id_of(r)) is not None:
-                            found.setdefault(key, r.timestamp)
-    finally:
-        await stop_quietly(consumer)
+    missing = set(wanted)
+
+    def take(r: ConsumerRecord[bytes, bytes]) -> bool:
+        if (key := id_of(r)) is not None:
+            found.setdefault(key, r.timestamp)
+            missing.discard(key)
+        return not missing
+
+    if missing:
+        await follow(bootstrap, topic, timeout, take)
     return found
 
 
