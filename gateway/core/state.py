@@ -185,6 +185,13 @@ class GatewayState:
     def enrolled_count(self, tenant_id: str) -> int:
         return sum(len(index) for (t, _, _), index in self.indexes.items() if t == tenant_id)
 
+    def enrolled_counts(self) -> dict[str, int]:
+        """`enrolled_count` of every tenant with an index, in one pass."""
+        counts: dict[str, int] = {}
+        for (tenant, _, _), index in self.indexes.items():
+            counts[tenant] = counts.get(tenant, 0) + len(index)
+        return counts
+
     # -- updates from the compacted topics ----------------------------------------------------
     # A compacted-topic record: a tombstone deletes, an undecodable value is counted and skipped.
     # Each tenant's records come from its own topics: one naming another tenant changes nothing

@@ -45,7 +45,7 @@ from gateway.shell.batches import ready_batches, records_behind
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import Apply, FeedReader
 from gateway.shell.fetch_lanes import FetchLanes
-from gateway.shell.metrics import GatewayMetrics, InputOffsets, faust_sensors
+from gateway.shell.metrics import GatewayMetrics, faust_sensors, register_scraped
 from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
 from gateway.shell.stall import StallClock
@@ -109,7 +109,7 @@ class Worker:
         self.stall = StallClock(time.monotonic)
         self.metrics.produce_stalled.set_function(self.stall.oldest)
         faust_sensors(self.app, self.metrics.registry, settings.faust_metrics)
-        self.metrics.registry.register(InputOffsets(self.app, self._assigned))
+        register_scraped(self.metrics.registry, self.app, self._assigned, self.runtime.state.enrolled_counts)
         # The tenants whose topics this worker reads (fixed at start): decisions are counted under
         # their names, anything else under _unknown, so a label's values stay bounded.
         self.tenants = frozenset(self.runtime.tenants)
@@ -168,10 +168,7 @@ class Worker:
 
         @self.app.timer(interval=5.0)  # type: ignore[untyped-decorator]
         async def gauges() -> None:
-            state = self.runtime.state
-            for tenant in {t for (t, _, _) in state.indexes}:
-                self.metrics.enrolled.labels(tenant).set(state.enrolled_count(tenant))
-            self.metrics.ignored.set(state.ignored_records)
+            self.metrics.ignored.set(self.runtime.state.ignored_records)
             self.metrics.ready.set(1 if self.is_ready() else 0)
             self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
             self.retention_gauges()

@@ -39,14 +39,15 @@ def dashboard_configmaps(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def declared_by_the_worker() -> set[str]:
-    """What the worker's registry declares by default: its own metrics and its input offsets, not
-    Faust's own sensor (only with FACEGATE_FAUST_METRICS, which the dashboard must not need)."""
+    """What the worker's registry declares by default: its own metrics and what it reads when
+    scraped, not Faust's own sensor (only with FACEGATE_FAUST_METRICS, which the dashboard must
+    not need)."""
     import faust
 
-    from gateway.shell.metrics import GatewayMetrics, InputOffsets
+    from gateway.shell.metrics import GatewayMetrics, register_scraped
 
     metrics = GatewayMetrics()
-    metrics.registry.register(InputOffsets(faust.App("declared", broker="kafka://127.0.0.1:1"), set))
+    register_scraped(metrics.registry, faust.App("declared", broker="kafka://127.0.0.1:1"), set, dict)
     return exported_names(generate_latest(metrics.registry).decode())
 
 

@@ -1,5 +1,6 @@
 """A batch's decisions counted once per label set add up to counting each decision; Faust's own
-sensor only when asked for; input offsets read from Faust's monitor when scraped."""
+sensor only when asked for; input offsets read from Faust's monitor and enrolled subjects from the
+state when scraped."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from prometheus_client import CollectorRegistry
 from gateway.contract.vocabulary import Decision
 from gateway.core.policy.outcome import Outcome
 from gateway.core.policy.rules import Rule
-from gateway.shell.metrics import GatewayMetrics, InputOffsets, faust_sensors
+from gateway.sdk.scenario import build_world
+from gateway.shell.metrics import EnrolledSubjects, GatewayMetrics, InputOffsets, faust_sensors
+from tests.support.core import loaded_state
 
 
 def test_a_batch_is_counted_per_tenant_decision_rule_and_alert() -> None:
@@ -62,3 +65,17 @@ def test_input_offsets_are_read_from_fausts_monitor_for_the_partitions_held() ->
     assert sample("facegate_input_end_offset", {**where, "partition": "1"}) is None, "its next owner's to report"
     app.monitor.track_tp_end_offset(held, 150)
     assert sample("facegate_input_end_offset", where) == 150, "read when scraped"
+
+
+def test_enrolled_subjects_are_counted_from_the_state_when_scraped() -> None:
+    world = build_world(seed=5, subjects_per_tenant=3)
+    state = loaded_state(world)
+    metrics = GatewayMetrics(CollectorRegistry())
+    metrics.registry.register(EnrolledSubjects(state.enrolled_counts))
+    sample = metrics.registry.get_sample_value
+    enrolled = {t: sum(e.tenant_id == t for e in world.enrollments) for t in world.tenants}
+    assert {t: sample("facegate_enrolled_subjects", {"tenant": t}) for t in world.tenants} == enrolled
+    gone = next(e for e in world.enrollments if e.tenant_id == "acme")
+    state.apply_enrollment(f"acme/{gone.subject_id}", None)  # a tombstone: erased
+    assert sample("facegate_enrolled_subjects", {"tenant": "acme"}) == enrolled["acme"] - 1, "read when scraped"
+    assert sample("facegate_enrolled_subjects", {"tenant": "beta"}) == enrolled["beta"]
