@@ -5,10 +5,13 @@ from what the log says, not from what workers say: one consumer assigned to ever
 partition follows them, decoding only checkpoint records (keys `k-...`, and `c-...` for the
 completeness notes on partition 0, whose newest time the next note must exceed). At first use it
 starts 256 records back from each partition's end and widens (4x) until it holds a checkpoint.
+A read and a stop take turns: the shutdown's stop waits for the timer's read in flight, and a
+read after the stop reads nothing (None) rather than starting a consumer again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -32,9 +35,15 @@ class CheckpointWatch:
         self.newest: dict[int, Checkpoint] = {}
         self.completeness_time: datetime | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._turn = asyncio.Lock()
+        self._stopped = False
 
-    async def read(self) -> dict[int, Checkpoint]:
-        """Every partition's newest checkpoint as the log holds it now."""
+    async def read(self) -> dict[int, Checkpoint] | None:
+        """Every partition's newest checkpoint as the log holds it now; None once stopped."""
+        async with self._turn:
+            return None if self._stopped else await self._read_all()
+
+    async def _read_all(self) -> dict[int, Checkpoint]:
         if self._consumer is None:
             consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
             await consumer.start()
@@ -89,6 +98,8 @@ class CheckpointWatch:
             self.newest[partition] = checkpoint
 
     async def stop(self) -> None:
-        if self._consumer is not None:
-            await stop_quietly(self._consumer)
-            self._consumer = None
+        async with self._turn:
+            self._stopped = True
+            if self._consumer is not None:
+                await stop_quietly(self._consumer)
+                self._consumer = None

@@ -135,6 +135,7 @@ class Worker:
         # The completeness note's writer: whoever owns audit partition 0 (docs/audit-format.md §6).
         self.checkpoint_watch = CheckpointWatch(self.settings, self.names.audit, self.settings.partitions)
         self.completeness: tuple[list[tuple[int, bytes]], float] | None = None  # last listing, when signed
+        self.completeness_turn = asyncio.Lock()  # the 1 s timer's note and the shutdown's final one
         self.backlog = Backlog()  # the oldest undecided raw capture's age (retention alert)
         self.reenrollment: dict[str, int] = {}  # last logged: templates to re-enroll, per model
 
@@ -413,11 +414,18 @@ class Worker:
 
     async def sign_completeness(self, final: bool = False) -> None:
         """The owner of audit partition 0 signs what the log says every partition's newest checkpoint
-        is, when that changed and at least every RESIGN_IDLE_SECONDS (idle too, so a stall shows)."""
+        is, when that changed and at least every RESIGN_IDLE_SECONDS (idle too, so a stall shows).
+        One at a time: the final note follows the timer's in flight, never races it."""
+        async with self.completeness_turn:
+            await self._sign_completeness(final)
+
+    async def _sign_completeness(self, final: bool) -> None:
         audit_zero = [p for p in self.partitions.owned if p % self.settings.partitions == 0]
         if not audit_zero or not self.ready or (self.partitions.stopping and not final):
             return
         newest = await self.checkpoint_watch.read()
+        if newest is None:
+            return  # the shutdown stopped the watch while this timer's turn waited
         partitions = range(self.settings.partitions)
         listing = [(newest[p].size, newest[p].root) if p in newest else (0, EMPTY_ROOT) for p in partitions]
         if self.completeness is not None:

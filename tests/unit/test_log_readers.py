@@ -20,7 +20,7 @@ from gateway.settings import Settings
 from gateway.shell import audit_tail
 from gateway.shell.audit_tail import AuditTail, _Window
 from gateway.shell.checkpoint_watch import CheckpointWatch
-from tests.support.aio import Prefetched
+from tests.support.aio import Prefetched, until
 from tests.support.audit_log import CODEC, LOG, Writer
 from tests.vectors.audit.generate import current_records
 
@@ -170,3 +170,49 @@ def test_an_audit_record_whose_schema_begins_otherwise_is_read_in_full(tmp_path:
     tail._apply(found, value, 1_000, 0)
     tail._settle(found)
     assert datum["event_id"] in found.decided and found.head.seq == 0 and sorted(found.leaves) == [0]
+
+
+class _Gated(Prefetched):
+    """A consumer whose fetches wait for `gate`, and which records when it was stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(TP, 5, 1)
+        self.gate, self.fetching = asyncio.Event(), False
+        self.stopped_at: int | None = None
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(tps, self.end)
+
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Any]]:
+        self.fetching = True
+        await self.gate.wait()
+        return await super().getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records)
+
+    async def stop(self) -> None:
+        self.stopped_at = self.offset
+
+
+def test_the_checkpoint_watch_stops_after_the_read_in_flight_and_reads_nothing_after() -> None:
+    """The shutdown stopped the watch while the 1 s timer's read waited on a fetch: aiokafka raised
+    ConsumerStoppedError in the timer, and the worker exited 1 at an orderly stop."""
+    consumer, watch = _Gated(), CheckpointWatch(Settings(), TP.topic, 1)
+    watch._consumer = cast(Any, consumer)
+
+    async def scenario() -> tuple[object, object, bool]:
+        read = asyncio.create_task(watch.read())
+        await until(lambda: consumer.fetching)
+        stop = asyncio.create_task(watch.stop())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        stopped_early = stop.done()
+        consumer.gate.set()
+        first = await read
+        await stop
+        return first, await watch.read(), stopped_early
+
+    first, after, stopped_early = asyncio.run(scenario())
+    assert not stopped_early, "the stop did not wait for the read in flight"
+    assert first == {} and consumer.stopped_at == consumer.end, "the read finished before the consumer stopped"
+    assert after is None and watch._consumer is None, "a read after the stop started a consumer again"
