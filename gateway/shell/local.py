@@ -3,6 +3,7 @@ benchmarks, which all need a real worker next to a real broker."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from gateway.brokers.process import BrokerError, BrokerProcess, free_port
+
+log = logging.getLogger("facegate.local")
 
 
 class LocalWorker:
@@ -98,8 +101,13 @@ class LocalWorker:
         return self.process.running()
 
     def stop(self) -> int | None:
+        """Stop the worker (SIGTERM, then SIGKILL after 30 s); its exit code. An orderly stop
+        exits 0; otherwise the end of its log is logged, where a test's report or CI shows it."""
         LocalWorker.running_instances.discard(self)
-        return self.process.stop(timeout=30)
+        code = self.process.stop(timeout=30)
+        if code not in (0, None):
+            log.warning("worker exited %s at its stop; the end of its log:\n%s", code, self.log_tail())
+        return code
 
     def kill(self) -> None:
         LocalWorker.running_instances.discard(self)
