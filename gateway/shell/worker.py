@@ -135,7 +135,9 @@ class Worker:
         # The completeness note's writer: whoever owns audit partition 0 (docs/audit-format.md §6).
         self.checkpoint_watch = CheckpointWatch(self.settings, self.names.audit, self.settings.partitions)
         self.completeness: tuple[list[tuple[int, bytes]], float] | None = None  # last listing, when signed
-        self.completeness_turn = asyncio.Lock()  # the 1 s timer's note and the shutdown's final one
+        # The 1 s timer's note and the shutdown's final one, one at a time: each note's time must
+        # exceed the last one's, known only once it is produced (the watch guards only its reads).
+        self.completeness_turn = asyncio.Lock()
         self.backlog = Backlog()  # the oldest undecided raw capture's age (retention alert)
         self.reenrollment: dict[str, int] = {}  # last logged: templates to re-enroll, per model
 
