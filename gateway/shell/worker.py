@@ -45,6 +45,7 @@ from gateway.shell.batches import ready_batches, records_behind
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import Apply, FeedReader
 from gateway.shell.fetch_lanes import FetchLanes
+from gateway.shell.handoff import QuickHandOff
 from gateway.shell.metrics import GatewayMetrics, faust_sensors, register_scraped
 from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
@@ -548,7 +549,8 @@ class IdempotentProducer(FaustProducer):
 def fetching(min_bytes: int, max_wait_ms: int, lanes: FetchLanes | None = None) -> type:
     """Faust's consumer, its fetches held by the broker until `min_bytes` are ready or `max_wait_ms`
     passed (Faust fixes 1 byte and 1.5 s, so a paced load is fetched a few records at a time), each
-    asking for the partitions `lanes` chooses (fetch_lanes.py)."""
+    asking for the partitions `lanes` chooses (fetch_lanes.py), each message handed to the streams
+    at once when it can be (handoff.py)."""
 
     class Thread(AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
@@ -561,7 +563,7 @@ def fetching(min_bytes: int, max_wait_ms: int, lanes: FetchLanes | None = None) 
             if lanes is not None:
                 lanes.install(cast(Any, self._consumer)._fetcher)
 
-    class Consumer(FaustConsumer):
+    class Consumer(QuickHandOff, FaustConsumer):
         def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
             return Thread(self, loop=self.loop, beacon=self.beacon)
 
