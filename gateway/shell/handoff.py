@@ -3,9 +3,9 @@
 Faust 0.15.3's consumer delivers every message as `wait_first(callback(message),
 suspend_flow.wait())`: the hand-off raced against a rebalance suspending the flow (and, inside
 `wait_first`, against the service stopping or crashing), so a hand-off blocked on a full stream
-buffer is given up when the flow stops. That race costs four tasks and a wait per message, ~8% of
-the event loop at 2,000 captures/s (bench/PROFILES.md), and the hand-off almost always completes
-at once: the buffer has room. Here it is run first; only a hand-off that has to wait (the buffer
+buffer is given up when the flow stops. That race makes four tasks and a wait per message (at
+2,000 captures/s about a tenth of the event loop's CPU, bench/PROFILES.md), and the hand-off almost
+always completes at once: the buffer has room. Here it is run first; only a hand-off that has to wait (the buffer
 is full, or the conductor's lock is held during a subscription change) is raced as before, picked
 up where it stopped. A flow already suspended, or a service stopped, goes the general way.
 """
