@@ -5,9 +5,10 @@ suspend_flow.wait())`: the hand-off raced against a rebalance suspending the flo
 `wait_first`, against the service stopping or crashing), so a hand-off blocked on a full stream
 buffer is given up when the flow stops. That race makes four tasks and a wait per message (at
 2,000 captures/s about a tenth of the event loop's CPU, bench/PROFILES.md), and the hand-off almost
-always completes at once: the buffer has room. Here it is run first; only a hand-off that has to wait (the buffer
-is full, or the conductor's lock is held during a subscription change) is raced as before, picked
-up where it stopped. A flow already suspended, or a service stopped, goes the general way.
+always completes at once: the buffer has room. Here it is run first; only a hand-off that has to
+wait (the buffer is full, or the conductor's lock is held during a subscription change) is raced
+as before, picked up where it stopped. A flow already suspended, or a service stopped, goes the
+general way.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def _rest(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, A
 
 
 async def _resumed(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
+    # A native coroutine around the generator: mode's wait_first takes awaitables, and a
+    # generator-based coroutine is not one to its isinstance check.
     return await _rest(coro, yielded)
 
 
