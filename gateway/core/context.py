@@ -10,6 +10,7 @@ and a REJECTED audit record. Everything lands in `result`, which the shell produ
 from __future__ import annotations
 
 import traceback
+from collections import ChainMap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,11 @@ class Context:
     feeds_behind: bool = False
     clock_skew: timedelta = timedelta(minutes=5)  # how far ahead of the broker's time a producer's time may be
     result: BatchResult = field(default_factory=BatchResult)
+    # (audit partition, event id) of the decisions this context adopted, which the log `is_seen`
+    # reads does not hold yet: a repeat decided apart from its first (in a later slice of the batch,
+    # or one at a time after the batch's try failed) is a duplicate too. A fork reads its parent's
+    # and adds its own in front, so a try that is thrown away leaves nothing behind.
+    earlier: ChainMap[tuple[int, str], None] = field(default_factory=ChainMap)
     # A pack's legal sources per set of rules, worked out once per batch (most decisions share a few sets).
     _sources: dict[tuple[int, tuple[Rule, ...]], list[str]] = field(default_factory=dict, repr=False)
 
@@ -87,7 +93,10 @@ class Context:
         return any(t is not None and t > appended + self.clock_skew for t in claimed)
 
     def seen(self, input_partition: int, event_id: str) -> bool:
-        return self.is_seen(self.audit_partition(input_partition), event_id)
+        return self._decided(self.audit_partition(input_partition), event_id)
+
+    def _decided(self, partition: int, event_id: str) -> bool:
+        return self.is_seen(partition, event_id) or (partition, event_id) in self.earlier
 
     def policy_version(self, tenant_id: str) -> str:
         policy = self.state.policy(tenant_id)
@@ -99,7 +108,7 @@ class Context:
     def decide(self, decided: Decided, input_partition: int) -> None:
         """The audit record of a decision; a decision already in the audit log is not repeated."""
         partition = self.audit_partition(input_partition)
-        if self.is_seen(partition, decided.event_id):
+        if self._decided(partition, decided.event_id):
             self.result.duplicates += 1
             return
         subject = decided.subject_id
@@ -155,7 +164,7 @@ class Context:
 
     def fork(self) -> Context:
         """A context to try a decision in: the same state, its own chain heads and result."""
-        return replace(self, heads=dict(self.heads), result=BatchResult())
+        return replace(self, heads=dict(self.heads), result=BatchResult(), earlier=self.earlier.new_child())
 
     def adopt(self, tried: Context) -> None:
         """Keep what a forked context decided."""
@@ -163,6 +172,7 @@ class Context:
         result, done = self.result, tried.result
         result.outputs += done.outputs
         result.seen += done.seen
+        self.earlier.update(dict.fromkeys(done.seen))
         result.decisions += done.decisions
         result.duplicates += done.duplicates
         result.errors += done.errors

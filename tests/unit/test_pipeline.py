@@ -8,11 +8,13 @@ import pytest
 
 from gateway.contract.models import AuditRecord, GovernedFace, RejectedEvent
 from gateway.contract.vocabulary import Decision
+from gateway.core import pipeline
 from gateway.core.audit.chain import GENESIS, ChainHead, record_hash
 from gateway.core.consent import withdrawal
 from gateway.core.messages import BatchResult, InputRecord
+from gateway.core.pipeline import process_batch
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
-from tests.support.core import CODEC, NAMES, decide_batch, loaded_state, raw_records
+from tests.support.core import CODEC, NAMES, context, decide_batch, loaded_state, raw_records
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +124,37 @@ def test_repeated_event_ids_are_dropped_once_and_counted(world: World) -> None:
     seen = {event_id for _, event_id in result.seen}
     again = decide_batch(batch, loaded_state(world), seen=frozenset(seen))
     assert again.duplicates == len(seen)
+
+
+def test_a_repeat_decided_apart_from_its_first_is_a_duplicate(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither in a later slice of the batch (the worker decides a batch in slices) nor one at a
+    time after the batch's try failed: the log does not hold the first yet, the context does."""
+    items = [i for i in Traffic(world, seed=6).take(30) if i.capture][:10]
+    batch = raw_records(items)
+    repeats = [InputRecord(r.topic, r.partition, r.offset + 1000, r.value) for r in batch[:4]]
+    ctx = context(loaded_state(world))
+    ctx.decide_each(batch[:6], process_batch)
+    ctx.decide_each([*batch[6:], *repeats], process_batch)  # the next slice repeats the first four
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in ctx.result.outputs if o.topic == NAMES.audit]
+    assert sorted(a.event_id for a in audits) == sorted(i.capture.event_id for i in items if i.capture)
+    assert ctx.result.duplicates == len(repeats)
+
+    # A batch whose try raises is decided one record at a time: its repeats are duplicates too.
+    real = pipeline._identify
+    calls: list[int] = []
+
+    def once_failing(pending, *args):  # type: ignore[no-untyped-def]
+        calls.append(len(pending))
+        if len(calls) == 1:
+            raise RuntimeError("the batch's try fails")
+        return real(pending, *args)
+
+    monkeypatch.setattr(pipeline, "_identify", once_failing)
+    alone = context(loaded_state(world))
+    alone.decide_each([*batch, *repeats], process_batch)
+    assert len(calls) > 1 and not alone.result.errors  # tried together, then one at a time
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in alone.result.outputs if o.topic == NAMES.audit]
+    assert len(audits) == len(batch) and alone.result.duplicates == len(repeats)
 
 
 def test_chain_continues_from_a_given_head(world: World) -> None:

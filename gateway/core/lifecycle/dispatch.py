@@ -75,20 +75,13 @@ def decide_in_order(records: Sequence[InputRecord], ctx: Context, *, retried: bo
     worth deciding again once the feeds have caught up (the records before it must be committed
     first: it may need one of them, an enrollment before a share request), except the first
     record when it is that retry. Returns how many records were decided."""
-    decided: set[tuple[int, str]] = set()
-    committed = ctx.is_seen
-    ctx.is_seen = lambda partition, event_id: committed(partition, event_id) or (partition, event_id) in decided
-    try:
-        for n, record in enumerate(records):
-            tried = ctx.fork()
-            tried.decide_each([record], decide_records)
-            if not (retried and n == 0) and worth_redoing(record, tried):
-                return n
-            ctx.adopt(tried)
-            decided.update(tried.result.seen)
-        return len(records)
-    finally:
-        ctx.is_seen = committed
+    for n, record in enumerate(records):
+        tried = ctx.fork()  # what it adopts counts as seen from then on (Context.earlier)
+        tried.decide_each([record], decide_records)
+        if not (retried and n == 0) and worth_redoing(record, tried):
+            return n
+        ctx.adopt(tried)
+    return len(records)
 
 
 def decide_records(records: Sequence[InputRecord], ctx: Context) -> None:
