@@ -50,6 +50,7 @@ from gateway.shell.metrics import GatewayMetrics, faust_sensors, register_scrape
 from gateway.shell.partitions import Partitions
 from gateway.shell.runtime import Runtime
 from gateway.shell.stall import StallClock
+from gateway.shell.turns import Turns
 
 log = logging.getLogger("facegate")
 
@@ -108,6 +109,7 @@ class Worker:
         lanes = FetchLanes(lambda topic: self.names.vendor_of(topic) is not None, interval) if interval else None
         cast(Any, self.app.transport).Consumer = fetching(*fetch, lanes)
         self.stall = StallClock(time.monotonic)
+        self.turns = Turns()  # a batch is decided in slices, the event loop's turn between them
         self.metrics.produce_stalled.set_function(self.stall.oldest)
         faust_sensors(self.app, self.metrics.registry, settings.faust_metrics)
         register_scraped(self.metrics.registry, self.app, self._assigned, self.runtime.state.enrolled_counts)
@@ -273,8 +275,10 @@ class Worker:
             decide_at = time.perf_counter()
             phases.labels("queued").observe(queued)
             phases.labels("wait").observe(decide_at - started)
-            ctx.decide_each(records, lambda some, tried: process_batch(some, tried, arrived))
-            phases.labels("decide").observe(time.perf_counter() - decide_at)
+            deciding = await self.turns.decide(
+                records, lambda some: ctx.decide_each(some, lambda part, tried: process_batch(part, tried, arrived))
+            )
+            phases.labels("decide").observe(deciding)
             await self._commit(ctx, lambda phase, seconds: phases.labels(phase).observe(seconds))
             self.backlog.decided(((r.topic, r.partition), r.offset, r.timestamp_ms) for r in records)
         elapsed = time.perf_counter() - started

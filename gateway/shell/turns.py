@@ -1,0 +1,49 @@
+"""Deciding a batch in slices, with the event loop's turn between them.
+
+Deciding is synchronous: while a batch is decided nothing else on the worker's event loop runs, not
+/healthz, /readyz or /metrics, not Faust's hand-off of fetched messages, not a rebalance callback.
+A backlog's batch of 1,000 captures at 1M enrolled per tenant held the loop 0.46-0.64 s on a Zen 5
+host (bench/PROFILES.md), and 1:N search alone costs about 1.25 ms per capture there on an AVX2
+host: more than the chart's liveness probe waits (1 s, three failures in a row restart the pod).
+So a batch is decided in slices of about `budget` seconds each, sized from how long the last slice
+took per capture, and the loop gets a turn after each. The slices stay large enough to keep the
+search batched (bench.matching: a batch of one costs ~10x per capture what a batch of 1,000 does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+TURN_SECONDS = 0.1  # an HTTP request needs a few turns of the loop: a probe waits a few slices at most
+LEAST_SLICE = 64  # keeps 1:N search batched, whatever the budget
+
+
+class Turns:
+    """How many captures fit in one turn, learned from the slices decided so far."""
+
+    def __init__(
+        self, budget: float = TURN_SECONDS, least: int = LEAST_SLICE, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self.budget, self.least, self.clock = budget, least, clock
+        self.size = least  # until a slice has been timed
+
+    async def decide(self, items: Sequence[T], decide: Callable[[Sequence[T]], None]) -> float:
+        """`decide` every item, in order, once, in consecutive slices, with the loop's turn between
+        two slices; returns the seconds spent deciding (the turns not counted)."""
+        spent, start = 0.0, 0
+        while start < len(items):
+            if start:
+                await asyncio.sleep(0)  # one turn of the event loop: whatever became ready runs
+            some = items[start : start + self.size]
+            began = self.clock()
+            decide(some)
+            took = self.clock() - began
+            spent += took
+            start += len(some)
+            self.size = max(self.least, int(self.budget * len(some) / took)) if took > 0 else len(items)
+        return spent
