@@ -2,12 +2,14 @@
 
 Deciding is synchronous: while a batch is decided nothing else on the worker's event loop runs, not
 /healthz, /readyz or /metrics, not Faust's hand-off of fetched messages, not a rebalance callback.
-A backlog's batch of 1,000 captures at 1M enrolled per tenant held the loop 0.46-0.64 s on a Zen 5
-host (bench/PROFILES.md), and 1:N search alone costs about 1.25 ms per capture there on an AVX2
-host: more than the chart's liveness probe waits (1 s, three failures in a row restart the pod).
+A backlog's batch of ~1,000 captures took 0.44-0.63 s to decide at 1M enrolled per tenant on a Zen 5
+host and 0.86 s at 2M (bench/PROFILES.md), and 1:N search alone costs about 1.25 ms per capture at
+1M on an AVX2 host: more than the chart's liveness probe waits (1 s; three failures in a row
+restart the pod).
 So a batch is decided in slices of about `budget` seconds each, sized from how long the last slice
-took per capture, and the loop gets a turn after each. The slices stay large enough to keep the
-search batched (bench.matching: a batch of one costs ~10x per capture what a batch of 1,000 does).
+took per capture, and the loop gets a turn after each. A slice holds at least 64 captures: a
+batch of one costs the search ~10x per capture what a batch of 1,000 does, while from 64 up it
+cost the same per capture at 1M (bench/PROFILES.md).
 """
 
 from __future__ import annotations
