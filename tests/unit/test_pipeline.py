@@ -135,7 +135,7 @@ def test_a_repeat_decided_apart_from_its_first_is_a_duplicate(world: World, monk
     ctx = context(loaded_state(world))
     ctx.decide_each(batch[:6], process_batch)
     ctx.decide_each([*batch[6:], *repeats], process_batch)  # the next slice repeats the first four
-    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in ctx.result.outputs if o.topic == NAMES.audit]
+    audits = _decoded(ctx.result, NAMES.audit, AuditRecord)
     assert sorted(a.event_id for a in audits) == sorted(i.capture.event_id for i in items if i.capture)
     assert ctx.result.duplicates == len(repeats)
 
@@ -153,7 +153,7 @@ def test_a_repeat_decided_apart_from_its_first_is_a_duplicate(world: World, monk
     alone = context(loaded_state(world))
     alone.decide_each([*batch, *repeats], process_batch)
     assert len(calls) > 1 and not alone.result.errors  # tried together, then one at a time
-    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in alone.result.outputs if o.topic == NAMES.audit]
+    audits = _decoded(alone.result, NAMES.audit, AuditRecord)
     assert len(audits) == len(batch) and alone.result.duplicates == len(repeats)
 
 

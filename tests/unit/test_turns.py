@@ -16,24 +16,24 @@ class Clock:
 
     def __init__(self, per_item: float) -> None:
         self.now, self.per_item = 0.0, per_item
+        self.slices: list[list[int]] = []
 
     def __call__(self) -> float:
         return self.now
+
+    def decide(self, some: Sequence[int]) -> None:
+        """Decides a slice: records it and spends its time."""
+        self.slices.append(list(some))
+        self.now += self.per_item * len(some)
 
 
 def test_every_item_is_decided_once_in_order_in_slices_of_the_budget() -> None:
     clock = Clock(per_item=TICK)
     turns = Turns(budget=5 * TICK, least=2, clock=clock)
-    slices: list[list[int]] = []
-
-    def decide(some: Sequence[int]) -> None:
-        slices.append(list(some))
-        clock.now += clock.per_item * len(some)
-
-    spent = asyncio.run(turns.decide(list(range(23)), decide))
-    assert [i for s in slices for i in s] == list(range(23))
+    spent = asyncio.run(turns.decide(list(range(23)), clock.decide))
+    assert [i for s in clock.slices for i in s] == list(range(23))
     # The first slice is the least; from then on five items fill the budget.
-    assert [len(s) for s in slices] == [2, 5, 5, 5, 5, 1]
+    assert [len(s) for s in clock.slices] == [2, 5, 5, 5, 5, 1]
     assert spent == 23 * TICK
     assert turns.size == 5  # learned for the next batch
 
@@ -51,7 +51,7 @@ def test_the_event_loop_runs_between_slices() -> None:
             if not ran:  # scheduled while the first slice is decided
                 asyncio.get_running_loop().create_task(other())
             ran.append(f"slice {list(some)}")
-            clock.now += clock.per_item * len(some)
+            clock.decide(some)
 
         await turns.decide([1, 2, 3], decide)
 
@@ -63,32 +63,20 @@ def test_a_batch_within_the_budget_is_one_slice_and_gives_no_turn() -> None:
     clock = Clock(per_item=TICK)
     turns = Turns(budget=100 * TICK, least=4, clock=clock)
     turns.size = 100  # learned from earlier batches
-    slices: list[int] = []
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
         turned = loop.create_future()
         loop.call_soon(turned.set_result, True)
-
-        def decide(some: Sequence[int]) -> None:
-            slices.append(len(some))
-            clock.now += clock.per_item * len(some)
-
-        await turns.decide(list(range(60)), decide)
+        await turns.decide(list(range(60)), clock.decide)
         assert not turned.done(), "the whole batch was decided without giving the loop a turn"
 
     asyncio.run(scenario())
-    assert slices == [60]
+    assert [len(s) for s in clock.slices] == [60]
 
 
 def test_slow_items_never_shrink_a_slice_below_the_least() -> None:
     clock = Clock(per_item=10 * TICK)  # each item alone takes ten budgets
     turns = Turns(budget=TICK, least=3, clock=clock)
-    slices: list[int] = []
-
-    def decide(some: Sequence[int]) -> None:
-        slices.append(len(some))
-        clock.now += clock.per_item * len(some)
-
-    asyncio.run(turns.decide(list(range(7)), decide))
-    assert slices == [3, 3, 1]
+    asyncio.run(turns.decide(list(range(7)), clock.decide))
+    assert [len(s) for s in clock.slices] == [3, 3, 1]
