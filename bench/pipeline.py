@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from bench.broker import on_broker
+from bench.cores import SHARED, Cores
 from bench.forward_app import BATCH as BATCH_FORWARD
 from bench.forward_app import TUNED
 from bench.results import cpu_seconds, rss_bytes, write_results
@@ -215,11 +216,11 @@ BASELINE_SETTINGS = {
 
 
 def baseline_spans(
-    bootstrap: str, work: Path, payloads: list[Payload], only: tuple[str, ...] = BASELINES
+    bootstrap: str, work: Path, payloads: list[Payload], only: tuple[str, ...] = BASELINES, cores: Cores = SHARED
 ) -> dict[str, tuple[float, float]]:
     """Each baseline over its own copy of the same records, one after the other: their (first,
     last) output times. Each reads every vendor's capture topic (as the worker does) under a prefix
-    of its own and writes one record per input to one output topic."""
+    of its own and writes one record per input to one output topic; each runs on `cores.own`."""
     events = len(payloads)
     t = f"bench.{run_tag()}"  # a run's own topics and groups: runs on one broker never mix
     copies = {name: TopicNames(f"{t}.in.{name}.") for name in only}
@@ -230,12 +231,14 @@ def baseline_spans(
     for name, hop in (("aiokafka_fast", _aiokafka_fast), ("aiokafka_loop", _aiokafka_loop)):
         if name not in only:
             continue
-        asyncio.run(hop(bootstrap, sources[name], f"{t}.out.{name}", events))
+        with cores.under_test():
+            asyncio.run(hop(bootstrap, sources[name], f"{t}.out.{name}", events))
         spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 600))
     for name, tuned in (("faust_tuned", True), ("faust_forward", False)):
         if name not in only:
             continue
-        forward = _forwarder(bootstrap, work, f"{t}-{name}", sources[name], f"{t}.out.{name}", tuned)
+        with cores.under_test():
+            forward = _forwarder(bootstrap, work, f"{t}-{name}", sources[name], f"{t}.out.{name}", tuned)
         try:
             spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 900))
         finally:

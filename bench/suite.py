@@ -1,6 +1,6 @@
 """The benchmark suite: FaceGate against its baselines in one run, on one Apache Kafka.
 
-    python -m bench.suite [--events 20000] [--enrolled 1000,100000,1000000] [--bootstrap host:port]
+    python -m bench.suite [--events 20000] [--enrolled 1000,100000,1000000] [--bootstrap host:port] [--pinned]
 
 In one run, on the same pre-produced records (the scenario's realistic decision mix, ~2.3 KB,
 each on its camera vendor's capture topic `faces.raw.<vendor>`, which every pipeline reads):
@@ -10,6 +10,10 @@ c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, the worke
 where its batches' time went (its `facegate_batch_phase_seconds`) in the backlog and at each rate;
 and (b') under the first level's paced rates, the latency a forwarder gets on the same host.
 Then two workers in one consumer group: their throughput, and that no input is left undecided.
+With `--pinned`, each pipeline under test (every baseline, each level's worker) runs on a core of
+its own and the broker, the load generator and the measuring consumers on the others (bench/cores.py),
+without the two-worker runs: the same figures where a worker is given a whole core, as
+docs/operations.md advises, in suite_pinned.*.
 
 The enrolled galleries beyond the scenario's own subjects are pre-written to the gateway's
 internal `enrolled` topic as random protected codes (what keyed IoM codes of unrelated people
@@ -36,6 +40,7 @@ import numpy as np
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from bench.broker import on_broker
+from bench.cores import SHARED, Cores
 from bench.pipeline import (
     BASELINE_SETTINGS,
     PARTITIONS,
@@ -112,7 +117,9 @@ async def _prefill_enrolled(bootstrap: str, topic: str, per_tenant: int, keyring
         await producer.stop()
 
 
-def _start_workers(bootstrap: str, prefix: str, app_id: str, keyring: str, work: Path, count: int) -> list[LocalWorker]:
+def _start_workers(
+    bootstrap: str, prefix: str, app_id: str, keyring: str, work: Path, count: int, cores: Cores
+) -> list[LocalWorker]:
     workers = []
     for n in range(count):
         worker = LocalWorker(work / f"{app_id}-{n}.log", {
@@ -121,7 +128,8 @@ def _start_workers(bootstrap: str, prefix: str, app_id: str, keyring: str, work:
             "FACEGATE_VENDORS": json.dumps(list(VENDORS)), "FACEGATE_CACHE_DIR": str(work / f"cache-{app_id}-{n}"), "FACEGATE_KEYRING": keyring,
             "FACEGATE_WORKER_LOGLEVEL": "warn",
         })  # fmt: skip
-        worker.start(timeout=600)
+        with cores.under_test():  # started from here, the worker and its threads stay on its cores
+            worker.start(timeout=600)
         workers.append(worker)
     return workers
 
@@ -168,7 +176,9 @@ def _latency(sent: dict[str, int], arrived: dict[str, int], ids: set[str], rate:
     }  # fmt: skip
 
 
-def forwarder_latency(bootstrap: str, work: Path, rates: dict[str, float]) -> dict[str, dict[str, float]]:
+def forwarder_latency(
+    bootstrap: str, work: Path, rates: dict[str, float], cores: Cores = SHARED
+) -> dict[str, dict[str, float]]:
     """(b'), the tuned Faust forwarder, in its own process under the paced loads (c) got: from a
     capture's send to its forwarded copy's timestamp, as (c)'s is to its audit record's."""
     tag = f"bench.{run_tag()}"
@@ -179,7 +189,8 @@ def forwarder_latency(bootstrap: str, work: Path, rates: dict[str, float]) -> di
     def key(r: ConsumerRecord[bytes, bytes]) -> str | None:
         return r.key.decode() if r.key is not None else None
 
-    forward = _forwarder(bootstrap, work, f"{tag}-paced", sources, sink, tuned=True)
+    with cores.under_test():
+        forward = _forwarder(bootstrap, work, f"{tag}-paced", sources, sink, tuned=True)
     try:
         warm = captures(50, seed=97)  # forwarded once the forwarder has joined its group
         asyncio.run(_paced(bootstrap, names, warm.payloads, 100.0))
@@ -228,7 +239,9 @@ class Group:
 
 
 @contextmanager
-def running_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> Iterator[Group]:
+def running_gateway(
+    bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1, cores: Cores = SHARED
+) -> Iterator[Group]:
     """Topics of their own, `enrolled` subjects per tenant (the scenario's, the rest pre-written
     random codes), `workers` workers started; `events` captures prepared (not sent)."""
     tag = run_tag()
@@ -243,7 +256,9 @@ def running_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
     load = captures(events)
     world_subjects = len(load.world.enrollments) // len(TENANTS)
     asyncio.run(_prefill_enrolled(bootstrap, names.enrolled, max(0, enrolled - world_subjects), keyring))
-    pool = _start_workers(bootstrap, prefix, f"bench-{tag}-{enrolled}-{workers}", keyring.export(), work, workers)
+    pool = _start_workers(
+        bootstrap, prefix, f"bench-{tag}-{enrolled}-{workers}", keyring.export(), work, workers, cores
+    )
     try:
 
         async def publish() -> None:
@@ -290,8 +305,10 @@ def batch_profile(worker: LocalWorker, before: dict[str, float], captures: int) 
     return {"batches": after["batches"] - before["batches"], "captures_per_batch": (after["captures"] - before["captures"]) / batches} | per_phase  # fmt: skip
 
 
-def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1) -> dict[str, Any]:
-    with running_gateway(bootstrap, work, enrolled, events, workers) as group:
+def measure_gateway(
+    bootstrap: str, work: Path, enrolled: int, events: int, workers: int = 1, cores: Cores = SHARED
+) -> dict[str, Any]:
+    with running_gateway(bootstrap, work, enrolled, events, workers, cores) as group:
         pool, names, load = group.pool, group.names, group.load
         # Each worker's own accounting, from here to the last decision.
         cpu_before = [cpu_seconds(w.process.pid or 0) for w in pool]
@@ -321,8 +338,9 @@ def measure_gateway(bootstrap: str, work: Path, enrolled: int, events: int, work
         return result
 
 
-def baselines(bootstrap: str, work: Path, payloads: list[Payload]) -> dict[str, float]:
-    return {name: _rate(len(payloads), span) for name, span in baseline_spans(bootstrap, work, payloads).items()}
+def baselines(bootstrap: str, work: Path, payloads: list[Payload], cores: Cores = SHARED) -> dict[str, float]:
+    spans = baseline_spans(bootstrap, work, payloads, cores=cores)
+    return {name: _rate(len(payloads), span) for name, span in spans.items()}
 
 
 GOALS = {  # enrolled per tenant: (least c/b', most p99 ms at half the maximum rate); issue 17
@@ -352,10 +370,11 @@ def run(
     work: Path,
     two_workers: bool = True,
     split_levels: list[int] | None = None,
+    cores: Cores = SHARED,
 ) -> dict[str, Any]:
     load = captures(events).payloads  # the records each level decides too
-    base = baselines(bootstrap, work, load)
-    levels = [measure_gateway(bootstrap, work, n, events) for n in enrolled]
+    base = baselines(bootstrap, work, load, cores)
+    levels = [measure_gateway(bootstrap, work, n, events, cores=cores) for n in enrolled]
     for level in levels:
         level["over_aiokafka"] = level["events_per_second"] / base["aiokafka_loop"]
         level["over_faust"] = level["events_per_second"] / base["faust_forward"]
@@ -364,19 +383,21 @@ def run(
     # The latency the tuned forwarder gets at the paced rates the first level got, on the same host
     # and broker: Kafka's path, the load generator and Faust, with the forwarder's own batching.
     first = {str(share): levels[0]["latency_ms"][str(share)]["rate"] for share in LATENCY_SHARES}
-    forwarded = forwarder_latency(bootstrap, work, first)
+    forwarded = forwarder_latency(bootstrap, work, first, cores)
     splits = split_levels if split_levels is not None else enrolled[:1]
     split = [measure_gateway(bootstrap, work, n, events, workers=2) for n in splits] if two_workers else []
     vendors = {v: sum(1 for *_, vendor in load if vendor == v) for v in vendors_of(load)}
     return {"events": events, "partitions": PARTITIONS, "vendors": vendors, "baselines": base, "baseline_settings": BASELINE_SETTINGS,
-            "gateway": levels, "two_workers": split, "goals": verdicts(levels), "forwarder_latency_ms": forwarded}  # fmt: skip
+            "gateway": levels, "two_workers": split, "goals": verdicts(levels), "forwarder_latency_ms": forwarded,
+            "cores": cores.describe(), "pinned": cores.is_pinned}  # fmt: skip
 
 
 def markdown(result: dict[str, Any]) -> str:
     b, how = result["baselines"], result["baseline_settings"]
     lines = [
         f"# Benchmark suite ({result['events']} captures per run, {result['partitions']} partitions, one Apache Kafka, one process each, one run)",
-        "", "Every pipeline reads its own copy of the vendors' capture topics (" + vendor_split(result["vendors"]) + ").", "", "Baselines on the same records (each writes one record per input; FaceGate writes a governed or dead-letter and an audit record):", "",
+        "", "Every pipeline reads its own copy of the vendors' capture topics (" + vendor_split(result["vendors"]) + "). "
+        f"Cores: {result.get('cores', 'every process on every core')}.", "", "Baselines on the same records (each writes one record per input; FaceGate writes a governed or dead-letter and an audit record):", "",
         f"- (a') aiokafka hop, batched: {b['aiokafka_fast']:,.0f} events/s ({how['aiokafka_fast']})",
         f"- (b') Faust agent, batched, tuned: {b['faust_tuned']:,.0f} events/s ({how['faust_tuned']})",
         f"- (a) aiokafka loop, await per record: {b['aiokafka_loop']:,.0f} events/s; (b) Faust per event, defaults: {b['faust_forward']:,.0f} events/s",
@@ -483,15 +504,25 @@ def main() -> None:
     parser.add_argument("--enrolled", default="1000,100000,1000000")
     parser.add_argument("--bootstrap", default=None)
     parser.add_argument("--two-workers", default=None, help="levels measured with two workers too (default: the first)")
+    parser.add_argument(
+        "--pinned", action="store_true",
+        help="each pipeline under test on a core of its own, the broker and the load generator on the others; "
+        "no two-worker runs; writes suite_pinned.*",
+    )  # fmt: skip
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
     enrolled = [int(n) for n in args.enrolled.split(",")]
     splits = [int(n) for n in args.two_workers.split(",")] if args.two_workers else None
+    cores = Cores.pinned() if args.pinned else SHARED
+    cores.enter()  # before the broker starts: it runs where the load generator does
     result = on_broker(
-        args.bootstrap, work, lambda bootstrap: run(args.events, enrolled, bootstrap, work, True, splits)
+        args.bootstrap,
+        work,
+        lambda bootstrap: run(args.events, enrolled, bootstrap, work, not args.pinned, splits, cores),
     )
-    write_results("suite", result, markdown(result))
-    plot(result, RESULTS / "suite.png")
+    name = "suite_pinned" if args.pinned else "suite"
+    write_results(name, result, markdown(result))
+    plot(result, RESULTS / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from bench.suite import markdown, plot, run
+from bench.cores import Cores
+from bench.suite import markdown, plot, run, running_gateway
 from gateway.brokers.apache_kafka import KafkaBroker
 
 pytestmark = pytest.mark.kafka
@@ -39,3 +41,15 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
     assert "| (b') forwarding, at the 60 level's rates |" in markdown(result)
     plot(result, tmp_path / "suite.png")
     assert (tmp_path / "suite.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_pinned_level_runs_its_worker_and_every_thread_of_it_on_a_core_of_its_own(
+    kafka: KafkaBroker, tmp_path: Path
+) -> None:
+    cores = Cores.pinned()
+    with running_gateway(kafka.bootstrap_servers, tmp_path, 60, 10, cores=cores) as group:
+        [worker] = group.pool
+        tasks = list(Path(f"/proc/{worker.process.pid}/task").iterdir())
+        placed = {frozenset(os.sched_getaffinity(int(task.name))) for task in tasks}
+    assert len(tasks) > 1 and placed == {cores.own}  # every thread it started, Faust's consumer thread among them
+    assert os.sched_getaffinity(0) != cores.own  # the test's own thread went back where it was
