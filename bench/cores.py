@@ -39,7 +39,8 @@ class Cores:
         return self.own != self.rest
 
     def enter(self) -> None:
-        """The calling thread, and every process it starts from now on, on the shared cores."""
+        """The calling thread, and every process it starts from now on, on `rest`: where all but the
+        pipeline under test runs."""
         os.sched_setaffinity(0, self.rest)
 
     @contextmanager
