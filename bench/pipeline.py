@@ -197,13 +197,15 @@ async def _aiokafka_fast(bootstrap: str, sources: list[str], sink: str, n: int) 
 
 
 def _forwarder(
-    bootstrap: str, work: Path, tag: str, sources: list[str], sink: str, tuned: bool
+    bootstrap: str, work: Path, tag: str, sources: list[str], sink: str, tuned: bool, cores: Cores = SHARED
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, f"{tag}-forward{'-tuned' if tuned else ''}",
-         ",".join(sources), sink, str(work / ("faust-tuned" if tuned else "faust")), "tuned" if tuned else "defaults"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    """A Faust forwarder in a process of its own, started on `cores.own`."""
+    with cores.under_test():
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, f"{tag}-forward{'-tuned' if tuned else ''}",
+             ",".join(sources), sink, str(work / ("faust-tuned" if tuned else "faust")), "tuned" if tuned else "defaults"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
 
 
 BASELINES = ("aiokafka_fast", "faust_tuned", "aiokafka_loop", "faust_forward")
@@ -237,8 +239,7 @@ def baseline_spans(
     for name, tuned in (("faust_tuned", True), ("faust_forward", False)):
         if name not in only:
             continue
-        with cores.under_test():
-            forward = _forwarder(bootstrap, work, f"{t}-{name}", sources[name], f"{t}.out.{name}", tuned)
+        forward = _forwarder(bootstrap, work, f"{t}-{name}", sources[name], f"{t}.out.{name}", tuned, cores)
         try:
             spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 900))
         finally:

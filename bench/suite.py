@@ -189,8 +189,7 @@ def forwarder_latency(
     def key(r: ConsumerRecord[bytes, bytes]) -> str | None:
         return r.key.decode() if r.key is not None else None
 
-    with cores.under_test():
-        forward = _forwarder(bootstrap, work, f"{tag}-paced", sources, sink, tuned=True)
+    forward = _forwarder(bootstrap, work, f"{tag}-paced", sources, sink, tuned=True, cores=cores)
     try:
         warm = captures(50, seed=97)  # forwarded once the forwarder has joined its group
         asyncio.run(_paced(bootstrap, names, warm.payloads, 100.0))
