@@ -58,6 +58,9 @@ class Scheme:
 
 DEFAULT_SCHEME = Scheme()
 
+# How many templates Protector.protect projects one at a time, and up to how many with W first.
+FEW_TEMPLATES, SOME_TEMPLATES = 3, 64
+
 
 def _projection_seed(key: bytes, version: int, model: str, dim: int, scheme: Scheme) -> int:
     label = f"facegate/iom/v1|{model}|{dim}|{scheme.hashes}|{scheme.q}|{version}".encode()
@@ -87,7 +90,7 @@ class Protector:
     def protect(self, embeddings: Vectors) -> Codes:
         """Codes (n, code_bytes) for a batch of raw embeddings (n, dim)."""
         centred = normalise(np.atleast_2d(embeddings).astype(np.float32) - self.mean)
-        projected = centred @ self._w.T
+        projected = self._project(centred)
         if self.scheme.q == 2:
             bits = projected > 0
         else:
@@ -97,6 +100,17 @@ class Protector:
             np.put_along_axis(bits, winners[..., None], True, axis=2)
             bits = bits.reshape(len(centred), -1)
         return np.packbits(bits, axis=1)
+
+    def _project(self, centred: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """`centred @ W.T`, (n, rows). OpenBLAS's matrix product packs its operands on every call, the
+        whole of W (2 MiB at 512-d) when it comes second: ten times a matrix-vector product's cost at
+        two templates. A paced worker protects a few at a time, so those go one by one, and up to
+        tens with W first, which packs less (bench/PROFILES.md)."""
+        if 0 < len(centred) <= FEW_TEMPLATES:
+            return np.stack([self._w @ row for row in centred])
+        if len(centred) <= SOME_TEMPLATES:
+            return np.ascontiguousarray((self._w @ centred.T).T)
+        return np.asarray(centred @ self._w.T)
 
     def score(self, a: Codes, b: Codes) -> npt.NDArray[np.float64]:
         """Agreement of paired codes (row i of a with row i of b)."""

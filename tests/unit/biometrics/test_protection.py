@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.core.biometrics.protection import Protector, Scheme, all_pairs_agreement, hamming
+from gateway.core.biometrics.protection import (
+    FEW_TEMPLATES,
+    SOME_TEMPLATES,
+    Protector,
+    Scheme,
+    all_pairs_agreement,
+    hamming,
+)
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 
 FACES = Population.create(SYNTHETIC_512, 50, seed=4).captures(np.arange(50), 0)
@@ -25,6 +32,26 @@ def test_codes_are_deterministic_from_key_version_and_model() -> None:
         codes = other.protect(FACES)
         # Unrelated transforms agree on about half the bits, like strangers.
         assert 0.45 < float(np.mean(other.score(one, codes))) < 0.55
+
+
+@pytest.mark.parametrize("scheme", [Scheme(), Scheme(hashes=64, q=4)])
+def test_a_batch_of_any_size_gets_the_codes_each_template_gets_from_exact_arithmetic(scheme: Scheme) -> None:
+    # protect() projects a few templates one at a time, more with W first, many with W second.
+    faces = Population.create(SYNTHETIC_512, 100, seed=5).captures(np.arange(100), 0)
+    mean = np.full(512, 0.01, dtype=np.float32)
+    protector = Protector(KEY_A, 1, "m", mean, scheme)
+    centred = faces.astype(np.float64) - mean
+    exact = (centred / np.linalg.norm(centred, axis=1, keepdims=True)) @ protector._w.T.astype(np.float64)
+    for n in (1, 2, FEW_TEMPLATES, FEW_TEMPLATES + 1, SOME_TEMPLATES, SOME_TEMPLATES + 1, 100):
+        codes = protector.protect(faces[:n])
+        assert codes.shape == (n, scheme.code_bytes)
+        if scheme.q == 2:
+            bits = np.unpackbits(codes, axis=1).astype(bool)
+            clear = np.abs(exact[:n]) > 1e-4  # float32 may round a projection this close to 0 either way
+            assert clear.mean() > 0.999 and np.array_equal(bits[clear], (exact[:n] > 0)[clear])
+        else:
+            winners = np.unpackbits(codes, axis=1).reshape(n, scheme.hashes, scheme.q).argmax(axis=2)
+            assert np.mean(winners == exact[:n].reshape(n, scheme.hashes, scheme.q).argmax(axis=2)) > 0.999
 
 
 def test_agreement_counts_equal_argmax_indices_for_q_above_two() -> None:
