@@ -130,6 +130,8 @@ def test_worker_probes_and_production_mode(value_set: str) -> None:
     [worker] = deployment["spec"]["template"]["spec"]["containers"]
     assert worker["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # A large gallery's batch holds the event loop for up to ~1 s: no probe gives up on an answer sooner.
+    assert all(worker[probe]["timeoutSeconds"] >= 5 for probe in ("startupProbe", "livenessProbe", "readinessProbe"))
     env = worker_env(rendered(value_set))
     assert env["FACEGATE_ENV"] == "production" and env["FACEGATE_POLICY_DIR"] == "/etc/facegate/policies"
     [policies] = [c for c in of_kind(rendered(value_set), "ConfigMap") if c["metadata"]["name"].endswith("-policies")]
