@@ -9,7 +9,8 @@ restart the pod).
 So a batch is decided in slices of about `budget` seconds each, sized from how long the last slice
 took per capture, and the loop gets a turn after each. A slice holds at least 64 captures: a
 batch of one costs the search ~10x per capture what a batch of 1,000 does, while from 64 up it
-cost the same per capture at 1M (bench/PROFILES.md).
+cost the same per capture at 1M (bench/PROFILES.md). Lifecycle records are decided the same way
+(a backlog's batch of 1,000 enrollments held the loop for about half a second on a Zen 3 host).
 """
 
 from __future__ import annotations
@@ -37,15 +38,30 @@ class Turns:
     async def decide(self, items: Sequence[T], decide: Callable[[Sequence[T]], None]) -> float:
         """`decide` every item, in order, once, in consecutive slices, with the loop's turn between
         two slices; returns the seconds spent deciding (the turns not counted)."""
+
+        def whole(some: Sequence[T]) -> int:
+            decide(some)
+            return len(some)
+
+        return (await self._slices(items, whole))[0]
+
+    async def decide_until(self, items: Sequence[T], decide: Callable[[Sequence[T]], int]) -> int:
+        """Like `decide`, for a `decide` that may stop inside its slice (it returns how many of the
+        slice's items it decided, the first ones): stops there; returns how many items were decided."""
+        return (await self._slices(items, decide))[1]
+
+    async def _slices(self, items: Sequence[T], decide: Callable[[Sequence[T]], int]) -> tuple[float, int]:
         spent, start = 0.0, 0
         while start < len(items):
             if start:
                 await asyncio.sleep(0)  # one turn of the event loop: whatever became ready runs
             some = items[start : start + self.size]
             began = self.clock()
-            decide(some)
+            done = decide(some)
             took = self.clock() - began
             spent += took
-            start += len(some)
+            start += done
+            if done < len(some):
+                break
             self.size = max(self.least, int(self.budget * len(some) / took)) if took > 0 else len(items)
-        return spent
+        return spent, start

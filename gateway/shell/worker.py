@@ -32,7 +32,7 @@ from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.signing import completeness_checkpoint, partition_checkpoint, sign_checkpoint, signing_time
 from gateway.core.audit.tlog import EMPTY_ROOT, leaf_hash
 from gateway.core.context import Context
-from gateway.core.lifecycle.dispatch import decide_in_order
+from gateway.core.lifecycle.dispatch import in_slices
 from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase, sweep_slices
 from gateway.core.messages import InputRecord, Output
 from gateway.core.pipeline import process_batch
@@ -110,6 +110,7 @@ class Worker:
         cast(Any, self.app.transport).Consumer = fetching(*fetch, lanes)
         self.stall = StallClock(time.monotonic)
         self.turns = Turns()  # a batch is decided in slices, the event loop's turn between them
+        self.lifecycle_turns = Turns()  # learned apart: a lifecycle record costs what a capture does not
         self.metrics.produce_stalled.set_function(self.stall.oldest)
         faust_sensors(self.app, self.metrics.registry, settings.faust_metrics)
         register_scraped(self.metrics.registry, self.app, self._assigned, self.runtime.state.enrolled_counts)
@@ -289,10 +290,11 @@ class Worker:
 
     async def decide_lifecycle(self, events: list[Any]) -> list[Any]:
         """Enrollments, consent records, share requests and camera registrations, decided in order
-        by the core's lifecycle steps and committed together; a refusal that may only mean the
-        feeds have not read the consent or enrollment it needs yet is decided again once they have
-        (with what came before it committed first). Returns the events decided (the others'
-        partitions were revoked meanwhile: their new owner decides them)."""
+        by the core's lifecycle steps (in slices, the event loop's turn between them: turns.py)
+        and committed together; a refusal that may only mean the feeds have not read the consent
+        or enrollment it needs yet is decided again once they have (with what came before it
+        committed first). Returns the events decided (the others' partitions were revoked
+        meanwhile: their new owner decides them)."""
         await self.feeds.caught_up.wait()
         await self.partitions.settled.wait()
         async with self.partitions.lock:
@@ -301,7 +303,7 @@ class Worker:
             start, retried = 0, False
             while start < len(records):
                 ctx = await self._context({r.partition for r in records[start:]})
-                decided = decide_in_order(records[start:], ctx, retried=retried)
+                decided = await self.lifecycle_turns.decide_until(records[start:], in_slices(ctx, retried=retried))
                 if decided:
                     await self._commit(ctx)
                 start += decided

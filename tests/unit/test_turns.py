@@ -80,3 +80,31 @@ def test_slow_items_never_shrink_a_slice_below_the_least() -> None:
     turns = Turns(budget=TICK, least=3, clock=clock)
     asyncio.run(turns.decide(list(range(7)), clock.decide))
     assert [len(s) for s in clock.slices] == [3, 3, 1]
+
+
+def test_deciding_until_stops_where_a_slice_was_cut_short() -> None:
+    clock = Clock(per_item=TICK)
+    turns = Turns(budget=4 * TICK, least=2, clock=clock)
+    stop_at = 7  # the item before which the decision stops (a refusal worth deciding again later)
+
+    def decide(some: Sequence[int]) -> int:
+        done = [i for i in some if i < stop_at]
+        clock.decide(done)
+        return len(done)
+
+    decided = asyncio.run(turns.decide_until(list(range(20)), decide))
+    assert decided == stop_at
+    assert [i for s in clock.slices for i in s] == list(range(stop_at))
+    assert [len(s) for s in clock.slices] == [2, 4, 1]  # nothing offered after the cut
+
+
+def test_deciding_until_decides_every_item_when_nothing_stops_it() -> None:
+    clock = Clock(per_item=TICK)
+    turns = Turns(budget=3 * TICK, least=1, clock=clock)
+
+    def decide(some: Sequence[int]) -> int:
+        clock.decide(some)
+        return len(some)
+
+    assert asyncio.run(turns.decide_until(list(range(10)), decide)) == 10
+    assert [len(s) for s in clock.slices] == [1, 3, 3, 3]

@@ -3,7 +3,8 @@ worth deciding again."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import CameraRegistration
@@ -82,6 +83,13 @@ def decide_in_order(records: Sequence[InputRecord], ctx: Context, *, retried: bo
             return n
         ctx.adopt(tried)
     return len(records)
+
+
+def in_slices(ctx: Context, *, retried: bool = False) -> Callable[[Sequence[InputRecord]], int]:
+    """`decide_in_order` for a run given in consecutive slices (the worker gives its event loop a
+    turn between two): only the run's first record may be the one decided again."""
+    retry = itertools.chain([retried], itertools.repeat(False))
+    return lambda some: decide_in_order(some, ctx, retried=next(retry))
 
 
 def decide_records(records: Sequence[InputRecord], ctx: Context) -> None:

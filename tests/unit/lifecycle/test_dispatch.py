@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.contract.models import AuditRecord, RejectedEvent
 from gateway.contract.vocabulary import Decision
-from gateway.core.lifecycle.dispatch import decide_in_order, decide_lifecycle, worth_redoing
+from gateway.core.lifecycle.dispatch import decide_in_order, decide_lifecycle, in_slices, worth_redoing
 from gateway.core.messages import InputRecord
 from tests.support.core import CODEC, NAMES, NOW, context, key_of
 from tests.support.lifecycle import T0, apply, consent, enrollment, give, new_state, on, share_request
@@ -94,3 +94,19 @@ def test_a_retried_refusal_stands_and_a_record_twice_in_a_run_is_decided_once() 
     twice = context(new_state())
     assert decide_in_order([granted, granted], twice) == 2
     assert len(on(twice.result, NAMES.audit)) == 1 and twice.result.duplicates == 1
+
+
+def test_a_run_in_slices_retries_only_its_first_record() -> None:
+    """The worker decides a run in slices with the event loop's turn between them: the slices
+    decide what the whole run would, and only the run's first record is the one retried."""
+    refused = [at(NAMES.enroll("acme"), CODEC.encode(enrollment(f"nobody{n}")), 10 + n) for n in range(3)]
+    ctx = context(new_state())
+    decide = in_slices(ctx, retried=True)
+    assert decide(refused[:1]) == 1, "the retried record's refusal stands"
+    assert decide(refused[1:]) == 0, "a later refusal stops the run, as in one step"
+    whole = context(new_state())
+    assert decide_in_order(refused, whole, retried=True) == 1
+    assert [o.value for o in ctx.result.outputs] == [o.value for o in whole.result.outputs]
+
+    not_retried = in_slices(context(new_state()))
+    assert not_retried(refused[:1]) == 0
