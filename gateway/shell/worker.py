@@ -33,7 +33,7 @@ from gateway.core.audit.signing import completeness_checkpoint, partition_checkp
 from gateway.core.audit.tlog import EMPTY_ROOT, leaf_hash
 from gateway.core.context import Context
 from gateway.core.lifecycle.dispatch import in_slices
-from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase, sweep_slices
+from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase_each, sweep_slices
 from gateway.core.messages import InputRecord, Output
 from gateway.core.pipeline import process_batch
 from gateway.core.records import UNKNOWN_TENANT
@@ -111,6 +111,7 @@ class Worker:
         self.stall = StallClock(time.monotonic)
         self.turns = Turns()  # a batch is decided in slices, the event loop's turn between them
         self.lifecycle_turns = Turns()  # learned apart: a lifecycle record costs what a capture does not
+        self.sweep_turns = Turns()  # and an erasure what neither does
         self.metrics.produce_stalled.set_function(self.stall.oldest)
         faust_sensors(self.app, self.metrics.registry, settings.faust_metrics)
         register_scraped(self.metrics.registry, self.app, self._assigned, self.runtime.state.enrolled_counts)
@@ -325,20 +326,19 @@ class Worker:
             # Batches are decided between slices: walking 2M enrollments at once held every
             # capture in flight for seconds each sweep.
             await asyncio.sleep(0)
+        # A commit per batch, the lock released between two and the loop's turn between slices: a
+        # key revoked (or a day's enrollments past retention) at 1M subjects per tenant makes a
+        # quarter of a million erasures per partition due at once, which in one step would hold
+        # every capture and the liveness probe for minutes.
+        size = self.settings.batch_size
         for partition, items in sorted(by_partition.items()):
-            async with self.partitions.lock:
-                if not self.partitions.ours(partition):
-                    continue
-                ctx = await self._context({partition})
-                for due in items:
-                    tried = ctx.fork()
-                    try:
-                        erase(tried, due)
-                    except Exception as exc:  # a bug erasing one subject: the others go on, the next sweep retries
-                        ctx.result.errors.append(f"erasing ({type(exc).__name__})")
-                        continue
-                    ctx.adopt(tried)
-                await self._commit(ctx)
+            for start in range(0, len(items), size):
+                async with self.partitions.lock:
+                    if not self.partitions.ours(partition):
+                        break
+                    ctx = await self._context({partition})
+                    await self.sweep_turns.decide(items[start : start + size], partial(erase_each, ctx))
+                    await self._commit(ctx)
 
     async def _context(self, partitions: set[int]) -> Context:
         """A context for deciding inputs of these partitions, their audit chains loaded from the log."""

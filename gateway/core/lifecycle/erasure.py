@@ -138,6 +138,19 @@ def _change(history: ConsentHistory | None, consent: ConsentRecord) -> Reason:
     return Reason.CONSENT_NARROWED if kept and (fewer or ends_earlier) else Reason.CONSENT_UPDATED
 
 
+def erase_each(ctx: Context, dues: Iterable[DueErasure]) -> None:
+    """Erase each of `dues` into `ctx`, each apart from the others: a bug erasing one subject is
+    counted in `errors` (naming its kind only) and the others go on; the next sweep retries it."""
+    for due in dues:
+        tried = ctx.fork()
+        try:
+            erase(tried, due)
+        except Exception as exc:  # confined to this subject: nothing of it is kept
+            ctx.result.errors.append(f"erasing ({type(exc).__name__})")
+            continue
+        ctx.adopt(tried)
+
+
 def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list[str]]:
     """The enrollments (tenant/subject) a sweep must look at, for `due_erasures`, in slices of what
     was examined (the caller lets other work run between them): every one of a tenant whose pack

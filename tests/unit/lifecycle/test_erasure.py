@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from gateway.contract.models import AuditRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.lifecycle.erasure import due_erasures, erase, on_consent, sweep_slices
+from gateway.core.lifecycle.erasure import due_erasures, erase, erase_each, on_consent, sweep_slices
 from gateway.core.policy.reasons import Reason
 from gateway.core.state import GatewayState
 from gateway.keyring import Keyring
@@ -103,6 +103,20 @@ def test_bipa_erases_three_years_after_the_last_interaction() -> None:
     erase(s, due)
     audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
     assert audit.rule_ids == ["R11"] and audit.reason_codes == ["RETENTION"]
+
+
+def test_erasing_many_confines_an_error_to_its_subject() -> None:
+    state = enrolled(enrolled(new_state(), "s1"), "s2")
+    state.policies["acme"] = policy_for("acme", pack="bipa-il")
+    due = sorted(due_erasures(state, NOW + timedelta(days=1095), lambda p: True), key=lambda d: d.subject_id)
+    assert [d.subject_id for d in due] == ["s1", "s2"]
+    broken = replace(due[0], reason=Reason.ENROLLED)  # no rule erases for this reason: erase raises
+    s = context(state)
+    erase_each(s, [broken, due[1]])
+    assert s.result.errors == ["erasing (KeyError)"]
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert [(a.decision, a.reason_codes) for a in audits] == [(Decision.ERASED, ["RETENTION"])]
+    assert [o.key for o in on(s.result, NAMES.enrolled)] == [b"acme/s2"], "only s2 is tombstoned"
 
 
 def test_a_worker_sweeps_only_the_partitions_it_owns() -> None:
