@@ -55,7 +55,9 @@ from gateway.shell.turns import Turns
 log = logging.getLogger("facegate")
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
-SWEEP_SLICE = 10_000  # enrollments looked at between two chances for the batches to run
+# Enrollments looked at between two turns of the event loop: ~5 us each when not due, ~75 us when
+# due (a whole gallery is, after a key's revocation): 10,000 held /healthz for 3 s (bench/PROFILES.md).
+SWEEP_SLICE = 1_000
 DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
 RESIGN_IDLE_SECONDS = 60.0  # an idle chain's head is signed again this often: a stalled stream shows
 Timed = Callable[[str, float], None]  # told how long a phase of a batch took (seconds)
