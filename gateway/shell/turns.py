@@ -9,8 +9,9 @@ restart the pod).
 So a batch is decided in slices of about `budget` seconds each, sized from how long the last slice
 took per capture, and the loop gets a turn after each. A slice holds at least 64 captures: a
 batch of one costs the search ~10x per capture what a batch of 1,000 does, while from 64 up it
-cost the same per capture at 1M (bench/PROFILES.md). Lifecycle records are decided the same way
-(a backlog's batch of 1,000 enrollments held the loop for about half a second on a Zen 3 host).
+cost the same per capture at 1M (bench/PROFILES.md). Lifecycle records and a sweep's erasures
+are decided the same way (a backlog's batch of 1,000 enrollments held the loop for about half a
+second on a Zen 3 host, and a sweep's erasures for seconds).
 """
 
 from __future__ import annotations

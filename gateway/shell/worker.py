@@ -55,7 +55,7 @@ from gateway.shell.turns import Turns
 log = logging.getLogger("facegate")
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
-# Enrollments looked at between two turns of the event loop: ~5 us each when not due, ~75 us when
+# Enrollments looked at between two turns of the event loop: a few us each when not due, ~75 us when
 # due (a whole gallery is, after a key's revocation): 10,000 held /healthz for 3 s (bench/PROFILES.md).
 SWEEP_SLICE = 1_000
 DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
@@ -330,8 +330,8 @@ class Worker:
             await asyncio.sleep(0)
         # A commit per batch, the lock released between two and the loop's turn between slices: a
         # key revoked (or a day's enrollments past retention) at 1M subjects per tenant makes a
-        # quarter of a million erasures per partition due at once, which in one step would hold
-        # every capture and the liveness probe for minutes.
+        # quarter of a million erasures per partition due at once (~0.35 ms each), which in one step
+        # would hold every capture and the liveness probe for over a minute.
         size = self.settings.batch_size
         for partition, items in sorted(by_partition.items()):
             for start in range(0, len(items), size):
