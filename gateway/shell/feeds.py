@@ -34,6 +34,7 @@ from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import READ_BATCH, partitions_of
 from gateway.settings import Settings
 from gateway.shell.heap import freeze_loaded
+from gateway.shell.periodic import repeat
 
 log = logging.getLogger("facegate.feeds")
 # While the feeds load, what they applied is frozen out of the collector every FREEZE_EVERY records
@@ -145,7 +146,10 @@ class FeedReader(Service):
             await asyncio.sleep(0.01)  # poll interval while _follow applies records
         return False
 
-    @Service.timer(1.0)
+    @Service.task
+    async def _measure_lag_every_second(self) -> None:
+        await repeat(self, 1.0, self._measure_lag)
+
     async def _measure_lag(self) -> None:
         if self._consumer is None or not self.caught_up.is_set():
             return

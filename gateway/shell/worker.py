@@ -48,6 +48,7 @@ from gateway.shell.fetch_lanes import FetchLanes
 from gateway.shell.handoff import QuickHandOff
 from gateway.shell.metrics import GatewayMetrics, faust_sensors, register_scraped
 from gateway.shell.partitions import Partitions
+from gateway.shell.periodic import Periodic, repeat
 from gateway.shell.runtime import Runtime
 from gateway.shell.stall import StallClock
 from gateway.shell.turns import Turns
@@ -172,18 +173,26 @@ class Worker:
             async for events in batches:
                 await self._decide_held(events, partial(self.decide_lifecycle, events))
 
-        @self.app.timer(interval=settings.sweep_interval_ms / 1000)  # type: ignore[untyped-decorator]
-        async def retention_sweep() -> None:
-            await self.sweep()
+        def every(seconds: float) -> Callable[[Periodic], Periodic]:
+            """Started with the app, every `seconds`: not with mode's timers, which warn whenever
+            a run waited behind a flood longer than its interval (periodic.py)."""
 
-        @self.app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+            def started(work: Periodic) -> Periodic:
+                self.app.task(partial(repeat, self.app, seconds, work))
+                return work
+
+            return started
+
+        every(settings.sweep_interval_ms / 1000)(self.sweep)
+
+        @every(5.0)
         async def gauges() -> None:
             self.metrics.ignored.set(self.runtime.state.ignored_records)
             self.metrics.ready.set(1 if self.is_ready() else 0)
             self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
             self.retention_gauges()
 
-        @self.app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+        @every(1.0)
         async def checkpoints() -> None:
             await self.sign_heads()
             await self.sign_completeness()
@@ -200,7 +209,7 @@ class Worker:
             await self.sign_completeness(final=True)
             await self.checkpoint_watch.stop()
 
-        @self.app.timer(interval=60.0)  # type: ignore[untyped-decorator]
+        @every(60.0)
         async def forget_old_event_ids() -> None:
             self.partitions.forget_before(int(time.time() * 1000) - settings.dedupe_window_ms)
 
