@@ -33,7 +33,7 @@ from gateway.core.audit.signing import completeness_checkpoint, partition_checkp
 from gateway.core.audit.tlog import EMPTY_ROOT, leaf_hash
 from gateway.core.context import Context
 from gateway.core.lifecycle.dispatch import in_slices
-from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase_each, sweep_slices
+from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase_each, still_due, sweep_slices
 from gateway.core.messages import InputRecord, Output
 from gateway.core.pipeline import process_batch
 from gateway.core.records import UNKNOWN_TENANT
@@ -174,7 +174,7 @@ class Worker:
                 await self._decide_held(events, partial(self.decide_lifecycle, events))
 
         def every(seconds: float) -> Callable[[Periodic], Periodic]:
-            """Started with the app, every `seconds`: not with mode's timers, which warn whenever
+            """Started with the app, `seconds` apart: not with mode's timers, which warn whenever
             a run waited behind a flood longer than its interval (periodic.py)."""
 
             def started(work: Periodic) -> Periodic:
@@ -344,11 +344,19 @@ class Worker:
         size = self.settings.batch_size
         for partition, items in sorted(by_partition.items()):
             for start in range(0, len(items), size):
+                found = items[start : start + size]
                 async with self.partitions.lock:
                     if not self.partitions.ours(partition):
                         break
+                    # The lifecycle agent may have decided some of these subjects since the walk
+                    # (a re-enrollment, a renewed consent, a withdrawal): once the feeds have read
+                    # what it wrote, only those still due are erased.
+                    consents = {self.names.consent(d.tenant_id) for d in found}
+                    if not await self.feeds.sync({self.names.enrolled, *consents}):
+                        return  # the feeds lag behind: the next sweep looks again
                     ctx = await self._context({partition})
-                    await self.sweep_turns.decide(items[start : start + size], partial(erase_each, ctx))
+                    erasing = still_due(self.runtime.state, ctx.now, self.partitions.ours, found)
+                    await self.sweep_turns.decide(erasing, partial(erase_each, ctx))
                     await self._commit(ctx)
 
     async def _context(self, partitions: set[int]) -> Context:

@@ -151,6 +151,16 @@ def erase_each(ctx: Context, dues: Iterable[DueErasure]) -> None:
         ctx.adopt(tried)
 
 
+def still_due(
+    state: GatewayState, now: datetime, owned: Callable[[int], bool], found: Iterable[DueErasure]
+) -> list[DueErasure]:
+    """Of what a sweep's walk `found` due, what is due now. A sweep erases in batches with other
+    work between them, and a subject may have been re-enrolled (its retention starts again), had
+    its consent renewed, or been erased on withdrawal meanwhile: erasing it from the walk's list
+    would tombstone a valid template, or erase and notify twice."""
+    return list(due_erasures(state, now, owned, [consent_key(d.tenant_id, d.subject_id) for d in found]))
+
+
 def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list[str]]:
     """The enrollments (tenant/subject) a sweep must look at, for `due_erasures`, in slices of what
     was examined (the caller lets other work run between them): every one of a tenant whose pack

@@ -7,12 +7,25 @@ from datetime import datetime, timedelta
 
 from gateway.contract.models import AuditRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.lifecycle.erasure import due_erasures, erase, erase_each, on_consent, sweep_slices
+from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.lifecycle.erasure import due_erasures, erase, erase_each, on_consent, still_due, sweep_slices
+from gateway.core.messages import InputRecord
 from gateway.core.policy.reasons import Reason
 from gateway.core.state import GatewayState
 from gateway.keyring import Keyring
-from tests.support.core import CODEC, NAMES, NOW, context
-from tests.support.lifecycle import AGREEMENT, apply, consent, enrolled, give, new_state, on, policy_for, record
+from tests.support.core import CODEC, NAMES, NOW, context, key_of
+from tests.support.lifecycle import (
+    AGREEMENT,
+    apply,
+    consent,
+    enrolled,
+    enrollment,
+    give,
+    new_state,
+    on,
+    policy_for,
+    record,
+)
 
 
 def test_a_withdrawal_tombstones_the_enrollment_notifies_the_tenant_and_is_audited() -> None:
@@ -117,6 +130,40 @@ def test_erasing_many_confines_an_error_to_its_subject() -> None:
     audits = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
     assert [(a.decision, a.reason_codes) for a in audits] == [(Decision.ERASED, ["RETENTION"])]
     assert [o.key for o in on(s.result, NAMES.enrolled)] == [b"acme/s2"], "only s2 is tombstoned"
+
+
+def test_a_sweep_erases_only_what_is_still_due_when_its_batch_comes() -> None:
+    # The walk lists the due, then erases them a batch at a time with the lifecycle agent's
+    # batches between: what it decided meanwhile must not be undone.
+    state = enrolled(enrolled(enrolled(new_state(), "s1"), "s2"), "s3")
+    state.policies["acme"] = policy_for("acme", pack="bipa-il")
+    later = NOW + timedelta(days=1095)
+    found = sorted(due_erasures(state, later, lambda p: True), key=lambda d: d.subject_id)
+    assert [(d.subject_id, d.reason) for d in found] == [(s, Reason.RETENTION) for s in ("s1", "s2", "s3")]
+
+    # s1 enrolls again (its retention starts again), s2 withdraws (erased at once).
+    def at_later(topic: str, value: bytes) -> InputRecord:
+        return InputRecord(topic, 0, 9, value, int(later.timestamp() * 1000), key_of(value))
+
+    again = context(state, now=later)
+    enroll(at_later(NAMES.enroll("acme"), CODEC.encode(enrollment("s1"))), again)
+    apply(state, again.result)
+    withdrawal = consent("s2", status=ConsentStatus.WITHDRAWN, withdrawn_at=later)
+    give(state, withdrawal)
+    gone = context(state, now=later)
+    on_consent(at_later(NAMES.consent("acme"), CODEC.encode(withdrawal)), "acme/s2", gone)
+    assert [o.key for o in on(gone.result, NAMES.enrolled)] == [b"acme/s2"]
+    apply(state, gone.result)
+    due = still_due(state, later, lambda p: True, found)
+    assert [(d.subject_id, d.reason) for d in due] == [("s3", Reason.RETENTION)]
+    s = context(state, now=later)
+    erase_each(s, due)
+    assert [o.key for o in on(s.result, NAMES.enrolled)] == [b"acme/s3"]  # s1's new template is kept
+    assert len(on(s.result, NAMES.audit)) == 1  # s2 is not erased, nor notified, a second time
+    # What the walk found, erased as found, would have done both.
+    stale = context(state, now=later)
+    erase_each(stale, found)
+    assert len(on(stale.result, NAMES.enrolled)) == 3 and len(on(stale.result, NAMES.audit)) == 3
 
 
 def test_a_worker_sweeps_only_the_partitions_it_owns() -> None:
