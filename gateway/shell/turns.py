@@ -4,8 +4,8 @@ Deciding is synchronous: while a batch is decided nothing else on the worker's e
 /healthz, /readyz or /metrics, not Faust's hand-off of fetched messages, not a rebalance callback.
 A backlog's batch of ~1,000 captures took 0.44-0.63 s to decide at 1M enrolled per tenant on a Zen 5
 host and 0.86 s at 2M (bench/PROFILES.md), and 1:N search alone costs about 1.25 ms per capture at
-1M on an AVX2 host: more than the chart's liveness probe waits (1 s; three failures in a row
-restart the pod).
+1M on an AVX2 host: a batch of 1,000 would hold the loop over a second, and the chart's liveness probe
+waits for up to 5 s (three failures in a row restart the pod).
 So a batch is decided in slices of about `budget` seconds each, sized from how long the last slice
 took per capture, and the loop gets a turn after each. A slice holds at least 64 captures: a
 batch of one costs the search ~10x per capture what a batch of 1,000 does, while from 64 up it
