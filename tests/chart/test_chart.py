@@ -590,3 +590,20 @@ def test_the_chart_readme_lists_every_value() -> None:
 
     missing = [key for key in leaves(values) if f"`{key}`" not in readme]
     assert not missing
+
+
+def test_the_chart_is_versioned_with_the_gateway_and_deploys_its_release_by_default() -> None:
+    # A chart made for one release's topic contract, deploying another release's image, fails on
+    # the first record; so the default tag is the appVersion, which names this release.
+    from gateway import __version__
+
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["version"] == chart["appVersion"] == __version__
+    images = {c["image"] for spec in pod_specs(rendered("minimal-values.yaml")) for c in containers(spec)}
+    assert images == {f"{values_of('minimal-values.yaml')['image']['repository']}:{__version__}"}
+    pinned = {
+        c["image"]
+        for spec in pod_specs(rendered("minimal-values.yaml", "--set", "image.tag=9.9.9"))
+        for c in containers(spec)
+    }
+    assert {image.rsplit(":", 1)[1] for image in pinned} == {"9.9.9"}
