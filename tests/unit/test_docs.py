@@ -51,8 +51,9 @@ def test_readme_is_short_and_every_relative_link_in_the_docs_resolves() -> None:
     assert len(readme.read_bytes()) <= 10_500, "the README keeps to what a newcomer needs; the rest is in docs/"
     for doc in ("operations", "vendors", "tenants", "regulators", "rules", "design"):
         assert f"docs/{doc}.md" in readme.read_text(), doc
+    assert "(CHANGELOG.md)" in readme.read_text()
     broken = []
-    for page in [readme, *sorted((ROOT / "docs").glob("*.md"))]:
+    for page in [readme, ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
             if "://" not in target and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
@@ -81,3 +82,14 @@ def test_every_threat_names_tests_that_exist() -> None:
             assert (ROOT / path).exists(), reference
             assert not function or f"def {function}(" in (ROOT / path).read_text(), reference
     assert "**open**" not in text, "an open threat belongs under Known gaps"
+
+
+def test_the_changelog_names_this_release_and_only_variables_the_docs_describe() -> None:
+    from gateway import __version__
+
+    text = (ROOT / "CHANGELOG.md").read_text()
+    assert f"## [{__version__}] - " in text and text.index("## [Unreleased]") < text.index(f"## [{__version__}]")
+    variables = re.compile(r"`(FACEGATE_[A-Z0-9_]+)`")
+    named = set(variables.findall(text))
+    documented = {v for page in (ROOT / "docs").glob("*.md") for v in variables.findall(page.read_text())}
+    assert named and named <= documented, sorted(named - documented)
