@@ -1,9 +1,14 @@
-"""The worker process's own signal handling, safer than mode's defaults.
+"""The worker process's own signal handling and logging, safer than mode's and Faust's defaults.
 
 mode answers SIGUSR1 by logging every task's stack *with its local variables* — which in this
 worker include raw captures and protected templates — and SIGUSR2 by entering pdb, which hangs
 a pod that has no terminal. Here SIGUSR1 logs where each task waits, without locals, and
 SIGUSR2 is ignored with a warning.
+
+Faust's worker draws a terminal spinner at log levels WARN and above, and for it sets the root
+logger to DEBUG for the life of the process: every debug call of every library (aiokafka's
+fetcher for each fetch, Faust for each message it publishes) then builds a record that no
+handler writes. Here there is no spinner, and the root logger keeps the level asked for.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ def task_stacks(roots: Mapping[str, Any] | None = None) -> str:
 
 
 class GatewayWorker(Worker):
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+        super().on_setup_root_logger(logger, level)
+
     async def _cry(self) -> None:
         agents = {
             f"agent {agent.name} #{n}": actor.it

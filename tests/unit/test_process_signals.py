@@ -1,8 +1,10 @@
-"""A stack dump requested with SIGUSR1 shows where tasks wait, never their variables."""
+"""A stack dump requested with SIGUSR1 shows where tasks wait, never their variables; the worker's
+root logger stays at the level asked for."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from gateway.shell.process_signals import task_stacks
 
@@ -57,3 +59,28 @@ def test_named_roots_show_coroutines_awaited_through_a_wrapper() -> None:
     plain, with_roots = asyncio.run(main())
     assert "decide_batch" not in plain  # the chain stops at the wrapper
     assert "agent captures:" in with_roots and "decide_batch" in with_roots
+
+
+def test_the_workers_keep_the_root_logger_at_the_level_asked_for_unlike_fausts_spinner() -> None:
+    import faust
+    from faust.worker import Worker
+
+    from bench.forward_app import QuietWorker
+    from gateway.shell.process_signals import GatewayWorker
+
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+
+    def debug_after_setup(kind: type[Worker]) -> bool:
+        root.handlers = [logging.NullHandler()]
+        root.setLevel(logging.WARNING)
+        app = faust.App(f"spinner-{kind.__name__}", broker="kafka://127.0.0.1:1", web_enabled=False)
+        kind(app, loglevel="warn", quiet=True).on_setup_root_logger(root, logging.WARNING)
+        return root.isEnabledFor(logging.DEBUG)
+
+    try:
+        assert debug_after_setup(Worker)  # Faust's: every library's debug call builds a record
+        assert not debug_after_setup(GatewayWorker) and not debug_after_setup(QuietWorker)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers = saved[1]
