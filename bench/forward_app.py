@@ -28,8 +28,9 @@ BATCH = 1000
 
 class QuietWorker(Worker):
     """Faust's worker without its terminal spinner, which at WARN keeps the root logger at DEBUG
-    and so builds a record for every debug call no handler writes: 6.7% of a paced forwarder's
-    CPU (bench/PROFILES.md). The gateway's worker does the same (gateway/shell/process_signals.py)."""
+    and so builds a record for every debug call no handler writes: it cost the tuned forwarder a
+    third or more of its backlog rate (bench/PROFILES.md). The gateway's worker starts without it
+    too (gateway/shell/process_signals.py)."""
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
