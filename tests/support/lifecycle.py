@@ -71,9 +71,9 @@ def enrollment(subject: str = "s1", person: int = 0, tenant: str = "acme") -> En
     return Enrollment(tenant_id=tenant, subject_id=subject, template=template, template_model=SYNTHETIC_512.name)
 
 
-def record(topic: str, value: bytes | None, offset: int = 0, partition: int = 0) -> InputRecord:
-    """On `topic`, keyed as its producer would key it, appended by the broker at NOW."""
-    return InputRecord(topic, partition, offset, value, int(NOW.timestamp() * 1000), key_of(value))
+def record(topic: str, value: bytes | None, offset: int = 0, partition: int = 0, at: datetime = NOW) -> InputRecord:
+    """On `topic`, keyed as its producer would key it, appended by the broker `at` (NOW)."""
+    return InputRecord(topic, partition, offset, value, int(at.timestamp() * 1000), key_of(value))
 
 
 def apply(state: GatewayState, result: BatchResult) -> None:

@@ -9,11 +9,10 @@ from gateway.contract.models import AuditRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.lifecycle.erasure import due_erasures, erase, erase_each, on_consent, still_due, sweep_slices
-from gateway.core.messages import InputRecord
 from gateway.core.policy.reasons import Reason
 from gateway.core.state import GatewayState
 from gateway.keyring import Keyring
-from tests.support.core import CODEC, NAMES, NOW, context, key_of
+from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import (
     AGREEMENT,
     apply,
@@ -142,16 +141,13 @@ def test_a_sweep_erases_only_what_is_still_due_when_its_batch_comes() -> None:
     assert [(d.subject_id, d.reason) for d in found] == [(s, Reason.RETENTION) for s in ("s1", "s2", "s3")]
 
     # s1 enrolls again (its retention starts again), s2 withdraws (erased at once).
-    def at_later(topic: str, value: bytes) -> InputRecord:
-        return InputRecord(topic, 0, 9, value, int(later.timestamp() * 1000), key_of(value))
-
     again = context(state, now=later)
-    enroll(at_later(NAMES.enroll("acme"), CODEC.encode(enrollment("s1"))), again)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment("s1")), offset=9, at=later), again)
     apply(state, again.result)
     withdrawal = consent("s2", status=ConsentStatus.WITHDRAWN, withdrawn_at=later)
     give(state, withdrawal)
     gone = context(state, now=later)
-    on_consent(at_later(NAMES.consent("acme"), CODEC.encode(withdrawal)), "acme/s2", gone)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), offset=9, at=later), "acme/s2", gone)
     assert [o.key for o in on(gone.result, NAMES.enrolled)] == [b"acme/s2"]
     apply(state, gone.result)
     due = still_due(state, later, lambda p: True, found)
