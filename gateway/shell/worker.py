@@ -39,6 +39,7 @@ from gateway.core.pipeline import process_batch
 from gateway.core.records import UNKNOWN_TENANT
 from gateway.kafka.provisioning import admin_client, cluster_brokers, ensure_tenant_topics
 from gateway.shell.acks import hold, release
+from gateway.shell.app_loop import OnTheAppLoop
 from gateway.shell.audit_tail import AuditTail
 from gateway.shell.backlog import Backlog
 from gateway.shell.batches import ready_batches, records_behind
@@ -575,9 +576,10 @@ def fetching(min_bytes: int, max_wait_ms: int, lanes: FetchLanes | None = None) 
     """Faust's consumer, its fetches held by the broker until `min_bytes` are ready or `max_wait_ms`
     passed (Faust fixes 1 byte and 1.5 s, so a paced load is fetched a few records at a time), each
     asking for the partitions `lanes` chooses (fetch_lanes.py), each message handed to the streams
-    at once when it can be (handoff.py)."""
+    at once when it can be (handoff.py), served on the app's event loop rather than a thread of
+    its own (app_loop.py)."""
 
-    class Thread(AIOKafkaConsumerThread):
+    class Thread(OnTheAppLoop):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = min_bytes, max_wait_ms  # read by start()
