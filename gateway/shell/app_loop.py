@@ -10,7 +10,10 @@ and a call is a plain await. What a thread bought, fetches running while a batch
 interpreter lock took back: the deciding thread holds it but for the 1:N kernel's passes.
 
 The rebalance listener's callbacks, which Faust hands from the consumer thread to the app's loop
-through a method queue, are awaited directly: the loop is the same.
+through a method queue, are awaited directly: the loop is the same. The group's heartbeats run on
+this loop too: a batch is decided in slices of about 0.1 s (turns.py), far inside the session
+timeout (30 s by default). Measured alternated with the thread at 1k, 100k and 1M enrolled: the p99
+of a paced capture lower in 15 of 16 windows, the CPU per decision about the same.
 """
 
 from __future__ import annotations

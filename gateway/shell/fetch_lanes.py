@@ -3,9 +3,10 @@
 Faust reads the vendors' capture topics and every tenant's lifecycle topics (consent, enroll,
 share requests, cameras) with one consumer, and aiokafka (no incremental fetch sessions) lists
 every partition it may fetch in every fetch request, and parses every partition's entry in every
-response, on Faust's consumer thread. Under a paced load a fetch returns every few milliseconds,
-so 50 tenants (808 partitions at 4 each) made each fetch 100 times larger than the captures need,
-and the consumer thread parsed them holding the GIL the event loop needs (bench/PROFILES.md).
+response. Under a paced load a fetch returns every few milliseconds, so 50 tenants (808 partitions
+at 4 each) made each fetch 100 times larger than the captures need, parsed by Faust's consumer
+thread holding the GIL the event loop needed (bench/PROFILES.md; the consumer now runs on the
+event loop itself, app_loop.py).
 Lifecycle records come at human pace: a lifecycle partition is asked for at most every `interval`
 seconds, and in every fetch for a second after it last held records (a backlog of enrollments
 comes in bursts, and one that paused longer than the interval would wait for it again at every
