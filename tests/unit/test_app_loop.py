@@ -50,7 +50,8 @@ def test_a_consumer_that_cannot_start_fails_the_start_and_leaves_the_loop_runnin
     async def scenario() -> None:
         consumer = _consumer(faust.App("loop-test", broker="kafka://127.0.0.1:1"))
         served: Any = consumer._thread
-        other = asyncio.create_task(asyncio.sleep(3600))  # the app's own work on the same loop
+        # The app's own work on the same loop: a task that ends only if something cancels it.
+        other = asyncio.create_task(asyncio.Event().wait())
         with pytest.raises(KafkaConnectionError):  # as Faust's thread reports it
             await asyncio.wait_for(served.start(), 60)
         await asyncio.wait_for(served.stop(), 60)
