@@ -40,6 +40,7 @@ def run(
     except Exception as exc:  # the admin client raises many kinds; the message is what matters
         errors.print(f"[red]cannot provision topics on {settings.bootstrap_servers}:[/red] {exc}")
         raise typer.Exit(Exit.KAFKA) from None
+    from gateway.shell.heap import FULL_PASSES
     from gateway.shell.process_signals import GatewayWorker
     from gateway.shell.worker import Worker
 
@@ -48,6 +49,7 @@ def run(
         f"facegate worker {settings.app_id} on {settings.bootstrap_servers}; "
         f"web on {settings.web_host}:{settings.web_port} (/healthz /readyz /metrics)"
     )
+    FULL_PASSES.install()  # this process's collector: what outlives a slow full pass is frozen (heap.py)
     GatewayWorker(
         worker.app,
         loglevel=loglevel,

@@ -7,14 +7,31 @@ Freezing moves what survived a collection into a permanent generation that the c
 walks; it is still freed as usual when its last reference goes. Done as the feeds load (each
 pass then walks only what was loaded since the last) and once they have caught up: what was
 loaded by then is the gallery, the consents and the cameras, not garbage.
+
+What the worker makes after that lives long too: the modules and compiled kernels its first
+decisions load, its clients, its caches. At 100k enrolled per tenant that was ~60,000 objects
+and each full pass over them held the loop 25-50 ms (bench/PROFILES.md), so `FullPasses` freezes
+what survived a full pass that took longer than a bound: reachable after a full collection, it is
+long-lived by evidence, and the passes after it are short again. The price is that a cycle alive
+at such a moment is never collected once it becomes garbage, so it happens at most `limit` times
+per process (warming up took three to eight): a worker that keeps making long-lived objects after
+that (a cache filling) is not frozen without end.
+`facegate run` installs it for the worker's process (not a library's business: the collector is
+the process's).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("facegate")
+
+FULL_PASS_BOUND = 0.005  # seconds: a full pass longer than this freezes what survived it
+FULL_PASS_FREEZES = 10  # at most this many times per process
 
 
 def freeze_loaded(final: bool = True) -> int:
@@ -26,3 +43,53 @@ def freeze_loaded(final: bool = True) -> int:
     log.log(logging.INFO if final else logging.DEBUG,
             "%d objects loaded at start frozen out of the garbage collector's full passes", frozen)  # fmt: skip
     return frozen
+
+
+class FullPasses:
+    """A collector callback (`gc.callbacks`): after a full pass that took longer than `bound`
+    seconds, what survived it is frozen, up to `limit` times. Nothing is logged from inside a
+    collection (it may run in the middle of a logging call): `report()` logs what was frozen since
+    it last looked."""
+
+    def __init__(
+        self,
+        bound: float = FULL_PASS_BOUND,
+        limit: int = FULL_PASS_FREEZES,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.bound, self.limit, self.clock = bound, limit, clock
+        self.freezes = 0  # full passes after which the survivors were frozen
+        self.slowest = 0.0  # seconds: the longest of those passes
+        self._began: float | None = None
+        self._reported = 0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._began = self.clock()
+            return
+        if self._began is None:
+            return
+        took, self._began = self.clock() - self._began, None
+        if took > self.bound and self.freezes < self.limit:
+            gc.freeze()  # the collection is over: its lists are consistent, and freezing only moves them
+            self.freezes += 1
+            self.slowest = max(self.slowest, took)
+
+    def install(self) -> None:
+        if self not in gc.callbacks:
+            gc.callbacks.append(self)
+
+    def uninstall(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+    def report(self) -> None:
+        if self.freezes != self._reported:
+            log.info("froze what survived %d slow full garbage collection(s) (the slowest %.0f ms); %d objects frozen",
+                     self.freezes - self._reported, 1000 * self.slowest, gc.get_freeze_count())  # fmt: skip
+            self._reported = self.freezes
+
+
+FULL_PASSES = FullPasses()  # one per process: the collector is

@@ -47,6 +47,7 @@ from gateway.shell.checkpoint_watch import CheckpointWatch
 from gateway.shell.feeds import Apply, FeedReader
 from gateway.shell.fetch_lanes import FetchLanes
 from gateway.shell.handoff import QuickHandOff
+from gateway.shell.heap import FULL_PASSES
 from gateway.shell.metrics import GatewayMetrics, faust_sensors, register_scraped
 from gateway.shell.partitions import Partitions
 from gateway.shell.periodic import Periodic, repeat
@@ -192,6 +193,7 @@ class Worker:
             self.metrics.ready.set(1 if self.is_ready() else 0)
             self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
             self.retention_gauges()
+            FULL_PASSES.report()
 
         @every(1.0)
         async def checkpoints() -> None:

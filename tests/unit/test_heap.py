@@ -1,14 +1,16 @@
-"""Freezing what a worker loaded at start: garbage collected first, the rest no longer walked, still freed."""
+"""Freezing what a worker loaded at start, and what outlived a slow full pass: garbage collected first,
+the rest no longer walked, still freed."""
 
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from gateway.shell.heap import freeze_loaded
+from gateway.shell.heap import FullPasses, freeze_loaded
 
 
 class _Node:
@@ -36,3 +38,86 @@ def test_garbage_is_collected_before_the_rest_is_frozen_and_frozen_objects_are_s
     freed = weakref.ref(kept)
     del kept
     assert freed() is None, "a frozen object is freed when its last reference goes"
+
+
+class _Ticks:
+    """A clock that moves `step` seconds each time it is read: each pass takes `step`."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture
+def watched() -> Iterator[list[FullPasses]]:
+    gc.unfreeze()
+    made: list[FullPasses] = []
+    yield made
+    for passes in made:
+        passes.uninstall()
+    gc.unfreeze()
+
+
+def test_a_slow_full_pass_freezes_what_survived_it_after_collecting_the_garbage(watched: list[FullPasses]) -> None:
+    passes = FullPasses(bound=0.005, clock=_Ticks(0.010))
+    watched.append(passes)
+    passes.install()
+    passes.install()  # once only
+    assert gc.callbacks.count(passes) == 1
+    cycle_a, cycle_b = _Node(), _Node()
+    cycle_a.other, cycle_b.other = cycle_b, cycle_a
+    gone = weakref.ref(cycle_a)
+    del cycle_a, cycle_b
+    kept = _Node()
+    gc.collect(0)  # a young pass: not a full one, nothing frozen
+    assert passes.freezes == 0 and gc.get_freeze_count() == 0
+    gc.collect()
+    assert gone() is None, "the pass collected the garbage before anything was frozen"
+    assert passes.freezes == 1 and passes.slowest == pytest.approx(0.010)
+    assert not any(o is kept for o in gc.get_objects()), "what survived the slow pass is no longer walked"
+    freed = weakref.ref(kept)
+    del kept
+    assert freed() is None, "and is still freed when its last reference goes"
+
+
+def test_a_short_full_pass_freezes_nothing_and_an_uninstalled_watch_sees_no_pass(watched: list[FullPasses]) -> None:
+    passes = FullPasses(bound=0.005, clock=_Ticks(0.001))
+    watched.append(passes)
+    passes.install()
+    kept = _Node()
+    gc.collect()
+    assert passes.freezes == 0 and gc.get_freeze_count() == 0
+    assert any(o is kept for o in gc.get_objects())
+    passes.uninstall()
+    passes.clock = _Ticks(1.0)
+    gc.collect()
+    assert passes.freezes == 0 and passes not in gc.callbacks
+
+
+def test_report_logs_each_freeze_once(watched: list[FullPasses], caplog: pytest.LogCaptureFixture) -> None:
+    passes = FullPasses(bound=0.005, clock=_Ticks(0.020))
+    watched.append(passes)
+    passes.install()
+    with caplog.at_level(logging.INFO, logger="facegate"):
+        passes.report()
+        assert not caplog.records, "nothing frozen yet: nothing to say"
+        gc.collect()
+        passes.report()
+        passes.report()
+    assert len(caplog.records) == 1
+    assert "1 slow full garbage collection(s) (the slowest 20 ms)" in caplog.records[0].getMessage()
+
+
+def test_it_freezes_at_most_limit_times(watched: list[FullPasses]) -> None:
+    passes = FullPasses(bound=0.005, limit=2, clock=_Ticks(0.010))
+    watched.append(passes)
+    passes.install()
+    gc.collect()
+    gc.collect()
+    kept = _Node()
+    gc.collect()
+    assert passes.freezes == 2
+    assert any(o is kept for o in gc.get_objects()), "past the limit a slow pass freezes nothing"
