@@ -10,14 +10,14 @@ loaded by then is the gallery, the consents and the cameras, not garbage.
 
 What the worker makes after that lives long too: the modules and compiled kernels its first
 decisions load, its clients, its caches. At 100k enrolled per tenant that was ~60,000 objects
-and each full pass over them held the loop 25-50 ms (bench/PROFILES.md), so `FullPasses` freezes
+and each full pass over them held the loop 25-65 ms (bench/PROFILES.md), so `FullPasses` freezes
 what survived a full pass that took longer than a bound: reachable after a full collection, it is
 long-lived by evidence, and the passes after it are short again. The price is that a cycle alive
 at such a moment is never collected once it becomes garbage, so it happens at most `limit` times
-per process (warming up took three to eight): a worker that keeps making long-lived objects after
-that (a cache filling) is not frozen without end.
-`facegate run` installs it for the worker's process (not a library's business: the collector is
-the process's).
+per process: a worker that keeps making long-lived objects after that (a cache filling) is not
+frozen without end. `facegate run` installs it for the worker's process (the collector is the
+process's, not a library's business); it counts passes only once the loaded registries are frozen
+(passes while they load are slow by nature, and frozen by `freeze_loaded` already).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def freeze_loaded(final: bool = True) -> int:
     frozen = gc.get_freeze_count()
     log.log(logging.INFO if final else logging.DEBUG,
             "%d objects loaded at start frozen out of the garbage collector's full passes", frozen)  # fmt: skip
+    if final:
+        FULL_PASSES.armed = True
     return frozen
 
 
@@ -56,15 +58,16 @@ class FullPasses:
         bound: float = FULL_PASS_BOUND,
         limit: int = FULL_PASS_FREEZES,
         clock: Callable[[], float] = time.perf_counter,
+        armed: bool = False,
     ) -> None:
         self.bound, self.limit, self.clock = bound, limit, clock
-        self.freezes = 0  # full passes after which the survivors were frozen
-        self.slowest = 0.0  # seconds: the longest of those passes
+        self.armed = armed  # counting passes: the loaded registries are frozen
+        self.frozen_after: list[float] = []  # seconds each pass took after which survivors were frozen
         self._began: float | None = None
         self._reported = 0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if info.get("generation") != 2:
+        if info.get("generation") != 2 or not self.armed:
             return
         if phase == "start":
             self._began = self.clock()
@@ -72,10 +75,9 @@ class FullPasses:
         if self._began is None:
             return
         took, self._began = self.clock() - self._began, None
-        if took > self.bound and self.freezes < self.limit:
+        if took > self.bound and len(self.frozen_after) < self.limit:
             gc.freeze()  # the collection is over: its lists are consistent, and freezing only moves them
-            self.freezes += 1
-            self.slowest = max(self.slowest, took)
+            self.frozen_after.append(took)
 
     def install(self) -> None:
         if self not in gc.callbacks:
@@ -86,10 +88,11 @@ class FullPasses:
             gc.callbacks.remove(self)
 
     def report(self) -> None:
-        if self.freezes != self._reported:
+        new = self.frozen_after[self._reported :]
+        if new:
             log.info("froze what survived %d slow full garbage collection(s) (the slowest %.0f ms); %d objects frozen",
-                     self.freezes - self._reported, 1000 * self.slowest, gc.get_freeze_count())  # fmt: skip
-            self._reported = self.freezes
+                     len(new), 1000 * max(new), gc.get_freeze_count())  # fmt: skip
+            self._reported += len(new)
 
 
 FULL_PASSES = FullPasses()  # one per process: the collector is

@@ -62,7 +62,7 @@ def watched() -> Iterator[list[FullPasses]]:
 
 
 def test_a_slow_full_pass_freezes_what_survived_it_after_collecting_the_garbage(watched: list[FullPasses]) -> None:
-    passes = FullPasses(bound=0.005, clock=_Ticks(0.010))
+    passes = FullPasses(bound=0.005, clock=_Ticks(0.010), armed=True)
     watched.append(passes)
     passes.install()
     passes.install()  # once only
@@ -73,10 +73,10 @@ def test_a_slow_full_pass_freezes_what_survived_it_after_collecting_the_garbage(
     del cycle_a, cycle_b
     kept = _Node()
     gc.collect(0)  # a young pass: not a full one, nothing frozen
-    assert passes.freezes == 0 and gc.get_freeze_count() == 0
+    assert not passes.frozen_after and gc.get_freeze_count() == 0
     gc.collect()
     assert gone() is None, "the pass collected the garbage before anything was frozen"
-    assert passes.freezes == 1 and passes.slowest == pytest.approx(0.010)
+    assert passes.frozen_after == [pytest.approx(0.010)]
     assert not any(o is kept for o in gc.get_objects()), "what survived the slow pass is no longer walked"
     freed = weakref.ref(kept)
     del kept
@@ -84,21 +84,21 @@ def test_a_slow_full_pass_freezes_what_survived_it_after_collecting_the_garbage(
 
 
 def test_a_short_full_pass_freezes_nothing_and_an_uninstalled_watch_sees_no_pass(watched: list[FullPasses]) -> None:
-    passes = FullPasses(bound=0.005, clock=_Ticks(0.001))
+    passes = FullPasses(bound=0.005, clock=_Ticks(0.001), armed=True)
     watched.append(passes)
     passes.install()
     kept = _Node()
     gc.collect()
-    assert passes.freezes == 0 and gc.get_freeze_count() == 0
+    assert not passes.frozen_after and gc.get_freeze_count() == 0
     assert any(o is kept for o in gc.get_objects())
     passes.uninstall()
     passes.clock = _Ticks(1.0)
     gc.collect()
-    assert passes.freezes == 0 and passes not in gc.callbacks
+    assert not passes.frozen_after and passes not in gc.callbacks
 
 
 def test_report_logs_each_freeze_once(watched: list[FullPasses], caplog: pytest.LogCaptureFixture) -> None:
-    passes = FullPasses(bound=0.005, clock=_Ticks(0.020))
+    passes = FullPasses(bound=0.005, clock=_Ticks(0.020), armed=True)
     watched.append(passes)
     passes.install()
     with caplog.at_level(logging.INFO, logger="facegate"):
@@ -112,12 +112,37 @@ def test_report_logs_each_freeze_once(watched: list[FullPasses], caplog: pytest.
 
 
 def test_it_freezes_at_most_limit_times(watched: list[FullPasses]) -> None:
-    passes = FullPasses(bound=0.005, limit=2, clock=_Ticks(0.010))
+    passes = FullPasses(bound=0.005, limit=2, clock=_Ticks(0.010), armed=True)
     watched.append(passes)
     passes.install()
     gc.collect()
     gc.collect()
     kept = _Node()
     gc.collect()
-    assert passes.freezes == 2
+    assert len(passes.frozen_after) == 2
     assert any(o is kept for o in gc.get_objects()), "past the limit a slow pass freezes nothing"
+
+
+def test_passes_count_only_once_the_loaded_registries_are_frozen(watched: list[FullPasses]) -> None:
+    passes = FullPasses(bound=0.005, clock=_Ticks(0.010))
+    watched.append(passes)
+    passes.install()
+    gc.collect()  # the feeds still loading: slow by nature, frozen by freeze_loaded as they load
+    assert not passes.frozen_after
+    passes.armed = True
+    gc.collect()
+    assert len(passes.frozen_after) == 1
+
+
+def test_the_final_freeze_of_the_loaded_registries_arms_the_process_watch(unfrozen: None) -> None:
+    from gateway.shell import heap
+
+    armed = heap.FULL_PASSES.armed
+    try:
+        heap.FULL_PASSES.armed = False
+        freeze_loaded(final=False)
+        assert not heap.FULL_PASSES.armed
+        freeze_loaded()
+        assert heap.FULL_PASSES.armed
+    finally:
+        heap.FULL_PASSES.armed = armed
