@@ -10,7 +10,7 @@ loaded by then is the gallery, the consents and the cameras, not garbage.
 
 What the worker makes after that lives long too: the modules and compiled kernels its first
 decisions load, its clients, its caches. At 100k enrolled per tenant that was ~60,000 objects
-and each full pass over them held the loop 25-65 ms (bench/PROFILES.md), so `FullPasses` freezes
+and each full pass over them held the loop 10-65 ms (bench/PROFILES.md), so `FullPasses` freezes
 what survived a full pass that took longer than a bound: reachable after a full collection, it is
 long-lived by evidence, and the passes after it are short again. The price is that a cycle alive
 at such a moment is never collected once it becomes garbage, so it happens at most `limit` times
