@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.shell import heap
 from gateway.shell.heap import FullPasses, freeze_loaded
 
 
@@ -52,13 +53,11 @@ class _Ticks:
 
 
 @pytest.fixture
-def watched() -> Iterator[list[FullPasses]]:
-    gc.unfreeze()
+def watched(unfrozen: None) -> Iterator[list[FullPasses]]:
     made: list[FullPasses] = []
     yield made
     for passes in made:
         passes.uninstall()
-    gc.unfreeze()
 
 
 def test_a_slow_full_pass_freezes_what_survived_it_after_collecting_the_garbage(watched: list[FullPasses]) -> None:
@@ -135,8 +134,6 @@ def test_passes_count_only_once_the_loaded_registries_are_frozen(watched: list[F
 
 
 def test_the_final_freeze_of_the_loaded_registries_arms_the_process_watch(unfrozen: None) -> None:
-    from gateway.shell import heap
-
     armed = heap.FULL_PASSES.armed
     try:
         heap.FULL_PASSES.armed = False
