@@ -7,8 +7,11 @@ each on its camera vendor's capture topic `faces.raw.<vendor>`, which every pipe
 (a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged, then
 (c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per tenant: events/s, the ratios
 c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, the worker's RSS, and
-where its batches' time went (its `facegate_batch_phase_seconds`) in the backlog and at each rate;
-and (b') under the first level's paced rates, the latency a forwarder gets on the same host.
+where its batches' time went (its `facegate_batch_phase_seconds`) and its CPU per decision in the
+backlog and at each rate; and, paced at the first level's rates, pipelines that decide nothing,
+each in its own process: (b') and an aiokafka hop writing each record once or twice
+(bench/hop_app.py): the latency and CPU per event the host, the broker and each path give at
+those rates.
 Then two workers in one consumer group: their throughput, and that no input is left undecided.
 With `--pinned`, each pipeline under test (every baseline, each level's worker) runs on a core of
 its own and the broker, the load generator and the measuring consumers on the others (bench/cores.py),
@@ -27,6 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +46,8 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from bench.broker import on_broker
 from bench.cores import SHARED, Cores
+from bench.hop_app import SETTINGS as HOP_SETTINGS
+from bench.hop_app import second_topic
 from bench.pipeline import (
     BASELINE_SETTINGS,
     PARTITIONS,
@@ -176,34 +183,61 @@ def _latency(sent: dict[str, int], arrived: dict[str, int], ids: set[str], rate:
     }  # fmt: skip
 
 
-def forwarder_latency(
+PACED_BASELINES = {  # what paces beside FaceGate: the name in results, and how it is described
+    "faust_tuned": "(b') forwarding",
+    "aiokafka_hop": "aiokafka hop, one write",
+    "aiokafka_hop_two_writes": "aiokafka hop, two writes",
+}
+
+
+def _paced_pipeline(
+    kind: str, bootstrap: str, work: Path, tag: str, sources: list[str], sink: str, cores: Cores
+) -> subprocess.Popen[bytes]:
+    if kind == "faust_tuned":
+        return _forwarder(bootstrap, work, tag, sources, sink, tuned=True, cores=cores)
+    writes = "two" if kind == "aiokafka_hop_two_writes" else "one"
+    with cores.under_test():
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("hop_app.py")), bootstrap, f"{tag}-hop", ",".join(sources), sink, writes],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+
+def paced_baselines(
     bootstrap: str, work: Path, rates: dict[str, float], cores: Cores = SHARED
-) -> dict[str, dict[str, float]]:
-    """(b'), the tuned Faust forwarder, in its own process under the paced loads (c) got: from a
-    capture's send to its forwarded copy's timestamp, as (c)'s is to its audit record's."""
-    tag = f"bench.{run_tag()}"
-    names, sink = TopicNames(f"{tag}.in.paced."), f"{tag}.out.paced"
-    sources = [names.captures(v) for v in VENDORS]
-    _topics(bootstrap, [*sources, sink])
+) -> dict[str, dict[str, dict[str, float]]]:
+    """The paced loads (c) got, through pipelines that decide nothing, each in its own process:
+    (b') the tuned Faust forwarder, and an aiokafka hop writing each record once or twice
+    (hop_app.py). Latency from a capture's send to its (first) copy's timestamp, as (c)'s is to
+    its audit record's; CPU per event from the process's own accounting over the window."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
 
     def key(r: ConsumerRecord[bytes, bytes]) -> str | None:
         return r.key.decode() if r.key is not None else None
 
-    forward = _forwarder(bootstrap, work, f"{tag}-paced", sources, sink, tuned=True, cores=cores)
-    try:
-        warm = captures(50, seed=97)  # forwarded once the forwarder has joined its group
-        asyncio.run(_paced(bootstrap, names, warm.payloads, 100.0))
-        asyncio.run(_stamps(bootstrap, sink, warm.event_ids, 120, key))
-        out = {}
-        for share, rate in rates.items():
-            paced = captures(max(200, int(rate * LATENCY_SECONDS)), seed=int(79 + float(share) * 100))
-            sent = asyncio.run(_paced(bootstrap, names, paced.payloads, rate))
-            ids = set(sent)  # every record is forwarded, the undecodable ones too
-            out[share] = _latency(sent, asyncio.run(_stamps(bootstrap, sink, ids, 600, key)), ids, rate)
-        return out
-    finally:
-        forward.terminate()
-        forward.wait(30)
+    for kind in PACED_BASELINES:
+        tag = f"bench.{run_tag()}"
+        names, sink = TopicNames(f"{tag}.in.paced."), f"{tag}.out.paced"
+        sources = [names.captures(v) for v in VENDORS]
+        _topics(bootstrap, [*sources, sink, second_topic(sink)])
+        pipeline = _paced_pipeline(kind, bootstrap, work, f"{tag}-paced", sources, sink, cores)
+        try:
+            warm = captures(50, seed=97)  # forwarded once the pipeline has joined its group
+            asyncio.run(_paced(bootstrap, names, warm.payloads, 100.0))
+            asyncio.run(_stamps(bootstrap, sink, warm.event_ids, 120, key))
+            out[kind] = {}
+            for share, rate in rates.items():
+                paced = captures(max(200, int(rate * LATENCY_SECONDS)), seed=int(79 + float(share) * 100))
+                cpu = cpu_seconds(pipeline.pid)
+                sent = asyncio.run(_paced(bootstrap, names, paced.payloads, rate))
+                ids = set(sent)  # every record is forwarded, the undecodable ones too
+                arrived = asyncio.run(_stamps(bootstrap, sink, ids, 600, key))
+                spent = cpu_seconds(pipeline.pid) - cpu
+                out[kind][share] = _latency(sent, arrived, ids, rate) | {"cpu_ms_per_event": 1000 * spent / len(ids)}
+        finally:
+            pipeline.terminate()
+            pipeline.wait(30)
+    return out
 
 
 async def _paced(bootstrap: str, names: TopicNames, payloads: list[Payload], rate: float) -> dict[str, int]:
@@ -329,10 +363,15 @@ def measure_gateway(
             for share in LATENCY_SHARES:
                 paced = captures(max(200, int(rate * share * LATENCY_SECONDS)), seed=int(79 + share * 100))
                 before = _batch_totals(pool[0])
+                cpu_at, made_at = cpu_seconds(pool[0].process.pid or 0), pool[0].metric("facegate_decisions_total")
                 sent = asyncio.run(_paced(bootstrap, names, paced.payloads, rate * share))
                 arrived = asyncio.run(_decided(bootstrap, names.audit, paced.event_ids, 600))
                 result["batches"][str(share)] = batch_profile(pool[0], before, len(paced.payloads))
-                result["latency_ms"][str(share)] = _latency(sent, arrived, paced.event_ids, rate * share)
+                spent = cpu_seconds(pool[0].process.pid or 0) - cpu_at
+                per_decision = 1000 * spent / max(1.0, pool[0].metric("facegate_decisions_total") - made_at)
+                result["latency_ms"][str(share)] = _latency(sent, arrived, paced.event_ids, rate * share) | {
+                    "cpu_ms_per_event": per_decision
+                }
             result["latency_ms_at_half_rate"] = result["latency_ms"]["0.5"]
         return result
 
@@ -379,17 +418,18 @@ def run(
         level["over_faust"] = level["events_per_second"] / base["faust_forward"]
         level["over_aiokafka_fast"] = level["events_per_second"] / base["aiokafka_fast"]
         level["over_faust_tuned"] = level["events_per_second"] / base["faust_tuned"]
-    # The latency the tuned forwarder gets at the paced rates the first level got, on the same host
-    # and broker: Kafka's path, the load generator and Faust, with the forwarder's own batching.
+    # What pipelines that decide nothing get at the paced rates the first level got, on the same
+    # host and broker: Kafka's path and the load generator, with Faust's or aiokafka's per-event cost.
     first = {str(share): levels[0]["latency_ms"][str(share)]["rate"] for share in LATENCY_SHARES}
-    forwarded = forwarder_latency(bootstrap, work, first, cores)
+    paced = paced_baselines(bootstrap, work, first, cores)
     splits = split_levels if split_levels is not None else enrolled[:1]
     # Two workers on one core would measure the core: a pinned run has none.
     pair = two_workers and not cores.is_pinned
     split = [measure_gateway(bootstrap, work, n, events, workers=2) for n in splits] if pair else []
     vendors = {v: sum(1 for *_, vendor in load if vendor == v) for v in vendors_of(load)}
     return {"events": events, "partitions": PARTITIONS, "vendors": vendors, "baselines": base, "baseline_settings": BASELINE_SETTINGS,
-            "gateway": levels, "two_workers": split, "goals": verdicts(levels), "forwarder_latency_ms": forwarded,
+            "gateway": levels, "two_workers": split, "goals": verdicts(levels), "paced_baselines": paced,
+            "paced_baseline_settings": {"faust_tuned": BASELINE_SETTINGS["faust_tuned"], "aiokafka_hop": HOP_SETTINGS},
             "cores": cores.describe(), "pinned": cores.is_pinned}  # fmt: skip
 
 
@@ -418,13 +458,33 @@ def markdown(result: dict[str, Any]) -> str:
     for g in result["gateway"]:
         cells = [f"{g['latency_ms'][str(s)]['p50']:.0f} / {g['latency_ms'][str(s)]['p99']:.0f}" for s in LATENCY_SHARES]
         lines.append(f"| {g['enrolled_per_tenant']:,} | " + " | ".join(cells) + " |")
-    if forwarded := result.get("forwarder_latency_ms"):
-        cells = [f"{forwarded[str(s)]['p50']:.0f} / {forwarded[str(s)]['p99']:.0f}" for s in LATENCY_SHARES]
-        lines.append(
-            f"| (b') forwarding, at the {result['gateway'][0]['enrolled_per_tenant']:,} level's rates | "
-            + " | ".join(cells)
-            + " |"
-        )
+    paced, first = result.get("paced_baselines", {}), result["gateway"][0]["enrolled_per_tenant"]
+    for kind, name in PACED_BASELINES.items():
+        if kind in paced:
+            cells = [f"{paced[kind][str(s)]['p50']:.0f} / {paced[kind][str(s)]['p99']:.0f}" for s in LATENCY_SHARES]
+            lines.append(f"| {name}, at the {first:,} level's rates | " + " | ".join(cells) + " |")
+    if paced:
+        settings = result["paced_baseline_settings"]
+        lines += ["", "CPU-ms per event at those rates (each process's own accounting over its paced window; FaceGate's per "
+                  "decision), and the share of one core that is at that rate. The baselines decide nothing: (b') the tuned "
+                  f"Faust forwarder; the aiokafka hop ({settings['aiokafka_hop']}) writes each record once, or twice (the "
+                  "second write once Kafka acknowledged the first, as FaceGate writes its audit records after its governed "
+                  "events):", "",
+                  "| pipeline | " + " | ".join(f"{s:.0%} of max" for s in LATENCY_SHARES) + " |",
+                  "|---|" + "---:|" * len(LATENCY_SHARES)]  # fmt: skip
+
+        def cpu_cells(windows: dict[str, dict[str, float]]) -> str:
+            return " | ".join(
+                f"{w['cpu_ms_per_event']:.2f} ({w['cpu_ms_per_event'] * w['rate'] / 1000:.0%} at {w['rate']:,.0f}/s)"
+                for w in (windows[str(s)] for s in LATENCY_SHARES)
+            )
+
+        for g in result["gateway"]:
+            lines.append(
+                f"| FaceGate, {g['enrolled_per_tenant']:,} enrolled per tenant | {cpu_cells(g['latency_ms'])} |"
+            )
+        for kind, name in PACED_BASELINES.items():
+            lines.append(f"| {name}, at the {first:,} level's rates | {cpu_cells(paced[kind])} |")
     lines += ["", "Where a batch's time went, one worker (its `facegate_batch_phase_seconds`; mean per batch, ms: queued is "
               "its oldest capture waiting for the batch before it, effects and audit each until Kafka acknowledged them):", "",
               "| enrolled per tenant | load | captures per batch | " + " | ".join(PHASES) + " |",

@@ -28,17 +28,24 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
         assert all(
             level["batches"][str(s)][f"{p}_ms"] > 0 for s in (0.1, 0.25, 0.5) for p in ("decide", "effects", "audit")
         )
-    # The forwarder's latency at the first level's paced rates, beside FaceGate's.
+    # Pipelines that decide nothing, paced at the first level's rates beside FaceGate: latency and CPU.
+    assert set(result["paced_baselines"]) == {"faust_tuned", "aiokafka_hop", "aiokafka_hop_two_writes"}
     for share in ("0.1", "0.25", "0.5"):
-        forwarded = result["forwarder_latency_ms"][share]
-        assert forwarded["rate"] == result["gateway"][0]["latency_ms"][share]["rate"]
-        assert forwarded["samples"] >= 200 and 0 <= forwarded["p50"] <= forwarded["p99"] and forwarded["p99"] > 0
+        assert result["gateway"][0]["latency_ms"][share]["cpu_ms_per_event"] > 0
+        for windows in result["paced_baselines"].values():
+            paced = windows[share]
+            assert paced["rate"] == result["gateway"][0]["latency_ms"][share]["rate"]
+            assert paced["samples"] >= 200 and 0 <= paced["p50"] <= paced["p99"] and paced["p99"] > 0
+            assert paced["cpu_ms_per_event"] > 0
     [split] = result["two_workers"]
     assert split["workers"] == 2 and split["undecided"] == 0 and len(split["worker_rss_bytes"]) == 2
     assert sum(split["worker_decisions"]) >= 400 and all(c > 0 for c in split["cpu_seconds_per_1000"])
     assert all(level["cpu_seconds_per_1000"][0] > 0 for level in result["gateway"])
     assert "Two workers" in markdown(result) and "| 300 | 50% of max |" in markdown(result)
-    assert "| (b') forwarding, at the 60 level's rates |" in markdown(result)
+    table = markdown(result)
+    assert "| (b') forwarding, at the 60 level's rates |" in table
+    assert "| aiokafka hop, two writes, at the 60 level's rates |" in table
+    assert "| FaceGate, 300 enrolled per tenant |" in table
     plot(result, tmp_path / "suite.png")
     assert (tmp_path / "suite.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
