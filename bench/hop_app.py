@@ -40,7 +40,7 @@ def second_topic(sink: str) -> str:
     return f"{sink}.second"
 
 
-async def _send_all(
+async def send_all(
     producer: AIOKafkaProducer, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]], topic: str
 ) -> None:
     """Every fetched record to `topic` (the source's partition), one batch per partition; waits for
@@ -72,9 +72,9 @@ async def hop(bootstrap: str, group: str, sources: Sequence[str], sink: str, wri
         while True:
             fetched = await consumer.getmany(timeout_ms=500, max_records=1000)
             if fetched:
-                await _send_all(producer, fetched, sink)
+                await send_all(producer, fetched, sink)
                 if writes == 2:
-                    await _send_all(producer, fetched, second_topic(sink))
+                    await send_all(producer, fetched, second_topic(sink))
             if time.monotonic() - committed >= COMMIT_SECONDS:
                 await consumer.commit()
                 committed = time.monotonic()

@@ -32,6 +32,7 @@ from bench.broker import on_broker
 from bench.cores import SHARED, Cores
 from bench.forward_app import BATCH as BATCH_FORWARD
 from bench.forward_app import TUNED
+from bench.hop_app import send_all
 from bench.results import cpu_seconds, rss_bytes, write_results
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
@@ -180,17 +181,8 @@ async def _aiokafka_fast(bootstrap: str, sources: list[str], sink: str, n: int) 
     try:
         while moved < n:
             fetched = await consumer.getmany(timeout_ms=500, max_records=FAST_HOP["getmany_max_records"])
-            acks = []
-            for tp, records in fetched.items():
-                batch = producer.create_batch()
-                for r in records:
-                    if batch.append(key=r.key, value=r.value, timestamp=None) is None:  # full: send, start another
-                        acks.append(await producer.send_batch(batch, sink, partition=tp.partition))
-                        batch = producer.create_batch()
-                        batch.append(key=r.key, value=r.value, timestamp=None)
-                acks.append(await producer.send_batch(batch, sink, partition=tp.partition))
-                moved += len(records)
-            await asyncio.gather(*acks)
+            await send_all(producer, fetched, sink)
+            moved += sum(len(records) for records in fetched.values())
     finally:
         await producer.stop()
         await consumer.stop()
