@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -52,19 +52,28 @@ class _Ticks:
         return self.now
 
 
+Watch = Callable[..., FullPasses]
+
+
 @pytest.fixture
-def watched(unfrozen: None) -> Iterator[list[FullPasses]]:
+def watch(unfrozen: None) -> Iterator[Watch]:
+    """Makes a FullPasses (bound 5 ms, each pass taking `step` s) and installs it; uninstalled after."""
     made: list[FullPasses] = []
-    yield made
+
+    def installed(step: float, limit: int = heap.FULL_PASS_FREEZES, armed: bool = False) -> FullPasses:
+        passes = FullPasses(bound=0.005, limit=limit, clock=_Ticks(step), armed=armed)
+        made.append(passes)
+        passes.install()
+        return passes
+
+    yield installed
     for passes in made:
         passes.uninstall()
 
 
-def test_a_slow_full_pass_freezes_what_survived_it_after_collecting_the_garbage(watched: list[FullPasses]) -> None:
-    passes = FullPasses(bound=0.005, clock=_Ticks(0.010), armed=True)
-    watched.append(passes)
-    passes.install()
-    passes.install()  # once only
+def test_a_slow_full_pass_freezes_what_survived_it_after_collecting_the_garbage(watch: Watch) -> None:
+    passes = watch(0.010, armed=True)
+    passes.install()  # a second time: installed once only
     assert gc.callbacks.count(passes) == 1
     cycle_a, cycle_b = _Node(), _Node()
     cycle_a.other, cycle_b.other = cycle_b, cycle_a
@@ -82,10 +91,8 @@ def test_a_slow_full_pass_freezes_what_survived_it_after_collecting_the_garbage(
     assert freed() is None, "and is still freed when its last reference goes"
 
 
-def test_a_short_full_pass_freezes_nothing_and_an_uninstalled_watch_sees_no_pass(watched: list[FullPasses]) -> None:
-    passes = FullPasses(bound=0.005, clock=_Ticks(0.001), armed=True)
-    watched.append(passes)
-    passes.install()
+def test_a_short_full_pass_freezes_nothing_and_an_uninstalled_watch_sees_no_pass(watch: Watch) -> None:
+    passes = watch(0.001, armed=True)
     kept = _Node()
     gc.collect()
     assert not passes.frozen_after and gc.get_freeze_count() == 0
@@ -96,10 +103,8 @@ def test_a_short_full_pass_freezes_nothing_and_an_uninstalled_watch_sees_no_pass
     assert not passes.frozen_after and passes not in gc.callbacks
 
 
-def test_report_logs_each_freeze_once(watched: list[FullPasses], caplog: pytest.LogCaptureFixture) -> None:
-    passes = FullPasses(bound=0.005, clock=_Ticks(0.020), armed=True)
-    watched.append(passes)
-    passes.install()
+def test_report_logs_each_freeze_once(watch: Watch, caplog: pytest.LogCaptureFixture) -> None:
+    passes = watch(0.020, armed=True)
     with caplog.at_level(logging.INFO, logger="facegate"):
         passes.report()
         assert not caplog.records, "nothing frozen yet: nothing to say"
@@ -110,10 +115,8 @@ def test_report_logs_each_freeze_once(watched: list[FullPasses], caplog: pytest.
     assert "1 slow full garbage collection(s) (the slowest 20 ms)" in caplog.records[0].getMessage()
 
 
-def test_it_freezes_at_most_limit_times(watched: list[FullPasses]) -> None:
-    passes = FullPasses(bound=0.005, limit=2, clock=_Ticks(0.010), armed=True)
-    watched.append(passes)
-    passes.install()
+def test_it_freezes_at_most_limit_times(watch: Watch) -> None:
+    passes = watch(0.010, limit=2, armed=True)
     gc.collect()
     gc.collect()
     kept = _Node()
@@ -122,10 +125,8 @@ def test_it_freezes_at_most_limit_times(watched: list[FullPasses]) -> None:
     assert any(o is kept for o in gc.get_objects()), "past the limit a slow pass freezes nothing"
 
 
-def test_passes_count_only_once_the_loaded_registries_are_frozen(watched: list[FullPasses]) -> None:
-    passes = FullPasses(bound=0.005, clock=_Ticks(0.010))
-    watched.append(passes)
-    passes.install()
+def test_passes_count_only_once_the_loaded_registries_are_frozen(watch: Watch) -> None:
+    passes = watch(0.010)
     gc.collect()  # the feeds still loading: slow by nature, frozen by freeze_loaded as they load
     assert not passes.frozen_after
     passes.armed = True
