@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,6 +108,11 @@ class Versioned(BaseModel):
         return chosen, self.versions[chosen].get_secret_value()
 
 
+@lru_cache(maxsize=1024)  # asked for on every decision (~10 µs each); a production keyring derives nothing
+def _development_key(master: bytes, info: str) -> bytes:
+    return HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=info.encode()).derive(master)
+
+
 class TenantKeys(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     protection: Versioned
@@ -127,9 +133,7 @@ class Keyring(BaseModel):
     # -- lookups ------------------------------------------------------------------------
     def _derived(self, label: str, version: int) -> bytes:
         assert self.development_master is not None
-        return HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=f"facegate-dev|{label}|{version}".encode()).derive(
-            self.development_master.get_secret_value()
-        )
+        return _development_key(self.development_master.get_secret_value(), f"facegate-dev|{label}|{version}")
 
     def _tenant(self, tenant_id: str, kind: str, version: int | None) -> tuple[int, bytes]:
         keys = self.tenants.get(tenant_id)
