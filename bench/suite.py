@@ -164,12 +164,16 @@ async def _stamps(
 
 
 async def _decided(bootstrap: str, topic: str, wanted: set[str], timeout: float) -> dict[str, int]:
-    """Audit timestamps (ms) by event id, once every wanted event id has its decision."""
+    """Audit timestamps (ms) by event id, once every wanted event id has its decision. Each record's
+    event id is read without the rest (`Codec.leading_strings`, ~1.5 µs against ~60 for a whole
+    record): on shared cores this reader competes with the worker, and the baselines' reads a key."""
     codec = default_codec()
 
     def event_id(r: ConsumerRecord[bytes, bytes]) -> str | None:
-        decoded = codec.decode_any(r.value or b"")
-        return decoded.event_id if isinstance(decoded, AuditRecord) else None
+        value = r.value or b""
+        if codec.record_name(value) != AuditRecord.avro_name:  # a checkpoint or a completeness note
+            return None
+        return codec.leading_strings(value, ("audit_id", "event_id"))[1]
 
     return await _stamps(bootstrap, topic, wanted, timeout, event_id)
 
