@@ -284,7 +284,7 @@ def test_retention_that_deletes_segments_is_pruning_not_tampering(kafka: KafkaBr
     while min(asyncio.run(offset_range(config, deployment.names.audit))[0].values()) == 0:
         assert time.monotonic() < deadline, "the broker did not delete the old segments"
         burst()  # each burst rolls the segments of the ones before, which retention then deletes
-        time.sleep(1)
+        time.sleep(1)  # the poll interval: segment.ms is 1 s, so the next burst starts a new segment
     _set_topic_config(deployment, {"retention.ms": "-1"})  # keep what is left from now on
     burst()
     assert deployment.stop_all() == [0]
