@@ -108,7 +108,7 @@ class Versioned(BaseModel):
         return chosen, self.versions[chosen].get_secret_value()
 
 
-@lru_cache(maxsize=1024)  # asked for on every decision (~10 µs each); a production keyring derives nothing
+@lru_cache(maxsize=1024)  # a few µs each, several per decision; a production keyring derives nothing
 def _development_key(master: bytes, info: str) -> bytes:
     return HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=info.encode()).derive(master)
 
