@@ -4,7 +4,9 @@ It reads every given source topic (the vendors' capture topics, as the worker do
 
 (b) library defaults, one `await send` per event. (b') tuned client settings (TUNED) and batches:
 `take_events(1000)`, every send of a batch issued, then all of its acknowledgements awaited.
-Both produce with acks=all, as FaceGate does.
+(b'') (b') with the worker's own Faust consumer (gateway/shell/worker.py `fetching`: served on the
+app's event loop, the quick hand-off, fetches answered after 100 ms or the first byte): Faust as
+FaceGate runs it, deciding nothing. All produce with acks=all, as FaceGate does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any, cast
 
 import faust
 from faust.worker import Worker
+
+from gateway.settings import Settings
+from gateway.shell.worker import fetching
 
 TUNED: dict[str, Any] = {
     "producer_max_batch_size": 1 << 20,  # a 16 KB default batch holds seven 2.3 KB records
@@ -37,7 +42,9 @@ class QuietWorker(Worker):
         super().on_setup_root_logger(logger, level)
 
 
-def build(bootstrap: str, app_id: str, sources: list[str], sink: str, datadir: str, tuned: bool = False) -> faust.App:
+def build(
+    bootstrap: str, app_id: str, sources: list[str], sink: str, datadir: str, tuned: bool = False, shell: bool = False
+) -> faust.App:
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -52,6 +59,10 @@ def build(bootstrap: str, app_id: str, sources: list[str], sink: str, datadir: s
         Worker=QuietWorker,
         **(TUNED if tuned else {}),
     )
+    if shell:  # the worker's consumer, at its default fetch settings
+        defaults = Settings()
+        fetch = defaults.consumer_fetch_min_bytes, defaults.consumer_fetch_max_wait_ms
+        cast(Any, app.transport).Consumer = fetching(*fetch)
     output = app.topic(sink, key_serializer="raw", value_serializer="raw")
     source_topic = app.topic(*sources, key_serializer="raw", value_serializer="raw")  # every vendor's, as the worker
 
@@ -75,6 +86,7 @@ def build(bootstrap: str, app_id: str, sources: list[str], sink: str, datadir: s
 
 if __name__ == "__main__":
     bootstrap, app_id, sources, sink, datadir = sys.argv[1:6]  # sources: comma-separated topics
-    application = build(bootstrap, app_id, sources.split(","), sink, datadir, tuned=sys.argv[6:7] == ["tuned"])
+    mode = sys.argv[6] if len(sys.argv) > 6 else "defaults"  # defaults, tuned, or tuned-shell
+    application = build(bootstrap, app_id, sources.split(","), sink, datadir, mode != "defaults", mode == "tuned-shell")
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     application.main()

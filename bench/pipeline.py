@@ -188,22 +188,27 @@ async def _aiokafka_fast(bootstrap: str, sources: list[str], sink: str, n: int) 
         await consumer.stop()
 
 
+FORWARDERS = {"faust_tuned": "tuned", "faust_forward": "defaults", "faust_shell": "tuned-shell"}  # forward_app's modes
+
+
 def _forwarder(
-    bootstrap: str, work: Path, tag: str, sources: list[str], sink: str, tuned: bool, cores: Cores = SHARED
+    bootstrap: str, work: Path, tag: str, sources: list[str], sink: str, name: str, cores: Cores = SHARED
 ) -> subprocess.Popen[bytes]:
-    """A Faust forwarder in a process of its own, started on `cores.own`."""
+    """The Faust forwarder `name` (FORWARDERS) in a process of its own, started on `cores.own`."""
     with cores.under_test():
         return subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, f"{tag}-forward{'-tuned' if tuned else ''}",
-             ",".join(sources), sink, str(work / ("faust-tuned" if tuned else "faust")), "tuned" if tuned else "defaults"],
+            [sys.executable, str(Path(__file__).with_name("forward_app.py")), bootstrap, f"{tag}-{name}",
+             ",".join(sources), sink, str(work / name), FORWARDERS[name]],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
 
-BASELINES = ("aiokafka_fast", "faust_tuned", "aiokafka_loop", "faust_forward")
+BASELINES = ("aiokafka_fast", "faust_tuned", "faust_shell", "aiokafka_loop", "faust_forward")
 BASELINE_SETTINGS = {
     "aiokafka_fast": "getmany 10,000, partition fetch 8 MiB, create_batch/send_batch per partition (1 MiB), linger 5 ms, acks=all",
     "faust_tuned": f"take_events({BATCH_FORWARD}), sends gathered per batch; " + ", ".join(f"{k}={v}" for k, v in TUNED.items()) + ", acks=all, no terminal spinner (root logger at WARN)",
+    "faust_shell": "as (b'), on the worker's own Faust consumer: served on the app's event loop, the quick hand-off, "
+    "fetches answered after 100 ms or the first byte (gateway/shell/worker.py `fetching`)",
     "aiokafka_loop": "await send per record, library defaults (16 KB batch), linger 5 ms, acks=all",
     "faust_forward": "await send per event, library defaults, acks=all, no terminal spinner (root logger at WARN)",
 }  # fmt: skip
@@ -228,10 +233,10 @@ def baseline_spans(
         with cores.under_test():
             asyncio.run(hop(bootstrap, sources[name], f"{t}.out.{name}", events))
         spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 600))
-    for name, tuned in (("faust_tuned", True), ("faust_forward", False)):
+    for name in FORWARDERS:
         if name not in only:
             continue
-        forward = _forwarder(bootstrap, work, f"{t}-{name}", sources[name], f"{t}.out.{name}", tuned, cores)
+        forward = _forwarder(bootstrap, work, t, sources[name], f"{t}.out.{name}", name, cores)
         try:
             spans[name] = asyncio.run(_count_until(bootstrap, f"{t}.out.{name}", events, 900))
         finally:
@@ -334,6 +339,7 @@ def facegate_settings(settings: Settings) -> str:
 LABELS = {
     "aiokafka_fast": "(a') aiokafka hop, batched",
     "faust_tuned": "(b') Faust agent, batched, tuned",
+    "faust_shell": "(b'') (b') on FaceGate's Faust consumer",
     "aiokafka_loop": "(a) aiokafka loop, await per record",
     "faust_forward": "(b) Faust agent, per event, defaults",
     "facegate": "(c) FaceGate worker, full decision",
@@ -350,7 +356,7 @@ def markdown(result: dict[str, Any]) -> str:
         ratio = f"{r['facegate'] / r[name]:.2f}" if name != "facegate" else ""
         lines.append(f"| {LABELS[name]} | {r[name]:,.0f} | {ratio} | {writes[name]} | {settings[name]} |")
     lines += [
-        "", f"c/b' = {r['facegate'] / r['faust_tuned']:.2f}, c/a' = {r['facegate'] / r['aiokafka_fast']:.3f}; "
+        "", f"c/b' = {r['facegate'] / r['faust_tuned']:.2f}, c/b'' = {r['facegate'] / r['faust_shell']:.2f}, c/a' = {r['facegate'] / r['aiokafka_fast']:.3f}; "
         f"worker RSS {result['facegate_worker_rss_bytes'] / 2**20:.0f} MiB, {result['facegate_cpu_seconds_per_1000']:.2f} CPU-s per 1,000 decisions; "
         f"{result['enrolled_per_tenant']} enrolled per tenant. FaceGate writes a governed (or dead-letter) and an audit record per input.", "",
     ]  # fmt: skip

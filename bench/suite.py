@@ -4,12 +4,12 @@
 
 In one run, on the same pre-produced records (the scenario's realistic decision mix, ~2.3 KB,
 each on its camera vendor's capture topic `faces.raw.<vendor>`, which every pipeline reads):
-(a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged, then
-(c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per tenant: events/s, the ratios
+(a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged, (b'') the
+tuned one on the worker's own Faust consumer (bench/forward_app.py), then (c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per tenant: events/s, the ratios
 c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, the worker's RSS, and
 where its batches' time went (its `facegate_batch_phase_seconds`) and its CPU per decision in the
 backlog and at each rate; and, paced at the first level's rates, pipelines that decide nothing,
-each in its own process: (b') and an aiokafka hop writing each record once or twice
+each in its own process: (b'), (b'') and an aiokafka hop writing each record once or twice
 (bench/hop_app.py): the latency and CPU per event the host, the broker and each path give at
 those rates.
 Then two workers in one consumer group: their throughput, and that no input is left undecided.
@@ -50,6 +50,7 @@ from bench.hop_app import SETTINGS as HOP_SETTINGS
 from bench.hop_app import second_topic
 from bench.pipeline import (
     BASELINE_SETTINGS,
+    FORWARDERS,
     PARTITIONS,
     Payload,
     _fill,
@@ -189,6 +190,7 @@ def _latency(sent: dict[str, int], arrived: dict[str, int], ids: set[str], rate:
 
 PACED_BASELINES = {  # what paces beside FaceGate: the name in results, and how it is described
     "faust_tuned": "(b') forwarding",
+    "faust_shell": "(b'') forwarding, FaceGate's consumer",
     "aiokafka_hop": "aiokafka hop, one write",
     "aiokafka_hop_two_writes": "aiokafka hop, two writes",
 }
@@ -197,8 +199,8 @@ PACED_BASELINES = {  # what paces beside FaceGate: the name in results, and how 
 def _paced_pipeline(
     kind: str, bootstrap: str, work: Path, tag: str, sources: list[str], sink: str, cores: Cores
 ) -> subprocess.Popen[bytes]:
-    if kind == "faust_tuned":
-        return _forwarder(bootstrap, work, tag, sources, sink, tuned=True, cores=cores)
+    if kind in FORWARDERS:
+        return _forwarder(bootstrap, work, tag, sources, sink, kind, cores)
     writes = "two" if kind == "aiokafka_hop_two_writes" else "one"
     with cores.under_test():
         return subprocess.Popen(
@@ -211,7 +213,7 @@ def paced_baselines(
     bootstrap: str, work: Path, rates: dict[str, float], cores: Cores = SHARED
 ) -> dict[str, dict[str, dict[str, float]]]:
     """The paced loads (c) got, through pipelines that decide nothing, each in its own process:
-    (b') the tuned Faust forwarder, and an aiokafka hop writing each record once or twice
+    (b') the tuned Faust forwarder, (b'') it on the worker's consumer, and an aiokafka hop writing each record once or twice
     (hop_app.py). Latency from a capture's send to its last copy's timestamp (the second write's
     for the two-write hop), as (c)'s is to its audit record's, its second write; CPU per event from
     the process's own accounting over the window."""
@@ -403,8 +405,9 @@ def verdicts(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ratio, p99 = GOALS[g["enrolled_per_tenant"]]
         measured_p99 = g["latency_ms_at_half_rate"]["p99"]
         out.append({
-            "enrolled_per_tenant": g["enrolled_per_tenant"], "over_faust_tuned": g["over_faust_tuned"], "goal_ratio": ratio,
-            "ratio_met": g["over_faust_tuned"] >= ratio, "p99_ms": measured_p99, "goal_p99_ms": p99, "p99_met": measured_p99 <= p99,
+            "enrolled_per_tenant": g["enrolled_per_tenant"], "over_faust_tuned": g["over_faust_tuned"],
+            "over_faust_shell": g["over_faust_shell"], "over_faust_best": g["over_faust_best"], "goal_ratio": ratio,
+            "ratio_met": g["over_faust_best"] >= ratio, "p99_ms": measured_p99, "goal_p99_ms": p99, "p99_met": measured_p99 <= p99,
         })  # fmt: skip
     return out
 
@@ -426,6 +429,9 @@ def run(
         level["over_faust"] = level["events_per_second"] / base["faust_forward"]
         level["over_aiokafka_fast"] = level["events_per_second"] / base["aiokafka_fast"]
         level["over_faust_tuned"] = level["events_per_second"] / base["faust_tuned"]
+        level["over_faust_shell"] = level["events_per_second"] / base["faust_shell"]
+        # The goal's (b') is the fastest Faust forwarder this run had: a baseline at its best.
+        level["over_faust_best"] = min(level["over_faust_tuned"], level["over_faust_shell"])
     # What pipelines that decide nothing get at the paced rates the first level got, on the same
     # host and broker: Kafka's path and the load generator, with Faust's or aiokafka's per-event cost.
     first = {str(share): levels[0]["latency_ms"][str(share)]["rate"] for share in LATENCY_SHARES}
@@ -437,7 +443,9 @@ def run(
     vendors = {v: sum(1 for *_, vendor in load if vendor == v) for v in vendors_of(load)}
     return {"events": events, "partitions": PARTITIONS, "vendors": vendors, "baselines": base, "baseline_settings": BASELINE_SETTINGS,
             "gateway": levels, "two_workers": split, "goals": verdicts(levels), "paced_baselines": paced,
-            "paced_baseline_settings": {"faust_tuned": BASELINE_SETTINGS["faust_tuned"], "aiokafka_hop": HOP_SETTINGS},
+            "paced_baseline_settings": {
+                "faust_tuned": BASELINE_SETTINGS["faust_tuned"], "faust_shell": BASELINE_SETTINGS["faust_shell"], "aiokafka_hop": HOP_SETTINGS,
+            },
             "cores": cores.describe(), "pinned": cores.is_pinned}  # fmt: skip
 
 
@@ -449,15 +457,16 @@ def markdown(result: dict[str, Any]) -> str:
         f"Cores: {result.get('cores', 'every process on every core')}.", "", "Baselines on the same records (each writes one record per input; FaceGate writes a governed or dead-letter and an audit record):", "",
         f"- (a') aiokafka hop, batched: {b['aiokafka_fast']:,.0f} events/s ({how['aiokafka_fast']})",
         f"- (b') Faust agent, batched, tuned: {b['faust_tuned']:,.0f} events/s ({how['faust_tuned']})",
+        f"- (b'') the same on FaceGate's Faust consumer: {b['faust_shell']:,.0f} events/s ({how['faust_shell']})",
         f"- (a) aiokafka loop, await per record: {b['aiokafka_loop']:,.0f} events/s; (b) Faust per event, defaults: {b['faust_forward']:,.0f} events/s",
-        "", "| enrolled per tenant | (c) events/s | c/a' | c/b' | c/b | p50 ms | p99 ms (at half rate) | CPU-s per 1,000 decisions | worker RSS MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "", "| enrolled per tenant | (c) events/s | c/a' | c/b' | c/b'' | c/b | p50 ms | p99 ms (at half rate) | CPU-s per 1,000 decisions | worker RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
     for g in result["gateway"]:
         lat = g.get("latency_ms_at_half_rate", {})
         lines.append(
             f"| {g['enrolled_per_tenant']:,} | {g['events_per_second']:,.0f} | {g['over_aiokafka_fast']:.3f} | {g['over_faust_tuned']:.2f} | "
-            f"{g['over_faust']:.2f} | {lat.get('p50', float('nan')):.0f} | {lat.get('p99', float('nan')):.0f} | "
+            f"{g['over_faust_shell']:.2f} | {g['over_faust']:.2f} | {lat.get('p50', float('nan')):.0f} | {lat.get('p99', float('nan')):.0f} | "
             f"{g['cpu_seconds_per_1000'][0]:.2f} | {g['worker_rss_bytes'][0] / 2**20:.0f} |"
         )
     lines += ["", "Latency (p50 / p99 ms) at shares of each level's maximum rate:", "",
@@ -475,7 +484,7 @@ def markdown(result: dict[str, Any]) -> str:
         settings = result["paced_baseline_settings"]
         lines += ["", "CPU-ms per event at those rates (each process's own accounting over its paced window; FaceGate's per "
                   "decision), and the share of one core that is at that rate. The baselines decide nothing: (b') the tuned "
-                  f"Faust forwarder; the aiokafka hop ({settings['aiokafka_hop']}) writes each record once, or twice (the "
+                  f"Faust forwarder, (b'') it on FaceGate's consumer; the aiokafka hop ({settings['aiokafka_hop']}) writes each record once, or twice (the "
                   "second write once Kafka acknowledged the first, as FaceGate writes its audit records after its governed "
                   "events):", "",
                   "| pipeline | " + " | ".join(f"{s:.0%} of max" for s in LATENCY_SHARES) + " |",
@@ -516,12 +525,14 @@ def markdown(result: dict[str, Any]) -> str:
         )  # fmt: skip
     lines += [
         "",
-        "Goals (issue 17): c/b' >= 0.6 at 1k, >= 0.4 at 100k, >= 0.2 at 1M; p99 <= 50 ms at half the maximum rate at 1k and 100k, <= 250 ms at 1M.",
+        "Goals (issue 17): c/b' >= 0.6 at 1k, >= 0.4 at 100k, >= 0.2 at 1M, against the faster of (b') and (b''); "
+        "p99 <= 50 ms at half the maximum rate at 1k and 100k, <= 250 ms at 1M.",
         "",
     ]
     for v in result["goals"]:
         lines.append(
-            f"- {v['enrolled_per_tenant']:,}: c/b' {v['over_faust_tuned']:.2f} vs {v['goal_ratio']} ({'met' if v['ratio_met'] else 'NOT met'}); "
+            f"- {v['enrolled_per_tenant']:,}: c/(faster Faust) {v['over_faust_best']:.2f} vs {v['goal_ratio']} ({'met' if v['ratio_met'] else 'NOT met'}; "
+            f"c/b' {v['over_faust_tuned']:.2f}, c/b'' {v['over_faust_shell']:.2f}); "
             f"p99 {v['p99_ms']:.0f} ms vs {v['goal_p99_ms']:.0f} ({'met' if v['p99_met'] else 'NOT met'})"
         )
     return "\n".join(lines) + "\n"
@@ -539,6 +550,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     left.bar(labels, [g["events_per_second"] for g in levels], color="#3b6ea8", label="(c) FaceGate")
     left.axhline(result["baselines"]["aiokafka_fast"], color="#999", linestyle="--", label="(a') aiokafka hop, batched")
     left.axhline(result["baselines"]["faust_tuned"], color="#c76", linestyle=":", label="(b') Faust, batched, tuned")
+    left.axhline(
+        result["baselines"]["faust_shell"], color="#a53", linestyle="-.", label="(b'') (b') on FaceGate's consumer"
+    )
     left.set_xlabel("enrolled subjects per tenant")
     left.set_ylabel("events/s")
     left.set_yscale("log")

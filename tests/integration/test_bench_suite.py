@@ -17,7 +17,7 @@ pytestmark = pytest.mark.kafka
 @pytest.mark.timeout(600)
 def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBroker, tmp_path: Path) -> None:
     result = run(400, [60, 300], kafka.bootstrap_servers, tmp_path)
-    assert set(result["baselines"]) == {"aiokafka_fast", "faust_tuned", "aiokafka_loop", "faust_forward"}
+    assert set(result["baselines"]) == {"aiokafka_fast", "faust_tuned", "faust_shell", "aiokafka_loop", "faust_forward"}
     assert [g["enrolled_per_tenant"] for g in result["gateway"]] == [60, 300]
     for level in result["gateway"]:
         assert level["undecided"] == 0 and level["events_per_second"] > 0
@@ -30,7 +30,7 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
         )
     # Pipelines that decide nothing, paced at the first level's rates beside FaceGate: latency and CPU.
     # The two-write hop is timed to its second write: a hop that never wrote it would time out.
-    assert set(result["paced_baselines"]) == {"faust_tuned", "aiokafka_hop", "aiokafka_hop_two_writes"}
+    assert set(result["paced_baselines"]) == {"faust_tuned", "faust_shell", "aiokafka_hop", "aiokafka_hop_two_writes"}
     cores = len(os.sched_getaffinity(0))
     for share in ("0.1", "0.25", "0.5"):
         levels = [level["latency_ms"][share] for level in result["gateway"]]
@@ -40,6 +40,9 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
             assert paced["samples"] >= 200 and 0 <= paced["p50"] <= paced["p99"] and paced["p99"] > 0
         # CPU per event in milliseconds: at its rate no process can use more than the machine's cores.
         assert all(0 < w["cpu_ms_per_event"] * w["rate"] / 1000 <= cores for w in levels + baselines)
+    # The goals' ratio is over the faster of the two tuned Faust forwarders.
+    for level in result["gateway"]:
+        assert level["over_faust_best"] == min(level["over_faust_tuned"], level["over_faust_shell"])
     [split] = result["two_workers"]
     assert split["workers"] == 2 and split["undecided"] == 0 and len(split["worker_rss_bytes"]) == 2
     assert sum(split["worker_decisions"]) >= 400 and all(c > 0 for c in split["cpu_seconds_per_1000"])
@@ -47,6 +50,7 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
     assert "Two workers" in markdown(result) and "| 300 | 50% of max |" in markdown(result)
     table = markdown(result)
     assert "| (b') forwarding, at the 60 level's rates |" in table
+    assert "| (b'') forwarding, FaceGate's consumer, at the 60 level's rates |" in table
     assert "| aiokafka hop, two writes, at the 60 level's rates |" in table
     assert "| FaceGate, 300 enrolled per tenant |" in table
     plot(result, tmp_path / "suite.png")
