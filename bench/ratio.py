@@ -1,4 +1,4 @@
-"""(b'), (b'') and (c) in turns: the spread of c/b' that one suite run cannot show.
+"""(b'), (b'') and (c) in turns: the spread of the goals' ratio that one suite run cannot show.
 
     python -m bench.ratio [--events 20000] [--enrolled 1000] [--pairs 5] [--bootstrap host:port]
 
@@ -46,7 +46,7 @@ def run(events: int, enrolled: int, pairs: int, bootstrap: str, work: Path) -> d
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        f"# c/b' in turns ({result['events']} captures, {result['enrolled_per_tenant']:,} enrolled per tenant, one Apache Kafka)",
+        f"# c over the faster Faust forwarder, in turns ({result['events']} captures, {result['enrolled_per_tenant']:,} enrolled per tenant, one Apache Kafka)",
         "", f"(b') Faust agent, batched, tuned: {result['baseline_settings']['faust_tuned']}",
         f"(b'') the same on FaceGate's Faust consumer: {result['baseline_settings']['faust_shell']}", "",
         "| turn | (b') events/s | (b'') events/s | (c) decisions/s | c over the faster |", "|---:|---:|---:|---:|---:|",

@@ -4,9 +4,11 @@
 
 In one run, on the same pre-produced records (the scenario's realistic decision mix, ~2.3 KB,
 each on its camera vendor's capture topic `faces.raw.<vendor>`, which every pipeline reads):
-(a) a plain aiokafka consume -> produce loop, (b) a Faust agent that forwards unchanged, (b'') the
-tuned one on the worker's own Faust consumer (bench/forward_app.py), then (c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per tenant: events/s, the ratios
-c/b and c/a, p50/p99 end-to-end latency at half of (c)'s maximum rate, the worker's RSS, and
+the baselines (a) and (a'), aiokafka consume -> produce loops, (b) and (b'), Faust agents that
+forward unchanged, and (b''), (b') on the worker's own Faust consumer (bench/pipeline.py,
+bench/forward_app.py), then (c) the FaceGate worker with 1k, 100k and 1M enrolled subjects per
+tenant: events/s, the ratios of c to each baseline (the goals' against the faster of (b') and
+(b'')), p50/p99 end-to-end latency at half of (c)'s maximum rate, the worker's RSS, and
 where its batches' time went (its `facegate_batch_phase_seconds`) and its CPU per decision in the
 backlog and at each rate; and, paced at the first level's rates, pipelines that decide nothing,
 each in its own process: (b'), (b'') and an aiokafka hop writing each record once or twice
@@ -213,8 +215,8 @@ def paced_baselines(
     bootstrap: str, work: Path, rates: dict[str, float], cores: Cores = SHARED
 ) -> dict[str, dict[str, dict[str, float]]]:
     """The paced loads (c) got, through pipelines that decide nothing, each in its own process:
-    (b') the tuned Faust forwarder, (b'') it on the worker's consumer, and an aiokafka hop writing each record once or twice
-    (hop_app.py). Latency from a capture's send to its last copy's timestamp (the second write's
+    (b') the tuned Faust forwarder, (b'') it on the worker's consumer, and an aiokafka hop writing
+    each record once or twice (hop_app.py). Latency from a capture's send to its last copy's timestamp (the second write's
     for the two-write hop), as (c)'s is to its audit record's, its second write; CPU per event from
     the process's own accounting over the window."""
     out: dict[str, dict[str, dict[str, float]]] = {}
