@@ -1,12 +1,13 @@
-"""Baselines (b) and (b'): a Faust agent that forwards each record unchanged (run as its own process).
+"""Baselines (b), (b') and (b''): a Faust agent that forwards each record unchanged (run as its own process).
 
 It reads every given source topic (the vendors' capture topics, as the worker does) into one sink.
 
 (b) library defaults, one `await send` per event. (b') tuned client settings (TUNED) and batches:
 `take_events(1000)`, every send of a batch issued, then all of its acknowledgements awaited.
-(b'') (b') with the worker's own Faust consumer (gateway/shell/worker.py `fetching`: served on the
-app's event loop, the quick hand-off, fetches answered after 100 ms or the first byte): Faust as
-FaceGate runs it, deciding nothing. All produce with acks=all, as FaceGate does.
+(b'') (b') with the worker's Faust consumer class (gateway/shell/worker.py `fetching`: served on
+the app's event loop, the quick hand-off, fetches answered after 100 ms or the first byte, at the
+settings' defaults): the consumer work FaceGate ships, deciding nothing (its producer stays (b')'s).
+All produce with acks=all, as FaceGate does.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from faust.worker import Worker
 
 from gateway.settings import Settings
 from gateway.shell.worker import fetching
+
+MODES = ("defaults", "tuned", "tuned-shell")
 
 TUNED: dict[str, Any] = {
     "producer_max_batch_size": 1 << 20,  # a 16 KB default batch holds seven 2.3 KB records
@@ -59,9 +62,8 @@ def build(
         Worker=QuietWorker,
         **(TUNED if tuned else {}),
     )
-    if shell:  # the worker's consumer, at its default fetch settings
-        defaults = Settings()
-        fetch = defaults.consumer_fetch_min_bytes, defaults.consumer_fetch_max_wait_ms
+    if shell:  # the worker's consumer, at its default fetch settings (not the environment's)
+        fetch = (Settings.model_fields[f"consumer_fetch_{name}"].default for name in ("min_bytes", "max_wait_ms"))
         cast(Any, app.transport).Consumer = fetching(*fetch)
     output = app.topic(sink, key_serializer="raw", value_serializer="raw")
     source_topic = app.topic(*sources, key_serializer="raw", value_serializer="raw")  # every vendor's, as the worker
@@ -86,7 +88,9 @@ def build(
 
 if __name__ == "__main__":
     bootstrap, app_id, sources, sink, datadir = sys.argv[1:6]  # sources: comma-separated topics
-    mode = sys.argv[6] if len(sys.argv) > 6 else "defaults"  # defaults, tuned, or tuned-shell
+    mode = sys.argv[6] if len(sys.argv) > 6 else "defaults"
+    if mode not in MODES:
+        sys.exit(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
     application = build(bootstrap, app_id, sources.split(","), sink, datadir, mode != "defaults", mode == "tuned-shell")
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     application.main()

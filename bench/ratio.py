@@ -2,13 +2,13 @@
 
     python -m bench.ratio [--events 20000] [--enrolled 1000] [--pairs 5] [--bootstrap host:port]
 
-On one Apache Kafka and the same records as bench.suite, `--pairs` times in turn: the tuned Faust
+On one Apache Kafka and the same records as bench.suite, `--pairs` turns: the tuned Faust
 forwarder (b') and (b'') it on FaceGate's own Faust consumer, each over its own copy of the
-captures, then a fresh FaceGate worker (c) with `--enrolled` subjects per tenant deciding them as a
+captures (which of the two goes first alternates between turns), then a fresh FaceGate worker (c) with `--enrolled` subjects per tenant deciding them as a
 backlog; each turn's rates and c over the faster forwarder (the suite's goal ratio). Only
 backlog throughput: latency, CPU and memory are the suite's. A run of 20,000 captures is decided
-in a few seconds on a 2-core machine, so one pair says little: the ratio moves by a tenth between
-pairs. Writes bench/results/ratio.json and ratio.md. Nothing here asserts a time.
+in a few seconds on a 2-core machine, so one turn says little: the ratio moves by a tenth between
+turns. Writes bench/results/ratio.json and ratio.md. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ FORWARDERS_TUNED = ("faust_tuned", "faust_shell")
 def run(events: int, enrolled: int, pairs: int, bootstrap: str, work: Path) -> dict[str, Any]:
     load = captures(events).payloads
     rows = []
-    for _ in range(pairs):
-        spans = baseline_spans(bootstrap, work, load, only=FORWARDERS_TUNED)
-        forwarders = {name: _rate(events, span) for name, span in spans.items()}
+    for turn in range(pairs):
+        order = FORWARDERS_TUNED if turn % 2 == 0 else FORWARDERS_TUNED[::-1]
+        forwarders = {name: _rate(events, baseline_spans(bootstrap, work, load, only=(name,))[name]) for name in order}
         with running_gateway(bootstrap, work, enrolled, events) as group:
             gateway, _ = drained(bootstrap, group)
         rows.append(forwarders | {"facegate": gateway, "ratio": gateway / max(forwarders.values())})
