@@ -189,6 +189,7 @@ async def _aiokafka_fast(bootstrap: str, sources: list[str], sink: str, n: int) 
 
 
 FORWARDERS = {"faust_tuned": "tuned", "faust_forward": "defaults", "faust_shell": "tuned-shell"}  # forward_app's modes
+TUNED_FORWARDERS = ("faust_tuned", "faust_shell")  # (b') and (b''): the goals' ratio is over the faster
 
 
 def _forwarder(

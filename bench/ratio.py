@@ -4,8 +4,9 @@
 
 On one Apache Kafka and the same records as bench.suite, `--pairs` turns: the tuned Faust
 forwarder (b') and (b'') it on FaceGate's own Faust consumer, each over its own copy of the
-captures (which of the two goes first alternates between turns), then a fresh FaceGate worker (c) with `--enrolled` subjects per tenant deciding them as a
-backlog; each turn's rates and c over the faster forwarder (the suite's goal ratio). Only
+captures (which of the two goes first alternates between turns), then a fresh FaceGate worker
+(c) with `--enrolled` subjects per tenant deciding them as a backlog; each turn's rates and c over
+the faster forwarder (the suite's goal ratio). Only
 backlog throughput: latency, CPU and memory are the suite's. A run of 20,000 captures is decided
 in a few seconds on a 2-core machine, so one turn says little: the ratio moves by a tenth between
 turns. Writes bench/results/ratio.json and ratio.md. Nothing here asserts a time.
@@ -20,18 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.broker import on_broker
-from bench.pipeline import BASELINE_SETTINGS, _rate, baseline_spans
+from bench.pipeline import BASELINE_SETTINGS, TUNED_FORWARDERS, _rate, baseline_spans
 from bench.results import write_results
 from bench.suite import captures, drained, running_gateway
-
-FORWARDERS_TUNED = ("faust_tuned", "faust_shell")
 
 
 def run(events: int, enrolled: int, pairs: int, bootstrap: str, work: Path) -> dict[str, Any]:
     load = captures(events).payloads
     rows = []
     for turn in range(pairs):
-        order = FORWARDERS_TUNED if turn % 2 == 0 else FORWARDERS_TUNED[::-1]
+        order = TUNED_FORWARDERS if turn % 2 == 0 else TUNED_FORWARDERS[::-1]
         forwarders = {name: _rate(events, baseline_spans(bootstrap, work, load, only=(name,))[name]) for name in order}
         with running_gateway(bootstrap, work, enrolled, events) as group:
             gateway, _ = drained(bootstrap, group)
@@ -39,7 +38,7 @@ def run(events: int, enrolled: int, pairs: int, bootstrap: str, work: Path) -> d
     ratios = [r["ratio"] for r in rows]
     return {
         "events": events, "enrolled_per_tenant": enrolled, "pairs": rows,
-        "baseline_settings": {name: BASELINE_SETTINGS[name] for name in FORWARDERS_TUNED},
+        "baseline_settings": {name: BASELINE_SETTINGS[name] for name in TUNED_FORWARDERS},
         "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
     }  # fmt: skip
 

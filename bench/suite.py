@@ -54,6 +54,7 @@ from bench.pipeline import (
     BASELINE_SETTINGS,
     FORWARDERS,
     PARTITIONS,
+    TUNED_FORWARDERS,
     Payload,
     _fill,
     _forwarder,
@@ -216,9 +217,9 @@ def paced_baselines(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """The paced loads (c) got, through pipelines that decide nothing, each in its own process:
     (b') the tuned Faust forwarder, (b'') it on the worker's consumer, and an aiokafka hop writing
-    each record once or twice (hop_app.py). Latency from a capture's send to its last copy's timestamp (the second write's
-    for the two-write hop), as (c)'s is to its audit record's, its second write; CPU per event from
-    the process's own accounting over the window."""
+    each record once or twice (hop_app.py). Latency from a capture's send to its last copy's
+    timestamp (the second write's for the two-write hop), as (c)'s is to its audit record's, its
+    second write; CPU per event from the process's own accounting over the window."""
     out: dict[str, dict[str, dict[str, float]]] = {}
 
     def key(r: ConsumerRecord[bytes, bytes]) -> str | None:
@@ -433,7 +434,7 @@ def run(
         level["over_faust_tuned"] = level["events_per_second"] / base["faust_tuned"]
         level["over_faust_shell"] = level["events_per_second"] / base["faust_shell"]
         # The goal's (b') is the fastest Faust forwarder this run had: a baseline at its best.
-        level["over_faust_best"] = min(level["over_faust_tuned"], level["over_faust_shell"])
+        level["over_faust_best"] = level["events_per_second"] / max(base[name] for name in TUNED_FORWARDERS)
     # What pipelines that decide nothing get at the paced rates the first level got, on the same
     # host and broker: Kafka's path and the load generator, with Faust's or aiokafka's per-event cost.
     first = {str(share): levels[0]["latency_ms"][str(share)]["rate"] for share in LATENCY_SHARES}
@@ -527,7 +528,7 @@ def markdown(result: dict[str, Any]) -> str:
         )  # fmt: skip
     lines += [
         "",
-        "Goals (issue 17): c/(faster Faust) >= 0.6 at 1k, >= 0.4 at 100k, >= 0.2 at 1M, c over the faster of (b') and (b''); "
+        "Goals (issue 17), c/(faster Faust) being c over the faster of (b') and (b''): >= 0.6 at 1k, >= 0.4 at 100k, >= 0.2 at 1M; "
         "p99 <= 50 ms at half the maximum rate at 1k and 100k, <= 250 ms at 1M.",
         "",
     ]
