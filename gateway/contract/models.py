@@ -7,10 +7,13 @@ Field constraints here are the contract's semantic checks that Avro cannot expre
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import SchemaValidator
 
 from gateway.contract.vocabulary import (
     ConsentMethod,
@@ -58,6 +61,17 @@ class AvroRecord(BaseModel):
     def to_avro(self) -> dict[str, Any]:
         return self.model_dump()
 
+    @classmethod
+    def validated_datum(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """What `model_validate(fields).to_avro()` returns (or raises); for a flat record without
+        building the model: its own field validators, in half the time. For the records the gateway
+        writes per capture (its audit record and governed event); tests prove the two agree."""
+        validator = _fields_validator(cls)
+        if validator is None:
+            return cls.model_validate(fields).to_avro()
+        values: dict[str, Any] = validator.validate_python(fields)[0]
+        return values
+
     def __repr_args__(self) -> Any:
         # Biometric bytes must never reach a log line through a repr.
         for name, value in super().__repr_args__():
@@ -65,6 +79,28 @@ class AvroRecord(BaseModel):
                 yield name, f"<{len(value)} bytes>"
             else:
                 yield name, value
+
+
+@cache
+def _fields_validator(model: type[AvroRecord]) -> SchemaValidator | None:
+    """The validator of a flat record's fields alone (pydantic's `model-fields` schema, under the
+    model's config), which returns their values as a dict: the record's `model_dump()`. None for a
+    record with records inside (their dump is a dict, the validator's a model) or its own `to_avro`."""
+    schema = model.__pydantic_core_schema__
+    fields = schema.get("schema", {})
+    if schema["type"] != "model" or fields.get("type") != "model-fields" or model.to_avro is not AvroRecord.to_avro:
+        return None
+    if _holds_a_model(fields["fields"]):
+        return None
+    return SchemaValidator(fields, schema.get("config"))
+
+
+def _holds_a_model(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return schema.get("type") in ("model", "definition-ref", "definitions") or any(
+            map(_holds_a_model, schema.values())
+        )
+    return isinstance(schema, list) and any(map(_holds_a_model, schema))
 
 
 class FaceCaptured(AvroRecord):

@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 
 from gateway.contract.codec import DecodeError
-from gateway.contract.models import FaceCaptured
+from gateway.contract.models import FaceCaptured, GovernedFace
 from gateway.contract.vocabulary import Decision
 from gateway.core.biometrics.matching import Match
 from gateway.core.context import UNDECIDABLE, Context, Decided, Identification
@@ -144,7 +144,8 @@ def _decide(
             capture, camera, tenant_view(outcome, identified=used is not None), ctx.policy_version(capture.tenant_id),
             _tenant_pseudonym(state, capture, outcome), *_protected_template(state, capture, outcome),
         )  # fmt: skip
-        ctx.emit(Output(ctx.names.governed(capture.tenant_id), capture.event_id.encode(), state.codec.encode(governed)))
+        encoded = state.codec.encode_datum(GovernedFace.avro_name, governed)
+        ctx.emit(Output(ctx.names.governed(capture.tenant_id), capture.event_id.encode(), encoded))
     elif outcome.decision is Decision.REJECTED:
         ctx.dead_letter(record, outcome, None, capture)
     decided = Decided(

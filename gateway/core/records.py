@@ -140,26 +140,29 @@ def governed_face(
     pseudonym: str | None,
     protected_template: bytes | None,
     key_version: int | None,
-) -> GovernedFace:
-    """The tenant's view: a pseudonymous FORWARDED event, or an anonymous STRIPPED presence."""
+) -> dict[str, Any]:
+    """The tenant's view, as the GovernedFace datum the decision path encodes (validated, no model
+    built): a pseudonymous FORWARDED event, or an anonymous STRIPPED presence."""
     if outcome.decision not in (Decision.FORWARDED, Decision.STRIPPED):
         raise ValueError(f"{outcome.decision} decisions send nothing to the tenant")
     forwarded = outcome.decision is Decision.FORWARDED
-    return GovernedFace(
-        event_id=capture.event_id,
-        audit_id=audit_id(capture.tenant_id, capture.event_id),
-        tenant_id=capture.tenant_id,
-        camera_id=capture.camera_id,
-        site_id=camera.site_id,
-        captured_at=capture.captured_at,
-        purpose=capture.purpose,
-        decision=outcome.decision,
-        pseudonym=pseudonym if forwarded else None,
-        protected_template=protected_template if forwarded else None,
-        template_key_version=key_version if forwarded and protected_template is not None else None,
-        rule_ids=codes(outcome.rule_ids),
-        reason_codes=codes(outcome.reason_codes),
-        policy_version=policy_version,
+    return GovernedFace.validated_datum(
+        {
+            "event_id": capture.event_id,
+            "audit_id": audit_id(capture.tenant_id, capture.event_id),
+            "tenant_id": capture.tenant_id,
+            "camera_id": capture.camera_id,
+            "site_id": camera.site_id,
+            "captured_at": capture.captured_at,
+            "purpose": capture.purpose,
+            "decision": outcome.decision,
+            "pseudonym": pseudonym if forwarded else None,
+            "protected_template": protected_template if forwarded else None,
+            "template_key_version": key_version if forwarded and protected_template is not None else None,
+            "rule_ids": codes(outcome.rule_ids),
+            "reason_codes": codes(outcome.reason_codes),
+            "policy_version": policy_version,
+        }
     )
 
 

@@ -59,24 +59,18 @@ def record_hash(record: AuditRecord) -> str:
     return hashlib.sha256(canonical(record.model_dump(mode="json"), record.seq, record.prev_hash)).hexdigest()
 
 
-def _linked(fields: dict[str, Any], head: ChainHead) -> tuple[AuditRecord, dict[str, Any], ChainHead]:
-    """A record's content linked after `head`: the model (hash not set), its Avro datum with the
-    hash, and the new head. Validated once, dumped once: the dump is both what the hash covers
-    (its fields picked in canonical order: the bytes of `canonical`) and what Avro encodes."""
-    content = AuditRecord.model_validate({**fields, "seq": head.seq + 1, "prev_hash": head.hash, "hash": ""})
-    datum = content.to_avro()
+def append_datum(fields: dict[str, Any], head: ChainHead) -> tuple[dict[str, Any], ChainHead]:
+    """Link a record's content fields after `head`: the record as the Avro datum the decision path
+    encodes, with its hash, and the new head. Validated once, without a model (`validated_datum`):
+    the datum is both what the hash covers (its fields picked in canonical order: the bytes of
+    `canonical`) and what Avro encodes."""
+    datum = AuditRecord.validated_datum({**fields, "seq": head.seq + 1, "prev_hash": head.hash, "hash": ""})
     hashed = _IN_ORDER.encode({k: datum[k] for k in _HASHED}).encode()
     datum["hash"] = digest = hashlib.sha256(hashed).hexdigest()
-    return content, datum, ChainHead(content.seq, digest)
+    return datum, ChainHead(datum["seq"], digest)
 
 
 def append(fields: dict[str, Any], head: ChainHead) -> tuple[AuditRecord, ChainHead]:
     """Link a record's content fields after `head`; returns the record and the new head."""
-    content, _, linked = _linked(fields, head)
-    return content.model_copy(update={"hash": linked.hash}), linked
-
-
-def append_datum(fields: dict[str, Any], head: ChainHead) -> tuple[dict[str, Any], ChainHead]:
-    """`append`, the record as the Avro datum the decision path encodes (no copy of the model)."""
-    _, datum, linked = _linked(fields, head)
-    return datum, linked
+    datum, linked = append_datum(fields, head)
+    return AuditRecord.model_validate(datum), linked

@@ -13,10 +13,12 @@ import fastavro
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from gateway.contract.codec import MARKER, EncodeError, default_codec
-from gateway.contract.models import RECORD_MODELS, FaceCaptured
+from gateway.contract.models import RECORD_MODELS, AuditRecord, FaceCaptured, GovernedFace, _fields_validator
 from gateway.contract.schemas import RECORD_NAMES, SchemaSet
+from gateway.contract.vocabulary import Decision
 from tests.support.avro_strategies import datum
 
 SCHEMAS = SchemaSet.load()
@@ -65,6 +67,44 @@ def test_round_trip_of_every_record_type(name: str, data: st.DataObject) -> None
     assert encoded == CODEC.encode_datum(name, raw)
     assert CODEC.decode(encoded, RECORD_MODELS[name]) == model
     assert CODEC.decode_any(encoded) == model
+
+
+@pytest.mark.parametrize("name", RECORD_NAMES)
+@given(data=st.data())
+def test_a_validated_datum_is_what_the_model_gives(name: str, data: st.DataObject) -> None:
+    """`validated_datum` (how the decision path builds its audit record and governed event, no
+    model in between) returns the model's datum, value for value and type for type, and refuses
+    what the model refuses."""
+    raw = data.draw(DATA[name])
+    model = RECORD_MODELS[name]
+    try:
+        expected = model.model_validate(raw).to_avro()
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            model.validated_datum(raw)
+        return
+    got = model.validated_datum(raw)
+    assert got == expected and list(got) == list(expected)
+    assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+
+
+def test_a_validated_datum_holds_the_models_constraints() -> None:
+    fields = {
+        "audit_id": "a", "event_id": "e", "tenant_id": "t", "decision": "BLOCKED", "rule_ids": ["R06"],
+        "policy_version": "p", "recorded_at": datetime(2026, 1, 2, 11, 4, 5, 678_901, tzinfo=timezone(timedelta(hours=8))),
+        "seq": 0, "prev_hash": "0" * 64, "hash": "",
+    }  # fmt: skip
+    # The records the decision path writes per capture are flat: validated without a model built.
+    assert _fields_validator(AuditRecord) is not None and _fields_validator(GovernedFace) is not None
+    datum = AuditRecord.validated_datum(fields)
+    assert datum == AuditRecord.model_validate(fields).to_avro()
+    assert datum["recorded_at"] == datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)  # UTC, whole milliseconds
+    assert datum["decision"] is Decision.BLOCKED and datum["site_id"] is None  # enums and defaults as the model's
+    for wrong in ({"seq": -1}, {"event_id": ""}, {"event_id": "e" * 257}, {"decision": "MAYBE"}, {"extra": 1}):
+        with pytest.raises(ValidationError):
+            AuditRecord.model_validate({**fields, **wrong})
+        with pytest.raises(ValidationError):
+            AuditRecord.validated_datum({**fields, **wrong})
 
 
 @pytest.mark.parametrize("name", RECORD_NAMES)
