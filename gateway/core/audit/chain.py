@@ -5,12 +5,15 @@ altering a record breaks every later link.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+
+import msgspec
 
 from gateway.contract.models import AuditRecord
 
@@ -44,6 +47,39 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_js
 # linked here: their datum holds them all, so they are picked in order rather than filtered and sorted.
 _HASHED = sorted(set(AuditRecord.model_fields) - (_CHAIN_FIELDS - {"seq", "prev_hash"}))
 _IN_ORDER = json.JSONEncoder(separators=(",", ":"), default=_json_value)
+_FAST = msgspec.json.Encoder()
+_ESCAPE = "facegate-json-ascii"
+
+
+def _escaped(error: UnicodeError) -> tuple[str, int]:
+    """Non-ASCII text as the standard library's JSON escapes it: \\uXXXX, beyond the BMP a surrogate pair."""
+    assert isinstance(error, UnicodeEncodeError)
+    escaped = []
+    for char in error.object[error.start : error.end]:
+        code = ord(char)
+        if code >= 0x10000:
+            code -= 0x10000
+            escaped.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
+        else:
+            escaped.append(f"\\u{code:04x}")
+    return "".join(escaped), error.end
+
+
+codecs.register_error(_ESCAPE, _escaped)
+
+
+def _in_order(fields: dict[str, Any]) -> bytes:
+    """`_IN_ORDER`'s bytes for a validated record's fields (timestamps in UTC), a third of the time:
+    msgspec writes JSON as the standard library does here, but for text beyond ASCII (UTF-8 where
+    the standard library escapes it: escaped after) and DEL (raw: left to the standard library).
+    Tests prove the two agree."""
+    try:
+        out = _FAST.encode(fields)
+    except (msgspec.EncodeError, UnicodeError):  # a lone surrogate, which has no UTF-8
+        return _IN_ORDER.encode(fields).encode()
+    if b"\x7f" in out:
+        return _IN_ORDER.encode(fields).encode()
+    return out if out.isascii() else out.decode().encode("ascii", _ESCAPE)
 
 
 def canonical(fields: dict[str, Any], seq: int, prev_hash: str) -> bytes:
@@ -65,7 +101,7 @@ def append_datum(fields: dict[str, Any], head: ChainHead) -> tuple[dict[str, Any
     the datum is both what the hash covers (its fields picked in canonical order: the bytes of
     `canonical`) and what Avro encodes."""
     datum = AuditRecord.validated_datum({**fields, "seq": head.seq + 1, "prev_hash": head.hash, "hash": ""})
-    hashed = _IN_ORDER.encode({k: datum[k] for k in _HASHED}).encode()
+    hashed = _in_order({k: datum[k] for k in _HASHED})
     datum["hash"] = digest = hashlib.sha256(hashed).hexdigest()
     return datum, ChainHead(datum["seq"], digest)
 

@@ -14,7 +14,17 @@ from hypothesis import strategies as st
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.schemas import SchemaSet
-from gateway.core.audit.chain import GENESIS, ChainHead, append, append_datum, canonical, record_hash
+from gateway.contract.vocabulary import Decision
+from gateway.core.audit.chain import (
+    _IN_ORDER,
+    GENESIS,
+    ChainHead,
+    _in_order,
+    append,
+    append_datum,
+    canonical,
+    record_hash,
+)
 from tests.support.avro_strategies import datum
 
 CODEC = default_codec()
@@ -59,3 +69,20 @@ def test_timestamps_are_written_as_pydantics_json_mode_writes_them() -> None:
     for at in times:
         model = AuditRecord.model_validate({**base, "recorded_at": at, "event_time": at})
         assert canonical(model.model_dump(), 0, GENESIS) == canonical(model.model_dump(mode="json"), 0, GENESIS)
+        fields = {k: v for k, v in base.items() if k not in CHAIN_FIELDS}
+        linked, head = append({**fields, "recorded_at": at, "event_time": at}, ChainHead())
+        assert head.hash == record_hash(linked)
+
+
+# Every code point, lone surrogates too (which have no UTF-8: the standard library writes them).
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)
+
+
+@settings(max_examples=500)
+@given(ANY_TEXT, st.lists(ANY_TEXT, max_size=3), st.integers(min_value=0, max_value=2**63 - 1))
+def test_the_fast_json_writes_what_the_standard_library_writes(text: str, texts: list[str], number: int) -> None:
+    """msgspec writes the hash's JSON on the decision path; the bytes are the standard library's,
+    whatever the text: control characters, DEL, non-ASCII, beyond the BMP, lone surrogates."""
+    at = datetime(2026, 11, 26, 12, 0, 0, 123_000, tzinfo=UTC)
+    fields = {"a": text, "b": texts, "c": None, "d": number, "e": at, "f": Decision.FORWARDED, "g": [], "h": "x"}
+    assert _in_order(fields) == _IN_ORDER.encode(fields).encode()
