@@ -96,7 +96,13 @@ class Context:
         return self._decided(self.audit_partition(input_partition), event_id)
 
     def _decided(self, partition: int, event_id: str) -> bool:
-        return self.is_seen(partition, event_id) or (partition, event_id) in self.earlier
+        if self.is_seen(partition, event_id):
+            return True
+        key = (partition, event_id)
+        for earlier in self.earlier.maps:  # noqa: SIM110 (ChainMap's `in` and `any` run a generator: twice per capture)
+            if key in earlier:
+                return True
+        return False
 
     def policy_version(self, tenant_id: str) -> str:
         policy = self.state.policy(tenant_id)

@@ -89,10 +89,10 @@ def audit_fields(
         "camera_id": capture.camera_id if capture else None,
         "site_id": decided.camera.site_id if decided.camera else None,
         "decision": outcome.decision,
-        "rule_ids": codes(outcome.rule_ids),
-        "reason_codes": codes(outcome.reason_codes),
+        "rule_ids": outcome.rule_ids,  # codes: validating the record makes them plain strings
+        "reason_codes": outcome.reason_codes,
         "legal_sources": legal_sources,
-        "alerts": codes(outcome.alerts),
+        "alerts": outcome.alerts,
         "purpose": capture.purpose if capture else decided.purpose,
         "recipient_tenant_id": decided.recipient_tenant_id,
         "policy_version": policy_version,
@@ -159,8 +159,8 @@ def governed_face(
             "pseudonym": pseudonym if forwarded else None,
             "protected_template": protected_template if forwarded else None,
             "template_key_version": key_version if forwarded and protected_template is not None else None,
-            "rule_ids": codes(outcome.rule_ids),
-            "reason_codes": codes(outcome.reason_codes),
+            "rule_ids": outcome.rule_ids,  # as in the audit record: validated to plain strings
+            "reason_codes": outcome.reason_codes,
             "policy_version": policy_version,
         }
     )

@@ -19,6 +19,8 @@ from gateway.contract.codec import MARKER, EncodeError, default_codec
 from gateway.contract.models import RECORD_MODELS, AuditRecord, FaceCaptured, GovernedFace, _fields_validator
 from gateway.contract.schemas import RECORD_NAMES, SchemaSet
 from gateway.contract.vocabulary import Decision
+from gateway.core.policy.reasons import Reason
+from gateway.core.policy.rules import Rule
 from tests.support.avro_strategies import datum
 
 SCHEMAS = SchemaSet.load()
@@ -100,6 +102,9 @@ def test_a_validated_datum_holds_the_models_constraints() -> None:
     assert datum == AuditRecord.model_validate(fields).to_avro()
     assert datum["recorded_at"] == datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)  # UTC, whole milliseconds
     assert datum["decision"] is Decision.BLOCKED and datum["site_id"] is None  # enums and defaults as the model's
+    # The decision path passes its rules and reasons as they are (tuples of enums): plain strings come out.
+    coded = AuditRecord.validated_datum({**fields, "rule_ids": (Rule.AUDIT,), "reason_codes": [Reason.NOT_IDENTIFIED]})
+    assert coded["rule_ids"] == ["R19"] and [type(c) for c in coded["rule_ids"] + coded["reason_codes"]] == [str, str]
     for wrong in ({"seq": -1}, {"event_id": ""}, {"event_id": "e" * 257}, {"decision": "MAYBE"}, {"extra": 1}):
         with pytest.raises(ValidationError):
             AuditRecord.model_validate({**fields, **wrong})
