@@ -78,6 +78,10 @@ class Context:
     # or one at a time after the batch's try failed) is a duplicate too. A fork reads its parent's
     # and adds its own in front, so a try that is thrown away leaves nothing behind.
     earlier: ChainMap[tuple[int, str], None] = field(default_factory=ChainMap)
+    # (audit partition, event id) that `is_seen` said were not decided: a capture is asked about at
+    # intake and again as it is decided. The log it reads only grows when a batch commits, after its
+    # contexts are done, so a no stays a no; forks share it.
+    _not_seen: set[tuple[int, str]] = field(default_factory=set, repr=False)
     # A pack's legal sources per set of rules, worked out once per batch (most decisions share a few sets).
     _sources: dict[tuple[int, tuple[Rule, ...]], list[str]] = field(default_factory=dict, repr=False)
 
@@ -96,9 +100,11 @@ class Context:
         return self._decided(self.audit_partition(input_partition), event_id)
 
     def _decided(self, partition: int, event_id: str) -> bool:
-        if self.is_seen(partition, event_id):
-            return True
         key = (partition, event_id)
+        if key not in self._not_seen:
+            if self.is_seen(partition, event_id):
+                return True
+            self._not_seen.add(key)
         for earlier in self.earlier.maps:  # noqa: SIM110 (ChainMap's `in` and `any` run a generator: twice per capture)
             if key in earlier:
                 return True

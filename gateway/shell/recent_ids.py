@@ -25,12 +25,13 @@ import numpy.typing as npt
 
 SEAL = 16_384  # ids in the set before they are sealed into an array (~1 MiB of set)
 MERGE_CAP = 1 << 20  # no merge makes an array larger: an hour at 1,250 decisions/s is 5 of them
-_KEY = os.urandom(16)
+_KEYED = blake2b(digest_size=8, key=os.urandom(16))  # copied per id: a third faster than keying each anew
 
 
 def _hash(event_id: str) -> int:
-    digest = blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=8, key=_KEY).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    keyed = _KEYED.copy()
+    keyed.update(event_id.encode("utf-8", "surrogatepass"))
+    return int.from_bytes(keyed.digest(), "little", signed=True)
 
 
 @dataclass

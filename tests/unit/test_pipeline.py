@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -155,6 +157,22 @@ def test_a_repeat_decided_apart_from_its_first_is_a_duplicate(world: World, monk
     assert len(calls) > 1 and not alone.result.errors  # tried together, then one at a time
     audits = _decoded(alone.result, NAMES.audit, AuditRecord)
     assert len(audits) == len(batch) and alone.result.duplicates == len(repeats)
+
+
+def test_the_log_is_asked_once_per_event(world: World) -> None:
+    """A capture is checked against the log at intake and again as it is decided: the log, which
+    grows only when a batch commits, is asked once, in the batch's try and in its forks alike."""
+    items = [i for i in Traffic(world, seed=7).take(30) if i.capture]
+    asked: Counter[tuple[int, str]] = Counter()
+
+    def is_seen(partition: int, event_id: str) -> bool:
+        asked[partition, event_id] += 1
+        return False
+
+    ctx = replace(context(loaded_state(world)), is_seen=is_seen)
+    ctx.decide_each(raw_records(items), process_batch)
+    assert len(_decoded(ctx.result, NAMES.audit, AuditRecord)) == len(items)
+    assert len(asked) == len(items) and set(asked.values()) == {1}
 
 
 def test_chain_continues_from_a_given_head(world: World) -> None:
