@@ -52,17 +52,22 @@ _ESCAPE = "facegate-json-ascii"
 
 
 def _escaped(error: UnicodeError) -> tuple[str, int]:
-    """Non-ASCII text as the standard library's JSON escapes it: \\uXXXX, beyond the BMP a surrogate pair."""
     assert isinstance(error, UnicodeEncodeError)
+    return _escaped_run(error.object[error.start : error.end]), error.end
+
+
+@lru_cache(maxsize=1024)  # mostly the legal sources' few (a section sign), record after record
+def _escaped_run(text: str) -> str:
+    """Non-ASCII text as the standard library's JSON escapes it: \\uXXXX, beyond the BMP a surrogate pair."""
     escaped = []
-    for char in error.object[error.start : error.end]:
+    for char in text:
         code = ord(char)
         if code >= 0x10000:
             code -= 0x10000
             escaped.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
         else:
             escaped.append(f"\\u{code:04x}")
-    return "".join(escaped), error.end
+    return "".join(escaped)
 
 
 codecs.register_error(_ESCAPE, _escaped)
