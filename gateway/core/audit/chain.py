@@ -74,7 +74,7 @@ codecs.register_error(_ESCAPE, _escaped)
 
 
 def _in_order(fields: dict[str, Any]) -> bytes:
-    """`_IN_ORDER`'s bytes for a validated record's fields (timestamps in UTC), a third of the time:
+    """`_IN_ORDER`'s bytes for a validated record's fields (timestamps in UTC), in about half the time:
     msgspec writes JSON as the standard library does here, but for text beyond ASCII (UTF-8 where
     the standard library escapes it: escaped after) and DEL (raw: left to the standard library).
     Tests prove the two agree."""
