@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import msgspec
@@ -52,22 +53,9 @@ _ESCAPE = "facegate-json-ascii"
 
 
 def _escaped(error: UnicodeError) -> tuple[str, int]:
+    """A run of non-ASCII text as the standard library's JSON escapes it (its own escaper, quotes cut)."""
     assert isinstance(error, UnicodeEncodeError)
-    return _escaped_run(error.object[error.start : error.end]), error.end
-
-
-@lru_cache(maxsize=1024)  # mostly the legal sources' few (a section sign), record after record
-def _escaped_run(text: str) -> str:
-    """Non-ASCII text as the standard library's JSON escapes it: \\uXXXX, beyond the BMP a surrogate pair."""
-    escaped = []
-    for char in text:
-        code = ord(char)
-        if code >= 0x10000:
-            code -= 0x10000
-            escaped.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
-        else:
-            escaped.append(f"\\u{code:04x}")
-    return "".join(escaped)
+    return encode_basestring_ascii(error.object[error.start : error.end])[1:-1], error.end
 
 
 codecs.register_error(_ESCAPE, _escaped)
