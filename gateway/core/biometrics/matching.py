@@ -28,8 +28,9 @@ import numpy as np
 from gateway.core.biometrics import scan
 from gateway.core.biometrics.protection import Codes, Scheme
 
-_CORES = max(1, faiss.omp_get_max_threads())
-PARALLEL_FROM = 64 * 20_000  # probe x gallery comparisons per call
+# The CPUs this process may run on (its affinity: one when pinned to a core), or OMP_NUM_THREADS.
+CORES = max(1, faiss.omp_get_max_threads())
+PARALLEL_FROM = 64 * 20_000  # probe x gallery comparisons per call from which a search uses every core
 CASCADE_FROM = 32_768  # enrolled subjects from which the cascade searches (exhaustive below)
 PREFIX_RADIUS = 107 / 256  # share of the prefix bits that may disagree for a full comparison
 
@@ -52,8 +53,10 @@ class EnrolledIndex:
         cascade_from: int = CASCADE_FROM,
         radius: float = PREFIX_RADIUS,
         nibbles: bool = scan.NIBBLES,
+        threads: int = CORES,
     ) -> None:
         self.scheme = scheme
+        self.threads = threads  # the most threads one search may use (large galleries only)
         # The cascade needs whole 64-bit words and a prefix shorter than the code.
         words = scheme.code_bytes // 8
         self.cascade_from = cascade_from if scheme.code_bytes % 8 == 0 and words > scan.PREFIX_WORDS else None
@@ -127,14 +130,18 @@ class EnrolledIndex:
         if count == 0:
             return [Match(None, 0.0) for _ in range(len(probes))]
         if self._prefix is not None and self.cascade_from is not None and count >= self.cascade_from:
-            rows, found = self._prefix.cascade(self._codes.view(np.uint64), count, probes.view(np.uint64))
+            # A pass over the prefixes costs at least what four probes' lookups do (1M enrolled:
+            # 2.4 ms for one probe, 0.45 ms each for 64), so a pass for one probe over 1M is split
+            # too: two threads halve its time (bench/PROFILES.md) for a thread's hand-off (~0.05 ms).
+            threads = self.threads if count * max(len(probes), 4) >= PARALLEL_FROM else 1
+            rows, found = self._prefix.cascade(self._codes.view(np.uint64), count, probes.view(np.uint64), threads)
             return [
                 Match(self._subject_at[int(row)], float(score))
                 for row, score in zip(rows, self.scheme.agreement(found), strict=True)
             ]
         # OpenMP threads pay off only on large galleries; on small ones their start-up and spinning
         # cost more than the search (profiled: 17% of a worker's time at 20 enrolled subjects).
-        faiss.omp_set_num_threads(_CORES if count * len(probes) >= PARALLEL_FROM else 1)
+        faiss.omp_set_num_threads(self.threads if count * len(probes) >= PARALLEL_FROM else 1)
         distances, rows = faiss.knn_hamming(probes, self._codes[:count], 1)
         scores = self.scheme.agreement(distances[:, 0])
         return [Match(self._subject_at[int(row)], float(score)) for row, score in zip(rows[:, 0], scores, strict=True)]

@@ -19,6 +19,10 @@ distance computed, row by row. A probe that shortlists nothing gets the full dis
 with its nearest prefix: a real, low score, never a better one than exhaustive search would give.
 Both kernels compute the same prefix distances, so they return the same matches (tested).
 
+A search may split the rows into runs of whole blocks, one thread each (the kernels release the
+interpreter lock): every run keeps its own best row per probe, and a later run's replaces an
+earlier's only when strictly nearer, so the match is the one a single scan returns (tested).
+
 A paced worker searches small batches, where a pass over every prefix is paid for a few probes:
 the lookup kernel serves a batch's last probes with a lookup of 1, 2 or 4 probes rather than a
 group of eight padded, and a chunk of at most 16 probes (whose shortlisted rows lie scattered, a
@@ -27,6 +31,8 @@ few in a hundred) asks for those rows' codes before walking them, so their memor
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import llvmlite.binding  # type: ignore[import-untyped]
@@ -279,8 +285,8 @@ def _nearest_prefix(
         best_distance[p] = total
 
 
-def _cascade_columns(
-    prefix: Words, full: Words, count: int, probes: Words, radius: int, best_row: Any, best_distance: Any
+def _cascade_columns(  # noqa: PLR0913 - compiled kernels take arrays flat
+    prefix: Words, full: Words, begin: int, count: int, probes: Words, radius: int, best_row: Any, best_distance: Any
 ) -> None:  # pragma: no cover - compiled
     masks = np.zeros(_BLOCK, np.uint64)
     limit = np.uint64(radius)
@@ -288,7 +294,7 @@ def _cascade_columns(
     _start(best_row, best_distance)
     for first in range(0, probes.shape[0], _CHUNK):
         last = min(probes.shape[0], first + _CHUNK)
-        for start in range(0, count, _BLOCK):
+        for start in range(begin, count, _BLOCK):
             n = min(count, start + _BLOCK) - start
             a0, a1, a2, a3 = r0[start : start + n], r1[start : start + n], r2[start : start + n], r3[start : start + n]
             masks[:n] = 0
@@ -321,11 +327,18 @@ def _cascade_columns(
                     d = _popcount(a0[i] ^ q0) + _popcount(a1[i] ^ q1) + _popcount(a2[i] ^ q2) + _popcount(a3[i] ^ q3)
                     masks[i] |= np.uint64(d <= limit) << bit
             _decide(masks, n, start, first, full, probes, best_row, best_distance, last - first <= _SPARSE)
-    _nearest_prefix(full, count, probes, best_row, best_distance)
 
 
 def _cascade_nibbles(  # noqa: PLR0913 - compiled kernels take arrays flat
-    planes: Bytes, tables: Bytes, full: Words, count: int, probes: Words, radius: int, best_row: Any, best_distance: Any
+    planes: Bytes,
+    tables: Bytes,
+    full: Words,
+    begin: int,
+    count: int,
+    probes: Words,
+    radius: int,
+    best_row: Any,
+    best_distance: Any,
 ) -> None:  # pragma: no cover - compiled
     # hits[g * _BLOCK + i]: bit k says row `start + i` is shortlisted for probe `first + 8g + k`.
     hits = np.zeros(_GROUP * _BLOCK, np.uint8)
@@ -334,7 +347,7 @@ def _cascade_nibbles(  # noqa: PLR0913 - compiled kernels take arrays flat
     for first in range(0, probes.shape[0], _CHUNK):
         chunk = min(probes.shape[0], first + _CHUNK) - first
         groups = (chunk + _GROUP - 1) // _GROUP
-        for start in range(0, count, _BLOCK):
+        for start in range(begin, count, _BLOCK):
             n = min(count, start + _BLOCK) - start
             for g in range(groups):
                 size = min(_GROUP, chunk - g * _GROUP)  # probes of this group; the rest are padding
@@ -347,7 +360,6 @@ def _cascade_nibbles(  # noqa: PLR0913 - compiled kernels take arrays flat
                 for i in range(n):  # rows past `count` in the last block were scanned, never merged
                     masks[i] |= np.uint64(hits[g * _BLOCK + i]) << shift
             _decide(masks, n, start, first, full, probes, best_row, best_distance, chunk <= _SPARSE)
-    _nearest_prefix(full, count, probes, best_row, best_distance)
 
 
 _cascade_columns_compiled = _compiled(_cascade_columns)
@@ -418,15 +430,43 @@ class Prefixes:
     def clear(self, row: int) -> None:
         self.put(row, np.zeros(PREFIX_BYTES, np.uint8))
 
-    def cascade(self, full: Words, count: int, probes: Words) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def cascade(
+        self, full: Words, count: int, probes: Words, threads: int = 1
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Best row and its full Hamming distance per probe: `full` is (capacity, words), whose
-        first PREFIX_WORDS words of each row are its prefix; `probes` is (n, words)."""
+        first PREFIX_WORDS words of each row are its prefix; `probes` is (n, words). With `threads`
+        above 1 the rows are split into that many runs of whole blocks, each scanned by a thread of
+        its own (the kernels release the interpreter lock), the calling thread taking the first."""
         probes = np.ascontiguousarray(probes)
-        rows = np.empty(len(probes), np.int64)
-        distances = np.empty(len(probes), np.int64)
-        if self.nibbles:
-            tables = _tables(probes.view(np.uint8))
-            _cascade_nibbles_compiled(self._data.reshape(-1), tables, full, count, probes, self.radius, rows, distances)
-        else:
-            _cascade_columns_compiled(self._data, full, count, probes, self.radius, rows, distances)
+        tables = _tables(probes.view(np.uint8)) if self.nibbles else None
+        parts = max(1, min(threads, -(-count // _BLOCK)))
+        bounds = [min(count, -(-count // _BLOCK) * k // parts * _BLOCK) for k in range(parts + 1)]
+        found = [(np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)) for _ in bounds[1:]]
+
+        def run(k: int) -> None:
+            rows, distances = found[k]
+            if self.nibbles:
+                flat = self._data.reshape(-1)
+                _cascade_nibbles_compiled(
+                    flat, tables, full, bounds[k], bounds[k + 1], probes, self.radius, rows, distances
+                )
+            else:
+                _cascade_columns_compiled(
+                    self._data, full, bounds[k], bounds[k + 1], probes, self.radius, rows, distances
+                )
+
+        others = [_pool().submit(run, k) for k in range(1, len(found))]
+        run(0)
+        for other in others:
+            other.result()
+        rows, distances = found[0]
+        for more_rows, more_distances in found[1:]:  # a later run wins only when strictly nearer, as in one scan
+            nearer = more_distances < distances
+            rows[nearer], distances[nearer] = more_rows[nearer], more_distances[nearer]
+        _nearest_prefix(full, count, probes, rows, distances)
         return rows, distances
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(thread_name_prefix="facegate-scan")

@@ -57,13 +57,15 @@ def _at_distances(probe: np.ndarray, distances: list[int], rng: np.random.Genera
     return codes
 
 
-def _search(codes: np.ndarray, probes: np.ndarray, radius: int, nibbles: bool) -> tuple[list[int], list[int]]:
+def _search(
+    codes: np.ndarray, probes: np.ndarray, radius: int, nibbles: bool, threads: int = 1
+) -> tuple[list[int], list[int]]:
     prefixes = scan.Prefixes(len(codes) + 5, radius, nibbles)  # capacity past the last row: never read
     for row, code in enumerate(codes):
         prefixes.put(row, code)
     full = np.zeros((len(codes) + 5, CODE_BYTES), np.uint8)
     full[: len(codes)] = codes
-    rows, distances = prefixes.cascade(full.view(np.uint64), len(codes), probes.view(np.uint64))
+    rows, distances = prefixes.cascade(full.view(np.uint64), len(codes), probes.view(np.uint64), threads)
     return rows.tolist(), distances.tolist()
 
 
@@ -82,6 +84,21 @@ def test_each_kernel_returns_the_reference_match(nibbles: bool, count: int, prob
 def test_any_radius_and_a_probe_that_shortlists_nothing(nibbles: bool, radius: int) -> None:
     codes, batch = _gallery(2100, 20, seed=radius)
     assert _search(codes, batch, radius, nibbles) == _reference(codes, batch, radius)
+
+
+@pytest.mark.parametrize("nibbles", LAYOUTS)
+@pytest.mark.parametrize(("count", "threads"), [(3500, 2), (3500, 3), (4096, 4), (500, 4), (2049, 8)])
+@pytest.mark.parametrize("radius", [0, 107])
+def test_threads_split_the_rows_and_return_one_scans_match(
+    nibbles: bool, count: int, threads: int, radius: int
+) -> None:
+    codes, batch = _gallery(count, 20, seed=count + threads)
+    # Ties across the threads' runs: the same code early and late, which one scan finds first.
+    codes[count - 1], codes[3] = codes[0], codes[0]
+    batch[0] = codes[0]
+    found = _search(codes, batch, radius, nibbles, threads)
+    assert found == _reference(codes, batch, radius) == _search(codes, batch, radius, nibbles)
+    assert found[0][0] == 0
 
 
 @njit
