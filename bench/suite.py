@@ -452,6 +452,12 @@ def run(
             "cores": cores.describe(), "pinned": cores.is_pinned}  # fmt: skip
 
 
+def busy(level: dict[str, Any]) -> float:
+    """Cores the worker kept busy draining the backlog: a search over a large gallery may use more
+    than one (docs/operations.md, OMP_NUM_THREADS)."""
+    return float(level["events_per_second"] * level["cpu_seconds_per_1000"][0] / 1000)
+
+
 def markdown(result: dict[str, Any]) -> str:
     b, how = result["baselines"], result["baseline_settings"]
     lines = [
@@ -462,15 +468,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"- (b') Faust agent, batched, tuned: {b['faust_tuned']:,.0f} events/s ({how['faust_tuned']})",
         f"- (b'') the same on FaceGate's Faust consumer: {b['faust_shell']:,.0f} events/s ({how['faust_shell']})",
         f"- (a) aiokafka loop, await per record: {b['aiokafka_loop']:,.0f} events/s; (b) Faust per event, defaults: {b['faust_forward']:,.0f} events/s",
-        "", "| enrolled per tenant | (c) events/s | c/a' | c/b' | c/b'' | c/b | p50 ms | p99 ms (at half rate) | CPU-s per 1,000 decisions | worker RSS MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "", "| enrolled per tenant | (c) events/s | c/a' | c/b' | c/b'' | c/b | p50 ms | p99 ms (at half rate) | CPU-s per 1,000 decisions | cores busy | worker RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
     for g in result["gateway"]:
         lat = g.get("latency_ms_at_half_rate", {})
         lines.append(
             f"| {g['enrolled_per_tenant']:,} | {g['events_per_second']:,.0f} | {g['over_aiokafka_fast']:.3f} | {g['over_faust_tuned']:.2f} | "
             f"{g['over_faust_shell']:.2f} | {g['over_faust']:.2f} | {lat.get('p50', float('nan')):.0f} | {lat.get('p99', float('nan')):.0f} | "
-            f"{g['cpu_seconds_per_1000'][0]:.2f} | {g['worker_rss_bytes'][0] / 2**20:.0f} |"
+            f"{g['cpu_seconds_per_1000'][0]:.2f} | {busy(g):.2f} | {g['worker_rss_bytes'][0] / 2**20:.0f} |"
         )
     lines += ["", "Latency (p50 / p99 ms) at shares of each level's maximum rate:", "",
               "| enrolled per tenant | " + " | ".join(f"{s:.0%} of max" for s in LATENCY_SHARES) + " |",

@@ -49,6 +49,7 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
     assert all(level["cpu_seconds_per_1000"][0] > 0 for level in result["gateway"])
     assert "Two workers" in markdown(result) and "| 300 | 50% of max |" in markdown(result)
     table = markdown(result)
+    assert "| CPU-s per 1,000 decisions | cores busy |" in table
     assert "| (b') forwarding, at the 60 level's rates |" in table
     assert "| (b'') forwarding, FaceGate's consumer, at the 60 level's rates |" in table
     assert "| aiokafka hop, two writes, at the 60 level's rates |" in table
