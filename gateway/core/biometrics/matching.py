@@ -15,7 +15,8 @@ exhaustive search would, so false accepts cannot rise. The codes live in one num
 grows by a quarter when full, beside a copy of their prefixes (32 bytes each) laid out for the
 scan kernel the CPU runs best (gateway.core.biometrics.scan);
 removal moves the last row into the gap, so memory is the codes, the prefixes, one list slot and
-one dict entry per subject.
+one dict entry per subject. A large search (either kind) splits between the CPUs the process may
+use (`threads`: OMP_NUM_THREADS, else its affinity), with the same result as one thread.
 """
 
 from __future__ import annotations

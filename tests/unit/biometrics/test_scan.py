@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from gateway.core.biometrics import scan
+from gateway.core.biometrics import matching, scan
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Scheme
 
@@ -147,6 +147,32 @@ def test_a_radius_the_kernel_cannot_sum_is_refused_when_the_index_is_made() -> N
 def test_the_kernels_agree() -> None:
     codes, batch = _gallery(5000, 64, seed=5)
     assert _search(codes, batch, 107, True) == _search(codes, batch, 107, False)
+
+
+@pytest.mark.parametrize(("probes", "threads"), [(40, 2), (3, 1)])
+def test_an_index_splits_only_a_large_search_between_its_threads(
+    monkeypatch: pytest.MonkeyPatch, probes: int, threads: int
+) -> None:
+    # A search splits from PARALLEL_FROM gallery x probes (at least four counted); scaled down
+    # here to 3,000 x 10 so that 40 probes split and 3 (counted as 4) do not.
+    monkeypatch.setattr(matching, "PARALLEL_FROM", 3000 * 10)
+    asked: list[int] = []
+    cascade = scan.Prefixes.cascade
+
+    def spied(self: scan.Prefixes, full: Any, count: int, batch: Any, threads: int = 1) -> Any:
+        asked.append(threads)
+        return cascade(self, full, count, batch, threads)
+
+    monkeypatch.setattr(scan.Prefixes, "cascade", spied)
+    scheme = Scheme(hashes=CODE_BYTES * 8)
+    codes, batch = _gallery(3000, probes, seed=probes)
+    index = EnrolledIndex(scheme, cascade_from=1, threads=2)
+    index.add_many([f"s{i}" for i in range(3000)], codes)
+    rows, distances = _reference(codes, batch, index.radius)
+    found = index.search(batch)
+    assert asked == [threads]
+    assert [m.subject_id for m in found] == [f"s{r}" for r in rows]
+    assert [m.score for m in found] == scheme.agreement(np.array(distances)).tolist()
 
 
 @pytest.mark.parametrize("nibbles", LAYOUTS)
