@@ -16,16 +16,13 @@ grows by a quarter when full, beside a copy of their prefixes (32 bytes each) la
 scan kernel the CPU runs best (gateway.core.biometrics.scan);
 removal moves the last row into the gap, so memory is the codes, the prefixes, one list slot and
 one dict entry per subject. A large search (either kind) splits between the CPUs the process may
-use (`threads`: OMP_NUM_THREADS, else its affinity capped by its CPU quota), with the same result
-as one thread.
+use (`threads`: OpenMP's count, within a container's CPU limit), with the same result as one
+thread.
 """
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import faiss
 import numpy as np
@@ -33,35 +30,9 @@ import numpy as np
 from gateway.core.biometrics import scan
 from gateway.core.biometrics.protection import Codes, Scheme
 
-CGROUP = Path("/sys/fs/cgroup")
-
-
-def quota_cpus(root: Path = CGROUP) -> int | None:
-    """Whole CPUs the container's CPU quota allows (cgroup v2 `cpu.max`, else v1's CFS quota), or
-    None without one. A container limited to 1 CPU still sees every CPU of its node."""
-    try:
-        if (root / "cpu.max").exists():
-            quota, period = (root / "cpu.max").read_text().split()[:2]
-        else:
-            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
-            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
-        if quota in ("max", "-1"):
-            return None
-        return max(1, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError, ZeroDivisionError):
-        return None
-
-
-def search_threads(root: Path = CGROUP) -> int:
-    """Threads a large search may use: OMP_NUM_THREADS when set, else the CPUs this process may run
-    on (its affinity, as OpenMP counts them: one when pinned to a core), at most its CPU quota."""
-    threads = max(1, faiss.omp_get_max_threads())
-    if "OMP_NUM_THREADS" in os.environ:
-        return threads
-    return min(threads, quota_cpus(root) or threads)
-
-
-CORES = search_threads()
+# OpenMP's thread count: OMP_NUM_THREADS (which importing gateway sets from a container's CPU
+# limit when unset: gateway/cpus.py), else the CPUs this process may run on (one when pinned).
+CORES = max(1, faiss.omp_get_max_threads())
 PARALLEL_FROM = 64 * 20_000  # probe x gallery comparisons per call from which a search uses every core
 CASCADE_FROM = 32_768  # enrolled subjects from which the cascade searches (exhaustive below)
 PREFIX_RADIUS = 107 / 256  # share of the prefix bits that may disagree for a full comparison

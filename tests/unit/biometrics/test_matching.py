@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import faiss
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.core.biometrics import matching
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Scheme, hamming
 
@@ -51,32 +46,3 @@ def test_remove_and_re_enroll() -> None:
     assert len(index) == 2
     assert index.search(codes[0:1])[0].score < 1.0
     assert {m.subject_id for m in index.search(codes[2:3])} <= {"alice", "carol"}
-
-
-@pytest.mark.parametrize(
-    ("files", "cpus"),
-    [
-        ({"cpu.max": "150000 100000\n"}, 2),  # cgroup v2: 1.5 CPUs -> 2 threads
-        ({"cpu.max": "50000 100000\n"}, 1),
-        ({"cpu.max": "max 100000\n"}, None),
-        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
-        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
-        ({"cpu.max": "garbage"}, None),
-        ({}, None),
-    ],
-)
-def test_a_containers_cpu_quota_is_read_in_whole_cpus(tmp_path: Path, files: dict[str, str], cpus: int | None) -> None:
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    assert matching.quota_cpus(tmp_path) == cpus
-
-
-def test_a_search_uses_at_most_the_quota_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faiss, "omp_get_max_threads", lambda: 8)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert matching.search_threads(tmp_path) == 8  # no quota: every CPU the process may run on
-    (tmp_path / "cpu.max").write_text("200000 100000\n")
-    assert matching.search_threads(tmp_path) == 2
-    monkeypatch.setenv("OMP_NUM_THREADS", "8")  # the operator's word wins (OpenMP read it at start)
-    assert matching.search_threads(tmp_path) == 8

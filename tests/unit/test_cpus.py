@@ -1,0 +1,38 @@
+"""A container's CPU limit, read from its cgroup, caps a search's threads unless the operator set them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.cpus import quota_cpus, search_threads
+
+
+@pytest.mark.parametrize(
+    ("files", "cpus"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 2),  # cgroup v2: 1.5 CPUs -> 2 threads
+        ({"cpu.max": "50000 100000\n"}, 1),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),
+    ],
+)
+def test_a_containers_cpu_quota_is_read_in_whole_cpus(tmp_path: Path, files: dict[str, str], cpus: int | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert quota_cpus(tmp_path) == cpus
+
+
+def test_a_search_uses_at_most_the_quota_unless_told(tmp_path: Path) -> None:
+    assert search_threads({}, tmp_path) is None  # no quota: OpenMP counts the affinity itself
+    (tmp_path / "cpu.max").write_text("100000 100000\n")
+    assert search_threads({}, tmp_path) == "1"
+    (tmp_path / "cpu.max").write_text("6400000 100000\n")  # more than the process may run on
+    assert search_threads({}, tmp_path) == str(len(os.sched_getaffinity(0)))
+    assert search_threads({"OMP_NUM_THREADS": "8"}, tmp_path) is None  # the operator's word wins
