@@ -332,8 +332,9 @@ def test_two_brokers_down_the_worker_fails_closed_and_resumes_by_itself(
     try:
         asyncio.run(d.publish_world(worker))
         # All in before the outage (the inputs stay writable for the test), and far more than the
-        # worker decides while the outage is set up (6,000 were all decided by then on a fast host).
-        items = Traffic(d.world, seed=61).take(30_000)
+        # worker decides while the outage is set up (6,000 were all decided by then on a fast host,
+        # 30,000 once decisions were cheaper, and 61,449 of 80,000 in one run: twice that).
+        items = Traffic(d.world, seed=61).take(120_000)
         asyncio.run(d.send(items))
         worker.wait_until(lambda: decided(worker) >= 1_000, 300, "1,000 decisions")
         leader = cluster.leader(d.names.audit, 0)
