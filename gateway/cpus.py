@@ -34,7 +34,9 @@ def quota_cpus(root: Path = CGROUP) -> int | None:
 def search_threads(environ: Mapping[str, str], root: Path = CGROUP) -> str | None:
     """OMP_NUM_THREADS for a process whose operator left it unset: the CPUs it may run on, at most
     its quota; None where OpenMP's own count (the affinity) is already right."""
+    if "OMP_NUM_THREADS" in environ:
+        return None
     quota = quota_cpus(root)
-    if "OMP_NUM_THREADS" in environ or quota is None:
+    if quota is None:
         return None
     return str(min(len(os.sched_getaffinity(0)), quota))

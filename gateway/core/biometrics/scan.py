@@ -439,8 +439,9 @@ class Prefixes:
         its own (the kernels release the interpreter lock), the calling thread taking the first."""
         probes = np.ascontiguousarray(probes)
         tables = _tables(probes.view(np.uint8)) if self.nibbles else None
-        parts = max(1, min(threads, -(-count // _BLOCK)))
-        bounds = [min(count, -(-count // _BLOCK) * k // parts * _BLOCK) for k in range(parts + 1)]
+        blocks = -(-count // _BLOCK)
+        parts = max(1, min(threads, blocks))
+        bounds = [min(count, blocks * k // parts * _BLOCK) for k in range(parts + 1)]
         found = [(np.empty(len(probes), np.int64), np.empty(len(probes), np.int64)) for _ in bounds[1:]]
 
         def run(k: int) -> None:
