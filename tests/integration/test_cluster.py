@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -133,22 +134,25 @@ def test_the_contract_topics_get_their_durability(cluster: KafkaCluster, unique:
         admin.close()
 
 
-def _without_drift(output: str, topic: str) -> bool:
-    """Whether `topics describe --format json` lists `topic` and reports no drift for it."""
+def _row(output: str, topic: str) -> dict[str, Any] | None:
+    """One topic's row of `topics describe --format json` (None while it is not listed)."""
     try:
         rows = {row["topic"]: row for row in json.loads(output)["topics"]}
     except (ValueError, KeyError):
-        return False
-    return topic in rows and not rows[topic].get("drift")
+        return None
+    row: dict[str, Any] | None = rows.get(topic)
+    return row
+
+
+def _without_drift(output: str, topic: str) -> bool:
+    """Whether `topics describe --format json` lists `topic` and reports no drift for it."""
+    row = _row(output, topic)
+    return row is not None and not row.get("drift")
 
 
 def _drift(output: str, topic: str) -> str:
     """What `topics describe --format json` reports as drift for one topic ('' while it is not listed)."""
-    try:
-        rows = {row["topic"]: row for row in json.loads(output)["topics"]}
-    except (ValueError, KeyError):
-        return ""
-    return "; ".join(rows.get(topic, {}).get("drift", []))
+    return "; ".join((_row(output, topic) or {}).get("drift", []))
 
 
 def test_killing_the_leader_of_an_audit_partition_loses_no_acknowledged_record(
