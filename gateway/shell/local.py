@@ -9,7 +9,8 @@ import signal
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -108,6 +109,17 @@ class LocalWorker:
         if code not in (0, None):
             log.warning("worker exited %s at its stop; the end of its log:\n%s", code, self.log_tail())
         return code
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The worker stopped where it stands (SIGSTOP) until the block ends (SIGCONT): it decides,
+        sends and answers nothing meanwhile, so a test can order a fault before the worker's next
+        step rather than race it. Longer than the session timeout, it also leaves its group."""
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         LocalWorker.running_instances.discard(self)

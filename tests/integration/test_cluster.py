@@ -256,9 +256,9 @@ STREAM = 20_000  # captures through a broker lost mid-stream
 STALL_MS = 3_000  # FACEGATE_PRODUCE_STALL_MS for these workers: /readyz turns 503 after 3 s stuck
 
 
-def _deployment(cluster: KafkaCluster, unique: Unique, workdir: Path) -> Deployment:
+def _deployment(cluster: KafkaCluster, unique: Unique, workdir: Path, **env: str) -> Deployment:
     """Every topic with three replicas and min.insync.replicas 2 (inputs too), as the chart runs it."""
-    env = {"FACEGATE_PRODUCE_STALL_MS": str(STALL_MS)}
+    env = {"FACEGATE_PRODUCE_STALL_MS": str(STALL_MS), **env}
     return Deployment(cluster, unique, workdir, partitions=4, replication_factor=3, extra_env=env)
 
 
@@ -331,20 +331,21 @@ def test_a_broker_lost_mid_stream_loses_nothing_and_the_worker_rides_it_out(
 def test_two_brokers_down_the_worker_fails_closed_and_resumes_by_itself(
     cluster: KafkaCluster, unique: Unique, tmp_path: Path
 ) -> None:
-    d = _deployment(cluster, unique, tmp_path)
+    # The worker is frozen while the test sends (the production default's 30 s session keeps it in
+    # its group meanwhile) and while it kills: the outage comes mid-stream however fast it decides.
+    d = _deployment(cluster, unique, tmp_path, FACEGATE_SESSION_TIMEOUT_MS="30000")
     worker = d.start_worker()
     try:
         asyncio.run(d.publish_world(worker))
-        # All in before the outage (the inputs stay writable for the test), and far more than the
-        # worker decides while the outage is set up (6,000 were all decided by then on a fast host,
-        # 30,000 once decisions were cheaper, and 61,449 of 80,000 in one run: twice that).
-        items = Traffic(d.world, seed=61).take(120_000)
-        asyncio.run(d.send(items))
+        items = Traffic(d.world, seed=61).take(STREAM)
+        with worker.frozen():  # all in before the outage: the inputs are not writable during it
+            asyncio.run(d.send(items))
         worker.wait_until(lambda: decided(worker) >= 1_000, 300, "1,000 decisions")
         leader = cluster.leader(d.names.audit, 0)
         down = [leader, next(n for n in cluster.nodes if n != leader)]
-        for node in down:
-            cluster.kill(node)
+        with worker.frozen():  # for two kill -9s: well inside the stall bound, which it must not trip
+            for node in down:
+                cluster.kill(node)
         # One in-sync replica left, min.insync.replicas 2: every write waits (the producer retries
         # NOT_ENOUGH_REPLICAS), the worker decides nothing more and says so on /readyz.
         worker.wait_until(lambda: worker.get("/readyz")[0] == 503, 120, "/readyz not ready while stuck")
