@@ -511,6 +511,43 @@ def test_extra_env_follows_the_charts_own_in_every_container() -> None:
             kubernetes_validate.validate(doc, kube, strict=True)
 
 
+def _search_threads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every OMP_NUM_THREADS entry of every container, with the container's name."""
+    return [
+        {"container": c["name"], **e}
+        for spec in pod_specs(docs)
+        for c in containers(spec)
+        for e in c.get("env", [])
+        if e["name"] == "OMP_NUM_THREADS"
+    ]
+
+
+def test_a_large_gallerys_search_uses_the_cpus_the_worker_requested() -> None:
+    """Without a CPU limit (the default) a pod sees every CPU of its node: the worker's search
+    threads come from its CPU request instead (the downward API rounds 500m up to 1), unless the
+    operator sets them, and are not set when no CPU is requested."""
+    docs = rendered("minimal-values.yaml")
+    [deployment] = of_kind(docs, "Deployment")
+    [worker] = deployment["spec"]["template"]["spec"]["containers"]
+    field = {"containerName": worker["name"], "resource": "requests.cpu", "divisor": "1"}
+    assert values_of("minimal-values.yaml")["resources"]["requests"]["cpu"]
+    assert _search_threads(docs) == [
+        {"container": worker["name"], "name": "OMP_NUM_THREADS", "valueFrom": {"resourceFieldRef": field}}
+    ]
+
+    given = [{"name": "OMP_NUM_THREADS", "value": "2"}]
+    docs = rendered("minimal-values.yaml", "--set-json", f"extraEnv={json.dumps(given)}")
+    assert {e["container"] for e in _search_threads(docs)} == {
+        c["name"] for s in pod_specs(docs) for c in containers(s)
+    }
+    assert all(e["value"] == "2" and "valueFrom" not in e for e in _search_threads(docs))
+    for doc in docs:
+        if doc["kind"] in BUILT_IN:
+            kubernetes_validate.validate(doc, "1.33.0", strict=True)
+
+    assert _search_threads(rendered("minimal-values.yaml", "--set", "resources.requests.cpu=null")) == []
+
+
 def _annotations(docs: list[dict[str, Any]]) -> dict[str, str]:
     [deployment] = of_kind(docs, "Deployment")
     return dict(deployment["spec"]["template"]["metadata"]["annotations"])

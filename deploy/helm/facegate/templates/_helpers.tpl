@@ -215,6 +215,24 @@ seccompProfile:
 
 {{/* Environment variables the user adds (extraEnv), after the chart's own: a name the chart sets
 is refused rather than silently overriding it (FACEGATE_ENV=development would undo production mode). */}}
+{{/*
+Threads of a search over a large gallery (OpenMP's variable, which faiss and the cascade read): the
+CPUs the worker requested, rounded up by the downward API (500m: 1). A pod without a CPU limit
+sees every CPU of its node and would split a search between them all. Not set when extraEnv sets
+it or no CPU is requested.
+*/}}
+{{- define "facegate.searchThreads" -}}
+{{- $given := false -}}
+{{- range .Values.extraEnv -}}
+{{- if eq .name "OMP_NUM_THREADS" -}}{{- $given = true -}}{{- end -}}
+{{- end -}}
+{{- if and (not $given) (dig "requests" "cpu" "" .Values.resources) }}
+- name: OMP_NUM_THREADS
+  valueFrom:
+    resourceFieldRef: {containerName: worker, resource: requests.cpu, divisor: "1"}
+{{- end -}}
+{{- end -}}
+
 {{- define "facegate.extraEnv" -}}
 {{- $own := dict -}}
 {{- range (.own | fromYamlArray) -}}
