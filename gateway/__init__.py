@@ -10,10 +10,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # A large 1:N search splits between the CPUs OpenMP counts (gateway.core.biometrics.matching);
 # within a container's CPU limit, which OpenMP does not see. Read when faiss loads, so here.
-from gateway.cpus import search_threads
+from gateway.cpus import configure
 
-_threads = search_threads(os.environ)
-if _threads is not None:
-    os.environ["OMP_NUM_THREADS"] = _threads
+configure(os.environ)
 
 __version__ = "0.3.0"

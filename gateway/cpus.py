@@ -2,17 +2,20 @@
 
 A pod limited to one CPU (a CFS quota) still sees every CPU of its node, and OpenMP counts threads
 by the affinity, so a large 1:N search would split between CPUs the worker may not use. Importing
-`gateway` sets OMP_NUM_THREADS from the limit when the operator left it unset.
+`gateway` sets OMP_NUM_THREADS from the limit when the operator left it unset, and marks it as its
+own (DERIVED): a process it starts (a local worker, a benchmark's, perhaps pinned to one core)
+inherits the variable, and works out its own rather than taking the parent's for the operator's.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
+DERIVED = "FACEGATE_DERIVED_OMP_NUM_THREADS"  # the OMP_NUM_THREADS that `configure` set
 
 
 def quota_cpus(root: Path = CGROUP) -> int | None:
@@ -40,3 +43,14 @@ def search_threads(environ: Mapping[str, str], root: Path = CGROUP) -> str | Non
     if quota is None:
         return None
     return str(min(len(os.sched_getaffinity(0)), quota))
+
+
+def configure(environ: MutableMapping[str, str], root: Path = CGROUP) -> None:
+    """Set OMP_NUM_THREADS in `environ` (`search_threads`) unless the operator set it; a value a
+    FaceGate parent derived is not the operator's, and is worked out again."""
+    if DERIVED in environ and environ.get("OMP_NUM_THREADS") == environ[DERIVED]:
+        del environ["OMP_NUM_THREADS"]
+    environ.pop(DERIVED, None)
+    threads = search_threads(environ, root)
+    if threads is not None:
+        environ["OMP_NUM_THREADS"] = environ[DERIVED] = threads

@@ -114,7 +114,10 @@ class LocalWorker:
     def frozen(self) -> Iterator[None]:
         """The worker stopped where it stands (SIGSTOP) until the block ends (SIGCONT): it decides,
         sends and answers nothing meanwhile, so a test can order a fault before the worker's next
-        step rather than race it. Longer than the session timeout, it also leaves its group."""
+        step rather than race it. Longer than the session timeout, it also leaves its group; and its
+        clocks run on meanwhile (a produce in flight counts the frozen time as stalled)."""
+        if not self.running():  # a reaped worker's pid may be another process's by now
+            raise BrokerError(f"cannot freeze a worker that exited\n{self.log_tail()}")
         self.process.send_signal(signal.SIGSTOP)
         try:
             yield

@@ -546,6 +546,7 @@ def test_a_large_gallerys_search_uses_the_cpus_the_worker_requested() -> None:
             kubernetes_validate.validate(doc, "1.33.0", strict=True)
 
     assert _search_threads(rendered("minimal-values.yaml", "--set", "resources.requests.cpu=null")) == []
+    assert _search_threads(rendered("minimal-values.yaml", "--set", "resources=null")) == []
 
 
 def _annotations(docs: list[dict[str, Any]]) -> dict[str, str]:

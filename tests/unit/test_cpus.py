@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cpus import quota_cpus, search_threads
+from gateway.cpus import DERIVED, configure, quota_cpus, search_threads
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,21 @@ def test_a_search_uses_at_most_the_quota_unless_told(tmp_path: Path) -> None:
     assert search_threads({}, tmp_path) is None  # no quota: OpenMP counts the affinity itself
     (tmp_path / "cpu.max").write_text("100000 100000\n")
     assert search_threads({}, tmp_path) == "1"
-    (tmp_path / "cpu.max").write_text("6400000 100000\n")  # more than the process may run on
-    assert search_threads({}, tmp_path) == str(len(os.sched_getaffinity(0)))
+    cpus = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text(f"{(cpus + 1) * 100000} 100000\n")  # more than the process may run on
+    assert search_threads({}, tmp_path) == str(cpus)
     assert search_threads({"OMP_NUM_THREADS": "8"}, tmp_path) is None  # the operator's word wins
+
+
+def test_a_child_works_out_its_own_threads_but_keeps_the_operators(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("100000 100000\n")
+    environ = {"OMP_NUM_THREADS": "2", DERIVED: "2"}  # what a parent derived under another quota
+    configure(environ, tmp_path)
+    assert environ == {"OMP_NUM_THREADS": "1", DERIVED: "1"}
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    configure(environ, tmp_path)  # no quota here: OpenMP's own count, not the parent's
+    assert environ == {}
+    for operators in ({"OMP_NUM_THREADS": "4"}, {"OMP_NUM_THREADS": "4", DERIVED: "2"}):
+        environ = dict(operators)
+        configure(environ, tmp_path)
+        assert environ == {"OMP_NUM_THREADS": "4"}

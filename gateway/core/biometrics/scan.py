@@ -457,9 +457,11 @@ class Prefixes:
                 )
 
         others = [_pool().submit(run, k) for k in range(1, len(found))]
-        run(0)
-        for other in others:
-            other.result()
+        try:
+            run(0)
+        finally:  # no run outlives the search, even a failed one: they read the index's arrays
+            for other in others:
+                other.result()
         rows, distances = found[0]
         for more_rows, more_distances in found[1:]:  # a later run wins only when strictly nearer, as in one scan
             nearer = more_distances < distances

@@ -149,13 +149,13 @@ def test_the_kernels_agree() -> None:
     assert _search(codes, batch, 107, True) == _search(codes, batch, 107, False)
 
 
-@pytest.mark.parametrize(("probes", "threads"), [(40, 2), (3, 1)])
+@pytest.mark.parametrize(("probes", "threads", "from_probes"), [(40, 2, 10), (3, 1, 10), (3, 2, 4), (5, 1, 6)])
 def test_an_index_splits_only_a_large_search_between_its_threads(
-    monkeypatch: pytest.MonkeyPatch, probes: int, threads: int
+    monkeypatch: pytest.MonkeyPatch, probes: int, threads: int, from_probes: int
 ) -> None:
     # A search splits from PARALLEL_FROM gallery x probes (at least four counted); scaled down
-    # here to 3,000 x 10 so that 40 probes split and 3 (counted as 4) do not.
-    monkeypatch.setattr(matching, "PARALLEL_FROM", 3000 * 10)
+    # here to 3,000 x `from_probes`: 40 probes split from 10 and 3 do not, but 3 count as 4.
+    monkeypatch.setattr(matching, "PARALLEL_FROM", 3000 * from_probes)
     asked: list[int] = []
     cascade = scan.Prefixes.cascade
 

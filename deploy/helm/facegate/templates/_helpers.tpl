@@ -213,8 +213,6 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Environment variables the user adds (extraEnv), after the chart's own: a name the chart sets
-is refused rather than silently overriding it (FACEGATE_ENV=development would undo production mode). */}}
 {{/*
 Threads of a search over a large gallery (OpenMP's variable, which faiss and the cascade read): the
 CPUs the worker requested, rounded up by the downward API (500m: 1). A pod without a CPU limit
@@ -226,13 +224,15 @@ it or no CPU is requested.
 {{- range .Values.extraEnv -}}
 {{- if eq .name "OMP_NUM_THREADS" -}}{{- $given = true -}}{{- end -}}
 {{- end -}}
-{{- if and (not $given) (dig "requests" "cpu" "" .Values.resources) }}
+{{- if and (not $given) (dig "requests" "cpu" "" (.Values.resources | default dict)) -}}
 - name: OMP_NUM_THREADS
   valueFrom:
     resourceFieldRef: {containerName: worker, resource: requests.cpu, divisor: "1"}
 {{- end -}}
 {{- end -}}
 
+{{/* Environment variables the user adds (extraEnv), after the chart's own: a name the chart sets
+is refused rather than silently overriding it (FACEGATE_ENV=development would undo production mode). */}}
 {{- define "facegate.extraEnv" -}}
 {{- $own := dict -}}
 {{- range (.own | fromYamlArray) -}}
