@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -36,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.pipeline import Payload, payloads_of
 from bench.results import cpu_seconds, rss_bytes, write_results
+from bench.scratch import scratch
 from gateway.brokers.apache_kafka import KafkaCluster, fetch_kafka
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditRecord
@@ -249,9 +249,9 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=3_000, help="captures of the paced latency stream")
     parser.add_argument("--rate", type=float, default=100.0, help="captures per second of the paced stream")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="facegate-bench-cluster-"))
-    result = run(args.events, args.paced, args.rate, work)
-    write_results("cluster", result, markdown(result))
+    with scratch("facegate-bench-cluster-") as work:
+        result = run(args.events, args.paced, args.rate, work)
+        write_results("cluster", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 from bench.broker import on_broker
 from bench.pipeline import PARTITIONS, run_tag
 from bench.results import cpu_seconds, rss_bytes, write_results
+from bench.scratch import scratch
 from gateway.contract.models import ConsentRecord, Enrollment
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.biometrics.embeddings import to_bytes
@@ -137,9 +137,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.subjects, bootstrap, work, args.workers))
-    write_results("enrollment", result, markdown(result))
+    with scratch() as work:
+        result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.subjects, bootstrap, work, args.workers))
+        write_results("enrollment", result, markdown(result))
 
 
 if __name__ == "__main__":

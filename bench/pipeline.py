@@ -19,7 +19,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +33,7 @@ from bench.forward_app import BATCH as BATCH_FORWARD
 from bench.forward_app import TUNED
 from bench.hop_app import send_all
 from bench.results import cpu_seconds, rss_bytes, write_results
+from bench.scratch import scratch
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
 from gateway.contract.topics import TopicNames
@@ -373,9 +373,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.events, bootstrap, work))
-    write_results("pipeline", result, markdown(result))
+    with scratch() as work:
+        result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.events, bootstrap, work))
+        write_results("pipeline", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.broker import on_broker
 from bench.pipeline import BASELINE_SETTINGS, TUNED_FORWARDERS, _rate, baseline_spans
 from bench.results import write_results
+from bench.scratch import scratch
 from bench.suite import captures, drained, running_gateway
 
 
@@ -69,9 +69,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    result = on_broker(args.bootstrap, work, lambda b: run(args.events, args.enrolled, args.pairs, b, work))
-    write_results("ratio", result, markdown(result))
+    with scratch() as work:
+        result = on_broker(args.bootstrap, work, lambda b: run(args.events, args.enrolled, args.pairs, b, work))
+        write_results("ratio", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from bench.broker import on_broker
 from bench.pipeline import facegate_settings
 from bench.results import cpu_seconds, write_results
+from bench.scratch import scratch
 from bench.suite import Group, _decided, _paced, captures, running_gateway
 from gateway.settings import Settings
 
@@ -172,11 +172,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    enrolled = [int(n) for n in args.enrolled.split(",")]
-    rates = [float(r) for r in args.rates.split(",")]
-    result = on_broker(args.bootstrap, work, lambda bootstrap: run(bootstrap, work, enrolled, rates, args.seconds))
-    write_results("scaling", result, markdown(result))
+    with scratch() as work:
+        enrolled = [int(n) for n in args.enrolled.split(",")]
+        rates = [float(r) for r in args.rates.split(",")]
+        result = on_broker(args.bootstrap, work, lambda bootstrap: run(bootstrap, work, enrolled, rates, args.seconds))
+        write_results("scaling", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,6 +67,7 @@ from bench.pipeline import (
     vendors_of,
 )
 from bench.results import RESULTS, cpu_seconds, rss_bytes, write_results
+from bench.scratch import scratch
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, EnrolledTemplate
 from gateway.contract.topics import TopicNames
@@ -603,19 +603,19 @@ def main() -> None:
         "no two-worker runs; writes suite_pinned.*",
     )  # fmt: skip
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    enrolled = [int(n) for n in args.enrolled.split(",")]
-    splits = [int(n) for n in args.two_workers.split(",")] if args.two_workers else None
-    cores = Cores.pinned() if args.pinned else SHARED
-    cores.enter()  # before the broker starts: it runs where the load generator does
-    result = on_broker(
-        args.bootstrap,
-        work,
-        lambda bootstrap: run(args.events, enrolled, bootstrap, work, True, splits, cores),
-    )
-    name = "suite_pinned" if args.pinned else "suite"
-    write_results(name, result, markdown(result))
-    plot(result, RESULTS / f"{name}.png")
+    with scratch() as work:
+        enrolled = [int(n) for n in args.enrolled.split(",")]
+        splits = [int(n) for n in args.two_workers.split(",")] if args.two_workers else None
+        cores = Cores.pinned() if args.pinned else SHARED
+        cores.enter()  # before the broker starts: it runs where the load generator does
+        result = on_broker(
+            args.bootstrap,
+            work,
+            lambda bootstrap: run(args.events, enrolled, bootstrap, work, True, splits, cores),
+        )
+        name = "suite_pinned" if args.pinned else "suite"
+        write_results(name, result, markdown(result))
+        plot(result, RESULTS / f"{name}.png")
 
 
 if __name__ == "__main__":

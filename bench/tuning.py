@@ -13,7 +13,6 @@ Writes bench/results/tuning.json and tuning.md. Nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from bench.broker import on_broker
 from bench.pipeline import _rate, baseline_spans, measure_facegate, run_tag
 from bench.results import RESULTS, write_results
+from bench.scratch import scratch
 from bench.suite import captures
 
 FAUST_DEFAULTS = {  # what the worker ran with before: Faust's own client defaults
@@ -97,10 +97,10 @@ def main() -> None:
     if args.summarise:
         print(summarise(args.summarise))
         return
-    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    profile = DEFAULTS if args.profile else None
-    result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.events, bootstrap, work, VARIANTS, profile))
-    write_results("tuning", result, markdown(result))
+    with scratch() as work:
+        profile = DEFAULTS if args.profile else None
+        result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.events, bootstrap, work, VARIANTS, profile))
+        write_results("tuning", result, markdown(result))
 
 
 if __name__ == "__main__":

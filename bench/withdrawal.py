@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from aiokafka import AIOKafkaConsumer
 from bench.broker import on_broker
 from bench.pipeline import run_tag
 from bench.results import write_results
+from bench.scratch import scratch
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, FaceCaptured
 from gateway.contract.topics import TopicNames
@@ -186,9 +186,9 @@ def main() -> None:
     parser.add_argument("--withdrawals", type=int, default=40)
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.withdrawals, bootstrap, work))
-    write_results("withdrawal", result, markdown(result))
+    with scratch() as work:
+        result = on_broker(args.bootstrap, work, lambda bootstrap: run(args.withdrawals, bootstrap, work))
+        write_results("withdrawal", result, markdown(result))
 
 
 if __name__ == "__main__":
