@@ -16,10 +16,10 @@ from gateway.contract.models import AuditRecord
 from gateway.contract.schemas import SchemaSet
 from gateway.contract.vocabulary import Decision
 from gateway.core.audit.chain import (
-    _IN_ORDER,
+    _CANONICAL,
     GENESIS,
     ChainHead,
-    _in_order,
+    _sorted_json,
     append,
     append_datum,
     canonical,
@@ -84,5 +84,5 @@ def test_the_fast_json_writes_what_the_standard_library_writes(text: str, texts:
     """msgspec writes the hash's JSON on the decision path; the bytes are the standard library's,
     whatever the text: control characters, DEL, non-ASCII, beyond the BMP, lone surrogates."""
     at = datetime(2026, 11, 26, 12, 0, 0, 123_000, tzinfo=UTC)
-    fields = {"a": text, "b": texts, "c": None, "d": number, "e": at, "f": Decision.FORWARDED, "g": [], "h": "x"}
-    assert _in_order(fields) == _IN_ORDER.encode(fields).encode()
+    fields = {"h": "x", "b": texts, "c": None, "a": text, "e": at, "f": Decision.FORWARDED, "g": [], "d": number}
+    assert _sorted_json(fields) == _CANONICAL.encode(fields).encode()
