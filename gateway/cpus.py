@@ -34,10 +34,19 @@ def quota_cpus(root: Path = CGROUP) -> int | None:
         return None
 
 
+def given(environ: Mapping[str, str]) -> bool:
+    """Whether OMP_NUM_THREADS holds a count OpenMP takes: a positive integer, or a list of them
+    (one per nesting level). OpenMP ignores anything else ("0", "", "four") and counts the CPUs
+    itself, all of a node's in a pod without a CPU limit; so such a value counts as unset here."""
+    first = environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return first.isdigit() and int(first) > 0
+
+
 def search_threads(environ: Mapping[str, str], root: Path = CGROUP) -> str | None:
-    """OMP_NUM_THREADS for a process whose operator left it unset: the CPUs it may run on, at most
-    its quota; None where OpenMP's own count (the affinity) is already right."""
-    if "OMP_NUM_THREADS" in environ:
+    """OMP_NUM_THREADS for a process whose operator left it unset (or set to what OpenMP ignores):
+    the CPUs it may run on, at most its quota; None where OpenMP's own count (the affinity) is
+    already right."""
+    if given(environ):
         return None
     quota = quota_cpus(root)
     if quota is None:

@@ -547,6 +547,9 @@ def test_a_large_gallerys_search_uses_the_cpus_the_worker_requested() -> None:
 
     assert _search_threads(rendered("minimal-values.yaml", "--set", "resources.requests.cpu=null")) == []
     assert _search_threads(rendered("minimal-values.yaml", "--set", "resources=null")) == []
+    for zero in ("0", "0m", "0.0"):  # would give 0, which OpenMP ignores (it would count the node's CPUs)
+        assert _search_threads(rendered("minimal-values.yaml", "--set-string", f"resources.requests.cpu={zero}")) == []
+    assert _search_threads(rendered("minimal-values.yaml", "--set-string", "resources.requests.cpu=0.5"))
 
 
 def _annotations(docs: list[dict[str, Any]]) -> dict[str, str]:

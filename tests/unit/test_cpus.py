@@ -37,6 +37,16 @@ def test_a_search_uses_at_most_the_quota_unless_told(tmp_path: Path) -> None:
     (tmp_path / "cpu.max").write_text(f"{(cpus + 1) * 100000} 100000\n")  # more than the process may run on
     assert search_threads({}, tmp_path) == str(cpus)
     assert search_threads({"OMP_NUM_THREADS": "8"}, tmp_path) is None  # the operator's word wins
+    assert search_threads({"OMP_NUM_THREADS": "8,2"}, tmp_path) is None  # a count per nesting level
+
+
+@pytest.mark.parametrize("ignored", ["0", "", "0,2", "four", "-1", " "])
+def test_a_count_openmp_ignores_is_replaced_by_the_quotas(tmp_path: Path, ignored: str) -> None:
+    """OpenMP would count every CPU of the node instead (a chart's `requests.cpu: "0"` once gave 0)."""
+    (tmp_path / "cpu.max").write_text("100000 100000\n")
+    environ = {"OMP_NUM_THREADS": ignored}
+    configure(environ, tmp_path)
+    assert environ["OMP_NUM_THREADS"] == "1"
 
 
 def test_a_child_works_out_its_own_threads_but_keeps_the_operators(tmp_path: Path) -> None:

@@ -217,14 +217,16 @@ seccompProfile:
 Threads of a search over a large gallery (OpenMP's variable, which faiss and the cascade read): the
 CPUs the worker requested, rounded up by the downward API (500m: 1). A pod without a CPU limit
 sees every CPU of its node and would split a search between them all. Not set when extraEnv sets
-it or no CPU is requested.
+it or no CPU (or 0) is requested.
 */}}
 {{- define "facegate.searchThreads" -}}
 {{- $given := false -}}
 {{- range .Values.extraEnv -}}
 {{- if eq .name "OMP_NUM_THREADS" -}}{{- $given = true -}}{{- end -}}
 {{- end -}}
-{{- if and (not $given) (dig "requests" "cpu" "" (.Values.resources | default dict)) -}}
+{{- $cpu := dig "requests" "cpu" "" (.Values.resources | default dict) -}}
+{{- /* a zero request ("0", "0m") would give 0, which OpenMP ignores: it would count the node's CPUs */ -}}
+{{- if and (not $given) $cpu (not (regexMatch "^[0.]*m?$" (toString $cpu))) -}}
 - name: OMP_NUM_THREADS
   valueFrom:
     resourceFieldRef: {containerName: worker, resource: requests.cpu, divisor: "1"}
