@@ -456,7 +456,9 @@ class Prefixes:
                     self._data, full, bounds[k], bounds[k + 1], probes, self.radius, rows, distances
                 )
 
-        others = [_pool().submit(run, k) for k in range(1, len(found))]
+        # One pool per thread count (an index's is fixed), not per split: a gallery that grows
+        # would otherwise leave a pool behind at each size.
+        others = [_pool(threads - 1).submit(run, k) for k in range(1, parts)] if parts > 1 else []
         try:
             run(0)
         finally:  # no run outlives the search, even a failed one: they read the index's arrays
@@ -471,5 +473,7 @@ class Prefixes:
 
 
 @functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(thread_name_prefix="facegate-scan")
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """Threads for a search's other runs, all at once (the executor's default stops at 32: on a
+    larger node, runs past it would wait for the first ones)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="facegate-scan")

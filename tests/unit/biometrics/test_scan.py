@@ -101,6 +101,14 @@ def test_threads_split_the_rows_and_return_one_scans_match(
     assert found[0][0] == 0
 
 
+def test_a_search_split_more_than_32_ways_runs_every_part_at_once() -> None:
+    """Each run has a thread of its own (a pool's default stops at 32), and one scan's match."""
+    threads = 40
+    codes, batch = _gallery(threads * scan._BLOCK + 1, 4, seed=threads)
+    assert _search(codes, batch, 107, scan.NIBBLES, threads) == _reference(codes, batch, 107)
+    assert scan._pool(threads - 1)._max_workers == threads - 1
+
+
 @njit
 def _hit_bytes(planes: Any, tables: Any, blocks: int, group: int, radius: int, out: Any) -> None:  # pragma: no cover
     for b in range(blocks):  # the first `group` probes' tables against each block of 32 rows
