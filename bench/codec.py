@@ -3,11 +3,7 @@
 FaceCaptured (a 512-d template) is what it decodes for every capture; AuditRecord (a FORWARDED
 decision with its legal sources) what it encodes for every decision. Apache Avro, fastavro and
 cavro encode each datum to the same bytes (checked) and decode it back; the figures that matter
-are the ratios, measured in one run on one machine. Then the audit record as the worker writes it,
-a stream of decisions: cavro against the writer the codec compiles from the schema
-(gateway/contract/avro_writer.py), which remembers each field's recent values, so it is timed on
-records whose ids, hashes, sequence numbers and times are each new, as a decision's are, and
-whose tenant, camera, policy and rules repeat among a few, as a batch's do.
+are the ratios, measured in one run on one machine.
 Usage: python -m bench.codec [--iterations N] [--rounds N]
 Writes bench/results/codec.json and bench/results/codec.md.
 """
@@ -15,7 +11,6 @@ Writes bench/results/codec.json and bench/results/codec.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import platform
@@ -23,7 +18,7 @@ import statistics
 import struct
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -33,7 +28,6 @@ import cavro
 import fastavro
 
 from bench.results import write_results
-from gateway.contract.avro_writer import MEMO_SIZE, compile_writer
 from gateway.contract.codec import WRITING_OPTIONS
 from gateway.contract.schemas import SchemaSet
 
@@ -154,49 +148,6 @@ def _measure(record: str, datum: dict[str, Any], iterations: int, rounds: int) -
     return {"datum_bytes": len(encoded), "ops_per_second": rates}
 
 
-def decision_stream(count: int, first: int = 0) -> list[dict[str, Any]]:
-    """`count` audit records as consecutive decisions write them: each its own event and audit id,
-    sequence number, hashes and capture time; three cameras, two rule sets (with their sources)."""
-    base = sample_audit_datum()
-    forwarded = {k: base[k] for k in ("rule_ids", "legal_sources", "subject_pseudonym", "match_score_band")}
-    blocked = {"rule_ids": ["R06"], "legal_sources": ["R06: PIPL Art. 6", "R06: PIPL Art. 14(2)"],
-               "subject_pseudonym": None, "match_score_band": None}  # fmt: skip
-    stream = []
-    for n in range(first, first + count):
-        digest = hashlib.sha256(str(n).encode()).hexdigest()
-        stream.append(
-            {
-                **base, **(forwarded if n % 4 else blocked), "decision": "FORWARDED" if n % 4 else "BLOCKED",
-                "event_id": f"evt-2026-1-{n:08}", "audit_id": f"a-{digest[:32]}", "seq": n,
-                "camera_id": f"acme-camera-{n % 3}", "prev_hash": digest, "hash": digest[::-1],
-                "event_time": base["event_time"] + timedelta(milliseconds=37 * n),
-            }
-        )  # fmt: skip
-    return stream
-
-
-def _measure_stream(count: int, rounds: int) -> dict[str, Any]:
-    """µs per audit record over a stream of `count` distinct decisions (the median round); the
-    compiled writer is made new each round and warmed on another stream, as a running worker's is."""
-    c = Contenders("AuditRecord")
-    stream, warm = decision_stream(count), decision_stream(count, first=count)
-    compiled = compile_writer(SchemaSet.load()["AuditRecord"].schema)
-    if compiled is None or any(compiled(d) != c.cavro_encode(d) for d in stream):
-        raise AssertionError("the compiled writer and cavro disagree on the audit record")
-    timings: dict[str, list[float]] = {"cavro": [], "compiled": []}
-    for _ in range(rounds):
-        writer = compile_writer(SchemaSet.load()["AuditRecord"].schema)
-        assert writer is not None
-        for datum in warm:
-            writer(datum)
-        for name, encode in (("cavro", c.cavro_encode), ("compiled", writer)):
-            start = time.perf_counter()
-            for datum in stream:
-                encode(datum)
-            timings[name].append(1e6 * (time.perf_counter() - start) / count)
-    return {"records": count, "memo_size": MEMO_SIZE, **{f"{k}_us": statistics.median(v) for k, v in timings.items()}}
-
-
 def run(iterations: int = 2000, rounds: int = 5) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -206,7 +157,6 @@ def run(iterations: int = 2000, rounds: int = 5) -> dict[str, Any]:
             "FaceCaptured": _measure("FaceCaptured", sample_datum(), iterations, rounds),
             "AuditRecord": _measure("AuditRecord", sample_audit_datum(), iterations, rounds),
         },
-        "audit_stream": _measure_stream(max(iterations, 1), rounds),
     }
 
 
@@ -229,18 +179,6 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {record} ({measured['datum_bytes']:,} bytes) | {library} | {encode:,.0f} | {decode:,.0f} | "
                 f"{encode / r['fastavro_encode']:.2f}x | {decode / r['fastavro_decode']:.2f}x |"
             )
-    stream = result["audit_stream"]
-    lines += [
-        "",
-        f"The audit record as a stream of {stream['records']:,} decisions (distinct ids, hashes, sequence numbers "
-        "and times; three cameras, two rule sets), µs per record, the median of the rounds:",
-        "",
-        "| writer | µs per record | / cavro |",
-        "|---|---:|---:|",
-        f"| cavro | {stream['cavro_us']:.2f} | 1.00x |",
-        f"| compiled from the schema, remembering up to {stream['memo_size']:,} values per field (the codec's) | "
-        f"{stream['compiled_us']:.2f} | {stream['compiled_us'] / stream['cavro_us']:.2f}x |",
-    ]
     return "\n".join([*lines, ""])
 
 

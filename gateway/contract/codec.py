@@ -5,11 +5,8 @@ that is complete with nothing after it, and the model's own constraints (`decode
 `leading_strings`, which read back the gateway's own logs fast, check less: see there). Every failure
 is one DecodeError with a stable code; its message names the problem and never echoes the
 payload (which may be a face template). fastavro reads; cavro writes the same bytes 1.7x faster
-than fastavro (bench/codec.py: the audit record is most of what the worker encodes), and the
-records made of the types avro_writer.py compiles (the audit record, the governed event, the dead
-letter) are written by a writer generated from their schema, which remembers repeated values:
-the same bytes again, in about 60% of cavro's time. Both only ever write records the gateway
-built, so input that may be hostile never reaches them.
+than fastavro (bench/codec.py: the audit record is most of what the worker encodes). It only
+ever writes records the gateway built, so input that may be hostile never reaches it.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ import cavro
 import fastavro
 from pydantic import ValidationError
 
-from gateway.contract.avro_writer import compile_writer
 from gateway.contract.history import released_schema_sets
 from gateway.contract.models import RECORD_MODELS, AvroRecord
 from gateway.contract.schemas import RecordSchema, SchemaSet
@@ -101,7 +97,6 @@ class Codec:
         self._leading: dict[tuple[bytes, tuple[str, ...]], bool] = {}  # does the writer's schema begin so
         self._readers: Mapping[bytes, _Reader] = readers
         self._writers = {record.name: cavro.Schema(record.schema, options=WRITING_OPTIONS) for record in current}
-        self._compiled = {record.name: compile_writer(record.schema) for record in current}
 
     # -- encoding -------------------------------------------------------------------
     def encode(self, record: AvroRecord) -> bytes:
@@ -109,12 +104,6 @@ class Codec:
 
     def encode_datum(self, name: str, datum: Mapping[str, Any]) -> bytes:
         schema = self.current[name]
-        compiled = self._compiled[name]
-        if compiled is not None:
-            try:
-                return MARKER + schema.fingerprint + compiled(datum)
-            except Exception:  # noqa: S110 (a value it does not write as cavro would: cavro writes or refuses it)
-                pass
         try:
             body: bytes = self._writers[name].binary_encode(datum if type(datum) is dict else dict(datum))
         except (cavro.CavroException, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
