@@ -35,11 +35,17 @@ def quota_cpus(root: Path = CGROUP) -> int | None:
 
 
 def given(environ: Mapping[str, str]) -> bool:
-    """Whether OMP_NUM_THREADS holds a count OpenMP takes: a positive integer, or a list of them
-    (one per nesting level). OpenMP ignores anything else ("0", "", "four") and counts the CPUs
-    itself, all of a node's in a pod without a CPU limit; so such a value counts as unset here."""
-    first = environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    return first.isdigit() and int(first) > 0
+    """Whether OMP_NUM_THREADS holds counts OpenMP takes: a positive integer, or a list of them
+    (one per nesting level), each as C's strtoul reads it (spaces, an optional +, ASCII digits,
+    at most 2**64 - 1). OpenMP (libgomp) ignores the whole value otherwise ("0", "4,0", "", "four")
+    and counts the CPUs itself, all of a node's in a pod without a CPU limit; so such a value
+    counts as unset here."""
+    counts = environ.get("OMP_NUM_THREADS", "").split(",")
+    return all(_count(c.strip().removeprefix("+")) for c in counts)
+
+
+def _count(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 0 < int(text) < 2**64
 
 
 def search_threads(environ: Mapping[str, str], root: Path = CGROUP) -> str | None:

@@ -547,9 +547,10 @@ def test_a_large_gallerys_search_uses_the_cpus_the_worker_requested() -> None:
 
     assert _search_threads(rendered("minimal-values.yaml", "--set", "resources.requests.cpu=null")) == []
     assert _search_threads(rendered("minimal-values.yaml", "--set", "resources=null")) == []
-    for zero in ("0", "0m", "0.0"):  # would give 0, which OpenMP ignores (it would count the node's CPUs)
+    for zero in ("0", "0m", "0.0", "0k", "0Ki", "0n", "0e3", "+0"):  # would give 0, which OpenMP ignores
         assert _search_threads(rendered("minimal-values.yaml", "--set-string", f"resources.requests.cpu={zero}")) == []
-    assert _search_threads(rendered("minimal-values.yaml", "--set-string", "resources.requests.cpu=0.5"))
+    for some in ("0.5", "2", "500m", "1e0", "0.001"):
+        assert _search_threads(rendered("minimal-values.yaml", "--set-string", f"resources.requests.cpu={some}"))
 
 
 def _annotations(docs: list[dict[str, Any]]) -> dict[str, str]:

@@ -37,10 +37,13 @@ def test_a_search_uses_at_most_the_quota_unless_told(tmp_path: Path) -> None:
     (tmp_path / "cpu.max").write_text(f"{(cpus + 1) * 100000} 100000\n")  # more than the process may run on
     assert search_threads({}, tmp_path) == str(cpus)
     assert search_threads({"OMP_NUM_THREADS": "8"}, tmp_path) is None  # the operator's word wins
-    assert search_threads({"OMP_NUM_THREADS": "8,2"}, tmp_path) is None  # a count per nesting level
+    for given in ("8,2", "+4", " 4 "):  # a count per nesting level; as strtoul reads them
+        assert search_threads({"OMP_NUM_THREADS": given}, tmp_path) is None
 
 
-@pytest.mark.parametrize("ignored", ["0", "", "0,2", "four", "-1", " "])
+@pytest.mark.parametrize(
+    "ignored", ["0", "", "0,2", "4,0", "4,x", "four", "-1", " ", "\u00b2", "\u0663", "99999999999999999999"]
+)
 def test_a_count_openmp_ignores_is_replaced_by_the_quotas(tmp_path: Path, ignored: str) -> None:
     """OpenMP would count every CPU of the node instead (a chart's `requests.cpu: "0"` once gave 0)."""
     (tmp_path / "cpu.max").write_text("100000 100000\n")

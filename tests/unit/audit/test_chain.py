@@ -79,10 +79,18 @@ ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)
 
 
 @settings(max_examples=500)
-@given(ANY_TEXT, st.lists(ANY_TEXT, max_size=3), st.integers(min_value=0, max_value=2**63 - 1))
-def test_the_fast_json_writes_what_the_standard_library_writes(text: str, texts: list[str], number: int) -> None:
+@given(
+    ANY_TEXT,
+    st.lists(ANY_TEXT, max_size=3),
+    st.integers(min_value=0, max_value=2**63 - 1),
+    st.permutations(list("abcdefgh")),
+)
+def test_the_fast_json_writes_what_the_standard_library_writes(
+    text: str, texts: list[str], number: int, order: list[str]
+) -> None:
     """msgspec writes the hash's JSON on the decision path; the bytes are the standard library's,
     whatever the text: control characters, DEL, non-ASCII, beyond the BMP, lone surrogates."""
     at = datetime(2026, 11, 26, 12, 0, 0, 123_000, tzinfo=UTC)
-    fields = {"h": "x", "b": texts, "c": None, "a": text, "e": at, "f": Decision.FORWARDED, "g": [], "d": number}
+    values = {"a": text, "b": texts, "c": None, "d": number, "e": at, "f": Decision.FORWARDED, "g": [], "h": "x"}
+    fields = {key: values[key] for key in order}  # keys in any order: both sort them
     assert _sorted_json(fields) == _CANONICAL.encode(fields).encode()

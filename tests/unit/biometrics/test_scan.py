@@ -4,6 +4,7 @@ prefix is within the radius the nearest full code, else the row with the nearest
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -101,12 +102,22 @@ def test_threads_split_the_rows_and_return_one_scans_match(
     assert found[0][0] == 0
 
 
-def test_a_search_split_more_than_32_ways_runs_every_part_at_once() -> None:
-    """Each run has a thread of its own (a pool's default stops at 32), and one scan's match."""
+def test_a_search_split_more_than_32_ways_runs_every_part_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run has a thread of its own (a pool's default stops at 32): every run waits at a
+    barrier for all the others before it scans, which only runs on 40 threads at once pass."""
     threads = 40
+    together = threading.Barrier(threads, timeout=60)
+    kernel = "_cascade_nibbles_compiled" if scan.NIBBLES else "_cascade_columns_compiled"
+    scanned = getattr(scan, kernel)
+
+    def after_the_others(*args: Any) -> None:
+        together.wait()
+        scanned(*args)
+
     codes, batch = _gallery(threads * scan._BLOCK + 1, 4, seed=threads)
-    assert _search(codes, batch, 107, scan.NIBBLES, threads) == _reference(codes, batch, 107)
-    assert scan._pool(threads - 1)._max_workers == threads - 1
+    expected = _search(codes, batch, 107, scan.NIBBLES)
+    monkeypatch.setattr(scan, kernel, after_the_others)
+    assert _search(codes, batch, 107, scan.NIBBLES, threads) == expected == _reference(codes, batch, 107)
 
 
 @njit

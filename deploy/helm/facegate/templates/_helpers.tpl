@@ -225,8 +225,9 @@ it or no CPU (or 0) is requested.
 {{- if eq .name "OMP_NUM_THREADS" -}}{{- $given = true -}}{{- end -}}
 {{- end -}}
 {{- $cpu := dig "requests" "cpu" "" (.Values.resources | default dict) -}}
-{{- /* a zero request ("0", "0m") would give 0, which OpenMP ignores: it would count the node's CPUs */ -}}
-{{- if and (not $given) $cpu (not (regexMatch "^[0.]*m?$" (toString $cpu))) -}}
+{{- /* a zero request ("0", "0m", "0Ki") would give 0, which OpenMP ignores: nothing is set instead */ -}}
+{{- $zero := regexMatch "^\\+?0*\\.?0*([eE][+-]?[0-9]+)?([numkMGTPE]|[KMGTPE]i)?$" (toString $cpu) -}}
+{{- if and (not $given) $cpu (not $zero) -}}
 - name: OMP_NUM_THREADS
   valueFrom:
     resourceFieldRef: {containerName: worker, resource: requests.cpu, divisor: "1"}
