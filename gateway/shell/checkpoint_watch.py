@@ -7,6 +7,12 @@ completeness notes on partition 0, whose newest time the next note must exceed).
 starts 256 records back from each partition's end and widens (4x) until it holds a checkpoint.
 A read and a stop take turns: the shutdown's stop waits for the timer's read in flight, and a
 read after the stop reads nothing (None) rather than starting a consumer again.
+
+Only the partition being read is fetched (the others are paused, all of them between reads). With
+every partition fetched at once, aiokafka's fetcher asks for a partition read to its end alone
+and the broker holds that request for data (500 ms by default) while the next partition's
+records wait behind it: a read of four partitions that had each grown by more than one fetch
+took 1.6 s, and the checkpointer's own checkpoints slipped to every 1.4-1.7 s (bench/PROFILES.md).
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from gateway.core.audit.note import Checkpoint, Completeness, NoteError
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import apply_until, stop_quietly
 from gateway.settings import Settings
+
+# The watch reads up to ends it knows: a fetch at a partition's end need not wait for more.
+FETCH_WAIT_MS = 10
 
 
 class CheckpointWatch:
@@ -45,11 +54,15 @@ class CheckpointWatch:
 
     async def _read_all(self) -> dict[int, Checkpoint]:
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
+            consumer = AIOKafkaConsumer(
+                **aiokafka_config(self.settings), group_id=None, enable_auto_commit=False,
+                fetch_max_wait_ms=FETCH_WAIT_MS,
+            )  # fmt: skip
             await consumer.start()
             self._consumer = consumer
             tps = [TopicPartition(self.topic, p) for p in range(self.count)]
             consumer.assign(tps)
+            consumer.pause(*tps)
             ends, firsts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
             for tp in tps:
                 await self._first_read(consumer, tp, firsts[tp], ends[tp])
@@ -76,7 +89,11 @@ class CheckpointWatch:
 
         if low is not None:
             consumer.seek(tp, low)
-        await apply_until(consumer, tp, end, apply)
+        consumer.resume(tp)
+        try:
+            await apply_until(consumer, tp, end, apply)
+        finally:
+            consumer.pause(tp)  # what it fetched past `end` is dropped, not consumed: fetched again next time
 
     def _apply(self, partition: int, value: bytes) -> None:
         try:

@@ -198,8 +198,11 @@ class Worker:
         @every(1.0)
         async def checkpoints() -> None:
             await self.sign_heads()
-            await self.sign_completeness()
             self.metrics.checkpoint_age.set(self.partitions.checkpoint_age(time.time()))
+
+        # Apart: reading every partition's checkpoints from the log takes longer the busier the
+        # group, and must not delay this worker's own checkpoints.
+        every(1.0)(self.sign_completeness)
 
         @self.app.on_before_shutdown.connect  # type: ignore[arg-type]
         async def drain(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:

@@ -40,5 +40,11 @@ class Prefetched:
     def seek(self, _: TopicPartition, offset: int) -> None:
         self.offset = offset
 
+    def pause(self, *_: TopicPartition) -> None:
+        pass  # one partition, its records already fetched: nothing to stop fetching
+
+    def resume(self, *_: TopicPartition) -> None:
+        pass
+
     async def position(self, _: TopicPartition) -> int:
         return self.offset

@@ -1,7 +1,7 @@
 """Signed checkpoints of an audit partition (Ed25519, the cryptography library).
 
 Signing every record would cost ~28 µs each (a quarter of the ~110 µs the whole decision takes
-here), so the worker signs the head of each partition at least every second and at shutdown
+here), so the worker signs the head of each partition about every second and at shutdown
 instead, as Certificate Transparency signs tree heads. One AuditCheckpoint record carries two
 signatures over one head: the v1 checkpoint (a C2SP signed note of the partition's RFC 6962 tree,
 with the tree's frontier; docs/audit-format.md §5) and the v0 JSON signature of the hash chain's
