@@ -51,10 +51,13 @@ async def apply_until(
     stalled_after: float = STALLED_AFTER,
 ) -> None:
     """Apply each record of `tp` from the consumer's position until it reaches `end` (the last
-    batch may reach past it), letting the event loop run after every READ_BATCH records. Raises
-    TimeoutError when no record came for `stalled_after` seconds: a long read is not a stall."""
+    batch may reach past it), letting the event loop run between every READ_BATCH records. Raises
+    TimeoutError when no record came for `stalled_after` seconds: a long read is not a stall.
+    Returns without letting the loop run after the last batch: the fetcher, had it run then,
+    would already be asking for records past `end` (see checkpoint_watch.py)."""
     progress = time.monotonic()
     while await consumer.position(tp) < end:
+        await asyncio.sleep(0)  # getmany does not yield while the fetcher holds records
         records = (await consumer.getmany(tp, timeout_ms=500, max_records=READ_BATCH)).get(tp, [])
         for record in records:
             apply(record)
@@ -62,7 +65,6 @@ async def apply_until(
             progress = time.monotonic()
         elif time.monotonic() - progress > stalled_after:
             raise TimeoutError(f"{tp.topic}[{tp.partition}]: no record for {stalled_after:.0f} s before offset {end}")
-        await asyncio.sleep(0)
 
 
 async def stop_quietly(consumer: AIOKafkaConsumer) -> None:

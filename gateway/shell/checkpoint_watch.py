@@ -8,11 +8,11 @@ starts 256 records back from each partition's end and widens (4x) until it holds
 A read and a stop take turns: the shutdown's stop waits for the timer's read in flight, and a
 read after the stop reads nothing (None) rather than starting a consumer again.
 
-Only the partition being read is fetched (the others are paused, all of them between reads). With
-every partition fetched at once, aiokafka's fetcher asks for a partition read to its end alone
-and the broker holds that request for data (500 ms by default) while the next partition's
-records wait behind it: a read of four partitions that had each grown by more than one fetch
-took 1.6 s, and the checkpointer's own checkpoints slipped to every 1.4-1.7 s (bench/PROFILES.md).
+Only the partition being read is fetched (the others are paused, all of them between reads), and
+a read leaves nothing fetched behind it. With every partition fetched at once, aiokafka's fetcher
+asked for a partition read to its end alone and the broker held that request for data (500 ms by
+default) while the next partition's records waited behind it (one fetch in flight per broker): a
+read of four partitions that had each grown by more than one fetch took 1.6 s (bench/PROFILES.md).
 """
 
 from __future__ import annotations
@@ -92,8 +92,11 @@ class CheckpointWatch:
         consumer.resume(tp)
         try:
             await apply_until(consumer, tp, end, apply)
+            # What was fetched past `end` is let go, to be fetched again from here next time: held,
+            # it would keep the next partition's fetch waiting (aiokafka's prefetch backoff, 0.1 s).
+            consumer.seek(tp, await consumer.position(tp))
         finally:
-            consumer.pause(tp)  # what it fetched past `end` is dropped, not consumed: fetched again next time
+            consumer.pause(tp)
 
     def _apply(self, partition: int, value: bytes) -> None:
         try:

@@ -1,5 +1,6 @@
 """The checkpoint watch on a real broker, through aiokafka's own fetcher: it asks only for the
-partition it is reading, and a read that stopped at its end loses nothing it fetched past it."""
+partition it is reading and never for records past the end it reads to, and a read that stopped
+at its end loses nothing it had fetched past it."""
 
 from __future__ import annotations
 
@@ -33,9 +34,14 @@ def test_the_watch_fetches_only_the_partition_it_reads_and_loses_nothing(kafka: 
         admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
     finally:
         admin.close()
-    asked, sizes = asyncio.run(_watch(kafka.bootstrap_servers, topic))
-    assert asked and all(len(tps) == 1 for tps in asked), f"fetches that named other partitions: {asked}"
-    assert set().union(*asked) == {TopicPartition(topic, p) for p in range(PARTITIONS)}
+    asked, ends, sizes = asyncio.run(_watch(kafka.bootstrap_servers, topic))
+    assert asked and all(len(fetch) == 1 for _, fetch in asked), f"fetches that named other partitions: {asked}"
+    assert {tp for _, fetch in asked for tp in fetch} == {TopicPartition(topic, p) for p in range(PARTITIONS)}
+    # A fetch at a read's end would be held waiting for data (or bring records the next read must wait behind).
+    past = [
+        (phase, fetch) for phase, fetch in asked for tp, at in fetch.items() if phase in ends and at >= ends[phase][tp]
+    ]
+    assert not past, f"fetches at or past the end being read to: {past}"
     assert sizes == {
         "first": dict.fromkeys(range(PARTITIONS), 300),
         "stopped short": dict.fromkeys(range(PARTITIONS), 300),  # the next checkpoint lies past that read's end
@@ -43,21 +49,28 @@ def test_the_watch_fetches_only_the_partition_it_reads_and_loses_nothing(kafka: 
     }
 
 
-async def _watch(bootstrap: str, topic: str) -> tuple[list[set[TopicPartition]], dict[str, dict[int, int]]]:
+Fetch = dict[TopicPartition, int]  # a fetch request: each partition asked for, from which offset
+
+
+async def _watch(
+    bootstrap: str, topic: str
+) -> tuple[list[tuple[str, Fetch]], dict[str, Fetch], dict[str, dict[int, int]]]:
     """Two rounds of records and checkpoints, each read by the watch (the second also by reads that
-    stop short of it first); returns each fetch request's partitions and the sizes found."""
+    stop short of it first); returns each fetch request (by phase), the ends read to and the sizes found."""
     watch = CheckpointWatch(Settings(bootstrap_servers=bootstrap, audit_log_name=LOG), topic, PARTITIONS)
     assert await watch.read() == {}  # the topic is empty: this starts the watch's consumer
     consumer: Any = watch._consumer
     proc = consumer._fetcher._proc_fetch_request
-    asked: list[set[TopicPartition]] = []
+    asked: list[tuple[str, Fetch]] = []
+    phase = "writing"
 
     async def recorded(assignment: Any, node_id: int, request: Any) -> Any:
-        asked.append({TopicPartition(t, p) for t, parts in request.topics for p, *_ in parts})
+        asked.append((phase, {TopicPartition(t, p): at for t, parts in request.topics for p, at, *_ in parts}))
         return await proc(assignment, node_id, request)
 
     consumer._fetcher._proc_fetch_request = recorded
     writer, sizes, written = Writer(partitions=PARTITIONS), {}, dict.fromkeys(range(PARTITIONS), 0)
+    ends: dict[str, Fetch] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=1 << 20, linger_ms=5)
     await producer.start()
     try:
@@ -75,20 +88,29 @@ async def _watch(bootstrap: str, topic: str) -> tuple[list[set[TopicPartition]],
         def found() -> dict[int, int]:
             return {p: c.size for p, c in watch.newest.items()}
 
+        async def read(name: str) -> None:
+            nonlocal phase
+            phase, ends[name] = name, {TopicPartition(topic, p): n for p, n in written.items()}
+            await watch.read()
+            sizes[name] = found()
+
         await round_of(300)
-        await watch.read()
-        sizes["first"] = found()
+        await read("first")
         await round_of(600)
+        phase = "stopped short"
         for p in range(PARTITIONS):  # as a read whose end was taken before these were written
             tp = TopicPartition(topic, p)
             await watch._read(consumer, tp, None, await consumer.position(tp) + 1)
-        sizes["stopped short"] = found()
-        await watch.read()
-        sizes["then"] = found()
+        sizes[phase] = found()
+        # Held, what they fetched past their ends would keep the next partition's fetch waiting.
+        assert not consumer._fetcher._records, (
+            f"records held after reads that stopped short: {consumer._fetcher._records}"
+        )
+        await read("then")
     finally:
         await producer.stop()
         await watch.stop()
-    return asked, sizes
+    return asked, ends, sizes
 
 
 def _key(value: bytes) -> bytes:
