@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -46,3 +47,28 @@ def test_remove_and_re_enroll() -> None:
     assert len(index) == 2
     assert index.search(codes[0:1])[0].score < 1.0
     assert {m.subject_id for m in index.search(codes[2:3])} <= {"alice", "carol"}
+
+
+LONG = Scheme(hashes=1024)  # 256-byte codes: long enough for the cascade's prefixes
+
+
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 2**31)), min_size=1, max_size=40))
+def test_adding_one_at_a_time_is_adding_them_together(enrollments: list[tuple[int, int]]) -> None:
+    """The feeds add enrollments one by one (a restart loads a whole gallery so), by a path of its own."""
+    one, together = EnrolledIndex(LONG, capacity=4, cascade_from=1), EnrolledIndex(LONG, capacity=4, cascade_from=1)
+    for subject, seed in enrollments:  # repeats re-enroll a subject; a small capacity makes both grow
+        code = np.random.default_rng(seed).integers(0, 256, LONG.code_bytes, dtype=np.uint8)
+        one.add(f"s{subject}", code)
+        together.add_many([f"s{subject}"], code[None])
+    probes = np.random.default_rng(enrollments[0][1] + 1).integers(0, 256, (5, LONG.code_bytes), dtype=np.uint8)
+    assert len(one) == len(together) == len({s for s, _ in enrollments})
+    assert one.search(probes) == together.search(probes)
+
+
+def test_adding_one_takes_one_whole_code() -> None:
+    index = EnrolledIndex(SCHEME)
+    for wrong in (np.zeros(SCHEME.code_bytes + 1, np.uint8), np.zeros((2, SCHEME.code_bytes), np.uint8)):
+        with pytest.raises(ValueError, match="expected 1 code"):
+            index.add("s", wrong)
+    index.add("s", np.zeros((1, SCHEME.code_bytes), np.uint8))  # one row is one code
+    assert len(index) == 1
