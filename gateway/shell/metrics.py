@@ -74,7 +74,8 @@ class GatewayMetrics:
         )
         self.internal_errors = Counter(
             "facegate_internal_errors",
-            "Records whose decision raised an error (a bug): each was rejected alone and the worker went on.",
+            "Records whose decision raised an error (a bug): each was rejected alone and the worker went on; "
+            "also retention sweeps that did (the next sweep tries again).",
             registry=self.registry,
         )
         self.checkpoint_age = Gauge(

@@ -332,7 +332,16 @@ class Worker:
             return events
 
     async def sweep(self) -> None:
-        """Erase enrollments past expiry or retention on the partitions this worker owns (R11)."""
+        """Erase enrollments past expiry or retention on the partitions this worker owns (R11). A
+        sweep that fails (a bug, met in what tenants wrote) is logged by its kind and counted, and
+        the next one tries again: raised, it would stop the worker, and every worker on restart."""
+        try:
+            await self._sweep()
+        except Exception as exc:  # never a cancellation: that ends the worker's work as it should
+            log.error("the retention sweep failed (%s); the next sweep tries again", type(exc).__name__)
+            self.metrics.internal_errors.inc()
+
+    async def _sweep(self) -> None:
         if not self.ready or not self.feeds.caught_up.is_set() or not self.partitions.settled.is_set():
             return
         by_partition: dict[int, list[DueErasure]] = {}

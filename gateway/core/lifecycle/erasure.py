@@ -151,6 +151,15 @@ def erase_each(ctx: Context, dues: Iterable[DueErasure]) -> None:
         ctx.adopt(tried)
 
 
+def days_before(now: datetime, at: datetime, days: int) -> bool:
+    """Whether `at` lies `days` or more before `now`. Counted back from `now`: a tenant's consent may
+    expire in 9999, where `at + days` would overflow the calendar and end every sweep in an error."""
+    try:
+        return at <= now - timedelta(days=days)
+    except OverflowError:  # more days than the calendar holds before `now`: nothing is that old
+        return False
+
+
 def still_due(
     state: GatewayState, now: datetime, owned: Callable[[int], bool], found: Iterable[DueErasure]
 ) -> list[DueErasure]:
@@ -168,7 +177,7 @@ def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list
     only those whose consent expired past the pack's grace, the one way they can be due. Looking at
     every enrollment took 5 s of CPU each sweep (a minute by default) at 1M subjects per tenant."""
     whole: set[str] = set()
-    grace: dict[str, timedelta] = {}
+    grace: dict[str, int] = {}  # days
     for tenant_id, count in state.per_tenant.items():
         policy = state.policy(tenant_id) if count else None
         if policy is None:  # due_erasures passes over a tenant without a policy too
@@ -179,7 +188,7 @@ def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list
         ):
             whole.add(tenant_id)
         else:
-            grace[tenant_id] = timedelta(days=policy.retention.purpose_end_grace_days)
+            grace[tenant_id] = policy.retention.purpose_end_grace_days
     if whole:
         walked = list(state.enrollments)
         for start in range(0, len(walked), size):
@@ -189,7 +198,7 @@ def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list
         keys = []
         for key, expires in expiring[start : start + size]:
             wait = grace.get(key.split("/", 1)[0])  # None: a tenant walked whole, or without a policy
-            if wait is not None and now >= expires + wait and key in state.enrollments:
+            if wait is not None and days_before(now, expires, wait) and key in state.enrollments:
                 keys.append(key)
         yield keys
 
@@ -213,10 +222,10 @@ def due_erasures(
         # Every enrolled subject is looked at: the expiry is kept beside the ledger's encoded
         # versions, which are decoded only for a subject that is due.
         expires = state.consents.expires_at(key)
-        if expires is not None and now >= expires + timedelta(days=retention.purpose_end_grace_days):
+        if expires is not None and days_before(now, expires, retention.purpose_end_grace_days):
             reason, effective = Reason.EXPIRED, expires
-        elif retention.max_days_since_enrollment is not None and now >= entry.enrolled_at + timedelta(
-            days=retention.max_days_since_enrollment
+        elif retention.max_days_since_enrollment is not None and days_before(
+            now, entry.enrolled_at, retention.max_days_since_enrollment
         ):
             reason, effective = Reason.RETENTION, entry.enrolled_at
         elif state.keyring.protection_revoked(tenant_id, entry.key_version, now):

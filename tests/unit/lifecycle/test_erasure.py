@@ -8,7 +8,15 @@ from datetime import datetime, timedelta
 from gateway.contract.models import AuditRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.lifecycle.enrollment import enroll
-from gateway.core.lifecycle.erasure import due_erasures, erase, erase_each, on_consent, still_due, sweep_slices
+from gateway.core.lifecycle.erasure import (
+    days_before,
+    due_erasures,
+    erase,
+    erase_each,
+    on_consent,
+    still_due,
+    sweep_slices,
+)
 from gateway.core.policy.reasons import Reason
 from gateway.core.state import GatewayState
 from gateway.keyring import Keyring
@@ -218,3 +226,20 @@ def test_a_sweep_looks_only_at_expired_consents_unless_retention_or_a_revoked_ke
     state.keyring = keyring
     state.apply_enrollment("acme/s1", None)
     assert state.per_tenant == {"acme": 2} and _swept(state, later) == ([], []) == ([], _walked(state, later))
+
+
+def test_a_consent_that_ends_at_the_calendars_end_is_swept_like_any_other() -> None:
+    # A tenant may grant a consent that expires in 9999: the grace counted forward from there
+    # would overflow the calendar, and every worker's sweep end in an error, on every restart too.
+    end = datetime(9999, 6, 1, tzinfo=NOW.tzinfo)
+    state = enrolled(new_state(), "s1", expires_at=end)
+    enrolled(state, "s2", expires_at=NOW + timedelta(days=1))
+    later = NOW + timedelta(days=400)
+    for pack in ("cubi-tx", "bipa-il"):  # walked by expiry, then whole (retention since enrollment)
+        state.policies["acme"] = policy_for("acme", pack=pack)
+        looked_at, due = _swept(state, later)
+        assert [subject for subject, _ in due] == ["s2"] and [s for s, _ in _walked(state, later)] == ["s2"]
+        assert ("acme/s2" in looked_at) and (pack == "bipa-il") == ("acme/s1" in looked_at)
+    # A limit of more days than the calendar holds before now: nothing is that old.
+    assert not days_before(NOW, datetime(1, 1, 1, tzinfo=NOW.tzinfo), 999_999_999)
+    assert days_before(NOW, NOW - timedelta(days=3), 3) and not days_before(NOW, NOW - timedelta(days=3), 4)
