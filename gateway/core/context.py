@@ -13,14 +13,14 @@ import traceback
 from collections import ChainMap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from gateway.contract.models import CameraRegistration, ConsentRecord, FaceCaptured
 from gateway.contract.topics import TopicNames
 from gateway.contract.vocabulary import Decision, Purpose
 from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.log import audit_output
-from gateway.core.messages import BatchResult, InputRecord, Output
+from gateway.core.messages import BatchResult, InputRecord, Output, ahead_of_broker
 from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.pack import JurisdictionPack
 from gateway.core.policy.reasons import Reason
@@ -91,10 +91,7 @@ class Context:
 
     def from_the_future(self, record: InputRecord, *claimed: datetime | None) -> bool:
         """Whether a time a producer claims lies beyond the broker's append time plus the skew."""
-        if record.timestamp_ms <= 0:
-            return False  # no broker time (a test, or a broker that does not stamp): nothing to bound by
-        appended = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-        return any(t is not None and t > appended + self.clock_skew for t in claimed)
+        return ahead_of_broker(record.timestamp_ms, self.clock_skew, *claimed)
 
     def seen(self, input_partition: int, event_id: str) -> bool:
         return self._decided(self.audit_partition(input_partition), event_id)

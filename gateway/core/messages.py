@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +18,15 @@ class InputRecord:
     value: bytes | None
     timestamp_ms: int = 0  # the broker's record timestamp: deterministic when a record is redone
     key: bytes | None = None
+
+
+def ahead_of_broker(timestamp_ms: int, skew: timedelta, *claimed: datetime | None) -> bool:
+    """Whether a time a producer claims lies beyond the broker's append time (`timestamp_ms`) plus
+    `skew`. Without a broker time (a test, or a broker that does not stamp) nothing is bounded."""
+    if timestamp_ms <= 0:
+        return False
+    appended = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return any(t is not None and t > appended + skew for t in claimed)
 
 
 @dataclass(frozen=True)

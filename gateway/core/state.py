@@ -9,7 +9,7 @@ import base64
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import numpy as np
@@ -30,6 +30,7 @@ from gateway.core.biometrics.embeddings import from_bytes
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
 from gateway.core.consent import ConsentHistory, ConsentLedger
+from gateway.core.messages import ahead_of_broker
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.tenant import EffectivePolicy
 from gateway.core.pseudonyms import regulator_pseudonym, tenant_pseudonym
@@ -131,6 +132,7 @@ class GatewayState:
     ignored_records: int = 0  # registry records that did not decode
     withdrawals: dict[str, datetime] = field(default_factory=dict)  # the gateway's own record, by tenant/subject
     identifications: IdentificationRates = field(default_factory=IdentificationRates)  # R18 baselines
+    clock_skew: timedelta = timedelta(minutes=5)  # how far ahead of the broker's time a tenant's time may be
     _labels: dict[str, tuple[Calibration, str]] = field(default_factory=dict, init=False, repr=False)
 
     # -- lookups ------------------------------------------------------------------------------
@@ -193,12 +195,14 @@ class GatewayState:
         return counts
 
     # -- updates from the compacted topics ----------------------------------------------------
-    # A compacted-topic record: a tombstone deletes, an undecodable value is counted and skipped.
+    # A compacted-topic record (key, value, partition, offset and the broker's time): a tombstone
+    # deletes, an undecodable value is counted and skipped.
     # Each tenant's records come from its own topics: one naming another tenant changes nothing
     # (counted; the lifecycle agent rejects and audits it).
     def apply_camera(
-        self, tenant_id: str, camera_id: str, value: bytes | None, partition: int = 0, offset: int | None = None
-    ) -> None:
+        self, tenant_id: str, camera_id: str, value: bytes | None, partition: int = 0, offset: int | None = None,
+        timestamp_ms: int = 0,
+    ) -> None:  # fmt: skip
         if value is None:
             self.cameras.pop((tenant_id, camera_id), None)
         elif (camera := self._decode(value, CameraRegistration)) is not None:
@@ -208,8 +212,9 @@ class GatewayState:
             self.cameras[(tenant_id, camera_id)] = camera
 
     def apply_consent(
-        self, tenant_id: str, key: str, value: bytes | None, partition: int = 0, offset: int | None = None
-    ) -> None:
+        self, tenant_id: str, key: str, value: bytes | None, partition: int = 0, offset: int | None = None,
+        timestamp_ms: int = 0,
+    ) -> None:  # fmt: skip
         if key_refusal(tenant_id, key) is not None:
             self.ignored_records += 1
             return
@@ -219,9 +224,18 @@ class GatewayState:
         if consent is not None and consent_key(consent.tenant_id, consent.subject_id) != key:
             self.ignored_records += 1  # speaks for another tenant or subject: changes nothing (the agent rejects it)
             return
+        if consent is not None and ahead_of_broker(
+            timestamp_ms, self.clock_skew, consent.granted_at, consent.withdrawn_at
+        ):
+            # Dated ahead of the broker: the agent rejects it, so nothing may rely on it once its
+            # date comes; and it may be a withdrawal: it voids the consent, as one that does not decode.
+            self.ignored_records += 1
+            consent = None
         self.consents.record(key, consent, offset)
 
-    def apply_withdrawal(self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
+    def apply_withdrawal(
+        self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None, timestamp_ms: int = 0
+    ) -> None:
         """The gateway's own record of a withdrawal (it writes them; nothing deletes them)."""
         if value is not None and (withdrawal := self._decode(value, Withdrawal)) is not None:
             self.withdrawals[key] = max(withdrawal.withdrawn_at, self.withdrawals.get(key, withdrawal.withdrawn_at))
@@ -233,7 +247,9 @@ class GatewayState:
             self.ignored_records += 1
             return None
 
-    def apply_enrollment(self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None) -> None:
+    def apply_enrollment(
+        self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None, timestamp_ms: int = 0
+    ) -> None:
         previous = self.enrollments.pop(key, None)
         if previous is not None and not previous.current:
             self.stale[previous.template_model] -= 1

@@ -41,7 +41,7 @@ log = logging.getLogger("facegate.feeds")
 # (heap.py): its full passes otherwise walk the growing gallery, 0.5-0.7 s each near 1M per tenant.
 FREEZE_EVERY = 100_000
 
-Apply = Callable[[str, bytes | None, int, int], None]  # key, value (None: tombstone), partition, offset
+Apply = Callable[[str, bytes | None, int, int, int], None]  # key, value (None: tombstone), partition, offset, ms
 
 
 @dataclass
@@ -174,7 +174,13 @@ class FeedReader(Service):
                 for record in records:
                     if record.key is None:
                         continue
-                    apply(record.key.decode("utf-8", "replace"), record.value, tp.partition, record.offset)
+                    apply(
+                        record.key.decode("utf-8", "replace"),
+                        record.value,
+                        tp.partition,
+                        record.offset,
+                        record.timestamp,
+                    )
                     self.applied += 1
             if not self.caught_up.is_set() and self.applied - self._frozen_at >= FREEZE_EVERY:
                 freeze_loaded(final=False)

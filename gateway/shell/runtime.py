@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from gateway.core.policy.pack import PolicyError
 from gateway.core.policy.tenant import EffectivePolicy
@@ -60,6 +61,7 @@ def build_runtime(settings: Settings) -> Runtime:
     except (KeyringError, PolicyError, CalibrationFileError, OSError) as exc:
         raise StartupError(str(exc)) from None
 
+    skew = timedelta(milliseconds=settings.clock_skew_ms)  # one bound for the feeds and the decisions
     if settings.env is Environment.PRODUCTION:
         missing = []
         if keyring is None:
@@ -73,11 +75,12 @@ def build_runtime(settings: Settings) -> Runtime:
         if missing:
             raise StartupError("production start refused; missing: " + "; ".join(missing))
         assert keyring is not None
-        return Runtime(
-            settings, GatewayState(keyring=keyring, policies=policies, calibrations=models), development=False
-        )
+        state = GatewayState(keyring=keyring, policies=policies, calibrations=models, clock_skew=skew)
+        return Runtime(settings, state, development=False)
 
     log.warning(DEVELOPMENT_WARNING)
     keyring = keyring or Keyring.development_keyring(settings.cache_dir / "development-keyring")
-    state = GatewayState(keyring=keyring, policies=policies, fallback_policy=development_policy, calibrations=models)
+    state = GatewayState(
+        keyring=keyring, policies=policies, fallback_policy=development_policy, calibrations=models, clock_skew=skew
+    )
     return Runtime(settings, state, development=True)

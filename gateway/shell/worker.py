@@ -384,9 +384,16 @@ class Worker:
         behind = self.feeds_behind()
         if behind:
             self.metrics.feeds_behind_decisions.inc()
-        heads, skew = self.partitions.heads(), timedelta(milliseconds=self.settings.clock_skew_ms)
+        heads = self.partitions.heads()
         return Context(
-            state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind, clock_skew=skew
+            state,
+            self.names,
+            heads,
+            self.partitions.seen,
+            now,
+            audit_partitions,
+            feeds_behind=behind,
+            clock_skew=state.clock_skew,
         )
 
     def retention_gauges(self) -> None:

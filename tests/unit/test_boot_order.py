@@ -45,7 +45,9 @@ def test_a_feed_reader_counts_as_started_only_once_caught_up() -> None:
 
 def _loading(applied: list[int], consumer: Prefetched) -> FeedReader:
     """A reader that has `consumer`'s records to load and is never caught up."""
-    feeds = FeedReader(Settings(), {consumer.tp.topic: lambda key, value, partition, offset: applied.append(offset)})
+    feeds = FeedReader(
+        Settings(), {consumer.tp.topic: lambda key, value, partition, offset, ms: applied.append(offset)}
+    )
     feeds._consumer = cast(Any, consumer)
     feeds._targets = {consumer.tp: consumer.end + 1}
     return feeds

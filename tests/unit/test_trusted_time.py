@@ -4,7 +4,7 @@ consent after a withdrawal, also when the tenant's own topic no longer shows the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from gateway.contract.models import AuditRecord, EnrolledTemplate, RejectedEvent
 from gateway.contract.vocabulary import ConsentStatus, Decision
@@ -94,11 +94,50 @@ def test_a_replayed_grant_never_restores_a_consent_after_a_withdrawal() -> None:
     assert isinstance(check, Consented)
 
 
-def test_a_consent_dated_in_the_future_is_rejected() -> None:
-    state = new_state()
-    ahead = consent("s1", granted_at=datetime(2030, 1, 1, tzinfo=UTC))
-    [audit] = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(ahead), 0))
+def test_a_consent_dated_in_the_future_is_rejected_and_relied_on_by_nobody_once_its_date_comes() -> None:
+    state, follower = new_state(), new_state()  # the lifecycle agent's worker, and one that only follows the feed
+    granted = consent("s1")
+    lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(granted), 0))
+    ahead = consent("s1", granted_at=APPENDED + timedelta(minutes=15), evidence_ref="form-ahead")
+    [audit] = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(ahead), 1))
     assert audit.decision is Decision.REJECTED and audit.reason_codes == ["TIME_IN_FUTURE"]
+    for record in (
+        at(NAMES.consent("acme"), CODEC.encode(granted), 0),
+        at(NAMES.consent("acme"), CODEC.encode(ahead), 1),
+    ):
+        follower.apply_consent("acme", "acme/s1", record.value, record.partition, record.offset, record.timestamp_ms)
+    # Once its date has come, neither worker forwards on it; and it may have been a withdrawal, so
+    # the grant before it is void too (as behind a record that does not decode), until a valid one.
+    terms = consent_terms(state.policies["acme"])
+    for worker in (state, follower):
+        assert worker.consent("acme", "s1") is None
+        check = check_consent(
+            worker.consent("acme", "s1"), None, NOW + timedelta(hours=1), now=NOW, terms=terms, minor=False
+        )
+        assert not isinstance(check, Consented) and check.reason == "NO_CONSENT"
+
+
+def test_a_withdrawal_dated_in_the_future_is_rejected_and_erases_as_of_the_brokers_time() -> None:
+    state = new_state()
+    granted = consent("s1")
+    lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(granted), 0))
+    ctx = context(state)
+    enrolling = at(NAMES.enroll("acme"), CODEC.encode(enrollment("s1")), 0)
+    decide_lifecycle(enrolling, ctx)
+    apply(state, ctx.result)
+    assert "acme/s1" in state.enrollments
+    ahead = granted.model_copy(
+        update={"status": ConsentStatus.WITHDRAWN, "withdrawn_at": APPENDED + timedelta(days=30)}
+    )
+    audits = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(ahead), 1))
+    assert [(a.decision, a.reason_codes) for a in audits] == [
+        (Decision.REJECTED, ["TIME_IN_FUTURE"]),
+        (Decision.ERASED, ["WITHDRAWN"]),
+    ]
+    assert "acme/s1" not in state.enrollments and state.withdrawals["acme/s1"] == APPENDED.replace(microsecond=0)
+    # The old grant replayed: the gateway's own record of the withdrawal says it is a replay.
+    [replayed] = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(granted), 2))
+    assert replayed.decision is Decision.BLOCKED and replayed.reason_codes == ["CONSENT_REPLAYED"]
 
 
 def test_a_consent_whose_body_names_another_subject_changes_no_state() -> None:

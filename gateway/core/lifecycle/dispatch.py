@@ -48,7 +48,7 @@ def decide_lifecycle(record: InputRecord, ctx: Context) -> None:
     else:
         # Bind a withdrawal before its ERASED record exists: no capture decided after that
         # record can be forwarded, even while the consent feed is behind.
-        ctx.state.apply_consent(tenant, key, record.value, record.partition, record.offset)
+        ctx.state.apply_consent(tenant, key, record.value, record.partition, record.offset, record.timestamp_ms)
         on_consent(record, key, ctx)
 
 

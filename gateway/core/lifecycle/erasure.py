@@ -99,8 +99,15 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
     if not ctx.keyed_by(record, consent.tenant_id, consent.subject_id):
         return
     if ctx.from_the_future(record, consent.granted_at, consent.withdrawn_at):
+        # Refused, and void in the ledger (GatewayState.apply_consent): nothing relies on its times.
         future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
         ctx.reject(record, future, "granted_at or withdrawn_at is ahead of the broker", tenant_id=tenant_id)
+        if consent.status is ConsentStatus.WITHDRAWN:  # a withdrawal all the same: erased as of the broker's time
+            appended = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+            due = DueErasure(
+                tenant_id, subject_id, Reason.WITHDRAWN, appended, record.partition, consent_ref(consent), consent
+            )
+            erase(ctx, due)
         return
     if consent.status is ConsentStatus.WITHDRAWN:
         due = DueErasure(
