@@ -25,7 +25,14 @@ from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.pack import JurisdictionPack
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
-from gateway.core.records import NO_POLICY, UNKNOWN_TENANT, audit_fields, rejected_event, undecodable_event_id
+from gateway.core.records import (
+    NO_POLICY,
+    UNKNOWN_TENANT,
+    audit_fields,
+    audit_id,
+    rejected_event,
+    undecodable_event_id,
+)
 from gateway.core.state import GatewayState
 from gateway.keyring import MissingKeyError
 
@@ -58,6 +65,12 @@ class Decided:
     recipient_tenant_id: str | None = None
     identification: Identification | None = None
     consent: ConsentRecord | None = None  # the consent version a lifecycle decision records (method, evidence)
+    known_as: str | None = None  # a capture's records.capture_key; anything else is known by its event id
+
+    @property
+    def key(self) -> str:
+        """What the decision is known by: its audit id is a digest of the tenant and this."""
+        return self.known_as if self.known_as is not None else self.event_id
 
 
 @dataclass
@@ -65,7 +78,7 @@ class Context:
     state: GatewayState
     names: TopicNames
     heads: dict[int, ChainHead]  # per audit partition; advanced in place
-    is_seen: Callable[[int, str], bool]  # (audit partition, event id): decided before?
+    is_seen: Callable[[int, str], bool]  # (audit partition, audit id): decided before?
     now: datetime
     audit_partitions: int
     # The consent and enrollment feeds lag beyond their bound: a withdrawal not read yet must not
@@ -73,12 +86,12 @@ class Context:
     feeds_behind: bool = False
     clock_skew: timedelta = timedelta(minutes=5)  # how far ahead of the broker's time a producer's time may be
     result: BatchResult = field(default_factory=BatchResult)
-    # (audit partition, event id) of the decisions this context adopted, which the log `is_seen`
+    # (audit partition, audit id) of the decisions this context adopted, which the log `is_seen`
     # reads does not hold yet: a repeat decided apart from its first (in a later slice of the batch,
     # or one at a time after the batch's try failed) is a duplicate too. A fork reads its parent's
     # and adds its own in front, so a try that is thrown away leaves nothing behind.
     earlier: ChainMap[tuple[int, str], None] = field(default_factory=ChainMap)
-    # (audit partition, event id) that `is_seen` said were not decided: a capture is asked about at
+    # (audit partition, audit id) that `is_seen` said were not decided: a capture is asked about at
     # intake and again as it is decided. The log it reads only grows when a batch commits, after its
     # contexts are done, so a no stays a no; forks share it.
     _not_seen: set[tuple[int, str]] = field(default_factory=set, repr=False)
@@ -93,13 +106,14 @@ class Context:
         """Whether a time a producer claims lies beyond the broker's append time plus the skew."""
         return ahead_of_broker(record.timestamp_ms, self.clock_skew, *claimed)
 
-    def seen(self, input_partition: int, event_id: str) -> bool:
-        return self._decided(self.audit_partition(input_partition), event_id)
+    def seen(self, input_partition: int, tenant_id: str, key: str) -> bool:
+        """Whether the decision known as `key` (Decided.key) for the tenant is in the audit already."""
+        return self._decided(self.audit_partition(input_partition), audit_id(tenant_id, key))
 
-    def _decided(self, partition: int, event_id: str) -> bool:
-        key = (partition, event_id)
+    def _decided(self, partition: int, decided_id: str) -> bool:
+        key = (partition, decided_id)
         if key not in self._not_seen:
-            if self.is_seen(partition, event_id):
+            if self.is_seen(partition, decided_id):
                 return True
             self._not_seen.add(key)
         for earlier in self.earlier.maps:  # noqa: SIM110 (ChainMap's `in` and `any` run a generator: twice per capture)
@@ -117,7 +131,8 @@ class Context:
     def decide(self, decided: Decided, input_partition: int) -> None:
         """The audit record of a decision; a decision already in the audit log is not repeated."""
         partition = self.audit_partition(input_partition)
-        if self._decided(partition, decided.event_id):
+        decided_id = audit_id(decided.tenant_id, decided.key)
+        if self._decided(partition, decided_id):
             self.result.duplicates += 1
             return
         subject = decided.subject_id
@@ -132,7 +147,7 @@ class Context:
             legal_sources=self._legal_sources(pack, decided.outcome) if pack is not None else [],
         )
         self.emit(audit_output(fields, self.heads, partition, self.names.audit, self.state.codec))
-        self.result.seen.append((partition, decided.event_id))
+        self.result.seen.append((partition, decided_id))
         self.result.decisions.append((decided.tenant_id, decided.outcome))
 
     def _legal_sources(self, pack: JurisdictionPack, outcome: Outcome) -> list[str]:
@@ -150,16 +165,18 @@ class Context:
         *,
         tenant_id: str | None = None,
         capture: FaceCaptured | None = None,
+        known_as: str | None = None,
     ) -> None:
-        """Input that cannot be decided: a dead letter without its payload, and a REJECTED audit record."""
+        """Input that cannot be decided: a dead letter without its payload, and a REJECTED audit
+        record. A capture comes with what it is known by (`known_as`, records.capture_key)."""
         event_id = capture.event_id if capture else undecodable_event_id(record.topic, record.partition, record.offset)
-        if self.seen(record.partition, event_id):
+        tenant = capture.tenant_id if capture else tenant_id or UNKNOWN_TENANT
+        if self.seen(record.partition, tenant, known_as or event_id):
             self.result.duplicates += 1
             return
         outcome = refusal.outcome(Decision.REJECTED)
         self.dead_letter(record, outcome, detail, capture)
-        tenant = capture.tenant_id if capture else tenant_id or UNKNOWN_TENANT
-        self.decide(Decided(event_id, tenant, outcome, capture=capture), record.partition)
+        self.decide(Decided(event_id, tenant, outcome, capture=capture, known_as=known_as), record.partition)
 
     def keyed_by(self, record: InputRecord, tenant_id: str, subject_id: str) -> bool:
         """Whether the record's key is the tenant and subject its body names; if not, it is rejected

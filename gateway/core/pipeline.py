@@ -27,7 +27,7 @@ from gateway.core.policy.decision import Identify, conclude, from_its_vendor, id
 from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
-from gateway.core.records import governed_face, tenant_view
+from gateway.core.records import capture_key, governed_face, tenant_view
 from gateway.core.state import GatewayState
 
 
@@ -36,6 +36,7 @@ class _Pending:
     record: InputRecord
     capture: FaceCaptured
     identify: Identify
+    known_as: str  # records.capture_key
     match: Match | None = None
     threshold: float = 1.0
     reference: str | None = None  # the reference database searched
@@ -45,7 +46,7 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
     """Decide a batch of captures that arrived at `arrived` (default: now) into `ctx.result`."""
     decisions: list[tuple[InputRecord, Callable[[], None]]] = []  # applied in input order: the audit chain's
     pending: list[_Pending] = []
-    in_batch: set[str] = set()
+    in_batch: set[tuple[str, str]] = set()  # (tenant, what the capture is known by)
     state = ctx.state
     for record in records:
         try:
@@ -54,33 +55,35 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
             refusal = Refusal(UNDECIDABLE, Reason.undecodable(exc.code))
             decisions.append((record, partial(ctx.reject, record, refusal, exc.detail)))
             continue
-        if capture.event_id in in_batch or ctx.seen(record.partition, capture.event_id):
+        camera = state.camera(capture.tenant_id, capture.camera_id)
+        vendor = ctx.names.vendor_of(record.topic)
+        known_as = capture_key(
+            capture, record, camera is not None and vendor is not None and camera.vendor_id == vendor
+        )
+        if (capture.tenant_id, known_as) in in_batch or ctx.seen(record.partition, capture.tenant_id, known_as):
             ctx.result.duplicates += 1
             continue
-        in_batch.add(capture.event_id)
+        in_batch.add((capture.tenant_id, known_as))
         if ctx.from_the_future(record, capture.captured_at):
             future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
-            decisions.append(
-                (record, partial(ctx.reject, record, future, "captured_at is ahead of the broker", capture=capture))
-            )
+            ahead = "captured_at is ahead of the broker"
+            decisions.append((record, partial(ctx.reject, record, future, ahead, capture=capture, known_as=known_as)))
             continue
-        camera = state.camera(capture.tenant_id, capture.camera_id)
-        screened = from_its_vendor(capture, camera, ctx.names.vendor_of(record.topic)) or screen(
+        screened = from_its_vendor(capture, camera, vendor) or screen(
             capture, camera, state.policy(capture.tenant_id), state.calibrations.get(capture.template_model)
         )
         if isinstance(screened, Identify):
-            pending.append(_Pending(record, capture, screened))
+            pending.append(_Pending(record, capture, screened, known_as))
         else:
-            decisions.append(
-                (record, partial(_decide, ctx, record, capture, _with_alerts(screened, capture, state, ctx.now)))
-            )
+            outcome = _with_alerts(screened, capture, state, ctx.now)
+            decisions.append((record, partial(_decide, ctx, record, capture, known_as, outcome)))
 
     _identify(pending, state, ctx.now)
     for item in pending:
         outcome = _with_alerts(_conclude(item, ctx), item.capture, state, ctx.now)
         assert item.reference is not None  # identified
         used = Identification(item.reference, arrived or ctx.now, ctx.now)
-        decisions.append((item.record, partial(_decide, ctx, item.record, item.capture, outcome, used)))
+        decisions.append((item.record, partial(_decide, ctx, item.record, item.capture, item.known_as, outcome, used)))
     for _, decide in sorted(decisions, key=lambda d: (d[0].partition, d[0].offset)):
         decide()
     return ctx.result
@@ -134,7 +137,12 @@ def _identify(pending: list[_Pending], state: GatewayState, now: datetime) -> No
 
 
 def _decide(
-    ctx: Context, record: InputRecord, capture: FaceCaptured, outcome: Outcome, used: Identification | None = None
+    ctx: Context,
+    record: InputRecord,
+    capture: FaceCaptured,
+    known_as: str,
+    outcome: Outcome,
+    used: Identification | None = None,
 ) -> None:
     """A decoded capture's decision: the governed event or dead letter, and the audit record."""
     state = ctx.state
@@ -142,7 +150,7 @@ def _decide(
     if outcome.decision in (Decision.FORWARDED, Decision.STRIPPED) and camera is not None:
         governed = governed_face(
             capture, camera, tenant_view(outcome, identified=used is not None), ctx.policy_version(capture.tenant_id),
-            _tenant_pseudonym(state, capture, outcome), *_protected_template(state, capture, outcome),
+            _tenant_pseudonym(state, capture, outcome), _protected_template(state, capture, outcome), known_as,
         )  # fmt: skip
         encoded = state.codec.encode_datum(GovernedFace.avro_name, governed)
         ctx.emit(Output(ctx.names.governed(capture.tenant_id), capture.event_id.encode(), encoded))
@@ -150,7 +158,7 @@ def _decide(
         ctx.dead_letter(record, outcome, None, capture)
     decided = Decided(
         capture.event_id, capture.tenant_id, outcome, subject_id=outcome.subject_id, capture=capture, camera=camera,
-        identification=used,
+        identification=used, known_as=known_as,
     )  # fmt: skip
     ctx.decide(decided, record.partition)
 

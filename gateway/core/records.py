@@ -32,9 +32,23 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
-@lru_cache(maxsize=4096)  # asked twice per capture: its governed event and its audit record
-def audit_id(tenant_id: str, event_id: str) -> str:
-    return "a-" + _digest("audit", tenant_id, event_id)
+@lru_cache(maxsize=4096)  # asked a few times per capture: at intake, for its governed event and its audit record
+def audit_id(tenant_id: str, key: str) -> str:
+    """A decision's id, by which its repeats are known (the dedupe window holds these): a digest of
+    the tenant and what the decision is known by, a capture's `capture_key` or the event id the
+    gateway gave anything else."""
+    return "a-" + _digest("audit", tenant_id, key)
+
+
+def capture_key(capture: FaceCaptured, record: InputRecord, from_its_vendor: bool) -> str:
+    """What a capture is known by. Its vendor names it (`event_id`), and only its camera's vendor
+    may speak for a camera: a capture from that vendor is known by camera and event id, so two
+    vendors' ids may coincide and neither can make the other's captures count as repeats. Any other
+    capture (its camera unknown, or registered to another vendor) is known by its place in the log:
+    only the same record read again repeats it."""
+    if from_its_vendor:
+        return f"capture:{len(capture.camera_id)}:{capture.camera_id}:{capture.event_id}"
+    return f"capture-at:{record.topic}:{record.partition}:{record.offset}"
 
 
 LIFECYCLE_EVENTS = ("consent:", "enrollment:", "erasure:", "share:")  # prefixes of the ids below
@@ -60,8 +74,10 @@ def erasure_event_id(tenant_id: str, subject_id: str, reason: str, effective_ms:
     return "erasure:" + _digest(tenant_id, subject_id, reason, str(effective_ms))
 
 
-def share_event_id(tenant_id: str, request_id: str) -> str:
-    return "share:" + _digest(tenant_id, request_id)
+def share_event_id(tenant_id: str, request_id: str, subject_id: str, recipient_tenant_id: str) -> str:
+    """A request's id names its subject and recipient too: a tenant reusing a request id for
+    another share makes another decision, never a repeat."""
+    return "share:" + _digest(tenant_id, request_id, subject_id, recipient_tenant_id)
 
 
 def undecodable_event_id(topic: str, partition: int, offset: int) -> str:
@@ -83,7 +99,7 @@ def audit_fields(
     alerts (`pack.sources`; the caller works them out once per batch); none without a pack."""
     capture, outcome = decided.capture, decided.outcome
     fields: dict[str, Any] = {
-        "audit_id": audit_id(decided.tenant_id, decided.event_id),
+        "audit_id": audit_id(decided.tenant_id, decided.key),
         "event_id": decided.event_id,
         "tenant_id": decided.tenant_id,
         "camera_id": capture.camera_id if capture else None,
@@ -138,18 +154,21 @@ def governed_face(
     outcome: Outcome,
     policy_version: str,
     pseudonym: str | None,
-    protected_template: bytes | None,
-    key_version: int | None,
+    protected: tuple[bytes | None, int | None],
+    known_as: str,
 ) -> dict[str, Any]:
     """The tenant's view, as the GovernedFace datum the decision path encodes (validated, no model
-    built): a pseudonymous FORWARDED event, or an anonymous STRIPPED presence."""
+    built): a pseudonymous FORWARDED event, or an anonymous STRIPPED presence. `protected`: the
+    template protected for the tenant and its key version, if forwarded so; `known_as`: the
+    capture's `capture_key`, whose audit id the event names."""
     if outcome.decision not in (Decision.FORWARDED, Decision.STRIPPED):
         raise ValueError(f"{outcome.decision} decisions send nothing to the tenant")
     forwarded = outcome.decision is Decision.FORWARDED
+    protected_template, key_version = protected
     return GovernedFace.validated_datum(
         {
             "event_id": capture.event_id,
-            "audit_id": audit_id(capture.tenant_id, capture.event_id),
+            "audit_id": audit_id(capture.tenant_id, known_as),
             "tenant_id": capture.tenant_id,
             "camera_id": capture.camera_id,
             "site_id": camera.site_id,

@@ -1,5 +1,5 @@
 """What the audit topic already says about one partition: where its hash chain and its tree end,
-and which event ids it decided within the dedupe window.
+and which decisions (audit ids) it made within the dedupe window.
 
 The worker reads this when it first writes to a partition after start-up or a rebalance. The
 log is the truth: after a crash the chain continues from the last record actually written
@@ -37,7 +37,7 @@ log = logging.getLogger("facegate")
 
 _CHAINED = frozenset({"seq", "hash"})  # what an audit record after the newest checkpoint tells a takeover
 _LEADING = ("audit_id", "event_id")  # how every AuditRecord schema so far begins
-_EVENT_ID = frozenset({"event_id"})
+_IDS = frozenset(_LEADING)
 PENDING_LIMIT = 65_536  # audit records held undecoded (~0.8 KB each) before their leaves are taken
 
 
@@ -45,8 +45,8 @@ PENDING_LIMIT = 65_536  # audit records held undecoded (~0.8 KB each) before the
 class _Window:
     """What one read of [low, end) found.
 
-    Most of a read is the dedupe window, for which an audit record's event id is enough: it is
-    the record's second field, read without the rest (`Codec.leading_strings`). Its seq and hash
+    Most of a read is the dedupe window, for which an audit record's audit and event ids are enough:
+    they are the record's first two fields, read without the rest (`Codec.leading_strings`). Its seq and hash
     matter only for the records after the newest usable checkpoint (the tree goes on from its
     frontier) and for the head, so the records since the last checkpoint are kept undecoded
     (`pending`) and read in full only when a checkpoint or the end of the read asks."""
@@ -80,7 +80,7 @@ class AuditTail:
         self.codec = default_codec()
 
     async def history(self, partition: int, since_ms: int, stalled_after: float = STALLED_AFTER) -> PartitionState:
-        """Chain head, tree and event ids decided since `since_ms` (all of them if the window is
+        """Chain head, tree and the audit ids of the decisions since `since_ms` (all of them if the window is
         longer). However long the read, it fails only if no record comes for `stalled_after` s."""
         consumer = AIOKafkaConsumer(**aiokafka_config(self.settings), group_id=None, enable_auto_commit=False)
         await consumer.start()
@@ -136,9 +136,9 @@ class AuditTail:
         try:
             name = self.codec.record_name(value)
             if name == AuditRecord.avro_name:
-                event_id = self._event_id(value)
+                decided_id, event_id = self._ids(value)
                 if timestamp >= found.since_ms and not event_id.startswith("undecodable:"):
-                    found.decided.add(event_id, timestamp)
+                    found.decided.add(decided_id, timestamp)
                 found.pending.append(value)
                 found.head_pending = True
                 if len(found.pending) >= PENDING_LIMIT:  # no checkpoint for long: hold leaves, not records
@@ -160,13 +160,16 @@ class AuditTail:
                     # again (an hour of a busy partition is millions of them).
                     self._after(found, checkpoint.size)
 
-    def _event_id(self, value: bytes) -> str:
-        """The record's event id: its second field in every release so far, read alone; from the
-        whole record if a schema ever begins otherwise (raises DecodeError if neither reads)."""
+    def _ids(self, value: bytes) -> tuple[str, str]:
+        """The record's audit id (what its repeats are known by) and event id: its first two fields
+        in every release so far, read alone; from the whole record if a schema ever begins otherwise
+        (raises DecodeError if neither reads)."""
         try:
-            return self.codec.leading_strings(value, _LEADING)[1]
+            decided_id, event_id = self.codec.leading_strings(value, _LEADING)
         except DecodeError:
-            return str(self.codec.decode_fields(value, _EVENT_ID)["event_id"])
+            fields = self.codec.decode_fields(value, _IDS)
+            decided_id, event_id = str(fields["audit_id"]), str(fields["event_id"])
+        return decided_id, event_id
 
     def _chained(self, value: bytes) -> tuple[int, str] | None:
         try:

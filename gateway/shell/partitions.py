@@ -5,7 +5,7 @@ appends to audit partition p. Per audit partition the worker keeps one `Partitio
 chain head (read back from the audit log when the partition is first written after start-up or
 a rebalance, so a redo continues the chain), the frontier of the partition's RFC 6962 tree beside
 it (read back the same way: from the newest checkpoint's published frontier and the records after
-it), the event ids decided within the dedupe window and the last head it signed. No Kafka here:
+it), the decisions (audit ids) made within the dedupe window and the last head it signed. No Kafka here:
 the rules below have unit tests of their own.
 
 - Captures, lifecycle records, sweeps and revocations hold `lock` one at a time: a revocation
@@ -32,7 +32,7 @@ from gateway.shell.recent_ids import RecentIds
 class PartitionState:
     head: ChainHead = field(default_factory=ChainHead)
     tree: Frontier = field(default_factory=Frontier)  # leaves 0 .. head.seq: always head.seq + 1 of them
-    decided: RecentIds = field(default_factory=RecentIds)  # event ids decided within the dedupe window
+    decided: RecentIds = field(default_factory=RecentIds)  # audit ids of the decisions within the dedupe window
     signed: ChainHead | None = None  # the head of the last checkpoint this worker wrote
     signed_at: float | None = None  # when (epoch seconds)
     checkpoint: Checkpoint | None = None  # the last v1 checkpoint of this partition, written or read back
@@ -85,8 +85,8 @@ class Partitions:
     def heads(self) -> dict[int, ChainHead]:
         return {partition: state.head for partition, state in self.states.items()}
 
-    def seen(self, partition: int, event_id: str) -> bool:
-        return event_id in self.states[partition].decided
+    def seen(self, partition: int, decided_id: str) -> bool:
+        return decided_id in self.states[partition].decided
 
     def commit(
         self,
@@ -96,7 +96,7 @@ class Partitions:
         leaves: dict[int, list[bytes]] | None = None,
     ) -> None:
         """Kafka holds a decision's outputs: advance the heads and trees (`leaves`: the leaf hashes of
-        the audit records written, per partition, in seq order) and remember the event ids, on the
+        the audit records written, per partition, in seq order) and remember the audit ids, on the
         partitions still held (a revoked one's next owner reads its head back from the log). A tree
         that does not end where its chain does is dropped, to be read back from the log."""
         for partition, head in heads.items():

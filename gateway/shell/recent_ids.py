@@ -1,9 +1,9 @@
-"""The event ids one partition decided within the dedupe window, in about 8 bytes each.
+"""The decisions (audit ids) one partition made within the dedupe window, in about 8 bytes each.
 
 An hour of a busy partition is millions of ids: as the keys of a dict of str to time they took
 ~160 bytes each (bench/PROFILES.md). Here an id is kept as a 64-bit BLAKE2b of it under a key
 drawn at start, which need not outlive the process (the ids are read back from the audit log at
-every start) and which nobody outside knows, so no vendor can make its id collide with another's
+every start) and which nobody outside knows, so no one can make an id collide with another
 (Python's own `hash()` would do, unless PYTHONHASHSEED fixes its key); among n ids a new one is
 taken for a repeat with probability n / 2^64. The newest ids are a set; every
 SEAL of them become a sorted array with the time of the newest, and an array is merged with the

@@ -34,7 +34,7 @@ def context(
     heads: dict[int, ChainHead] | None = None,
     now: datetime = NOW,
 ) -> Context:
-    """A context in which the events `seen` were decided before."""
+    """A context in which the decisions `seen` (their audit ids) were made before."""
     return Context(state, NAMES, {} if heads is None else heads, lambda p, e: e in seen, now, audit_partitions)
 
 

@@ -13,6 +13,7 @@ from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.lifecycle.dispatch import decide_lifecycle
 from gateway.core.messages import BatchResult, InputRecord
 from gateway.core.pipeline import process_batch
+from gateway.core.records import enrollment_event_id
 from gateway.core.state import GatewayState
 from gateway.sdk.scenario import Traffic, build_world
 from tests.support.core import CODEC, NAMES, NOW, context, loaded_state
@@ -150,3 +151,95 @@ def test_a_capture_is_accepted_only_from_its_cameras_vendor(
     assert audit.decision is Decision.REJECTED and audit.reason_codes[0] == reason and audit.subject_pseudonym is None
     [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(ctx.result, NAMES.rejected)]
     assert dead.reason_code == reason and not on(ctx.result, NAMES.governed("acme"))
+
+
+def _decided_ids(result: BatchResult) -> set[str]:
+    return {decided for _, decided in result.seen}
+
+
+def test_no_vendor_can_make_anothers_capture_a_repeat() -> None:
+    """A capture is known by its camera and event id only when it comes from its camera's vendor:
+    two vendors' ids may coincide, and one sending the other's ids (even naming its cameras) makes
+    nothing of the other's a repeat. A capture from anyone else is known by its place in the log."""
+    world = build_world(seed=6, subjects_per_tenant=3)
+    state = loaded_state(world)
+    entrance = world.camera("acme", "entrance")  # lumen's
+    state.apply_camera(
+        "acme",
+        "optix-door",
+        CODEC.encode(entrance.model_copy(update={"camera_id": "optix-door", "vendor_id": "optix"})),
+    )
+    item = next(i for i in iter(Traffic(world, seed=1)) if i.kind == "consenting-customer" and i.capture)
+    assert item.capture is not None and item.capture.camera_id == entrance.camera_id
+    real = item.capture
+    own_camera = real.model_copy(update={"camera_id": "optix-door"})  # optix's camera, lumen's event id
+    seen: set[str] = set()
+
+    def decide(*records: InputRecord) -> BatchResult:
+        ctx = context(state, seen=frozenset(seen))
+        process_batch(list(records), ctx)
+        seen.update(_decided_ids(ctx.result))
+        return ctx.result
+
+    def audited(result: BatchResult) -> list[tuple[str, Decision]]:
+        return [
+            (a.event_id, a.decision)
+            for a in (CODEC.decode(o.value or b"", AuditRecord) for o in on(result, NAMES.audit))
+        ]
+
+    claiming = decide(InputRecord(NAMES.captures("optix"), 0, 0, CODEC.encode(real)))  # naming lumen's camera
+    assert audited(claiming) == [(real.event_id, Decision.REJECTED)]
+    alike = decide(InputRecord(NAMES.captures("optix"), 0, 1, CODEC.encode(own_camera)))
+    assert [d for _, d in audited(alike)] != [] and not alike.duplicates
+    genuine = decide(InputRecord(NAMES.captures("lumen"), 0, 0, CODEC.encode(real)))
+    assert audited(genuine) == [(real.event_id, Decision.FORWARDED)] and not genuine.duplicates
+    assert len(seen) == 3, "three decisions, three audit ids"
+    # Repeats: lumen's capture sent again, and optix's misdirected record read again at its place.
+    again = decide(
+        InputRecord(NAMES.captures("lumen"), 0, 7, CODEC.encode(real)),
+        InputRecord(NAMES.captures("optix"), 0, 0, CODEC.encode(real)),
+    )
+    assert again.duplicates == 2 and not again.outputs
+    # The misdirected capture sent again elsewhere in the log is decided (and refused) again.
+    elsewhere = decide(InputRecord(NAMES.captures("optix"), 0, 9, CODEC.encode(real)))
+    assert audited(elsewhere) == [(real.event_id, Decision.REJECTED)]
+
+
+def test_no_capture_can_take_the_place_of_a_lifecycle_decision() -> None:
+    """An enrollment's event id is its place in the log, which a vendor can predict: a capture
+    named so is still only a capture, and the enrollment is audited when it comes."""
+    world = build_world(seed=6, subjects_per_tenant=3)
+    state = loaded_state(world)
+    item = next(i for i in iter(Traffic(world, seed=1)) if i.kind == "consenting-customer" and i.capture)
+    assert item.capture is not None
+    enrolling = world.enrollments[0]
+    place = enrollment_event_id(NAMES.enroll(enrolling.tenant_id), 0, 41)
+    named_so = item.capture.model_copy(update={"event_id": place})
+    ctx = context(state)
+    process_batch([InputRecord(NAMES.captures("lumen"), 0, 0, CODEC.encode(named_so))], ctx)
+    seen = _decided_ids(ctx.result)
+    ctx = context(state, seen=frozenset(seen))
+    key = f"{enrolling.tenant_id}/{enrolling.subject_id}".encode()
+    decide_lifecycle(InputRecord(NAMES.enroll(enrolling.tenant_id), 0, 41, CODEC.encode(enrolling), 1, key), ctx)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(ctx.result, NAMES.audit)]
+    assert audit.event_id == place and audit.decision is Decision.ENROLLED and not ctx.result.duplicates
+
+
+def test_a_reused_share_request_id_is_another_decision_and_a_repeated_request_shares_nothing() -> None:
+    state = enrolled(enrolled(new_state(), "s1"), "s2")
+    seen: set[str] = set()
+
+    def decide_request(subject: str, offset: int) -> BatchResult:
+        ctx = context(state, seen=frozenset(seen))
+        decide_lifecycle(
+            record(NAMES.share_requests("acme"), CODEC.encode(share_request(subject_id=subject)), offset), ctx
+        )
+        seen.update(_decided_ids(ctx.result))
+        return ctx.result
+
+    first, second = decide_request("s1", 0), decide_request("s2", 1)  # one request_id, two subjects
+    for result in (first, second):
+        [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(result, NAMES.audit)]
+        assert audit.decision is Decision.SHARED and len(on(result, NAMES.governed("partner"))) == 1
+    repeat = decide_request("s1", 2)  # the same request again: shared and audited once
+    assert not repeat.outputs and repeat.duplicates == 1

@@ -112,7 +112,7 @@ def test_a_takeover_goes_on_from_the_newest_checkpoint_keeping_only_the_leaves_a
     assert tree is not None and (tree.size, tree.root()) == (107, writer.trees[0].root())
     assert found.checkpoint is not None and found.checkpoint.size == 100
     assert sorted(found.leaves) == list(range(100, 107)), "the leaves before the checkpoint were let go"
-    ids = [CODEC.decode(v, AuditRecord).event_id for v in writer.log[0] if CODEC.record_name(v) == "AuditRecord"]
+    ids = [CODEC.decode(v, AuditRecord).audit_id for v in writer.log[0] if CODEC.record_name(v) == "AuditRecord"]
     assert len(ids) == 107 and all(i in found.decided for i in ids) and found.head.seq == 106
 
 
@@ -150,8 +150,8 @@ def test_a_log_without_checkpoints_is_read_back_holding_leaves_not_records(monke
 
 
 def test_an_audit_record_whose_schema_begins_otherwise_is_read_in_full(tmp_path: Path) -> None:
-    """Avro resolves fields by name, so a release may order them otherwise: the event id is then
-    read from the whole record, never taken from whatever field comes second."""
+    """Avro resolves fields by name, so a release may order them otherwise: the audit and event ids
+    are then read from the whole record, never taken from whatever fields come first."""
     release = tmp_path / "released" / "0.0.1"
     release.mkdir(parents=True)
     for path in default_schema_dir().glob("*.avsc"):
@@ -169,7 +169,8 @@ def test_an_audit_record_whose_schema_begins_otherwise_is_read_in_full(tmp_path:
         tail.codec.leading_strings(value, ("audit_id", "event_id"))
     tail._apply(found, value, 1_000, 0)
     tail._settle(found)
-    assert datum["event_id"] in found.decided and found.head.seq == 0 and sorted(found.leaves) == [0]
+    assert datum["audit_id"] in found.decided and found.head.seq == 0 and sorted(found.leaves) == [0]
+    assert datum["event_id"] not in found.decided
 
 
 class _Gated(Prefetched):

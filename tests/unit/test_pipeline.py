@@ -123,7 +123,7 @@ def test_repeated_event_ids_are_dropped_once_and_counted(world: World) -> None:
     result = decide_batch(twice, loaded_state(world))
     assert len(_decoded(result, NAMES.audit, AuditRecord)) == len(items)
     assert result.duplicates == sum(1 for i in items if i.capture)
-    seen = {event_id for _, event_id in result.seen}
+    seen = {decided for _, decided in result.seen}  # audit ids
     again = decide_batch(batch, loaded_state(world), seen=frozenset(seen))
     assert again.duplicates == len(seen)
 
@@ -165,8 +165,8 @@ def test_the_log_is_asked_once_per_event(world: World) -> None:
     items = [i for i in Traffic(world, seed=7).take(30) if i.capture]
     asked: Counter[tuple[int, str]] = Counter()
 
-    def is_seen(partition: int, event_id: str) -> bool:
-        asked[partition, event_id] += 1
+    def is_seen(partition: int, decided: str) -> bool:
+        asked[partition, decided] += 1
         return False
 
     ctx = replace(context(loaded_state(world)), is_seen=is_seen)

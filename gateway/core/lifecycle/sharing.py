@@ -42,7 +42,10 @@ def share(record: InputRecord, ctx: Context) -> None:
     tenant_id, subject_id, recipient = request.tenant_id, request.subject_id, request.recipient_tenant_id
     if not ctx.keyed_by(record, tenant_id, subject_id):
         return
-    event_id = share_event_id(tenant_id, request.request_id)
+    event_id = share_event_id(tenant_id, request.request_id, subject_id, recipient)
+    if ctx.seen(record.partition, tenant_id, event_id):  # decided and shared already: nothing again
+        ctx.result.duplicates += 1
+        return
     history = state.consent(tenant_id, subject_id)
     reference = consent_ref(history.current) if history is not None else None
     policy = state.policy(tenant_id)

@@ -11,6 +11,7 @@ import pytest
 from gateway.contract.models import AuditRecord, EnrolledTemplate, Enrollment
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.records import audit_id
 from gateway.core.state import decode_enrolled
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import apply, consent, enrollment, give, new_state, on, record
@@ -70,7 +71,7 @@ def test_an_enrollment_without_valid_consent_is_refused_audited_and_not_stored(
 
 def test_a_refused_enrollment_already_audited_is_not_audited_twice() -> None:
     state = new_state()
-    s = context(state, seen=frozenset({f"enrollment:{NAMES.enroll('acme')}:0:0"}))
+    s = context(state, seen=frozenset({audit_id("acme", f"enrollment:{NAMES.enroll('acme')}:0:0")}))
     enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment())), s)
     assert not s.result.outputs and s.result.duplicates == 1
 
