@@ -55,7 +55,11 @@ func parseTime(s string) (time.Time, error) {
 	if !timePattern.MatchString(s) {
 		return time.Time{}, fmt.Errorf("time %q is not YYYY-MM-DDTHH:MM:SS.mmmZ", s)
 	}
-	return time.Parse(timeLayout, s)
+	t, err := time.Parse(timeLayout, s)
+	if err == nil && t.Year() < 1 { // time.Parse takes year 0000; Python's datetime (and the spec) do not
+		return time.Time{}, fmt.Errorf("time %q is not a real date", s)
+	}
+	return t, err
 }
 
 func parseDecimal(s string) (int64, error) {

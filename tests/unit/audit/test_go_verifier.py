@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.core.audit import note
+from gateway.core.audit.keyset import KeySet
 from gateway.core.audit.note import Receipt
 from gateway.core.audit.tlog import Tree, leaf_hash
 from tests.support.go_verifier import run
@@ -70,5 +71,16 @@ def test_go_reads_the_key_set_and_refuses_a_malformed_one(tmp_path: Path) -> Non
     assert "revoked 2026-10-01T00:00:00.000Z" in result.stdout
     keyset["keys"][0]["key_id"] = "00000000"
     path.write_text(json.dumps(keyset))
+    result = run("keyset", str(path))
+    assert result.returncode == 1 and result.stdout.startswith("malformed"), result.stdout
+
+
+def test_both_verifiers_refuse_a_key_set_from_year_0000(tmp_path: Path) -> None:
+    keyset = json.loads((VECTORS / "keys.json").read_text())["keyset"]
+    keyset["keys"][0]["valid_from"] = "0000-01-01T00:00:00.000Z"
+    path = tmp_path / "keyset.json"
+    path.write_text(json.dumps(keyset))
+    with pytest.raises(note.NoteError, match="real date"):
+        KeySet.load(path.read_text())
     result = run("keyset", str(path))
     assert result.returncode == 1 and result.stdout.startswith("malformed"), result.stdout
