@@ -8,7 +8,6 @@ what a reader sees. Judging signatures against keys and their lifetimes is keyse
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import itertools
 import json
@@ -48,7 +47,7 @@ def b64(data: bytes) -> str:
 def unb64(text: str, size: int | None = None, canonical: bool = True) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         raise NoteError("not standard base64") from None
     if (canonical and b64(data) != text) or (size is not None and len(data) != size):
         raise NoteError("not canonical base64" if b64(data) != text else f"not {size} bytes")
@@ -172,7 +171,7 @@ def parse(data: bytes) -> SignedNote:
     split = whole.rfind("\n\n")
     if split < 0 or not whole.endswith("\n"):
         raise NoteError("no signature block after a blank line")
-    lines = whole[split + 2 :].splitlines()
+    lines = whole[split + 2 : -1].split("\n")  # at "\n" only: str.splitlines also splits at U+2028, U+0085...
     if not lines or len(lines) > MAX_SIGNATURES:
         raise NoteError("a note has 1 to 100 signatures")
     return SignedNote(whole[: split + 1], tuple(_signature(line) for line in lines))
