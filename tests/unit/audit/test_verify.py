@@ -260,3 +260,11 @@ def test_a_receipt_proves_one_decision_offline(pruned: bool) -> None:
     assert prove(entries, CODEC, LOG, "no-such-event") is None
     assert not isinstance(CODEC.decode_any(entries[checkpoints_of(entries, 1)[0]].value), AuditRecord | type(None))
     assert isinstance(CODEC.decode_any(entries[checkpoints_of(entries, 1)[0]].value), AuditCheckpoint)
+
+
+def test_a_record_with_a_huge_seq_is_one_gap_found_without_walking_it() -> None:
+    writer = written(batches=1)
+    record, _ = append(CODEC.decode(writer.log[1][0], AuditRecord).model_dump(), ChainHead(2**40 - 1, "0" * 64))
+    writer.write(1, [CODEC.encode(record)])
+    found = {f.detail for f in verified(writer.entries()).partitions[1].findings if f.code is Code.MISSING_LEAVES}
+    assert f"{2**40 - 20} leaves absent after the newest checkpoint, the first 20" in found
