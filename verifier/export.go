@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,7 +25,7 @@ type entry struct {
 	Partition int64  `json:"partition"`
 	Offset    int64  `json:"offset"`
 	Value     string `json:"value"`
-	Format    string `json:"format"`
+	Format    string `json:"-"`
 	raw       []byte
 }
 
@@ -153,13 +154,16 @@ func readExport(path string) ([]entry, error) {
 			continue
 		}
 		var e entry
-		if err := json.Unmarshal(line, &e); err != nil {
-			return nil, fmt.Errorf("line %d: %v", n, err)
-		}
-		if n == 1 && e.Format == "facegate-audit-export/v1" {
+		if m, err := members(line, "format", "topic", "exported_at", "partitions", "log_start_offsets", "end_offsets"); n == 1 && m["format"] != nil {
+			if err != nil || json.Unmarshal(m["format"], &e.Format) != nil || e.Format != "facegate-audit-export/v1" {
+				return nil, fmt.Errorf("line %d: not a facegate-audit-export/v1 header", n)
+			}
 			continue
 		}
-		if e.raw, err = base64.StdEncoding.DecodeString(e.Value); err != nil {
+		if err := decodeStrict(line, &e, "partition", "offset", "value"); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		if e.raw, err = unb64(e.Value, -1); err != nil {
 			return nil, fmt.Errorf("line %d: %v", n, err)
 		}
 		out = append(out, e)
@@ -169,7 +173,23 @@ func readExport(path string) ([]entry, error) {
 
 func loadAnchors(data []byte, ks *KeySet) (*anchorFile, []Finding) {
 	var a anchorFile
-	if err := json.Unmarshal(data, &a); err != nil || a.Format != "facegate-anchors/v1" || a.Log != ks.Log {
+	var parts []json.RawMessage
+	m, err := members(data, "format", "log", "partitions", "completeness")
+	if err == nil {
+		err = errors.Join(json.Unmarshal(m["format"], &a.Format), json.Unmarshal(m["log"], &a.Log),
+			json.Unmarshal(m["partitions"], &parts))
+	}
+	if err == nil && m["completeness"] != nil {
+		err = json.Unmarshal(m["completeness"], &a.Completeness)
+	}
+	for _, part := range parts {
+		var h keptHead
+		if err == nil {
+			err = decodeStrict(part, &h, "partition", "checkpoint", "size", "hashes")
+		}
+		a.Partitions = append(a.Partitions, h)
+	}
+	if err != nil || parts == nil || a.Format != "facegate-anchors/v1" || a.Log != ks.Log {
 		return nil, []Finding{find(Malformed, "the anchor file is not a facegate-anchors/v1 document of %s", ks.Log)}
 	}
 	var out []Finding

@@ -12,7 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,17 +125,59 @@ type KeySet struct {
 	verifiers note.Verifiers
 }
 
+// members reads a JSON object's members exactly as they are spelled: a name not allowed, or
+// given twice, is an error. encoding/json alone matches struct fields case-insensitively and
+// keeps the last of a repeated name, so one document could read one way here and another in
+// Python; every document this verifier reads goes through here.
 func members(raw json.RawMessage, allowed ...string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, errors.New("not a JSON object")
 	}
-	for name := range m {
-		if !strings.Contains(" "+strings.Join(allowed, " ")+" ", " "+name+" ") {
+	m := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, errors.New("not a JSON object")
+		}
+		name, _ := t.(string)
+		if !slices.Contains(allowed, name) {
 			return nil, fmt.Errorf("unknown member %q", name)
 		}
+		if _, repeated := m[name]; repeated {
+			return nil, fmt.Errorf("member %q is repeated", name)
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, fmt.Errorf("member %q: %v", name, err)
+		}
+		m[name] = value
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, errors.New("not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON object")
 	}
 	return m, nil
+}
+
+// decodeStrict decodes an object with exactly the members `names` (each once, spelled so) into v,
+// whose fields carry those names; nested objects must be checked by their own decodeStrict.
+func decodeStrict(raw []byte, v any, names ...string) error {
+	m, err := members(raw, names...)
+	if err != nil {
+		return err
+	}
+	if len(m) != len(names) {
+		return fmt.Errorf("an object has the members %s", strings.Join(names, ", "))
+	}
+	for name, value := range m {
+		if string(value) == "null" { // encoding/json would leave the field as it was; Python refuses it
+			return fmt.Errorf("member %q is null", name)
+		}
+	}
+	return json.Unmarshal(raw, v)
 }
 
 func text(m map[string]json.RawMessage, name string) (string, error) {
@@ -594,20 +638,19 @@ type Receipt struct {
 // CheckReceipt verifies a receipt offline against a key set.
 func (ks *KeySet) CheckReceipt(raw []byte, schemas []*Schema) []Finding {
 	var r Receipt
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&r); err != nil || r.Format != "facegate-receipt/v1" {
+	err := decodeStrict(raw, &r, "format", "event_id", "partition", "leaf_index", "record", "inclusion_proof", "checkpoint")
+	if err != nil || r.Format != "facegate-receipt/v1" {
 		return []Finding{find(Malformed, "not a facegate-receipt/v1 document")}
 	}
 	record, err := unb64(r.Record, -1)
+	if err != nil {
+		return []Finding{find(Malformed, "receipt record: %v", err)}
+	}
 	proof := make([]tlog.Hash, len(r.InclusionProof))
 	for i, h := range r.InclusionProof {
-		proof[i], err = hash32(h)
-		if err != nil {
-			break
+		if proof[i], err = hash32(h); err != nil {
+			return []Finding{find(Malformed, "receipt proof: %v", err)}
 		}
-	}
-	if err != nil {
-		return []Finding{find(Malformed, "receipt: %v", err)}
 	}
 	cp, out := ks.CheckCheckpoint([]byte(r.Checkpoint), r.Partition)
 	if cp == nil {

@@ -14,3 +14,18 @@ func TestParseTimeTakesOnlyRealDates(t *testing.T) {
 		}
 	}
 }
+
+func TestMembersAreReadExactlyOnce(t *testing.T) {
+	for _, bad := range []string{`{"a":1,"a":2}`, `{"A":1}`, `{"a":1,"b":2}`, `{"a":1} {}`, `[1]`} {
+		if _, err := members([]byte(bad), "a"); err == nil {
+			t.Errorf("members(%s) accepted", bad)
+		}
+	}
+	if m, err := members([]byte(`{"a": {"A": 1}}`), "a"); err != nil || string(m["a"]) != `{"A": 1}` {
+		t.Errorf("members: %v %s", err, m["a"])
+	}
+	var r Receipt
+	if err := decodeStrict([]byte(`{"format":"f","event_id":null}`), &r, "format", "event_id"); err == nil {
+		t.Error("decodeStrict accepted a null member")
+	}
+}

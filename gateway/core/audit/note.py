@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ ED25519 = b"\x01"  # the signed-note signature type byte
 SIG_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100  # as sumdb/note's Open
 RECEIPT_FORMAT = "facegate-receipt/v1"
+RECEIPT_MEMBERS = ("format", "event_id", "partition", "leaf_index", "record", "inclusion_proof", "checkpoint")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 T = TypeVar("T")
@@ -73,6 +74,33 @@ def parse_decimal(text: str) -> int:
     if not _DECIMAL.fullmatch(text) or int(text) >= 1 << 63:
         raise NoteError("not a decimal without leading zeros")
     return int(text)
+
+
+def load_json(text: str | bytes) -> Any:
+    """JSON as the Go verifier reads it: a member name given twice, NaN or Infinity is an error
+    (json.loads would keep the last, or read them), so one document cannot mean two things."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        data = dict(pairs)
+        if len(data) != len(pairs):
+            raise NoteError("a member name is repeated")
+        return data
+
+    def constant(name: str) -> None:
+        raise NoteError(f"{name} is not JSON")
+
+    return json.loads(text, object_pairs_hook=unique, parse_constant=constant)
+
+
+def json_members(data: object, allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
+    """An object with only `allowed` member names, spelled exactly, and every `required` one."""
+    if not isinstance(data, dict):
+        raise NoteError("not a JSON object")
+    if unknown := sorted(set(data) - set(allowed)):
+        raise NoteError(f"unknown member {unknown[0]!r}")
+    if missing := sorted(set(required) - set(data)):
+        raise NoteError(f"no member {missing[0]!r}")
+    return data
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -297,22 +325,22 @@ class Receipt:
     @classmethod
     def from_json(cls, text: str) -> Receipt:
         try:
-            data: dict[str, Any] = json.loads(text)
-            if data.get("format") != RECEIPT_FORMAT:
+            data = json_members(load_json(text), RECEIPT_MEMBERS, RECEIPT_MEMBERS)
+            if data["format"] != RECEIPT_FORMAT:
                 raise NoteError(f"not a {RECEIPT_FORMAT} document")
             return cls(
-                event_id=_typed(data["event_id"], str),
-                partition=_typed(data["partition"], int),
-                leaf_index=_typed(data["leaf_index"], int),
-                record=unb64(_typed(data["record"], str)),
-                inclusion_proof=tuple(unb64(_typed(h, str), HASH_SIZE) for h in _typed(data["inclusion_proof"], list)),
-                checkpoint=_typed(data["checkpoint"], str).encode(),
+                event_id=typed(data["event_id"], str),
+                partition=typed(data["partition"], int),
+                leaf_index=typed(data["leaf_index"], int),
+                record=unb64(typed(data["record"], str)),
+                inclusion_proof=tuple(unb64(typed(h, str), HASH_SIZE) for h in typed(data["inclusion_proof"], list)),
+                checkpoint=typed(data["checkpoint"], str).encode(),
             )
         except (ValueError, KeyError, AttributeError) as exc:
             raise NoteError(f"not a receipt: {exc}") from None
 
 
-def _typed(value: object, kind: type[T]) -> T:
+def typed(value: object, kind: type[T]) -> T:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise NoteError(f"expected {kind.__name__}")
     return value
