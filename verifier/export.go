@@ -366,7 +366,19 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 				out = append(out, find(Inconsistent, "partition %d: the log went back from the kept size %d to %d (rewound)", p, kh.cp.Size, newest.cp.Size))
 			}
 		}
-		// Where the tree check starts: leaf 0, or the smallest frontier at or above the first leaf.
+		// Two signed heads of one size must have one root, whether or not the leaves below them are
+		// still here to check (a completeness line against a checkpoint, the log against the kept head).
+		bySize := map[int64]target{}
+		for _, t := range targets {
+			if seen, ok := bySize[t.size]; !ok {
+				bySize[t.size] = t
+			} else if seen.root != t.root {
+				out = append(out, find(Inconsistent, "partition %d: a %s and a %s give size %d two roots (a fork)", p, t.what, seen.what, t.size))
+			}
+		}
+		// Where the tree check starts: leaf 0, or the smallest frontier at or above the first leaf;
+		// with a kept head, never above it: a published frontier further on cannot be linked to it,
+		// and a history replaced below a published checkpoint would look just like retention.
 		var start int64
 		var frontier []tlog.Hash
 		first := int64(-1)
@@ -382,11 +394,15 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			}
 			var cands []cand
 			for _, s := range d.signed {
-				if s.frontier != nil {
+				if s.frontier != nil && (!hasKept || s.cp.Size <= kh.cp.Size) {
 					cands = append(cands, cand{s.cp.Size, s.frontier})
 				}
 			}
 			if hasKept {
+				if first > kh.cp.Size {
+					out = append(out, find(Missing, "partition %d: leaves %d..%d are absent: the log no longer reaches back to the kept checkpoint of size %d", p, kh.cp.Size, first-1, kh.cp.Size))
+					continue
+				}
 				cands = append(cands, cand{kh.cp.Size, kh.frontier})
 			}
 			chosen := -1

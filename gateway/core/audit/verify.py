@@ -262,6 +262,14 @@ def _check_partition(
     ]
     if kept is not None:
         targets.append((kept.checkpoint.size, kept.checkpoint.root, "the checkpoint kept from the last verification"))
+    # Two signed heads of one size must have one root, whether or not the leaves below them are
+    # still here to check (a completeness line against a checkpoint, today's log against the kept head).
+    by_size: dict[int, tuple[bytes, str]] = {}
+    for size, root, what in targets:
+        first_root, first_what = by_size.setdefault(size, (root, what))
+        if root != first_root:
+            part.findings.append(Finding(Code.INCONSISTENT, f"the {what} and the {first_what} give size {size} "
+                                         "two roots (a fork)"))  # fmt: skip
     newest = max(data.signed, key=lambda s: (s.checkpoint.size, s.checkpoint.time), default=None)
     if kept is not None and newest is not None and kept.checkpoint.size > newest.checkpoint.size:
         part.findings.append(Finding(Code.INCONSISTENT, f"the log went back from the kept size {kept.checkpoint.size} "
@@ -307,13 +315,19 @@ def _check_partition(
 
 def _anchor(data: _Partition, kept: KeptHead | None) -> Frontier | Finding | None:
     """Where the tree check starts: leaf 0 if it is there, else the smallest anchor at or above the
-    first leaf present (the regulator's own, or a frontier the writer published)."""
+    first leaf present (the regulator's own, or a frontier the writer published). With a kept head,
+    never above it: a published frontier further on cannot be linked to it, and a history replaced
+    below a published checkpoint would look just like retention (§9)."""
     first = min(data.leaves, default=None)
     if first == 0:
         return None
     candidates = [s.frontier for s in data.signed if s.frontier is not None]
     if kept is not None:
-        candidates.append(kept.frontier)
+        size = kept.frontier.size
+        if first is not None and first > size:
+            return Finding(Code.MISSING_LEAVES, f"leaves {size}..{first - 1} are absent: the log no longer reaches "
+                           f"back to the checkpoint of size {size} kept from the last verification")  # fmt: skip
+        candidates = [*(f for f in candidates if f.size <= size), kept.frontier]
     if first is None:  # no record left: only checkpoints, all of whose leaves were pruned
         return max(candidates, key=lambda f: f.size, default=None)
     usable = [f for f in candidates if f.size >= first]

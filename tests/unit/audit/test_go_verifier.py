@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 
+from gateway.contract.models import AuditRecord
 from gateway.core.audit import note
 from gateway.core.audit.anchors import Anchors
 from gateway.core.audit.keyset import KeySet
 from gateway.core.audit.legacy import audit_writer_schemas
 from gateway.core.audit.note import Receipt
 from gateway.core.audit.prove import prove
+from gateway.core.audit.signing import completeness_checkpoint
 from gateway.core.audit.tlog import Tree, leaf_hash
 from gateway.core.audit.verify import LogEntry, verify_audit_log
 from gateway.files.exports import read_export, write_export
+from gateway.keyring import key_id
 from tests.support.audit_log import CODEC, KEY, LOG, T0, Writer
 from tests.support.go_verifier import run
 from tests.vectors.audit.generate import FILES, checkpoint, current_records
@@ -118,14 +121,15 @@ def go_export(export: Path, *options: str) -> tuple[int, set[str]]:
 
 
 def both(
-    tmp_path: Path,
+    folder: Path,
     entries: list[LogEntry],
     now: datetime = T0 + timedelta(hours=1),
     max_age: timedelta | None = None,
     anchors: Path | None = None,
 ) -> tuple[set[str], set[str]]:
     """The finding codes of the Python verifier and of the Go verifier for one export (and anchor file)."""
-    export = _export_files(tmp_path, entries)
+    folder.mkdir(exist_ok=True)
+    export = _export_files(folder, entries)
     kept = None
     if anchors is not None and anchors.is_file():
         kept, found = Anchors.load(anchors.read_text(), KEYS)
@@ -247,3 +251,47 @@ def test_both_verifiers_refuse_an_anchor_file_that_could_be_read_two_ways(tmp_pa
     export = _export_files(tmp_path, entries)
     code, golang = go_export(export, "-now", note.format_time(T0 + timedelta(hours=1)), "-anchor", str(anchors))
     assert code == 1 and golang == {"malformed"}
+
+
+def test_both_verifiers_find_a_history_replaced_below_the_kept_head_and_keep_it(tmp_path: Path) -> None:
+    first = Writer()
+    for _ in range(2):
+        first.records(0, 10)
+        first.records(1, 10)
+        first.sign()
+    anchors = tmp_path / "kept.json"
+    assert both(tmp_path / "run1", first.entries(), anchors=anchors) == (set(), set())
+    assert json.loads(anchors.read_text()) == json.loads(
+        verify_audit_log(first.entries(), CODEC, KEYS).kept(LOG).dump()
+    )
+    kept = anchors.read_text()
+    forked = Writer()  # partition 1 rewritten from leaf 0 with other records, signed at 15, 30 and 45
+    for _ in range(3):
+        forked.records(0, 10)
+        head = forked.heads.get(1)
+        forked.write(1, current_records(7, 15, head, head.seq + 1 if head else 0))
+        forked.sign()
+    entries = forked.entries()
+    size_30 = [i for i, e in enumerate(entries) if e.partition == 1 and not _is_record(e.value)][1]
+    entries = [e for i, e in enumerate(entries) if e.partition != 1 or i >= size_30]  # its start deleted
+    assert both(tmp_path / "cold", entries) == ({"pruned-before-checkpoint"}, {"pruned-before-checkpoint"})
+    python, golang = both(tmp_path / "run2", entries, anchors=anchors)
+    assert "missing-leaves" in python and python == golang
+    assert anchors.read_text() == kept, "a run with a finding keeps the old head"
+
+
+def test_both_verifiers_find_a_completeness_line_forking_a_checkpoint_of_its_size(tmp_path: Path) -> None:
+    writer = Writer()
+    writer.records(0, 5)
+    writer.records(1, 5)
+    writer.sign()
+    writer.log[0].pop()  # the honest note; the forged one below is the only one
+    listing = [(writer.trees[0].size, writer.trees[0].root()), (writer.trees[1].size, bytes(32))]
+    writer.log[0].append(CODEC.encode(completeness_checkpoint(KEY, key_id(KEY), LOG, listing, writer.signed[0],
+                                                              writer.at + timedelta(seconds=1))))  # fmt: skip
+    python, golang = both(tmp_path, writer.entries())
+    assert "inconsistent" in python and python == golang
+
+
+def _is_record(value: bytes) -> bool:
+    return isinstance(CODEC.decode_any(value), AuditRecord)
