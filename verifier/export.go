@@ -339,6 +339,11 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 				out = append(out, find(f.Code, "partition %d: %s", p, f.Detail))
 			}
 		}
+		for _, s := range d.signed {
+			if s.cp.Time.After(now.Add(clockSkew)) {
+				out = append(out, find(Inconsistent, "partition %d: checkpoint of size %d is dated %s, after the time of verification", p, s.cp.Size, s.cp.Time.Format(timeLayout)))
+			}
+		}
 		for i := 1; i < len(d.signed); i++ {
 			before, after := d.signed[i-1].cp, d.signed[i].cp
 			if !after.Time.After(before.Time) || after.Size < before.Size {

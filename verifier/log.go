@@ -53,6 +53,10 @@ var (
 
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
+// clockSkew is how far a signed time may be ahead of the verifier's clock: a note dated later
+// would keep the stale check quiet until then (sections 6 and 11).
+const clockSkew = 5 * time.Minute
+
 func parseTime(s string) (time.Time, error) {
 	if !timePattern.MatchString(s) {
 		return time.Time{}, fmt.Errorf("time %q is not YYYY-MM-DDTHH:MM:SS.mmmZ", s)
@@ -551,6 +555,11 @@ func CheckSeries(notes []*Completeness, now time.Time, maxAge time.Duration) []F
 			} else if head.Size >= cur.Heads[p].Size {
 				out = append(out, CheckConsistency(head, cur.Heads[p], nil)...)
 			}
+		}
+	}
+	for _, c := range notes {
+		if c.Time.After(now.Add(clockSkew)) {
+			out = append(out, find(Inconsistent, "note of %s is dated after the time of verification", c.Time.Format(timeLayout)))
 		}
 	}
 	if len(notes) > 0 && now.Sub(notes[len(notes)-1].Time) > maxAge {

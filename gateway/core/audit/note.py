@@ -31,6 +31,9 @@ RECEIPT_FORMAT = "facegate-receipt/v1"
 RECEIPT_MEMBERS = ("format", "event_id", "partition", "leaf_index", "record", "inclusion_proof", "checkpoint")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+# How far a signed time may be ahead of the verifier's clock: a note dated later would keep the
+# stale check quiet until then (§6, §11).
+CLOCK_SKEW = timedelta(minutes=5)
 T = TypeVar("T")
 
 
@@ -364,6 +367,12 @@ def check_series(
                 findings += [
                     Finding(f.code, f"partition {p}: {f.detail}") for f in check_consistency(head, cur.heads[p], [])
                 ]
+    if now is not None:
+        findings += [
+            Finding(Code.INCONSISTENT, f"note of {format_time(c.time)} is dated after the time of verification")
+            for c in notes
+            if c.time > now + CLOCK_SKEW
+        ]
     if notes and now is not None and max_age is not None and now - notes[-1].time > max_age:
         findings.append(Finding(Code.STALE, f"the newest completeness note is from {format_time(notes[-1].time)}"))
     return findings

@@ -152,6 +152,12 @@ def verify_audit_log(
     kept = anchors.partitions if anchors else {}
     for p, part in report.partitions.items():
         _check_partition(part, data[p], kept.get(p), notes, v0_keys)
+        part.findings += [
+            Finding(Code.INCONSISTENT, f"checkpoint of size {s.checkpoint.size} is dated "
+                    f"{note.format_time(s.checkpoint.time)}, after the time of verification")
+            for s in data[p].signed
+            if now is not None and s.checkpoint.time > now + note.CLOCK_SKEW
+        ]  # fmt: skip
     _check_completeness(report, data, notes, anchors, keys, now, max_age)
     return report
 

@@ -295,3 +295,16 @@ def test_both_verifiers_find_a_completeness_line_forking_a_checkpoint_of_its_siz
 
 def _is_record(value: bytes) -> bool:
     return isinstance(CODEC.decode_any(value), AuditRecord)
+
+
+def test_both_verifiers_find_notes_dated_after_the_time_of_verification(tmp_path: Path) -> None:
+    writer = Writer()
+    writer.records(0, 5)
+    writer.records(1, 5)
+    writer.sign()
+    writer.at = T0 + timedelta(days=3650)
+    writer.records(1, 5)
+    writer.sign()
+    now = T0 + timedelta(days=7)
+    assert both(tmp_path, writer.entries(), now, timedelta(minutes=5)) == ({"inconsistent"}, {"inconsistent"})
+    assert both(tmp_path, writer.entries(), writer.at - note.CLOCK_SKEW) == (set(), set())

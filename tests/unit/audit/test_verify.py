@@ -302,3 +302,16 @@ def test_a_completeness_line_forking_a_checkpoint_of_its_size_is_inconsistent() 
     writer.log[0].append(CODEC.encode(completeness_checkpoint(KEY, key_id(KEY), LOG, listing, writer.signed[0],
                                                               writer.at + timedelta(seconds=1))))  # fmt: skip
     assert Code.INCONSISTENT in codes(verified(writer.entries()))
+
+
+def test_notes_dated_after_the_time_of_verification_are_inconsistent() -> None:
+    writer = written(batches=1)
+    writer.at = T0 + timedelta(days=3650)  # dated ten years ahead: the stale check would wait for them
+    for p in (0, 1):
+        writer.records(p, 5)
+    writer.sign()
+    now = T0 + timedelta(days=7)
+    report = verified(writer.entries(), now=now, max_age=timedelta(minutes=5))
+    assert codes(report) == {Code.INCONSISTENT}
+    assert len([f for _, f in report.all_findings if "after the time of verification" in f.detail]) == 3
+    assert not codes(verified(writer.entries(), now=writer.at - note.CLOCK_SKEW))  # within the allowed skew
