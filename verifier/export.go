@@ -268,11 +268,14 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 		signed  []signedCP
 		head    int64
 		records int
+		// seq -> recorded_at of records no checkpoint read so far covers (section 11's "uncovered"),
+		// dropped as checkpoints cover them to keep memory small
+		pending map[int64]time.Time
 	}
 	var out []Finding
 	data := map[int64]*partData{}
 	for _, p := range order {
-		d := &partData{leaves: map[int64]tlog.Hash{}, head: -1}
+		d := &partData{leaves: map[int64]tlog.Hash{}, head: -1, pending: map[int64]time.Time{}}
 		data[p] = d
 		for _, e := range byPartition[p] {
 			rec, schema, err := DecodeRecord(e.raw, v.schemas)
@@ -298,6 +301,11 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 				if cp == nil {
 					continue
 				}
+				for seq := range d.pending {
+					if seq < cp.Size {
+						delete(d.pending, seq)
+					}
+				}
 				s := signedCP{cp: cp, note: text}
 				var frontier []tlog.Hash
 				items, _ := rec.Values["frontier"].([]any)
@@ -319,6 +327,8 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			} else {
 				d.leaves[seq] = tlog.RecordHash(e.raw)
 				d.head = seq
+				at, _ := rec.Values["recorded_at"].(millis)
+				d.pending[seq] = time.UnixMilli(int64(at)).UTC()
 			}
 			if h, _ := rec.Values["hash"].(string); h != "" {
 				d.chained = append(d.chained, e.raw)
@@ -332,6 +342,7 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			keptHeads[h.Partition] = h
 		}
 	}
+	staleRecords := false
 	for _, p := range order {
 		d := data[p]
 		for _, f := range CheckChainV0(d.chained, v.schemas) {
@@ -342,6 +353,25 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 		for _, s := range d.signed {
 			if s.cp.Time.After(now.Add(clockSkew)) {
 				out = append(out, find(Inconsistent, "partition %d: checkpoint of size %d is dated %s, after the time of verification", p, s.cp.Size, s.cp.Time.Format(timeLayout)))
+			}
+		}
+		if maxAge > 0 { // records no signature covers are a finding once older than the maximum age
+			covered := int64(0)
+			for _, s := range d.signed {
+				covered = max(covered, s.cp.Size)
+			}
+			count, oldest := 0, int64(-1)
+			for seq, at := range d.pending {
+				if seq >= covered && now.Sub(at) > maxAge {
+					count++
+					if oldest < 0 || seq < oldest {
+						oldest = seq
+					}
+				}
+			}
+			if count > 0 {
+				out = append(out, find(Stale, "partition %d: %d records no signature covers are older than the maximum age, the first seq %d recorded at %s", p, count, oldest, d.pending[oldest].Format(timeLayout)))
+				staleRecords = true
 			}
 		}
 		for i := 1; i < len(d.signed); i++ {
@@ -479,7 +509,7 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 	}
 	out = append(out, v.completeness(data2sizes(order, func(p int64) (bool, bool) {
 		return len(data[p].leaves) > 0, len(data[p].signed) > 0
-	}), now, maxAge)...)
+	}), now, maxAge, staleRecords)...)
 	return out
 }
 
@@ -512,7 +542,7 @@ func frontierOf(s *store, n int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAge time.Duration) []Finding {
+func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAge time.Duration, staleRecords bool) []Finding {
 	var out []Finding
 	series := v.notes
 	if v.kept != nil && v.kept.Completeness != nil {
@@ -538,7 +568,7 @@ func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAg
 	for _, d := range data {
 		anySigned = anySigned || d.signed
 	}
-	if len(v.notes) == 0 && anySigned {
+	if len(v.notes) == 0 && (anySigned || staleRecords) { // or records old enough that notes should cover them
 		out = append(out, find(PartMissing, "no completeness note: partition 0 or its notes are gone"))
 	}
 	if len(series) == 0 {

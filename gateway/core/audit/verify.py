@@ -132,6 +132,9 @@ class _Partition:
     signed: list[Signed] = field(default_factory=list)
     v0_heads: list[AuditCheckpoint] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    # seq -> recorded_at of records no checkpoint read so far covers: the candidates for "uncovered
+    # and older than the maximum age" (§11), dropped as checkpoints cover them to keep memory small
+    pending: dict[int, datetime] = field(default_factory=dict)
 
 
 def verify_audit_log(
@@ -158,8 +161,22 @@ def verify_audit_log(
             for s in data[p].signed
             if now is not None and s.checkpoint.time > now + note.CLOCK_SKEW
         ]  # fmt: skip
+    if now is not None and max_age is not None:
+        for p, part in report.partitions.items():
+            _check_uncovered(part, data[p], now - max_age)
     _check_completeness(report, data, notes, anchors, keys, now, max_age)
     return report
+
+
+def _check_uncovered(part: PartitionReport, data: _Partition, before: datetime) -> None:
+    """Records no signature covers are not a finding until they are older than the maximum age
+    (§11): a log whose checkpoints were all removed (or never signed) is stale, not clean."""
+    covered = max(part.covered_seq, max((s.checkpoint.size for s in data.signed), default=0) - 1)
+    old = sorted((seq, at) for seq, at in data.pending.items() if seq > covered and at < before)
+    if old:
+        seq, at = old[0]
+        part.findings.append(Finding(Code.STALE, f"{len(old)} records no signature covers are older than the maximum "
+                                     f"age, the first seq {seq} recorded at {note.format_time(at)}"))  # fmt: skip
 
 
 def _v0_key_id(public_key: bytes) -> str:
@@ -196,6 +213,7 @@ def _read(
             if checkpoint is not None and checkpoint.partition(keys.log) != part.partition:
                 part.findings.append(Finding(Code.MALFORMED, f"{where}: a checkpoint of {checkpoint.origin} here"))
             elif checkpoint is not None:
+                data.pending = {seq: at for seq, at in data.pending.items() if seq >= checkpoint.size}
                 frontier = _frontier(record.frontier, checkpoint)
                 data.signed.append(
                     Signed(checkpoint, record.note.encode(), _signer(record.note.encode(), keys), frontier)
@@ -213,6 +231,7 @@ def _read(
         )
     else:
         data.leaves[record.seq] = leaf_hash(entry.value)
+        data.pending[record.seq] = record.recorded_at
         part.head_seq = record.seq
     if record.hash:
         data.chained.append(entry.value)
@@ -378,7 +397,9 @@ def _check_completeness(
     report.findings += check_series(series, now, max_age)
     if notes:
         report.completeness, report.completeness_note, report.completeness_key = notes[-1]
-    elif any(d.signed for d in data.values()):
+    elif any(d.signed for d in data.values()) or any(
+        f.code is Code.STALE for part in report.partitions.values() for f in part.findings
+    ):  # signed checkpoints, or records old enough that notes should cover them, but no note
         report.findings.append(
             Finding(Code.PARTITION_MISSING, "no completeness note: partition 0 or its notes are gone")
         )

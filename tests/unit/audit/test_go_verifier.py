@@ -308,3 +308,11 @@ def test_both_verifiers_find_notes_dated_after_the_time_of_verification(tmp_path
     now = T0 + timedelta(days=7)
     assert both(tmp_path, writer.entries(), now, timedelta(minutes=5)) == ({"inconsistent"}, {"inconsistent"})
     assert both(tmp_path, writer.entries(), writer.at - note.CLOCK_SKEW) == (set(), set())
+
+
+def test_both_verifiers_find_records_no_signature_covers_older_than_the_maximum_age(tmp_path: Path) -> None:
+    entries = [e for e in _logged() if _is_record(e.value)]  # every checkpoint and note removed
+    now, max_age = T0 + timedelta(days=7), timedelta(minutes=5)
+    expected = {"stale", "partition-missing"}
+    assert both(tmp_path, entries, now, max_age) == (expected, expected)
+    assert both(tmp_path, entries, now) == (set(), set()), "without a maximum age they are only counted"

@@ -315,3 +315,17 @@ def test_notes_dated_after_the_time_of_verification_are_inconsistent() -> None:
     assert codes(report) == {Code.INCONSISTENT}
     assert len([f for _, f in report.all_findings if "after the time of verification" in f.detail]) == 3
     assert not codes(verified(writer.entries(), now=writer.at - note.CLOCK_SKEW))  # within the allowed skew
+
+
+def test_records_no_signature_covers_are_stale_once_older_than_the_maximum_age() -> None:
+    writer = written(batches=1)
+    writer.records(1, 7)  # recorded at T0 (the writer's records), after the newest checkpoint
+    now, max_age = T0 + timedelta(minutes=10), timedelta(minutes=5)
+    report = verified(writer.entries(), now=now, max_age=max_age)
+    assert Code.STALE in {f.code for f in report.partitions[1].findings}
+    assert not [f for f in report.partitions[0].findings if f.is_error]
+    assert not codes(verified(writer.entries(), now=T0 + timedelta(minutes=1), max_age=max_age))
+    # Every checkpoint and note removed: nothing signed is left to be stale, but the records are.
+    unsigned = [e for e in writer.entries() if _is_record(e.value)]
+    assert not codes(verified(unsigned)), "without a maximum age, uncovered records are only counted"
+    assert codes(verified(unsigned, now=now, max_age=max_age)) == {Code.STALE, Code.PARTITION_MISSING}
