@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,7 +25,7 @@ type entry struct {
 	Partition int64  `json:"partition"`
 	Offset    int64  `json:"offset"`
 	Value     string `json:"value"`
-	Format    string `json:"format"`
+	Format    string `json:"-"`
 	raw       []byte
 }
 
@@ -153,13 +154,16 @@ func readExport(path string) ([]entry, error) {
 			continue
 		}
 		var e entry
-		if err := json.Unmarshal(line, &e); err != nil {
-			return nil, fmt.Errorf("line %d: %v", n, err)
-		}
-		if n == 1 && e.Format == "facegate-audit-export/v1" {
+		if m, err := members(line, "format", "topic", "exported_at", "partitions", "log_start_offsets", "end_offsets"); n == 1 && m["format"] != nil {
+			if err != nil || json.Unmarshal(m["format"], &e.Format) != nil || e.Format != "facegate-audit-export/v1" {
+				return nil, fmt.Errorf("line %d: not a facegate-audit-export/v1 header", n)
+			}
 			continue
 		}
-		if e.raw, err = base64.StdEncoding.DecodeString(e.Value); err != nil {
+		if err := decodeStrict(line, &e, "partition", "offset", "value"); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		if e.raw, err = unb64(e.Value, -1); err != nil {
 			return nil, fmt.Errorf("line %d: %v", n, err)
 		}
 		out = append(out, e)
@@ -169,7 +173,23 @@ func readExport(path string) ([]entry, error) {
 
 func loadAnchors(data []byte, ks *KeySet) (*anchorFile, []Finding) {
 	var a anchorFile
-	if err := json.Unmarshal(data, &a); err != nil || a.Format != "facegate-anchors/v1" || a.Log != ks.Log {
+	var parts []json.RawMessage
+	m, err := members(data, "format", "log", "partitions", "completeness")
+	if err == nil {
+		err = errors.Join(json.Unmarshal(m["format"], &a.Format), json.Unmarshal(m["log"], &a.Log),
+			json.Unmarshal(m["partitions"], &parts))
+	}
+	if err == nil && m["completeness"] != nil {
+		err = json.Unmarshal(m["completeness"], &a.Completeness)
+	}
+	for _, part := range parts {
+		var h keptHead
+		if err == nil {
+			err = decodeStrict(part, &h, "partition", "checkpoint", "size", "hashes")
+		}
+		a.Partitions = append(a.Partitions, h)
+	}
+	if err != nil || parts == nil || a.Format != "facegate-anchors/v1" || a.Log != ks.Log {
 		return nil, []Finding{find(Malformed, "the anchor file is not a facegate-anchors/v1 document of %s", ks.Log)}
 	}
 	var out []Finding
@@ -248,11 +268,14 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 		signed  []signedCP
 		head    int64
 		records int
+		// seq -> recorded_at of records no checkpoint read so far covers (section 11's "uncovered"),
+		// dropped as checkpoints cover them to keep memory small
+		pending map[int64]time.Time
 	}
 	var out []Finding
 	data := map[int64]*partData{}
 	for _, p := range order {
-		d := &partData{leaves: map[int64]tlog.Hash{}, head: -1}
+		d := &partData{leaves: map[int64]tlog.Hash{}, head: -1, pending: map[int64]time.Time{}}
 		data[p] = d
 		for _, e := range byPartition[p] {
 			rec, schema, err := DecodeRecord(e.raw, v.schemas)
@@ -278,6 +301,11 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 				if cp == nil {
 					continue
 				}
+				for seq := range d.pending {
+					if seq < cp.Size {
+						delete(d.pending, seq)
+					}
+				}
 				s := signedCP{cp: cp, note: text}
 				var frontier []tlog.Hash
 				items, _ := rec.Values["frontier"].([]any)
@@ -299,6 +327,8 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			} else {
 				d.leaves[seq] = tlog.RecordHash(e.raw)
 				d.head = seq
+				at, _ := rec.Values["recorded_at"].(millis)
+				d.pending[seq] = time.UnixMilli(int64(at)).UTC()
 			}
 			if h, _ := rec.Values["hash"].(string); h != "" {
 				d.chained = append(d.chained, e.raw)
@@ -312,11 +342,36 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			keptHeads[h.Partition] = h
 		}
 	}
+	staleRecords := false
 	for _, p := range order {
 		d := data[p]
 		for _, f := range CheckChainV0(d.chained, v.schemas) {
 			if f.Code != Pruned {
 				out = append(out, find(f.Code, "partition %d: %s", p, f.Detail))
+			}
+		}
+		for _, s := range d.signed {
+			if s.cp.Time.After(now.Add(clockSkew)) {
+				out = append(out, find(Inconsistent, "partition %d: checkpoint of size %d is dated %s, after the time of verification", p, s.cp.Size, s.cp.Time.Format(timeLayout)))
+			}
+		}
+		if maxAge > 0 { // records no signature covers are a finding once older than the maximum age
+			covered := int64(0)
+			for _, s := range d.signed {
+				covered = max(covered, s.cp.Size)
+			}
+			count, oldest := 0, int64(-1)
+			for seq, at := range d.pending {
+				if seq >= covered && now.Sub(at) > maxAge {
+					count++
+					if oldest < 0 || seq < oldest {
+						oldest = seq
+					}
+				}
+			}
+			if count > 0 {
+				out = append(out, find(Stale, "partition %d: %d records no signature covers are older than the maximum age, the first seq %d recorded at %s", p, count, oldest, d.pending[oldest].Format(timeLayout)))
+				staleRecords = true
 			}
 		}
 		for i := 1; i < len(d.signed); i++ {
@@ -346,7 +401,19 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 				out = append(out, find(Inconsistent, "partition %d: the log went back from the kept size %d to %d (rewound)", p, kh.cp.Size, newest.cp.Size))
 			}
 		}
-		// Where the tree check starts: leaf 0, or the smallest frontier at or above the first leaf.
+		// Two signed heads of one size must have one root, whether or not the leaves below them are
+		// still here to check (a completeness line against a checkpoint, the log against the kept head).
+		bySize := map[int64]target{}
+		for _, t := range targets {
+			if seen, ok := bySize[t.size]; !ok {
+				bySize[t.size] = t
+			} else if seen.root != t.root {
+				out = append(out, find(Inconsistent, "partition %d: a %s and a %s give size %d two roots (a fork)", p, t.what, seen.what, t.size))
+			}
+		}
+		// Where the tree check starts: leaf 0, or the smallest frontier at or above the first leaf;
+		// with a kept head, never above it: a published frontier further on cannot be linked to it,
+		// and a history replaced below a published checkpoint would look just like retention.
 		var start int64
 		var frontier []tlog.Hash
 		first := int64(-1)
@@ -362,11 +429,15 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			}
 			var cands []cand
 			for _, s := range d.signed {
-				if s.frontier != nil {
+				if s.frontier != nil && (!hasKept || s.cp.Size <= kh.cp.Size) {
 					cands = append(cands, cand{s.cp.Size, s.frontier})
 				}
 			}
 			if hasKept {
+				if first > kh.cp.Size {
+					out = append(out, find(Missing, "partition %d: leaves %d..%d are absent: the log no longer reaches back to the kept checkpoint of size %d", p, kh.cp.Size, first-1, kh.cp.Size))
+					continue
+				}
 				cands = append(cands, cand{kh.cp.Size, kh.frontier})
 			}
 			chosen := -1
@@ -438,7 +509,7 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 	}
 	out = append(out, v.completeness(data2sizes(order, func(p int64) (bool, bool) {
 		return len(data[p].leaves) > 0, len(data[p].signed) > 0
-	}), now, maxAge)...)
+	}), now, maxAge, staleRecords)...)
 	return out
 }
 
@@ -471,7 +542,7 @@ func frontierOf(s *store, n int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAge time.Duration) []Finding {
+func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAge time.Duration, staleRecords bool) []Finding {
 	var out []Finding
 	series := v.notes
 	if v.kept != nil && v.kept.Completeness != nil {
@@ -497,7 +568,7 @@ func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAg
 	for _, d := range data {
 		anySigned = anySigned || d.signed
 	}
-	if len(v.notes) == 0 && anySigned {
+	if len(v.notes) == 0 && (anySigned || staleRecords) { // or records old enough that notes should cover them
 		out = append(out, find(PartMissing, "no completeness note: partition 0 or its notes are gone"))
 	}
 	if len(series) == 0 {

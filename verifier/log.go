@@ -12,7 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,11 +53,19 @@ var (
 
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
+// clockSkew is how far a signed time may be ahead of the verifier's clock: a note dated later
+// would keep the stale check quiet until then (sections 6 and 11).
+const clockSkew = 5 * time.Minute
+
 func parseTime(s string) (time.Time, error) {
 	if !timePattern.MatchString(s) {
 		return time.Time{}, fmt.Errorf("time %q is not YYYY-MM-DDTHH:MM:SS.mmmZ", s)
 	}
-	return time.Parse(timeLayout, s)
+	t, err := time.Parse(timeLayout, s)
+	if err == nil && t.Year() < 1 { // time.Parse takes year 0000; Python's datetime (and the spec) do not
+		return time.Time{}, fmt.Errorf("time %q is not a real date", s)
+	}
+	return t, err
 }
 
 func parseDecimal(s string) (int64, error) {
@@ -119,17 +129,59 @@ type KeySet struct {
 	verifiers note.Verifiers
 }
 
+// members reads a JSON object's members exactly as they are spelled: a name not allowed, or
+// given twice, is an error. encoding/json alone matches struct fields case-insensitively and
+// keeps the last of a repeated name, so one document could read one way here and another in
+// Python; every document this verifier reads goes through here.
 func members(raw json.RawMessage, allowed ...string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, errors.New("not a JSON object")
 	}
-	for name := range m {
-		if !strings.Contains(" "+strings.Join(allowed, " ")+" ", " "+name+" ") {
+	m := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, errors.New("not a JSON object")
+		}
+		name, _ := t.(string)
+		if !slices.Contains(allowed, name) {
 			return nil, fmt.Errorf("unknown member %q", name)
 		}
+		if _, repeated := m[name]; repeated {
+			return nil, fmt.Errorf("member %q is repeated", name)
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, fmt.Errorf("member %q: %v", name, err)
+		}
+		m[name] = value
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, errors.New("not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON object")
 	}
 	return m, nil
+}
+
+// decodeStrict decodes an object with exactly the members `names` (each once, spelled so) into v,
+// whose fields carry those names; nested objects must be checked by their own decodeStrict.
+func decodeStrict(raw []byte, v any, names ...string) error {
+	m, err := members(raw, names...)
+	if err != nil {
+		return err
+	}
+	if len(m) != len(names) {
+		return fmt.Errorf("an object has the members %s", strings.Join(names, ", "))
+	}
+	for name, value := range m {
+		if string(value) == "null" { // encoding/json would leave the field as it was; Python refuses it
+			return fmt.Errorf("member %q is null", name)
+		}
+	}
+	return json.Unmarshal(raw, v)
 }
 
 func text(m map[string]json.RawMessage, name string) (string, error) {
@@ -505,6 +557,11 @@ func CheckSeries(notes []*Completeness, now time.Time, maxAge time.Duration) []F
 			}
 		}
 	}
+	for _, c := range notes {
+		if c.Time.After(now.Add(clockSkew)) {
+			out = append(out, find(Inconsistent, "note of %s is dated after the time of verification", c.Time.Format(timeLayout)))
+		}
+	}
 	if len(notes) > 0 && now.Sub(notes[len(notes)-1].Time) > maxAge {
 		out = append(out, find(Stale, "the newest completeness note is old"))
 	}
@@ -590,20 +647,19 @@ type Receipt struct {
 // CheckReceipt verifies a receipt offline against a key set.
 func (ks *KeySet) CheckReceipt(raw []byte, schemas []*Schema) []Finding {
 	var r Receipt
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&r); err != nil || r.Format != "facegate-receipt/v1" {
+	err := decodeStrict(raw, &r, "format", "event_id", "partition", "leaf_index", "record", "inclusion_proof", "checkpoint")
+	if err != nil || r.Format != "facegate-receipt/v1" {
 		return []Finding{find(Malformed, "not a facegate-receipt/v1 document")}
 	}
 	record, err := unb64(r.Record, -1)
+	if err != nil {
+		return []Finding{find(Malformed, "receipt record: %v", err)}
+	}
 	proof := make([]tlog.Hash, len(r.InclusionProof))
 	for i, h := range r.InclusionProof {
-		proof[i], err = hash32(h)
-		if err != nil {
-			break
+		if proof[i], err = hash32(h); err != nil {
+			return []Finding{find(Malformed, "receipt proof: %v", err)}
 		}
-	}
-	if err != nil {
-		return []Finding{find(Malformed, "receipt: %v", err)}
 	}
 	cp, out := ks.CheckCheckpoint([]byte(r.Checkpoint), r.Partition)
 	if cp == nil {

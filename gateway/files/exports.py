@@ -11,9 +11,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from gateway.core.audit.note import json_members, load_json, typed, unb64
 from gateway.core.audit.verify import LogEntry
 
 EXPORT_FORMAT = "facegate-audit-export/v1"
+HEADER_MEMBERS = ("format", "topic", "exported_at", "partitions", "log_start_offsets", "end_offsets")
+LINE_MEMBERS = ("partition", "offset", "value")
 
 
 def export_header(topic: str, starts: dict[int, int], ends: dict[int, int], exported_at: str) -> dict[str, Any]:
@@ -49,10 +52,15 @@ def read_export(path: Path) -> Iterator[LogEntry]:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
-                if number == 1 and data.get("format") == EXPORT_FORMAT:
+                data = load_json(line)
+                if number == 1 and isinstance(data, dict) and "format" in data:
+                    if json_members(data, HEADER_MEMBERS)["format"] != EXPORT_FORMAT:
+                        raise ValueError("not an export header")
                     continue
-                yield LogEntry(int(data["partition"]), int(data["offset"]), base64.b64decode(data["value"]))
+                # Exactly these names (the Go verifier reads the same), canonical base64 (§ conventions).
+                data = json_members(data, LINE_MEMBERS, LINE_MEMBERS)
+                partition, offset = typed(data["partition"], int), typed(data["offset"], int)
+                yield LogEntry(partition, offset, unb64(typed(data["value"], str)))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(
                     f"{path.name} line {number}: not an audit export line ({type(exc).__name__})"

@@ -14,10 +14,12 @@ from typing import Any
 
 from gateway.core.audit import note
 from gateway.core.audit.keyset import KeySet, check_checkpoint
-from gateway.core.audit.note import Checkpoint, NoteError
+from gateway.core.audit.note import Checkpoint, NoteError, typed
 from gateway.core.audit.tlog import Code, Finding, Frontier, fold
 
 ANCHORS_FORMAT = "facegate-anchors/v1"
+_REQUIRED = ("format", "log", "partitions")
+_KEPT = ("partition", "checkpoint", "size", "hashes")
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,13 @@ class Anchors:
     def load(cls, text: str, keys: KeySet) -> tuple[Anchors, list[Finding]]:
         """The kept heads whose signatures still verify under `keys`, and findings for the others."""
         try:
-            data: dict[str, Any] = json.loads(text)
-            if data.get("format") != ANCHORS_FORMAT or data.get("log") != keys.log:
+            data = note.json_members(note.load_json(text), (*_REQUIRED, "completeness"), _REQUIRED)
+            if data["format"] != ANCHORS_FORMAT or data["log"] != keys.log:
                 raise NoteError(f"not a {ANCHORS_FORMAT} document of log {keys.log!r}")
-            entries = [(int(e["partition"]), str(e["checkpoint"]).encode(), int(e["size"]),
-                        [note.unb64(h, 32) for h in e["hashes"]]) for e in data["partitions"]]  # fmt: skip
+            entries = [_kept(note.json_members(e, _KEPT, _KEPT)) for e in typed(data["partitions"], list)]
             completeness = data.get("completeness")
+            if completeness is not None:
+                typed(completeness, str)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return cls(keys.log, {}), [Finding(Code.MALFORMED, f"the anchor file: {exc}")]
         heads: dict[int, KeptHead] = {}
@@ -79,3 +82,8 @@ class Anchors:
                 continue
             heads[partition] = KeptHead(signed, frontier)
         return cls(keys.log, heads, completeness.encode() if isinstance(completeness, str) else None), findings
+
+
+def _kept(entry: Mapping[str, Any]) -> tuple[int, bytes, int, list[bytes]]:
+    hashes = [note.unb64(typed(h, str), 32) for h in typed(entry["hashes"], list)]
+    return typed(entry["partition"], int), typed(entry["checkpoint"], str).encode(), typed(entry["size"], int), hashes

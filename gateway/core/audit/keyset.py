@@ -112,9 +112,9 @@ class KeySet:
     def load(cls, text: str) -> KeySet:
         """Raises NoteError for anything but a well-formed key set."""
         try:
-            data = json.loads(text)
-        except ValueError:
-            raise NoteError("a key set is JSON") from None
+            data = note.load_json(text)
+        except ValueError as exc:
+            raise NoteError(f"a key set is JSON: {exc}") from None
         if not isinstance(data, dict) or set(data) != {"format", "log", "keys"} or data["format"] != KEYSET_FORMAT:
             raise NoteError(f"a key set is an object with format {KEYSET_FORMAT!r}, log and keys")
         log, keys = data["log"], data["keys"]

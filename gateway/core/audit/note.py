@@ -8,12 +8,11 @@ what a reader sees. Judging signatures against keys and their lifetimes is keyse
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -29,8 +28,12 @@ ED25519 = b"\x01"  # the signed-note signature type byte
 SIG_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100  # as sumdb/note's Open
 RECEIPT_FORMAT = "facegate-receipt/v1"
+RECEIPT_MEMBERS = ("format", "event_id", "partition", "leaf_index", "record", "inclusion_proof", "checkpoint")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+# How far a signed time may be ahead of the verifier's clock: a note dated later would keep the
+# stale check quiet until then (§6, §11).
+CLOCK_SKEW = timedelta(minutes=5)
 T = TypeVar("T")
 
 
@@ -48,7 +51,7 @@ def b64(data: bytes) -> str:
 def unb64(text: str, size: int | None = None, canonical: bool = True) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         raise NoteError("not standard base64") from None
     if (canonical and b64(data) != text) or (size is not None and len(data) != size):
         raise NoteError("not canonical base64" if b64(data) != text else f"not {size} bytes")
@@ -74,6 +77,33 @@ def parse_decimal(text: str) -> int:
     if not _DECIMAL.fullmatch(text) or int(text) >= 1 << 63:
         raise NoteError("not a decimal without leading zeros")
     return int(text)
+
+
+def load_json(text: str | bytes) -> Any:
+    """JSON as the Go verifier reads it: a member name given twice, NaN or Infinity is an error
+    (json.loads would keep the last, or read them), so one document cannot mean two things."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        data = dict(pairs)
+        if len(data) != len(pairs):
+            raise NoteError("a member name is repeated")
+        return data
+
+    def constant(name: str) -> None:
+        raise NoteError(f"{name} is not JSON")
+
+    return json.loads(text, object_pairs_hook=unique, parse_constant=constant)
+
+
+def json_members(data: object, allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
+    """An object with only `allowed` member names, spelled exactly, and every `required` one."""
+    if not isinstance(data, dict):
+        raise NoteError("not a JSON object")
+    if unknown := sorted(set(data) - set(allowed)):
+        raise NoteError(f"unknown member {unknown[0]!r}")
+    if missing := sorted(set(required) - set(data)):
+        raise NoteError(f"no member {missing[0]!r}")
+    return data
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -172,7 +202,7 @@ def parse(data: bytes) -> SignedNote:
     split = whole.rfind("\n\n")
     if split < 0 or not whole.endswith("\n"):
         raise NoteError("no signature block after a blank line")
-    lines = whole[split + 2 :].splitlines()
+    lines = whole[split + 2 : -1].split("\n")  # at "\n" only: str.splitlines also splits at U+2028, U+0085...
     if not lines or len(lines) > MAX_SIGNATURES:
         raise NoteError("a note has 1 to 100 signatures")
     return SignedNote(whole[: split + 1], tuple(_signature(line) for line in lines))
@@ -298,22 +328,22 @@ class Receipt:
     @classmethod
     def from_json(cls, text: str) -> Receipt:
         try:
-            data: dict[str, Any] = json.loads(text)
-            if data.get("format") != RECEIPT_FORMAT:
+            data = json_members(load_json(text), RECEIPT_MEMBERS, RECEIPT_MEMBERS)
+            if data["format"] != RECEIPT_FORMAT:
                 raise NoteError(f"not a {RECEIPT_FORMAT} document")
             return cls(
-                event_id=_typed(data["event_id"], str),
-                partition=_typed(data["partition"], int),
-                leaf_index=_typed(data["leaf_index"], int),
-                record=unb64(_typed(data["record"], str)),
-                inclusion_proof=tuple(unb64(_typed(h, str), HASH_SIZE) for h in _typed(data["inclusion_proof"], list)),
-                checkpoint=_typed(data["checkpoint"], str).encode(),
+                event_id=typed(data["event_id"], str),
+                partition=typed(data["partition"], int),
+                leaf_index=typed(data["leaf_index"], int),
+                record=unb64(typed(data["record"], str)),
+                inclusion_proof=tuple(unb64(typed(h, str), HASH_SIZE) for h in typed(data["inclusion_proof"], list)),
+                checkpoint=typed(data["checkpoint"], str).encode(),
             )
         except (ValueError, KeyError, AttributeError) as exc:
             raise NoteError(f"not a receipt: {exc}") from None
 
 
-def _typed(value: object, kind: type[T]) -> T:
+def typed(value: object, kind: type[T]) -> T:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise NoteError(f"expected {kind.__name__}")
     return value
@@ -337,6 +367,12 @@ def check_series(
                 findings += [
                     Finding(f.code, f"partition {p}: {f.detail}") for f in check_consistency(head, cur.heads[p], [])
                 ]
+    if now is not None:
+        findings += [
+            Finding(Code.INCONSISTENT, f"note of {format_time(c.time)} is dated after the time of verification")
+            for c in notes
+            if c.time > now + CLOCK_SKEW
+        ]
     if notes and now is not None and max_age is not None and now - notes[-1].time > max_age:
         findings.append(Finding(Code.STALE, f"the newest completeness note is from {format_time(notes[-1].time)}"))
     return findings

@@ -132,6 +132,9 @@ class _Partition:
     signed: list[Signed] = field(default_factory=list)
     v0_heads: list[AuditCheckpoint] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    # seq -> recorded_at of records no checkpoint read so far covers: the candidates for "uncovered
+    # and older than the maximum age" (§11), dropped as checkpoints cover them to keep memory small
+    pending: dict[int, datetime] = field(default_factory=dict)
 
 
 def verify_audit_log(
@@ -152,8 +155,28 @@ def verify_audit_log(
     kept = anchors.partitions if anchors else {}
     for p, part in report.partitions.items():
         _check_partition(part, data[p], kept.get(p), notes, v0_keys)
+        part.findings += [
+            Finding(Code.INCONSISTENT, f"checkpoint of size {s.checkpoint.size} is dated "
+                    f"{note.format_time(s.checkpoint.time)}, after the time of verification")
+            for s in data[p].signed
+            if now is not None and s.checkpoint.time > now + note.CLOCK_SKEW
+        ]  # fmt: skip
+    if now is not None and max_age is not None:
+        for p, part in report.partitions.items():
+            _check_uncovered(part, data[p], now - max_age)
     _check_completeness(report, data, notes, anchors, keys, now, max_age)
     return report
+
+
+def _check_uncovered(part: PartitionReport, data: _Partition, before: datetime) -> None:
+    """Records no signature covers are not a finding until they are older than the maximum age
+    (§11): a log whose checkpoints were all removed (or never signed) is stale, not clean."""
+    covered = max(part.covered_seq, max((s.checkpoint.size for s in data.signed), default=0) - 1)
+    old = sorted((seq, at) for seq, at in data.pending.items() if seq > covered and at < before)
+    if old:
+        seq, at = old[0]
+        part.findings.append(Finding(Code.STALE, f"{len(old)} records no signature covers are older than the maximum "
+                                     f"age, the first seq {seq} recorded at {note.format_time(at)}"))  # fmt: skip
 
 
 def _v0_key_id(public_key: bytes) -> str:
@@ -190,6 +213,7 @@ def _read(
             if checkpoint is not None and checkpoint.partition(keys.log) != part.partition:
                 part.findings.append(Finding(Code.MALFORMED, f"{where}: a checkpoint of {checkpoint.origin} here"))
             elif checkpoint is not None:
+                data.pending = {seq: at for seq, at in data.pending.items() if seq >= checkpoint.size}
                 frontier = _frontier(record.frontier, checkpoint)
                 data.signed.append(
                     Signed(checkpoint, record.note.encode(), _signer(record.note.encode(), keys), frontier)
@@ -207,6 +231,7 @@ def _read(
         )
     else:
         data.leaves[record.seq] = leaf_hash(entry.value)
+        data.pending[record.seq] = record.recorded_at
         part.head_seq = record.seq
     if record.hash:
         data.chained.append(entry.value)
@@ -262,6 +287,14 @@ def _check_partition(
     ]
     if kept is not None:
         targets.append((kept.checkpoint.size, kept.checkpoint.root, "the checkpoint kept from the last verification"))
+    # Two signed heads of one size must have one root, whether or not the leaves below them are
+    # still here to check (a completeness line against a checkpoint, today's log against the kept head).
+    by_size: dict[int, tuple[bytes, str]] = {}
+    for size, root, what in targets:
+        first_root, first_what = by_size.setdefault(size, (root, what))
+        if root != first_root:
+            part.findings.append(Finding(Code.INCONSISTENT, f"the {what} and the {first_what} give size {size} "
+                                         "two roots (a fork)"))  # fmt: skip
     newest = max(data.signed, key=lambda s: (s.checkpoint.size, s.checkpoint.time), default=None)
     if kept is not None and newest is not None and kept.checkpoint.size > newest.checkpoint.size:
         part.findings.append(Finding(Code.INCONSISTENT, f"the log went back from the kept size {kept.checkpoint.size} "
@@ -294,21 +327,32 @@ def _check_partition(
             return
         if part.newest is not None and size == part.newest.checkpoint.size:
             part.newest = Signed(part.newest.checkpoint, part.newest.note, part.newest.key_id, frontier.copy())
-    gaps = [i for i in range(frontier.size, part.head_seq + 1) if i not in data.leaves]
-    if gaps:
-        part.findings.append(Finding(Code.MISSING_LEAVES, f"{len(gaps)} leaves absent after the newest checkpoint, "
-                                     f"the first {gaps[0]}"))  # fmt: skip
+    # Count the gaps from the leaves present, never by index: one record with seq 2^40 makes a
+    # range too large to walk.
+    present = sorted(i for i in data.leaves if i >= frontier.size)
+    absent = part.head_seq + 1 - frontier.size - len(present)
+    if absent > 0:
+        first = next((want for want, got in zip(itertools.count(frontier.size), present) if want != got),
+                     frontier.size + len(present))  # fmt: skip
+        part.findings.append(Finding(Code.MISSING_LEAVES, f"{absent} leaves absent after the newest checkpoint, "
+                                     f"the first {first}"))  # fmt: skip
 
 
 def _anchor(data: _Partition, kept: KeptHead | None) -> Frontier | Finding | None:
     """Where the tree check starts: leaf 0 if it is there, else the smallest anchor at or above the
-    first leaf present (the regulator's own, or a frontier the writer published)."""
+    first leaf present (the regulator's own, or a frontier the writer published). With a kept head,
+    never above it: a published frontier further on cannot be linked to it, and a history replaced
+    below a published checkpoint would look just like retention (§9)."""
     first = min(data.leaves, default=None)
     if first == 0:
         return None
     candidates = [s.frontier for s in data.signed if s.frontier is not None]
     if kept is not None:
-        candidates.append(kept.frontier)
+        size = kept.frontier.size
+        if first is not None and first > size:
+            return Finding(Code.MISSING_LEAVES, f"leaves {size}..{first - 1} are absent: the log no longer reaches "
+                           f"back to the checkpoint of size {size} kept from the last verification")  # fmt: skip
+        candidates = [*(f for f in candidates if f.size <= size), kept.frontier]
     if first is None:  # no record left: only checkpoints, all of whose leaves were pruned
         return max(candidates, key=lambda f: f.size, default=None)
     usable = [f for f in candidates if f.size >= first]
@@ -353,7 +397,9 @@ def _check_completeness(
     report.findings += check_series(series, now, max_age)
     if notes:
         report.completeness, report.completeness_note, report.completeness_key = notes[-1]
-    elif any(d.signed for d in data.values()):
+    elif any(d.signed for d in data.values()) or any(
+        f.code is Code.STALE for part in report.partitions.values() for f in part.findings
+    ):  # signed checkpoints, or records old enough that notes should cover them, but no note
         report.findings.append(
             Finding(Code.PARTITION_MISSING, "no completeness note: partition 0 or its notes are gone")
         )

@@ -56,6 +56,9 @@ def test_a_note_parses_as_note_open_splits_it() -> None:
         PETER_NOTE.replace("PeterNeumann x", "Peter+Neumann x"),  # not a key name
         PETER_NOTE.replace("JnAM=\n", "JnAM\n"),  # base64 without its padding
         PETER_NOTE.replace("If you", "If\tyou"),  # a control character
+        # a line break Python knows but note.Open does not, between two signature lines or after one
+        *(PETER_NOTE[:-1] + sep + PETER_NOTE.split("\n\n")[1] for sep in ("\u2028", "\u2029", "\u0085", "\x1c")),
+        PETER_NOTE[:-1] + "\u2028\n",
     ],
 )
 def test_malformed_notes_are_refused(bad: str) -> None:

@@ -14,7 +14,7 @@ from gateway.core.audit.chain import ChainHead, append
 from gateway.core.audit.keyset import KeySet, check_receipt
 from gateway.core.audit.note import raw_public
 from gateway.core.audit.prove import prove
-from gateway.core.audit.signing import sign_checkpoint
+from gateway.core.audit.signing import completeness_checkpoint, sign_checkpoint
 from gateway.core.audit.tlog import Code
 from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
 from gateway.keyring import key_id
@@ -206,11 +206,18 @@ def test_the_regulators_anchors_catch_a_rewind_and_carry_over_pruning() -> None:
     writer.sign()
     entries = writer.entries()
     assert not verified(entries, anchors=reloaded).tampered
-    # Retention since: partition 1 lost its first 45 records and checkpoints; the kept frontier covers 40.
-    first_kept = records_of(entries, 1)[45]
+    # Retention since: partition 1 lost its first 35 records and checkpoints; the kept frontier covers 40.
+    first_kept = records_of(entries, 1)[35]
     pruned = [e for i, e in enumerate(entries) if e.partition != 1 or i >= first_kept]
     report = verified(pruned, anchors=reloaded)
     assert not report.tampered and Code.PRUNED in codes(report), report.problems
+    assert report.partitions[1].pruned == 40
+    # Retention past the kept size: leaves 40..44 can no longer join today's log to the kept head, so
+    # the published frontier of size 60 does not stand in for them (a replaced history looks the same).
+    first_kept = records_of(entries, 1)[45]
+    pruned = [e for i, e in enumerate(entries) if e.partition != 1 or i >= first_kept]
+    assert codes(verified(pruned)) == {Code.PRUNED}, "starting cold, the published frontier is the anchor"
+    assert codes(verified(pruned, anchors=reloaded)) == {Code.MISSING_LEAVES}
     # The whole topic rebuilt as it was at the first batch: older than what the regulator kept.
     rewound = written(batches=1).entries()
     report = verified(rewound, anchors=reloaded)
@@ -260,3 +267,65 @@ def test_a_receipt_proves_one_decision_offline(pruned: bool) -> None:
     assert prove(entries, CODEC, LOG, "no-such-event") is None
     assert not isinstance(CODEC.decode_any(entries[checkpoints_of(entries, 1)[0]].value), AuditRecord | type(None))
     assert isinstance(CODEC.decode_any(entries[checkpoints_of(entries, 1)[0]].value), AuditCheckpoint)
+
+
+def test_a_record_with_a_huge_seq_is_one_gap_found_without_walking_it() -> None:
+    writer = written(batches=1)
+    record, _ = append(CODEC.decode(writer.log[1][0], AuditRecord).model_dump(), ChainHead(2**40 - 1, "0" * 64))
+    writer.write(1, [CODEC.encode(record)])
+    found = {f.detail for f in verified(writer.entries()).partitions[1].findings if f.code is Code.MISSING_LEAVES}
+    assert f"{2**40 - 20} leaves absent after the newest checkpoint, the first 20" in found
+
+
+def test_a_history_replaced_below_a_published_checkpoint_is_found_against_the_kept_head() -> None:
+    writer = written(batches=1)  # partition 1: 20 leaves, kept by the regulator
+    reloaded = verified(writer.entries()).kept(LOG)
+    forked = Writer()  # partition 1 rewritten from leaf 0 with other records, signed at 30 and 45
+    forked.records(0, 20)
+    for _ in range(3):
+        forked.write(
+            1, current_records(7, 15, forked.heads.get(1), (forked.heads[1].seq + 1) if 1 in forked.heads else 0)
+        )
+        forked.sign()
+    entries = forked.entries()
+    # ... and its start deleted up to the checkpoint of size 30, whose published frontier stays.
+    first = checkpoints_of(entries, 1)[1]
+    entries = [e for i, e in enumerate(entries) if e.partition != 1 or i >= first]
+    assert codes(verified(entries)) == {Code.PRUNED}, "starting cold, nothing shows the fork"
+    assert Code.MISSING_LEAVES in codes(verified(entries, anchors=reloaded))
+
+
+def test_a_completeness_line_forking_a_checkpoint_of_its_size_is_inconsistent() -> None:
+    writer = written(batches=1)
+    writer.log[0].pop()  # the honest note; the forged one below is the only one
+    listing = [(writer.trees[0].size, writer.trees[0].root()), (writer.trees[1].size, bytes(32))]
+    writer.log[0].append(CODEC.encode(completeness_checkpoint(KEY, key_id(KEY), LOG, listing, writer.signed[0],
+                                                              writer.at + timedelta(seconds=1))))  # fmt: skip
+    assert Code.INCONSISTENT in codes(verified(writer.entries()))
+
+
+def test_notes_dated_after_the_time_of_verification_are_inconsistent() -> None:
+    writer = written(batches=1)
+    writer.at = T0 + timedelta(days=3650)  # dated ten years ahead: the stale check would wait for them
+    for p in (0, 1):
+        writer.records(p, 5)
+    writer.sign()
+    now = T0 + timedelta(days=7)
+    report = verified(writer.entries(), now=now, max_age=timedelta(minutes=5))
+    assert codes(report) == {Code.INCONSISTENT}
+    assert len([f for _, f in report.all_findings if "after the time of verification" in f.detail]) == 3
+    assert not codes(verified(writer.entries(), now=writer.at - note.CLOCK_SKEW))  # within the allowed skew
+
+
+def test_records_no_signature_covers_are_stale_once_older_than_the_maximum_age() -> None:
+    writer = written(batches=1)
+    writer.records(1, 7)  # recorded at T0 (the writer's records), after the newest checkpoint
+    now, max_age = T0 + timedelta(minutes=10), timedelta(minutes=5)
+    report = verified(writer.entries(), now=now, max_age=max_age)
+    assert Code.STALE in {f.code for f in report.partitions[1].findings}
+    assert not [f for f in report.partitions[0].findings if f.is_error]
+    assert not codes(verified(writer.entries(), now=T0 + timedelta(minutes=1), max_age=max_age))
+    # Every checkpoint and note removed: nothing signed is left to be stale, but the records are.
+    unsigned = [e for e in writer.entries() if _is_record(e.value)]
+    assert not codes(verified(unsigned)), "without a maximum age, uncovered records are only counted"
+    assert codes(verified(unsigned, now=now, max_age=max_age)) == {Code.STALE, Code.PARTITION_MISSING}
