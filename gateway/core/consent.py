@@ -126,11 +126,8 @@ class ConsentLedger:
 
     def record(self, key: str, consent: ConsentRecord | None, offset: int | None = None) -> None:
         """A new version; None (a tombstone) means the tenant deleted the consent: no consent at all."""
-        if offset is not None:
-            if offset <= self.offsets.get(key, -1):
-                return
-            self.offsets[key] = offset
-        self._decoded.pop(key, None)
+        if not self._new(key, offset):
+            return
         if consent is None:
             self._versions.pop(key, None)
             self._expires.pop(key, None)
@@ -142,6 +139,23 @@ class ConsentLedger:
             self._expires[key] = consent.expires_at
         else:
             self._expires.pop(key, None)
+
+    def void(self, key: str, offset: int | None = None) -> None:
+        """A version nothing may rely on (it does not decode, or is dated ahead of the broker): it
+        may have been a withdrawal, so no consent from now on; but the last grant's expiry still
+        counts for the retention sweep, so a void version never keeps a template longer."""
+        if self._new(key, offset):
+            self._versions.pop(key, None)
+
+    def _new(self, key: str, offset: int | None) -> bool:
+        """Whether a version at `offset` is not applied yet (each is applied once), and forget the
+        decoded history it replaces."""
+        if offset is not None:
+            if offset <= self.offsets.get(key, -1):
+                return False
+            self.offsets[key] = offset
+        self._decoded.pop(key, None)
+        return True
 
     def get(self, key: str) -> ConsentHistory | None:
         history = self._decoded.get(key)

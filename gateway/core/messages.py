@@ -40,7 +40,7 @@ class Output:
 @dataclass
 class BatchResult:
     outputs: list[Output] = field(default_factory=list)
-    seen: list[tuple[int, str]] = field(default_factory=list)  # (input partition, event id) now decided
+    seen: list[tuple[int, str]] = field(default_factory=list)  # (audit partition, audit id) now decided
     duplicates: int = 0
     decisions: list[tuple[str, Outcome]] = field(default_factory=list)  # (tenant, outcome) for metrics
     errors: list[str] = field(default_factory=list)  # records that raised: where, never what (for the log)

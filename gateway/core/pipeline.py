@@ -55,11 +55,7 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
             refusal = Refusal(UNDECIDABLE, Reason.undecodable(exc.code))
             decisions.append((record, partial(ctx.reject, record, refusal, exc.detail)))
             continue
-        camera = state.camera(capture.tenant_id, capture.camera_id)
-        vendor = ctx.names.vendor_of(record.topic)
-        known_as = capture_key(
-            capture, record, camera is not None and vendor is not None and camera.vendor_id == vendor
-        )
+        known_as = capture_key(capture, record.topic)
         if (capture.tenant_id, known_as) in in_batch or ctx.seen(record.partition, capture.tenant_id, known_as):
             ctx.result.duplicates += 1
             continue
@@ -69,7 +65,8 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
             ahead = "captured_at is ahead of the broker"
             decisions.append((record, partial(ctx.reject, record, future, ahead, capture=capture, known_as=known_as)))
             continue
-        screened = from_its_vendor(capture, camera, vendor) or screen(
+        camera = state.camera(capture.tenant_id, capture.camera_id)
+        screened = from_its_vendor(capture, camera, ctx.names.vendor_of(record.topic)) or screen(
             capture, camera, state.policy(capture.tenant_id), state.calibrations.get(capture.template_model)
         )
         if isinstance(screened, Identify):

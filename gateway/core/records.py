@@ -40,15 +40,12 @@ def audit_id(tenant_id: str, key: str) -> str:
     return "a-" + _digest("audit", tenant_id, key)
 
 
-def capture_key(capture: FaceCaptured, record: InputRecord, from_its_vendor: bool) -> str:
-    """What a capture is known by. Its vendor names it (`event_id`), and only its camera's vendor
-    may speak for a camera: a capture from that vendor is known by camera and event id, so two
-    vendors' ids may coincide and neither can make the other's captures count as repeats. Any other
-    capture (its camera unknown, or registered to another vendor) is known by its place in the log:
-    only the same record read again repeats it."""
-    if from_its_vendor:
-        return f"capture:{len(capture.camera_id)}:{capture.camera_id}:{capture.event_id}"
-    return f"capture-at:{record.topic}:{record.partition}:{record.offset}"
+def capture_key(capture: FaceCaptured, topic: str) -> str:
+    """What a capture is known by: the topic it came on (one vendor's alone: the writer), its camera
+    and its event id. Vendors name their captures and two vendors' ids may coincide: none can make
+    another's captures count as repeats. Fixed by the record alone, never by the registry at the
+    time, so a redo is known as its first decision was. (Topic names hold no ':'.)"""
+    return f"capture:{topic}:{len(capture.camera_id)}:{capture.camera_id}:{capture.event_id}"
 
 
 LIFECYCLE_EVENTS = ("consent:", "enrollment:", "erasure:", "share:")  # prefixes of the ids below

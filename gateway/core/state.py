@@ -218,20 +218,22 @@ class GatewayState:
         if key_refusal(tenant_id, key) is not None:
             self.ignored_records += 1
             return
-        # A record that does not decode may have been a withdrawal: it voids the consent (fail
-        # closed) until a readable version follows; the lifecycle agent dead-letters it.
-        consent = self._decode(value, ConsentRecord) if value is not None else None
-        if consent is not None and consent_key(consent.tenant_id, consent.subject_id) != key:
-            self.ignored_records += 1  # speaks for another tenant or subject: changes nothing (the agent rejects it)
+        if value is None:  # the tenant deleted the consent
+            self.consents.record(key, None, offset)
             return
-        if consent is not None and ahead_of_broker(
-            timestamp_ms, self.clock_skew, consent.granted_at, consent.withdrawn_at
-        ):
-            # Dated ahead of the broker: the agent rejects it, so nothing may rely on it once its
-            # date comes; and it may be a withdrawal: it voids the consent, as one that does not decode.
+        # A record that does not decode, or dated ahead of the broker (the agent rejects both, so
+        # nothing may rely on it once its date comes), may have been a withdrawal: it voids the
+        # consent (fail closed) until a valid version follows.
+        consent = self._decode(value, ConsentRecord)  # counts one that does not decode
+        if consent is None:
+            self.consents.void(key, offset)
+        elif consent_key(consent.tenant_id, consent.subject_id) != key:
+            self.ignored_records += 1  # speaks for another tenant or subject: changes nothing (the agent rejects it)
+        elif ahead_of_broker(timestamp_ms, self.clock_skew, consent.granted_at, consent.withdrawn_at):
             self.ignored_records += 1
-            consent = None
-        self.consents.record(key, consent, offset)
+            self.consents.void(key, offset)
+        else:
+            self.consents.record(key, consent, offset)
 
     def apply_withdrawal(
         self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None, timestamp_ms: int = 0

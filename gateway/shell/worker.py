@@ -1,7 +1,7 @@
 """The Faust worker: one agent per input topic, feeds for the registries, web endpoints.
 
 The capture agent takes batches of events, hands them to the core's pipeline, produces what it
-returns, waits until Kafka acknowledged all of it, and only then records the event ids as seen
+returns, waits until Kafka acknowledged all of it, and only then records the decisions (audit ids) as seen
 and lets Faust commit the offsets (at-least-once; ids are deterministic so consumers dedupe).
 An unexpected error ends the process without committing, and a batch cut short by a stop or a
 rebalance is never acknowledged (acks.py): it is redone by the partition's next owner, never lost.
@@ -332,26 +332,25 @@ class Worker:
             return events
 
     async def sweep(self) -> None:
-        """Erase enrollments past expiry or retention on the partitions this worker owns (R11). A
-        sweep that fails (a bug, met in what tenants wrote) is logged by its kind and counted, and
-        the next one tries again: raised, it would stop the worker, and every worker on restart."""
-        try:
-            await self._sweep()
-        except Exception as exc:  # never a cancellation: that ends the worker's work as it should
-            log.error("the retention sweep failed (%s); the next sweep tries again", type(exc).__name__)
-            self.metrics.internal_errors.inc()
-
-    async def _sweep(self) -> None:
+        """Erase enrollments past expiry or retention on the partitions this worker owns (R11).
+        Judging what is due reads what tenants wrote: a judgement that fails (a bug) is logged by its
+        kind and counted, and the next sweep tries again; raised, it would stop this worker, and every
+        worker again on restart. Erasing is confined per subject (`erase_each`); producing and
+        committing fail as any batch's do."""
         if not self.ready or not self.feeds.caught_up.is_set() or not self.partitions.settled.is_set():
             return
         by_partition: dict[int, list[DueErasure]] = {}
         state, now = self.runtime.state, datetime.now(UTC)
-        for keys in sweep_slices(state, now, SWEEP_SLICE):
-            for due in due_erasures(state, now, self.partitions.ours, keys):
-                by_partition.setdefault(due.partition, []).append(due)
-            # Batches are decided between slices: walking 2M enrollments at once held every
-            # capture in flight for seconds each sweep.
-            await asyncio.sleep(0)
+        try:
+            for keys in sweep_slices(state, now, SWEEP_SLICE):
+                for due in due_erasures(state, now, self.partitions.ours, keys):
+                    by_partition.setdefault(due.partition, []).append(due)
+                # Batches are decided between slices: walking 2M enrollments at once held every
+                # capture in flight for seconds each sweep.
+                await asyncio.sleep(0)
+        except Exception as exc:  # never a cancellation: that ends the worker's work as it should
+            self._sweep_failed(exc)
+            return
         # A commit per batch, the lock released between two and the loop's turn between slices: a
         # key revoked (or a day's enrollments past retention) at 1M subjects per tenant makes a
         # quarter of a million erasures per partition due at once (~0.35 ms each), which in one step
@@ -370,9 +369,19 @@ class Worker:
                     if not await self.feeds.sync({self.names.enrolled, *consents}):
                         return  # the feeds lag behind: the next sweep looks again
                     ctx = await self._context({partition})
-                    erasing = still_due(self.runtime.state, ctx.now, self.partitions.ours, found)
+                    try:
+                        erasing = still_due(self.runtime.state, ctx.now, self.partitions.ours, found)
+                    except Exception as exc:
+                        self._sweep_failed(exc)
+                        return
                     await self.sweep_turns.decide(erasing, partial(erase_each, ctx))
                     await self._commit(ctx)
+
+    def _sweep_failed(self, exc: Exception) -> None:
+        log.error(
+            "the retention sweep could not judge what is due (%s); the next sweep tries again", type(exc).__name__
+        )
+        self.metrics.internal_errors.inc()
 
     async def _context(self, partitions: set[int]) -> Context:
         """A context for deciding inputs of these partitions, their audit chains loaded from the log."""
@@ -515,7 +524,7 @@ class Worker:
         retries what Kafka refuses for a while (a leader moving, too few in-sync replicas) by itself,
         in order and once, so this waits rather than fails (the stall clock shows it: /readyz). An
         error that reaches here is final, and resending part of the batch would reorder or repeat
-        audit records: exit without committing; the next owner redoes the batch (deduped by event id)."""
+        audit records: exit without committing; the next owner redoes the batch (deduped by audit id)."""
         if not outputs:
             return
         failed = await send_in_order(self.app.producer, outputs, self.stall)

@@ -158,17 +158,14 @@ def _decided_ids(result: BatchResult) -> set[str]:
 
 
 def test_no_vendor_can_make_anothers_capture_a_repeat() -> None:
-    """A capture is known by its camera and event id only when it comes from its camera's vendor:
-    two vendors' ids may coincide, and one sending the other's ids (even naming its cameras) makes
-    nothing of the other's a repeat. A capture from anyone else is known by its place in the log."""
+    """A capture is known by the topic it came on (its vendor's alone), its camera and its event
+    id: two vendors' ids may coincide, and one sending the other's ids (even naming its cameras)
+    makes nothing of the other's a repeat; its own capture sent again is one."""
     world = build_world(seed=6, subjects_per_tenant=3)
     state = loaded_state(world)
     entrance = world.camera("acme", "entrance")  # lumen's
-    state.apply_camera(
-        "acme",
-        "optix-door",
-        CODEC.encode(entrance.model_copy(update={"camera_id": "optix-door", "vendor_id": "optix"})),
-    )
+    optix_door = entrance.model_copy(update={"camera_id": "optix-door", "vendor_id": "optix"})
+    state.apply_camera("acme", "optix-door", CODEC.encode(optix_door))
     item = next(i for i in iter(Traffic(world, seed=1)) if i.kind == "consenting-customer" and i.capture)
     assert item.capture is not None and item.capture.camera_id == entrance.camera_id
     real = item.capture
@@ -182,27 +179,50 @@ def test_no_vendor_can_make_anothers_capture_a_repeat() -> None:
         return ctx.result
 
     def audited(result: BatchResult) -> list[tuple[str, Decision]]:
-        return [
-            (a.event_id, a.decision)
-            for a in (CODEC.decode(o.value or b"", AuditRecord) for o in on(result, NAMES.audit))
-        ]
+        audits = (CODEC.decode(o.value or b"", AuditRecord) for o in on(result, NAMES.audit))
+        return [(a.event_id, a.decision) for a in audits]
 
     claiming = decide(InputRecord(NAMES.captures("optix"), 0, 0, CODEC.encode(real)))  # naming lumen's camera
     assert audited(claiming) == [(real.event_id, Decision.REJECTED)]
     alike = decide(InputRecord(NAMES.captures("optix"), 0, 1, CODEC.encode(own_camera)))
-    assert [d for _, d in audited(alike)] != [] and not alike.duplicates
+    assert len(audited(alike)) == 1 and not alike.duplicates
     genuine = decide(InputRecord(NAMES.captures("lumen"), 0, 0, CODEC.encode(real)))
     assert audited(genuine) == [(real.event_id, Decision.FORWARDED)] and not genuine.duplicates
     assert len(seen) == 3, "three decisions, three audit ids"
-    # Repeats: lumen's capture sent again, and optix's misdirected record read again at its place.
+    # Each vendor's own capture sent again (at another offset) is a repeat.
     again = decide(
         InputRecord(NAMES.captures("lumen"), 0, 7, CODEC.encode(real)),
-        InputRecord(NAMES.captures("optix"), 0, 0, CODEC.encode(real)),
+        InputRecord(NAMES.captures("optix"), 0, 9, CODEC.encode(real)),
     )
     assert again.duplicates == 2 and not again.outputs
-    # The misdirected capture sent again elsewhere in the log is decided (and refused) again.
-    elsewhere = decide(InputRecord(NAMES.captures("optix"), 0, 9, CODEC.encode(real)))
-    assert audited(elsewhere) == [(real.event_id, Decision.REJECTED)]
+
+
+def test_a_redo_is_a_repeat_whatever_the_registry_said_meanwhile() -> None:
+    """What a capture is known by comes from the record alone: a camera registered, deregistered or
+    moved to another vendor between a capture's decision and its redo leaves the redo a repeat."""
+    world = build_world(seed=6, subjects_per_tenant=3)
+    state = loaded_state(world)
+    entrance = world.camera("acme", "entrance")
+    item = next(i for i in iter(Traffic(world, seed=1)) if i.kind == "consenting-customer" and i.capture)
+    assert item.capture is not None and item.capture.camera_id == entrance.camera_id
+    capture = InputRecord(NAMES.captures("lumen"), 0, 5, CODEC.encode(item.capture))
+    moved = CODEC.encode(entrance.model_copy(update={"vendor_id": "optix"}))
+    for before, after in (
+        (None, CODEC.encode(entrance)),
+        (CODEC.encode(entrance), None),
+        (CODEC.encode(entrance), moved),
+    ):
+        state.apply_camera("acme", entrance.camera_id, before)
+        first = context(state)
+        process_batch([capture], first)
+        state.apply_camera("acme", entrance.camera_id, after)
+        redo = context(state, seen=frozenset(_decided_ids(first.result)))
+        process_batch([capture], redo)
+        assert redo.result.duplicates == 1 and not redo.result.outputs
+    # The camera now optix's: its capture with an id lumen used is its own decision.
+    theirs = context(state, seen=frozenset(_decided_ids(first.result)))
+    process_batch([InputRecord(NAMES.captures("optix"), 0, 0, CODEC.encode(item.capture))], theirs)
+    assert not theirs.result.duplicates and len(on(theirs.result, NAMES.audit)) == 1
 
 
 def test_no_capture_can_take_the_place_of_a_lifecycle_decision() -> None:

@@ -6,12 +6,14 @@ import json
 from datetime import UTC, datetime
 
 from gateway.contract.codec import default_codec
-from gateway.contract.models import AuditRecord
+from gateway.contract.models import AuditRecord, FaceCaptured
 from gateway.contract.topics import TopicNames
 from gateway.core.audit.reconcile import RawInput, reconcile
 from gateway.core.audit.report import build_report, to_html, to_json, to_markdown
+from gateway.core.messages import InputRecord
+from gateway.core.pipeline import process_batch
 from gateway.sdk.scenario import Traffic, build_world
-from tests.support.core import decide_batch, loaded_state, raw_records
+from tests.support.core import context, decide_batch, loaded_state, raw_records
 
 CODEC = default_codec()
 NAMES = TopicNames()
@@ -62,3 +64,18 @@ def test_reconcile_finds_inputs_without_a_decision() -> None:
     checked, missing = reconcile(inputs, audits[5:], CODEC)
     assert checked == len(inputs) and len(missing) == 5
     assert {m.event_id for m in missing} == {a.event_id for a in audits[:5]}
+
+
+def test_reconcile_knows_inputs_as_the_worker_does() -> None:
+    inputs, audits = _decided(40)
+    first = next(i for i in inputs if i.topic == NAMES.captures("lumen"))
+    # Another vendor's capture with the same event id: never decided, it is missing, whatever lumen's got.
+    other = RawInput(NAMES.captures("optix"), first.partition, 900, first.value)
+    # A capture out of the contract's range (decodes, does not validate) is decided by its place in the log.
+    invalid = CODEC.decode(first.value, FaceCaptured).to_avro() | {"event_id": "e-invalid", "quality": 7.0}
+    undecodable = RawInput(first.topic, first.partition, 901, CODEC.encode_datum("FaceCaptured", invalid))
+    ctx = context(loaded_state(build_world(seed=5, subjects_per_tenant=6)))
+    process_batch([InputRecord(undecodable.topic, undecodable.partition, undecodable.offset, undecodable.value)], ctx)
+    audits += [CODEC.decode(o.value or b"", AuditRecord) for o in ctx.result.outputs if o.topic == NAMES.audit]
+    checked, missing = reconcile([*inputs, other, undecodable], audits, CODEC)
+    assert checked == len(inputs) + 2 and [(m.topic, m.offset) for m in missing] == [(other.topic, 900)]

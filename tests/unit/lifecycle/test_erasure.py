@@ -243,3 +243,21 @@ def test_a_consent_that_ends_at_the_calendars_end_is_swept_like_any_other() -> N
     # A limit of more days than the calendar holds before now: nothing is that old.
     assert not days_before(NOW, datetime(1, 1, 1, tzinfo=NOW.tzinfo), 999_999_999)
     assert days_before(NOW, NOW - timedelta(days=3), 3) and not days_before(NOW, NOW - timedelta(days=3), 4)
+
+
+def test_a_void_consent_version_keeps_the_last_grants_expiry_for_the_sweep() -> None:
+    # A version nothing may rely on (undecodable, or dated ahead of the broker) voids the consent,
+    # but must not keep the template past the grant's expiry and grace: the sweep still finds it.
+    later = NOW + timedelta(days=1)
+    ahead = consent("s1", granted_at=NOW + timedelta(days=2))
+    for value, appended_ms in ((b"\xc3\x01not a consent", 0), (CODEC.encode(ahead), int(NOW.timestamp() * 1000))):
+        state = enrolled(new_state(), expires_at=NOW + timedelta(hours=1))
+        state.apply_consent("acme", "acme/s1", value, 0, 99, appended_ms)
+        assert state.consent("acme", "s1") is None
+        assert [(d.subject_id, d.reason) for d in due_erasures(state, later, lambda p: True)] == [
+            ("s1", Reason.EXPIRED)
+        ]
+        assert [key for keys in sweep_slices(state, later, 10) for key in keys] == ["acme/s1"]
+    # A tombstone (the tenant deleted the consent) is a withdrawal, erased as it arrives: nothing left to sweep.
+    state.apply_consent("acme", "acme/s1", None, 0, 100)
+    assert state.consents.expires_at("acme/s1") is None
