@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.contract.topics import check_tenant_id
 from gateway.errors import FaceGateError
 
 KEYRING_FILE_VARIABLE = "FACEGATE_KEYRING_FILE"
@@ -39,6 +40,18 @@ KEYRING_VARIABLE = "FACEGATE_KEYRING"
 # The audit signing key may live in a Secret of its own (rotated by other people than tenant keys).
 AUDIT_SIGNING_FILE_VARIABLE = "FACEGATE_AUDIT_SIGNING_FILE"
 KEY_BYTES = 32
+
+
+def _named(part: str | int) -> str:
+    """One step of a validation error's location, as the keyring's error may print it: a field name,
+    a version number or a tenant id; anything else is a key of the document, which a hand edit may
+    have made of a key (`{"1": old, new}`), and is not printed."""
+    if isinstance(part, int) or part in _FIELDS:
+        return str(part)
+    try:
+        return check_tenant_id(part)  # a 32-byte key in standard base64 never is one: it ends in "="
+    except ValueError:
+        return "<key>"
 
 
 class MissingKeyError(FaceGateError, LookupError):
@@ -246,7 +259,7 @@ class Keyring(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:  # pydantic would quote the offending (secret) input
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                f"{'.'.join(_named(p) for p in e['loc'])}: {e['msg']}"
                 for e in exc.errors(include_input=False, include_url=False)
             )
             raise KeyringError(f"invalid keyring: {problems}") from None
@@ -306,3 +319,6 @@ def public_key_id(public: Ed25519PublicKey) -> str:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(raw)
     return digest.finalize().hex()[:16]
+
+
+_FIELDS = frozenset(name for model in (Keyring, TenantKeys, Versioned) for name in model.model_fields)

@@ -41,7 +41,7 @@ from gateway.files.exports import export_header, read_export, read_export_header
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import offset_range
 from gateway.keyring import Keyring, KeyringError
-from gateway.settings import Settings
+from gateway.settings import Environment, Settings
 
 app = typer.Typer(
     help="Regulators' tools: export, verify, follow and report the audit stream (reconcile and pubkey: "
@@ -72,11 +72,24 @@ def pubkey(
 
 
 def _keyring(settings: Settings) -> Keyring:
+    """The keyring whose signing keys regulators are given. In production only the configured one,
+    with its own signing key: a development keyring's key, handed over, would let whoever holds
+    its file on this host sign checkpoints the regulators accept."""
     try:
-        return Keyring.from_environment() or Keyring.development_keyring(settings.cache_dir / "development-keyring")
+        keyring = Keyring.from_environment()
+        if settings.env is not Environment.PRODUCTION:
+            return keyring or Keyring.development_keyring(settings.cache_dir / "development-keyring")
     except KeyringError as exc:
         errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(Exit.USAGE) from None
+    missing = ["a keyring (FACEGATE_KEYRING_FILE or FACEGATE_KEYRING)"] if keyring is None else [
+        m for m in keyring.missing_for_production([]) if "regulator_pseudonym" not in m
+    ]  # fmt: skip
+    if missing:
+        errors.print(f"[red]production: refused; missing: {'; '.join(missing)}[/red]")
+        raise typer.Exit(Exit.USAGE)
+    assert keyring is not None
+    return keyring
 
 
 @app.command(epilog=exit_codes(None) + " Role: gateway (platform operator), who hands the key set to regulators.")

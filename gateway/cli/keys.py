@@ -12,6 +12,7 @@ with the new key; export both public keys (`facegate audit pubkey`) so old check
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -49,6 +50,22 @@ def generate(
     with os.fdopen(fd, "w") as handle:
         handle.write(Keyring.generate(tenants).export() + "\n")
     console.print(f"keyring for {', '.join(tenants)} written to {out} (mode 0600)")
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` over `path` whole or not at all: a file of mode 0600 beside it, synced, then
+    renamed over it. Written in place, the new keys sat under the old file's mode until a chmod, and
+    a crash between truncating and writing lost every key."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 class KeyKind(StrEnum):
@@ -111,8 +128,7 @@ def rotate(
         ring = ring.model_copy(
             update={"tenants": {**ring.tenants, tenant: keys.model_copy(update={kind.value: rotated})}}
         )
-    keyring.write_text(ring.export() + "\n")
-    keyring.chmod(0o600)
+    _replace(keyring, ring.export() + "\n")
     console.print(
         f"{kind.value} key rotated in {keyring}"
         + (f"; the old version is revoked after {cutoff.isoformat()}" if cutoff else "")

@@ -92,6 +92,7 @@ class Worker:
             web_host=settings.web_host,
             web_port=settings.web_port,
             web_tables_enabled=False,  # the table endpoint would expose registry contents
+            web_router_enabled=False,  # /router/... would list every worker and the topics (tenants, vendors) it reads
             broker_session_timeout=settings.session_timeout_ms / 1000,
             broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
             stream_wait_empty=False,

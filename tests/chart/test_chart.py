@@ -180,6 +180,17 @@ def test_network_policy_denies_all_but_dns_and_the_brokers() -> None:
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}] and ingress["from"]
 
 
+def test_no_scraper_named_lets_nothing_reach_the_web_port() -> None:
+    for value_set in ("minimal-values.yaml", "strimzi-values.yaml"):
+        values = values_of(value_set)
+        if values["networkPolicy"]["metricsFrom"].get("namespaceSelector") or values["networkPolicy"][
+            "metricsFrom"
+        ].get("podSelector"):
+            continue
+        [policy] = of_kind(rendered(value_set), "NetworkPolicy")
+        assert policy["spec"]["ingress"] == [], "an ingress rule without `from` would admit every source"
+
+
 def kafka_user_acls(docs: list[dict[str, Any]]) -> set[tuple[str, str, str, str, str]]:
     """(user, resource type, name, pattern type, operation) of every ACL the KafkaUsers carry."""
     found = set()
@@ -446,6 +457,7 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
             "calibrations.configMap=mine,extraEnv[0].name=FACEGATE_CALIBRATION_DIR,extraEnv[0].value=/x",
             "FACEGATE_CALIBRATION_DIR is set by the chart",
         ),
+        ("serviceMonitor.enabled=true", "needs networkPolicy.metricsFrom to name the Prometheus pods"),
     ],
 )
 def test_unsafe_or_unknown_values_are_refused(override: str, message: str) -> None:

@@ -95,6 +95,9 @@ def test_the_dashboard_and_the_alerts_read_what_a_running_worker_exports(
         raise AssertionError(f"the worker exports no sample of: {missing}\n{exc}") from None
     text = scrape(worker)
     exported, sampled = exported_names(text), sampled_names(text)
+    # The web port serves the documented endpoints; Faust's router (every worker's topics, so every
+    # tenant and vendor id) is not among them.
+    assert worker.get("/router/")[0] == 404 and worker.get("/healthz")[0] == 200
 
     for where, names, patterns in dashboard_selectors():
         assert names <= sampled, f"{where}: {sorted(names - exported)} not exported"

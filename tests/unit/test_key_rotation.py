@@ -4,6 +4,7 @@ old one are searched until the cutoff, then neither searched nor kept (erased, K
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -149,3 +150,22 @@ def test_the_rotate_command_updates_the_file_without_printing_keys(tmp_path: Pat
         ],
     )
     assert refused.exit_code == 2 and "applies to protection and audit signing keys" in refused.output
+
+
+def test_a_rotation_replaces_the_keyring_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "keyring.json"
+    path.write_text(Keyring.generate(["acme"]).export())
+    path.chmod(0o644)  # as an operator may have left it: the new keys must never sit under that mode
+    before, inode = path.read_text(), path.stat().st_ino
+    args = ["keys", "rotate", "--keyring", str(path), "--kind", "protection", "--tenant", "acme"]
+
+    def crash(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    assert CliRunner().invoke(app, args).exit_code != 0
+    assert path.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["keyring.json"]
+    monkeypatch.undo()
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert path.stat().st_ino != inode and (path.stat().st_mode & 0o777) == 0o600, "a new file, 0600 from the start"
+    assert json.loads(path.read_text())["tenants"]["acme"]["protection"]["current"] == 2

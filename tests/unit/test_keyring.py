@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -43,6 +44,22 @@ def test_errors_name_the_field_not_the_value() -> None:
     assert "regulator_pseudonym" in str(caught.value) and secret not in str(caught.value)
     with pytest.raises(MissingKeyError, match="tenant 'nobody'"):
         Keyring.generate(["acme"]).protection_key("nobody")
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        lambda k: {"regulator_pseudonym": {"current": 1, "versions": {"1": k, k: k}}},  # a version number left out
+        lambda k: {"tenants": {"acme": {**json.loads(Keyring.generate(["acme"]).export())["tenants"]["acme"], k: 1}}},
+    ],
+)
+def test_a_key_pasted_where_a_name_belongs_is_not_printed(place: Any) -> None:
+    # The location of an error names the document's keys; a hand edit may have made one of a key.
+    key = base64.b64encode(bytes(range(32))).decode()
+    with pytest.raises(KeyringError) as caught:
+        Keyring.from_text(json.dumps(place(key)))
+    assert key not in str(caught.value) and "<key>" in str(caught.value)
+    assert ("acme" in str(caught.value)) == ("tenants" in str(caught.value)), "tenant ids and fields are named"
 
 
 def test_development_keyring_derives_stable_keys(tmp_path: Path) -> None:

@@ -207,3 +207,16 @@ def test_reconcile_without_a_vendor_refuses_to_check_nothing(monkeypatch: pytest
     monkeypatch.delenv("FACEGATE_VENDORS", raising=False)
     result = CliRunner().invoke(app, ["audit", "reconcile"])
     assert result.exit_code == Exit.USAGE and "FACEGATE_VENDORS" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["pubkey", "keyset"])
+def test_production_hands_regulators_only_the_configured_keyrings_signing_keys(command: str, tmp_path: Path) -> None:
+    # Without a keyring, a development one would be made and its key handed over: whoever holds its
+    # file on this host could then sign checkpoints the regulators accept.
+    env = {"FACEGATE_ENV": "production", "FACEGATE_CACHE_DIR": str(tmp_path), "FACEGATE_KEYRING": "",
+           "FACEGATE_KEYRING_FILE": ""}  # fmt: skip
+    refused = CliRunner().invoke(app, ["audit", command], env=env)
+    assert refused.exit_code == Exit.USAGE and "missing: a keyring" in refused.stderr
+    assert not (tmp_path / "development-keyring").exists()
+    development = CliRunner().invoke(app, ["audit", command], env={**env, "FACEGATE_ENV": "development"})
+    assert development.exit_code == 0, development.output

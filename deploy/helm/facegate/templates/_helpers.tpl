@@ -264,6 +264,10 @@ is refused rather than silently overriding it (FACEGATE_ENV=development would un
 {{- if and .Values.networkPolicy.enabled (not .Values.kafka.egress.cidrs) (not .Values.kafka.egress.namespaceSelector) (not .Values.kafka.egress.podSelector) -}}
 {{- fail "networkPolicy.enabled needs kafka.egress.cidrs or a broker selector: an empty egress target would allow everything" -}}
 {{- end -}}
+{{- $scrapers := .Values.networkPolicy.metricsFrom | default dict -}}
+{{- if and .Values.networkPolicy.enabled .Values.serviceMonitor.enabled (not $scrapers.namespaceSelector) (not $scrapers.podSelector) -}}
+{{- fail "serviceMonitor.enabled with networkPolicy.enabled needs networkPolicy.metricsFrom to name the Prometheus pods: with none named, nothing may reach the web port" -}}
+{{- end -}}
 {{- if not .Values.policies -}}
 {{- fail "policies must hold at least one tenant policy (file name -> YAML)" -}}
 {{- end -}}
