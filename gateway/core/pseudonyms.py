@@ -23,8 +23,16 @@ def pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str, scope: 
 
 
 def tenant_pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str) -> str:
-    """What the tenant sees on its governed and erasure topics."""
-    return pseudonym(key, version, tenant_id, subject_id, "tenant")
+    """What the tenant sees of its own subject on its governed and erasure topics. A recipient
+    names a subject shared with it `<sender>/<subject>` (`shared_pseudonym`); an own subject id
+    with a '/' would be named alike, so that the recipient could confirm a guess of the sender's
+    subject ids by naming its own so: such ids are pseudonymised in a scope of their own."""
+    return pseudonym(key, version, tenant_id, subject_id, "tenant" if "/" not in subject_id else "tenant-own")
+
+
+def shared_pseudonym(key: bytes, version: int, recipient_tenant_id: str, sender_tenant_id: str, subject_id: str) -> str:
+    """What a company that received a share calls the subject: its own key, the sender's subject."""
+    return pseudonym(key, version, recipient_tenant_id, f"{sender_tenant_id}/{subject_id}", "tenant")
 
 
 def regulator_pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str) -> str:

@@ -33,7 +33,7 @@ from gateway.core.consent import ConsentHistory, ConsentLedger
 from gateway.core.messages import ahead_of_broker
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.tenant import EffectivePolicy
-from gateway.core.pseudonyms import regulator_pseudonym, tenant_pseudonym
+from gateway.core.pseudonyms import regulator_pseudonym, shared_pseudonym, tenant_pseudonym
 from gateway.keyring import Keyring
 
 Record = TypeVar("Record", bound=AvroRecord)
@@ -157,7 +157,7 @@ class GatewayState:
     def recipient_pseudonym(self, recipient_tenant_id: str, tenant_id: str, subject_id: str) -> str:
         """What a company that received a share calls the subject: its own key, the sender's subject."""
         version, key = self.keyring.pseudonym_key(recipient_tenant_id)
-        return tenant_pseudonym(key, version, recipient_tenant_id, consent_key(tenant_id, subject_id))
+        return shared_pseudonym(key, version, recipient_tenant_id, tenant_id, subject_id)
 
     def regulator_pseudonym(self, tenant_id: str, subject_id: str) -> str:
         version, key = self.keyring.regulator_key()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.core.pseudonyms import regulator_pseudonym, tenant_pseudonym
+from gateway.core.pseudonyms import pseudonym, regulator_pseudonym, shared_pseudonym, tenant_pseudonym
 
 KEY = b"k" * 32
 
@@ -28,3 +28,13 @@ def test_different_scopes_tenants_keys_and_versions_do_not_link() -> None:
 
 def test_separator_cannot_be_forged() -> None:
     assert tenant_pseudonym(KEY, 1, "a", "b\x1fc") != tenant_pseudonym(KEY, 1, "a\x1fb", "c")
+
+
+def test_a_recipient_cannot_name_its_own_subject_as_a_shared_one() -> None:
+    # A recipient names a shared subject "<sender>/<subject>"; its own subject so named would get
+    # the same pseudonym, and its erasure notice would confirm a guess of the sender's subject id.
+    shared = shared_pseudonym(KEY, 1, "partner", "acme", "alice-0042")
+    assert tenant_pseudonym(KEY, 1, "partner", "acme/alice-0042") != shared
+    # Unchanged where no confusion was possible: shared subjects, and own ids without a '/'.
+    assert shared == pseudonym(KEY, 1, "partner", "acme/alice-0042", "tenant")
+    assert tenant_pseudonym(KEY, 1, "partner", "alice-0042") == pseudonym(KEY, 1, "partner", "alice-0042", "tenant")

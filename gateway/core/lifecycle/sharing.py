@@ -26,6 +26,7 @@ from gateway.core.policy.rules import Rule
 from gateway.core.policy.tenant import EffectivePolicy, SharingAgreement
 from gateway.core.records import audit_id, codes, share_event_id
 from gateway.core.state import EnrollmentEntry, RecipientTemplate, consent_key
+from gateway.keyring import Keyring
 
 
 def share(record: InputRecord, ctx: Context) -> None:
@@ -50,7 +51,7 @@ def share(record: InputRecord, ctx: Context) -> None:
     reference = consent_ref(history.current) if history is not None else None
     policy = state.policy(tenant_id)
     entry = state.enrollments.get(consent_key(tenant_id, subject_id))
-    checked = check_share(request, policy, history, entry, ctx.now)
+    checked = check_share(request, policy, history, entry, ctx.now, state.keyring)
     if isinstance(checked, Refusal):
         outcome = Outcome(
             Decision.SHARE_BLOCKED,
@@ -97,6 +98,7 @@ def check_share(
     history: ConsentHistory | None,
     entry: EnrollmentEntry | None,
     now: datetime,
+    keyring: Keyring,
 ) -> Allowed | Refusal:
     """The first rule a share request fails, or what an allowed share needs."""
     recipient = request.recipient_tenant_id
@@ -133,6 +135,9 @@ def check_share(
     if not entry.current:  # protected under a calibration this gateway no longer uses
         return Refusal(PROTECT, Reason.CALIBRATION_CHANGED)
     template = entry.recipients.get(recipient)
-    if template is None:  # the consent named the recipient only after enrollment: re-enroll to share
+    # None: the consent named the recipient only after enrollment. Revoked: the recipient rotated
+    # its protection key past a cutoff (its protected set leaked, say); nothing under the old
+    # version goes out again. Either way the subject is re-enrolled to share.
+    if template is None or keyring.protection_revoked(recipient, template.key_version, now):
         return Refusal(PROTECT, Reason.RECIPIENT_TEMPLATE_MISSING)
     return Allowed(agreement, template, merged(PROTECT, (Rule.CROSS_COMPANY, Rule.CROSS_BORDER), check.rules))

@@ -17,6 +17,7 @@ from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.policy.tenant import SharingAgreement
 from gateway.files.calibrations import shipped
+from gateway.keyring import Keyring
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import (
     AGREEMENT,
@@ -107,6 +108,21 @@ def test_a_recipient_named_only_after_enrollment_needs_a_new_enrollment() -> Non
     state = enrolled(new_state(), recipients=[])
     give(state, consent())  # now names the partner
     assert decide_share(state, share_request())[0].reason_codes == ["RECIPIENT_TEMPLATE_MISSING"]
+
+
+def test_a_template_under_the_recipients_revoked_key_is_never_shared() -> None:
+    # The recipient rotated its protection key past a cutoff (its protected set leaked, say).
+    state = new_state()
+    state.keyring = Keyring.generate(["acme", "partner"])
+    enrolled(state)
+    assert decide_share(state, share_request())[0].decision is Decision.SHARED
+    keys = state.keyring.tenants["partner"]
+    rotated = keys.protection.rotated(revoke_previous_after=NOW - timedelta(days=1))
+    state.keyring = state.keyring.model_copy(
+        update={"tenants": {**state.keyring.tenants, "partner": keys.model_copy(update={"protection": rotated})}}
+    )
+    audit, result = decide_share(state, share_request(request_id="req-2"))
+    assert audit.reason_codes == ["RECIPIENT_TEMPLATE_MISSING"] and not on(result, NAMES.governed("partner"))
 
 
 def test_not_enrolled_is_blocked() -> None:
