@@ -15,7 +15,7 @@ from rich.table import Table
 
 from gateway.cli.console import errors, load_settings
 from gateway.cli.output import Exit, Format, emit, exit_codes, format_option, out_option
-from gateway.contract.roles import AclRule, Roles, acl_rules
+from gateway.contract.roles import AclRule, Roles, RolesError, acl_rules
 from gateway.kafka.acls import apply_rules
 from gateway.kafka.provisioning import admin_client
 
@@ -37,7 +37,11 @@ def _rules(roles_file: Path) -> list[AclRule]:
     except (ValidationError, ValueError, OSError) as exc:
         errors.print(f"[red]{roles_file.name}: {exc}[/red]")
         raise typer.Exit(Exit.USAGE) from None
-    return acl_rules(roles, settings.topic_prefix, settings.app_id)
+    try:
+        return acl_rules(roles, settings.topic_prefix, settings.app_id)
+    except RolesError as exc:
+        errors.print(f"[red]{roles_file.name}: {exc}[/red]")
+        raise typer.Exit(Exit.USAGE) from None
 
 
 def _table(title: str, rules: list[AclRule]) -> Table:

@@ -31,11 +31,24 @@ class Operation(StrEnum):
     CREATE = "CREATE"
     DESCRIBE_CONFIGS = "DESCRIBE_CONFIGS"
     ALTER_CONFIGS = "ALTER_CONFIGS"
+    # Never granted here; named so that a prune can see (and delete) grants made by hand.
+    ALL = "ALL"
+    DELETE = "DELETE"
+    ALTER = "ALTER"
+    CLUSTER_ACTION = "CLUSTER_ACTION"
+    IDEMPOTENT_WRITE = "IDEMPOTENT_WRITE"
+    CREATE_TOKENS = "CREATE_TOKENS"
+    DESCRIBE_TOKENS = "DESCRIBE_TOKENS"
 
 
 class Resource(StrEnum):
     TOPIC = "TOPIC"
     GROUP = "GROUP"
+    # Never granted here (as above).
+    CLUSTER = "CLUSTER"
+    TRANSACTIONAL_ID = "TRANSACTIONAL_ID"
+    DELEGATION_TOKEN = "DELEGATION_TOKEN"  # noqa: S105 - a resource type's name
+    USER = "USER"
 
 
 class Pattern(StrEnum):
@@ -77,12 +90,42 @@ def _topic(principal: str, name: str, *operations: Operation, pattern: Pattern =
     return [AclRule(principal, Resource.TOPIC, pattern, name, op) for op in operations]
 
 
-def _group(principal: str, prefix: str) -> AclRule:
-    return AclRule(principal, Resource.GROUP, Pattern.PREFIXED, prefix, Operation.READ)
+def _group(principal: str, name: str, pattern: Pattern = Pattern.PREFIXED) -> AclRule:
+    return AclRule(principal, Resource.GROUP, pattern, name, Operation.READ)
+
+
+class RolesError(ValueError):
+    """Roles whose grants would reach into one another's (the message names them)."""
+
+
+def group_grants(roles: Roles, app_id: str) -> list[AclRule]:
+    """Each principal's consumer groups: the gateway's is its app id; a tenant's are `<tenant>-...`,
+    a regulator's `<user>-...`. READ on a group is all Kafka asks to join it, so a member of
+    another's group can take its partitions and stall it: `group_overlaps` refuses roles whose
+    names would share one (ids may hold '-': tenant `acme` would read `acme-eu-...`)."""
+    grants = [_group(roles.gateway, app_id, Pattern.LITERAL)]
+    grants += [_group(principal, f"{tenant}-") for tenant, principal in sorted(roles.tenants.items())]
+    grants += [_group(regulator, f"{regulator.removeprefix('User:')}-") for regulator in roles.regulators]
+    return grants
+
+
+def group_overlaps(roles: Roles, app_id: str) -> list[str]:
+    """Pairs of principals one of which may use a consumer group named as the other's are."""
+    grants = group_grants(roles, app_id)
+    return sorted(
+        f"{a.principal}'s consumer groups ({a.name}...) include {b.principal}'s ({b.name}"
+        f"{'...' if b.pattern is Pattern.PREFIXED else ''})"
+        for a in grants
+        for b in grants
+        if a.principal != b.principal and a.pattern is Pattern.PREFIXED and b.name.startswith(a.name)
+    )
 
 
 def acl_rules(roles: Roles, prefix: str, app_id: str) -> list[AclRule]:
-    """Every ACL the roles need, sorted; nothing else is allowed."""
+    """Every ACL the roles need, sorted; nothing else is allowed. Raises RolesError for roles
+    whose consumer groups would overlap (`group_overlaps`): rename a tenant or principal."""
+    if overlaps := group_overlaps(roles, app_id):
+        raise RolesError("; ".join(overlaps) + ": ids must not extend another's with '-'")
     names = TopicNames(prefix)
     R, W, D = Operation.READ, Operation.WRITE, Operation.DESCRIBE
     rules: list[AclRule] = []
@@ -90,7 +133,7 @@ def acl_rules(roles: Roles, prefix: str, app_id: str) -> list[AclRule]:
     owner = (R, W, D, Operation.CREATE, Operation.DESCRIBE_CONFIGS, Operation.ALTER_CONFIGS)
     rules += _topic(gw, prefix, *owner, pattern=Pattern.PREFIXED)  # every contract topic
     rules += _topic(gw, f"{app_id}-", *owner, pattern=Pattern.PREFIXED)  # Faust's internal topics
-    rules.append(_group(gw, app_id))
+    rules += group_grants(roles, app_id)
     for vendor, principal in sorted(roles.vendors.items()):
         rules += _topic(principal, names.captures(vendor), W, D)
     for tenant, principal in sorted(roles.tenants.items()):
@@ -98,8 +141,6 @@ def acl_rules(roles: Roles, prefix: str, app_id: str) -> list[AclRule]:
         rules += _topic(principal, names.erasure(tenant), R, D)
         for topic in names.tenant_inputs(tenant):
             rules += _topic(principal, topic, W, D)
-        rules.append(_group(principal, f"{tenant}-"))  # the tenant's own consumer groups
     for regulator in roles.regulators:
         rules += _topic(regulator, names.audit, R, D)
-        rules.append(_group(regulator, f"{regulator.removeprefix('User:')}-"))
     return sorted(set(rules))

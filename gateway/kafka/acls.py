@@ -35,7 +35,8 @@ def to_kafka(rule: AclRule) -> ACL:
 
 
 def _from_kafka(acl: ACL) -> AclRule | None:
-    """An ALLOW ACL of a kind the model speaks; anything else (DENY, other resources) is not ours."""
+    """An ALLOW ACL as the model speaks of it (every operation and resource Kafka names, so that a
+    prune sees grants made by hand too); None for what the client cannot name (UNKNOWN)."""
     try:
         return AclRule(
             acl.principal,

@@ -458,6 +458,10 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
             "FACEGATE_CALIBRATION_DIR is set by the chart",
         ),
         ("serviceMonitor.enabled=true", "needs networkPolicy.metricsFrom to name the Prometheus pods"),
+        (
+            "provisioning.roles.tenants.acme=User:a,provisioning.roles.tenants.acme-eu=User:b",
+            "User:a's consumer groups (acme-...) include User:b's (acme-eu-",
+        ),
     ],
 )
 def test_unsafe_or_unknown_values_are_refused(override: str, message: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
-from gateway.contract.roles import Operation, Pattern, Resource, Roles, acl_rules
+from gateway.contract.roles import Operation, Pattern, Resource, Roles, RolesError, acl_rules, group_overlaps
 from gateway.contract.topics import TopicNames
 
 ROLES = Roles(
@@ -62,3 +64,63 @@ def test_principals_and_tenant_ids_are_checked() -> None:
         Roles(gateway="User:gw", tenants={"bad tenant": "User:x"})
     with pytest.raises(ValidationError):
         Roles(gateway="User:gw", vendors={"bad/vendor": "User:x"})
+
+
+@pytest.mark.parametrize(
+    ("roles", "app_id", "overlap"),
+    [
+        (Roles(gateway="User:gw", tenants={"acme": "User:a", "acme-eu": "User:b"}), "facegate", "acme-eu-"),
+        (Roles(gateway="User:gw", tenants={"eu": "User:t"}, regulators=["User:eu-dpa"]), "facegate", "eu-dpa-"),
+        (Roles(gateway="User:gw", tenants={"facegate": "User:t"}), "facegate-prod", "facegate-prod"),
+    ],
+)
+def test_no_principal_may_join_anothers_consumer_groups(roles: Roles, app_id: str, overlap: str) -> None:
+    # READ on a group is all Kafka asks to join it: a member of another's group takes partitions
+    # and stalls it. Ids may hold '-', so the prefixes alone do not keep the groups apart.
+    with pytest.raises(RolesError, match=overlap):
+        acl_rules(roles, "facegate.", app_id)
+    groups = [r for r in RULES if r.resource is Resource.GROUP]
+    assert not group_overlaps(ROLES, "facegate") and len(groups) == 1 + len(ROLES.tenants) + len(ROLES.regulators)
+    for a in groups:
+        for b in groups:
+            assert a == b or a.pattern is Pattern.LITERAL or not b.name.startswith(a.name)
+    assert {r.pattern for r in groups if r.principal == "User:gw"} == {Pattern.LITERAL}, "the app id's group alone"
+
+
+def test_a_prune_deletes_every_grant_of_the_principals_the_model_does_not_hold() -> None:
+    # Grants made by hand of kinds the model never makes (ALL, DELETE, a transactional id) too:
+    # a prune that could not name them left them in place.
+    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
+    from kafka.errors import NoError
+
+    from gateway.kafka.acls import apply_rules, to_kafka
+
+    def allow(operation: ACLOperation, resource: ResourceType, name: str, pattern: ACLResourcePatternType) -> ACL:
+        return ACL("User:acme", "*", operation, ACLPermissionType.ALLOW, ResourcePattern(resource, name, pattern))
+
+    stray = [
+        allow(ACLOperation.ALL, ResourceType.TOPIC, "facegate.", ACLResourcePatternType.PREFIXED),
+        allow(ACLOperation.DELETE, ResourceType.GROUP, "*", ACLResourcePatternType.LITERAL),
+        allow(ACLOperation.WRITE, ResourceType.TRANSACTIONAL_ID, "*", ACLResourcePatternType.LITERAL),
+        allow(ACLOperation.READ, ResourceType.TOPIC, "facegate.audit", ACLResourcePatternType.LITERAL),
+    ]
+
+    class Admin:
+        def __init__(self) -> None:
+            self.deleted: list[ACL] = []
+
+        def describe_acls(self, acl_filter: Any) -> tuple[list[ACL], Any]:
+            held = [to_kafka(r) for r in RULES if r.principal == acl_filter.principal]
+            return held + [a for a in stray if a.principal == acl_filter.principal], NoError
+
+        def create_acls(self, acls: list[ACL]) -> dict[str, list[Any]]:
+            return {"failed": []}
+
+        def delete_acls(self, acls: list[ACL]) -> None:
+            self.deleted = acls
+
+    admin = Admin()
+    changes = apply_rules(admin, RULES, prune=True)
+    assert not changes.created and len(changes.kept) == len(RULES)
+    deleted = {(a.operation, a.resource_pattern.resource_type, a.resource_pattern.resource_name) for a in admin.deleted}
+    assert deleted == {(a.operation, a.resource_pattern.resource_type, a.resource_pattern.resource_name) for a in stray}

@@ -252,6 +252,23 @@ is refused rather than silently overriding it (FACEGATE_ENV=development would un
 {{- end -}}
 
 {{- define "facegate.validate" -}}
+{{- /* Consumer-group namespaces must not overlap (gateway/contract/roles.py group_overlaps): READ
+on a group is all Kafka asks to join it, and ids may hold '-' (tenant acme would read acme-eu-...). */ -}}
+{{- $r := .Values.provisioning.roles -}}
+{{- $groups := list (list $r.gateway .Values.appId "literal") -}}
+{{- range $tenant, $principal := $r.tenants -}}
+{{- $groups = append $groups (list $principal (printf "%s-" $tenant) "prefix") -}}
+{{- end -}}
+{{- range $r.regulators -}}
+{{- $groups = append $groups (list . (printf "%s-" (trimPrefix "User:" .)) "prefix") -}}
+{{- end -}}
+{{- range $a := $groups -}}
+{{- range $b := $groups -}}
+{{- if and (ne (index $a 0) (index $b 0)) (eq (index $a 2) "prefix") (hasPrefix (index $a 1) (index $b 1)) -}}
+{{- fail (printf "provisioning.roles: %s's consumer groups (%s...) include %s's (%s): ids must not extend another's with '-'" (index $a 0) (index $a 1) (index $b 0) (index $b 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.strimzi.enabled .Values.provisioning.enabled -}}
 {{- fail "strimzi.enabled and provisioning.enabled are exclusive: Strimzi's operators provision topics and users" -}}
 {{- end -}}
