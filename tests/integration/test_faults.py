@@ -18,7 +18,7 @@ from gateway.sdk.scenario import Capture, Traffic
 from gateway.shell.local import LocalWorker
 from tests.support.deployment import Deployment
 from tests.support.kafka import Unique
-from tests.support.leaks import LeakFinder
+from tests.support.leaks import LeakFinder, keyring_keys
 from tests.support.losses import assert_nothing_lost, decided
 
 pytestmark = pytest.mark.kafka
@@ -26,12 +26,13 @@ OUTAGE_SECONDS = 30
 
 
 def assert_no_leaks(d: Deployment, items: list[Capture], running: list[LocalWorker]) -> None:
-    """No template (nor values close to one) or image on any topic but raw captures and
+    """No template (nor values close to one), image or key on any topic but raw captures and
     enrollments, in any worker log line, or on /metrics."""
     captured = [i.capture for i in items if i.capture is not None]
     finder = LeakFinder(
         [c.template for c in captured[:: max(1, len(captured) // 400)]] + [e.template for e in d.world.enrollments],
         [c.image for c in captured if c.image is not None][:1],
+        keyring_keys(d.keyring),
     )
     blobs: dict[str, bytes] = {}
     for topic in asyncio.run(list_topics({"bootstrap_servers": d.kafka.bootstrap_servers})):

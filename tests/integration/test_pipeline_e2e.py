@@ -31,7 +31,7 @@ from gateway.sdk.simulator import publish_world, send_capture
 from gateway.settings import Settings
 from gateway.shell.local import LocalWorker
 from tests.support.kafka import Unique
-from tests.support.leaks import LeakFinder
+from tests.support.leaks import LeakFinder, keyring_keys
 
 pytestmark = pytest.mark.kafka
 CODEC = default_codec()
@@ -44,6 +44,7 @@ class Gateway:
     names: TopicNames
     worker: LocalWorker
     world: World
+    keyring: str
 
 
 @pytest.fixture
@@ -56,6 +57,7 @@ def gateway(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> Iterator[Gate
         vendors=list(VENDORS),
     )
     ensure_gateway_topics(settings, TENANTS)
+    keyring = Keyring.generate(TENANTS).export()
     worker = LocalWorker(
         tmp_path / "worker.log",
         {
@@ -66,13 +68,13 @@ def gateway(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> Iterator[Gate
             "FACEGATE_TENANTS": json.dumps(TENANTS),
             "FACEGATE_VENDORS": json.dumps(VENDORS),
             "FACEGATE_CACHE_DIR": str(tmp_path / "cache"),
-            "FACEGATE_KEYRING": Keyring.generate(TENANTS).export(),
+            "FACEGATE_KEYRING": keyring,
             "FACEGATE_LOG_FORMAT": "json",  # the leak scan below reads the JSON log operators would ship
         },
     )
     worker.start()
     try:
-        yield Gateway(settings, TopicNames(unique.prefix), worker, build_world(seed=7, tenants=tuple(TENANTS)))
+        yield Gateway(settings, TopicNames(unique.prefix), worker, build_world(seed=7, tenants=tuple(TENANTS)), keyring)
     finally:
         code = worker.stop()
         print(worker.log_tail())
@@ -169,11 +171,12 @@ def test_a_scripted_day(gateway: Gateway) -> None:
     dump = gateway.worker.task_dump()
     assert "agent facegate.captures #0:" in dump and "agent facegate.lifecycle #0:" in dump
 
-    # No template (raw, rounded or printed) nor image anywhere but the raw inputs: not on any
+    # No template (raw, rounded or printed), image or key anywhere but the raw inputs: not on any
     # topic, in the worker's log (task dump included), or on /metrics.
     finder = LeakFinder(
         [i.capture.template for i in items if i.capture] + [e.template for e in gateway.world.enrollments],
         [i.capture.image for i in items if i.capture and i.capture.image],
+        keyring_keys(gateway.keyring),
     )
     topics = {
         t

@@ -1,6 +1,6 @@
-"""Looking for biometric data where it must never be: a template's values, as raw float32 bytes
-at any alignment, re-encoded or rounded, or printed as numbers in text (a log line, JSON,
-/metrics); and image bytes.
+"""Looking for biometric data and keys where they must never be: a template's values, as raw
+float32 bytes at any alignment, re-encoded or rounded, or printed as numbers in text (a log line,
+JSON, /metrics); image bytes; and the keyring's keys, raw, in base64 or in hex.
 
 A template leaks if any run of WINDOW consecutive values matches a run of a known template to
 two decimals. Each run is packed into one 64-bit key, so a scan is a vectorised set lookup.
@@ -9,8 +9,11 @@ Leaks are reported by where they were found, never by content.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,11 +40,36 @@ def _keys(values: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:
     return np.asarray(keys[valid], dtype=np.uint64)
 
 
+def keyring_keys(document: str) -> list[bytes]:
+    """Every key of a keyring document (each version of each key), as bytes."""
+    found: list[bytes] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "versions" and isinstance(value, dict):
+                    found.extend(base64.b64decode(key) for key in value.values())
+                else:
+                    walk(value)
+
+    walk(json.loads(document))
+    return found
+
+
+def _written(key: bytes) -> list[bytes]:
+    """The forms a key takes in text: raw, base64 (standard and URL-safe, padded or not), hex."""
+    forms = {key, key.hex().encode(), key.hex().upper().encode()}
+    for encoded in (base64.b64encode(key), base64.urlsafe_b64encode(key)):
+        forms |= {encoded, encoded.rstrip(b"=")}
+    return sorted(forms)
+
+
 class LeakFinder:
-    def __init__(self, templates: Iterable[bytes], images: Iterable[bytes] = ()) -> None:
-        keys = [_keys(np.frombuffer(t, dtype="<f4").astype(np.float64)) for t in templates]
-        self.template_keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.uint64)
+    def __init__(self, templates: Iterable[bytes], images: Iterable[bytes] = (), keys: Iterable[bytes] = ()) -> None:
+        runs = [_keys(np.frombuffer(t, dtype="<f4").astype(np.float64)) for t in templates]
+        self.template_keys = np.unique(np.concatenate(runs)) if runs else np.zeros(0, dtype=np.uint64)
         self.images = [image for image in images if len(image) >= 8]
+        self.secrets = [form for key in keys for form in _written(key)]
 
     def _hit(self, values: npt.NDArray[np.float64]) -> bool:
         return bool(np.isin(_keys(values), self.template_keys, assume_unique=False).any())
@@ -59,8 +87,8 @@ class LeakFinder:
         return self._hit(np.array(numbers, dtype=np.float64))
 
     def leaks(self, blobs: Mapping[str, bytes]) -> list[str]:
-        """Names of the blobs that hold a template (exactly or nearly) or an image."""
+        """Names of the blobs that hold a template (exactly or nearly), an image or a key."""
         return [
             name for name, blob in blobs.items()
-            if self.holds_template(blob) or any(image in blob for image in self.images)
+            if self.holds_template(blob) or any(found in blob for found in (*self.images, *self.secrets))
         ]  # fmt: skip

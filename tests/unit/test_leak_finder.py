@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
 
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
-from tests.support.leaks import LeakFinder
+from gateway.keyring import Keyring
+from tests.support.leaks import LeakFinder, keyring_keys
 
 POP = Population.create(SYNTHETIC_512, 4, 3)
 TEMPLATES = [to_bytes(v) for v in POP.captures([0, 1, 2], stream=0, noise=0.3)]
@@ -35,3 +37,20 @@ def test_it_finds_nothing_in_clean_data() -> None:
         "random": np.random.default_rng(1).bytes(20_000),
     }
     assert FINDER.leaks(clean) == []
+
+
+def test_it_finds_every_key_of_a_keyring_in_every_form_text_takes() -> None:
+    document = Keyring.generate(["acme"]).export()
+    keys = keyring_keys(document)
+    assert len(keys) == 4 and all(len(k) == 32 for k in keys), "protection, pseudonym, regulator, signing"
+    finder = LeakFinder([], [], keys)
+    forms = {
+        "raw": b"x" + keys[0] + b"y",
+        "base64": b'{"key": "' + base64.b64encode(keys[1]) + b'"}',
+        "url-safe, unpadded": base64.urlsafe_b64encode(keys[2]).rstrip(b"="),
+        "hex": b"key=" + keys[3].hex().upper().encode(),
+    }
+    assert sorted(finder.leaks(forms)) == sorted(forms)
+    assert (
+        finder.leaks({"the keyring's other fields": b'"current": 1, "activated_at"', "random": bytes(range(256))}) == []
+    )
