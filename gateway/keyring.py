@@ -10,6 +10,7 @@ A development keyring holds only a master secret and derives any tenant's keys o
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -32,7 +33,6 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.contract.topics import check_tenant_id
 from gateway.errors import FaceGateError
 
 KEYRING_FILE_VARIABLE = "FACEGATE_KEYRING_FILE"
@@ -43,15 +43,13 @@ KEY_BYTES = 32
 
 
 def _named(part: str | int) -> str:
-    """One step of a validation error's location, as the keyring's error may print it: a field name,
-    a version number or a tenant id; anything else is a key of the document, which a hand edit may
-    have made of a key (`{"1": old, new}`), and is not printed."""
-    if isinstance(part, int) or part in _FIELDS:
+    """One step of a validation error's location, as the keyring's error may print it: a field name
+    or a version number; any other step is a key of the document (a tenant id, or a key a hand edit
+    made into one: `{"1": old, new}`; hex and URL-safe base64 look like ids), shown by the first
+    hex digits of its SHA-256 (`sha256sum` finds a tenant's), never itself."""
+    if isinstance(part, int) or part in _FIELDS or part.isdigit():
         return str(part)
-    try:
-        return check_tenant_id(part)  # a 32-byte key in standard base64 never is one: it ends in "="
-    except ValueError:
-        return "<key>"
+    return f"<{hashlib.sha256(part.encode()).hexdigest()[:6]}>"
 
 
 class MissingKeyError(FaceGateError, LookupError):

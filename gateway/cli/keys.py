@@ -53,19 +53,29 @@ def generate(
 
 
 def _replace(path: Path, text: str) -> None:
-    """Write `text` over `path` whole or not at all: a file of mode 0600 beside it, synced, then
-    renamed over it. Written in place, the new keys sat under the old file's mode until a chmod, and
-    a crash between truncating and writing lost every key."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    """Write `text` over the keyring whole or not at all: a file of mode 0600 beside it (beside
+    the file a symlink names, not the link), owned as the old one was, synced, then renamed over
+    it. Written in place, the new keys sat under the old file's mode until a chmod, and a crash
+    between truncating and writing lost every key."""
+    target = Path(os.path.realpath(path))
+    owner = target.stat()
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")  # mode 0600
     try:
         with os.fdopen(fd, "w") as handle:
+            if (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
+                os.fchown(handle.fileno(), owner.st_uid, owner.st_gid)  # e.g. root rotating the worker's file
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(name, path)
+        os.replace(name, target)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
 
 
 class KeyKind(StrEnum):
@@ -74,10 +84,10 @@ class KeyKind(StrEnum):
     AUDIT_SIGNING = "audit-signing"
 
 
-@app.command(epilog=exit_codes(None) + " Role: platform operator. The keyring is read and updated in place.")
+@app.command(epilog=exit_codes(None) + " Role: platform operator. The keyring is read and replaced whole (atomically).")
 def rotate(
     keyring: Annotated[
-        Path, typer.Option(help="The keyring file to update in place (kept at mode 0600).", exists=True, dir_okay=False)
+        Path, typer.Option(help="The keyring file to replace (mode 0600, its owner kept).", exists=True, dir_okay=False)
     ],
     kind: Annotated[KeyKind, typer.Option(help="Which key to rotate.")],
     tenant: Annotated[str | None, typer.Option(help="The tenant (protection and pseudonym keys).")] = None,

@@ -62,6 +62,7 @@ def export(
         tenant, subject, consent_versions(settings, tenant, subject, command), kept, audits,
         state.tenant_pseudonym(tenant, subject), state.regulator_pseudonym(tenant, subject),
     )  # fmt: skip
+    report.former_tenant_pseudonym = state.former_tenant_pseudonym(tenant, subject)
     emit(format, report.as_dict(), lambda: _tables(report, tenant, subject, names), out)
 
 
@@ -74,7 +75,8 @@ def _tables(report: SubjectReport, tenant: str, subject: str, names: TopicNames)
     for decision, count in report.decisions.items():
         table.add_row(decision, str(count))
     return [
-        f"[bold]{tenant}/{subject}[/bold]  pseudonym on {names.governed(tenant)}: {report.tenant_pseudonym}",
+        f"[bold]{tenant}/{subject}[/bold]  pseudonym on {names.governed(tenant)}: {report.tenant_pseudonym}"
+        + (f" (up to 0.3.0: {report.former_tenant_pseudonym})" if report.former_tenant_pseudonym else ""),
         f"consent versions: {len(report.consent_history)}; current: {current}",
         "enrollment: none held" if held is None else
         f"enrollment: protected {held.template_model} template, key version {held.key_version}, enrolled "

@@ -26,8 +26,15 @@ def tenant_pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str) 
     """What the tenant sees of its own subject on its governed and erasure topics. A recipient
     names a subject shared with it `<sender>/<subject>` (`shared_pseudonym`); an own subject id
     with a '/' would be named alike, so that the recipient could confirm a guess of the sender's
-    subject ids by naming its own so: such ids are pseudonymised in a scope of their own."""
-    return pseudonym(key, version, tenant_id, subject_id, "tenant" if "/" not in subject_id else "tenant-own")
+    subject ids by naming its own so: such ids are pseudonymised in a scope of their own, whose
+    pseudonyms begin `o` (releases up to 0.3.0 named them as `former_tenant_pseudonym` does)."""
+    return pseudonym(key, version, tenant_id, subject_id, "tenant" if "/" not in subject_id else "own")
+
+
+def former_tenant_pseudonym(key: bytes, version: int, tenant_id: str, subject_id: str) -> str | None:
+    """What releases up to 0.3.0 called an own subject whose id holds a '/' (None for any other:
+    unchanged), so that the tenant can find what it holds under that name (`facegate subject export`)."""
+    return pseudonym(key, version, tenant_id, subject_id, "tenant") if "/" in subject_id else None
 
 
 def shared_pseudonym(key: bytes, version: int, recipient_tenant_id: str, sender_tenant_id: str, subject_id: str) -> str:

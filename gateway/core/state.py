@@ -33,7 +33,7 @@ from gateway.core.consent import ConsentHistory, ConsentLedger
 from gateway.core.messages import ahead_of_broker
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.tenant import EffectivePolicy
-from gateway.core.pseudonyms import regulator_pseudonym, shared_pseudonym, tenant_pseudonym
+from gateway.core.pseudonyms import former_tenant_pseudonym, regulator_pseudonym, shared_pseudonym, tenant_pseudonym
 from gateway.keyring import Keyring
 
 Record = TypeVar("Record", bound=AvroRecord)
@@ -153,6 +153,10 @@ class GatewayState:
     def tenant_pseudonym(self, tenant_id: str, subject_id: str) -> str:
         version, key = self.keyring.pseudonym_key(tenant_id)
         return tenant_pseudonym(key, version, tenant_id, subject_id)
+
+    def former_tenant_pseudonym(self, tenant_id: str, subject_id: str) -> str | None:
+        version, key = self.keyring.pseudonym_key(tenant_id)
+        return former_tenant_pseudonym(key, version, tenant_id, subject_id)
 
     def recipient_pseudonym(self, recipient_tenant_id: str, tenant_id: str, subject_id: str) -> str:
         """What a company that received a share calls the subject: its own key, the sender's subject."""

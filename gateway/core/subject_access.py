@@ -28,6 +28,8 @@ class SubjectReport:
     tenant_id: str
     subject_id: str
     tenant_pseudonym: str
+    # What releases up to 0.3.0 called this subject, if its id holds a '/' (pseudonyms.tenant_pseudonym).
+    former_tenant_pseudonym: str | None = None
     consent_history: list[dict[str, Any]] = field(default_factory=list)
     enrollment: EnrollmentHeld | None = None
     decisions: dict[str, int] = field(default_factory=dict)

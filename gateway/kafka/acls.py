@@ -49,8 +49,8 @@ def _from_kafka(acl: ACL) -> AclRule | None:
         return None
 
 
-def current_rules(admin: KafkaAdminClient, principals: Iterable[str]) -> set[AclRule]:
-    found: set[AclRule] = set()
+def _current(admin: KafkaAdminClient, principals: Iterable[str]) -> list[ACL]:
+    found: list[ACL] = []
     for principal in sorted(set(principals)):
         acl_filter = ACLFilter(
             principal, "*", ACLOperation.ANY, ACLPermissionType.ALLOW,
@@ -59,20 +59,24 @@ def current_rules(admin: KafkaAdminClient, principals: Iterable[str]) -> set[Acl
         acls, error = admin.describe_acls(acl_filter)
         if error.errno != 0:
             raise RuntimeError(f"describing ACLs of {principal} failed: {error.__name__}")
-        found |= {rule for acl in acls if (rule := _from_kafka(acl)) is not None}
+        found += acls
     return found
 
 
 def apply_rules(admin: KafkaAdminClient, rules: list[AclRule], prune: bool = False) -> AclChanges:
     wanted = set(rules)
-    existing = current_rules(admin, {r.principal for r in rules})
+    held = _current(admin, {r.principal for r in rules})
+    existing = {rule for acl in held if acl.host == "*" and (rule := _from_kafka(acl)) is not None}
     changes = AclChanges(created=sorted(wanted - existing), kept=sorted(wanted & existing))
     if changes.created:
         result = admin.create_acls([to_kafka(r) for r in changes.created])
         if result["failed"]:
             raise RuntimeError(f"{len(result['failed'])} ACLs could not be created: {result['failed'][0][1]}")
     if prune:
-        changes.deleted = sorted(existing - wanted)
-        if changes.deleted:
-            admin.delete_acls([to_kafka(r) for r in changes.deleted])
+        # Deleted as Kafka holds them: a filter matches an ACL's host only where it names that
+        # host, so a grant limited to one host (never the model's) is deleted by its own.
+        stray = [acl for acl in held if acl.host != "*" or _from_kafka(acl) not in wanted]
+        changes.deleted = sorted({rule for acl in stray if (rule := _from_kafka(acl)) is not None})
+        if stray:
+            admin.delete_acls(stray)
     return changes

@@ -169,3 +169,15 @@ def test_a_rotation_replaces_the_keyring_whole_or_not_at_all(tmp_path: Path, mon
     assert CliRunner().invoke(app, args).exit_code == 0
     assert path.stat().st_ino != inode and (path.stat().st_mode & 0o777) == 0o600, "a new file, 0600 from the start"
     assert json.loads(path.read_text())["tenants"]["acme"]["protection"]["current"] == 2
+
+
+def test_a_rotation_through_a_symlink_replaces_the_file_it_names(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    real = tmp_path / "keys" / "keyring.json"
+    real.write_text(Keyring.generate(["acme"]).export())
+    link = tmp_path / "keyring.json"
+    link.symlink_to(real)
+    args = ["keys", "rotate", "--keyring", str(link), "--kind", "pseudonym", "--tenant", "acme"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert link.is_symlink() and json.loads(real.read_text())["tenants"]["acme"]["pseudonym"]["current"] == 2
+    assert sorted(p.name for p in real.parent.iterdir()) == ["keyring.json"]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from gateway.core.pseudonyms import pseudonym, regulator_pseudonym, shared_pseudonym, tenant_pseudonym
+from gateway.core.pseudonyms import (
+    former_tenant_pseudonym,
+    pseudonym,
+    regulator_pseudonym,
+    shared_pseudonym,
+    tenant_pseudonym,
+)
 
 KEY = b"k" * 32
 
@@ -34,7 +40,11 @@ def test_a_recipient_cannot_name_its_own_subject_as_a_shared_one() -> None:
     # A recipient names a shared subject "<sender>/<subject>"; its own subject so named would get
     # the same pseudonym, and its erasure notice would confirm a guess of the sender's subject id.
     shared = shared_pseudonym(KEY, 1, "partner", "acme", "alice-0042")
-    assert tenant_pseudonym(KEY, 1, "partner", "acme/alice-0042") != shared
+    own = tenant_pseudonym(KEY, 1, "partner", "acme/alice-0042")
+    assert own != shared and own.startswith("o1-") and shared.startswith("t1-"), "a prefix of its own, so it shows"
+    # What 0.3.0 called it, for the tenant to find what it holds (facegate subject export).
+    assert former_tenant_pseudonym(KEY, 1, "partner", "acme/alice-0042") == shared
+    assert former_tenant_pseudonym(KEY, 1, "partner", "alice-0042") is None
     # Unchanged where no confusion was possible: shared subjects, and own ids without a '/'.
     assert shared == pseudonym(KEY, 1, "partner", "acme/alice-0042", "tenant")
     assert tenant_pseudonym(KEY, 1, "partner", "alice-0042") == pseudonym(KEY, 1, "partner", "alice-0042", "tenant")
