@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.contract.topics import TopicNames, check_tenant_id
+from gateway.errors import FaceGateError
 
 Principal = Annotated[str, Field(pattern=r"^User:[A-Za-z0-9._@=,+-]{1,200}$")]
 
@@ -94,7 +95,7 @@ def _group(principal: str, name: str, pattern: Pattern = Pattern.PREFIXED) -> Ac
     return AclRule(principal, Resource.GROUP, pattern, name, Operation.READ)
 
 
-class RolesError(ValueError):
+class RolesError(FaceGateError, ValueError):
     """Roles whose grants would reach into one another's (the message names them)."""
 
 
