@@ -13,7 +13,7 @@ import traceback
 from collections import ChainMap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from gateway.contract.models import CameraRegistration, ConsentRecord, FaceCaptured
 from gateway.contract.topics import TopicNames
@@ -68,9 +68,10 @@ class Decided:
     known_as: str | None = None  # a capture's records.capture_key; anything else is known by its event id
 
     @property
-    def key(self) -> str:
-        """What the decision is known by: its audit id is a digest of the tenant and this."""
-        return self.known_as if self.known_as is not None else self.event_id
+    def audit_id(self) -> str:
+        """The decision's id, by which its repeats are known: a digest of the tenant and what the
+        decision is known by (`known_as`, else the event id)."""
+        return audit_id(self.tenant_id, self.known_as if self.known_as is not None else self.event_id)
 
 
 @dataclass
@@ -84,7 +85,6 @@ class Context:
     # The consent and enrollment feeds lag beyond their bound: a withdrawal not read yet must not
     # be overtaken, so nothing is forwarded (R01), everything identified is stripped.
     feeds_behind: bool = False
-    clock_skew: timedelta = timedelta(minutes=5)  # how far ahead of the broker's time a producer's time may be
     result: BatchResult = field(default_factory=BatchResult)
     # (audit partition, audit id) of the decisions this context adopted, which the log `is_seen`
     # reads does not hold yet: a repeat decided apart from its first (in a later slice of the batch,
@@ -104,10 +104,11 @@ class Context:
 
     def from_the_future(self, record: InputRecord, *claimed: datetime | None) -> bool:
         """Whether a time a producer claims lies beyond the broker's append time plus the skew."""
-        return ahead_of_broker(record.timestamp_ms, self.clock_skew, *claimed)
+        return ahead_of_broker(record.timestamp_ms, self.state.clock_skew, *claimed)
 
     def seen(self, input_partition: int, tenant_id: str, key: str) -> bool:
-        """Whether the decision known as `key` (Decided.key) for the tenant is in the audit already."""
+        """Whether the decision known as `key` (Decided.known_as, else its event id) for the tenant
+        is in the audit already."""
         return self._decided(self.audit_partition(input_partition), audit_id(tenant_id, key))
 
     def _decided(self, partition: int, decided_id: str) -> bool:
@@ -131,7 +132,7 @@ class Context:
     def decide(self, decided: Decided, input_partition: int) -> None:
         """The audit record of a decision; a decision already in the audit log is not repeated."""
         partition = self.audit_partition(input_partition)
-        decided_id = audit_id(decided.tenant_id, decided.key)
+        decided_id = decided.audit_id
         if self._decided(partition, decided_id):
             self.result.duplicates += 1
             return

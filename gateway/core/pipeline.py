@@ -144,19 +144,19 @@ def _decide(
     """A decoded capture's decision: the governed event or dead letter, and the audit record."""
     state = ctx.state
     camera = state.camera(capture.tenant_id, capture.camera_id)
+    decided = Decided(
+        capture.event_id, capture.tenant_id, outcome, subject_id=outcome.subject_id, capture=capture, camera=camera,
+        identification=used, known_as=known_as,
+    )  # fmt: skip
     if outcome.decision in (Decision.FORWARDED, Decision.STRIPPED) and camera is not None:
         governed = governed_face(
             capture, camera, tenant_view(outcome, identified=used is not None), ctx.policy_version(capture.tenant_id),
-            _tenant_pseudonym(state, capture, outcome), _protected_template(state, capture, outcome), known_as,
+            _tenant_pseudonym(state, capture, outcome), _protected_template(state, capture, outcome), decided.audit_id,
         )  # fmt: skip
         encoded = state.codec.encode_datum(GovernedFace.avro_name, governed)
         ctx.emit(Output(ctx.names.governed(capture.tenant_id), capture.event_id.encode(), encoded))
     elif outcome.decision is Decision.REJECTED:
         ctx.dead_letter(record, outcome, None, capture)
-    decided = Decided(
-        capture.event_id, capture.tenant_id, outcome, subject_id=outcome.subject_id, capture=capture, camera=camera,
-        identification=used, known_as=known_as,
-    )  # fmt: skip
     ctx.decide(decided, record.partition)
 
 

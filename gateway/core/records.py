@@ -96,7 +96,7 @@ def audit_fields(
     alerts (`pack.sources`; the caller works them out once per batch); none without a pack."""
     capture, outcome = decided.capture, decided.outcome
     fields: dict[str, Any] = {
-        "audit_id": audit_id(decided.tenant_id, decided.key),
+        "audit_id": decided.audit_id,
         "event_id": decided.event_id,
         "tenant_id": decided.tenant_id,
         "camera_id": capture.camera_id if capture else None,
@@ -152,12 +152,12 @@ def governed_face(
     policy_version: str,
     pseudonym: str | None,
     protected: tuple[bytes | None, int | None],
-    known_as: str,
+    audit: str,
 ) -> dict[str, Any]:
     """The tenant's view, as the GovernedFace datum the decision path encodes (validated, no model
     built): a pseudonymous FORWARDED event, or an anonymous STRIPPED presence. `protected`: the
-    template protected for the tenant and its key version, if forwarded so; `known_as`: the
-    capture's `capture_key`, whose audit id the event names."""
+    template protected for the tenant and its key version, if forwarded so; `audit`: the id of the
+    decision's audit record, which the event names."""
     if outcome.decision not in (Decision.FORWARDED, Decision.STRIPPED):
         raise ValueError(f"{outcome.decision} decisions send nothing to the tenant")
     forwarded = outcome.decision is Decision.FORWARDED
@@ -165,7 +165,7 @@ def governed_face(
     return GovernedFace.validated_datum(
         {
             "event_id": capture.event_id,
-            "audit_id": audit_id(capture.tenant_id, known_as),
+            "audit_id": audit,
             "tenant_id": capture.tenant_id,
             "camera_id": capture.camera_id,
             "site_id": camera.site_id,

@@ -65,8 +65,8 @@ def _current(admin: KafkaAdminClient, principals: Iterable[str]) -> list[ACL]:
 
 def apply_rules(admin: KafkaAdminClient, rules: list[AclRule], prune: bool = False) -> AclChanges:
     wanted = set(rules)
-    held = _current(admin, {r.principal for r in rules})
-    existing = {rule for acl in held if acl.host == "*" and (rule := _from_kafka(acl)) is not None}
+    held = [(acl, _from_kafka(acl)) for acl in _current(admin, {r.principal for r in rules})]
+    existing = {rule for acl, rule in held if acl.host == "*" and rule is not None}
     changes = AclChanges(created=sorted(wanted - existing), kept=sorted(wanted & existing))
     if changes.created:
         result = admin.create_acls([to_kafka(r) for r in changes.created])
@@ -75,8 +75,8 @@ def apply_rules(admin: KafkaAdminClient, rules: list[AclRule], prune: bool = Fal
     if prune:
         # Deleted as Kafka holds them: a filter matches an ACL's host only where it names that
         # host, so a grant limited to one host (never the model's) is deleted by its own.
-        stray = [acl for acl in held if acl.host != "*" or _from_kafka(acl) not in wanted]
-        changes.deleted = sorted({rule for acl in stray if (rule := _from_kafka(acl)) is not None})
+        stray = [(acl, rule) for acl, rule in held if acl.host != "*" or rule not in wanted]
+        changes.deleted = sorted({rule for _, rule in stray if rule is not None})
         if stray:
-            admin.delete_acls(stray)
+            admin.delete_acls([acl for acl, _ in stray])
     return changes

@@ -395,16 +395,7 @@ class Worker:
         if behind:
             self.metrics.feeds_behind_decisions.inc()
         heads = self.partitions.heads()
-        return Context(
-            state,
-            self.names,
-            heads,
-            self.partitions.seen,
-            now,
-            audit_partitions,
-            feeds_behind=behind,
-            clock_skew=state.clock_skew,
-        )
+        return Context(state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind)
 
     def retention_gauges(self) -> None:
         """The oldest undecided raw capture's age beside the raw retention (the alert compares them),

@@ -98,23 +98,18 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         return
     if not ctx.keyed_by(record, consent.tenant_id, consent.subject_id):
         return
-    if ctx.from_the_future(record, consent.granted_at, consent.withdrawn_at):
-        # Refused, and void in the ledger (GatewayState.apply_consent): nothing relies on its times.
+    ahead = ctx.from_the_future(record, consent.granted_at, consent.withdrawn_at)
+    if ahead:  # refused, and void in the ledger (GatewayState.apply_consent): nothing relies on its times
         future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
         ctx.reject(record, future, "granted_at or withdrawn_at is ahead of the broker", tenant_id=tenant_id)
-        if consent.status is ConsentStatus.WITHDRAWN:  # a withdrawal all the same: erased as of the broker's time
-            appended = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-            due = DueErasure(
-                tenant_id, subject_id, Reason.WITHDRAWN, appended, record.partition, consent_ref(consent), consent
-            )
-            erase(ctx, due)
-        return
-    if consent.status is ConsentStatus.WITHDRAWN:
+    if consent.status is ConsentStatus.WITHDRAWN:  # dated ahead, a withdrawal all the same: as of the broker's time
+        effective = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) if ahead else effective_at(consent)
         due = DueErasure(
-            tenant_id, subject_id, Reason.WITHDRAWN, effective_at(consent), record.partition, consent_ref(consent),
-            consent,
-        )  # fmt: skip
+            tenant_id, subject_id, Reason.WITHDRAWN, effective, record.partition, consent_ref(consent), consent
+        )
         erase(ctx, due)
+        return
+    if ahead:
         return
     history = ctx.state.consent(tenant_id, subject_id)
     if history is not None and history.withdrawn_at is not None and consent.granted_at <= history.withdrawn_at:
