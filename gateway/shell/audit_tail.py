@@ -36,8 +36,7 @@ from gateway.shell.recent_ids import RecentIds
 log = logging.getLogger("facegate")
 
 _CHAINED = frozenset({"seq", "hash"})  # what an audit record after the newest checkpoint tells a takeover
-_LEADING = ("audit_id", "event_id")  # how every AuditRecord schema so far begins
-_IDS = frozenset(_LEADING)
+_LEADING = ("audit_id",)  # how every AuditRecord schema so far begins
 PENDING_LIMIT = 65_536  # audit records held undecoded (~0.8 KB each) before their leaves are taken
 
 
@@ -45,8 +44,8 @@ PENDING_LIMIT = 65_536  # audit records held undecoded (~0.8 KB each) before the
 class _Window:
     """What one read of [low, end) found.
 
-    Most of a read is the dedupe window, for which an audit record's audit and event ids are enough:
-    they are the record's first two fields, read without the rest (`Codec.leading_strings`). Its seq and hash
+    Most of a read is the dedupe window, for which an audit record's audit id is enough:
+    it is the record's first field, read without the rest (`Codec.leading_strings`). Its seq and hash
     matter only for the records after the newest usable checkpoint (the tree goes on from its
     frontier) and for the head, so the records since the last checkpoint are kept undecoded
     (`pending`) and read in full only when a checkpoint or the end of the read asks."""
@@ -136,9 +135,8 @@ class AuditTail:
         try:
             name = self.codec.record_name(value)
             if name == AuditRecord.avro_name:
-                decided_id, event_id = self._ids(value)
-                if timestamp >= found.since_ms and not event_id.startswith("undecodable:"):
-                    found.decided.add(decided_id, timestamp)
+                if timestamp >= found.since_ms:
+                    found.decided.add(self._audit_id(value), timestamp)
                 found.pending.append(value)
                 found.head_pending = True
                 if len(found.pending) >= PENDING_LIMIT:  # no checkpoint for long: hold leaves, not records
@@ -160,16 +158,15 @@ class AuditTail:
                     # again (an hour of a busy partition is millions of them).
                     self._after(found, checkpoint.size)
 
-    def _ids(self, value: bytes) -> tuple[str, str]:
-        """The record's audit id (what its repeats are known by) and event id: its first two fields
-        in every release so far, read alone; from the whole record if a schema ever begins otherwise
-        (raises DecodeError if neither reads)."""
+    def _audit_id(self, value: bytes) -> str:
+        """The record's audit id (what its repeats are known by): its first field in every release
+        so far, read alone; from the whole record if a schema ever begins otherwise (raises
+        DecodeError if neither reads)."""
         try:
-            decided_id, event_id = self.codec.leading_strings(value, _LEADING)
+            [decided_id] = self.codec.leading_strings(value, _LEADING)
         except DecodeError:
-            fields = self.codec.decode_fields(value, _IDS)
-            decided_id, event_id = str(fields["audit_id"]), str(fields["event_id"])
-        return decided_id, event_id
+            decided_id = self.codec.decode_fields(value, frozenset(_LEADING))["audit_id"]
+        return str(decided_id)
 
     def _chained(self, value: bytes) -> tuple[int, str] | None:
         try:

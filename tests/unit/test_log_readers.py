@@ -15,13 +15,18 @@ from aiokafka import TopicPartition
 from gateway.contract.codec import Codec, DecodeError
 from gateway.contract.models import AuditRecord
 from gateway.contract.schemas import SchemaSet, default_schema_dir
+from gateway.core.context import Context
+from gateway.core.messages import InputRecord
+from gateway.core.pipeline import process_batch
 from gateway.kafka.reading import apply_until
+from gateway.sdk.scenario import Traffic, build_world
 from gateway.settings import Settings
 from gateway.shell import audit_tail
 from gateway.shell.audit_tail import AuditTail, _Window
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from tests.support.aio import Prefetched, until
 from tests.support.audit_log import CODEC, LOG, Writer
+from tests.support.core import NAMES, NOW, context, loaded_state
 from tests.vectors.audit.generate import current_records
 
 TP = TopicPartition("audit", 0)
@@ -171,6 +176,29 @@ def test_an_audit_record_whose_schema_begins_otherwise_is_read_in_full(tmp_path:
     tail._settle(found)
     assert datum["audit_id"] in found.decided and found.head.seq == 0 and sorted(found.leaves) == [0]
     assert datum["event_id"] not in found.decided
+
+
+def test_a_takeover_knows_every_decision_of_the_window_also_those_named_by_their_place() -> None:
+    """Input that cannot be decided is audited under its place in the log (`undecodable:...`): a redo
+    of its batch by the partition's next owner is a repeat like any other, not a second record."""
+    world = build_world(seed=6, subjects_per_tenant=3)
+    state = loaded_state(world)
+    item = next(i for i in iter(Traffic(world, seed=1)) if i.capture)
+    assert item.capture is not None
+    batch = [
+        InputRecord(NAMES.captures("lumen"), 0, 0, CODEC.encode(item.capture)),
+        InputRecord(NAMES.captures("lumen"), 0, 1, b"not a capture"),
+    ]
+    first = context(state)
+    process_batch(batch, first)
+    audits = [o.value or b"" for o in first.result.outputs if o.topic == NAMES.audit]
+    assert len(audits) == 2 and any(CODEC.decode(a, AuditRecord).event_id.startswith("undecodable:") for a in audits)
+    tail, found = AuditTail(Settings(audit_log_name=LOG), TP.topic), _Window(since_ms=0)
+    for value in audits:
+        tail._apply(found, value, 1_000, 0)
+    redo = Context(state, NAMES, {}, lambda partition, decided: decided in found.decided, NOW, 4)
+    process_batch(batch, redo)
+    assert redo.result.duplicates == 2 and not redo.result.outputs
 
 
 class _Gated(Prefetched):
