@@ -170,6 +170,14 @@ class Keyring(BaseModel):
     def pseudonym_key(self, tenant_id: str, version: int | None = None) -> tuple[int, bytes]:
         return self._tenant(tenant_id, "pseudonym", version)
 
+    def pseudonym_versions(self, tenant_id: str) -> list[int]:
+        """Every pseudonym key version held for the tenant, the current first (none: not provisioned)."""
+        keys = self.tenants.get(tenant_id)
+        if keys is not None:
+            held = keys.pseudonym
+            return [held.current, *sorted(set(held.versions) - {held.current})]
+        return [1] if self.development else []
+
     def regulator_key(self) -> tuple[int, bytes]:
         if self.regulator_pseudonym is not None:
             return self.regulator_pseudonym.get()

@@ -34,7 +34,7 @@ from gateway.core.messages import ahead_of_broker
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.tenant import EffectivePolicy
 from gateway.core.pseudonyms import former_tenant_pseudonym, regulator_pseudonym, shared_pseudonym, tenant_pseudonym
-from gateway.keyring import Keyring
+from gateway.keyring import Keyring, MissingKeyError
 
 Record = TypeVar("Record", bound=AvroRecord)
 
@@ -163,6 +163,20 @@ class GatewayState:
         version, key = self.keyring.pseudonym_key(recipient_tenant_id)
         return shared_pseudonym(key, version, recipient_tenant_id, tenant_id, subject_id)
 
+    def pseudonyms_held(self, company: str, tenant_id: str, subject_id: str) -> list[str]:
+        """Every name `company` may hold the subject of `tenant_id` under: its own subject's, or one
+        shared with it, under each pseudonym key version the keyring still holds (current first);
+        none for a company without keys. What an erasure notice names: data held under a version
+        before a rotation must be found and erased too."""
+        names = []
+        for version in self.keyring.pseudonym_versions(company):
+            _, key = self.keyring.pseudonym_key(company, version)
+            if company == tenant_id:
+                names.append(tenant_pseudonym(key, version, tenant_id, subject_id))
+            else:
+                names.append(shared_pseudonym(key, version, company, tenant_id, subject_id))
+        return names
+
     def regulator_pseudonym(self, tenant_id: str, subject_id: str) -> str:
         version, key = self.keyring.regulator_key()
         return regulator_pseudonym(key, version, tenant_id, subject_id)
@@ -272,15 +286,16 @@ class GatewayState:
         except DecodeError:
             self.ignored_records += 1
             return
+        # A model this worker has no calibration for (a file removed, a model retired) is kept like
+        # one made under another calibration: never matched or shared, but erased on schedule.
         calibration = self.calibrations.get(enrolled.template_model)
-        if calibration is None:
-            self.ignored_records += 1
-            return
-        # Written before calibrations had versions: made under the first (shipped) one.
-        label = self.calibration_label(calibration)
-        made_under = enrolled.calibration_version or label.replace(f"{calibration.version}-", "1-", 1)
-        current = made_under == label
-        if current:
+        current = False
+        if calibration is not None:
+            # Written before calibrations had versions: made under the first (shipped) one.
+            label = self.calibration_label(calibration)
+            made_under = enrolled.calibration_version or label.replace(f"{calibration.version}-", "1-", 1)
+            current = made_under == label
+        if current and calibration is not None:
             slot = (enrolled.tenant_id, enrolled.template_model, enrolled.key_version)
             index = self.indexes.get(slot)
             if index is None:  # not setdefault: it would build an empty index for every record
@@ -296,8 +311,9 @@ class GatewayState:
             self.stale[enrolled.template_model] = self.stale.get(enrolled.template_model, 0) + 1
 
     def needing_reenrollment(self) -> dict[str, int]:
-        """Enrolled templates made under another calibration of their model than this worker's, per
-        model: not matched, not shared, erased on schedule; their subjects must re-enroll."""
+        """Enrolled templates made under another calibration of their model than this worker's (or
+        of a model it has none for), per model: not matched, not shared, erased on schedule; their
+        subjects must re-enroll."""
         return {model: count for model, count in self.stale.items() if count}
 
     def protect_enrollment(
@@ -310,7 +326,7 @@ class GatewayState:
         recipients: Iterable[str] = (),
     ) -> EnrolledTemplate:
         """Protect a raw enrollment template at once with the tenant's current key (R08), and
-        with each named recipient's key; the raw template goes no further."""
+        with each named recipient's key that the keyring holds; the raw template goes no further."""
         calibration = self.calibrations.get(template_model)
         if calibration is None:
             raise LookupError(f"template model {template_model!r} has no calibration")
@@ -319,7 +335,10 @@ class GatewayState:
         code: Codes = protector.protect(vector)
         shared = []
         for recipient in sorted(set(recipients) - {tenant_id}):
-            theirs = self.protector(recipient, calibration)
+            try:
+                theirs = self.protector(recipient, calibration)
+            except MissingKeyError:  # not provisioned (or offboarded): nothing can be shared with it
+                continue
             shared.append(
                 EnrolledRecipient(
                     tenant_id=recipient, key_version=theirs.version, code=theirs.protect(vector)[0].tobytes()

@@ -17,7 +17,7 @@ from gateway.files.calibrations import shipped
 from gateway.keyring import Keyring
 from gateway.sdk.scenario import Traffic, build_world
 from tests.support.core import CODEC, NAMES, context, loaded_state, raw_records
-from tests.support.lifecycle import T0, new_state, on
+from tests.support.lifecycle import T0, consent, enrollment, give, new_state, on, policy_for
 
 SECRET = "subject-secret-1234"
 
@@ -26,18 +26,34 @@ def audits(ctx: Context) -> list[AuditRecord]:
     return [CODEC.decode(o.value or b"", AuditRecord) for o in on(ctx.result, NAMES.audit)]
 
 
-def test_a_withdrawal_naming_a_tenant_without_keys_is_rejected_not_fatal() -> None:
+def test_an_enrollment_for_a_tenant_without_keys_is_rejected_not_fatal() -> None:
     production = GatewayState(keyring=Keyring.generate(["acme"]), calibrations=shipped())
-    production.policies = new_state().policies
+    production.policies = {**new_state().policies, "ghost": policy_for("ghost")}
     # On the topic of a tenant the production keyring has no keys for (provisioned, keys not yet made).
-    tombstone = InputRecord(NAMES.consent("ghost"), 0, 3, None, int(T0.timestamp() * 1000), b"ghost/" + SECRET.encode())
+    give(production, consent(SECRET, tenant_id="ghost", recipients=[]))
+    value = CODEC.encode(enrollment(SECRET, tenant="ghost"))
+    enrolling = InputRecord(NAMES.enroll("ghost"), 0, 3, value, int(T0.timestamp() * 1000), f"ghost/{SECRET}".encode())
     ctx = context(production)
-    ctx.decide_each([tombstone], decide_records)
+    ctx.decide_each([enrolling], decide_records)
     [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(ctx.result, NAMES.rejected)]
     [audit] = audits(ctx)
     assert dead.reason_code == "TENANT_NOT_PROVISIONED" and audit.decision is Decision.REJECTED
     assert ctx.result.errors and "MissingKeyError" in ctx.result.errors[0]
     assert SECRET not in repr(ctx.result.outputs) + " ".join(ctx.result.errors)
+    assert not on(ctx.result, NAMES.enrolled)
+
+
+def test_a_withdrawal_for_a_tenant_without_keys_erases_and_names_no_one() -> None:
+    """An erasure never waits on keys: a tenant without them can be told nothing under a pseudonym."""
+    production = GatewayState(keyring=Keyring.generate(["acme"]), calibrations=shipped())
+    production.policies = new_state().policies
+    tombstone = InputRecord(NAMES.consent("ghost"), 0, 3, None, int(T0.timestamp() * 1000), b"ghost/" + SECRET.encode())
+    ctx = context(production)
+    ctx.decide_each([tombstone], decide_records)
+    [audit] = audits(ctx)
+    assert audit.decision is Decision.ERASED and not ctx.result.errors and not on(ctx.result, NAMES.erasure("ghost"))
+    assert [o.key for o in on(ctx.result, NAMES.enrolled)] == [b"ghost/" + SECRET.encode()]
+    assert SECRET not in repr(on(ctx.result, NAMES.audit) + on(ctx.result, NAMES.rejected))  # keyed state aside
 
 
 def test_an_error_in_one_capture_rejects_it_alone_and_the_batch_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:

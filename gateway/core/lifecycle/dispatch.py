@@ -101,6 +101,9 @@ def decide_records(records: Sequence[InputRecord], ctx: Context) -> None:
 def worth_redoing(record: InputRecord, ctx: Context) -> bool:
     """A refused enrollment or share request may have been written just after the consent or
     enrollment it needs, which the feeds have not read yet: decide it again once they have (the
-    core is pure, so a redo is free). A consent record is never redone: it needs nothing else."""
-    refused = any(outcome.decision in _REFUSALS for _, outcome in ctx.result.decisions)
-    return refused and ctx.names.kind_of(record.topic) != "consent"
+    core is pure, so a redo is free). A consent record is never redone: it needs nothing else.
+    A share is never allowed before the feeds have read what was written before it either: a
+    withdrawal, on another topic, may come to the agent after the request the tenant wrote later."""
+    decisions = [outcome.decision for _, outcome in ctx.result.decisions]
+    refused = any(decision in _REFUSALS for decision in decisions)
+    return (refused and ctx.names.kind_of(record.topic) != "consent") or Decision.SHARED in decisions

@@ -20,6 +20,7 @@ from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 from gateway.core.records import enrollment_event_id
 from gateway.core.state import consent_key
+from gateway.keyring import MissingKeyError
 
 
 def enroll(record: InputRecord, ctx: Context) -> None:
@@ -58,11 +59,15 @@ def enroll(record: InputRecord, ctx: Context) -> None:
         return
     # The broker's time, or the producer's if earlier: a later claim would postpone retention (R11).
     enrolled_at = min(filter(None, (enrollment.enrolled_at, _timestamp(record, ctx.now))))
+    # Protected for the companies the consent names that an agreement lets receive data: a name
+    # alone would make templates for, and send erasure notices to, any company the tenant chose.
+    recipients = [r for r in history.current.recipients if policy.tenant.agrees_with(r)]
     try:
         protected = state.protect_enrollment(
-            tenant_id, subject_id, enrollment.template, enrollment.template_model, enrolled_at,
-            history.current.recipients,
-        )  # fmt: skip
+            tenant_id, subject_id, enrollment.template, enrollment.template_model, enrolled_at, recipients
+        )
+    except MissingKeyError:
+        raise  # the tenant's own keys: TENANT_NOT_PROVISIONED (Context.decide_each)
     except LookupError:
         refuse(Refusal(PROTECT, Reason.MODEL_UNCALIBRATED), reference)
         return

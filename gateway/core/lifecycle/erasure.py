@@ -22,7 +22,7 @@ from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 from gateway.core.records import codes, consent_event_id, erasure_event_id
-from gateway.core.state import GatewayState, consent_key
+from gateway.core.state import EnrollmentEntry, GatewayState, consent_key
 
 RULES: dict[Reason, tuple[Rule, ...]] = {  # why a template is erased, and the rules that demand it
     Reason.WITHDRAWN: (Rule.WITHDRAWAL,),
@@ -41,6 +41,7 @@ class DueErasure:
     partition: int
     consent_ref: str | None = None
     consent: ConsentRecord | None = None  # the withdrawal that caused it, if one did: its method and evidence
+    latest_grant: datetime | None = None  # a withdrawal's: the latest granted_at of the versions it withdraws
 
 
 def erase(ctx: Context, due: DueErasure) -> None:
@@ -51,34 +52,58 @@ def erase(ctx: Context, due: DueErasure) -> None:
     entry = state.enrollments.get(key)
     ctx.emit(Output(ctx.names.enrolled, key.encode(), None))
     if due.reason is Reason.WITHDRAWN:  # the gateway's own record: no replayed grant undoes it
+        # Not before the grants it withdraws: a withdrawal dated back before them would leave
+        # them, replayed, newer than this record (CONSENT_REPLAYED compares with it).
+        binds_from = max(due.effective, due.latest_grant or due.effective)
         withdrawal = Withdrawal(
-            tenant_id=tenant_id, subject_id=subject_id, withdrawn_at=due.effective, consent_ref=due.consent_ref
+            tenant_id=tenant_id, subject_id=subject_id, withdrawn_at=binds_from, consent_ref=due.consent_ref
         )
         encoded = state.codec.encode(withdrawal)
         ctx.emit(Output(ctx.names.withdrawals, key.encode(), encoded))
         state.apply_withdrawal(key, encoded)
     rules = RULES[due.reason]
     event_id = erasure_event_id(tenant_id, subject_id, due.reason, int(due.effective.timestamp() * 1000))
-    told = {tenant_id: state.tenant_pseudonym(tenant_id, subject_id)}
-    for recipient in sorted(entry.recipients) if entry is not None else []:
-        told[recipient] = state.recipient_pseudonym(recipient, tenant_id, subject_id)
-    for company, name in told.items():
-        notice = ErasureNotice(
-            notice_id="n-" + _digest_of(event_id, company),
-            tenant_id=company,
-            pseudonym=name,
-            reason_code=due.reason,
-            rule_ids=codes(rules),
-            consent_ref=due.consent_ref if company == tenant_id else None,
-            erased_at=ctx.now,
-        )
-        ctx.emit(Output(ctx.names.erasure(company), notice.notice_id.encode(), state.codec.encode(notice)))
+    for company in _told(state, due, entry):
+        notify(ctx, event_id, company, due, rules)
     outcome = Outcome(Decision.ERASED, rules, (due.reason,), consent_ref=due.consent_ref)
     ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=due.consent), due.partition)
 
 
+def notify(ctx: Context, event_id: str, company: str, due: DueErasure, rules: tuple[Rule, ...]) -> None:
+    """Erasure notices to `company`, one per name it may hold the subject under (every pseudonym
+    key version the keyring still holds: what it received before a rotation is named too). A
+    company without keys (offboarded) is told nothing: the erasure never waits on it."""
+    names = ctx.state.pseudonyms_held(company, due.tenant_id, due.subject_id)
+    for n, name in enumerate(names):
+        notice = ErasureNotice(
+            notice_id="n-" + _digest_of(event_id, company if n == 0 else f"{company}\x1f{name}"),
+            tenant_id=company,
+            pseudonym=name,
+            reason_code=due.reason,
+            rule_ids=codes(rules),
+            consent_ref=due.consent_ref if company == due.tenant_id else None,
+            erased_at=ctx.now,
+        )
+        ctx.emit(Output(ctx.names.erasure(company), notice.notice_id.encode(), ctx.state.codec.encode(notice)))
+
+
 def _digest_of(event_id: str, company: str) -> str:
     return hashlib.sha256(f"{event_id}\x1f{company}".encode()).hexdigest()[:32]
+
+
+def _told(state: GatewayState, due: DueErasure, entry: EnrollmentEntry | None) -> list[str]:
+    """The tenant, and every company the subject's template was protected for. Without the entry
+    (a redo whose tombstone the feeds applied already) the companies its consent named under an
+    agreement: those it was protected for, whichever version the enrollment was made under."""
+    if entry is not None:
+        held = set(entry.recipients)
+    else:
+        history = state.consent(due.tenant_id, due.subject_id)
+        consent = due.consent or (history.current if history is not None else None)
+        policy = state.policy(due.tenant_id)
+        named = consent.recipients if consent is not None and policy is not None else []
+        held = {r for r in named if policy is not None and policy.tenant.agrees_with(r)}
+    return [due.tenant_id, *sorted(held - {due.tenant_id})]
 
 
 def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
@@ -104,32 +129,59 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         ctx.reject(record, future, "granted_at or withdrawn_at is ahead of the broker", tenant_id=tenant_id)
     if consent.status is ConsentStatus.WITHDRAWN:  # dated ahead, a withdrawal all the same: as of the broker's time
         effective = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) if ahead else effective_at(consent)
+        history = ctx.state.consent(tenant_id, subject_id)
+        granted = max((v.granted_at for v in history.versions), default=None) if history is not None else None
         due = DueErasure(
-            tenant_id, subject_id, Reason.WITHDRAWN, effective, record.partition, consent_ref(consent), consent
-        )
+            tenant_id, subject_id, Reason.WITHDRAWN, effective, record.partition, consent_ref(consent), consent,
+            granted,
+        )  # fmt: skip
         erase(ctx, due)
         return
     if ahead:
         return
     history = ctx.state.consent(tenant_id, subject_id)
+    event_id = consent_event_id(record.topic, record.partition, record.offset)
     if history is not None and history.withdrawn_at is not None and consent.granted_at <= history.withdrawn_at:
         replayed = Refusal((Rule.SEPARATE_CONSENT, Rule.WITHDRAWAL), Reason.CONSENT_REPLAYED)
         outcome = replayed.outcome(Decision.BLOCKED, consent_ref=consent_ref(consent))
     else:
-        change = _change(history, consent)
-        outcome = Outcome(
-            Decision.CONSENT_RECORDED, (Rule.SEPARATE_CONSENT,), (change,), consent_ref=consent_ref(consent)
-        )
-    event_id = consent_event_id(record.topic, record.partition, record.offset)
+        before = _before(history, consent)
+        rules: tuple[Rule, ...] = (Rule.SEPARATE_CONSENT,)
+        if _dropped(ctx, before, consent, event_id, record.partition):
+            rules = (Rule.SEPARATE_CONSENT, Rule.WITHDRAWAL)
+        change = _change(before, consent)
+        outcome = Outcome(Decision.CONSENT_RECORDED, rules, (change,), consent_ref=consent_ref(consent))
     ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=consent), record.partition)
 
 
-def _change(history: ConsentHistory | None, consent: ConsentRecord) -> Reason:
-    """What a granted version does to the one before it: grants anew, narrows (binding at once:
-    fewer purposes or recipients, or an earlier end) or otherwise updates the consent."""
+def _before(history: ConsentHistory | None, consent: ConsentRecord) -> ConsentRecord | None:
+    """The version before `consent` (the ledger holds `consent` already when the agent decides it)."""
     versions = history.versions if history is not None else ()
     earlier = versions[: versions.index(consent)] if consent in versions else versions
-    before = earlier[-1] if earlier else None
+    return earlier[-1] if earlier else None
+
+
+def _dropped(ctx: Context, before: ConsentRecord | None, consent: ConsentRecord, event_id: str, partition: int) -> bool:
+    """A version that no longer names a company the subject's template was protected for withdraws
+    the consent to share with it: that company is told to erase what it received (GDPR art. 17(2)
+    and 19, PIPL art. 47), as on a withdrawal. Whether any was told."""
+    if before is None or before.status is ConsentStatus.WITHDRAWN:
+        return False
+    entry = ctx.state.enrollments.get(consent_key(consent.tenant_id, consent.subject_id))
+    held = set(entry.recipients) if entry is not None else set()
+    dropped = sorted((set(before.recipients) - set(consent.recipients)) & held)
+    due = DueErasure(
+        consent.tenant_id, consent.subject_id, Reason.WITHDRAWN, effective_at(consent), partition,
+        consent_ref(consent), consent,
+    )  # fmt: skip
+    for company in dropped:
+        notify(ctx, event_id, company, due, RULES[Reason.WITHDRAWN])
+    return bool(dropped)
+
+
+def _change(before: ConsentRecord | None, consent: ConsentRecord) -> Reason:
+    """What a granted version does to the one before it: grants anew, narrows (binding at once:
+    fewer purposes or recipients, or an earlier end) or otherwise updates the consent."""
     if before is None or before.status is ConsentStatus.WITHDRAWN:
         return Reason.CONSENT_GRANTED
     ends_earlier = consent.expires_at is not None and (

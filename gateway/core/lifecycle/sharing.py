@@ -52,6 +52,8 @@ def share(record: InputRecord, ctx: Context) -> None:
     policy = state.policy(tenant_id)
     entry = state.enrollments.get(consent_key(tenant_id, subject_id))
     checked = check_share(request, policy, history, entry, ctx.now, state.keyring)
+    if ctx.feeds_behind and not isinstance(checked, Refusal):  # a withdrawal may be unread yet: fail closed
+        checked = Refusal((Rule.SEPARATE_CONSENT,), Reason.FEEDS_BEHIND)
     if isinstance(checked, Refusal):
         outcome = Outcome(
             Decision.SHARE_BLOCKED,

@@ -73,6 +73,10 @@ class TenantPolicy(BaseModel):
     sharing_agreements: tuple[SharingAgreement, ...] = ()
     tighten: Tightening = Tightening()
 
+    def agrees_with(self, recipient_tenant_id: str) -> bool:
+        """Whether any agreement lets the company receive subjects' data (for some purpose)."""
+        return any(a.recipient_tenant_id == recipient_tenant_id for a in self.sharing_agreements)
+
     def agreement_with(self, recipient_tenant_id: str, purpose: Purpose) -> SharingAgreement | None:
         for agreement in self.sharing_agreements:
             if agreement.recipient_tenant_id == recipient_tenant_id and purpose in agreement.purposes:

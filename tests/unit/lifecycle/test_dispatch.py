@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gateway.contract.models import AuditRecord, RejectedEvent
 from gateway.contract.vocabulary import Decision
 from gateway.core.lifecycle.dispatch import decide_in_order, decide_lifecycle, in_slices, worth_redoing
@@ -81,6 +83,36 @@ def test_a_run_is_decided_in_order_and_stops_before_a_refusal_the_feeds_may_lift
     assert decide_in_order(run[2:], again, retried=True) == 2
     decided = [CODEC.decode(o.value or b"", AuditRecord).decision for o in on(again.result, NAMES.audit)]
     assert decided == [Decision.SHARED, Decision.CONSENT_RECORDED]
+
+
+def test_a_share_is_allowed_only_once_the_feeds_have_read_what_came_before_it() -> None:
+    """The tenant withdraws, waits for Kafka's acknowledgement, then asks to share: the withdrawal is
+    on another topic, and may reach the agent after the request. A share the feeds would allow is
+    decided again once they have read everything written before it, and fails closed while they lag."""
+    state = new_state()
+    give(state, consent("s1"))
+    enrolling = context(state)
+    decide_lifecycle(at(NAMES.enroll("acme"), CODEC.encode(enrollment("s1")), 0), enrolling)
+    apply(state, enrolling.result)
+    request = at(NAMES.share_requests("acme"), CODEC.encode(share_request()), 1)
+    first = context(state)
+    assert decide_in_order([request], first) == 0 and not first.result.outputs, "not before the feeds are synced"
+    give(state, consent("s1", status="WITHDRAWN", withdrawn_at=NOW))  # what the sync brought
+    synced = context(state)
+    assert decide_in_order([request], synced, retried=True) == 1
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(synced.result, NAMES.audit)]
+    assert audit.decision is Decision.SHARE_BLOCKED and not on(synced.result, NAMES.governed("partner"))
+
+    allowed = new_state()
+    give(allowed, consent("s1"))
+    apply(allowed, enrolling.result)
+    lagging = replace(context(allowed), feeds_behind=True)
+    assert decide_in_order([request], lagging, retried=True) == 1
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(lagging.result, NAMES.audit)]
+    assert audit.decision is Decision.SHARE_BLOCKED and audit.reason_codes == ["FEEDS_BEHIND"]
+    caught_up = context(allowed)
+    assert decide_in_order([request], caught_up, retried=True) == 1
+    assert on(caught_up.result, NAMES.governed("partner")), "allowed once the feeds are caught up"
 
 
 def test_a_retried_refusal_stands_and_a_record_twice_in_a_run_is_decided_once() -> None:

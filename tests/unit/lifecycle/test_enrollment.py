@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 import numpy as np
 import pytest
 
 from gateway.contract.models import AuditRecord, EnrolledTemplate, Enrollment
 from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.biometrics.synthetic import SYNTHETIC_512
 from gateway.core.lifecycle.enrollment import enroll
+from gateway.core.lifecycle.erasure import due_erasures, on_consent
+from gateway.core.policy.reasons import Reason
 from gateway.core.records import audit_id
-from gateway.core.state import decode_enrolled
+from gateway.core.state import GatewayState, decode_enrolled
+from gateway.keyring import Keyring
 from tests.support.core import CODEC, NAMES, NOW, context
-from tests.support.lifecycle import apply, consent, enrollment, give, new_state, on, record
+from tests.support.lifecycle import apply, consent, enrolled, enrollment, give, new_state, on, record
 
 
 def test_a_consented_enrollment_is_stored_protected_for_the_tenant_and_each_named_recipient() -> None:
@@ -101,6 +106,44 @@ def test_an_uncalibrated_model_is_refused() -> None:
     enroll(record(NAMES.enroll("acme"), CODEC.encode(other)), s)
     audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
     assert audit.reason_codes == ["ENROLLMENT_REFUSED", "MODEL_UNCALIBRATED"] and not on(s.result, NAMES.enrolled)
+
+
+def test_a_template_is_protected_only_for_named_companies_an_agreement_lets_receive_and_the_keyring_holds() -> None:
+    """A consent may name any company; a template made for one without an agreement, or not
+    provisioned, could never be shared, and each erasure would still send it a notice."""
+    state = new_state()
+    state.keyring = Keyring.generate(["acme", "partner", "victim"])
+    give(state, consent(recipients=["partner", "victim", "unprovisioned"]))
+    s = context(state)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment())), s)
+    [stored] = on(s.result, NAMES.enrolled)
+    protected = CODEC.decode(stored.value or b"", EnrolledTemplate)
+    assert [r.tenant_id for r in protected.recipients] == ["partner"] and not s.result.errors
+    apply(state, s.result)
+    withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW, recipients=["partner", "victim"])
+    give(state, withdrawal)
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), 1), "acme/s1", s)
+    assert on(s.result, NAMES.erasure("partner")) and not on(s.result, NAMES.erasure("victim"))
+
+
+def test_an_enrollment_of_a_model_this_worker_has_no_calibration_for_is_kept_for_the_sweeps() -> None:
+    """Its calibration removed, or the model retired: never matched, but its subject's expiry,
+    retention and withdrawal still erase it (it was dropped, and kept on the topic for good)."""
+    state = enrolled(new_state(), expires_at=NOW + timedelta(days=1))
+    value = CODEC.encode(_stored(state))
+    state.calibrations = {}
+    state.apply_enrollment("acme/s1", None)
+    state.apply_enrollment("acme/s1", value)
+    assert "acme/s1" in state.enrollments and not state.enrollments["acme/s1"].current
+    assert state.enrolled_count("acme") == 0 and state.needing_reenrollment() == {SYNTHETIC_512.name: 1}
+    due = list(due_erasures(state, NOW + timedelta(days=30), lambda partition: True))
+    assert [(d.subject_id, d.reason) for d in due] == [("s1", Reason.EXPIRED)]
+
+
+def _stored(state: GatewayState) -> EnrolledTemplate:
+    """What the enrolled topic holds for acme/s1, made again as the enrollment made it."""
+    return state.protect_enrollment("acme", "s1", enrollment().template, SYNTHETIC_512.name, NOW, ["partner"])
 
 
 def test_enrolled_values_written_before_0_2_are_still_read_during_a_rolling_upgrade() -> None:

@@ -17,6 +17,7 @@ from gateway.core.lifecycle.erasure import (
     still_due,
     sweep_slices,
 )
+from gateway.core.messages import BatchResult
 from gateway.core.policy.reasons import Reason
 from gateway.core.state import GatewayState
 from gateway.keyring import Keyring
@@ -261,3 +262,103 @@ def test_a_void_consent_version_keeps_the_last_grants_expiry_for_the_sweep() -> 
     # A tombstone (the tenant deleted the consent) is a withdrawal, erased as it arrives: nothing left to sweep.
     state.apply_consent("acme", "acme/s1", None, 0, 100)
     assert state.consents.expires_at("acme/s1") is None
+
+
+def _production(tenants: list[str]) -> GatewayState:
+    state = new_state()
+    state.keyring = Keyring.generate(tenants)
+    return state
+
+
+def _notices(result: BatchResult, company: str) -> list[ErasureNotice]:
+    return [CODEC.decode(o.value or b"", ErasureNotice) for o in on(result, NAMES.erasure(company))]
+
+
+def _withdraw(state: GatewayState, offset: int = 5, **changes: object) -> tuple[AuditRecord, BatchResult]:
+    fields: dict[str, object] = {"status": ConsentStatus.WITHDRAWN, "withdrawn_at": NOW - timedelta(minutes=1)}
+    withdrawal = consent("s1", **{**fields, **changes})
+    give(state, withdrawal)
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), offset), "acme/s1", s)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    return audit, s.result
+
+
+def test_a_withdrawal_erases_though_a_company_it_would_tell_has_no_keys_any_more() -> None:
+    """A recipient offboarded (its keys taken out of the keyring) cannot be named under a pseudonym:
+    it is told nothing, and the erasure goes on. It was rejected, and the template kept for good."""
+    state = enrolled(_production(["acme", "partner"]))
+    assert "partner" in state.enrollments["acme/s1"].recipients
+    state.keyring = state.keyring.model_copy(update={"tenants": {"acme": state.keyring.tenants["acme"]}})
+    audit, result = _withdraw(state)
+    assert audit.decision is Decision.ERASED and not result.errors
+    [tombstone] = on(result, NAMES.enrolled)
+    assert tombstone.value is None and on(result, NAMES.withdrawals)
+    assert [n.pseudonym for n in _notices(result, "acme")] == [state.tenant_pseudonym("acme", "s1")]
+    assert not _notices(result, "partner")
+
+
+def test_erasure_notices_name_the_subject_under_every_pseudonym_version_still_held() -> None:
+    """What a tenant or a recipient holds under a pseudonym from before a key rotation is named too:
+    a notice under the new version alone matched nothing they held."""
+    state = enrolled(_production(["acme", "partner"]))
+    before = {c: state.pseudonyms_held(c, "acme", "s1") for c in ("acme", "partner")}
+    ring = state.keyring
+    rotated = {t: keys.model_copy(update={"pseudonym": keys.pseudonym.rotated()}) for t, keys in ring.tenants.items()}
+    state.keyring = ring.model_copy(update={"tenants": rotated})
+    _, result = _withdraw(state)
+    for company in ("acme", "partner"):
+        names = [n.pseudonym for n in _notices(result, company)]
+        assert len(names) == 2 and names[1] == before[company][0] and names[0] != names[1]
+        assert len({n.notice_id for n in _notices(result, company)}) == 2
+    assert state.tenant_pseudonym("acme", "s1") == _notices(result, "acme")[0].pseudonym, "the current one first"
+
+
+def test_a_version_that_stops_naming_a_recipient_tells_it_to_erase() -> None:
+    """Consent to share with a company, taken back by a version that no longer names it (narrowed
+    or replaced), is a withdrawal for that company: it is told as on a withdrawal."""
+    state = enrolled(new_state())
+    narrowed = consent(recipients=[], granted_at=NOW - timedelta(minutes=1))
+    give(state, narrowed)
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(narrowed), 3), "acme/s1", s)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert audit.decision is Decision.CONSENT_RECORDED and audit.reason_codes == ["CONSENT_NARROWED"]
+    assert "R10" in audit.rule_ids
+    [notice] = _notices(s.result, "partner")
+    assert notice.pseudonym == state.recipient_pseudonym("partner", "acme", "s1") and notice.reason_code == "WITHDRAWN"
+    assert not _notices(s.result, "acme") and not on(s.result, NAMES.enrolled)
+    widened = consent(recipients=["partner"], granted_at=NOW)
+    give(state, widened)
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(widened), 4), "acme/s1", s)
+    assert not _notices(s.result, "partner"), "naming it again takes nothing back"
+
+
+def test_a_withdrawal_redone_after_its_tombstone_was_applied_still_tells_the_recipients() -> None:
+    """A worker that stopped after Kafka took the tombstone but not a recipient's notice: its
+    partition's next owner redoes the withdrawal with the enrollment gone from its feeds."""
+    state = enrolled(new_state())
+    withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(minutes=1))
+    give(state, withdrawal)
+    first = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), 5), "acme/s1", first)
+    apply(state, first.result)
+    assert "acme/s1" not in state.enrollments
+    redo = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), 5), "acme/s1", redo)
+    assert [o.key for o in on(redo.result, NAMES.erasure("partner"))] == [
+        o.key for o in on(first.result, NAMES.erasure("partner"))
+    ]
+
+
+def test_a_withdrawal_dated_before_the_grant_it_withdraws_still_refuses_that_grant_replayed() -> None:
+    state = enrolled(new_state())
+    granted = consent()
+    _withdraw(state, withdrawn_at=datetime(2000, 1, 1, tzinfo=granted.granted_at.tzinfo))
+    assert state.withdrawals["acme/s1"] >= granted.granted_at
+    give(state, granted)
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(granted), 6), "acme/s1", s)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert audit.decision is Decision.BLOCKED and audit.reason_codes == ["CONSENT_REPLAYED"]
