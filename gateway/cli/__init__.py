@@ -82,7 +82,8 @@ def root(
         Path | None,
         typer.Option(
             "--config",
-            help=f"YAML settings file (keys: FACEGATE_* names in lower case). Also {CONFIG_FILE_VARIABLE}.",
+            help=f"YAML settings file (keys: setting names without FACEGATE_, in lower case, e.g. partitions: 6). "
+            f"Also {CONFIG_FILE_VARIABLE}.",
             exists=True,
             dir_okay=False,
         ),
