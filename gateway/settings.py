@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     # brokers a development cluster has; in production it refuses to create a topic below them.
     replication_factor: Annotated[int, Field(ge=1, le=10)] = Field(
         1,
-        description="Replication factor of the input topics and of Faust's own topic; "
-        "the durable topics get at least durable_replication_factor.",
+        description="Replication factor of the input topics (and of Faust's own topic when the brokers cannot be "
+        "counted); the durable topics get at least durable_replication_factor.",
     )
     durable_replication_factor: Annotated[int, Field(ge=1, le=10)] = Field(
         3,

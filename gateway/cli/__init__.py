@@ -48,7 +48,8 @@ app.command(
     "FACEGATE_LOG_FORMAT=json, one JSON object per line (Faust's own too). "
     + exit_codes(None)
     + " 0 once stopped by SIGTERM; 2 also when it refuses to start (keys, policies); 3 when the topics "
-    "cannot be provisioned.",
+    "cannot be provisioned; 70 after an unexpected error or a write Kafka refused for good, without committing "
+    "the batch: restart it, the batch is decided again.",
 )(run.run)
 app.command(name="simulate", epilog=exit_codes(None) + " Role: development (vendor and tenant writes).")(
     simulate.simulate
@@ -82,7 +83,8 @@ def root(
         Path | None,
         typer.Option(
             "--config",
-            help=f"YAML settings file (keys: FACEGATE_* names in lower case). Also {CONFIG_FILE_VARIABLE}.",
+            help=f"YAML settings file (keys: setting names without FACEGATE_, in lower case, e.g. partitions: 6). "
+            f"Also {CONFIG_FILE_VARIABLE}.",
             exists=True,
             dir_okay=False,
         ),
