@@ -14,7 +14,7 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from gateway.cli.access import Role, read
-from gateway.cli.consent import consent_versions
+from gateway.cli.consent import consent_versions, current, shown
 from gateway.cli.console import errors, load_settings
 from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import default_codec
@@ -58,16 +58,23 @@ def export(
         for r in read(settings, names.audit, command, Role.GATEWAY)
         if isinstance(a := codec.decode_any(r.value or b""), AuditRecord)
     ]
+    versions = consent_versions(settings, tenant, subject, command)
     report = subject_report(
-        tenant, subject, consent_versions(settings, tenant, subject, command), kept, audits,
-        state.tenant_pseudonym(tenant, subject), state.regulator_pseudonym(tenant, subject),
+        tenant, subject, [], kept, audits, state.tenant_pseudonym(tenant, subject),
+        state.regulator_pseudonym(tenant, subject),
     )  # fmt: skip
+    # Read as the workers read the consent topic: versions they do not hold are marked, and an
+    # ignored record's body (another person's) is left out; the subject is named once, above.
+    report.consent_history = [
+        {k: v for k, v in shown(version).items() if k not in ("tenant_id", "subject_id")} for version in versions
+    ]
+    in_force = current(versions)
     report.former_tenant_pseudonym = state.former_tenant_pseudonym(tenant, subject)
-    emit(format, report.as_dict(), lambda: _tables(report, tenant, subject, names), out)
+    now = in_force.status.value if in_force is not None else "none"
+    emit(format, report.as_dict(), lambda: _tables(report, tenant, subject, names, now), out)
 
 
-def _tables(report: SubjectReport, tenant: str, subject: str, names: TopicNames) -> list[RenderableType]:
-    current = report.consent_history[-1]["status"] if report.consent_history else "none"
+def _tables(report: SubjectReport, tenant: str, subject: str, names: TopicNames, now: str) -> list[RenderableType]:
     held = report.enrollment
     table = Table(title="decisions about this person")
     table.add_column("decision")
@@ -77,7 +84,7 @@ def _tables(report: SubjectReport, tenant: str, subject: str, names: TopicNames)
     return [
         f"[bold]{tenant}/{subject}[/bold]  pseudonym on {names.governed(tenant)}: {report.tenant_pseudonym}"
         + (f" (up to 0.3.0: {report.former_tenant_pseudonym})" if report.former_tenant_pseudonym else ""),
-        f"consent versions: {len(report.consent_history)}; current: {current}",
+        f"consent versions: {len(report.consent_history)}; current: {now}",
         "enrollment: none held" if held is None else
         f"enrollment: protected {held.template_model} template, key version {held.key_version}, enrolled "
         f"{held.enrolled_at}; protected for: {', '.join(held.protected_for_recipients) or 'no recipient'}",
