@@ -13,6 +13,7 @@ from aiokafka import ConsumerRecord
 from typer.testing import CliRunner
 
 import gateway.cli.consent as cli
+import gateway.cli.report as report_cli
 import gateway.cli.subject as subject_cli
 from gateway.cli import app
 from gateway.contract.models import ConsentRecord
@@ -170,3 +171,19 @@ def test_the_cli_holds_what_the_workers_hold(second: ConsentRecord | bytes | Non
     history = state.consent("acme", "s1")
     held = cli.by_key(Settings(), "acme", records)["acme/s1"]
     assert cli.current(held) == (history.current if history is not None else None)
+
+
+def test_report_processing_counts_the_consents_the_workers_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # acme wrote, besides s1's grant, a WITHDRAWN body for s9 under s1's key and a grant for s3
+    # under the key acme/s2: the workers hold s1 GRANTED and nothing for s2.
+    consents = [
+        *genuine_then(consent("s9", status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW)),
+        on_topic("acme/s2", CODEC.encode(consent("s3")), 2),
+    ]
+    by_topic = {"facegate.consent.acme": consents}
+    monkeypatch.setattr(report_cli, "read", lambda settings, name, command, role: by_topic.get(name, []))
+    result = CliRunner().invoke(app, ["report", "processing", "--tenant", "acme", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(result.stdout)
+    subjects = record["data"]["subjects"]
+    assert (subjects["consenting"], subjects["withdrawn"]) == (1, 0)
