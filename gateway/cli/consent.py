@@ -10,9 +10,11 @@ operator runs them for the tenant, with the gateway's principal.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -25,7 +27,10 @@ from gateway.contract.models import ConsentRecord
 from gateway.contract.topics import TopicNames, check_tenant_id
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.consent import withdrawal
-from gateway.core.state import consent_key
+from gateway.core.messages import ahead_of_broker
+from gateway.core.policy.reasons import Reason
+from gateway.core.state import consent_key, key_refusal
+from gateway.kafka.reading import Records
 from gateway.sdk.producer import FaceGateProducer
 from gateway.settings import Settings
 
@@ -43,23 +48,97 @@ def _tenant(tenant: str) -> str:
         raise typer.Exit(Exit.USAGE) from None
 
 
-def consent_versions(
-    settings: Settings, tenant: str, subject: str, command: str = "consent show"
-) -> list[ConsentRecord | None]:
-    """The versions of one subject's consent still on the topic, oldest first (None: deleted)."""
-    key = consent_key(tenant, subject).encode()
+class Standing(StrEnum):
+    """What the gateway's workers make of one record on a subject's consent key."""
+
+    APPLIED = "APPLIED"  # a version of the consent the workers hold
+    DELETED = "DELETED"  # a tombstone: the tenant deleted the consent (no consent from then on)
+    VOID = "VOID"  # undecodable or dated ahead of the broker: no consent from then on (fail closed)
+    IGNORED = "IGNORED"  # its body speaks for another tenant or subject than its key: changes nothing
+
+
+@dataclass(frozen=True)
+class Version:
+    """One record on the subject's consent key, as the workers judge it. `consent` is None for a
+    tombstone, an undecodable record and one IGNORED: that body is another subject's, never shown."""
+
+    standing: Standing
+    consent: ConsentRecord | None = None
+    reason: Reason | None = None  # why VOID or IGNORED (the reason the workers audit it with)
+
+
+def judge(tenant: str, key: str, value: bytes | None, timestamp_ms: int, skew: timedelta) -> Version:
+    """One record of `tenant`'s consent topic keyed `key`, judged as GatewayState.apply_consent
+    judges it (its own checks: key_refusal, consent_key, ahead_of_broker), so the CLI acts on what
+    the workers hold, never on a body they refuse (tests/unit/cli/test_consent_commands.py holds
+    the two to the same outcome)."""
+    if (refused := key_refusal(tenant, key)) is not None:
+        return Version(Standing.IGNORED, reason=refused)
+    if value is None:
+        return Version(Standing.DELETED)
+    try:
+        consent = default_codec().decode(value, ConsentRecord)
+    except DecodeError as exc:
+        return Version(Standing.VOID, reason=Reason.undecodable(exc.code))
+    if consent_key(consent.tenant_id, consent.subject_id) != key:
+        return Version(Standing.IGNORED, reason=Reason.KEY_MISMATCH)  # as the agent audits it (Context.keyed_by)
+    if ahead_of_broker(timestamp_ms, skew, consent.granted_at, consent.withdrawn_at):
+        return Version(Standing.VOID, consent, Reason.TIME_IN_FUTURE)
+    return Version(Standing.APPLIED, consent)
+
+
+def current(versions: list[Version]) -> ConsentRecord | None:
+    """The version the workers hold as current (ConsentLedger): the latest applied one, unless a
+    deletion or a void version came after it; an ignored record changes nothing."""
+    held: ConsentRecord | None = None
+    for version in versions:
+        if version.standing is not Standing.IGNORED:
+            held = version.consent if version.standing is Standing.APPLIED else None
+    return held
+
+
+def last_grant(versions: list[Version]) -> ConsentRecord | None:
+    """The latest grant the workers applied that no withdrawal or deletion ended since; a void
+    version after it does not end it (the subject's withdrawal must still reach the workers)."""
+    grant: ConsentRecord | None = None
+    for version in versions:
+        if version.standing is Standing.DELETED:
+            grant = None
+        elif version.standing is Standing.APPLIED and version.consent is not None:
+            grant = version.consent if version.consent.status is ConsentStatus.GRANTED else None
+    return grant
+
+
+def by_key(settings: Settings, tenant: str, records: Records) -> dict[str, list[Version]]:
+    """Every key's records on `tenant`'s consent topic, judged, in log order (one key, one partition)."""
+    skew = timedelta(milliseconds=settings.clock_skew_ms)
+    found: dict[str, list[Version]] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        if record.key is not None:
+            key = record.key.decode("utf-8", "replace")
+            found.setdefault(key, []).append(judge(tenant, key, record.value, record.timestamp, skew))
+    return found
+
+
+def consent_versions(settings: Settings, tenant: str, subject: str, command: str = "consent show") -> list[Version]:
+    """Every record on the subject's key of the tenant's consent topic, oldest first, judged."""
     records = read(settings, TopicNames(settings.topic_prefix).consent(tenant), command, Role.GATEWAY)
-    codec = default_codec()
-    versions: list[ConsentRecord | None] = []
-    for record in sorted((r for r in records if r.key == key), key=lambda r: r.offset):
-        if record.value is None:
-            versions.append(None)
-            continue
-        try:
-            versions.append(codec.decode(record.value, ConsentRecord))
-        except DecodeError:
-            continue  # not ours to show; the gateway dead-letters it
-    return versions
+    key = consent_key(tenant, subject)
+    return by_key(settings, tenant, [r for r in records if r.key == key.encode()]).get(key, [])
+
+
+def shown(version: Version) -> dict[str, Any]:
+    """A version as `show` and `subject export` give it. One the workers do not hold has the
+    status DELETED, VOID or IGNORED (and a reason; a body dated ahead keeps the status it claimed as
+    claimed_status); an ignored record's body (another subject's) is left out."""
+    row: dict[str, Any] = {"status": version.standing.value}
+    if version.consent is not None:
+        row = version.consent.model_dump(mode="json")
+        if version.standing is not Standing.APPLIED:
+            row["claimed_status"], row["status"] = row["status"], version.standing.value
+    if version.reason is not None:
+        row["reason"] = version.reason.value
+    return row
 
 
 def _send(settings: Settings, record: ConsentRecord, command: str, role: Role) -> None:
@@ -105,12 +184,23 @@ def grant(
 def withdraw(tenant: Tenant, subject: Subject) -> None:
     """Withdraw the current consent: the gateway erases the enrollment and notifies the tenant at once."""
     settings = load_settings()
-    versions = consent_versions(settings, _tenant(tenant), subject, "consent withdraw")
-    current = versions[-1] if versions else None
-    if current is None or current.status is ConsentStatus.WITHDRAWN:
+    tenant = _tenant(tenant)
+    versions = consent_versions(settings, tenant, subject, "consent withdraw")
+    grant = last_grant(versions)  # what the workers applied: never a body they refuse
+    if grant is None:
         errors.print(f"[red]no granted consent recorded for {tenant}/{subject}[/red]")
         raise typer.Exit(Exit.FINDING)
-    _send(settings, withdrawal(current, datetime.now(UTC)), "consent withdraw", Role.GATEWAY)
+    if current(versions) is None:  # a void version since: no consent in force, the enrollment still held
+        errors.print(
+            f"[yellow]the latest consent version of {tenant}/{subject} is void: withdrawing the last grant[/yellow]"
+        )
+    record = withdrawal(grant, datetime.now(UTC))
+    # The gateway's principal may write every tenant's topic, and the SDK picks topic and key
+    # from the body: send nothing but this tenant's and subject's withdrawal, whatever was read.
+    if (record.tenant_id, record.subject_id) != (tenant, subject):
+        errors.print(f"[red]refused: the withdrawal built does not name {tenant}/{subject}[/red]")
+        raise typer.Exit(Exit.FINDING)
+    _send(settings, record, "consent withdraw", Role.GATEWAY)
     console.print(f"consent withdrawn: {tenant}/{subject}")
 
 
@@ -125,7 +215,8 @@ def show(
     out: Annotated[Path | None, out_option()] = None,
     as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Deprecated: --format json.")] = False,
 ) -> None:
-    """The consent versions on the topic for one subject, oldest first."""
+    """The consent versions on the topic for one subject, oldest first; those the gateway does not
+    hold (VOID: undecodable or dated ahead of the broker; IGNORED: naming another subject) are marked."""
     if as_json:
         deprecated("--json", "--format json")
         format = Format.JSON
@@ -134,15 +225,16 @@ def show(
     if not versions:
         errors.print(f"no consent recorded for {tenant}/{subject}")
         raise typer.Exit(Exit.FINDING)
-    rows = [v.model_dump(mode="json") if v is not None else {"status": "DELETED"} for v in versions]
+    rows = [shown(v) for v in versions]  # versions the workers do not hold are marked, not hidden
 
     def tables() -> list[Table]:
         table = Table(title=f"consent of {tenant}/{subject}")
         for column in ("status", "purposes", "recipients", "separate", "method", "notice", "granted", "expires"):
             table.add_column(column)
         for row in rows:
+            status = " ".join(str(row[k]) for k in ("status", "reason", "claimed_status") if k in row)
             table.add_row(
-                row["status"], ", ".join(row.get("purposes", [])), ", ".join(row.get("recipients", [])),
+                status, ", ".join(row.get("purposes", [])), ", ".join(row.get("recipients", [])),
                 str(row.get("separate", "")), str(row.get("method", "")), str(row.get("notice_version", "")),
                 str(row.get("withdrawn_at") or row.get("granted_at", "")), str(row.get("expires_at") or ""),
             )  # fmt: skip

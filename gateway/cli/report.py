@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from gateway.cli.access import Role, read
+from gateway.cli.consent import by_key, current
 from gateway.cli.console import errors, load_settings
 from gateway.cli.output import Exit, Format, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import DecodeError, default_codec
@@ -80,8 +81,10 @@ def processing(
     for one in sorted({*settings.tenants, *policies, *wanted}):  # each tenant's own topics, its records only
         found = _decoded(latest(read(settings, names.cameras(one), COMMAND, Role.GATEWAY)).values(), CameraRegistration)
         cameras += [c for c in found if c.tenant_id == one]
-        given = _decoded(latest(read(settings, names.consent(one), COMMAND, Role.GATEWAY)).values(), ConsentRecord)
-        consents += [c for c in given if c.tenant_id == one]
+        # Each subject's consent as the workers hold it: a record naming another tenant or subject
+        # than its key changes nothing, a void one leaves none in force (cli.consent.judge).
+        given = by_key(settings, one, read(settings, names.consent(one), COMMAND, Role.GATEWAY))
+        consents += [c for c in map(current, given.values()) if c is not None]
     enrolled: dict[str, int] = {}
     for key in latest(read(settings, names.enrolled, COMMAND, Role.GATEWAY)):
         owner = key.decode(errors="replace").split("/", 1)[0]

@@ -14,7 +14,7 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from gateway.cli.access import Role, read
-from gateway.cli.consent import consent_versions
+from gateway.cli.consent import consent_versions, current, shown
 from gateway.cli.console import errors, load_settings
 from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import default_codec
@@ -25,6 +25,8 @@ from gateway.core.subject_access import SubjectReport, subject_report
 from gateway.shell.runtime import StartupError, build_runtime
 
 app = typer.Typer(help="A data subject's right of access.", no_args_is_help=True)
+
+WITHHELD = "names a served tenant"  # why an own id `<tenant>/<id>` gets no former pseudonym
 
 
 @app.command(epilog=exit_codes(None) + " Role: gateway (platform operator).")
@@ -49,7 +51,8 @@ def export(
     names = TopicNames(settings.topic_prefix)
     command = "subject export"
     key = consent_key(tenant, subject).encode()
-    enrolled = [r for r in read(settings, names.enrolled, command, Role.GATEWAY) if r.key == key]
+    everyone = read(settings, names.enrolled, command, Role.GATEWAY)
+    enrolled = [r for r in everyone if r.key == key]
     codec = default_codec()
     latest = max(enrolled, key=lambda r: r.offset).value if enrolled else None
     kept = decode_enrolled(codec, latest) if latest is not None else None
@@ -58,16 +61,41 @@ def export(
         for r in read(settings, names.audit, command, Role.GATEWAY)
         if isinstance(a := codec.decode_any(r.value or b""), AuditRecord)
     ]
+    versions = consent_versions(settings, tenant, subject, command)
     report = subject_report(
-        tenant, subject, consent_versions(settings, tenant, subject, command), kept, audits,
-        state.tenant_pseudonym(tenant, subject), state.regulator_pseudonym(tenant, subject),
+        tenant, subject, [], kept, audits, state.tenant_pseudonym(tenant, subject),
+        state.regulator_pseudonym(tenant, subject),
     )  # fmt: skip
-    report.former_tenant_pseudonym = state.former_tenant_pseudonym(tenant, subject)
-    emit(format, report.as_dict(), lambda: _tables(report, tenant, subject, names), out)
+    # Read as the workers read the consent topic: versions they do not hold are marked, and an
+    # ignored record's body (another person's) is left out; the subject is named once, above.
+    report.consent_history = [
+        {k: v for k, v in shown(version).items() if k not in ("tenant_id", "subject_id")} for version in versions
+    ]
+    in_force = current(versions)
+    # For an own id `<sender>/<id>` the former pseudonym is what this tenant, had it received
+    # <sender>'s subject <id>, calls that subject: given for a served <sender>, it would confirm a
+    # guess of that tenant's subject ids. Served: configured, with keys or a policy, holding
+    # enrollments, or named in the audit (an offboarded tenant's decisions stay there).
+    served = {
+        *settings.tenants, *state.keyring.tenants, *state.policies, *(a.tenant_id for a in audits),
+        *((r.key or b"").decode("utf-8", "replace").split("/", 1)[0] for r in everyone),
+    }  # fmt: skip
+    sender, slash, _ = subject.partition("/")
+    withheld = bool(slash) and sender != tenant and sender in served  # a tenant shares with no one but others
+    data = report.as_dict()
+    if withheld:
+        data["former_tenant_pseudonym_withheld"] = WITHHELD
+    else:
+        report.former_tenant_pseudonym = data["former_tenant_pseudonym"] = state.former_tenant_pseudonym(
+            tenant, subject
+        )
+    now = in_force.status.value if in_force is not None else "none"
+    emit(format, data, lambda: _tables(report, tenant, subject, names, now, withheld), out)
 
 
-def _tables(report: SubjectReport, tenant: str, subject: str, names: TopicNames) -> list[RenderableType]:
-    current = report.consent_history[-1]["status"] if report.consent_history else "none"
+def _tables(
+    report: SubjectReport, tenant: str, subject: str, names: TopicNames, now: str, withheld: bool
+) -> list[RenderableType]:
     held = report.enrollment
     table = Table(title="decisions about this person")
     table.add_column("decision")
@@ -76,8 +104,9 @@ def _tables(report: SubjectReport, tenant: str, subject: str, names: TopicNames)
         table.add_row(decision, str(count))
     return [
         f"[bold]{tenant}/{subject}[/bold]  pseudonym on {names.governed(tenant)}: {report.tenant_pseudonym}"
-        + (f" (up to 0.3.0: {report.former_tenant_pseudonym})" if report.former_tenant_pseudonym else ""),
-        f"consent versions: {len(report.consent_history)}; current: {current}",
+        + (f" (up to 0.3.0: {report.former_tenant_pseudonym})" if report.former_tenant_pseudonym else "")
+        + (f" (up to 0.3.0: withheld, {WITHHELD})" if withheld else ""),
+        f"consent versions: {len(report.consent_history)}; current: {now}",
         "enrollment: none held" if held is None else
         f"enrollment: protected {held.template_model} template, key version {held.key_version}, enrolled "
         f"{held.enrolled_at}; protected for: {', '.join(held.protected_for_recipients) or 'no recipient'}",

@@ -42,7 +42,8 @@ def test_a_recipient_cannot_name_its_own_subject_as_a_shared_one() -> None:
     shared = shared_pseudonym(KEY, 1, "partner", "acme", "alice-0042")
     own = tenant_pseudonym(KEY, 1, "partner", "acme/alice-0042")
     assert own != shared and own.startswith("o1-") and shared.startswith("t1-"), "a prefix of its own, so it shows"
-    # What 0.3.0 called it, for the tenant to find what it holds (facegate subject export).
+    # What 0.3.0 called it is the shared pseudonym itself: `facegate subject export` gives it only
+    # when "acme" is no tenant the gateway serves or served (tests/unit/cli/test_subject_export.py).
     assert former_tenant_pseudonym(KEY, 1, "partner", "acme/alice-0042") == shared
     assert former_tenant_pseudonym(KEY, 1, "partner", "alice-0042") is None
     # Unchanged where no confusion was possible: shared subjects, and own ids without a '/'.

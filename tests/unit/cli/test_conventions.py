@@ -105,7 +105,8 @@ def one_consent(monkeypatch: pytest.MonkeyPatch) -> None:
         tenant_id="acme", subject_id="s-1", status=ConsentStatus.GRANTED, purposes=[Purpose.ACCESS_CONTROL],
         separate=True, method=ConsentMethod.ELECTRONIC, notice_version="v1", granted_at=datetime.now(UTC),
     )  # fmt: skip
-    monkeypatch.setattr(gateway.cli.consent, "consent_versions", lambda *_: [record])
+    applied = gateway.cli.consent.Version(gateway.cli.consent.Standing.APPLIED, record)
+    monkeypatch.setattr(gateway.cli.consent, "consent_versions", lambda *_: [applied])
 
 
 def test_consent_show_formats_and_the_deprecated_json_flag(one_consent: None, tmp_path: Path) -> None:
