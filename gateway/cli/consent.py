@@ -10,9 +10,7 @@ operator runs them for the tenant, with the gateway's principal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,14 +20,13 @@ from rich.table import Table
 from gateway.cli.access import Role, read, run
 from gateway.cli.console import console, errors, load_settings
 from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, out_option
-from gateway.contract.codec import DecodeError, default_codec
+from gateway.contract.codec import default_codec
 from gateway.contract.models import ConsentRecord
 from gateway.contract.topics import TopicNames, check_tenant_id
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.consent import withdrawal
-from gateway.core.messages import ahead_of_broker
-from gateway.core.policy.reasons import Reason
-from gateway.core.state import consent_key, key_refusal
+from gateway.core.state import ConsentVersion as Version
+from gateway.core.state import Standing, consent_key, judge_consent
 from gateway.kafka.reading import Records
 from gateway.sdk.producer import FaceGateProducer
 from gateway.settings import Settings
@@ -46,45 +43,6 @@ def _tenant(tenant: str) -> str:
     except ValueError as exc:
         errors.print(f"[red]{exc}[/red]")
         raise typer.Exit(Exit.USAGE) from None
-
-
-class Standing(StrEnum):
-    """What the gateway's workers make of one record on a subject's consent key."""
-
-    APPLIED = "APPLIED"  # a version of the consent the workers hold
-    DELETED = "DELETED"  # a tombstone: the tenant deleted the consent (no consent from then on)
-    VOID = "VOID"  # undecodable or dated ahead of the broker: no consent from then on (fail closed)
-    IGNORED = "IGNORED"  # its body speaks for another tenant or subject than its key: changes nothing
-
-
-@dataclass(frozen=True)
-class Version:
-    """One record on the subject's consent key, as the workers judge it. `consent` is None for a
-    tombstone, an undecodable record and one IGNORED: that body is another subject's, never shown."""
-
-    standing: Standing
-    consent: ConsentRecord | None = None
-    reason: Reason | None = None  # why VOID or IGNORED (the reason the workers audit it with)
-
-
-def judge(tenant: str, key: str, value: bytes | None, timestamp_ms: int, skew: timedelta) -> Version:
-    """One record of `tenant`'s consent topic keyed `key`, judged as GatewayState.apply_consent
-    judges it (its own checks: key_refusal, consent_key, ahead_of_broker), so the CLI acts on what
-    the workers hold, never on a body they refuse (tests/unit/cli/test_consent_commands.py holds
-    the two to the same outcome)."""
-    if (refused := key_refusal(tenant, key)) is not None:
-        return Version(Standing.IGNORED, reason=refused)
-    if value is None:
-        return Version(Standing.DELETED)
-    try:
-        consent = default_codec().decode(value, ConsentRecord)
-    except DecodeError as exc:
-        return Version(Standing.VOID, reason=Reason.undecodable(exc.code))
-    if consent_key(consent.tenant_id, consent.subject_id) != key:
-        return Version(Standing.IGNORED, reason=Reason.KEY_MISMATCH)  # as the agent audits it (Context.keyed_by)
-    if ahead_of_broker(timestamp_ms, skew, consent.granted_at, consent.withdrawn_at):
-        return Version(Standing.VOID, consent, Reason.TIME_IN_FUTURE)
-    return Version(Standing.APPLIED, consent)
 
 
 def current(versions: list[Version]) -> ConsentRecord | None:
@@ -111,12 +69,13 @@ def last_grant(versions: list[Version]) -> ConsentRecord | None:
 
 def by_key(settings: Settings, tenant: str, records: Records) -> dict[str, list[Version]]:
     """Every key's records on `tenant`'s consent topic, judged, in log order (one key, one partition)."""
-    skew = timedelta(milliseconds=settings.clock_skew_ms)
+    skew, codec = timedelta(milliseconds=settings.clock_skew_ms), default_codec()
     found: dict[str, list[Version]] = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         if record.key is not None:
             key = record.key.decode("utf-8", "replace")
-            found.setdefault(key, []).append(judge(tenant, key, record.value, record.timestamp, skew))
+            judged = judge_consent(tenant, key, record.value, record.timestamp, skew, codec)
+            found.setdefault(key, []).append(judged)
     return found
 
 

@@ -82,7 +82,7 @@ def processing(
         found = _decoded(latest(read(settings, names.cameras(one), COMMAND, Role.GATEWAY)).values(), CameraRegistration)
         cameras += [c for c in found if c.tenant_id == one]
         # Each subject's consent as the workers hold it: a record naming another tenant or subject
-        # than its key changes nothing, a void one leaves none in force (cli.consent.judge).
+        # than its key changes nothing, a void one leaves none in force (state.judge_consent).
         given = by_key(settings, one, read(settings, names.consent(one), COMMAND, Role.GATEWAY))
         consents += [c for c in map(current, given.values()) if c is not None]
     enrolled: dict[str, int] = {}

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import TypeVar
 
 import numpy as np
@@ -53,6 +54,47 @@ def key_refusal(tenant_id: str, key: str) -> Reason | None:
     if not key_tenant or not subject or len(subject) > MAX_ID_LENGTH:
         return Reason.BAD_KEY
     return Reason.TENANT_MISMATCH if key_tenant != tenant_id else None
+
+
+class Standing(StrEnum):
+    """What the gateway makes of one record on a subject's consent key."""
+
+    APPLIED = "APPLIED"  # a version of the consent
+    DELETED = "DELETED"  # a tombstone: the tenant deleted the consent (no consent from then on)
+    VOID = "VOID"  # undecodable or dated ahead of the broker: no consent from then on (fail closed)
+    IGNORED = "IGNORED"  # its key or body speaks for another tenant or subject: changes nothing
+
+
+@dataclass(frozen=True)
+class ConsentVersion:
+    """One record on a consent topic as the gateway judges it. `consent` is None for a tombstone,
+    an undecodable record and one IGNORED (that body is another subject's: never shown)."""
+
+    standing: Standing
+    consent: ConsentRecord | None = None
+    reason: Reason | None = None  # why VOID or IGNORED: the reason the lifecycle agent audits it with
+
+
+def judge_consent(
+    tenant_id: str, key: str, value: bytes | None, timestamp_ms: int, skew: timedelta, codec: Codec
+) -> ConsentVersion:
+    """One record of `tenant_id`'s consent topic: what the feeds apply (`GatewayState.apply_consent`)
+    and what the CLI shows and acts on, one judgement for both. A record that does not decode, or
+    dated ahead of the broker (the agent rejects both, so nothing may rely on it once its date
+    comes), may have been a withdrawal: it voids the consent until a valid version follows."""
+    if (refused := key_refusal(tenant_id, key)) is not None:
+        return ConsentVersion(Standing.IGNORED, reason=refused)
+    if value is None:
+        return ConsentVersion(Standing.DELETED)
+    try:
+        consent = codec.decode(value, ConsentRecord)
+    except DecodeError as exc:
+        return ConsentVersion(Standing.VOID, reason=Reason.undecodable(exc.code))
+    if consent_key(consent.tenant_id, consent.subject_id) != key:
+        return ConsentVersion(Standing.IGNORED, reason=Reason.KEY_MISMATCH)  # as the agent audits it
+    if ahead_of_broker(timestamp_ms, skew, consent.granted_at, consent.withdrawn_at):
+        return ConsentVersion(Standing.VOID, consent, Reason.TIME_IN_FUTURE)
+    return ConsentVersion(Standing.APPLIED, consent)
 
 
 def camera_refusal(camera: CameraRegistration, tenant_id: str, key: str) -> Reason | None:
@@ -233,25 +275,13 @@ class GatewayState:
         self, tenant_id: str, key: str, value: bytes | None, partition: int = 0, offset: int | None = None,
         timestamp_ms: int = 0,
     ) -> None:  # fmt: skip
-        if key_refusal(tenant_id, key) is not None:
-            self.ignored_records += 1
-            return
-        if value is None:  # the tenant deleted the consent
-            self.consents.record(key, None, offset)
-            return
-        # A record that does not decode, or dated ahead of the broker (the agent rejects both, so
-        # nothing may rely on it once its date comes), may have been a withdrawal: it voids the
-        # consent (fail closed) until a valid version follows.
-        consent = self._decode(value, ConsentRecord)  # counts one that does not decode
-        if consent is None:
+        version = judge_consent(tenant_id, key, value, timestamp_ms, self.clock_skew, self.codec)
+        if version.standing in (Standing.IGNORED, Standing.VOID):
+            self.ignored_records += 1  # the lifecycle agent rejects and audits it
+        if version.standing is Standing.VOID:
             self.consents.void(key, offset)
-        elif consent_key(consent.tenant_id, consent.subject_id) != key:
-            self.ignored_records += 1  # speaks for another tenant or subject: changes nothing (the agent rejects it)
-        elif ahead_of_broker(timestamp_ms, self.clock_skew, consent.granted_at, consent.withdrawn_at):
-            self.ignored_records += 1
-            self.consents.void(key, offset)
-        else:
-            self.consents.record(key, consent, offset)
+        elif version.standing is not Standing.IGNORED:
+            self.consents.record(key, version.consent, offset)
 
     def apply_withdrawal(
         self, key: str, value: bytes | None, partition: int = 0, offset: int | None = None, timestamp_ms: int = 0

@@ -21,6 +21,7 @@ from gateway.cli import app
 from gateway.cli.output import Exit
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
+from gateway.core.state import ConsentVersion, Standing
 from tests.support.cli import command_paths
 
 ROLES = "gateway: User:gw\nvendors: {lumen: User:v}\ntenants: {acme: User:acme}\nregulators: [User:reg]\n"
@@ -105,7 +106,7 @@ def one_consent(monkeypatch: pytest.MonkeyPatch) -> None:
         tenant_id="acme", subject_id="s-1", status=ConsentStatus.GRANTED, purposes=[Purpose.ACCESS_CONTROL],
         separate=True, method=ConsentMethod.ELECTRONIC, notice_version="v1", granted_at=datetime.now(UTC),
     )  # fmt: skip
-    applied = gateway.cli.consent.Version(gateway.cli.consent.Standing.APPLIED, record)
+    applied = ConsentVersion(Standing.APPLIED, record)
     monkeypatch.setattr(gateway.cli.consent, "consent_versions", lambda *_: [applied])
 
 
