@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.core.biometrics.embeddings import Vectors
-from gateway.core.biometrics.protection import DEFAULT_SCHEME, Protector, Scheme, all_pairs_agreement
+from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
+from gateway.core.biometrics.protection import DEFAULT_SCHEME, Protector, Scheme, all_pairs_agreement, centre
 from gateway.core.biometrics.synthetic import Population, SyntheticModel
 from gateway.errors import FaceGateError
 
@@ -82,6 +82,14 @@ class Calibration(BaseModel):
     @property
     def mean_vector(self) -> Vectors:
         return np.asarray(self.mean, dtype=np.float32)
+
+    def template(self, data: bytes) -> Vectors:
+        """One raw template of this model, checked: TemplateError (never quoting values) for one
+        of the wrong size, not finite, zero, of an impossible norm, or at the population mean."""
+        vector = from_bytes(data, self.dim)
+        if centre(vector, self.mean_vector)[1][0]:
+            raise TemplateError("template is out of range or at the model's population mean")
+        return vector
 
     def protector(self, key: bytes, version: int) -> Protector:
         return Protector(key, version, self.template_model, self.mean_vector, self.scheme)
