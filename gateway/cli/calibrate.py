@@ -48,6 +48,9 @@ def calibrate_command(
             if embeddings is None or model is None:
                 errors.print("[red]give --embeddings and --model, or --synthetic[/red]")
                 raise typer.Exit(Exit.USAGE)
+            if not 0 < far < 1:  # 0 would ask for infinitely many impostor pairs
+                errors.print(f"[red]--far must lie between 0 and 1 (exclusive), not {far:g}[/red]")
+                raise typer.Exit(Exit.USAGE)
             with np.load(embeddings) as data:
                 masked = data.get("masked")
                 result = calibrate(

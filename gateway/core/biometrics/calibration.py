@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
 from gateway.core.biometrics.protection import DEFAULT_SCHEME, Protector, Scheme, all_pairs_agreement, centre
@@ -60,9 +61,29 @@ class Calibration(BaseModel):
     source: str = ""
 
     @model_validator(mode="after")
-    def _mean_has_dim(self) -> Calibration:
+    def _usable(self) -> Calibration:
+        """Refuse at start-up what would otherwise fail, or match strangers, at every capture."""
         if len(self.mean) != self.dim:
             raise ValueError(f"mean has {len(self.mean)} values, dim is {self.dim}")
+        with np.errstate(over="ignore"):
+            if not np.isfinite(self.mean_vector).all():  # NaN, inf, or beyond float32 centres to a zero code
+                raise ValueError("mean holds values that are not finite float32 numbers")
+        try:
+            chance = 1 / Scheme(self.hashes, self.q).q  # two strangers' codes agree on 1/q of the hashes
+        except ValueError as exc:
+            raise ValueError(f"hashes {self.hashes}, q {self.q}: {exc}") from None
+        levels: list[tuple[float, Thresholds]] = [(self.far_target, self.thresholds)]
+        levels += [(s.far, s) for s in self.stricter]
+        for far, level in levels:
+            if not (chance < level.clean <= 1 and chance < level.masked <= 1):
+                raise ValueError(
+                    f"thresholds at FAR {far:g} must lie above chance agreement ({chance:g}) and at most 1"
+                )
+        for (far, looser), (stricter_far, level) in pairwise(levels):
+            if not stricter_far < far:
+                raise ValueError(f"stricter level FAR {stricter_far:g} must be below {far:g} (loosest first)")
+            if level.clean < looser.clean or level.masked < looser.masked:
+                raise ValueError(f"stricter level at FAR {stricter_far:g} has a looser threshold than FAR {far:g}")
         return self
 
     @property
@@ -171,10 +192,23 @@ def calibrate(
     m = np.zeros(len(x), dtype=bool) if masked is None else np.asarray(masked, dtype=bool)
     if x.ndim != 2 or len(x) != len(y) or len(m) != len(x):
         raise CalibrationError("embeddings, labels and masked flags must describe the same rows")
+    if not 0 < far < 1:
+        raise CalibrationError(f"the false-accept rate must lie between 0 and 1, not {far:g}")
+    broken = np.flatnonzero(~np.isfinite(x).all(axis=1)) if x.ndim == 2 else np.array([0])
+    if len(broken):  # a failed detection, often: it would make the mean NaN and every code zero
+        raise CalibrationError(
+            f"{len(broken)} embedding rows hold NaN or infinite values (the first: row {broken[0]}); drop them"
+        )
     clean = np.flatnonzero(~m)
     if len(np.unique(y[clean])) < 2:
         raise CalibrationError("need clean embeddings of at least two different people")
     mean = x[clean].mean(axis=0)
+    unusable = np.flatnonzero(centre(x, mean)[1])
+    if len(unusable):
+        raise CalibrationError(
+            f"{len(unusable)} embedding rows are zero, of an impossible norm or at the population mean "
+            f"(the first: row {unusable[0]}); drop them"
+        )
     order = np.random.default_rng(0).permutation(clean)
     half = min(len(order) // 2, max_rows)
     probes, gallery = order[:half], order[half : 2 * half]
@@ -204,19 +238,23 @@ def calibrate(
         masked_at = threshold_for_far(samples["masked"], level) if "masked" in samples else clean_at
         stricter.append(StricterThresholds(far=level, clean=clean_at, masked=masked_at))
         level = float(f"{level / 10:.0e}")
-    return Calibration(
-        template_model=template_model,
-        dim=x.shape[1],
-        mean=[float(v) for v in mean],
-        hashes=scheme.hashes,
-        q=scheme.q,
-        far_target=far,
-        # Without masked samples the clean threshold stands in; the policy may still strip masks.
-        thresholds=Thresholds(clean=thresholds["clean"], masked=thresholds.get("masked", thresholds["clean"])),
-        stricter=stricter,
-        impostor_pairs=pairs,
-        source=source,
-    )
+    try:
+        return Calibration(
+            template_model=template_model,
+            dim=x.shape[1],
+            mean=[float(v) for v in mean],
+            hashes=scheme.hashes,
+            q=scheme.q,
+            far_target=far,
+            # Without masked samples the clean threshold stands in; the policy may still strip masks.
+            thresholds=Thresholds(clean=thresholds["clean"], masked=thresholds.get("masked", thresholds["clean"])),
+            stricter=stricter,
+            impostor_pairs=pairs,
+            source=source,
+        )
+    except ValidationError as exc:  # never written: a worker would refuse the file at start-up
+        problems = "; ".join(str(e["msg"]) for e in exc.errors(include_url=False))
+        raise CalibrationError(f"the measured calibration is not usable: {problems}") from None
 
 
 def calibrate_synthetic(model: SyntheticModel, people: int = 6000, seed: int = 7) -> Calibration:
