@@ -127,11 +127,23 @@ class Calibration(BaseModel):
     def protector(self, key: bytes, version: int) -> Protector:
         return Protector(key, version, self.template_model, self.mean_vector, self.scheme)
 
+    @property
+    def strictest_far(self) -> float:
+        """The lowest per-comparison false-accept rate a threshold was measured for."""
+        return self.stricter[-1].far if self.stricter else self.far_target
+
+    def measured_gallery(self, far_target: float) -> int:
+        """The most enrolled subjects a 1:N search can hold and still meet `far_target` per probe
+        with a measured threshold (far_target / n no lower than the strictest measured rate)."""
+        return max(1, int(far_target / self.strictest_far * (1 + 1e-9)))  # 1e-4 / 1e-6 is 99.99...
+
     def threshold(self, masked: bool, far: float | None = None) -> float:
         """Threshold for a per-comparison false-accept rate (default: the calibrated target).
 
         1:N search over n subjects compares each probe n times, so identification asks for
-        far_target / n here. Below the lowest measured rate the strictest measured one is used.
+        far_target / n here. Below the lowest measured rate the strictest measured threshold is
+        used, not extrapolated: past measured_gallery(far_target) subjects a stranger's chance of
+        being taken for someone grows about in proportion to the gallery.
         """
         chosen: Thresholds = self.thresholds
         if far is not None and far < self.far_target:
