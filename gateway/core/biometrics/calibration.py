@@ -19,19 +19,11 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
-from gateway.core.biometrics.protection import (
-    DEFAULT_SCHEME,
-    Protector,
-    Scheme,
-    all_pairs_agreement,
-    centre,
-    unit_length,
-)
+from gateway.core.biometrics.protection import DEFAULT_SCHEME, Protector, Scheme, all_pairs_agreement, centre
 from gateway.core.biometrics.synthetic import Population, SyntheticModel
 from gateway.errors import FaceGateError
 
 DEFAULT_FAR = 1e-4
-MEAN_NORM_SLACK = 1e-3  # float32 rounding of a mean of unit-length rows
 
 
 class CalibrationError(FaceGateError, ValueError):
@@ -76,10 +68,6 @@ class Calibration(BaseModel):
         with np.errstate(over="ignore"):
             if not np.isfinite(self.mean_vector).all():  # NaN, inf, or beyond float32 centres to a zero code
                 raise ValueError("mean holds values that are not finite float32 numbers")
-        if np.linalg.norm(self.mean_vector.astype(np.float64)) > 1 + MEAN_NORM_SLACK:
-            # Templates are centred at unit length: a longer mean would centre every one to about
-            # -mean, one code for all (a calibration made before templates were scaled to unit length).
-            raise ValueError("mean is longer than 1, so not a mean of unit-length embeddings: recalibrate")
         try:
             chance = 1 / Scheme(self.hashes, self.q).q  # two strangers' codes agree on 1/q of the hashes
         except ValueError as exc:
@@ -226,8 +214,7 @@ def calibrate(
     clean = np.flatnonzero(~m)
     if len(np.unique(y[clean])) < 2:
         raise CalibrationError("need clean embeddings of at least two different people")
-    # The mean of unit-length rows, as protection centres them (already unit rows: bit for bit).
-    mean = unit_length(x[clean]).mean(axis=0)
+    mean = x[clean].mean(axis=0)
     unusable = np.flatnonzero(centre(x, mean)[1])
     if len(unusable):
         raise CalibrationError(

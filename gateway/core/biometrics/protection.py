@@ -1,8 +1,7 @@
 """Cancelable templates: Index-of-Max hashing with Gaussian random projections (Jin et al., TIFS 2018).
 
-Each of `hashes` hash functions projects the embedding (scaled to unit length, centred on the
-model's calibrated mean, normalised again) onto `q` keyed Gaussian directions and keeps only the
-index of the largest projection. The projections are
+Each of `hashes` hash functions projects the centred, normalised embedding onto `q` keyed
+Gaussian directions and keeps only the index of the largest projection. The projections are
 derived from the tenant's protection key and key version, so two tenants' templates of one
 person are unrelated, and rotating the key revokes a leaked set. Only ranks survive, never
 magnitudes: without the key the transform cannot be inverted.
@@ -31,7 +30,7 @@ Codes = npt.NDArray[np.uint8]
 # No face model emits a template whose norm is outside this; a float32 vector read in the wrong
 # byte order mostly is (its norm overflows float32 and would centre to a zero vector).
 RAW_NORM_RANGE = (1e-6, 1e6)
-# A unit-length template this close to the population mean has no direction of its
+# A template this close to the population mean (relative to its own norm) has no direction of its
 # own: it would protect to an all-zero or rounding-noise code that agrees with every other such
 # template, so every such capture would match one enrolled subject. A face sits ~0.4-1 away.
 MIN_CENTRED_NORM = 1e-3
@@ -83,31 +82,14 @@ def _projections(seed: int, dim: int, hashes: int, q: int) -> npt.NDArray[np.flo
     return rng.standard_normal((rows, dim), dtype=np.float32)
 
 
-# A row whose norm is this close to 1 is taken as already unit length and left bit for bit: the
-# codes of normalised models (every shipped one), and so their enrolled codes, do not move.
-UNIT_TOLERANCE = 1e-5
-
-
-def unit_length(embeddings: Vectors) -> Vectors:
-    """Rows scaled to unit length (rows of an impossible norm are left as they are). A model whose
-    output norm tracks capture quality would otherwise slide each capture along the common
-    component the centring removes; on the unit sphere only its direction counts."""
+def centre(embeddings: Vectors, mean: Vectors) -> tuple[Vectors, npt.NDArray[np.bool_]]:
+    """Centred, normalised rows of a batch of raw embeddings, and which rows are unusable (their
+    norm outside RAW_NORM_RANGE, or too close to the mean to have a direction)."""
     x = np.atleast_2d(embeddings).astype(np.float32)
     raw = np.linalg.norm(x.astype(np.float64), axis=1)  # float64: a huge float32 vector's norm is finite
-    scale = np.where(
-        (np.abs(raw - 1) <= UNIT_TOLERANCE) | (raw < RAW_NORM_RANGE[0]) | (raw > RAW_NORM_RANGE[1]), 1.0, raw
-    )
-    return np.asarray(x / scale[:, None], dtype=np.float32)
-
-
-def centre(embeddings: Vectors, mean: Vectors) -> tuple[Vectors, npt.NDArray[np.bool_]]:
-    """Unit-length, centred, normalised rows of a batch of raw embeddings, and which rows are
-    unusable (their raw norm outside RAW_NORM_RANGE, or too close to the mean to have a direction)."""
-    x = np.atleast_2d(embeddings).astype(np.float32)
-    raw = np.linalg.norm(x.astype(np.float64), axis=1)
-    centred = unit_length(x) - mean
+    centred = x - mean
     distance = np.linalg.norm(centred.astype(np.float64), axis=1)
-    usable = (raw >= RAW_NORM_RANGE[0]) & (raw <= RAW_NORM_RANGE[1]) & (distance >= MIN_CENTRED_NORM)
+    usable = (raw >= RAW_NORM_RANGE[0]) & (raw <= RAW_NORM_RANGE[1]) & (distance >= MIN_CENTRED_NORM * raw)
     with np.errstate(over="ignore", invalid="ignore"):  # unusable rows may overflow; they are refused
         return normalise(centred), ~usable
 

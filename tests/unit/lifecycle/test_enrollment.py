@@ -14,6 +14,7 @@ from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.records import audit_id
 from gateway.core.state import decode_enrolled
+from gateway.files.calibrations import shipped
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import apply, consent, enrollment, give, new_state, on, record
 
@@ -96,10 +97,10 @@ def test_malformed_enrollments_become_dead_letters_without_their_bytes() -> None
 
 def _degenerate_templates() -> list[bytes]:
     """A capture written big-endian (a Java SDK's default: its norm overflows float32) and one at
-    a norm no model emits (a byte-swapped small value): the first used to protect to the all-zero
-    code, the second to the code of minus the mean; either code shared by every such template."""
+    the model's population mean: both used to protect to the all-zero code."""
     face = np.full(512, 1 / np.sqrt(512), dtype=np.float32)  # its bytes swapped are finite, ~1e31
-    return [face.astype(">f4").tobytes(), to_bytes(face * np.float32(1e-8))]
+    mean = shipped()["synthetic-512"].mean_vector
+    return [face.astype(">f4").tobytes(), to_bytes(mean), to_bytes(mean * np.float32(1.00001))]
 
 
 @pytest.mark.parametrize("template", _degenerate_templates())

@@ -217,9 +217,9 @@ def test_a_template_of_the_wrong_shape_is_rejected() -> None:
 
 
 def test_a_template_that_would_protect_to_no_direction_is_rejected() -> None:
-    # Big-endian float32 (a Java SDK's default): finite, but its norm overflows float32; and a norm
-    # no model emits. Each used to protect to one code (all-zero; minus the mean) for all such.
-    for template in (VECTOR.astype(">f4").tobytes(), to_bytes(VECTOR * np.float32(1e-8))):
+    # Big-endian float32 (a Java SDK's default): finite, but its norm overflows float32; and the
+    # model's population mean itself. Both used to protect to one all-zero code matching everyone.
+    for template in (VECTOR.astype(">f4").tobytes(), to_bytes(CALIBRATION.mean_vector)):
         blocked(screened(capture(template=template)), Decision.REJECTED, "R08", "TEMPLATE_INVALID")
 
 
