@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
 
 import numpy as np
@@ -19,7 +20,14 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
-from gateway.core.biometrics.protection import DEFAULT_SCHEME, Protector, Scheme, all_pairs_agreement, centre
+from gateway.core.biometrics.protection import (
+    DEFAULT_SCHEME,
+    Protector,
+    Scheme,
+    all_pairs_agreement,
+    centre,
+    usable,
+)
 from gateway.core.biometrics.synthetic import Population, SyntheticModel
 from gateway.errors import FaceGateError
 
@@ -106,11 +114,16 @@ class Calibration(BaseModel):
 
     def template(self, data: bytes) -> Vectors:
         """One raw template of this model, checked: TemplateError (never quoting values) for one
-        of the wrong size, not finite, zero, of an impossible norm, or at the population mean."""
+        of the wrong size, not finite, zero, of an impossible norm, or at the population mean.
+        Two float64 products (~3 µs): every capture is checked so, before its batch is protected."""
         vector = from_bytes(data, self.dim)
-        if centre(vector, self.mean_vector)[1][0]:
+        if not usable(vector.astype(np.float64), self._mean64):
             raise TemplateError("template is out of range or at the model's population mean")
         return vector
+
+    @cached_property
+    def _mean64(self) -> npt.NDArray[np.float64]:
+        return np.asarray(self.mean, dtype=np.float64)
 
     def protector(self, key: bytes, version: int) -> Protector:
         return Protector(key, version, self.template_model, self.mean_vector, self.scheme)

@@ -82,6 +82,17 @@ def _projections(seed: int, dim: int, hashes: int, q: int) -> npt.NDArray[np.flo
     return rng.standard_normal((rows, dim), dtype=np.float32)
 
 
+def usable(x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64]) -> bool:
+    """Whether one raw template has a norm in RAW_NORM_RANGE and lies far enough from the mean,
+    relative to its norm, to have a direction. In float64, where no float32 template's squared
+    norm overflows or underflows (~3 µs a template)."""
+    raw = float(x @ x)
+    if not RAW_NORM_RANGE[0] ** 2 <= raw <= RAW_NORM_RANGE[1] ** 2:
+        return False
+    centred = x - mean
+    return float(centred @ centred) >= MIN_CENTRED_NORM**2 * raw
+
+
 def centre(embeddings: Vectors, mean: Vectors) -> tuple[Vectors, npt.NDArray[np.bool_]]:
     """Centred, normalised rows of a batch of raw embeddings, and which rows are unusable (their
     norm outside RAW_NORM_RANGE, or too close to the mean to have a direction)."""
@@ -110,9 +121,14 @@ class Protector:
     def protect(self, embeddings: Vectors) -> Codes:
         """Codes (n, code_bytes) for a batch of raw embeddings (n, dim); TemplateError if one has no
         usable direction (callers check each template first: Calibration.template)."""
-        centred, unusable = centre(embeddings, self.mean)
-        if unusable.any():
+        # Each template was checked on its way in (Calibration.template); here only what would
+        # make a code of no direction at all (cheap: the norms normalising computes anyway).
+        centred = np.atleast_2d(embeddings).astype(np.float32) - self.mean
+        with np.errstate(over="ignore"):  # once a batch: an overflowing norm is refused, not warned of
+            norms = np.linalg.norm(centred, axis=1, keepdims=True)
+        if not (np.isfinite(norms).all() and norms.all()):
             raise TemplateError("template is out of range or at the model's population mean")
+        centred = np.asarray(centred / norms, dtype=np.float32)
         projected = self._project(centred)
         if self.scheme.q == 2:
             bits = projected > 0
