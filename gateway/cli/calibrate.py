@@ -78,9 +78,16 @@ def calibrate_command(
         f"{result.thresholds.clean:.4f} / masked {result.thresholds.masked:.4f} at FAR {result.far_target:g} "
         f"from {result.impostor_pairs:,} impostor pairs -> {out}"
     )
-    # 1:N search asks for far / n per comparison; below the strictest measured rate it is not met.
+    # 1:N search asks for far / n per comparison; below the strictest measured rate it is extrapolated.
+    beyond = (
+        "larger galleries get extrapolated, stricter thresholds; measuring them (more labelled embeddings, a "
+        "larger --max-rows) costs fewer identifications"
+        if result.extrapolates
+        else "one level only: larger galleries meet no target; calibrate with more labelled embeddings and a "
+        "larger --max-rows"
+    )
     console.print(
         f"measured down to FAR {result.strictest_far:g} per comparison: a false-accept target of "
         f"{result.far_target:g} per capture holds up to {result.measured_gallery(result.far_target):,} "
-        "enrolled subjects in one tenant; for more, calibrate with more labelled embeddings and a larger --max-rows"
+        f"enrolled subjects in one tenant with measured thresholds; {beyond}"
     )

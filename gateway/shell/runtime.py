@@ -55,17 +55,27 @@ class Runtime:
 
 
 def _log_calibration_reach(models: dict[str, Calibration], policies: dict[str, EffectivePolicy]) -> None:
-    """Name, per model, the gallery size beyond which the strictest tenant's false-accept target is
-    no longer met: thresholds are measured, not extrapolated, below the calibration's lowest rate."""
+    """Name, per model, the gallery size up to which the strictest tenant's false-accept target is
+    met by measured thresholds, and what holds beyond it: thresholds extrapolated from the measured
+    levels (Calibration.threshold), or, with a single level measured, held there: then false
+    accepts grow with the gallery, a warning."""
     target = min((p.far_target for p in policies.values()), default=DEFAULT_FAR)
     for model, calibration in sorted(models.items()):
-        log.warning(
-            "calibration %s: thresholds measured down to a false-accept rate of %g per comparison, so a "
-            "false-accept target of %g per capture holds up to %d enrolled subjects of this model in one "
-            "tenant; beyond that false accepts grow with the gallery (calibrate with more labelled "
-            "embeddings, --max-rows, to measure stricter levels)",
-            model, calibration.strictest_far, target, calibration.measured_gallery(target),
-        )  # fmt: skip
+        measured = calibration.measured_gallery(target)
+        if calibration.extrapolates:
+            log.info(
+                "calibration %s: thresholds measured down to a false-accept rate of %g per comparison (a "
+                "target of %g per capture, up to %d enrolled subjects of this model in one tenant); stricter "
+                "ones for larger galleries are extrapolated",
+                model, calibration.strictest_far, target, measured,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "calibration %s: one threshold level measured (a false-accept rate of %g per comparison), so a "
+                "target of %g per capture holds up to %d enrolled subjects of this model in one tenant; beyond "
+                "that false accepts grow with the gallery (calibrate with more labelled embeddings, --max-rows)",
+                model, calibration.strictest_far, target, measured,
+            )  # fmt: skip
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -74,8 +74,9 @@ def test_start_up_names_the_gallery_beyond_which_each_models_target_is_not_met(
     # target of 1e-4 per capture holds up to 100 enrolled subjects; the worker says so at start-up.
     monkeypatch.delenv("FACEGATE_KEYRING", raising=False)
     monkeypatch.delenv("FACEGATE_KEYRING_FILE", raising=False)
-    with caplog.at_level(logging.WARNING, logger="facegate"):
+    with caplog.at_level(logging.INFO, logger="facegate"):
         build_runtime(Settings(cache_dir=tmp_path))
-    reach = [r.getMessage() for r in caplog.records if "enrolled subjects of this model" in r.getMessage()]
-    assert len(reach) == 2 and all("holds up to 100 enrolled" in line for line in reach)
-    assert any(line.startswith("calibration synthetic-512:") for line in reach)
+    reach = [r for r in caplog.records if "enrolled subjects of this model" in r.getMessage()]
+    assert len(reach) == 2 and all("up to 100 enrolled" in r.getMessage() for r in reach)
+    assert all("extrapolated" in r.getMessage() and r.levelno == logging.INFO for r in reach)
+    assert any(r.getMessage().startswith("calibration synthetic-512:") for r in reach)

@@ -10,10 +10,13 @@ not identified at all.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +35,7 @@ from gateway.core.biometrics.synthetic import Population, SyntheticModel
 from gateway.errors import FaceGateError
 
 DEFAULT_FAR = 1e-4
+_DERIVED = ("_mean64", "_steps")  # Calibration's cached properties
 
 
 class CalibrationError(FaceGateError, ValueError):
@@ -121,6 +125,13 @@ class Calibration(BaseModel):
             raise TemplateError("template is out of range or at the model's population mean")
         return vector
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Calibration:
+        """A copy, without what this one derived and cached from its fields (`update` may change them)."""
+        copied = super().model_copy(update=update, deep=deep)
+        for derived in _DERIVED:
+            copied.__dict__.pop(derived, None)
+        return copied
+
     @cached_property
     def _mean64(self) -> npt.NDArray[np.float64]:
         return np.asarray(self.mean, dtype=np.float64)
@@ -138,20 +149,47 @@ class Calibration(BaseModel):
         with a measured threshold (far_target / n no lower than the strictest measured rate)."""
         return max(1, int(far_target / self.strictest_far * (1 + 1e-9)))  # 1e-4 / 1e-6 is 99.99...
 
+    @property
+    def extrapolates(self) -> bool:
+        """Whether thresholds below the strictest measured rate can be extrapolated (two levels or more)."""
+        return bool(self.stricter) and max(self._steps) > 0
+
     def threshold(self, masked: bool, far: float | None = None) -> float:
         """Threshold for a per-comparison false-accept rate (default: the calibrated target).
 
         1:N search over n subjects compares each probe n times, so identification asks for
-        far_target / n here. Below the lowest measured rate the strictest measured threshold is
-        used, not extrapolated: past measured_gallery(far_target) subjects a stranger's chance of
-        being taken for someone grows about in proportion to the gallery.
+        far_target / n here: the measured level at or below that rate. Below the strictest
+        measured rate the threshold is extrapolated, never held: from the strictest level, as
+        many steps per decade of rate as the steepest measured step (impostor scores of random
+        projections fall off at least as fast as a Gaussian tail, whose steps shrink with each
+        decade, so this is stricter than the tail needs). Held at the strictest level, a
+        stranger's chance of being taken for someone grew with the gallery: at a million enrolled
+        (1e-10 per comparison) it was ~870 times the target.
         """
         chosen: Thresholds = self.thresholds
-        if far is not None and far < self.far_target:
-            candidates = [s for s in self.stricter if s.far <= far] or self.stricter[-1:]
-            if candidates:
-                chosen = max(candidates, key=lambda s: s.far)
-        return chosen.masked if masked else chosen.clean
+        if far is None or far >= self.far_target:
+            return chosen.masked if masked else chosen.clean
+        candidates = [s for s in self.stricter if s.far <= far]
+        if candidates:
+            chosen = max(candidates, key=lambda s: s.far)
+            return chosen.masked if masked else chosen.clean
+        strictest = self.stricter[-1] if self.stricter else self.thresholds
+        base = strictest.masked if masked else strictest.clean
+        step = self._steps[1 if masked else 0]
+        return min(1.0, base + step * math.log10(self.strictest_far / far))
+
+    @cached_property
+    def _steps(self) -> tuple[float, float]:
+        """The steepest rise of the clean and the masked threshold per decade of rate measured
+        (0 with one level measured: nothing to extrapolate from; the start-up log says so)."""
+        levels: list[tuple[float, Thresholds]] = [(self.far_target, self.thresholds)]
+        levels += [(s.far, s) for s in self.stricter]
+        clean = masked = 0.0
+        for (far, looser), (stricter_far, level) in pairwise(levels):
+            decades = math.log10(far / stricter_far)
+            clean = max(clean, (level.clean - looser.clean) / decades)
+            masked = max(masked, (level.masked - looser.masked) / decades)
+        return clean, masked
 
 
 def threshold_for_far(impostor_scores: npt.ArrayLike, far: float) -> float:
