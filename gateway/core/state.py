@@ -27,7 +27,6 @@ from gateway.contract.models import (
 )
 from gateway.core.anomaly import IdentificationRates
 from gateway.core.biometrics.calibration import Calibration
-from gateway.core.biometrics.embeddings import from_bytes
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
 from gateway.core.consent import ConsentHistory, ConsentLedger
@@ -360,7 +359,7 @@ class GatewayState:
         calibration = self.calibrations.get(template_model)
         if calibration is None:
             raise LookupError(f"template model {template_model!r} has no calibration")
-        vector = from_bytes(template, calibration.dim)
+        vector = calibration.template(template)
         protector = self.protector(tenant_id, calibration)
         code: Codes = protector.protect(vector)
         shared = []

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from gateway.core.biometrics.calibration import DEFAULT_FAR, Calibration
 from gateway.core.policy.pack import PolicyError
 from gateway.core.policy.tenant import EffectivePolicy
 from gateway.core.state import GatewayState
@@ -53,6 +54,30 @@ class Runtime:
         return None
 
 
+def _log_calibration_reach(models: dict[str, Calibration], policies: dict[str, EffectivePolicy]) -> None:
+    """Name, per model, the gallery size up to which the strictest tenant's false-accept target is
+    met by measured thresholds, and what holds beyond it: thresholds extrapolated from the measured
+    levels (Calibration.threshold), or, with a single level measured, held there: then false
+    accepts grow with the gallery, a warning."""
+    target = min((p.far_target for p in policies.values()), default=DEFAULT_FAR)
+    for model, calibration in sorted(models.items()):
+        measured = calibration.measured_gallery(target)
+        if calibration.extrapolates:
+            log.info(
+                "calibration %s: thresholds measured down to a false-accept rate of %g per comparison (a "
+                "target of %g per capture, up to %d enrolled subjects of this model in one tenant); stricter "
+                "ones for larger galleries are extrapolated",
+                model, calibration.strictest_far, target, measured,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "calibration %s: one threshold level measured (a false-accept rate of %g per comparison), so a "
+                "target of %g per capture holds up to %d enrolled subjects of this model in one tenant; beyond "
+                "that false accepts grow with the gallery (calibrate with more labelled embeddings, --max-rows)",
+                model, calibration.strictest_far, target, measured,
+            )  # fmt: skip
+
+
 def build_runtime(settings: Settings) -> Runtime:
     try:
         keyring = Keyring.from_environment()
@@ -61,6 +86,7 @@ def build_runtime(settings: Settings) -> Runtime:
     except (KeyringError, PolicyError, CalibrationFileError, OSError) as exc:
         raise StartupError(str(exc)) from None
 
+    _log_calibration_reach(models, policies)
     skew = timedelta(milliseconds=settings.clock_skew_ms)  # one bound for the feeds and the decisions
     if settings.env is Environment.PRODUCTION:
         missing = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,18 @@ def test_run_command_refuses_an_invalid_policy_naming_the_field(tmp_path: Path) 
         app, ["run"], env={"FACEGATE_ENV": "production", "FACEGATE_KEYRING": "", "FACEGATE_KEYRING_FILE": ""}
     )
     assert result.exit_code == 2 and "production start refused" in result.output
+
+
+def test_start_up_names_the_gallery_beyond_which_each_models_target_is_not_met(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Thresholds are measured down to FAR 1e-6 per comparison in the shipped calibrations, so a
+    # target of 1e-4 per capture holds up to 100 enrolled subjects; the worker says so at start-up.
+    monkeypatch.delenv("FACEGATE_KEYRING", raising=False)
+    monkeypatch.delenv("FACEGATE_KEYRING_FILE", raising=False)
+    with caplog.at_level(logging.INFO, logger="facegate"):
+        build_runtime(Settings(cache_dir=tmp_path))
+    reach = [r for r in caplog.records if "enrolled subjects of this model" in r.getMessage()]
+    assert len(reach) == 2 and all("up to 100 enrolled" in r.getMessage() for r in reach)
+    assert all("extrapolated" in r.getMessage() and r.levelno == logging.INFO for r in reach)
+    assert any(r.getMessage().startswith("calibration synthetic-512:") for r in reach)

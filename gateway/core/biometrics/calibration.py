@@ -10,19 +10,32 @@ not identified at all.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.core.biometrics.embeddings import Vectors
-from gateway.core.biometrics.protection import DEFAULT_SCHEME, Protector, Scheme, all_pairs_agreement
+from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
+from gateway.core.biometrics.protection import (
+    DEFAULT_SCHEME,
+    Protector,
+    Scheme,
+    all_pairs_agreement,
+    centre,
+    usable,
+)
 from gateway.core.biometrics.synthetic import Population, SyntheticModel
 from gateway.errors import FaceGateError
 
 DEFAULT_FAR = 1e-4
+_DERIVED = ("_mean64", "_steps")  # Calibration's cached properties
 
 
 class CalibrationError(FaceGateError, ValueError):
@@ -60,9 +73,29 @@ class Calibration(BaseModel):
     source: str = ""
 
     @model_validator(mode="after")
-    def _mean_has_dim(self) -> Calibration:
+    def _usable(self) -> Calibration:
+        """Refuse at start-up what would otherwise fail, or match strangers, at every capture."""
         if len(self.mean) != self.dim:
             raise ValueError(f"mean has {len(self.mean)} values, dim is {self.dim}")
+        with np.errstate(over="ignore"):
+            if not np.isfinite(self.mean_vector).all():  # NaN, inf, or beyond float32 centres to a zero code
+                raise ValueError("mean holds values that are not finite float32 numbers")
+        try:
+            chance = 1 / Scheme(self.hashes, self.q).q  # two strangers' codes agree on 1/q of the hashes
+        except ValueError as exc:
+            raise ValueError(f"hashes {self.hashes}, q {self.q}: {exc}") from None
+        levels: list[tuple[float, Thresholds]] = [(self.far_target, self.thresholds)]
+        levels += [(s.far, s) for s in self.stricter]
+        for far, level in levels:
+            if not (chance < level.clean <= 1 and chance < level.masked <= 1):
+                raise ValueError(
+                    f"thresholds at FAR {far:g} must lie above chance agreement ({chance:g}) and at most 1"
+                )
+        for (far, looser), (stricter_far, level) in pairwise(levels):
+            if not stricter_far < far:
+                raise ValueError(f"stricter level FAR {stricter_far:g} must be below {far:g} (loosest first)")
+            if level.clean < looser.clean or level.masked < looser.masked:
+                raise ValueError(f"stricter level at FAR {stricter_far:g} has a looser threshold than FAR {far:g}")
         return self
 
     @property
@@ -83,21 +116,80 @@ class Calibration(BaseModel):
     def mean_vector(self) -> Vectors:
         return np.asarray(self.mean, dtype=np.float32)
 
+    def template(self, data: bytes) -> Vectors:
+        """One raw template of this model, checked: TemplateError (never quoting values) for one
+        of the wrong size, not finite, zero, of an impossible norm, or at the population mean.
+        Two float64 products (~3 µs): every capture is checked so, before its batch is protected."""
+        vector = from_bytes(data, self.dim)
+        if not usable(vector.astype(np.float64), self._mean64):
+            raise TemplateError("template is out of range or at the model's population mean")
+        return vector
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Calibration:
+        """A copy, without what this one derived and cached from its fields (`update` may change them)."""
+        copied = super().model_copy(update=update, deep=deep)
+        for derived in _DERIVED:
+            copied.__dict__.pop(derived, None)
+        return copied
+
+    @cached_property
+    def _mean64(self) -> npt.NDArray[np.float64]:
+        return np.asarray(self.mean, dtype=np.float64)
+
     def protector(self, key: bytes, version: int) -> Protector:
         return Protector(key, version, self.template_model, self.mean_vector, self.scheme)
+
+    @property
+    def strictest_far(self) -> float:
+        """The lowest per-comparison false-accept rate a threshold was measured for."""
+        return self.stricter[-1].far if self.stricter else self.far_target
+
+    def measured_gallery(self, far_target: float) -> int:
+        """The most enrolled subjects a 1:N search can hold and still meet `far_target` per probe
+        with a measured threshold (far_target / n no lower than the strictest measured rate)."""
+        return max(1, int(far_target / self.strictest_far * (1 + 1e-9)))  # 1e-4 / 1e-6 is 99.99...
+
+    @property
+    def extrapolates(self) -> bool:
+        """Whether thresholds below the strictest measured rate can be extrapolated (two levels or more)."""
+        return bool(self.stricter) and max(self._steps) > 0
 
     def threshold(self, masked: bool, far: float | None = None) -> float:
         """Threshold for a per-comparison false-accept rate (default: the calibrated target).
 
         1:N search over n subjects compares each probe n times, so identification asks for
-        far_target / n here. Below the lowest measured rate the strictest measured one is used.
+        far_target / n here: the measured level at or below that rate. Below the strictest
+        measured rate the threshold is extrapolated, never held: from the strictest level, as
+        many steps per decade of rate as the steepest measured step (impostor scores of random
+        projections fall off at least as fast as a Gaussian tail, whose steps shrink with each
+        decade, so this is stricter than the tail needs). Held at the strictest level, a
+        stranger's chance of being taken for someone grew with the gallery: at a million enrolled
+        (1e-10 per comparison) it was ~870 times the target.
         """
         chosen: Thresholds = self.thresholds
-        if far is not None and far < self.far_target:
-            candidates = [s for s in self.stricter if s.far <= far] or self.stricter[-1:]
-            if candidates:
-                chosen = max(candidates, key=lambda s: s.far)
-        return chosen.masked if masked else chosen.clean
+        if far is None or far >= self.far_target:
+            return chosen.masked if masked else chosen.clean
+        candidates = [s for s in self.stricter if s.far <= far]
+        if candidates:
+            chosen = max(candidates, key=lambda s: s.far)
+            return chosen.masked if masked else chosen.clean
+        strictest = self.stricter[-1] if self.stricter else self.thresholds
+        base = strictest.masked if masked else strictest.clean
+        step = self._steps[1 if masked else 0]
+        return min(1.0, base + step * math.log10(self.strictest_far / far))
+
+    @cached_property
+    def _steps(self) -> tuple[float, float]:
+        """The steepest rise of the clean and the masked threshold per decade of rate measured
+        (0 with one level measured: nothing to extrapolate from; the start-up log says so)."""
+        levels: list[tuple[float, Thresholds]] = [(self.far_target, self.thresholds)]
+        levels += [(s.far, s) for s in self.stricter]
+        clean = masked = 0.0
+        for (far, looser), (stricter_far, level) in pairwise(levels):
+            decades = math.log10(far / stricter_far)
+            clean = max(clean, (level.clean - looser.clean) / decades)
+            masked = max(masked, (level.masked - looser.masked) / decades)
+        return clean, masked
 
 
 def threshold_for_far(impostor_scores: npt.ArrayLike, far: float) -> float:
@@ -163,10 +255,23 @@ def calibrate(
     m = np.zeros(len(x), dtype=bool) if masked is None else np.asarray(masked, dtype=bool)
     if x.ndim != 2 or len(x) != len(y) or len(m) != len(x):
         raise CalibrationError("embeddings, labels and masked flags must describe the same rows")
+    if not 0 < far < 1:
+        raise CalibrationError(f"the false-accept rate must lie between 0 and 1, not {far:g}")
+    broken = np.flatnonzero(~np.isfinite(x).all(axis=1)) if x.ndim == 2 else np.array([0])
+    if len(broken):  # a failed detection, often: it would make the mean NaN and every code zero
+        raise CalibrationError(
+            f"{len(broken)} embedding rows hold NaN or infinite values (the first: row {broken[0]}); drop them"
+        )
     clean = np.flatnonzero(~m)
     if len(np.unique(y[clean])) < 2:
         raise CalibrationError("need clean embeddings of at least two different people")
     mean = x[clean].mean(axis=0)
+    unusable = np.flatnonzero(centre(x, mean)[1])
+    if len(unusable):
+        raise CalibrationError(
+            f"{len(unusable)} embedding rows are zero, of an impossible norm or at the population mean "
+            f"(the first: row {unusable[0]}); drop them"
+        )
     order = np.random.default_rng(0).permutation(clean)
     half = min(len(order) // 2, max_rows)
     probes, gallery = order[:half], order[half : 2 * half]
@@ -196,19 +301,23 @@ def calibrate(
         masked_at = threshold_for_far(samples["masked"], level) if "masked" in samples else clean_at
         stricter.append(StricterThresholds(far=level, clean=clean_at, masked=masked_at))
         level = float(f"{level / 10:.0e}")
-    return Calibration(
-        template_model=template_model,
-        dim=x.shape[1],
-        mean=[float(v) for v in mean],
-        hashes=scheme.hashes,
-        q=scheme.q,
-        far_target=far,
-        # Without masked samples the clean threshold stands in; the policy may still strip masks.
-        thresholds=Thresholds(clean=thresholds["clean"], masked=thresholds.get("masked", thresholds["clean"])),
-        stricter=stricter,
-        impostor_pairs=pairs,
-        source=source,
-    )
+    try:
+        return Calibration(
+            template_model=template_model,
+            dim=x.shape[1],
+            mean=[float(v) for v in mean],
+            hashes=scheme.hashes,
+            q=scheme.q,
+            far_target=far,
+            # Without masked samples the clean threshold stands in; the policy may still strip masks.
+            thresholds=Thresholds(clean=thresholds["clean"], masked=thresholds.get("masked", thresholds["clean"])),
+            stricter=stricter,
+            impostor_pairs=pairs,
+            source=source,
+        )
+    except ValidationError as exc:  # never written: a worker would refuse the file at start-up
+        problems = "; ".join(str(e["msg"]) for e in exc.errors(include_url=False))
+        raise CalibrationError(f"the measured calibration is not usable: {problems}") from None
 
 
 def calibrate_synthetic(model: SyntheticModel, people: int = 6000, seed: int = 7) -> Calibration:

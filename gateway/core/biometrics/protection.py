@@ -23,9 +23,17 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from gateway.core.biometrics.embeddings import Vectors, normalise
+from gateway.core.biometrics.embeddings import TemplateError, Vectors, normalise
 
 Codes = npt.NDArray[np.uint8]
+
+# No face model emits a template whose norm is outside this; a float32 vector read in the wrong
+# byte order mostly is (its norm overflows float32 and would centre to a zero vector).
+RAW_NORM_RANGE = (1e-6, 1e6)
+# A template this close to the population mean (relative to its own norm) has no direction of its
+# own: it would protect to an all-zero or rounding-noise code that agrees with every other such
+# template, so every such capture would match one enrolled subject. A face sits ~0.4-1 away.
+MIN_CENTRED_NORM = 1e-3
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,29 @@ def _projections(seed: int, dim: int, hashes: int, q: int) -> npt.NDArray[np.flo
     return rng.standard_normal((rows, dim), dtype=np.float32)
 
 
+def usable(x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64]) -> bool:
+    """Whether one raw template has a norm in RAW_NORM_RANGE and lies far enough from the mean,
+    relative to its norm, to have a direction. In float64, where no float32 template's squared
+    norm overflows or underflows (~3 µs a template)."""
+    raw = float(x @ x)
+    if not RAW_NORM_RANGE[0] ** 2 <= raw <= RAW_NORM_RANGE[1] ** 2:
+        return False
+    centred = x - mean
+    return float(centred @ centred) >= MIN_CENTRED_NORM**2 * raw
+
+
+def centre(embeddings: Vectors, mean: Vectors) -> tuple[Vectors, npt.NDArray[np.bool_]]:
+    """Centred, normalised rows of a batch of raw embeddings, and which rows are unusable (their
+    norm outside RAW_NORM_RANGE, or too close to the mean to have a direction)."""
+    x = np.atleast_2d(embeddings).astype(np.float32)
+    raw = np.linalg.norm(x.astype(np.float64), axis=1)  # float64: a huge float32 vector's norm is finite
+    centred = x - mean
+    distance = np.linalg.norm(centred.astype(np.float64), axis=1)
+    usable = (raw >= RAW_NORM_RANGE[0]) & (raw <= RAW_NORM_RANGE[1]) & (distance >= MIN_CENTRED_NORM * raw)
+    with np.errstate(over="ignore", invalid="ignore"):  # unusable rows may overflow; they are refused
+        return normalise(centred), ~usable
+
+
 class Protector:
     """The keyed transform of one tenant key version for one template model."""
 
@@ -88,8 +119,16 @@ class Protector:
         return f"Protector(version={self.version}, scheme={self.scheme})"  # never the projections
 
     def protect(self, embeddings: Vectors) -> Codes:
-        """Codes (n, code_bytes) for a batch of raw embeddings (n, dim)."""
-        centred = normalise(np.atleast_2d(embeddings).astype(np.float32) - self.mean)
+        """Codes (n, code_bytes) for a batch of raw embeddings (n, dim); TemplateError if one has no
+        usable direction (callers check each template first: Calibration.template)."""
+        # Each template was checked on its way in (Calibration.template); here only what would
+        # make a code of no direction at all (cheap: the norms normalising computes anyway).
+        centred = np.atleast_2d(embeddings).astype(np.float32) - self.mean
+        with np.errstate(over="ignore"):  # once a batch: an overflowing norm is refused, not warned of
+            norms = np.linalg.norm(centred, axis=1, keepdims=True)
+        if not (np.isfinite(norms).all() and norms.all()):
+            raise TemplateError("template is out of range or at the model's population mean")
+        centred = np.asarray(centred / norms, dtype=np.float32)
         projected = self._project(centred)
         if self.scheme.q == 2:
             bits = projected > 0

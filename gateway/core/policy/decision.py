@@ -16,7 +16,7 @@ import numpy as np
 from gateway.contract.models import CameraRegistration, FaceCaptured
 from gateway.contract.vocabulary import Decision, LocationType, Occlusion, Purpose
 from gateway.core.biometrics.calibration import Calibration
-from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
+from gateway.core.biometrics.embeddings import TemplateError, Vectors
 from gateway.core.biometrics.matching import Match
 from gateway.core.consent import ConsentHistory, ConsentTerms, check_consent
 from gateway.core.policy.outcome import Outcome, Refusal, merged
@@ -114,7 +114,7 @@ def screen(
     if calibration is None:
         return _ended(capture, Decision.STRIPPED, Refusal(PROTECT, Reason.MODEL_UNCALIBRATED), alerts)
     try:
-        vector = from_bytes(capture.template, calibration.dim)
+        vector = calibration.template(capture.template)
     except TemplateError:
         return _ended(capture, Decision.REJECTED, Refusal(PROTECT, Reason.TEMPLATE_INVALID), alerts)
     if capture.quality < policy.min_quality:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,31 @@ def test_threshold_for_far_accepts_at_most_that_share() -> None:
     threshold = threshold_for_far(scores, 1e-3)
     assert np.mean(scores > threshold) <= 1e-3
     assert np.mean(scores >= threshold) > 1e-3
+
+
+@pytest.mark.parametrize("model", ["synthetic-512", "synthetic-128-offset"])
+def test_below_the_strictest_measured_rate_the_threshold_keeps_rising(model: str) -> None:
+    """A 1:N search of n subjects asks for far_target / n per comparison: past the strictest measured
+    level the threshold used to stay there, so false accepts grew with the gallery (~870 times the
+    target at a million). It is extrapolated, as steeply as the steepest measured step, never less."""
+    calibration = shipped()[model]
+    target, strictest = calibration.far_target, calibration.strictest_far
+    for masked in (False, True):
+        held = calibration.threshold(masked, strictest)
+        rates = [target / n for n in (1, 10, 100, 1_000, 100_000, 1_000_000, 10**9)]
+        thresholds = [calibration.threshold(masked, far) for far in rates]
+        assert thresholds == sorted(thresholds) and thresholds[2] == held, "measured levels as measured"
+        steps = np.diff([held, *thresholds[3:]])
+        measured = [calibration.thresholds, *calibration.stricter]
+        steepest = max(
+            (b.masked - a.masked) if masked else (b.clean - a.clean) for a, b in itertools.pairwise(measured)
+        )
+        assert steps[0] == pytest.approx(steepest) and thresholds[-1] <= 1.0
+        assert all(s > 0 for s in steps[:-1]), "every decade stricter than the one before"
+    assert calibration.threshold(False, strictest * 0.999) > calibration.threshold(False, strictest)
+
+
+def test_a_calibration_of_one_level_holds_it_and_says_so() -> None:
+    one = shipped()["synthetic-512"].model_copy(update={"stricter": []})
+    assert not one.extrapolates and one.threshold(False, 1e-12) == one.thresholds.clean
+    assert shipped()["synthetic-512"].extrapolates

@@ -44,7 +44,7 @@ def test_genuine_probes_find_exhaustive_searchs_best_match(
     probes = protector.protect(population.captures(people, 1))
     fast, exact = cascade.search(probes), exhaustive.search(probes)
     identified = [(f, e) for f, e in zip(fast, exact, strict=True) if e.score > threshold]
-    assert len(identified) > 0.9 * PROBES
+    assert len(identified) > 0.4 * PROBES  # at 1M the threshold keeps a stranger's odds at 1e-4: half are identified
     same = sum(f.subject_id == e.subject_id and f.score == e.score for f, e in identified)
     assert same >= 0.999 * len(identified)
     # Never a better score than exhaustive search: what it returns is a real enrolled code's score.

@@ -101,6 +101,51 @@ def test_bad_or_conflicting_files_are_refused_naming_them(tmp_path: Path) -> Non
         operator_calibrations(tmp_path / "missing")
 
 
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        ({"mean": "NaN"}, "not finite"),
+        ({"mean": "Infinity"}, "not finite"),
+        ({"mean": "1e39"}, "not finite"),  # beyond float32: centres every template to zero
+        ({"hashes": 12}, "whole number of bytes"),
+        ({"q": 1}, "q >= 2"),
+        ({"thresholds": {"clean": 0.0, "masked": 0.0}}, "above chance"),
+        ({"thresholds": {"clean": 0.7, "masked": 1.5}}, "Input should be less than or equal to 1"),
+        (
+            {"stricter": [{"far": 1e-6, "clean": 0.9, "masked": 0.9}, {"far": 1e-5, "clean": 0.95, "masked": 0.95}]},
+            "below",
+        ),
+        ({"stricter": [{"far": 1e-5, "clean": 0.51, "masked": 0.99}]}, "looser"),
+        ({"stricter": [{"far": 0.5, "clean": 0.99, "masked": 0.99}]}, "below"),
+    ],
+)
+def test_a_calibration_that_would_fail_or_match_strangers_is_refused_at_start_up(
+    tmp_path: Path, edit: dict[str, object], problem: str
+) -> None:
+    data = json.loads(_operator_file(tmp_path / "cal").read_text())
+    for field, value in edit.items():
+        if field == "mean":
+            data["mean"][0] = "@"
+        else:
+            data[field] = value
+    text = json.dumps(data).replace('"@"', str(edit.get("mean", "")))
+    (tmp_path / "cal" / "vendor-arcface-32.json").write_text(text)
+    with pytest.raises(CalibrationFileError, match=rf"vendor-arcface-32\.json: .*{problem}"):
+        operator_calibrations(tmp_path / "cal")
+
+
+def test_calibrate_refuses_rows_that_are_not_finite_naming_the_row(tmp_path: Path) -> None:
+    x, names = _people(120)
+    x[17] = np.nan  # a failed detection: the mean would be NaN and every code the same
+    np.savez(tmp_path / "emb.npz", embeddings=x, labels=names)
+    out = tmp_path / "m.json"
+    args = ["calibrate", "--embeddings", str(tmp_path / "emb.npz"), "--model", "vendor-m", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "row 17" in result.output and not out.exists()
+    zero = CliRunner().invoke(app, [*args, "--far", "0"])
+    assert zero.exit_code == 2 and "--far" in zero.output and not out.exists()
+
+
 def test_the_worker_refuses_to_start_with_a_bad_calibration_folder(tmp_path: Path) -> None:
     folder = tmp_path / "cal"
     folder.mkdir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gateway.core.biometrics.embeddings import TemplateError
 from gateway.core.biometrics.protection import (
     FEW_TEMPLATES,
     SOME_TEMPLATES,
@@ -82,6 +83,16 @@ def test_centring_uses_the_calibrated_mean() -> None:
     centred = Protector(KEY_A, 1, "m", offset).protect(FACES + offset)
     assert np.array_equal(centred, Protector(KEY_A, 1, "m", ZERO).protect(FACES))
     assert not np.array_equal(plain, centred)
+
+
+def test_a_template_with_no_direction_of_its_own_is_never_protected() -> None:
+    # At the mean (centres to zero), or byte-swapped (its float32 norm overflows): either used to
+    # protect to the all-zero code, one code for every such template.
+    swapped = np.frombuffer(np.full(512, 1 / np.sqrt(512), dtype=">f4").tobytes(), dtype="<f4")  # finite, ~1e31
+    offset = np.full(512, 0.3, dtype=np.float32)
+    for protector, template in ((Protector(KEY_A, 1, "m", offset), offset), (Protector(KEY_A, 1, "m", ZERO), swapped)):
+        with pytest.raises(TemplateError):
+            protector.protect(np.stack([FACES[0], template]))
 
 
 def test_repr_hides_the_projections() -> None:

@@ -46,7 +46,23 @@ def test_calibrate_from_labelled_embeddings(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     calibration = Calibration.model_validate_json(out.read_text())
-    assert calibration.template_model == "vendor-128" and calibration.dim == 128
+    assert calibration.template_model == "vendor-128" and calibration.dim == 128 and calibration.version == 1
+    assert "holds up to" in result.output
+
+
+def test_calibrate_takes_a_version_and_a_sampling_size(tmp_path: Path) -> None:
+    population = Population.create(SYNTHETIC_128_OFFSET, 1200, seed=3)
+    everyone = np.arange(1200)
+    data = tmp_path / "labelled.npz"
+    faces = np.concatenate([population.captures(everyone, 0), population.captures(everyone, 1)])
+    np.savez(data, embeddings=faces, labels=np.r_[everyone, everyone])
+    out = tmp_path / "cal.json"
+    base = ["calibrate", "--embeddings", str(data), "--model", "vendor-128", "--far", "1e-3", "--out", str(out)]
+    result = CliRunner().invoke(app, [*base, "--version", "3", "--max-rows", "400"])
+    assert result.exit_code == 0, result.output
+    calibration = Calibration.model_validate_json(out.read_text())
+    assert calibration.version == 3 and 3 * 400 * 390 < calibration.impostor_pairs < 3 * 400 * 400  # 3 keys
+    assert f"holds up to {calibration.measured_gallery(1e-3):,} enrolled" in result.output
 
 
 def test_calibrate_reports_bad_input(tmp_path: Path) -> None:

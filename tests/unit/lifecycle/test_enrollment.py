@@ -11,12 +11,14 @@ import pytest
 
 from gateway.contract.models import AuditRecord, EnrolledTemplate, Enrollment
 from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.synthetic import SYNTHETIC_512
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.lifecycle.erasure import due_erasures, on_consent
 from gateway.core.policy.reasons import Reason
 from gateway.core.records import audit_id
 from gateway.core.state import GatewayState, decode_enrolled
+from gateway.files.calibrations import shipped
 from gateway.keyring import Keyring
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import apply, consent, enrolled, enrollment, give, new_state, on, record
@@ -96,6 +98,26 @@ def test_malformed_enrollments_become_dead_letters_without_their_bytes() -> None
         [dead] = on(s.result, NAMES.rejected)
         assert dead.value is not None and payload[:32] not in dead.value
         assert not on(s.result, NAMES.enrolled) and len(on(s.result, NAMES.audit)) == 1
+
+
+def _degenerate_templates() -> list[bytes]:
+    """A capture written big-endian (a Java SDK's default: its norm overflows float32) and one at
+    the model's population mean: both used to protect to the all-zero code."""
+    face = np.full(512, 1 / np.sqrt(512), dtype=np.float32)  # its bytes swapped are finite, ~1e31
+    mean = shipped()["synthetic-512"].mean_vector
+    return [face.astype(">f4").tobytes(), to_bytes(mean), to_bytes(mean * np.float32(1.00001))]
+
+
+@pytest.mark.parametrize("template", _degenerate_templates())
+def test_a_template_without_a_direction_of_its_own_is_refused_as_invalid(template: bytes) -> None:
+    state = new_state()
+    give(state, consent())
+    s = context(state)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment().model_copy(update={"template": template}))), s)
+    audit = CODEC.decode(on(s.result, NAMES.audit)[0].value or b"", AuditRecord)
+    assert "TEMPLATE_INVALID" in audit.reason_codes and not on(s.result, NAMES.enrolled)
+    [dead] = on(s.result, NAMES.rejected)
+    assert dead.value is not None and template[:32] not in dead.value
 
 
 def test_an_uncalibrated_model_is_refused() -> None:

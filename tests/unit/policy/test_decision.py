@@ -216,6 +216,13 @@ def test_a_template_of_the_wrong_shape_is_rejected() -> None:
     )
 
 
+def test_a_template_that_would_protect_to_no_direction_is_rejected() -> None:
+    # Big-endian float32 (a Java SDK's default): finite, but its norm overflows float32; and the
+    # model's population mean itself. Both used to protect to one all-zero code matching everyone.
+    for template in (VECTOR.astype(">f4").tobytes(), to_bytes(CALIBRATION.mean_vector)):
+        blocked(screened(capture(template=template)), Decision.REJECTED, "R08", "TEMPLATE_INVALID")
+
+
 # -- registry, tenant, R09, R12, R14 ------------------------------------------------------------
 def test_unknown_cameras_and_spoofed_tenants_are_rejected() -> None:
     blocked(screen(capture(), None, POLICY, CALIBRATION), Decision.REJECTED, "R04", "CAMERA_UNKNOWN")
