@@ -61,6 +61,7 @@ CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
 # Enrollments looked at between two turns of the event loop: a few us each when not due, ~75 us when
 # due (a whole gallery is, after a key's revocation): 10,000 held /healthz for 3 s (bench/PROFILES.md).
 SWEEP_SLICE = 1_000
+SYNC_MARGIN_MS = 1_000  # a feed sync covers records the broker stamped this long before it began
 DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
 RESIGN_IDLE_SECONDS = 60.0  # an idle chain's head is signed again this often: a stalled stream shows
 Timed = Callable[[str, float], None]  # told how long a phase of a batch took (seconds)
@@ -319,16 +320,20 @@ class Worker:
         async with self.partitions.lock:
             events = [e for e in events if self.partitions.ours(e.message.partition)]
             records = [_input(e.message) for e in events]
-            start, retried = 0, False
+            start, retried, synced_ms = 0, False, 0
             while start < len(records):
-                ctx = await self._context({r.partition for r in records[start:]})
+                ctx = await self._context({r.partition for r in records[start:]}, synced_ms)
                 decided = await self.lifecycle_turns.decide_until(records[start:], in_slices(ctx, retried=retried))
                 if decided:
                     await self._commit(ctx)
                 start += decided
                 if start < len(records):
-                    tenant = self.names.tenant_of(records[start].topic) or ""
-                    await self.feeds.sync({self.names.consent(tenant), self.names.enrolled})
+                    # Every tenant's consents still to come: one sync then covers each share request
+                    # appended before it began (the clocks of broker and worker within the margin).
+                    began = int(time.time() * 1000) - SYNC_MARGIN_MS
+                    consents = {self.names.consent(t) for r in records[start:] if (t := self.names.tenant_of(r.topic))}
+                    if await self.feeds.sync({*consents, self.names.enrolled}):
+                        synced_ms = began
                     retried = True
             return events
 
@@ -384,7 +389,7 @@ class Worker:
         )
         self.metrics.internal_errors.inc()
 
-    async def _context(self, partitions: set[int]) -> Context:
+    async def _context(self, partitions: set[int], feeds_synced_ms: int = 0) -> Context:
         """A context for deciding inputs of these partitions, their audit chains loaded from the log."""
         since = int(time.time() * 1000) - self.settings.dedupe_window_ms
         audit_partitions = self.settings.partitions
@@ -395,7 +400,10 @@ class Worker:
         if behind:
             self.metrics.feeds_behind_decisions.inc()
         heads = self.partitions.heads()
-        return Context(state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind)
+        return Context(
+            state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind,
+            feeds_synced_ms=feeds_synced_ms,
+        )  # fmt: skip
 
     def retention_gauges(self) -> None:
         """The oldest undecided raw capture's age beside the raw retention (the alert compares them),

@@ -103,7 +103,10 @@ def worth_redoing(record: InputRecord, ctx: Context) -> bool:
     enrollment it needs, which the feeds have not read yet: decide it again once they have (the
     core is pure, so a redo is free). A consent record is never redone: it needs nothing else.
     A share is never allowed before the feeds have read what was written before it either: a
-    withdrawal, on another topic, may come to the agent after the request the tenant wrote later."""
+    withdrawal, on another topic, may come to the agent after the request the tenant wrote later.
+    One sync covers every request appended before it began: a flood of requests costs a sync a
+    batch, not one each."""
     decisions = [outcome.decision for _, outcome in ctx.result.decisions]
     refused = any(decision in _REFUSALS for decision in decisions)
-    return (refused and ctx.names.kind_of(record.topic) != "consent") or Decision.SHARED in decisions
+    unsynced = Decision.SHARED in decisions and record.timestamp_ms >= ctx.feeds_synced_ms
+    return (refused and ctx.names.kind_of(record.topic) != "consent") or unsynced

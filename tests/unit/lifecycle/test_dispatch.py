@@ -114,6 +114,15 @@ def test_a_share_is_allowed_only_once_the_feeds_have_read_what_came_before_it() 
     assert decide_in_order([request], caught_up, retried=True) == 1
     assert on(caught_up.result, NAMES.governed("partner")), "allowed once the feeds are caught up"
 
+    # One sync covers every request appended before it began: a flood costs a sync, not one each.
+    flood = [
+        at(NAMES.share_requests("acme"), CODEC.encode(share_request(request_id=f"r{n}")), 10 + n) for n in range(3)
+    ]
+    covered = replace(context(allowed), feeds_synced_ms=flood[0].timestamp_ms + 1)
+    assert decide_in_order(flood, covered) == 3 and len(on(covered.result, NAMES.governed("partner"))) == 3
+    later = replace(context(allowed), feeds_synced_ms=flood[0].timestamp_ms)
+    assert decide_in_order(flood, later) == 0, "appended as the sync began: not covered"
+
 
 def test_a_retried_refusal_stands_and_a_record_twice_in_a_run_is_decided_once() -> None:
     refused = at(NAMES.enroll("acme"), CODEC.encode(enrollment("nobody")), 5)
