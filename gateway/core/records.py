@@ -71,10 +71,11 @@ def erasure_event_id(tenant_id: str, subject_id: str, reason: str, effective_ms:
     return "erasure:" + _digest(tenant_id, subject_id, reason, str(effective_ms))
 
 
-def share_event_id(tenant_id: str, request_id: str, subject_id: str, recipient_tenant_id: str) -> str:
-    """A request's id names its subject and recipient too: a tenant reusing a request id for
-    another share makes another decision, never a repeat."""
-    return "share:" + _digest(tenant_id, request_id, subject_id, recipient_tenant_id)
+def share_event_id(tenant_id: str, request_id: str, subject_pseudonym: str, recipient_tenant_id: str) -> str:
+    """A request's id names its subject (by a keyed pseudonym: the recipient receives the id) and
+    recipient too: a tenant reusing a request id for another share makes another decision, never
+    a repeat."""
+    return "share:" + _digest(tenant_id, request_id, subject_pseudonym, recipient_tenant_id)
 
 
 def undecodable_event_id(topic: str, partition: int, offset: int) -> str:

@@ -43,7 +43,11 @@ def share(record: InputRecord, ctx: Context) -> None:
     tenant_id, subject_id, recipient = request.tenant_id, request.subject_id, request.recipient_tenant_id
     if not ctx.keyed_by(record, tenant_id, subject_id):
         return
-    event_id = share_event_id(tenant_id, request.request_id, subject_id, recipient)
+    # The subject by its regulator pseudonym (keyed): the share id reaches the recipient, which must
+    # not confirm a guess of the sender's subject ids (and request ids, often counted) from it.
+    event_id = share_event_id(
+        tenant_id, request.request_id, state.regulator_pseudonym(tenant_id, subject_id), recipient
+    )
     if ctx.seen(record.partition, tenant_id, event_id):  # decided and shared already: nothing again
         ctx.result.duplicates += 1
         return

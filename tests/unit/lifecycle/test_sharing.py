@@ -3,6 +3,7 @@ agreed region; the recipient's pseudonym and template are unlinkable to the send
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import numpy as np
@@ -16,6 +17,7 @@ from gateway.core.biometrics.protection import all_pairs_agreement
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.policy.tenant import SharingAgreement
+from gateway.core.records import audit_id
 from gateway.files.calibrations import shipped
 from gateway.keyring import Keyring
 from tests.support.core import CODEC, NAMES, NOW, context
@@ -49,6 +51,18 @@ def test_an_allowed_share_gives_the_recipient_its_own_pseudonym_and_template() -
     )
     assert shared.protected_template == state.enrollments["acme/s1"].recipients["partner"].code
     assert not on(result, NAMES.governed("acme")), "nothing goes back to the sender's topic"
+
+
+def test_nothing_the_recipient_receives_confirms_a_guess_of_the_senders_subject_id() -> None:
+    """The recipient knows the sender, itself and perhaps the sender's request ids (often counted):
+    a digest of those and the subject id would let it test guesses of the subject id offline."""
+    state = enrolled(new_state())
+    _, result = decide_share(state, share_request())
+    [out] = on(result, NAMES.governed("partner"))
+    shared = CODEC.decode(out.value or b"", SharedSubject)
+    for guess in ("s1", "s2", "cust-1"):
+        unkeyed = hashlib.sha256("\x1f".join(("acme", "req-1", guess, "partner")).encode()).hexdigest()[:32]
+        assert shared.share_id != "s-" + unkeyed and shared.audit_id != audit_id("acme", "share:" + unkeyed)
 
 
 @pytest.mark.parametrize(
