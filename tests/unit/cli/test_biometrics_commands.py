@@ -25,24 +25,19 @@ def test_eval_protection_prints_and_writes_the_report(tmp_path: Path) -> None:
     assert report["people"] == 800 and 0 <= report["unlinkability_d_sys"] <= 1
 
 
-def test_calibrate_from_labelled_embeddings(tmp_path: Path) -> None:
+def _labelled(tmp_path: Path) -> tuple[list[str], Path]:
+    """A calibrate command line over 1,200 people's two captures each, and the file it writes."""
     population = Population.create(SYNTHETIC_128_OFFSET, 1200, seed=3)
     everyone = np.arange(1200)
     data = tmp_path / "labelled.npz"
     faces = np.concatenate([population.captures(everyone, 0), population.captures(everyone, 1)])
     np.savez(data, embeddings=faces, labels=np.r_[everyone, everyone])
     out = tmp_path / "cal.json"
-    args = [
-        "calibrate",
-        "--embeddings",
-        str(data),
-        "--model",
-        "vendor-128",
-        "--far",
-        "1e-3",
-        "--out",
-        str(out),
-    ]
+    return ["calibrate", "--embeddings", str(data), "--model", "vendor-128", "--far", "1e-3", "--out", str(out)], out
+
+
+def test_calibrate_from_labelled_embeddings(tmp_path: Path) -> None:
+    args, out = _labelled(tmp_path)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     calibration = Calibration.model_validate_json(out.read_text())
@@ -51,13 +46,7 @@ def test_calibrate_from_labelled_embeddings(tmp_path: Path) -> None:
 
 
 def test_calibrate_takes_a_version_and_a_sampling_size(tmp_path: Path) -> None:
-    population = Population.create(SYNTHETIC_128_OFFSET, 1200, seed=3)
-    everyone = np.arange(1200)
-    data = tmp_path / "labelled.npz"
-    faces = np.concatenate([population.captures(everyone, 0), population.captures(everyone, 1)])
-    np.savez(data, embeddings=faces, labels=np.r_[everyone, everyone])
-    out = tmp_path / "cal.json"
-    base = ["calibrate", "--embeddings", str(data), "--model", "vendor-128", "--far", "1e-3", "--out", str(out)]
+    base, out = _labelled(tmp_path)
     result = CliRunner().invoke(app, [*base, "--version", "3", "--max-rows", "400"])
     assert result.exit_code == 0, result.output
     calibration = Calibration.model_validate_json(out.read_text())
