@@ -204,18 +204,18 @@ class GatewayState:
         version, key = self.keyring.pseudonym_key(recipient_tenant_id)
         return shared_pseudonym(key, version, recipient_tenant_id, tenant_id, subject_id)
 
-    def pseudonyms_held(self, company: str, tenant_id: str, subject_id: str) -> list[str]:
-        """Every name `company` may hold the subject of `tenant_id` under: its own subject's, or one
-        shared with it, under each pseudonym key version the keyring still holds (current first);
+    def pseudonyms_held(self, company: str, tenant_id: str, subject_id: str) -> list[tuple[int, str]]:
+        """Every name `company` may hold the subject of `tenant_id` under, with its key version: its
+        own subject's, or one shared with it, under each version the keyring still holds (current first);
         none for a company without keys. What an erasure notice names: data held under a version
         before a rotation must be found and erased too."""
         names = []
         for version in self.keyring.pseudonym_versions(company):
             _, key = self.keyring.pseudonym_key(company, version)
             if company == tenant_id:
-                names.append(tenant_pseudonym(key, version, tenant_id, subject_id))
+                names.append((version, tenant_pseudonym(key, version, tenant_id, subject_id)))
             else:
-                names.append(shared_pseudonym(key, version, company, tenant_id, subject_id))
+                names.append((version, shared_pseudonym(key, version, company, tenant_id, subject_id)))
         return names
 
     def regulator_pseudonym(self, tenant_id: str, subject_id: str) -> str:

@@ -71,9 +71,10 @@ def _log_calibration_reach(models: dict[str, Calibration], policies: dict[str, E
             )  # fmt: skip
         else:
             log.warning(
-                "calibration %s: one threshold level measured (a false-accept rate of %g per comparison), so a "
-                "target of %g per capture holds up to %d enrolled subjects of this model in one tenant; beyond "
-                "that false accepts grow with the gallery (calibrate with more labelled embeddings, --max-rows)",
+                "calibration %s: thresholds cannot be extrapolated below a false-accept rate of %g per comparison "
+                "(one level measured, or none rising over half a decade or more), so a target of %g per capture "
+                "holds up to %d enrolled subjects of this model in one tenant; beyond that false accepts grow with "
+                "the gallery (calibrate with more labelled embeddings, --max-rows)",
                 model, calibration.strictest_far, target, measured,
             )  # fmt: skip
 

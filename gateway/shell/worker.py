@@ -320,9 +320,10 @@ class Worker:
         async with self.partitions.lock:
             events = [e for e in events if self.partitions.ours(e.message.partition)]
             records = [_input(e.message) for e in events]
-            start, retried, synced_ms = 0, False, 0
+            start, retried, synced_ms, unsynced = 0, False, 0, False
             while start < len(records):
-                ctx = await self._context({r.partition for r in records[start:]}, synced_ms)
+                # A sync that timed out: the record decided again is decided as if the feeds lagged.
+                ctx = await self._context({r.partition for r in records[start:]}, synced_ms, behind=unsynced)
                 decided = await self.lifecycle_turns.decide_until(records[start:], in_slices(ctx, retried=retried))
                 if decided:
                     await self._commit(ctx)
@@ -332,8 +333,8 @@ class Worker:
                     # appended before it began (the clocks of broker and worker within the margin).
                     began = int(time.time() * 1000) - SYNC_MARGIN_MS
                     consents = {self.names.consent(t) for r in records[start:] if (t := self.names.tenant_of(r.topic))}
-                    if await self.feeds.sync({*consents, self.names.enrolled}):
-                        synced_ms = began
+                    unsynced = not await self.feeds.sync({*consents, self.names.enrolled})
+                    synced_ms = synced_ms if unsynced else began
                     retried = True
             return events
 
@@ -389,14 +390,14 @@ class Worker:
         )
         self.metrics.internal_errors.inc()
 
-    async def _context(self, partitions: set[int], feeds_synced_ms: int = 0) -> Context:
+    async def _context(self, partitions: set[int], feeds_synced_ms: int = 0, *, behind: bool = False) -> Context:
         """A context for deciding inputs of these partitions, their audit chains loaded from the log."""
         since = int(time.time() * 1000) - self.settings.dedupe_window_ms
         audit_partitions = self.settings.partitions
         for partition in self.partitions.unloaded(p % audit_partitions for p in partitions):
             self.partitions.load(partition, await self.audit_tail.history(partition, since))
         state, now = self.runtime.state, datetime.now(UTC)
-        behind = self.feeds_behind()
+        behind = behind or self.feeds_behind()
         if behind:
             self.metrics.feeds_behind_decisions.inc()
         heads = self.partitions.heads()

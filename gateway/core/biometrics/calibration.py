@@ -35,7 +35,7 @@ from gateway.core.biometrics.synthetic import Population, SyntheticModel
 from gateway.errors import FaceGateError
 
 DEFAULT_FAR = 1e-4
-_DERIVED = ("_mean64", "_steps")  # Calibration's cached properties
+_DERIVED = ("_mean64", "_step")  # Calibration's cached properties
 
 
 class CalibrationError(FaceGateError, ValueError):
@@ -151,20 +151,22 @@ class Calibration(BaseModel):
 
     @property
     def extrapolates(self) -> bool:
-        """Whether thresholds below the strictest measured rate can be extrapolated (two levels or more)."""
-        return bool(self.stricter) and max(self._steps) > 0
+        """Whether thresholds below the strictest measured rate can be extrapolated: two levels at
+        least half a decade apart whose thresholds rise."""
+        return self._step > 0
 
     def threshold(self, masked: bool, far: float | None = None) -> float:
         """Threshold for a per-comparison false-accept rate (default: the calibrated target).
 
         1:N search over n subjects compares each probe n times, so identification asks for
         far_target / n here: the measured level at or below that rate. Below the strictest
-        measured rate the threshold is extrapolated, never held: from the strictest level, as
-        many steps per decade of rate as the steepest measured step (impostor scores of random
-        projections fall off at least as fast as a Gaussian tail, whose steps shrink with each
-        decade, so this is stricter than the tail needs). Held at the strictest level, a
-        stranger's chance of being taken for someone grew with the gallery: at a million enrolled
-        (1e-10 per comparison) it was ~870 times the target.
+        measured rate the threshold is extrapolated, never held: from the strictest level, by the
+        steepest rise per decade of rate measured (clean or masked, for both). Where the impostor
+        tail falls off like a Gaussian one, as the synthetic models' does, its rise per decade
+        shrinks with each decade, so this is stricter than the tail needs; a real model's tail of
+        look-alikes may be heavier, which only measuring stricter levels shows (`calibrate
+        --max-rows`). Held at the strictest level, a stranger's chance of being taken for someone
+        grew with the gallery: at a million enrolled (1e-10 per comparison) ~870 times the target.
         """
         chosen: Thresholds = self.thresholds
         if far is None or far >= self.far_target:
@@ -175,21 +177,22 @@ class Calibration(BaseModel):
             return chosen.masked if masked else chosen.clean
         strictest = self.stricter[-1] if self.stricter else self.thresholds
         base = strictest.masked if masked else strictest.clean
-        step = self._steps[1 if masked else 0]
-        return min(1.0, base + step * math.log10(self.strictest_far / far))
+        return min(1.0, base + self._step * math.log10(self.strictest_far / far))
 
     @cached_property
-    def _steps(self) -> tuple[float, float]:
-        """The steepest rise of the clean and the masked threshold per decade of rate measured
-        (0 with one level measured: nothing to extrapolate from; the start-up log says so)."""
+    def _step(self) -> float:
+        """The steepest rise of a threshold, clean or masked, per decade of rate between two
+        consecutive levels at least half a decade apart (closer ones, as a hand-edited file may
+        hold, would read one score quantum as a cliff); 0: nothing to extrapolate from, which the
+        start-up log says."""
         levels: list[tuple[float, Thresholds]] = [(self.far_target, self.thresholds)]
         levels += [(s.far, s) for s in self.stricter]
-        clean = masked = 0.0
+        step = 0.0
         for (far, looser), (stricter_far, level) in pairwise(levels):
             decades = math.log10(far / stricter_far)
-            clean = max(clean, (level.clean - looser.clean) / decades)
-            masked = max(masked, (level.masked - looser.masked) / decades)
-        return clean, masked
+            if decades >= 0.5:
+                step = max(step, (level.clean - looser.clean) / decades, (level.masked - looser.masked) / decades)
+        return step
 
 
 def threshold_for_far(impostor_scores: npt.ArrayLike, far: float) -> float:

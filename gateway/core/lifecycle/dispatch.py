@@ -107,6 +107,10 @@ def worth_redoing(record: InputRecord, ctx: Context) -> bool:
     One sync covers every request appended before it began: a flood of requests costs a sync a
     batch, not one each."""
     decisions = [outcome.decision for _, outcome in ctx.result.decisions]
-    refused = any(decision in _REFUSALS for decision in decisions)
+    # Refused for feeds that lag: a sync would wait for them in vain, holding every batch back.
+    refused = any(
+        outcome.decision in _REFUSALS and Reason.FEEDS_BEHIND not in outcome.reason_codes
+        for _, outcome in ctx.result.decisions
+    )
     unsynced = Decision.SHARED in decisions and record.timestamp_ms >= ctx.feeds_synced_ms
     return (refused and ctx.names.kind_of(record.topic) != "consent") or unsynced

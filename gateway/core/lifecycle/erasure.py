@@ -22,7 +22,7 @@ from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 from gateway.core.records import codes, consent_event_id, erasure_event_id
-from gateway.core.state import EnrollmentEntry, GatewayState, consent_key
+from gateway.core.state import GatewayState, consent_key
 
 RULES: dict[Reason, tuple[Rule, ...]] = {  # why a template is erased, and the rules that demand it
     Reason.WITHDRAWN: (Rule.WITHDRAWAL,),
@@ -63,7 +63,8 @@ def erase(ctx: Context, due: DueErasure) -> None:
         state.apply_withdrawal(key, encoded)
     rules = RULES[due.reason]
     event_id = erasure_event_id(tenant_id, subject_id, due.reason, int(due.effective.timestamp() * 1000))
-    for company in _told(state, due, entry):
+    held = set(entry.recipients) if entry is not None else set()
+    for company in [tenant_id, *sorted(held - {tenant_id})]:
         notify(ctx, event_id, company, due, rules)
     outcome = Outcome(Decision.ERASED, rules, (due.reason,), consent_ref=due.consent_ref)
     ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=due.consent), due.partition)
@@ -73,10 +74,10 @@ def notify(ctx: Context, event_id: str, company: str, due: DueErasure, rules: tu
     """Erasure notices to `company`, one per name it may hold the subject under (every pseudonym
     key version the keyring still holds: what it received before a rotation is named too). A
     company without keys (offboarded) is told nothing: the erasure never waits on it."""
-    names = ctx.state.pseudonyms_held(company, due.tenant_id, due.subject_id)
-    for n, name in enumerate(names):
+    for version, name in ctx.state.pseudonyms_held(company, due.tenant_id, due.subject_id):
+        # Known by the key version, not by which is current: a redo after a rotation repeats its ids.
         notice = ErasureNotice(
-            notice_id="n-" + _digest_of(event_id, company if n == 0 else f"{company}\x1f{name}"),
+            notice_id="n-" + _digest_of(event_id, company if version == 1 else f"{company}\x1f{version}"),
             tenant_id=company,
             pseudonym=name,
             reason_code=due.reason,
@@ -89,21 +90,6 @@ def notify(ctx: Context, event_id: str, company: str, due: DueErasure, rules: tu
 
 def _digest_of(event_id: str, company: str) -> str:
     return hashlib.sha256(f"{event_id}\x1f{company}".encode()).hexdigest()[:32]
-
-
-def _told(state: GatewayState, due: DueErasure, entry: EnrollmentEntry | None) -> list[str]:
-    """The tenant, and every company the subject's template was protected for. Without the entry
-    (a redo whose tombstone the feeds applied already) the companies its consent named under an
-    agreement: those it was protected for, whichever version the enrollment was made under."""
-    if entry is not None:
-        held = set(entry.recipients)
-    else:
-        history = state.consent(due.tenant_id, due.subject_id)
-        consent = due.consent or (history.current if history is not None else None)
-        policy = state.policy(due.tenant_id)
-        named = consent.recipients if consent is not None and policy is not None else []
-        held = {r for r in named if policy is not None and policy.tenant.agrees_with(r)}
-    return [due.tenant_id, *sorted(held - {due.tenant_id})]
 
 
 def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
@@ -130,7 +116,8 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
     if consent.status is ConsentStatus.WITHDRAWN:  # dated ahead, a withdrawal all the same: as of the broker's time
         effective = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) if ahead else effective_at(consent)
         history = ctx.state.consent(tenant_id, subject_id)
-        granted = max((v.granted_at for v in history.versions), default=None) if history is not None else None
+        withdrawn = _up_to(history, consent) if history is not None and consent in history.versions else (consent,)
+        granted = max(v.granted_at for v in withdrawn)  # never a grant the feeds applied after it
         due = DueErasure(
             tenant_id, subject_id, Reason.WITHDRAWN, effective, record.partition, consent_ref(consent), consent,
             granted,
@@ -156,9 +143,17 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
 
 def _before(history: ConsentHistory | None, consent: ConsentRecord) -> ConsentRecord | None:
     """The version before `consent` (the ledger holds `consent` already when the agent decides it)."""
-    versions = history.versions if history is not None else ()
-    earlier = versions[: versions.index(consent)] if consent in versions else versions
+    earlier = _up_to(history, consent)[:-1]
     return earlier[-1] if earlier else None
+
+
+def _up_to(history: ConsentHistory | None, consent: ConsentRecord) -> tuple[ConsentRecord, ...]:
+    """The versions up to `consent`, itself last: the feeds may have applied later ones already.
+    Not in the ledger: the versions held, then it."""
+    versions = history.versions if history is not None else ()
+    if consent in versions:
+        return versions[: versions.index(consent) + 1]
+    return (*versions, consent)
 
 
 def _dropped(ctx: Context, before: ConsentRecord | None, consent: ConsentRecord, event_id: str, partition: int) -> bool:

@@ -91,10 +91,8 @@ def test_below_the_strictest_measured_rate_the_threshold_keeps_rising(model: str
         thresholds = [calibration.threshold(masked, far) for far in rates]
         assert thresholds == sorted(thresholds) and thresholds[2] == held, "measured levels as measured"
         steps = np.diff([held, *thresholds[3:]])
-        measured = [calibration.thresholds, *calibration.stricter]
-        steepest = max(
-            (b.masked - a.masked) if masked else (b.clean - a.clean) for a, b in itertools.pairwise(measured)
-        )
+        measured = [calibration.thresholds, *calibration.stricter]  # one decade apart
+        steepest = max(max(b.masked - a.masked, b.clean - a.clean) for a, b in itertools.pairwise(measured))
         assert steps[0] == pytest.approx(steepest) and thresholds[-1] <= 1.0
         assert all(s > 0 for s in steps[:-1]), "every decade stricter than the one before"
     assert calibration.threshold(False, strictest * 0.999) > calibration.threshold(False, strictest)
@@ -104,3 +102,23 @@ def test_a_calibration_of_one_level_holds_it_and_says_so() -> None:
     one = shipped()["synthetic-512"].model_copy(update={"stricter": []})
     assert not one.extrapolates and one.threshold(False, 1e-12) == one.thresholds.clean
     assert shipped()["synthetic-512"].extrapolates
+
+
+def test_a_flat_rate_rises_with_the_other_and_levels_close_together_are_no_cliff() -> None:
+    shipped_512 = shipped()["synthetic-512"]
+    flat_masked = shipped_512.model_copy(
+        update={
+            "stricter": [s.model_copy(update={"masked": shipped_512.thresholds.masked}) for s in shipped_512.stricter]
+        }
+    )
+    assert flat_masked.threshold(True, 1e-10) > flat_masked.threshold(True, flat_masked.strictest_far)
+    strictest = shipped_512.stricter[-1]
+    close = shipped_512.model_copy(
+        update={
+            "stricter": [
+                *shipped_512.stricter,
+                strictest.model_copy(update={"far": 9.9e-7, "clean": strictest.clean + 1 / 1024}),
+            ]
+        }
+    )
+    assert close.threshold(False, 1e-10) < 0.75, "a quantum between 1e-6 and 9.9e-7 is not a rise of 0.22 a decade"

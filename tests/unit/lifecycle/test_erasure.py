@@ -302,7 +302,7 @@ def test_erasure_notices_name_the_subject_under_every_pseudonym_version_still_he
     """What a tenant or a recipient holds under a pseudonym from before a key rotation is named too:
     a notice under the new version alone matched nothing they held."""
     state = enrolled(_production(["acme", "partner"]))
-    before = {c: state.pseudonyms_held(c, "acme", "s1") for c in ("acme", "partner")}
+    before = {c: [name for _, name in state.pseudonyms_held(c, "acme", "s1")] for c in ("acme", "partner")}
     ring = state.keyring
     rotated = {t: keys.model_copy(update={"pseudonym": keys.pseudonym.rotated()}) for t, keys in ring.tenants.items()}
     state.keyring = ring.model_copy(update={"tenants": rotated})
@@ -335,21 +335,31 @@ def test_a_version_that_stops_naming_a_recipient_tells_it_to_erase() -> None:
     assert not _notices(s.result, "partner"), "naming it again takes nothing back"
 
 
-def test_a_withdrawal_redone_after_its_tombstone_was_applied_still_tells_the_recipients() -> None:
-    """A worker that stopped after Kafka took the tombstone but not a recipient's notice: its
-    partition's next owner redoes the withdrawal with the enrollment gone from its feeds."""
+def test_a_withdrawal_of_a_subject_never_enrolled_tells_no_company_it_names() -> None:
+    """Nothing was protected for, or shared with, the companies the consent names: a notice would
+    tell them of a subject and its consent to share, and they hold nothing to erase."""
+    state = new_state()
+    give(state, consent())
+    _, result = _withdraw(state)
+    assert _notices(result, "acme") and not _notices(result, "partner")
+
+
+def test_a_withdrawal_decided_after_the_feeds_read_a_new_grant_leaves_that_grant_valid() -> None:
+    """A consent system that records a change as "withdraw, then grant again": the feeds, ahead of
+    the lifecycle agent, may hold the new grant when the withdrawal is decided. The gateway's
+    record of the withdrawal is dated by the grants before it, never by that one."""
     state = enrolled(new_state())
-    withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(minutes=1))
+    withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(hours=2))
+    again = consent(granted_at=NOW - timedelta(hours=1))
     give(state, withdrawal)
-    first = context(state)
-    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), 5), "acme/s1", first)
-    apply(state, first.result)
-    assert "acme/s1" not in state.enrollments
-    redo = context(state)
-    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), 5), "acme/s1", redo)
-    assert [o.key for o in on(redo.result, NAMES.erasure("partner"))] == [
-        o.key for o in on(first.result, NAMES.erasure("partner"))
-    ]
+    give(state, again)
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), 7), "acme/s1", s)
+    assert state.withdrawals["acme/s1"] == NOW - timedelta(hours=2)
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(again), 8), "acme/s1", s)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert audit.decision is Decision.CONSENT_RECORDED and audit.reason_codes == ["CONSENT_GRANTED"]
 
 
 def test_a_withdrawal_dated_before_the_grant_it_withdraws_still_refuses_that_grant_replayed() -> None:
