@@ -57,7 +57,7 @@ def share(record: InputRecord, ctx: Context) -> None:
     entry = state.enrollments.get(consent_key(tenant_id, subject_id))
     checked = check_share(request, policy, history, entry, ctx.now, state.keyring)
     if ctx.feeds_behind and not isinstance(checked, Refusal):  # a withdrawal may be unread yet: fail closed
-        checked = Refusal((Rule.SEPARATE_CONSENT,), Reason.FEEDS_BEHIND)
+        checked = Refusal((Rule.SEPARATE_CONSENT, Rule.TEMPLATE_PROTECTION), Reason.FEEDS_BEHIND)
     if isinstance(checked, Refusal):
         outcome = Outcome(
             Decision.SHARE_BLOCKED,
