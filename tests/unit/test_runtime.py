@@ -67,11 +67,11 @@ def test_run_command_refuses_an_invalid_policy_naming_the_field(tmp_path: Path) 
     assert result.exit_code == 2 and "production start refused" in result.output
 
 
-def test_start_up_names_the_gallery_beyond_which_each_models_target_is_not_met(
+def test_start_up_names_how_far_each_models_thresholds_are_measured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Thresholds are measured down to FAR 1e-6 per comparison in the shipped calibrations, so a
-    # target of 1e-4 per capture holds up to 100 enrolled subjects; the worker says so at start-up.
+    # Thresholds are measured down to FAR 1e-6 per comparison in the shipped calibrations (a target
+    # of 1e-4 per capture up to 100 enrolled subjects) and extrapolated beyond: the worker says so.
     monkeypatch.delenv("FACEGATE_KEYRING", raising=False)
     monkeypatch.delenv("FACEGATE_KEYRING_FILE", raising=False)
     with caplog.at_level(logging.INFO, logger="facegate"):
