@@ -85,9 +85,9 @@ class Context:
     # The consent and enrollment feeds lag beyond their bound: a withdrawal not read yet must not
     # be overtaken, so nothing is forwarded (R01), everything identified is stripped.
     feeds_behind: bool = False
-    # The feeds have applied everything appended before this time (ms): a share request appended
-    # earlier overtakes no consent record its tenant wrote first (lifecycle.dispatch.worth_redoing).
-    feeds_synced_ms: int = 0
+    # The feeds were synced after these records were fetched (or a sync was tried and timed out):
+    # nothing is worth deciding again for what they had not read (lifecycle.dispatch.worth_redoing).
+    synced: bool = False
     result: BatchResult = field(default_factory=BatchResult)
     # (audit partition, audit id) of the decisions this context adopted, which the log `is_seen`
     # reads does not hold yet: a repeat decided apart from its first (in a later slice of the batch,

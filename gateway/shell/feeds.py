@@ -137,7 +137,10 @@ class FeedReader(Service):
             return False
         consumer = self._consumer
         partitions = [tp for tp in consumer.assignment() if tp.topic in topics]
-        targets = await consumer.end_offsets(partitions)
+        try:
+            targets = await consumer.end_offsets(partitions)
+        except KafkaError:  # brokers unreachable past the request timeout: not synced, as on a timeout
+            return False
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             positions = {tp: await consumer.position(tp) for tp in targets}

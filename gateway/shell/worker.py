@@ -61,7 +61,6 @@ CRASH_EXIT_CODE = 70  # EX_SOFTWARE: restart me, the batch was not committed
 # Enrollments looked at between two turns of the event loop: a few us each when not due, ~75 us when
 # due (a whole gallery is, after a key's revocation): 10,000 held /healthz for 3 s (bench/PROFILES.md).
 SWEEP_SLICE = 1_000
-SYNC_MARGIN_MS = 1_000  # a feed sync covers records the broker stamped this long before it began
 DRAIN_SECONDS = 20  # a stop waits this long for the batch in flight (the chart's grace period is 60 s)
 RESIGN_IDLE_SECONDS = 60.0  # an idle chain's head is signed again this often: a stalled stream shows
 Timed = Callable[[str, float], None]  # told how long a phase of a batch took (seconds)
@@ -320,22 +319,20 @@ class Worker:
         async with self.partitions.lock:
             events = [e for e in events if self.partitions.ours(e.message.partition)]
             records = [_input(e.message) for e in events]
-            start, retried, synced_ms, unsynced = 0, False, 0, False
+            start, synced = 0, False
             while start < len(records):
-                # A sync that timed out: the record decided again is decided as if the feeds lagged.
-                ctx = await self._context({r.partition for r in records[start:]}, synced_ms, behind=unsynced)
-                decided = await self.lifecycle_turns.decide_until(records[start:], in_slices(ctx, retried=retried))
+                ctx = await self._context({r.partition for r in records[start:]}, synced=synced)
+                decided = await self.lifecycle_turns.decide_until(records[start:], in_slices(ctx, retried=synced))
                 if decided:
                     await self._commit(ctx)
                 start += decided
                 if start < len(records):
-                    # Every tenant's consents still to come: one sync then covers each share request
-                    # appended before it began (the clocks of broker and worker within the margin).
-                    began = int(time.time() * 1000) - SYNC_MARGIN_MS
+                    # One sync a batch, of every tenant's consents still to come: the records were all
+                    # fetched before it, so it covers each of them. One that timed out is not tried
+                    # again for this batch (holding every batch back); the lag bound guards what follows.
                     consents = {self.names.consent(t) for r in records[start:] if (t := self.names.tenant_of(r.topic))}
-                    unsynced = not await self.feeds.sync({*consents, self.names.enrolled})
-                    synced_ms = synced_ms if unsynced else began
-                    retried = True
+                    await self.feeds.sync({*consents, self.names.enrolled})
+                    synced = True
             return events
 
     async def sweep(self) -> None:
@@ -390,21 +387,20 @@ class Worker:
         )
         self.metrics.internal_errors.inc()
 
-    async def _context(self, partitions: set[int], feeds_synced_ms: int = 0, *, behind: bool = False) -> Context:
+    async def _context(self, partitions: set[int], *, synced: bool = False) -> Context:
         """A context for deciding inputs of these partitions, their audit chains loaded from the log."""
         since = int(time.time() * 1000) - self.settings.dedupe_window_ms
         audit_partitions = self.settings.partitions
         for partition in self.partitions.unloaded(p % audit_partitions for p in partitions):
             self.partitions.load(partition, await self.audit_tail.history(partition, since))
         state, now = self.runtime.state, datetime.now(UTC)
-        behind = behind or self.feeds_behind()
+        behind = self.feeds_behind()
         if behind:
             self.metrics.feeds_behind_decisions.inc()
         heads = self.partitions.heads()
         return Context(
-            state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind,
-            feeds_synced_ms=feeds_synced_ms,
-        )  # fmt: skip
+            state, self.names, heads, self.partitions.seen, now, audit_partitions, feeds_behind=behind, synced=synced
+        )
 
     def retention_gauges(self) -> None:
         """The oldest undecided raw capture's age beside the raw retention (the alert compares them),

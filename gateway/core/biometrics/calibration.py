@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import pairwise
+from itertools import combinations, pairwise
 from typing import Any
 
 import numpy as np
@@ -181,14 +181,14 @@ class Calibration(BaseModel):
 
     @cached_property
     def _step(self) -> float:
-        """The steepest rise of a threshold, clean or masked, per decade of rate between two
-        consecutive levels at least half a decade apart (closer ones, as a hand-edited file may
-        hold, would read one score quantum as a cliff); 0: nothing to extrapolate from, which the
-        start-up log says."""
+        """The steepest rise of a threshold, clean or masked, per decade of rate between any two
+        levels at least half a decade apart (closer ones, as a hand-edited file may hold, would
+        read one score quantum as a cliff); 0: nothing to extrapolate from, which the start-up
+        log says."""
         levels: list[tuple[float, Thresholds]] = [(self.far_target, self.thresholds)]
         levels += [(s.far, s) for s in self.stricter]
         step = 0.0
-        for (far, looser), (stricter_far, level) in pairwise(levels):
+        for (far, looser), (stricter_far, level) in combinations(levels, 2):
             decades = math.log10(far / stricter_far)
             if decades >= 0.5:
                 step = max(step, (level.clean - looser.clean) / decades, (level.masked - looser.masked) / decades)

@@ -79,7 +79,7 @@ def decide_in_order(records: Sequence[InputRecord], ctx: Context, *, retried: bo
     for n, record in enumerate(records):
         tried = ctx.fork()  # what it adopts counts as seen from then on (Context.earlier)
         tried.decide_each([record], decide_records)
-        if not (retried and n == 0) and worth_redoing(record, tried):
+        if not (retried and n == 0) and worth_redoing(record, tried, ctx):
             return n
         ctx.adopt(tried)
     return len(records)
@@ -98,19 +98,27 @@ def decide_records(records: Sequence[InputRecord], ctx: Context) -> None:
         decide_lifecycle(record, ctx)
 
 
-def worth_redoing(record: InputRecord, ctx: Context) -> bool:
+def worth_redoing(record: InputRecord, ctx: Context, run: Context | None = None) -> bool:
     """A refused enrollment or share request may have been written just after the consent or
     enrollment it needs, which the feeds have not read yet: decide it again once they have (the
     core is pure, so a redo is free). A consent record is never redone: it needs nothing else.
     A share is never allowed before the feeds have read what was written before it either: a
     withdrawal, on another topic, may come to the agent after the request the tenant wrote later.
-    One sync covers every request appended before it began: a flood of requests costs a sync a
-    batch, not one each."""
-    decisions = [outcome.decision for _, outcome in ctx.result.decisions]
-    # Refused for feeds that lag: a sync would wait for them in vain, holding every batch back.
+    The worker syncs the feeds once a batch (`ctx.synced` from then on), which covers every record
+    it fetched: after that only a share refused for want of an enrollment this run (`run`, the
+    context its decisions are adopted into) wrote since is decided again, once the feeds have read
+    it. A flood of refused enrollments or of share requests costs a sync, not one each."""
     refused = any(
         outcome.decision in _REFUSALS and Reason.FEEDS_BEHIND not in outcome.reason_codes
         for _, outcome in ctx.result.decisions
-    )
-    unsynced = Decision.SHARED in decisions and record.timestamp_ms >= ctx.feeds_synced_ms
-    return (refused and ctx.names.kind_of(record.topic) != "consent") or unsynced
+    )  # refused for feeds that lag: a sync would wait for them in vain, holding every batch back
+    kind = ctx.names.kind_of(record.topic)
+    if ctx.synced:
+        return refused and kind == "share.requests" and run is not None and record.key in _enrolled(run)
+    shared = any(outcome.decision is Decision.SHARED for _, outcome in ctx.result.decisions)
+    return (refused and kind != "consent") or shared
+
+
+def _enrolled(run: Context) -> set[bytes | None]:
+    """The keys (tenant/subject) of the enrollments a run has written."""
+    return {o.key for o in run.result.outputs if o.topic == run.names.enrolled and o.value is not None}

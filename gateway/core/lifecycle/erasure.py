@@ -52,9 +52,10 @@ def erase(ctx: Context, due: DueErasure) -> None:
     entry = state.enrollments.get(key)
     ctx.emit(Output(ctx.names.enrolled, key.encode(), None))
     if due.reason is Reason.WITHDRAWN:  # the gateway's own record: no replayed grant undoes it
-        # Not before the grants it withdraws: a withdrawal dated back before them would leave
-        # them, replayed, newer than this record (CONSENT_REPLAYED compares with it).
-        binds_from = max(due.effective, due.latest_grant or due.effective)
+        # Not before the grants it withdraws (a withdrawal dated back before them would leave them,
+        # replayed, newer than this record: CONSENT_REPLAYED compares with it), nor before the
+        # record it replaces (a compacted topic keeps the last alone).
+        binds_from = max(filter(None, (due.effective, due.latest_grant, state.withdrawals.get(key))))
         withdrawal = Withdrawal(
             tenant_id=tenant_id, subject_id=subject_id, withdrawn_at=binds_from, consent_ref=due.consent_ref
         )
@@ -148,11 +149,11 @@ def _before(history: ConsentHistory | None, consent: ConsentRecord) -> ConsentRe
 
 
 def _up_to(history: ConsentHistory | None, consent: ConsentRecord) -> tuple[ConsentRecord, ...]:
-    """The versions up to `consent`, itself last: the feeds may have applied later ones already.
-    Not in the ledger: the versions held, then it."""
+    """The versions up to `consent`'s latest (a tenant may send one again byte for byte), itself
+    last: the feeds may have applied later ones already. Not in the ledger: the versions held, then it."""
     versions = history.versions if history is not None else ()
     if consent in versions:
-        return versions[: versions.index(consent) + 1]
+        return versions[: len(versions) - versions[::-1].index(consent)]
     return (*versions, consent)
 
 

@@ -11,6 +11,7 @@ from gateway.core.biometrics.calibration import (
     Calibration,
     CalibrationError,
     Sampling,
+    StricterThresholds,
     calibrate,
     threshold_for_far,
 )
@@ -122,3 +123,14 @@ def test_a_flat_rate_rises_with_the_other_and_levels_close_together_are_no_cliff
         }
     )
     assert close.threshold(False, 1e-10) < 0.75, "a quantum between 1e-6 and 9.9e-7 is not a rise of 0.22 a decade"
+
+
+def test_a_rise_across_levels_close_together_still_counts() -> None:
+    """1e-4 -> 4e-5 rises 0.02 and 4e-5 -> 1e-5 not at all: no consecutive pair is both half a
+    decade apart and rising, but 1e-4 -> 1e-5 is: the threshold keeps rising below 1e-5."""
+    base = shipped()["synthetic-512"]
+    risen = base.thresholds.model_copy(update={"clean": base.thresholds.clean + 0.02})
+    levels = [StricterThresholds(far=4e-5, clean=risen.clean, masked=risen.masked),
+              StricterThresholds(far=1e-5, clean=risen.clean, masked=risen.masked)]  # fmt: skip
+    odd = base.model_copy(update={"stricter": levels})
+    assert odd.extrapolates and odd.threshold(False, 1e-10) > odd.threshold(False, 1e-5)

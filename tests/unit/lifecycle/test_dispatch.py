@@ -114,14 +114,30 @@ def test_a_share_is_allowed_only_once_the_feeds_have_read_what_came_before_it() 
     assert decide_in_order([request], caught_up, retried=True) == 1
     assert on(caught_up.result, NAMES.governed("partner")), "allowed once the feeds are caught up"
 
-    # One sync covers every request appended before it began: a flood costs a sync, not one each.
+    # The worker syncs once a batch, which covers every record it fetched: a flood costs a sync.
     flood = [
         at(NAMES.share_requests("acme"), CODEC.encode(share_request(request_id=f"r{n}")), 10 + n) for n in range(3)
     ]
-    covered = replace(context(allowed), feeds_synced_ms=flood[0].timestamp_ms + 1)
+    assert decide_in_order(flood, context(allowed)) == 0
+    covered = replace(context(allowed), synced=True)
     assert decide_in_order(flood, covered) == 3 and len(on(covered.result, NAMES.governed("partner"))) == 3
-    later = replace(context(allowed), feeds_synced_ms=flood[0].timestamp_ms)
-    assert decide_in_order(flood, later) == 0, "appended as the sync began: not covered"
+
+
+def test_after_the_batchs_sync_only_what_the_run_itself_enrolled_is_worth_waiting_for() -> None:
+    """A flood of refused enrollments held every batch a sync each (10 s each while the feeds
+    stall). After the batch's sync a refusal stands, unless a share waits for an enrollment the
+    same run wrote, which the feeds must read first."""
+    state = new_state()
+    give(state, consent("s1"))
+    refused = [at(NAMES.enroll("acme"), CODEC.encode(enrollment(f"nobody{n}")), 20 + n) for n in range(3)]
+    ctx = replace(context(state), synced=True)
+    assert decide_in_order(refused, ctx) == 3 and len(on(ctx.result, NAMES.audit)) == 3
+    run = [
+        at(NAMES.enroll("acme"), CODEC.encode(enrollment("s1")), 30),
+        at(NAMES.share_requests("acme"), CODEC.encode(share_request()), 31),
+    ]
+    ctx = replace(context(state), synced=True)
+    assert decide_in_order(run, ctx) == 1, "the share waits for the enrollment before it"
 
 
 def test_a_retried_refusal_stands_and_a_record_twice_in_a_run_is_decided_once() -> None:

@@ -372,3 +372,30 @@ def test_a_withdrawal_dated_before_the_grant_it_withdraws_still_refuses_that_gra
     on_consent(record(NAMES.consent("acme"), CODEC.encode(granted), 6), "acme/s1", s)
     [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
     assert audit.decision is Decision.BLOCKED and audit.reason_codes == ["CONSENT_REPLAYED"]
+
+
+def test_a_withdrawal_sent_again_byte_for_byte_after_a_new_grant_still_refuses_that_grant_replayed() -> None:
+    state = enrolled(new_state())
+    withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(hours=3))
+    again = consent(granted_at=NOW - timedelta(hours=2))
+    for offset, version in enumerate((withdrawal, again, withdrawal), start=10):
+        give(state, version)
+        s = context(state)
+        on_consent(record(NAMES.consent("acme"), CODEC.encode(version), offset), "acme/s1", s)
+    assert state.withdrawals["acme/s1"] >= again.granted_at
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(again), 13), "acme/s1", s)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert audit.reason_codes == ["CONSENT_REPLAYED"]
+
+
+def test_a_notice_is_known_by_its_key_version_so_a_redo_after_a_rotation_repeats_its_ids() -> None:
+    state = enrolled(_production(["acme", "partner"]))
+    _, before = _withdraw(state)
+    ring = state.keyring
+    rotated = {t: keys.model_copy(update={"pseudonym": keys.pseudonym.rotated()}) for t, keys in ring.tenants.items()}
+    state.keyring = ring.model_copy(update={"tenants": rotated})
+    _, after = _withdraw(state)
+    for company in ("acme", "partner"):
+        [first] = _notices(before, company)
+        assert (first.notice_id, first.pseudonym) in {(n.notice_id, n.pseudonym) for n in _notices(after, company)}
