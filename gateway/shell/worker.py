@@ -311,9 +311,9 @@ class Worker:
         """Enrollments, consent records, share requests and camera registrations, decided in order
         by the core's lifecycle steps (in slices, the event loop's turn between them: turns.py)
         and committed together; a refusal that may only mean the feeds have not read the consent
-        or enrollment it needs yet is decided again once they have (with what came before it
-        committed first). Returns the events decided (the others' partitions were revoked
-        meanwhile: their new owner decides them)."""
+        or enrollment it needs yet, or a share allowed before they read what came before it, is
+        decided again once they have (with what came before it committed first). Returns the
+        events decided (the others' partitions were revoked meanwhile: their new owner decides them)."""
         await self.feeds.caught_up.wait()
         await self.partitions.settled.wait()
         async with self.partitions.lock:
@@ -327,9 +327,9 @@ class Worker:
                     await self._commit(ctx)
                 start += decided
                 if start < len(records):
-                    # One sync a batch, of every tenant's consents still to come: the records were all
-                    # fetched before it, so it covers each of them. One that timed out is not tried
-                    # again for this batch (holding every batch back); the lag bound guards what follows.
+                    # One sync covers every record of the batch (all fetched before it), also when it
+                    # timed out (the lag bound guards what follows): after it the run stops only for a
+                    # share waiting for an enrollment the batch itself wrote (dispatch.worth_redoing).
                     consents = {self.names.consent(t) for r in records[start:] if (t := self.names.tenant_of(r.topic))}
                     await self.feeds.sync({*consents, self.names.enrolled})
                     synced = True
