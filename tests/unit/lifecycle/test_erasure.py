@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from gateway.contract.models import AuditRecord, ErasureNotice
+from gateway.contract.models import AuditRecord, ConsentRecord, ErasureNotice
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.lifecycle.erasure import (
@@ -335,6 +335,14 @@ def test_a_version_that_stops_naming_a_recipient_tells_it_to_erase() -> None:
     assert not _notices(s.result, "partner"), "naming it again takes nothing back"
 
 
+def _decided(state: GatewayState, version: ConsentRecord, offset: int) -> AuditRecord:
+    """The audit record of one consent version, decided as the agent decides it (already applied)."""
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(version), offset), "acme/s1", s)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    return audit
+
+
 def test_a_withdrawal_of_a_subject_never_enrolled_tells_no_company_it_names() -> None:
     """Nothing was protected for, or shared with, the companies the consent names: a notice would
     tell them of a subject and its consent to share, and they hold nothing to erase."""
@@ -353,12 +361,9 @@ def test_a_withdrawal_decided_after_the_feeds_read_a_new_grant_leaves_that_grant
     again = consent(granted_at=NOW - timedelta(hours=1))
     give(state, withdrawal)
     give(state, again)
-    s = context(state)
-    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal), 7), "acme/s1", s)
+    _decided(state, withdrawal, 7)
     assert state.withdrawals["acme/s1"] == NOW - timedelta(hours=2)
-    s = context(state)
-    on_consent(record(NAMES.consent("acme"), CODEC.encode(again), 8), "acme/s1", s)
-    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    audit = _decided(state, again, 8)
     assert audit.decision is Decision.CONSENT_RECORDED and audit.reason_codes == ["CONSENT_GRANTED"]
 
 
@@ -368,9 +373,7 @@ def test_a_withdrawal_dated_before_the_grant_it_withdraws_still_refuses_that_gra
     _withdraw(state, withdrawn_at=datetime(2000, 1, 1, tzinfo=granted.granted_at.tzinfo))
     assert state.withdrawals["acme/s1"] >= granted.granted_at
     give(state, granted)
-    s = context(state)
-    on_consent(record(NAMES.consent("acme"), CODEC.encode(granted), 6), "acme/s1", s)
-    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    audit = _decided(state, granted, 6)
     assert audit.decision is Decision.BLOCKED and audit.reason_codes == ["CONSENT_REPLAYED"]
 
 
@@ -380,13 +383,10 @@ def test_a_withdrawal_sent_again_byte_for_byte_after_a_new_grant_still_refuses_t
     again = consent(granted_at=NOW - timedelta(hours=2))
     for offset, version in enumerate((withdrawal, again, withdrawal), start=10):
         give(state, version)
-        s = context(state)
-        on_consent(record(NAMES.consent("acme"), CODEC.encode(version), offset), "acme/s1", s)
+        _decided(state, version, offset)
     assert state.withdrawals["acme/s1"] >= again.granted_at
-    s = context(state)
-    on_consent(record(NAMES.consent("acme"), CODEC.encode(again), 13), "acme/s1", s)
-    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
-    assert audit.reason_codes == ["CONSENT_REPLAYED"]
+    give(state, again)
+    assert _decided(state, again, 13).reason_codes == ["CONSENT_REPLAYED"]
 
 
 def test_a_notice_is_known_by_its_key_version_so_a_redo_after_a_rotation_repeats_its_ids() -> None:
