@@ -28,7 +28,6 @@ from gateway.core.biometrics.protection import (
     Protector,
     Scheme,
     all_pairs_agreement,
-    centre,
     usable,
 )
 from gateway.core.biometrics.synthetic import Population, SyntheticModel
@@ -84,8 +83,7 @@ class Calibration(BaseModel):
             chance = 1 / Scheme(self.hashes, self.q).q  # two strangers' codes agree on 1/q of the hashes
         except ValueError as exc:
             raise ValueError(f"hashes {self.hashes}, q {self.q}: {exc}") from None
-        levels: list[tuple[float, Thresholds]] = [(self.far_target, self.thresholds)]
-        levels += [(s.far, s) for s in self.stricter]
+        levels = self._levels
         for far, level in levels:
             if not (chance < level.clean <= 1 and chance < level.masked <= 1):
                 raise ValueError(
@@ -140,6 +138,11 @@ class Calibration(BaseModel):
         return Protector(key, version, self.template_model, self.mean_vector, self.scheme)
 
     @property
+    def _levels(self) -> list[tuple[float, Thresholds]]:
+        """Every measured level, (false-accept rate, thresholds), the calibrated target's first."""
+        return [(self.far_target, self.thresholds), *((s.far, s) for s in self.stricter)]
+
+    @property
     def strictest_far(self) -> float:
         """The lowest per-comparison false-accept rate a threshold was measured for."""
         return self.stricter[-1].far if self.stricter else self.far_target
@@ -185,10 +188,8 @@ class Calibration(BaseModel):
         levels at least half a decade apart (closer ones, as a hand-edited file may hold, would
         read one score quantum as a cliff); 0: nothing to extrapolate from, which the start-up
         log says."""
-        levels: list[tuple[float, Thresholds]] = [(self.far_target, self.thresholds)]
-        levels += [(s.far, s) for s in self.stricter]
         step = 0.0
-        for (far, looser), (stricter_far, level) in combinations(levels, 2):
+        for (far, looser), (stricter_far, level) in combinations(self._levels, 2):
             decades = math.log10(far / stricter_far)
             if decades >= 0.5:
                 step = max(step, (level.clean - looser.clean) / decades, (level.masked - looser.masked) / decades)
@@ -269,8 +270,9 @@ def calibrate(
     if len(np.unique(y[clean])) < 2:
         raise CalibrationError("need clean embeddings of at least two different people")
     mean = x[clean].mean(axis=0)
-    unusable = np.flatnonzero(centre(x, mean)[1])
-    if len(unusable):
+    mean64 = mean.astype(np.float64)  # the check each capture and enrollment gets (Calibration.template)
+    unusable = [i for i, row in enumerate(x.astype(np.float64)) if not usable(row, mean64)]
+    if unusable:
         raise CalibrationError(
             f"{len(unusable)} embedding rows are zero, of an impossible norm or at the population mean "
             f"(the first: row {unusable[0]}); drop them"

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from gateway.core.biometrics.embeddings import TemplateError, Vectors, normalise
+from gateway.core.biometrics.embeddings import TemplateError, Vectors
 
 Codes = npt.NDArray[np.uint8]
 
@@ -91,18 +91,6 @@ def usable(x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64]) -> bool:
         return False
     centred = x - mean
     return float(centred @ centred) >= MIN_CENTRED_NORM**2 * raw
-
-
-def centre(embeddings: Vectors, mean: Vectors) -> tuple[Vectors, npt.NDArray[np.bool_]]:
-    """Centred, normalised rows of a batch of raw embeddings, and which rows are unusable (their
-    norm outside RAW_NORM_RANGE, or too close to the mean to have a direction)."""
-    x = np.atleast_2d(embeddings).astype(np.float32)
-    raw = np.linalg.norm(x.astype(np.float64), axis=1)  # float64: a huge float32 vector's norm is finite
-    centred = x - mean
-    distance = np.linalg.norm(centred.astype(np.float64), axis=1)
-    usable = (raw >= RAW_NORM_RANGE[0]) & (raw <= RAW_NORM_RANGE[1]) & (distance >= MIN_CENTRED_NORM * raw)
-    with np.errstate(over="ignore", invalid="ignore"):  # unusable rows may overflow; they are refused
-        return normalise(centred), ~usable
 
 
 class Protector:

@@ -166,13 +166,15 @@ def _dropped(ctx: Context, before: ConsentRecord | None, consent: ConsentRecord,
     entry = ctx.state.enrollments.get(consent_key(consent.tenant_id, consent.subject_id))
     held = set(entry.recipients) if entry is not None else set()
     dropped = sorted((set(before.recipients) - set(consent.recipients)) & held)
+    if not dropped:
+        return False
     due = DueErasure(
         consent.tenant_id, consent.subject_id, Reason.WITHDRAWN, effective_at(consent), partition,
         consent_ref(consent), consent,
     )  # fmt: skip
     for company in dropped:
         notify(ctx, event_id, company, due, RULES[Reason.WITHDRAWN])
-    return bool(dropped)
+    return True
 
 
 def _change(before: ConsentRecord | None, consent: ConsentRecord) -> Reason:
