@@ -14,7 +14,8 @@ backlog and at each rate; and, paced at the first level's rates, pipelines that 
 each in its own process: (b'), (b'') and an aiokafka hop writing each record once or twice
 (bench/hop_app.py): the latency and CPU per event the host, the broker and each path give at
 those rates.
-Then two workers in one consumer group: their throughput, and that no input is left undecided.
+Then two workers in one consumer group at each level: their throughput, each worker's CPU per
+decision, and that no input is left undecided.
 With `--pinned`, each pipeline under test (every baseline, each level's worker) runs on a core of
 its own and the broker, the load generator and the measuring consumers on the others (bench/cores.py),
 without the two-worker runs: the same figures where a worker is given a whole core, as
@@ -32,10 +33,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +62,7 @@ from bench.pipeline import (
     _rate,
     _topics,
     baseline_spans,
+    facegate_settings,
     follow,
     payloads_of,
     run_tag,
@@ -72,6 +75,7 @@ from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, EnrolledTemplate
 from gateway.contract.topics import TopicNames
 from gateway.core.biometrics.synthetic import SYNTHETIC_512
+from gateway.core.records import decided_a_capture
 from gateway.core.state import consent_key
 from gateway.files.calibrations import shipped
 from gateway.kafka.provisioning import ensure_gateway_topics
@@ -167,17 +171,22 @@ async def _stamps(
     return found
 
 
-async def _decided(bootstrap: str, topic: str, wanted: set[str], timeout: float) -> dict[str, int]:
-    """Audit timestamps (ms) by event id, once every wanted event id has its decision. Each record's
-    event id is read without the rest (`Codec.leading_strings`, ~1.7 µs against ~33 for a whole
-    record): on shared cores this reader competes with the worker, and the baselines' reads a key."""
+async def _decided(
+    bootstrap: str, topic: str, wanted: set[str], timeout: float, every_capture: bool = False
+) -> dict[str, int]:
+    """Audit timestamps (ms) by event id, once every wanted event id has its decision; with
+    `every_capture`, every capture's decision read by then too (a malformed one's event id names
+    its place in the log), not the world's consents and enrollments. Each record's event id is
+    read without the rest (`Codec.leading_strings`, ~1.7 µs against ~33 for a whole record): on
+    shared cores this reader competes with the worker, and the baselines' reads a key."""
     codec = default_codec()
 
     def event_id(r: ConsumerRecord[bytes, bytes]) -> str | None:
         value = r.value or b""
         if codec.record_name(value) != AuditRecord.avro_name:  # a checkpoint or a completeness note
             return None
-        return codec.leading_strings(value, ("audit_id", "event_id"))[1]
+        found = codec.leading_strings(value, ("audit_id", "event_id"))[1]
+        return found if found in wanted or (every_capture and decided_a_capture(found)) else None
 
     return await _stamps(bootstrap, topic, wanted, timeout, event_id)
 
@@ -318,12 +327,27 @@ def running_gateway(
 
 
 def drained(bootstrap: str, group: Group) -> tuple[float, dict[str, int]]:
-    """The group's captures written as a backlog, then decided: decisions per second from the first
-    audit record to the last, and each capture's audit time (ms) by event id."""
+    """The group's captures written as a backlog, then decided: decisions per second from the
+    backlog's last write (or the first decision, if later) to the last decision, and each
+    capture's audit time (ms) by event id. The workers run while the backlog is written (they
+    load their gallery first); the writer's share of the cores is left out of the window, as the
+    baselines read a backlog written before they start. Every input counts, the malformed too
+    (their audit records name them by their place in the log)."""
     asyncio.run(_fill(bootstrap, [group.names], group.load.payloads))
-    decided = asyncio.run(_decided(bootstrap, group.names.audit, group.load.event_ids, 1800))
-    stamps = [decided[e] for e in group.load.event_ids]
-    return len(stamps) / max(1e-3, (max(stamps) - min(stamps)) / 1000), decided
+    written = time.time() * 1000
+    every = asyncio.run(_decided(bootstrap, group.names.audit, group.load.event_ids, 1800, every_capture=True))
+    return backlog_rate(every.values(), written), {e: every[e] for e in group.load.event_ids}
+
+
+def backlog_rate(stamps: Iterable[int], written_ms: float) -> float:
+    """Decisions per second over the window from `written_ms` (or the first decision, if later)
+    to the last decision, counting the decisions stamped within it."""
+    times = sorted(stamps)
+    start = max(written_ms, times[0])
+    inside = sum(1 for t in times if t >= start)
+    if inside < len(times) / 2:  # a backlog decided mostly while written (a small run): all of it
+        start, inside = times[0], len(times)
+    return inside / max(1e-3, (times[-1] - start) / 1000)
 
 
 def _batch_totals(worker: LocalWorker) -> dict[str, float]:
@@ -439,7 +463,7 @@ def run(
     # host and broker: Kafka's path and the load generator, with Faust's or aiokafka's per-event cost.
     first = {str(share): levels[0]["latency_ms"][str(share)]["rate"] for share in LATENCY_SHARES}
     paced = paced_baselines(bootstrap, work, first, cores)
-    splits = split_levels if split_levels is not None else enrolled[:1]
+    splits = split_levels if split_levels is not None else enrolled  # issue 17 item 5: at each gallery size
     # Two workers on one core would measure the core: a pinned run has none.
     pair = two_workers and not cores.is_pinned
     split = [measure_gateway(bootstrap, work, n, events, workers=2) for n in splits] if pair else []
@@ -449,13 +473,19 @@ def run(
             "paced_baseline_settings": {
                 "faust_tuned": BASELINE_SETTINGS["faust_tuned"], "faust_shell": BASELINE_SETTINGS["faust_shell"], "aiokafka_hop": HOP_SETTINGS,
             },
-            "cores": cores.describe(), "pinned": cores.is_pinned}  # fmt: skip
+            "facegate_settings": worker_settings(), "cores": cores.describe(), "pinned": cores.is_pinned}  # fmt: skip
+
+
+def worker_settings() -> str:
+    """The settings each level's worker runs with (the defaults, as the environment leaves them)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "every core it may run on")
+    return f"{facegate_settings(Settings())}; its search's threads: {threads}"
 
 
 def busy(level: dict[str, Any]) -> float:
     """Cores the worker kept busy draining the backlog: a search over a large gallery may use more
-    than one (docs/operations.md, OMP_NUM_THREADS). Its CPU is counted from before the backlog is
-    written, its rate from the first decision: a few hundredths high."""
+    than one (docs/operations.md, OMP_NUM_THREADS). Its CPU per decision is counted over the whole
+    backlog, its rate after the backlog's last write."""
     return float(level["events_per_second"] * level["cpu_seconds_per_1000"][0] / 1000)
 
 
@@ -469,6 +499,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"- (b') Faust agent, batched, tuned: {b['faust_tuned']:,.0f} events/s ({how['faust_tuned']})",
         f"- (b'') the same on FaceGate's Faust consumer: {b['faust_shell']:,.0f} events/s ({how['faust_shell']})",
         f"- (a) aiokafka loop, await per record: {b['aiokafka_loop']:,.0f} events/s; (b) Faust per event, defaults: {b['faust_forward']:,.0f} events/s",
+        "", f"(c) FaceGate's worker: {result.get('facegate_settings', 'its defaults')}. Its rate counts every input (the malformed "
+        "too) from the backlog's last write to the last decision.",
         "", "| enrolled per tenant | (c) events/s | c/a' | c/b' | c/b'' | c/b | p50 ms | p99 ms (at half rate) | CPU-s per 1,000 decisions | cores busy | worker RSS MiB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
@@ -543,7 +575,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"- {v['enrolled_per_tenant']:,}: c/(faster Faust) {v['over_faust_best']:.2f} vs {v['goal_ratio']} ({'met' if v['ratio_met'] else 'NOT met'}; "
             f"c/b' {v['over_faust_tuned']:.2f}, c/b'' {v['over_faust_shell']:.2f}); "
-            f"p99 {v['p99_ms']:.0f} ms vs {v['goal_p99_ms']:.0f} ({'met' if v['p99_met'] else 'NOT met'})"
+            f"p99 {v['p99_ms']:.0f} ms vs {v['goal_p99_ms']:.0f} ({'met' if v['p99_met'] else 'NOT met'}); "
+            f"cores busy {busy(next(g for g in result['gateway'] if g['enrolled_per_tenant'] == v['enrolled_per_tenant'])):.2f}, "
+            "the forwarders one"
         )
     return "\n".join(lines) + "\n"
 
@@ -596,7 +630,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--enrolled", default="1000,100000,1000000")
     parser.add_argument("--bootstrap", default=None)
-    parser.add_argument("--two-workers", default=None, help="levels measured with two workers too (default: the first)")
+    parser.add_argument(
+        "--two-workers", default=None, help="levels measured with two workers too (default: every level)"
+    )
     parser.add_argument(
         "--pinned", action="store_true",
         help="each pipeline under test on a core of its own, the broker and the load generator on the others; "

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.kafka
 
 @pytest.mark.timeout(600)
 def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBroker, tmp_path: Path) -> None:
-    result = run(400, [60, 300], kafka.bootstrap_servers, tmp_path)
+    result = run(400, [60, 300], kafka.bootstrap_servers, tmp_path, split_levels=[60])
     assert set(result["baselines"]) == {"aiokafka_fast", "faust_tuned", "faust_shell", "aiokafka_loop", "faust_forward"}
     assert [g["enrolled_per_tenant"] for g in result["gateway"]] == [60, 300]
     for level in result["gateway"]:
@@ -50,6 +50,9 @@ def test_suite_measures_baselines_levels_latency_and_two_workers(kafka: KafkaBro
     assert "Two workers" in markdown(result) and "| 300 | 50% of max |" in markdown(result)
     table = markdown(result)
     assert "| CPU-s per 1,000 decisions | cores busy |" in table
+    # FaceGate's settings beside its figures, as the baselines' are.
+    assert result["facegate_settings"].startswith("batch ") and "acks=all" in result["facegate_settings"]
+    assert f"(c) FaceGate's worker: {result['facegate_settings']}" in table
     assert "| (b') forwarding, at the 60 level's rates |" in table
     assert "| (b'') forwarding, FaceGate's consumer, at the 60 level's rates |" in table
     assert "| aiokafka hop, two writes, at the 60 level's rates |" in table
