@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,26 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def write_results(name: str, data: Any, table: str) -> None:
+    """The figures and their table, each naming the code that measured them."""
+    code = revision()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
-    (RESULTS / f"{name}.md").write_text(table)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"code": code, "results": data}, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(f"{table.rstrip()}\n\nMeasured at {code}.\n")
     print(table)
+
+
+def revision() -> str:
+    """The commit checked out, and whether files it tracks were changed: figures name their code."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD").strip()
+        changed = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    except (OSError, subprocess.CalledProcessError):
+        return "code outside a git checkout"
+    return f"commit {commit}" + (" with uncommitted changes" if changed else "")
 
 
 def rss_bytes(pid: int | str = "self") -> int:
