@@ -26,7 +26,7 @@ from gateway.shell.worker import fetching
 MODES = ("defaults", "tuned", "tuned-shell")
 
 TUNED: dict[str, Any] = {
-    "producer_max_batch_size": 1 << 20,  # a 16 KB default batch holds seven 2.3 KB records
+    "producer_max_batch_size": 1 << 20,  # a 16 KB default batch holds seven 2.1 KB records
     "producer_linger": 0.005,
     "consumer_max_fetch_size": 8 << 20,
     "stream_buffer_maxsize": 16_384,

@@ -2,7 +2,7 @@
 
     python -m bench.suite [--events 20000] [--enrolled 1000,100000,1000000] [--bootstrap host:port] [--pinned]
 
-In one run, on the same pre-produced records (the scenario's realistic decision mix, ~2.3 KB,
+In one run, on the same pre-produced records (the scenario's realistic decision mix, ~2.1 KB,
 each on its camera vendor's capture topic `faces.raw.<vendor>`, which every pipeline reads):
 the baselines (a) and (a'), aiokafka consume -> produce loops, (b) and (b'), Faust agents that
 forward unchanged, and (b''), (b') on the worker's own Faust consumer (bench/pipeline.py,

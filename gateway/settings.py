@@ -119,11 +119,12 @@ class Settings(BaseSettings):
     )
     web_host: str = "0.0.0.0"  # noqa: S104 - the pod's probes and Prometheus reach it
     web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
-    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000  # bench.tuning: 2.8x the decisions/s of 256
+    # With the client settings below, 1.21x the decisions/s of batches of 256 on Faust's (bench/results/tuning.md).
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
     # How long an idle worker lets its first capture wait for others to join the batch. A busy one
     # never waits: what arrived while it decided is its next batch (gateway/shell/batches.py).
     batch_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 0
-    # Kafka client tuning, measured in bench/PROFILES.md (a 16 KB default batch holds seven 2.3 KB captures)
+    # Kafka client tuning, measured in bench/PROFILES.md (a 16 KB default batch holds seven 2.1 KB captures)
     producer_max_batch_bytes: Annotated[int, Field(ge=16_384, le=64 << 20)] = 1 << 20
     producer_linger_ms: Annotated[int, Field(ge=0, le=1000)] = 0  # each commit awaits its acks: linger only waits
     consumer_max_fetch_bytes: Annotated[int, Field(ge=65_536, le=256 << 20)] = 8 << 20
