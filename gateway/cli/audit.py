@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli.access import Role, kafka_errors, read, run
-from gateway.cli.console import console, errors, load_settings
+from gateway.cli.console import console, errors, load_settings, plain
 from gateway.cli.output import Exit, Format, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import DecodeError, default_codec
 from gateway.contract.models import AuditCheckpoint, AuditRecord
@@ -80,7 +80,7 @@ def _keyring(settings: Settings) -> Keyring:
         if settings.env is not Environment.PRODUCTION:
             return keyring or Keyring.development_keyring(settings.cache_dir / "development-keyring")
     except KeyringError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(Exit.USAGE) from None
     missing = ["a keyring (FACEGATE_KEYRING_FILE or FACEGATE_KEYRING)"] if keyring is None else [
         m for m in keyring.missing_for_production([]) if "regulator_pseudonym" not in m
@@ -142,7 +142,7 @@ def _load_keys(settings: Settings, keyset_file: Path | None, pubkey_file: list[P
             keys = load_public_keys([p.read_bytes() for p in pubkey_file])
             return KeySet.of(settings.audit_log_name, [(raw_public(k), None, None, None) for k in keys.values()])
     except (NoteError, ValueError) as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(Exit.USAGE) from None
     errors.print("[red]give the key set (--keyset, from `facegate audit keyset`) or --pubkey PEM files[/red]")
     raise typer.Exit(Exit.USAGE)
@@ -203,7 +203,7 @@ def verify(
     try:
         entries = list(read_export(file)) if file else _entries_from_topic(settings, "audit verify")
     except ValueError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(Exit.USAGE) from None
     header = read_export_header(file) if file else None
     report = verify_audit_log(entries, default_codec(), keys, kept, now, _duration(max_age))
@@ -254,7 +254,7 @@ def verify(
             )
         for where, finding in report.all_findings:
             if not finding.is_error:
-                shown.append(f"{where}: {finding.code}: {finding.detail}")
+                shown.append(f"{where}: {finding.code}: {plain(finding.detail)}")
         if report.duplicates:
             shown.append(
                 f"{report.duplicates} duplicate record(s): an audit id written again by at-least-once "
@@ -270,7 +270,7 @@ def verify(
 
     emit(format, data, tables, out)
     for problem in report.problems:
-        errors.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
+        errors.print(f"[red]TAMPERED[/red] {plain(problem)}", highlight=False)
     if anchor is not None and not report.tampered:
         anchor.write_text(report.kept(keys.log).dump())
         errors.print(f"checkpoints kept in {anchor} for the next verification", highlight=False)
@@ -290,14 +290,14 @@ def _verify_receipt(path: Path, keys: KeySet) -> None:
     try:
         parsed = Receipt.from_json(path.read_text())
     except NoteError as exc:
-        errors.print(f"[red]TAMPERED[/red] malformed: {exc}", highlight=False)
+        errors.print(f"[red]TAMPERED[/red] malformed: {plain(exc)}", highlight=False)
         raise typer.Exit(Exit.FINDING) from None
     findings = [f for f in check_receipt(parsed, keys) if f.is_error]
     for finding in findings:
-        errors.print(f"[red]TAMPERED[/red] {finding.code}: {finding.detail}", highlight=False)
+        errors.print(f"[red]TAMPERED[/red] {finding.code}: {plain(finding.detail)}", highlight=False)
     if findings:
         raise typer.Exit(Exit.FINDING)
-    console.print(f"[green]receipt verified[/green]: {parsed.event_id} is leaf {parsed.leaf_index} of partition "
+    console.print(f"[green]receipt verified[/green]: {plain(parsed.event_id)} is leaf {parsed.leaf_index} of partition "
                   f"{parsed.partition}", highlight=False)  # fmt: skip
 
 
@@ -313,7 +313,7 @@ def prove(
     try:
         entries = list(read_export(file)) if file else _entries_from_topic(settings, "audit prove")
     except ValueError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(Exit.USAGE) from None
     made = prove_event(entries, default_codec(), settings.audit_log_name, event_id)
     if made is None:
@@ -371,8 +371,8 @@ def tail(
         elif isinstance(record, AuditRecord):
             rules, reasons = " ".join(record.rule_ids), " ".join(record.reason_codes)
             screen.print(
-                f"p{partition} #{record.seq} {record.recorded_at:%H:%M:%S} {record.tenant_id} "
-                f"{record.camera_id or '-'} {record.decision} {rules} {reasons}",
+                f"p{partition} #{record.seq} {record.recorded_at:%H:%M:%S} {plain(record.tenant_id)} "
+                f"{plain(record.camera_id or '-')} {record.decision} {plain(rules)} {plain(reasons)}",
                 highlight=False,
             )
         elif isinstance(record, AuditCheckpoint):
@@ -503,7 +503,7 @@ def reconcile_command(
         table = Table("topic", "partition", "offset", "event id", title=f"{len(missing)} of {checked} inputs "
                       "have no decision")  # fmt: skip
         for item in missing[:50]:
-            table.add_row(item.topic, str(item.partition), str(item.offset), item.event_id)
+            table.add_row(plain(item.topic), str(item.partition), str(item.offset), plain(item.event_id))
         return [table] + ([f"... and {len(missing) - 50} more (--format json lists all)"] if len(missing) > 50 else [])
 
     emit(format, data, tables, out)

@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from gateway.cli.access import Role, read, run
-from gateway.cli.console import console, errors, load_settings
+from gateway.cli.console import console, errors, load_settings, plain
 from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import default_codec
 from gateway.contract.models import ConsentRecord
@@ -41,7 +41,7 @@ def _tenant(tenant: str) -> str:
     try:
         return check_tenant_id(tenant)
     except ValueError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(Exit.USAGE) from None
 
 
@@ -192,11 +192,12 @@ def show(
             table.add_column(column)
         for row in rows:
             status = " ".join(str(row[k]) for k in ("status", "reason", "claimed_status") if k in row)
-            table.add_row(
+            cells = (
                 status, ", ".join(row.get("purposes", [])), ", ".join(row.get("recipients", [])),
-                str(row.get("separate", "")), str(row.get("method", "")), str(row.get("notice_version", "")),
-                str(row.get("withdrawn_at") or row.get("granted_at", "")), str(row.get("expires_at") or ""),
+                row.get("separate", ""), row.get("method", ""), row.get("notice_version", ""),
+                row.get("withdrawn_at") or row.get("granted_at", ""), row.get("expires_at") or "",
             )  # fmt: skip
+            table.add_row(*(plain(cell) for cell in cells))  # the tenant's consent system wrote them
         return [table]
 
     emit(format, rows, tables, out)

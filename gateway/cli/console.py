@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from gateway.settings import Settings
 
 # Piped output (CI logs, tests) gets a fixed width instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+
+
+# Characters that move the cursor, end a line or turn text around: a record could forge lines.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(value: object) -> str:
+    """Text a record carries (a tenant, vendor or camera chose it), printed as itself: control and
+    direction characters escaped as Python writes them, rich markup escaped."""
+    return escape(_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), str(value)))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from gateway.cli.access import Role, read
 from gateway.cli.consent import consent_versions, current, shown
-from gateway.cli.console import errors, load_settings
+from gateway.cli.console import errors, load_settings, plain
 from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord
@@ -46,7 +46,7 @@ def export(
         check_tenant_id(tenant)
         state = build_runtime(settings).state
     except (ValueError, StartupError) as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(Exit.USAGE) from None
     names = TopicNames(settings.topic_prefix)
     command = "subject export"
