@@ -97,6 +97,64 @@ def test_every_pod_runs_restricted(value_set: str) -> None:
             assert sc.get("runAsGroup") == (None if openshift else 10001)
 
 
+HOOK = "helm.sh/hook"
+
+
+def _hook(doc: dict[str, Any]) -> tuple[set[str], int] | None:
+    """(events, weight) of a Helm hook; None for an ordinary release resource."""
+    annotations = doc["metadata"].get("annotations") or {}
+    if HOOK not in annotations:
+        return None
+    return set(annotations[HOOK].split(",")), int(annotations.get("helm.sh/hook-weight", "0"))
+
+
+def _references(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of every object a pod spec names: its ServiceAccount, the ConfigMaps and
+    Secrets of its volumes and of its containers' environment."""
+    found = {("ServiceAccount", spec.get("serviceAccountName", "default"))}
+    sources = [*spec.get("volumes", [])]
+    sources += [s for v in spec.get("volumes", []) for s in v.get("projected", {}).get("sources", [])]
+    for source in sources:
+        if "configMap" in source:
+            found.add(("ConfigMap", source["configMap"]["name"]))
+        if "secret" in source:
+            found.add(("Secret", source["secret"].get("secretName") or source["secret"]["name"]))
+    for container in containers(spec):
+        refs = [e.get("valueFrom", {}) for e in container.get("env", [])] + container.get("envFrom", [])
+        for ref in refs:
+            for key, kind in (("configMapKeyRef", "ConfigMap"), ("configMapRef", "ConfigMap"),
+                              ("secretKeyRef", "Secret"), ("secretRef", "Secret")):  # fmt: skip
+                if key in ref:
+                    found.add((kind, ref[key]["name"]))
+    found |= {("Secret", s["name"]) for s in spec.get("imagePullSecrets", [])}
+    return found
+
+
+@pytest.mark.parametrize("value_set", [v for v in VALUE_SETS if v not in STRIMZI_SETS])
+@pytest.mark.parametrize("extra", [(), ("--set", "serviceAccount.name=mine")])
+def test_what_a_hook_job_uses_exists_before_it_runs(value_set: str, extra: tuple[str, ...]) -> None:
+    """Pre-install hooks run before any release resource exists (helm install would wait for a
+    Job whose pods are refused): every object a hook Job names that the chart renders is a hook of
+    the same events with a lower weight. The workers' ServiceAccount stays a release resource (a
+    hook would be deleted and recreated on every upgrade, under the running workers)."""
+    docs = rendered(value_set, *extra)
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    jobs = [j for j in of_kind(docs, "Job") if _hook(j)]
+    assert jobs
+    for job in jobs:
+        events, weight = _hook(job) or (set(), 0)
+        assert events >= {"pre-install", "pre-upgrade"}
+        named = [by_name[r] for r in _references(job["spec"]["template"]["spec"]) if r in by_name]
+        assert {d["kind"] for d in named} == {"ServiceAccount", "ConfigMap"}, "the Job's own and its roles"
+        for doc in named:
+            hook = _hook(doc)
+            assert hook is not None, (doc["kind"], doc["metadata"]["name"])
+            assert hook[0] >= events and hook[1] < weight, (doc["kind"], doc["metadata"]["name"])
+    [deployment] = of_kind(docs, "Deployment")
+    account = by_name["ServiceAccount", deployment["spec"]["template"]["spec"]["serviceAccountName"]]
+    assert _hook(account) is None
+
+
 def test_openshift_leaves_the_ids_to_the_scc_and_ids_can_be_chosen() -> None:
     """restricted-v2 refuses a UID outside the project's range: with openshift no id is named."""
     for value_set in VALUE_SETS:

@@ -43,6 +43,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* The provisioning Job's ServiceAccount: its own hook (templates/provisioning.yaml) when the
+chart creates ServiceAccounts, else the one named, which exists before the release. */}}
+{{- define "facegate.jobServiceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- include "facegate.suffixed" (list . "provision") -}}
+{{- else -}}
+{{- include "facegate.serviceAccountName" . -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "facegate.image" -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
