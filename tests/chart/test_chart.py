@@ -196,6 +196,29 @@ def test_worker_probes_and_production_mode(value_set: str) -> None:
     assert all(name.endswith(".yaml") and "tenant_id:" in text for name, text in policies["data"].items())
 
 
+SECRETS_DIR = "FACEGATE_SECRETS_DIR"
+
+
+@pytest.mark.parametrize(
+    ("extra", "protocol"),
+    [((), "SASL_SSL"),
+     (("--set", "kafka.securityProtocol=SSL,kafka.sasl.existingSecret=,provisioning.adminSecret="), "SSL"),
+     (("--set", "kafka.securityProtocol=PLAINTEXT,kafka.sasl.existingSecret=,provisioning.adminSecret="), "PLAINTEXT")],
+)  # fmt: skip
+def test_the_secrets_dir_is_set_only_where_credentials_are_mounted(extra: tuple[str, ...], protocol: str) -> None:
+    """The settings refuse to load when FACEGATE_SECRETS_DIR names a missing folder: without a SASL
+    Secret (SSL, PLAINTEXT) no container may name it, or every pod would crash-loop."""
+    specs = pod_specs(rendered("minimal-values.yaml", *extra))
+    assert len(specs) == 2  # the workers and the provisioning Job
+    for spec in specs:
+        for container in containers(spec):
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert (SECRETS_DIR in env) is protocol.startswith("SASL_"), container["name"]
+            if SECRETS_DIR in env:
+                assert env[SECRETS_DIR] in mounts
+
+
 @pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_the_grace_period_outlasts_the_workers_drain(value_set: str) -> None:
     """Kubernetes kills a pod after its grace period: the batch in flight must finish before."""
@@ -486,6 +509,7 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
         ("strimzi.enabled=true", "are exclusive"),
         ("kafka.egress.cidrs=null", "empty egress target would allow everything"),
         ("kafka.sasl.existingSecret=", "kafka.sasl.existingSecret is required"),
+        ("provisioning.adminSecret=", "provisioning.adminSecret is required with provisioning.enabled and a SASL"),
         ("kafka.nonsense=1", "additional properties 'nonsense' not allowed"),
         ("image.digest=sha256:short", "image/digest"),
         ("kafka.retentionMs.audit=86400000", "kafka/retentionMs/audit"),  # R19: at least 3 years

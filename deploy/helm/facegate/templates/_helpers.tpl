@@ -122,13 +122,21 @@ pod template, so changing either rolls the Deployment: a worker subscribes to it
 {{- end }}
 - name: FACEGATE_CACHE_DIR
   value: /var/cache/facegate
+{{- end -}}
+
+{{/* FACEGATE_SECRETS_DIR where the SASL Secret (given as the argument) is mounted, and only there:
+the settings refuse to load when the folder it names is missing. */}}
+{{- define "facegate.secretsDirEnv" -}}
+{{- if . }}
 - name: FACEGATE_SECRETS_DIR
   value: /etc/facegate/kafka-credentials
+{{- end }}
 {{- end -}}
 
 {{/* The worker's environment: the Kafka settings, production mode, the mounted files and its tuning. */}}
 {{- define "facegate.workerEnv" -}}
 {{ include "facegate.kafkaEnv" . }}
+{{- include "facegate.secretsDirEnv" .Values.kafka.sasl.existingSecret }}
 - name: FACEGATE_ENV
   value: production
 - name: FACEGATE_POLICY_DIR
@@ -284,6 +292,9 @@ on a group is all Kafka asks to join it, and ids may hold '-' (tenant acme would
 {{- end -}}
 {{- if and (ne .Values.kafka.securityProtocol "PLAINTEXT") (ne .Values.kafka.securityProtocol "SSL") (not .Values.kafka.sasl.existingSecret) -}}
 {{- fail "kafka.sasl.existingSecret is required for SASL security protocols" -}}
+{{- end -}}
+{{- if and .Values.provisioning.enabled (hasPrefix "SASL_" .Values.kafka.securityProtocol) (not .Values.provisioning.adminSecret) -}}
+{{- fail "provisioning.adminSecret is required with provisioning.enabled and a SASL security protocol: the Job creates topics and ACLs as a Kafka admin (or set provisioning.enabled=false and provision them otherwise)" -}}
 {{- end -}}
 {{- if not .Values.keyring.existingSecret -}}
 {{- fail "keyring.existingSecret is required: the worker runs in production mode and refuses to start without keys" -}}
