@@ -220,6 +220,24 @@ def test_the_secrets_dir_is_set_only_where_credentials_are_mounted(extra: tuple[
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_container_runs_in_production_mode(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provisioning Job too: in production `topics create` refuses to create a topic with fewer
+    replicas than configured (development creates it under-replicated, with a warning)."""
+    from gateway.kafka.provisioning import strict
+
+    specs = pod_specs(rendered(value_set))
+    for spec in specs:
+        for container in containers(spec):
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert env.get("FACEGATE_ENV") == "production", container["name"]
+            for name in list(os.environ):
+                if name.startswith("FACEGATE_"):
+                    monkeypatch.delenv(name)
+            monkeypatch.setenv("FACEGATE_ENV", env["FACEGATE_ENV"])
+            assert strict(Settings())
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_the_grace_period_outlasts_the_workers_drain(value_set: str) -> None:
     """Kubernetes kills a pod after its grace period: the batch in flight must finish before."""
     from gateway.shell.worker import DRAIN_SECONDS

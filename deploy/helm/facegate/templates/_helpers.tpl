@@ -88,8 +88,12 @@ policy's tenant gets its topics (Job and KafkaTopics) without being listed twice
 {{- . | lower | replace "_" "-" | replace "." "-" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Kafka client settings shared by the worker and the provisioning Job (FACEGATE_* variables). */}}
+{{/* Settings shared by the worker and the provisioning Job (FACEGATE_* variables): production mode
+(for the Job: `topics create` refuses to create a topic with fewer replicas than configured, where
+development would create it under-replicated with a warning) and the Kafka client's. */}}
 {{- define "facegate.kafkaEnv" -}}
+- name: FACEGATE_ENV
+  value: production
 - name: FACEGATE_BOOTSTRAP_SERVERS
   value: {{ .Values.kafka.bootstrapServers | quote }}
 - name: FACEGATE_TOPIC_PREFIX
@@ -137,8 +141,6 @@ the settings refuse to load when the folder it names is missing. */}}
 {{- define "facegate.workerEnv" -}}
 {{ include "facegate.kafkaEnv" . }}
 {{- include "facegate.secretsDirEnv" .Values.kafka.sasl.existingSecret }}
-- name: FACEGATE_ENV
-  value: production
 - name: FACEGATE_POLICY_DIR
   value: /etc/facegate/policies
 - name: FACEGATE_KEYRING_FILE
