@@ -377,7 +377,8 @@ def test_strimzi_value_sets_are_the_ones_rendering_kafka_topics() -> None:
         assert bool(of_kind(docs, "Job")) is (value_set not in STRIMZI_SETS), "Strimzi provisions; no Job"
 
 
-TOPIC_FIELDS = ("topic_prefix", "tenants", "vendors", "partitions", "replication_factor", "erased_bound_ms", *(
+TOPIC_FIELDS = ("topic_prefix", "tenants", "vendors", "partitions", "replication_factor", "durable_replication_factor",
+                "min_insync_replicas", "erased_bound_ms", *(
     f"{kind}_retention_ms" for kind in ("raw", "enroll", "governed", "rejected", "audit")))  # fmt: skip
 
 
@@ -392,16 +393,27 @@ def settings_of(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setting
     return Settings()
 
 
+DURABILITY = [(), ("--set", "kafka.replicationFactor=1"),
+              ("--set", "kafka.replicationFactor=2,kafka.durableReplicationFactor=4,kafka.minInsyncReplicas=3")]  # fmt: skip
+
+
+@pytest.mark.parametrize("durability", DURABILITY)
 @pytest.mark.parametrize("value_set", STRIMZI_SETS)
-def test_strimzi_topics_are_the_contract_topics(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One source: the KafkaTopics are gateway.contract.topics for the Settings the worker builds
-    from the same values (names, partitions, replicas and every config, retentions included)."""
-    docs = rendered(value_set)
+def test_strimzi_topics_are_the_contract_topics(
+    value_set: str, durability: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One source: the KafkaTopics are what `facegate topics create` (the Job) creates for the
+    Settings the worker builds from the same values: names, partitions, each kind's replicas and
+    every config (retentions, min.insync.replicas and unclean leader election included)."""
+    docs = rendered(value_set, *durability)
     settings = settings_of(worker_env(docs), monkeypatch)
     expected = {
-        s.name: (s.partitions, s.replication_factor, s.config)
+        s.name: (s.partitions, s.replication_factor, s.topic_config)
         for s in [*contract_topics(settings), *internal_topic_specs(settings)]
     }
+    assert {s[1] for s in expected.values()} == (
+        {3} if not durability else {settings.replication_factor, settings.durable_replication_factor}
+    ), "the durable topics get more replicas than the inputs"
     topics = of_kind(docs, "KafkaTopic")
     found = {
         t["spec"]["topicName"]: (t["spec"]["partitions"], t["spec"]["replicas"], t["spec"]["config"]) for t in topics
@@ -430,7 +442,7 @@ def test_strimzi_topics_for_two_tenants_and_two_vendors(monkeypatch: pytest.Monk
     }  # fmt: skip
     assert not set(found) & set(TopicNames("facegate.").retired)
     specs = [*contract_topics(settings), *internal_topic_specs(settings)]
-    assert {s.name: (s.partitions, s.replication_factor, s.config) for s in specs} == {
+    assert {s.name: (s.partitions, s.replication_factor, s.topic_config) for s in specs} == {
         name: (t["spec"]["partitions"], t["spec"]["replicas"], t["spec"]["config"]) for name, t in found.items()
     }
 

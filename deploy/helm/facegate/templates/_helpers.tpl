@@ -102,6 +102,10 @@ development would create it under-replicated with a warning) and the Kafka clien
   value: {{ .Values.kafka.partitions | quote }}
 - name: FACEGATE_REPLICATION_FACTOR
   value: {{ .Values.kafka.replicationFactor | quote }}
+- name: FACEGATE_DURABLE_REPLICATION_FACTOR
+  value: {{ .Values.kafka.durableReplicationFactor | quote }}
+- name: FACEGATE_MIN_INSYNC_REPLICAS
+  value: {{ .Values.kafka.minInsyncReplicas | quote }}
 {{- /* The tenants and vendors whose topics the Job creates and the workers read. They are in the
 pod template, so changing either rolls the Deployment: a worker subscribes to its topics at start. */}}
 - name: FACEGATE_TENANTS
