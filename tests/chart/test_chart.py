@@ -16,7 +16,14 @@ import pytest
 import yaml
 
 from gateway.contract.roles import Roles, acl_rules
-from gateway.contract.topics import RETIRED, TopicNames, contract_topics, internal_topic_specs
+from gateway.contract.topics import (
+    DURABLE_KINDS,
+    RETIRED,
+    TopicKind,
+    TopicNames,
+    contract_topics,
+    internal_topic_specs,
+)
 from gateway.files.calibrations import operator_calibrations
 from gateway.settings import Settings
 from tests.support.chart import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
@@ -476,7 +483,7 @@ def test_a_retired_shared_topic_is_left_to_the_operator(owner: str, tmp_path: Pa
     shutil.copytree(CHART, chart)
     template = chart / "templates" / "strimzi.yaml"
     text = template.read_text()
-    assert text.count(LOOKUP) == 1
+    assert text.count(LOOKUP) == 2  # the retired topics' and the contract topics' partitions
     found = (
         '(dict "metadata" (dict "annotations" (dict "meta.helm.sh/release-name" "%s")) "spec" (dict '
         '"topicName" (printf "old:%%s" $name) "partitions" 12 "replicas" 3 "config" (dict "retention.ms" "1")))'
@@ -498,7 +505,58 @@ def test_a_retired_shared_topic_is_left_to_the_operator(owner: str, tmp_path: Pa
                                  "config": {"retention.ms": "1"}}  # fmt: skip
     managed = [t for t in docs if t not in kept]
     assert not {t["metadata"]["name"] for t in managed} & {t["metadata"]["name"] for t in kept}
-    assert all("annotations" not in t["metadata"] for t in managed)
+    assert all("strimzi.io/managed" not in t["metadata"].get("annotations", {}) for t in managed)
+
+
+@pytest.mark.parametrize("value_set", STRIMZI_SETS)
+def test_uninstall_leaves_the_topics_that_cannot_be_recomputed(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Helm deletes the KafkaTopics of an uninstall or of a removed tenant, and Strimzi the topics
+    with them: those of the durable kinds (audit, erasure notices, registries, outputs, dead letters,
+    the gateway's state) are kept; the inputs (raw biometrics, an hour) go."""
+    docs = rendered(value_set)
+    settings = settings_of(worker_env(docs), monkeypatch)
+    kinds = {s.name: s.kind for s in [*contract_topics(settings), *internal_topic_specs(settings)]}
+    topics = of_kind(docs, "KafkaTopic")
+    assert {kinds[t["spec"]["topicName"]] for t in topics} == set(TopicKind)
+    for topic in topics:
+        kept = topic["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep"
+        assert kept is (kinds[topic["spec"]["topicName"]] in DURABLE_KINDS), topic["spec"]["topicName"]
+
+
+def _existing_topics(tmp_path: Path, pattern: str, partitions: int) -> subprocess.CompletedProcess[str]:
+    """A render of strimzi-values.yaml (12 partitions) on a cluster where the KafkaTopics whose
+    names match `pattern` exist with `partitions`: helm template has no cluster, so the lookup is
+    replaced by one that finds them."""
+    chart = tmp_path / "facegate"
+    shutil.copytree(CHART, chart)
+    template = chart / "templates" / "strimzi.yaml"
+    found = f'(ternary (dict "spec" (dict "partitions" {partitions})) (dict) (regexMatch "{pattern}" $name))'
+    template.write_text(template.read_text().replace(LOOKUP, found))
+    return helm("template", "rel", str(chart), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "strimzi-values.yaml"))
+
+
+@pytest.mark.parametrize("partitions", [6, 24])
+def test_a_changed_partition_count_of_existing_co_partitioned_topics_is_refused(partitions: int, tmp_path: Path) -> None:
+    """Strimzi would grow a KafkaTopic to a changed kafka.partitions, and a key's records would land
+    on two partitions (docs/operations.md, "Partitions"): the chart refuses, as topics create does."""
+    result = _existing_topics(tmp_path, "^facegate-consent-acme$", partitions)
+    assert result.returncode != 0
+    assert (
+        f"kafka.partitions is 12 but KafkaTopic facegate-consent-acme (facegate.consent.acme) has {partitions} "
+        "partitions" in result.stderr
+    ), result.stderr
+    assert _existing_topics(tmp_path / "same", ".*", 12).returncode == 0
+
+
+@pytest.mark.parametrize("partitions", [6, 24])
+def test_outputs_and_dead_letters_may_grow_but_never_shrink(partitions: int, tmp_path: Path) -> None:
+    result = _existing_topics(tmp_path, "^facegate-(rejected|governed-acme|erasure-acme)$", partitions)
+    assert result.returncode == 0, result.stderr
+    counts = {t["spec"]["topicName"]: t["spec"]["partitions"]
+              for t in of_kind([d for d in yaml.safe_load_all(result.stdout) if d], "KafkaTopic")}  # fmt: skip
+    grown = {"facegate.rejected", "facegate.governed.acme", "facegate.erasure.acme"}
+    assert {name: counts[name] for name in grown} == dict.fromkeys(grown, max(12, partitions))
+    assert all(count == 12 for name, count in counts.items() if name not in grown)
 
 
 @pytest.mark.parametrize(
