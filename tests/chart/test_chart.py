@@ -610,6 +610,11 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
             "additional properties 'secretKeyRef' not allowed",
         ),
         ("extraEnv[0].name=FACEGATE_SASL_PASSWORD,extraEnv[0].value=x", "extraEnv/0/name"),
+        # the settings read FACEGATE_* names in any case (test_the_settings_read_a_variables_name_in_any_case)
+        ("extraEnv[0].name=facegate_env,extraEnv[0].value=development", "extraEnv: facegate_env is set by the chart"),
+        ("extraEnv[0].name=Facegate_Topic_Prefix,extraEnv[0].value=x.", "Facegate_Topic_Prefix is set by the chart"),
+        ("extraEnv[0].name=facegate_sasl_password,extraEnv[0].value=x", "extraEnv/0/name"),
+        ("extraEnv[0].name=Facegate_Sasl_Token,extraEnv[0].value=x", "extraEnv/0/name"),
         ("fullnameOverride=Not_A_Name", "fullnameOverride"),
         (
             "calibrations.configMap=mine,calibrations.files.m\\.json=xy",
@@ -638,6 +643,16 @@ def test_unsafe_or_unknown_values_are_refused(override: str, message: str) -> No
     result = helm("template", "rel", str(CHART), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "minimal-values.yaml"),
                   "--set", override)  # fmt: skip
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_the_settings_read_a_variables_name_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why extraEnv's names are compared with the chart's upper-cased: facegate_env would set the mode."""
+    for name in list(os.environ):
+        if name.upper().startswith("FACEGATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("facegate_env", "production")  # the default is development
+    monkeypatch.setenv("Facegate_Topic_Prefix", "b.")
+    assert Settings().env == "production" and Settings().topic_prefix == "b."
 
 
 def test_two_topics_never_share_a_kafka_topic_name() -> None:

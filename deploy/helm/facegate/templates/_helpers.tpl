@@ -259,14 +259,15 @@ it or no CPU (or 0) is requested.
 {{- end -}}
 
 {{/* Environment variables the user adds (extraEnv), after the chart's own: a name the chart sets
-is refused rather than silently overriding it (FACEGATE_ENV=development would undo production mode). */}}
+is refused rather than silently overriding it (FACEGATE_ENV=development would undo production mode).
+Compared upper-cased: the settings read FACEGATE_* variables whatever their case (facegate_env too). */}}
 {{- define "facegate.extraEnv" -}}
 {{- $own := dict -}}
 {{- range (.own | fromYamlArray) -}}
-{{- $_ := set $own .name true -}}
+{{- $_ := set $own (upper .name) true -}}
 {{- end -}}
 {{- range .extra -}}
-{{- if hasKey $own .name -}}
+{{- if hasKey $own (upper .name) -}}
 {{- fail (printf "extraEnv: %s is set by the chart (use its value instead)" .name) -}}
 {{- end -}}
 {{- end -}}
