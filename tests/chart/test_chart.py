@@ -286,6 +286,34 @@ def test_network_policy_denies_all_but_dns_and_the_brokers() -> None:
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}] and ingress["from"]
 
 
+def _dns_rule(*args: str) -> tuple[list[dict[str, Any]], set[tuple[int, str]]]:
+    [policy] = of_kind(rendered(*args), "NetworkPolicy")
+    rule = policy["spec"]["egress"][0]
+    return rule["to"], {(p["port"], p["protocol"]) for p in rule["ports"]}
+
+
+def test_dns_egress_follows_the_platform_and_the_values() -> None:
+    """kube-system's kube-dns on 53 by default; OpenShift's DNS pods are in openshift-dns and listen
+    on 5353 behind the Service's 53 (a policy sees the pod's port); NodeLocal DNSCache's host-network
+    pods match no selector: a CIDR of its address."""
+    both = {"UDP", "TCP"}
+    to, ports = _dns_rule("minimal-values.yaml")
+    assert to == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                   "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]  # fmt: skip
+    assert ports == {(53, p) for p in both}
+    assert values_of("openshift-values.yaml")["openshift"]
+    to, ports = _dns_rule("openshift-values.yaml")
+    assert to == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}},
+                   "podSelector": {"matchLabels": {"dns.operator.openshift.io/daemonset-dns": "default"}}}]  # fmt: skip
+    assert ports == {(port, p) for port in (5353, 53) for p in both}
+    given = {"namespaceSelector": {"name": "dns"}, "podSelector": {"app": "unbound"}, "ports": [5300],
+             "cidrs": ["169.254.20.10/32"]}  # fmt: skip
+    to, ports = _dns_rule("openshift-values.yaml", "--set-json", f"networkPolicy.dnsEgress={json.dumps(given)}")
+    assert to == [{"namespaceSelector": {"matchLabels": {"name": "dns"}}, "podSelector": {"matchLabels": {"app": "unbound"}}},
+                  {"ipBlock": {"cidr": "169.254.20.10/32"}}]  # fmt: skip
+    assert ports == {(5300, p) for p in both}
+
+
 def test_no_scraper_named_lets_nothing_reach_the_web_port() -> None:
     for value_set in ("minimal-values.yaml", "strimzi-values.yaml"):
         values = values_of(value_set)
