@@ -354,6 +354,30 @@ def test_strimzi_users_carry_exactly_the_roles_acls(value_set: str) -> None:
     assert kafka_user_acls(rendered(value_set)) == roles_acls(values_of(value_set))
 
 
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_sasl_username_comes_from_the_secret_or_a_value(value_set: str) -> None:
+    """A Strimzi KafkaUser's Secret holds the password only (the username is the KafkaUser's name,
+    and a missing key would keep the pod from starting): with kafka.sasl.username the username is a
+    plain value and the Secret gives the password alone; the Strimzi examples name the gateway's
+    KafkaUser so."""
+    values = values_of(value_set)
+    sasl = values["kafka"]["sasl"]
+    docs = rendered(value_set)
+    [deployment] = of_kind(docs, "Deployment")
+    [volume] = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "kafka-credentials"]
+    items = {i["path"]: i["key"] for i in volume["secret"]["items"]}
+    username = worker_env(docs).get("FACEGATE_SASL_USERNAME")
+    if values["strimzi"]["enabled"]:
+        gateway = values["provisioning"]["roles"]["gateway"].removeprefix("User:")
+        assert username == sasl["username"] == gateway
+        assert gateway in {u["metadata"]["name"] for u in of_kind(docs, "KafkaUser")}
+    if sasl.get("username"):
+        assert items == {"facegate_sasl_password": sasl["passwordKey"]}
+    else:
+        assert username is None
+        assert items == {"facegate_sasl_username": sasl["usernameKey"], "facegate_sasl_password": sasl["passwordKey"]}
+
+
 def test_a_principal_in_two_roles_is_one_kafka_user_with_both() -> None:
     """A vendor that is also a tenant: one KafkaUser (a second of the same name would replace the
     first), carrying what roles.py grants the principal in each role."""
@@ -653,6 +677,14 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
         ("vendors[0]=a.b", "vendors/0"),  # vendor ids name topics
         ("provisioning.roles.vendors.axis=User:axis", "provisioning.roles.vendors names axis, which is not in vendors"),
         ("provisioning.roles.vendors={User:hik}", "provisioning/roles/vendors"),  # 0.2's list: now id -> principal
+        (
+            "strimzi.enabled=true,provisioning.enabled=false,provisioning.roles.regulators[0]=User:Regulator_EU",
+            "User:Regulator_EU cannot be a KafkaUser",
+        ),
+        (
+            "strimzi.enabled=true,provisioning.enabled=false,kafka.sasl.username=other",
+            "kafka.sasl.username other is not the gateway's KafkaUser facegate",
+        ),
         ("provisioning.roles.tenants.beta=User:beta", "provisioning.roles.tenants names beta, which is neither"),
         ("policies.b\\.yaml=pack: gdpr-eu", "policies: b.yaml has no valid tenant_id"),
         ("policies.b\\.yaml=tenant_id: [", "policies: b.yaml is not YAML"),

@@ -145,6 +145,10 @@ the settings refuse to load when the folder it names is missing. */}}
 {{- define "facegate.workerEnv" -}}
 {{ include "facegate.kafkaEnv" . }}
 {{- include "facegate.secretsDirEnv" .Values.kafka.sasl.existingSecret }}
+{{- with .Values.kafka.sasl.username }}
+- name: FACEGATE_SASL_USERNAME
+  value: {{ . | quote }}
+{{- end }}
 - name: FACEGATE_POLICY_DIR
   value: /etc/facegate/policies
 - name: FACEGATE_KEYRING_FILE
@@ -184,7 +188,8 @@ the settings refuse to load when the folder it names is missing. */}}
 {{- without $names "" | uniq | join "," -}}
 {{- end -}}
 
-{{/* SASL credentials as files (FACEGATE_SECRETS_DIR), never as environment variables. */}}
+{{/* SASL credentials as files (FACEGATE_SECRETS_DIR), never as environment variables; the username
+from the Secret unless given as a value (.username: FACEGATE_SASL_USERNAME, not a secret). */}}
 {{- define "facegate.saslVolume" -}}
 {{- if .secret }}
 - name: kafka-credentials
@@ -192,7 +197,9 @@ the settings refuse to load when the folder it names is missing. */}}
     secretName: {{ .secret | quote }}
     defaultMode: 0400
     items:
+      {{- if not .username }}
       - {key: {{ .usernameKey | quote }}, path: facegate_sasl_username}
+      {{- end }}
       - {key: {{ .passwordKey | quote }}, path: facegate_sasl_password}
 {{- end }}
 {{- end -}}
