@@ -245,6 +245,16 @@ def test_every_container_runs_in_production_mode(value_set: str, monkeypatch: py
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_audit_log_is_named_by_the_values(value_set: str) -> None:
+    """The log name signs every checkpoint regulators verify (docs/audit-format.md): chosen once per
+    deployment as audit.logName, never the development default."""
+    name = worker_env(rendered(value_set))["FACEGATE_AUDIT_LOG_NAME"]
+    assert name == values_of(value_set)["audit"]["logName"]
+    assert name != Settings.model_fields["audit_log_name"].default
+    assert Settings(audit_log_name=name).audit_log_name == name
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_the_grace_period_outlasts_the_workers_drain(value_set: str) -> None:
     """Kubernetes kills a pod after its grace period: the batch in flight must finish before."""
     from gateway.shell.worker import DRAIN_SECONDS
@@ -646,6 +656,8 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
     ("override", "message"),
     [
         ("keyring.existingSecret=", "keyring.existingSecret is required"),
+        ("audit.logName=", "audit.logName is required"),
+        ("audit.logName=a b", "audit/logName"),
         ("strimzi.enabled=true", "are exclusive"),
         ("kafka.egress.cidrs=null", "empty egress target would allow everything"),
         ("kafka.sasl.existingSecret=", "kafka.sasl.existingSecret is required"),

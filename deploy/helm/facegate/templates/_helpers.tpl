@@ -153,6 +153,8 @@ the settings refuse to load when the folder it names is missing. */}}
   value: /etc/facegate/policies
 - name: FACEGATE_KEYRING_FILE
   value: /etc/facegate/keyring/{{ .Values.keyring.key }}
+- name: FACEGATE_AUDIT_LOG_NAME
+  value: {{ .Values.audit.logName | quote }}
 {{- if .Values.auditSigning.existingSecret }}
 - name: FACEGATE_AUDIT_SIGNING_FILE
   value: /etc/facegate/audit-signing/{{ .Values.auditSigning.key }}
@@ -309,6 +311,9 @@ on a group is all Kafka asks to join it, and ids may hold '-' (tenant acme would
 {{- end -}}
 {{- if and .Values.provisioning.enabled (hasPrefix "SASL_" .Values.kafka.securityProtocol) (not .Values.provisioning.adminSecret) -}}
 {{- fail "provisioning.adminSecret is required with provisioning.enabled and a SASL security protocol: the Job creates topics and ACLs as a Kafka admin (or set provisioning.enabled=false and provision them otherwise)" -}}
+{{- end -}}
+{{- if not .Values.audit.logName -}}
+{{- fail "audit.logName is required: the audit log's name (e.g. facegate.example/audit) names its signing keys and the origin of every checkpoint regulators verify (docs/audit-format.md); choose it once per deployment" -}}
 {{- end -}}
 {{- if not .Values.keyring.existingSecret -}}
 {{- fail "keyring.existingSecret is required: the worker runs in production mode and refuses to start without keys" -}}
