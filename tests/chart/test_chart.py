@@ -167,9 +167,9 @@ def test_openshift_leaves_the_ids_to_the_scc_and_ids_can_be_chosen() -> None:
     for value_set in VALUE_SETS:
         assert ("runAsUser" in rendered_text(value_set)) is not values_of(value_set)["openshift"]
     docs = rendered("minimal-values.yaml", "--set", "podSecurityContext.runAsUser=20000",
-                    "--set", "podSecurityContext.fsGroup=null")  # fmt: skip
+                    "--set", "podSecurityContext.fsGroup=20001")  # fmt: skip
     for spec in pod_specs(docs):
-        assert spec["securityContext"]["runAsUser"] == 20000 and "fsGroup" not in spec["securityContext"]
+        assert spec["securityContext"]["runAsUser"] == 20000 and spec["securityContext"]["fsGroup"] == 20001
         assert all(c["securityContext"]["runAsUser"] == 20000 for c in containers(spec))
 
 
@@ -667,6 +667,8 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
         ("kafka.retentionMs.audit=86400000", "kafka/retentionMs/audit"),  # R19: at least 3 years
         ("kafka.retentionMs.raw=1000", "kafka/retentionMs/raw"),
         ("podSecurityContext.runAsUser=0", "podSecurityContext/runAsUser"),
+        # Secrets are mounted 0400 and readable only through the fsGroup (OpenShift's SCC assigns one)
+        ("podSecurityContext.fsGroup=null", "podSecurityContext.fsGroup is required"),
         ("extraEnv[0].name=FACEGATE_ENV,extraEnv[0].value=development", "FACEGATE_ENV is set by the chart"),
         ("extraEnv[0].name=FACEGATE_TOPIC_PREFIX,extraEnv[0].value=x.", "FACEGATE_TOPIC_PREFIX is set by the chart"),
         (

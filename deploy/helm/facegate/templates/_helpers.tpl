@@ -315,6 +315,13 @@ on a group is all Kafka asks to join it, and ids may hold '-' (tenant acme would
 {{- if not .Values.audit.logName -}}
 {{- fail "audit.logName is required: the audit log's name (e.g. facegate.example/audit) names its signing keys and the origin of every checkpoint regulators verify (docs/audit-format.md); choose it once per deployment" -}}
 {{- end -}}
+{{- /* Secret volumes are root's files at 0400: the kubelet lets the pod's fsGroup read them, and
+without one UID 10001 cannot read the keyring or the credentials. 0440 would not help (the group is
+root's too); only 0444 would, readable by every user of the container: an fsGroup is required
+instead (on OpenShift the SCC assigns one). */ -}}
+{{- if and (not .Values.openshift) (not (dig "fsGroup" nil (.Values.podSecurityContext | default dict))) -}}
+{{- fail "podSecurityContext.fsGroup is required (or openshift: true): without it the Secrets' files, mode 0400 and root's, are unreadable for the pods' user" -}}
+{{- end -}}
 {{- if not .Values.keyring.existingSecret -}}
 {{- fail "keyring.existingSecret is required: the worker runs in production mode and refuses to start without keys" -}}
 {{- end -}}
