@@ -786,6 +786,66 @@ def test_extra_env_follows_the_charts_own_in_every_container() -> None:
             kubernetes_validate.validate(doc, kube, strict=True)
 
 
+def test_the_job_is_scheduled_where_the_workers_may_be() -> None:
+    placement = {"nodeSelector": {"pool": "facegate"}, "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+                 "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                     {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+                 "priorityClassName": "facegate-critical"}  # fmt: skip
+    extra = [arg for key, value in placement.items() for arg in ("--set-json", f"{key}={json.dumps(value)}")]
+    docs = rendered("minimal-values.yaml", *extra)
+    [job] = of_kind(docs, "Job")
+    [deployment] = of_kind(docs, "Deployment")
+    for spec in (job["spec"]["template"]["spec"], deployment["spec"]["template"]["spec"]):
+        assert {key: spec.get(key) for key in placement} == placement
+    kubernetes_validate.validate(job, "1.33.0", strict=True)
+
+
+def test_a_spread_constraint_without_a_selector_spreads_this_releases_workers() -> None:
+    """The name label alone would count the provisioning Job's pods and another release's workers."""
+    docs = rendered("production-values.yaml")
+    [deployment] = of_kind(docs, "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    [constraint] = spec["topologySpreadConstraints"]
+    assert "labelSelector" not in values_of("production-values.yaml")["topologySpreadConstraints"][0]
+    assert constraint["labelSelector"] == deployment["spec"]["selector"]
+    assert set(constraint["labelSelector"]["matchLabels"]) == {
+        "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"}  # fmt: skip
+    given = [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+              "labelSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}}]  # fmt: skip
+    [deployment] = of_kind(rendered("production-values.yaml", "--set-json", f"topologySpreadConstraints={json.dumps(given)}"),
+                           "Deployment")  # fmt: skip
+    assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"] == given
+
+
+def _notes(tmp_path: Path, *extra: str) -> str:
+    """NOTES.txt as helm install prints it (helm template leaves it out: rendered here as a ConfigMap)."""
+    chart = tmp_path / "facegate"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "notes-as-configmap.yaml").write_text(
+        '{{- define "test.notes" }}' + notes + "{{- end }}\n"
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ include "test.notes" . | quote }}\n'
+    )
+    result = helm("template", "rel", str(chart), "--kube-version", "1.31.0", "-s", "templates/notes-as-configmap.yaml",
+                  "-f", str(CHART / "ci" / "production-values.yaml"), *extra)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return str(yaml.safe_load(result.stdout)["data"]["notes"])
+
+
+def test_notes_warn_of_more_workers_than_partitions(tmp_path: Path) -> None:
+    """A worker decides whole partitions: more workers than partitions leaves some idle."""
+    values = values_of("production-values.yaml")
+    assert values["keda"]["maxReplicas"] == values["kafka"]["partitions"] == 12
+    assert "WARNING" not in _notes(tmp_path / "a")
+    assert "WARNING: up to 16 workers (keda.maxReplicas) for 12 partitions" in _notes(
+        tmp_path / "b", "--set", "keda.maxReplicas=16"
+    )
+    assert "WARNING: up to 13 workers (replicaCount) for 12 partitions" in _notes(
+        tmp_path / "c", "--set", "keda.enabled=false,replicaCount=13"
+    )
+    assert "WARNING" not in _notes(tmp_path / "d", "--set", "keda.enabled=false,replicaCount=12")
+
+
 def _search_threads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every OMP_NUM_THREADS entry of every container, with the container's name."""
     return [
