@@ -594,11 +594,15 @@ def _existing_topics(tmp_path: Path, pattern: str, partitions: int) -> subproces
     template = chart / "templates" / "strimzi.yaml"
     found = f'(ternary (dict "spec" (dict "partitions" {partitions})) (dict) (regexMatch "{pattern}" $name))'
     template.write_text(template.read_text().replace(LOOKUP, found))
-    return helm("template", "rel", str(chart), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "strimzi-values.yaml"))
+    return helm(
+        "template", "rel", str(chart), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "strimzi-values.yaml")
+    )
 
 
 @pytest.mark.parametrize("partitions", [6, 24])
-def test_a_changed_partition_count_of_existing_co_partitioned_topics_is_refused(partitions: int, tmp_path: Path) -> None:
+def test_a_changed_partition_count_of_existing_co_partitioned_topics_is_refused(
+    partitions: int, tmp_path: Path
+) -> None:
     """Strimzi would grow a KafkaTopic to a changed kafka.partitions, and a key's records would land
     on two partitions (docs/operations.md, "Partitions"): the chart refuses, as topics create does."""
     result = _existing_topics(tmp_path, "^facegate-consent-acme$", partitions)
