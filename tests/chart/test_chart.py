@@ -16,7 +16,14 @@ import pytest
 import yaml
 
 from gateway.contract.roles import Roles, acl_rules
-from gateway.contract.topics import RETIRED, TopicNames, contract_topics, internal_topic_specs
+from gateway.contract.topics import (
+    DURABLE_KINDS,
+    RETIRED,
+    TopicKind,
+    TopicNames,
+    contract_topics,
+    internal_topic_specs,
+)
 from gateway.files.calibrations import operator_calibrations
 from gateway.settings import Settings
 from tests.support.chart import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
@@ -97,14 +104,72 @@ def test_every_pod_runs_restricted(value_set: str) -> None:
             assert sc.get("runAsGroup") == (None if openshift else 10001)
 
 
+HOOK = "helm.sh/hook"
+
+
+def _hook(doc: dict[str, Any]) -> tuple[set[str], int] | None:
+    """(events, weight) of a Helm hook; None for an ordinary release resource."""
+    annotations = doc["metadata"].get("annotations") or {}
+    if HOOK not in annotations:
+        return None
+    return set(annotations[HOOK].split(",")), int(annotations.get("helm.sh/hook-weight", "0"))
+
+
+def _references(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of every object a pod spec names: its ServiceAccount, the ConfigMaps and
+    Secrets of its volumes and of its containers' environment."""
+    found = {("ServiceAccount", spec.get("serviceAccountName", "default"))}
+    sources = [*spec.get("volumes", [])]
+    sources += [s for v in spec.get("volumes", []) for s in v.get("projected", {}).get("sources", [])]
+    for source in sources:
+        if "configMap" in source:
+            found.add(("ConfigMap", source["configMap"]["name"]))
+        if "secret" in source:
+            found.add(("Secret", source["secret"].get("secretName") or source["secret"]["name"]))
+    for container in containers(spec):
+        refs = [e.get("valueFrom", {}) for e in container.get("env", [])] + container.get("envFrom", [])
+        for ref in refs:
+            for key, kind in (("configMapKeyRef", "ConfigMap"), ("configMapRef", "ConfigMap"),
+                              ("secretKeyRef", "Secret"), ("secretRef", "Secret")):  # fmt: skip
+                if key in ref:
+                    found.add((kind, ref[key]["name"]))
+    found |= {("Secret", s["name"]) for s in spec.get("imagePullSecrets", [])}
+    return found
+
+
+@pytest.mark.parametrize("value_set", [v for v in VALUE_SETS if v not in STRIMZI_SETS])
+@pytest.mark.parametrize("extra", [(), ("--set", "serviceAccount.name=mine")])
+def test_what_a_hook_job_uses_exists_before_it_runs(value_set: str, extra: tuple[str, ...]) -> None:
+    """Pre-install hooks run before any release resource exists (helm install would wait for a
+    Job whose pods are refused): every object a hook Job names that the chart renders is a hook of
+    the same events with a lower weight. The workers' ServiceAccount stays a release resource (a
+    hook would be deleted and recreated on every upgrade, under the running workers)."""
+    docs = rendered(value_set, *extra)
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    jobs = [j for j in of_kind(docs, "Job") if _hook(j)]
+    assert jobs
+    for job in jobs:
+        events, weight = _hook(job) or (set(), 0)
+        assert events >= {"pre-install", "pre-upgrade"}
+        named = [by_name[r] for r in _references(job["spec"]["template"]["spec"]) if r in by_name]
+        assert {d["kind"] for d in named} == {"ServiceAccount", "ConfigMap"}, "the Job's own and its roles"
+        for doc in named:
+            hook = _hook(doc)
+            assert hook is not None, (doc["kind"], doc["metadata"]["name"])
+            assert hook[0] >= events and hook[1] < weight, (doc["kind"], doc["metadata"]["name"])
+    [deployment] = of_kind(docs, "Deployment")
+    account = by_name["ServiceAccount", deployment["spec"]["template"]["spec"]["serviceAccountName"]]
+    assert _hook(account) is None
+
+
 def test_openshift_leaves_the_ids_to_the_scc_and_ids_can_be_chosen() -> None:
     """restricted-v2 refuses a UID outside the project's range: with openshift no id is named."""
     for value_set in VALUE_SETS:
         assert ("runAsUser" in rendered_text(value_set)) is not values_of(value_set)["openshift"]
     docs = rendered("minimal-values.yaml", "--set", "podSecurityContext.runAsUser=20000",
-                    "--set", "podSecurityContext.fsGroup=null")  # fmt: skip
+                    "--set", "podSecurityContext.fsGroup=20001")  # fmt: skip
     for spec in pod_specs(docs):
-        assert spec["securityContext"]["runAsUser"] == 20000 and "fsGroup" not in spec["securityContext"]
+        assert spec["securityContext"]["runAsUser"] == 20000 and spec["securityContext"]["fsGroup"] == 20001
         assert all(c["securityContext"]["runAsUser"] == 20000 for c in containers(spec))
 
 
@@ -136,6 +201,57 @@ def test_worker_probes_and_production_mode(value_set: str) -> None:
     assert env["FACEGATE_ENV"] == "production" and env["FACEGATE_POLICY_DIR"] == "/etc/facegate/policies"
     [policies] = [c for c in of_kind(rendered(value_set), "ConfigMap") if c["metadata"]["name"].endswith("-policies")]
     assert all(name.endswith(".yaml") and "tenant_id:" in text for name, text in policies["data"].items())
+
+
+SECRETS_DIR = "FACEGATE_SECRETS_DIR"
+
+
+@pytest.mark.parametrize(
+    ("extra", "protocol"),
+    [((), "SASL_SSL"),
+     (("--set", "kafka.securityProtocol=SSL,kafka.sasl.existingSecret=,provisioning.adminSecret="), "SSL"),
+     (("--set", "kafka.securityProtocol=PLAINTEXT,kafka.sasl.existingSecret=,provisioning.adminSecret="), "PLAINTEXT")],
+)  # fmt: skip
+def test_the_secrets_dir_is_set_only_where_credentials_are_mounted(extra: tuple[str, ...], protocol: str) -> None:
+    """The settings refuse to load when FACEGATE_SECRETS_DIR names a missing folder: without a SASL
+    Secret (SSL, PLAINTEXT) no container may name it, or every pod would crash-loop."""
+    specs = pod_specs(rendered("minimal-values.yaml", *extra))
+    assert len(specs) == 2  # the workers and the provisioning Job
+    for spec in specs:
+        for container in containers(spec):
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert (SECRETS_DIR in env) is protocol.startswith("SASL_"), container["name"]
+            if SECRETS_DIR in env:
+                assert env[SECRETS_DIR] in mounts
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_container_runs_in_production_mode(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provisioning Job too: in production `topics create` refuses to create a topic with fewer
+    replicas than configured (development creates it under-replicated, with a warning)."""
+    from gateway.kafka.provisioning import strict
+
+    specs = pod_specs(rendered(value_set))
+    for spec in specs:
+        for container in containers(spec):
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert env.get("FACEGATE_ENV") == "production", container["name"]
+            for name in list(os.environ):
+                if name.startswith("FACEGATE_"):
+                    monkeypatch.delenv(name)
+            monkeypatch.setenv("FACEGATE_ENV", env["FACEGATE_ENV"])
+            assert strict(Settings())
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_audit_log_is_named_by_the_values(value_set: str) -> None:
+    """The log name signs every checkpoint regulators verify (docs/audit-format.md): chosen once per
+    deployment as audit.logName, never the development default."""
+    name = worker_env(rendered(value_set))["FACEGATE_AUDIT_LOG_NAME"]
+    assert name == values_of(value_set)["audit"]["logName"]
+    assert name != Settings.model_fields["audit_log_name"].default
+    assert Settings(audit_log_name=name).audit_log_name == name
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -180,6 +296,34 @@ def test_network_policy_denies_all_but_dns_and_the_brokers() -> None:
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}] and ingress["from"]
 
 
+def _dns_rule(*args: str) -> tuple[list[dict[str, Any]], set[tuple[int, str]]]:
+    [policy] = of_kind(rendered(*args), "NetworkPolicy")
+    rule = policy["spec"]["egress"][0]
+    return rule["to"], {(p["port"], p["protocol"]) for p in rule["ports"]}
+
+
+def test_dns_egress_follows_the_platform_and_the_values() -> None:
+    """kube-system's kube-dns on 53 by default; OpenShift's DNS pods are in openshift-dns and listen
+    on 5353 behind the Service's 53 (a policy sees the pod's port); NodeLocal DNSCache's host-network
+    pods match no selector: a CIDR of its address."""
+    both = {"UDP", "TCP"}
+    to, ports = _dns_rule("minimal-values.yaml")
+    assert to == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                   "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]  # fmt: skip
+    assert ports == {(53, p) for p in both}
+    assert values_of("openshift-values.yaml")["openshift"]
+    to, ports = _dns_rule("openshift-values.yaml")
+    assert to == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}},
+                   "podSelector": {"matchLabels": {"dns.operator.openshift.io/daemonset-dns": "default"}}}]  # fmt: skip
+    assert ports == {(port, p) for port in (5353, 53) for p in both}
+    given = {"namespaceSelector": {"name": "dns"}, "podSelector": {"app": "unbound"}, "ports": [5300],
+             "cidrs": ["169.254.20.10/32"]}  # fmt: skip
+    to, ports = _dns_rule("openshift-values.yaml", "--set-json", f"networkPolicy.dnsEgress={json.dumps(given)}")
+    assert to == [{"namespaceSelector": {"matchLabels": {"name": "dns"}}, "podSelector": {"matchLabels": {"app": "unbound"}}},
+                  {"ipBlock": {"cidr": "169.254.20.10/32"}}]  # fmt: skip
+    assert ports == {(5300, p) for p in both}
+
+
 def test_no_scraper_named_lets_nothing_reach_the_web_port() -> None:
     for value_set in ("minimal-values.yaml", "strimzi-values.yaml"):
         values = values_of(value_set)
@@ -218,6 +362,30 @@ def roles_acls(values: dict[str, Any]) -> set[tuple[str, str, str, str, str]]:
 @pytest.mark.parametrize("value_set", STRIMZI_SETS)
 def test_strimzi_users_carry_exactly_the_roles_acls(value_set: str) -> None:
     assert kafka_user_acls(rendered(value_set)) == roles_acls(values_of(value_set))
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_sasl_username_comes_from_the_secret_or_a_value(value_set: str) -> None:
+    """A Strimzi KafkaUser's Secret holds the password only (the username is the KafkaUser's name,
+    and a missing key would keep the pod from starting): with kafka.sasl.username the username is a
+    plain value and the Secret gives the password alone; the Strimzi examples name the gateway's
+    KafkaUser so."""
+    values = values_of(value_set)
+    sasl = values["kafka"]["sasl"]
+    docs = rendered(value_set)
+    [deployment] = of_kind(docs, "Deployment")
+    [volume] = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "kafka-credentials"]
+    items = {i["path"]: i["key"] for i in volume["secret"]["items"]}
+    username = worker_env(docs).get("FACEGATE_SASL_USERNAME")
+    if values["strimzi"]["enabled"]:
+        gateway = values["provisioning"]["roles"]["gateway"].removeprefix("User:")
+        assert username == sasl["username"] == gateway
+        assert gateway in {u["metadata"]["name"] for u in of_kind(docs, "KafkaUser")}
+    if sasl.get("username"):
+        assert items == {"facegate_sasl_password": sasl["passwordKey"]}
+    else:
+        assert username is None
+        assert items == {"facegate_sasl_username": sasl["usernameKey"], "facegate_sasl_password": sasl["passwordKey"]}
 
 
 def test_a_principal_in_two_roles_is_one_kafka_user_with_both() -> None:
@@ -278,7 +446,8 @@ def test_strimzi_value_sets_are_the_ones_rendering_kafka_topics() -> None:
         assert bool(of_kind(docs, "Job")) is (value_set not in STRIMZI_SETS), "Strimzi provisions; no Job"
 
 
-TOPIC_FIELDS = ("topic_prefix", "tenants", "vendors", "partitions", "replication_factor", "erased_bound_ms", *(
+TOPIC_FIELDS = ("topic_prefix", "tenants", "vendors", "partitions", "replication_factor", "durable_replication_factor",
+                "min_insync_replicas", "erased_bound_ms", *(
     f"{kind}_retention_ms" for kind in ("raw", "enroll", "governed", "rejected", "audit")))  # fmt: skip
 
 
@@ -293,16 +462,27 @@ def settings_of(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setting
     return Settings()
 
 
+DURABILITY = [(), ("--set", "kafka.replicationFactor=1"),
+              ("--set", "kafka.replicationFactor=2,kafka.durableReplicationFactor=4,kafka.minInsyncReplicas=3")]  # fmt: skip
+
+
+@pytest.mark.parametrize("durability", DURABILITY)
 @pytest.mark.parametrize("value_set", STRIMZI_SETS)
-def test_strimzi_topics_are_the_contract_topics(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One source: the KafkaTopics are gateway.contract.topics for the Settings the worker builds
-    from the same values (names, partitions, replicas and every config, retentions included)."""
-    docs = rendered(value_set)
+def test_strimzi_topics_are_the_contract_topics(
+    value_set: str, durability: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One source: the KafkaTopics are what `facegate topics create` (the Job) creates for the
+    Settings the worker builds from the same values: names, partitions, each kind's replicas and
+    every config (retentions, min.insync.replicas and unclean leader election included)."""
+    docs = rendered(value_set, *durability)
     settings = settings_of(worker_env(docs), monkeypatch)
     expected = {
-        s.name: (s.partitions, s.replication_factor, s.config)
+        s.name: (s.partitions, s.replication_factor, s.topic_config)
         for s in [*contract_topics(settings), *internal_topic_specs(settings)]
     }
+    assert {s[1] for s in expected.values()} == (
+        {3} if not durability else {settings.replication_factor, settings.durable_replication_factor}
+    ), "the durable topics get more replicas than the inputs"
     topics = of_kind(docs, "KafkaTopic")
     found = {
         t["spec"]["topicName"]: (t["spec"]["partitions"], t["spec"]["replicas"], t["spec"]["config"]) for t in topics
@@ -331,7 +511,7 @@ def test_strimzi_topics_for_two_tenants_and_two_vendors(monkeypatch: pytest.Monk
     }  # fmt: skip
     assert not set(found) & set(TopicNames("facegate.").retired)
     specs = [*contract_topics(settings), *internal_topic_specs(settings)]
-    assert {s.name: (s.partitions, s.replication_factor, s.config) for s in specs} == {
+    assert {s.name: (s.partitions, s.replication_factor, s.topic_config) for s in specs} == {
         name: (t["spec"]["partitions"], t["spec"]["replicas"], t["spec"]["config"]) for name, t in found.items()
     }
 
@@ -365,7 +545,7 @@ def test_a_retired_shared_topic_is_left_to_the_operator(owner: str, tmp_path: Pa
     shutil.copytree(CHART, chart)
     template = chart / "templates" / "strimzi.yaml"
     text = template.read_text()
-    assert text.count(LOOKUP) == 1
+    assert text.count(LOOKUP) == 2  # the retired topics' and the contract topics' partitions
     found = (
         '(dict "metadata" (dict "annotations" (dict "meta.helm.sh/release-name" "%s")) "spec" (dict '
         '"topicName" (printf "old:%%s" $name) "partitions" 12 "replicas" 3 "config" (dict "retention.ms" "1")))'
@@ -387,7 +567,62 @@ def test_a_retired_shared_topic_is_left_to_the_operator(owner: str, tmp_path: Pa
                                  "config": {"retention.ms": "1"}}  # fmt: skip
     managed = [t for t in docs if t not in kept]
     assert not {t["metadata"]["name"] for t in managed} & {t["metadata"]["name"] for t in kept}
-    assert all("annotations" not in t["metadata"] for t in managed)
+    assert all("strimzi.io/managed" not in t["metadata"].get("annotations", {}) for t in managed)
+
+
+@pytest.mark.parametrize("value_set", STRIMZI_SETS)
+def test_uninstall_leaves_the_topics_that_cannot_be_recomputed(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Helm deletes the KafkaTopics of an uninstall or of a removed tenant, and Strimzi the topics
+    with them: those of the durable kinds (audit, erasure notices, registries, outputs, dead letters,
+    the gateway's state) are kept; the inputs (raw biometrics, an hour) go."""
+    docs = rendered(value_set)
+    settings = settings_of(worker_env(docs), monkeypatch)
+    kinds = {s.name: s.kind for s in [*contract_topics(settings), *internal_topic_specs(settings)]}
+    topics = of_kind(docs, "KafkaTopic")
+    assert {kinds[t["spec"]["topicName"]] for t in topics} == set(TopicKind)
+    for topic in topics:
+        kept = topic["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep"
+        assert kept is (kinds[topic["spec"]["topicName"]] in DURABLE_KINDS), topic["spec"]["topicName"]
+
+
+def _existing_topics(tmp_path: Path, pattern: str, partitions: int) -> subprocess.CompletedProcess[str]:
+    """A render of strimzi-values.yaml (12 partitions) on a cluster where the KafkaTopics whose
+    names match `pattern` exist with `partitions`: helm template has no cluster, so the lookup is
+    replaced by one that finds them."""
+    chart = tmp_path / "facegate"
+    shutil.copytree(CHART, chart)
+    template = chart / "templates" / "strimzi.yaml"
+    found = f'(ternary (dict "spec" (dict "partitions" {partitions})) (dict) (regexMatch "{pattern}" $name))'
+    template.write_text(template.read_text().replace(LOOKUP, found))
+    return helm(
+        "template", "rel", str(chart), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "strimzi-values.yaml")
+    )
+
+
+@pytest.mark.parametrize("partitions", [6, 24])
+def test_a_changed_partition_count_of_existing_co_partitioned_topics_is_refused(
+    partitions: int, tmp_path: Path
+) -> None:
+    """Strimzi would grow a KafkaTopic to a changed kafka.partitions, and a key's records would land
+    on two partitions (docs/operations.md, "Partitions"): the chart refuses, as topics create does."""
+    result = _existing_topics(tmp_path, "^facegate-consent-acme$", partitions)
+    assert result.returncode != 0
+    assert (
+        f"kafka.partitions is 12 but KafkaTopic facegate-consent-acme (facegate.consent.acme) has {partitions} "
+        "partitions" in result.stderr
+    ), result.stderr
+    assert _existing_topics(tmp_path / "same", ".*", 12).returncode == 0
+
+
+@pytest.mark.parametrize("partitions", [6, 24])
+def test_outputs_and_dead_letters_may_grow_but_never_shrink(partitions: int, tmp_path: Path) -> None:
+    result = _existing_topics(tmp_path, "^facegate-(rejected|governed-acme|erasure-acme)$", partitions)
+    assert result.returncode == 0, result.stderr
+    counts = {t["spec"]["topicName"]: t["spec"]["partitions"]
+              for t in of_kind([d for d in yaml.safe_load_all(result.stdout) if d], "KafkaTopic")}  # fmt: skip
+    grown = {"facegate.rejected", "facegate.governed.acme", "facegate.erasure.acme"}
+    assert {name: counts[name] for name in grown} == dict.fromkeys(grown, max(12, partitions))
+    assert all(count == 12 for name, count in counts.items() if name not in grown)
 
 
 @pytest.mark.parametrize(
@@ -425,14 +660,19 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
     ("override", "message"),
     [
         ("keyring.existingSecret=", "keyring.existingSecret is required"),
+        ("audit.logName=", "audit.logName is required"),
+        ("audit.logName=a b", "audit/logName"),
         ("strimzi.enabled=true", "are exclusive"),
         ("kafka.egress.cidrs=null", "empty egress target would allow everything"),
         ("kafka.sasl.existingSecret=", "kafka.sasl.existingSecret is required"),
+        ("provisioning.adminSecret=", "provisioning.adminSecret is required with provisioning.enabled and a SASL"),
         ("kafka.nonsense=1", "additional properties 'nonsense' not allowed"),
         ("image.digest=sha256:short", "image/digest"),
         ("kafka.retentionMs.audit=86400000", "kafka/retentionMs/audit"),  # R19: at least 3 years
         ("kafka.retentionMs.raw=1000", "kafka/retentionMs/raw"),
         ("podSecurityContext.runAsUser=0", "podSecurityContext/runAsUser"),
+        # Secrets are mounted 0400 and readable only through the fsGroup (OpenShift's SCC assigns one)
+        ("podSecurityContext.fsGroup=null", "podSecurityContext.fsGroup is required"),
         ("extraEnv[0].name=FACEGATE_ENV,extraEnv[0].value=development", "FACEGATE_ENV is set by the chart"),
         ("extraEnv[0].name=FACEGATE_TOPIC_PREFIX,extraEnv[0].value=x.", "FACEGATE_TOPIC_PREFIX is set by the chart"),
         (
@@ -440,6 +680,11 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
             "additional properties 'secretKeyRef' not allowed",
         ),
         ("extraEnv[0].name=FACEGATE_SASL_PASSWORD,extraEnv[0].value=x", "extraEnv/0/name"),
+        # the settings read FACEGATE_* names in any case (test_the_settings_read_a_variables_name_in_any_case)
+        ("extraEnv[0].name=facegate_env,extraEnv[0].value=development", "extraEnv: facegate_env is set by the chart"),
+        ("extraEnv[0].name=Facegate_Topic_Prefix,extraEnv[0].value=x.", "Facegate_Topic_Prefix is set by the chart"),
+        ("extraEnv[0].name=facegate_sasl_password,extraEnv[0].value=x", "extraEnv/0/name"),
+        ("extraEnv[0].name=Facegate_Sasl_Token,extraEnv[0].value=x", "extraEnv/0/name"),
         ("fullnameOverride=Not_A_Name", "fullnameOverride"),
         (
             "calibrations.configMap=mine,calibrations.files.m\\.json=xy",
@@ -450,6 +695,14 @@ def test_the_retentions_reach_the_worker_and_the_job(value_set: str, monkeypatch
         ("vendors[0]=a.b", "vendors/0"),  # vendor ids name topics
         ("provisioning.roles.vendors.axis=User:axis", "provisioning.roles.vendors names axis, which is not in vendors"),
         ("provisioning.roles.vendors={User:hik}", "provisioning/roles/vendors"),  # 0.2's list: now id -> principal
+        (
+            "strimzi.enabled=true,provisioning.enabled=false,provisioning.roles.regulators[0]=User:Regulator_EU",
+            "User:Regulator_EU cannot be a KafkaUser",
+        ),
+        (
+            "strimzi.enabled=true,provisioning.enabled=false,kafka.sasl.username=other",
+            "kafka.sasl.username other is not the gateway's KafkaUser facegate",
+        ),
         ("provisioning.roles.tenants.beta=User:beta", "provisioning.roles.tenants names beta, which is neither"),
         ("policies.b\\.yaml=pack: gdpr-eu", "policies: b.yaml has no valid tenant_id"),
         ("policies.b\\.yaml=tenant_id: [", "policies: b.yaml is not YAML"),
@@ -468,6 +721,16 @@ def test_unsafe_or_unknown_values_are_refused(override: str, message: str) -> No
     result = helm("template", "rel", str(CHART), "--kube-version", "1.31.0", "-f", str(CHART / "ci" / "minimal-values.yaml"),
                   "--set", override)  # fmt: skip
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_the_settings_read_a_variables_name_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why extraEnv's names are compared with the chart's upper-cased: facegate_env would set the mode."""
+    for name in list(os.environ):
+        if name.upper().startswith("FACEGATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("facegate_env", "production")  # the default is development
+    monkeypatch.setenv("Facegate_Topic_Prefix", "b.")
+    assert Settings().env == "production" and Settings().topic_prefix == "b."
 
 
 def test_two_topics_never_share_a_kafka_topic_name() -> None:
@@ -525,6 +788,66 @@ def test_extra_env_follows_the_charts_own_in_every_container() -> None:
     for doc in docs:
         if doc["kind"] in BUILT_IN:
             kubernetes_validate.validate(doc, kube, strict=True)
+
+
+def test_the_job_is_scheduled_where_the_workers_may_be() -> None:
+    placement = {"nodeSelector": {"pool": "facegate"}, "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+                 "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                     {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+                 "priorityClassName": "facegate-critical"}  # fmt: skip
+    extra = [arg for key, value in placement.items() for arg in ("--set-json", f"{key}={json.dumps(value)}")]
+    docs = rendered("minimal-values.yaml", *extra)
+    [job] = of_kind(docs, "Job")
+    [deployment] = of_kind(docs, "Deployment")
+    for spec in (job["spec"]["template"]["spec"], deployment["spec"]["template"]["spec"]):
+        assert {key: spec.get(key) for key in placement} == placement
+    kubernetes_validate.validate(job, "1.33.0", strict=True)
+
+
+def test_a_spread_constraint_without_a_selector_spreads_this_releases_workers() -> None:
+    """The name label alone would count the provisioning Job's pods and another release's workers."""
+    docs = rendered("production-values.yaml")
+    [deployment] = of_kind(docs, "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    [constraint] = spec["topologySpreadConstraints"]
+    assert "labelSelector" not in values_of("production-values.yaml")["topologySpreadConstraints"][0]
+    assert constraint["labelSelector"] == deployment["spec"]["selector"]
+    assert set(constraint["labelSelector"]["matchLabels"]) == {
+        "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"}  # fmt: skip
+    given = [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+              "labelSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}}]  # fmt: skip
+    [deployment] = of_kind(rendered("production-values.yaml", "--set-json", f"topologySpreadConstraints={json.dumps(given)}"),
+                           "Deployment")  # fmt: skip
+    assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"] == given
+
+
+def _notes(tmp_path: Path, *extra: str) -> str:
+    """NOTES.txt as helm install prints it (helm template leaves it out: rendered here as a ConfigMap)."""
+    chart = tmp_path / "facegate"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "notes-as-configmap.yaml").write_text(
+        '{{- define "test.notes" }}' + notes + "{{- end }}\n"
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ include "test.notes" . | quote }}\n'
+    )
+    result = helm("template", "rel", str(chart), "--kube-version", "1.31.0", "-s", "templates/notes-as-configmap.yaml",
+                  "-f", str(CHART / "ci" / "production-values.yaml"), *extra)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return str(yaml.safe_load(result.stdout)["data"]["notes"])
+
+
+def test_notes_warn_of_more_workers_than_partitions(tmp_path: Path) -> None:
+    """A worker decides whole partitions: more workers than partitions leaves some idle."""
+    values = values_of("production-values.yaml")
+    assert values["keda"]["maxReplicas"] == values["kafka"]["partitions"] == 12
+    assert "WARNING" not in _notes(tmp_path / "a")
+    assert "WARNING: up to 16 workers (keda.maxReplicas) for 12 partitions" in _notes(
+        tmp_path / "b", "--set", "keda.maxReplicas=16"
+    )
+    assert "WARNING: up to 13 workers (replicaCount) for 12 partitions" in _notes(
+        tmp_path / "c", "--set", "keda.enabled=false,replicaCount=13"
+    )
+    assert "WARNING" not in _notes(tmp_path / "d", "--set", "keda.enabled=false,replicaCount=12")
 
 
 def _search_threads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -43,6 +43,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* The provisioning Job's ServiceAccount: its own hook (templates/provisioning.yaml) when the
+chart creates ServiceAccounts, else the one named, which exists before the release. */}}
+{{- define "facegate.jobServiceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- include "facegate.suffixed" (list . "provision") -}}
+{{- else -}}
+{{- include "facegate.serviceAccountName" . -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "facegate.image" -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
@@ -78,8 +88,12 @@ policy's tenant gets its topics (Job and KafkaTopics) without being listed twice
 {{- . | lower | replace "_" "-" | replace "." "-" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Kafka client settings shared by the worker and the provisioning Job (FACEGATE_* variables). */}}
+{{/* Settings shared by the worker and the provisioning Job (FACEGATE_* variables): production mode
+(for the Job: `topics create` refuses to create a topic with fewer replicas than configured, where
+development would create it under-replicated with a warning) and the Kafka client's. */}}
 {{- define "facegate.kafkaEnv" -}}
+- name: FACEGATE_ENV
+  value: production
 - name: FACEGATE_BOOTSTRAP_SERVERS
   value: {{ .Values.kafka.bootstrapServers | quote }}
 - name: FACEGATE_TOPIC_PREFIX
@@ -88,6 +102,10 @@ policy's tenant gets its topics (Job and KafkaTopics) without being listed twice
   value: {{ .Values.kafka.partitions | quote }}
 - name: FACEGATE_REPLICATION_FACTOR
   value: {{ .Values.kafka.replicationFactor | quote }}
+- name: FACEGATE_DURABLE_REPLICATION_FACTOR
+  value: {{ .Values.kafka.durableReplicationFactor | quote }}
+- name: FACEGATE_MIN_INSYNC_REPLICAS
+  value: {{ .Values.kafka.minInsyncReplicas | quote }}
 {{- /* The tenants and vendors whose topics the Job creates and the workers read. They are in the
 pod template, so changing either rolls the Deployment: a worker subscribes to its topics at start. */}}
 - name: FACEGATE_TENANTS
@@ -112,19 +130,31 @@ pod template, so changing either rolls the Deployment: a worker subscribes to it
 {{- end }}
 - name: FACEGATE_CACHE_DIR
   value: /var/cache/facegate
+{{- end -}}
+
+{{/* FACEGATE_SECRETS_DIR where the SASL Secret (given as the argument) is mounted, and only there:
+the settings refuse to load when the folder it names is missing. */}}
+{{- define "facegate.secretsDirEnv" -}}
+{{- if . }}
 - name: FACEGATE_SECRETS_DIR
   value: /etc/facegate/kafka-credentials
+{{- end }}
 {{- end -}}
 
 {{/* The worker's environment: the Kafka settings, production mode, the mounted files and its tuning. */}}
 {{- define "facegate.workerEnv" -}}
 {{ include "facegate.kafkaEnv" . }}
-- name: FACEGATE_ENV
-  value: production
+{{- include "facegate.secretsDirEnv" .Values.kafka.sasl.existingSecret }}
+{{- with .Values.kafka.sasl.username }}
+- name: FACEGATE_SASL_USERNAME
+  value: {{ . | quote }}
+{{- end }}
 - name: FACEGATE_POLICY_DIR
   value: /etc/facegate/policies
 - name: FACEGATE_KEYRING_FILE
   value: /etc/facegate/keyring/{{ .Values.keyring.key }}
+- name: FACEGATE_AUDIT_LOG_NAME
+  value: {{ .Values.audit.logName | quote }}
 {{- if .Values.auditSigning.existingSecret }}
 - name: FACEGATE_AUDIT_SIGNING_FILE
   value: /etc/facegate/audit-signing/{{ .Values.auditSigning.key }}
@@ -160,7 +190,8 @@ pod template, so changing either rolls the Deployment: a worker subscribes to it
 {{- without $names "" | uniq | join "," -}}
 {{- end -}}
 
-{{/* SASL credentials as files (FACEGATE_SECRETS_DIR), never as environment variables. */}}
+{{/* SASL credentials as files (FACEGATE_SECRETS_DIR), never as environment variables; the username
+from the Secret unless given as a value (.username: FACEGATE_SASL_USERNAME, not a secret). */}}
 {{- define "facegate.saslVolume" -}}
 {{- if .secret }}
 - name: kafka-credentials
@@ -168,7 +199,9 @@ pod template, so changing either rolls the Deployment: a worker subscribes to it
     secretName: {{ .secret | quote }}
     defaultMode: 0400
     items:
+      {{- if not .username }}
       - {key: {{ .usernameKey | quote }}, path: facegate_sasl_username}
+      {{- end }}
       - {key: {{ .passwordKey | quote }}, path: facegate_sasl_password}
 {{- end }}
 {{- end -}}
@@ -235,14 +268,15 @@ it or no CPU (or 0) is requested.
 {{- end -}}
 
 {{/* Environment variables the user adds (extraEnv), after the chart's own: a name the chart sets
-is refused rather than silently overriding it (FACEGATE_ENV=development would undo production mode). */}}
+is refused rather than silently overriding it (FACEGATE_ENV=development would undo production mode).
+Compared upper-cased: the settings read FACEGATE_* variables whatever their case (facegate_env too). */}}
 {{- define "facegate.extraEnv" -}}
 {{- $own := dict -}}
 {{- range (.own | fromYamlArray) -}}
-{{- $_ := set $own .name true -}}
+{{- $_ := set $own (upper .name) true -}}
 {{- end -}}
 {{- range .extra -}}
-{{- if hasKey $own .name -}}
+{{- if hasKey $own (upper .name) -}}
 {{- fail (printf "extraEnv: %s is set by the chart (use its value instead)" .name) -}}
 {{- end -}}
 {{- end -}}
@@ -274,6 +308,19 @@ on a group is all Kafka asks to join it, and ids may hold '-' (tenant acme would
 {{- end -}}
 {{- if and (ne .Values.kafka.securityProtocol "PLAINTEXT") (ne .Values.kafka.securityProtocol "SSL") (not .Values.kafka.sasl.existingSecret) -}}
 {{- fail "kafka.sasl.existingSecret is required for SASL security protocols" -}}
+{{- end -}}
+{{- if and .Values.provisioning.enabled (hasPrefix "SASL_" .Values.kafka.securityProtocol) (not .Values.provisioning.adminSecret) -}}
+{{- fail "provisioning.adminSecret is required with provisioning.enabled and a SASL security protocol: the Job creates topics and ACLs as a Kafka admin (or set provisioning.enabled=false and provision them otherwise)" -}}
+{{- end -}}
+{{- if not .Values.audit.logName -}}
+{{- fail "audit.logName is required: the audit log's name (e.g. facegate.example/audit) names its signing keys and the origin of every checkpoint regulators verify (docs/audit-format.md); choose it once per deployment" -}}
+{{- end -}}
+{{- /* Secret volumes are root's files at 0400: the kubelet lets the pod's fsGroup read them, and
+without one UID 10001 cannot read the keyring or the credentials. 0440 would not help (the group is
+root's too); only 0444 would, readable by every user of the container: an fsGroup is required
+instead (on OpenShift the SCC assigns one). */ -}}
+{{- if and (not .Values.openshift) (not (dig "fsGroup" nil (.Values.podSecurityContext | default dict))) -}}
+{{- fail "podSecurityContext.fsGroup is required (or openshift: true): without it the Secrets' files, mode 0400 and root's, are unreadable for the pods' user" -}}
 {{- end -}}
 {{- if not .Values.keyring.existingSecret -}}
 {{- fail "keyring.existingSecret is required: the worker runs in production mode and refuses to start without keys" -}}
