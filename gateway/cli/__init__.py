@@ -28,6 +28,7 @@ from gateway.cli import (
     topics,
 )
 from gateway.cli.output import exit_codes
+from gateway.kafka import headers
 from gateway.logs import configure
 from gateway.settings import CONFIG_FILE_VARIABLE, LogFormat, Settings
 
@@ -96,6 +97,7 @@ def root(
     """Every command reads Kafka's address from FACEGATE_BOOTSTRAP_SERVERS (default 127.0.0.1:9092)."""
     if config is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(config)
+    headers.install()  # before any command reads Kafka: a header key that is not UTF-8 is not fatal
     _configure_logging()
 
 

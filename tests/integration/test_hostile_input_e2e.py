@@ -11,6 +11,10 @@ They are interleaved with a day of real traffic. The worker keeps deciding: ever
 decided as the rules require (so no hostile record changed another tenant's state), every record
 on every input topic is acknowledged (decided), each one that speaks for another tenant is
 REJECTED with its reason and audited, and the process never exits.
+
+A header key that is not UTF-8 (the broker stores its bytes unchecked; aiokafka's readers refused
+it) ended the worker at the first such capture and, on a tenant's camera topic, every worker that
+started after it: such a capture is decided and such a registration applied like any other.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,8 +43,10 @@ from gateway.kafka.reading import committed_offsets, offset_range
 from gateway.sdk.producer import FaceGateProducer
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
 from gateway.sdk.simulator import send_capture
+from gateway.shell.local import LocalWorker
 from tests.support.deployment import TENANTS, Deployment
 from tests.support.fuzzed import UNPROVISIONED, record_of
+from tests.support.headers import not_utf8, send_with_header_key
 from tests.support.kafka import Unique, eventually
 
 pytestmark = pytest.mark.kafka
@@ -304,3 +310,70 @@ def test_hostile_records_on_every_input_topic_stop_nothing(kafka: KafkaBroker, u
     assert len(templates) >= 10
     assert [(n, where) for n, t in enumerate(templates) for where, blob in blobs.items() if t in blob] == []
     assert worker.stop() == 0
+
+
+HEADER_KEY = not_utf8(64 * 1024)  # long, so that its bytes would show in any log that held them
+
+
+def _decided_as_expected(d: Deployment, worker: LocalWorker, items: list[Capture]) -> None:
+    """Wait until every capture of `items` has its decision (failing at once if the worker exits),
+    and check each is what the rules require."""
+    wanted = {i.capture.event_id for i in items if i.capture is not None}
+
+    def done(got: list[AuditRecord]) -> bool:
+        assert worker.running(), f"the worker exited\n{worker.log_tail()}"
+        return wanted <= {a.event_id for a in got}
+
+    audits = {a.event_id: a for a in d.audits(done, 120)}
+    for item in items:
+        assert item.capture is not None
+        decided = audits[item.capture.event_id]
+        assert decided.decision is item.expected.decision, (item.kind, decided.reason_codes)
+
+
+def _moved(item: Capture, camera_id: str, to: str) -> Capture:
+    """The capture as if taken by camera `to` (registered as `camera_id` is) when `camera_id` took it."""
+    if item.capture is None or item.capture.camera_id != camera_id:
+        return item
+    return replace(item, capture=item.capture.model_copy(update={"camera_id": to}))
+
+
+def test_a_header_key_that_is_not_utf8_stops_nothing(kafka: KafkaBroker, unique: Unique, tmp_path: Path) -> None:
+    """A capture and a camera registration whose header key is not UTF-8: the worker decides the
+    capture as the rules require and goes on deciding, a worker started afterwards reads the
+    camera topic from its beginning, applies the registration and decides, and the header's bytes
+    are in no log."""
+    d = Deployment(kafka, unique, tmp_path, world=WORLD)
+    first = d.start_worker()
+    asyncio.run(d.publish_world(first))
+    pid = first.process.pid
+    servers = kafka.bootstrap_servers
+    items = [i for i in Traffic(WORLD, seed=16).take(80) if i.capture is not None]
+    hostile, capture = items[0], items[0].capture
+    assert capture is not None
+    # A camera only this registration registers: were it skipped, its captures would be CAMERA_UNKNOWN.
+    entrance = WORLD.camera("acme", "entrance")
+    camera = entrance.model_copy(update={"camera_id": "acme-entrance-2"})
+    cameras = d.names.cameras("acme")
+    asyncio.run(send_with_header_key(servers, d.names.captures(hostile.vendor), capture.event_id.encode(),
+                                     CODEC.encode(capture), HEADER_KEY))  # fmt: skip
+    asyncio.run(send_with_header_key(servers, cameras, camera.camera_id.encode(), CODEC.encode(camera), HEADER_KEY))
+    asyncio.run(d.send(items[1:]))
+    _decided_as_expected(d, first, items)
+    assert first.process.pid == pid
+    first.wait_until(lambda: first.get("/readyz")[0] == 200, 30, "the first worker ready (its feeds read on)")
+
+    second = d.start_worker()  # ready only once its feeds have read every registry topic to its end
+    assert first.stop() == 0  # the second takes every partition over
+    later = [_moved(i, entrance.camera_id, camera.camera_id) for i in Traffic(WORLD, seed=17).take(60) if i.capture]
+    assert sum(i.capture is not None and i.capture.camera_id == camera.camera_id for i in later) >= 5
+    asyncio.run(d.send(later))
+    _decided_as_expected(d, second, later)
+
+    logs = {"first": first.process.log_path.read_bytes(), "second": second.process.log_path.read_bytes()}
+    said = b"with a header key that is not UTF-8"
+    assert f"{d.names.captures(hostile.vendor)}[".encode() in logs["first"] and said in logs["first"]
+    assert all(f"{cameras}[".encode() in log and said in log for log in logs.values())
+    for log in logs.values():
+        assert HEADER_KEY[:8] not in log and b"\\xff\\xfe" not in log and "\ufffd".encode() not in log
+    assert second.stop() == 0
