@@ -8,11 +8,14 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.contract.models import AuditRecord, CameraRegistration, RejectedEvent
+from gateway.contract.models import MAX_REASON_LENGTH, AuditRecord, CameraRegistration, RejectedEvent
 from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.context import UNDECIDABLE
 from gateway.core.lifecycle.dispatch import decide_lifecycle
 from gateway.core.messages import BatchResult, InputRecord
 from gateway.core.pipeline import process_batch
+from gateway.core.policy.outcome import Refusal
+from gateway.core.policy.reasons import Reason
 from gateway.core.records import enrollment_event_id
 from gateway.core.state import GatewayState
 from gateway.sdk.scenario import Traffic, build_world
@@ -263,3 +266,28 @@ def test_a_reused_share_request_id_is_another_decision_and_a_repeated_request_sh
         assert audit.decision is Decision.SHARED and len(on(result, NAMES.governed("partner"))) == 1
     repeat = decide_request("s1", 2)  # the same request again: shared and audited once
     assert not repeat.outputs and repeat.duplicates == 1
+
+
+def test_a_tenants_long_lists_make_a_small_dead_letter() -> None:
+    """Review r1: a consent of 20,000 empty recipients (20 KB) made a 1.2 MB dead letter, one
+    message per item; Kafka refused it and every worker that took the partition stopped, on every
+    restart. A tenant's lists are bounded, and a dead letter is a few KB whatever it rejects."""
+    state = new_state()
+    hostile = [
+        (NAMES.consent("acme"), "ConsentRecord", consent().to_avro() | {"recipients": [""] * 20_000}, b"acme/s1"),
+        (NAMES.cameras("acme"), "CameraRegistration", _camera("acme").to_avro() | {"allowed_purposes": ["SECURITY"] * 20_000}, b"gate"),
+        (NAMES.consent("acme"), "ConsentRecord", consent().to_avro() | {"recipients": [""] * 16}, b"acme/s1"),
+    ]  # fmt: skip
+    for topic, name, datum, key in hostile:
+        result = decide(state, topic, CODEC.encode_datum(name, datum), key=key)
+        [(_, tenant, decision)] = rejected(result)
+        [dead] = on(result, NAMES.rejected)
+        assert (tenant, decision) == ("acme", Decision.REJECTED) and len(dead.value or b"") < 2048
+
+
+def test_a_dead_letters_reason_is_bounded_and_says_how_much_it_left_out() -> None:
+    ctx = context(new_state())
+    ctx.reject(record(NAMES.consent("acme"), b"x", offset=3), Refusal(UNDECIDABLE, Reason.BAD_KEY), "why? " * 20_000)
+    [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(ctx.result, NAMES.rejected)]
+    assert len(dead.reason) <= MAX_REASON_LENGTH and dead.reason.startswith("why? why?")
+    assert dead.reason.endswith(f"and {100_000 - (MAX_REASON_LENGTH - 40):,} more characters")
