@@ -10,6 +10,7 @@ import pytest
 
 from gateway.contract.models import MAX_REASON_LENGTH, AuditRecord, CameraRegistration, RejectedEvent
 from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.consent import MAX_VERSION_BYTES
 from gateway.core.context import UNDECIDABLE
 from gateway.core.lifecycle.dispatch import decide_lifecycle
 from gateway.core.messages import BatchResult, InputRecord
@@ -291,3 +292,29 @@ def test_a_dead_letters_reason_is_bounded_and_says_how_much_it_left_out() -> Non
     [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(ctx.result, NAMES.rejected)]
     assert len(dead.reason) <= MAX_REASON_LENGTH and dead.reason.startswith("why? why?")
     assert dead.reason.endswith(f"and {100_000 - (MAX_REASON_LENGTH - 40):,} more characters")
+
+
+def test_a_consent_version_larger_than_a_worker_keeps_is_refused_and_voids_the_consent() -> None:
+    """Review r2: every worker keeps 32 versions per subject and decodes them all for a decision;
+    32 versions of an 830 KB consent for 4 subjects grew it by 1.4 GiB. Within the contract's
+    bounds a version may still reach ~19.5 KB (256 characters of 4-byte UTF-8 in each id and
+    recipient); one over 4 KiB is refused, and may have been a withdrawal: no consent from then on,
+    as a version that does not decode. One that is a withdrawal erases all the same."""
+    state = enrolled(new_state())
+    large = consent(recipients=[f"{n:x}" + "\U0001f600" * 255 for n in range(16)])
+    withdrawn = large.model_copy(update={"status": ConsentStatus.WITHDRAWN, "withdrawn_at": NOW})
+    results = []
+    for offset, version in enumerate((large, withdrawn)):
+        assert len(CODEC.encode(version)) > MAX_VERSION_BYTES
+        ctx = context(state)
+        decide_lifecycle(record(NAMES.consent("acme"), CODEC.encode(version), offset), ctx)
+        apply(state, ctx.result)
+        results.append(ctx.result)
+        if version is large:  # void in the ledger, as a version that does not decode: no consent
+            assert state.consent("acme", "s1") is None and "acme/s1" in state.enrollments
+    for result in results:
+        [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(result, NAMES.rejected)]
+        assert dead.reason_code == "CONSENT_TOO_LARGE" and dead.reason.endswith("may have at most 4,096")
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in on(results[1], NAMES.audit)]
+    assert [a.decision for a in audits] == [Decision.REJECTED, Decision.ERASED]
+    assert "acme/s1" not in state.enrollments and "acme/s1" in state.withdrawals

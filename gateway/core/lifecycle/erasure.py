@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import ConsentRecord, ErasureNotice, Withdrawal
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.consent import ConsentHistory, consent_ref, effective_at
+from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, consent_ref, effective_at
 from gateway.core.context import UNDECIDABLE, Context, Decided
 from gateway.core.messages import InputRecord, Output
 from gateway.core.policy.outcome import Outcome, Refusal
@@ -123,11 +123,17 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         return
     if not ctx.keyed_by(record, consent.tenant_id, consent.subject_id):
         return
+    # Refused either way, and void in the ledger (GatewayState.apply_consent): more than every
+    # worker keeps of a version, or times nothing may rely on.
+    large = len(record.value) > MAX_VERSION_BYTES
     ahead = ctx.from_the_future(record, consent.granted_at, consent.withdrawn_at)
-    if ahead:  # refused, and void in the ledger (GatewayState.apply_consent): nothing relies on its times
+    if large:
+        detail = f"{len(record.value):,} bytes; a consent version may have at most {MAX_VERSION_BYTES:,}"
+        ctx.reject(record, Refusal(UNDECIDABLE, Reason.CONSENT_TOO_LARGE), detail, tenant_id=tenant_id)
+    elif ahead:
         future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
         ctx.reject(record, future, "granted_at or withdrawn_at is ahead of the broker", tenant_id=tenant_id)
-    if consent.status is ConsentStatus.WITHDRAWN:  # dated ahead, a withdrawal all the same: as of the broker's time
+    if consent.status is ConsentStatus.WITHDRAWN:  # refused, a withdrawal all the same (dated ahead: as of the broker)
         effective = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) if ahead else effective_at(consent)
         history = ctx.state.consent(tenant_id, subject_id)
         withdrawn = _up_to(history, consent) if history is not None and consent in history.versions else (consent,)
@@ -138,7 +144,7 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         )  # fmt: skip
         erase(ctx, due)
         return
-    if ahead:
+    if large or ahead:
         return
     history = ctx.state.consent(tenant_id, subject_id)
     event_id = consent_event_id(record.topic, record.partition, record.offset)
