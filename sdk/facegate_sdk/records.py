@@ -25,6 +25,7 @@ MAX_ID_LENGTH = 256
 MAX_TEMPLATE_BYTES = 4 * 4096
 MAX_PURPOSES = 16  # purposes of a consent, allowed_purposes of a camera
 MAX_RECIPIENTS = 16
+MAX_CONSENT_BYTES = 4096  # a consent version, encoded: the gateway refuses a larger one (CONSENT_TOO_LARGE)
 
 E = TypeVar("E", bound=StrEnum)
 
