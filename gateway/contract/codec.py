@@ -72,7 +72,7 @@ class _Reader:
         return self.writer.fingerprint != self.reader.fingerprint
 
 
-DESCRIBED_ERRORS = 10  # of a record's validation errors, the rest counted: one a list item would grow with the list
+DESCRIBED_ERRORS = 10  # validation errors named, the rest counted: one per bad list item grows with the list
 
 
 def _describe_validation(exc: ValidationError) -> str:

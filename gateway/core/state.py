@@ -78,10 +78,10 @@ def judge_consent(
     tenant_id: str, key: str, value: bytes | None, timestamp_ms: int, skew: timedelta, codec: Codec
 ) -> ConsentVersion:
     """One record of `tenant_id`'s consent topic: what the feeds apply (`GatewayState.apply_consent`)
-    and what the CLI shows and acts on, one judgement for both. A record that does not decode, or
-    dated ahead of the broker (the agent rejects both, so nothing may rely on it once its date
-    comes) or larger than a version may be, may have been a withdrawal: it voids the consent until a
-    valid version follows."""
+    and what the CLI shows and acts on, one judgement for both. A record that does not decode, is
+    larger than a version may be, or is dated ahead of the broker (the agent rejects all three, so
+    nothing may rely on it once its date comes) may have been a withdrawal: it voids the consent
+    until a valid version follows."""
     if (refused := key_refusal(tenant_id, key)) is not None:
         return ConsentVersion(Standing.IGNORED, reason=refused)
     if value is None:
