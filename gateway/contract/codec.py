@@ -72,12 +72,18 @@ class _Reader:
         return self.writer.fingerprint != self.reader.fingerprint
 
 
+DESCRIBED_ERRORS = 10  # validation errors named, the rest counted: one per bad list item grows with the list
+
+
 def _describe_validation(exc: ValidationError) -> str:
     # include_input=False: pydantic would otherwise quote the offending value.
+    errors = exc.errors(include_input=False, include_url=False)
     parts = []
-    for err in exc.errors(include_input=False, include_url=False):
+    for err in errors[:DESCRIBED_ERRORS]:
         where = ".".join(str(p) for p in err["loc"]) or "record"
         parts.append(f"{where}: {err['msg']}")
+    if len(errors) > DESCRIBED_ERRORS:
+        parts.append(f"and {len(errors) - DESCRIBED_ERRORS} more")
     return "; ".join(parts)
 
 

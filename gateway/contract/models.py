@@ -28,6 +28,11 @@ from gateway.contract.vocabulary import (
 
 MAX_ID_LENGTH = 256
 MAX_TEMPLATE_BYTES = 4 * 4096  # 4096 float32 dimensions is far above any face model
+# Lists a tenant writes are bounded too: each item is checked (and an invalid one described) on
+# its own, and a consent's lists are held in every worker, up to 32 versions per subject.
+MAX_PURPOSES = 16  # more than the vocabulary has: a longer list repeats one
+MAX_RECIPIENTS = 16
+MAX_REASON_LENGTH = 512  # a dead letter's reason: describes input that may be hostile (records.bounded)
 
 
 def _utc(value: datetime) -> datetime:
@@ -48,6 +53,8 @@ def _whole_float32(value: bytes) -> bytes:
 
 
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Reference = Annotated[str, Field(max_length=MAX_ID_LENGTH)]  # a free reference, "" allowed as it always was
+Purposes = Annotated[list[Purpose], Field(max_length=MAX_PURPOSES)]
 Timestamp = Annotated[datetime, AfterValidator(_utc)]
 TemplateBytes = Annotated[bytes, Field(max_length=MAX_TEMPLATE_BYTES), AfterValidator(_whole_float32)]
 
@@ -125,8 +132,8 @@ class CameraRegistration(AvroRecord):
     site_id: Identifier
     location_type: LocationType
     signage_posted: bool
-    signage_evidence: str | None = None
-    allowed_purposes: list[Purpose]
+    signage_evidence: Reference | None = None
+    allowed_purposes: Purposes
     region: Identifier
     vendor_id: Identifier | None = None  # the only vendor whose captures of this camera are accepted
 
@@ -136,8 +143,8 @@ class ConsentRecord(AvroRecord):
     tenant_id: Identifier
     subject_id: Identifier
     status: ConsentStatus
-    purposes: list[Purpose]
-    recipients: list[Identifier] = []
+    purposes: Purposes
+    recipients: Annotated[list[Identifier], Field(max_length=MAX_RECIPIENTS)] = []
     separate: bool
     method: ConsentMethod
     notice_version: Identifier
@@ -233,7 +240,7 @@ class RejectedEvent(AvroRecord):
     source_partition: Annotated[int, Field(ge=0)]
     source_offset: Annotated[int, Field(ge=0)]
     reason_code: Identifier
-    reason: str
+    reason: Annotated[str, Field(max_length=MAX_REASON_LENGTH)]
     event_id: str | None = None
     tenant_id: str | None = None
     camera_id: str | None = None
@@ -250,7 +257,7 @@ class ShareRequest(AvroRecord):
     recipient_tenant_id: Identifier
     recipient_region: Identifier
     purpose: Purpose
-    agreement_id: str | None = None
+    agreement_id: Reference | None = None
     requested_at: Timestamp
     disclosure_basis: DisclosureBasis | None = None
 

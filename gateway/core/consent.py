@@ -28,6 +28,10 @@ from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 
 MAX_VERSIONS = 32  # per subject: enough to judge captures within any dedupe or retry window
+# Per version, as written: every worker keeps MAX_VERSIONS of them per subject. The contract's
+# bounds allow ~19.5 KB (256 characters of 4-byte UTF-8 in 16 recipients and 3 ids); a consent a
+# tenant's system writes is ~100-500 bytes, ~2 KB with 256-character ids and 16 recipients of 64.
+MAX_VERSION_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -110,23 +114,26 @@ class ConsentLedger:
     Every subject of a tenant has a consent held in every worker, so each version is kept as its
     encoded record (~90 bytes; a decoded ConsentRecord holds ~1.9 KB: at a million subjects the
     difference is ~1.7 GB per worker) and decoded when a decision asks for it. The histories asked
-    for most recently stay decoded; each grant's expiry is kept beside it for the retention sweep,
-    which looks at every enrolled subject.
+    for most recently stay decoded, up to `decoded` versions in all (counted in histories, 4,096
+    of 32 versions of 4 KiB held up to 1.4 GB). Each grant's expiry is kept beside it for the retention
+    sweep, which looks at every enrolled subject.
     """
 
-    def __init__(self, codec: Codec | None = None, decoded: int = 4096) -> None:
+    def __init__(self, codec: Codec | None = None, decoded: int = 8192) -> None:
         self.codec = codec or default_codec()
         self.capacity = decoded
+        self._held = 0  # versions in `_decoded`
         self._versions: dict[str, tuple[bytes, ...]] = {}
         self._decoded: OrderedDict[str, ConsentHistory] = OrderedDict()
         self._expires: dict[str, datetime] = {}  # the current version's, when it is a grant that expires
         # The topic offset last applied per key: the lifecycle agent applies a withdrawal before it
         # is audited, and the feed reads the same record again later; a record is applied once.
+        # Only keys the ledger has held a version of: see `_new`.
         self.offsets: dict[str, int] = {}
 
     def record(self, key: str, consent: ConsentRecord | None, offset: int | None = None) -> None:
         """A new version; None (a tombstone) means the tenant deleted the consent: no consent at all."""
-        if not self._new(key, offset):
+        if not self._new(key, offset, empties=consent is None):
             return
         if consent is None:
             self._versions.pop(key, None)
@@ -141,21 +148,35 @@ class ConsentLedger:
             self._expires.pop(key, None)
 
     def void(self, key: str, offset: int | None = None) -> None:
-        """A version nothing may rely on (it does not decode, or is dated ahead of the broker): it
-        may have been a withdrawal, so no consent from now on; but the last grant's expiry still
-        counts for the retention sweep, so a void version never keeps a template longer."""
-        if self._new(key, offset):
+        """A version nothing may rely on (it does not decode, is too large, or is dated ahead of the
+        broker): it may have been a withdrawal, so no consent from now on; but the last grant's
+        expiry still counts for the retention sweep, so a void version never keeps a template longer."""
+        if self._new(key, offset, empties=True):
             self._versions.pop(key, None)
 
-    def _new(self, key: str, offset: int | None) -> bool:
+    def _new(self, key: str, offset: int | None, empties: bool = False) -> bool:
         """Whether a version at `offset` is not applied yet (each is applied once), and forget the
-        decoded history it replaces."""
+        decoded history it replaces. A record that leaves no versions (`empties`: a tombstone, a
+        void one) of a key never held keeps no offset: the records of that key before it, which
+        the other reader of the topic may apply later, all left none either, so applying them
+        again changes nothing; and a tenant deleting subjects it never had leaves nothing behind."""
         if offset is not None:
             if offset <= self.offsets.get(key, -1):
                 return False
-            self.offsets[key] = offset
-        self._decoded.pop(key, None)
+            if not empties or self.known(key):
+                self.offsets[key] = offset
+        self._forget(key)
         return True
+
+    def _forget(self, key: str) -> None:
+        """Drop the decoded history of `key`, if one is held."""
+        history = self._decoded.pop(key, None)
+        if history is not None:
+            self._held -= len(history.versions)
+
+    def known(self, key: str) -> bool:
+        """Whether the ledger holds a version of the key, or has held one (its offset is kept)."""
+        return key in self._versions or key in self.offsets
 
     def get(self, key: str) -> ConsentHistory | None:
         history = self._decoded.get(key)
@@ -168,8 +189,9 @@ class ConsentLedger:
         # Each value decoded once already, when it was recorded: it decodes again.
         history = ConsentHistory(tuple(self.codec.decode(v, ConsentRecord) for v in versions))
         self._decoded[key] = history
-        if len(self._decoded) > self.capacity:
-            self._decoded.popitem(last=False)
+        self._held += len(versions)
+        while self._held > self.capacity and len(self._decoded) > 1:  # the one just decoded stays
+            self._forget(next(iter(self._decoded)))
         return history
 
     def expires_at(self, key: str) -> datetime | None:

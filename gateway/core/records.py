@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from gateway.contract.models import CameraRegistration, FaceCaptured, GovernedFace, RejectedEvent
+from gateway.contract.models import MAX_REASON_LENGTH, CameraRegistration, FaceCaptured, GovernedFace, RejectedEvent
 from gateway.contract.vocabulary import Decision
 from gateway.core.messages import InputRecord
 from gateway.core.policy.decision import score_band
@@ -183,10 +183,20 @@ def governed_face(
     )
 
 
+def bounded(reason: str, limit: int = MAX_REASON_LENGTH) -> str:
+    """`reason` cut to `limit` characters, saying how many it lost: a reason may describe input a
+    producer wrote (a decode error names each bad field), and a dead letter must stay small
+    enough for Kafka to take it (a refused one stops the worker, on every restart)."""
+    if len(reason) <= limit:
+        return reason
+    kept = limit - 40  # room for the count, whatever its digits
+    return f"{reason[:kept]} ... and {len(reason) - kept:,} more characters"
+
+
 def rejected_event(
     record: InputRecord, reason_code: str, reason: str, rejected_at: datetime, capture: FaceCaptured | None = None
 ) -> RejectedEvent:
-    """A dead letter: where the input was, why it was refused, a digest of it; no biometric field."""
+    """A dead letter: where the input was, why it was refused (`bounded`), a digest of it; no biometric field."""
     payload = record.value or b""
     return RejectedEvent(
         rejected_id="r-" + _digest("rejected", record.topic, str(record.partition), str(record.offset)),
@@ -194,7 +204,7 @@ def rejected_event(
         source_partition=record.partition,
         source_offset=record.offset,
         reason_code=reason_code,
-        reason=reason,
+        reason=bounded(reason),
         event_id=capture.event_id if capture else None,
         tenant_id=capture.tenant_id if capture else None,
         camera_id=capture.camera_id if capture else None,

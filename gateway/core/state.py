@@ -29,7 +29,7 @@ from gateway.core.anomaly import IdentificationRates
 from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
-from gateway.core.consent import ConsentHistory, ConsentLedger
+from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, ConsentLedger
 from gateway.core.messages import ahead_of_broker
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.tenant import EffectivePolicy
@@ -60,7 +60,7 @@ class Standing(StrEnum):
 
     APPLIED = "APPLIED"  # a version of the consent
     DELETED = "DELETED"  # a tombstone: the tenant deleted the consent (no consent from then on)
-    VOID = "VOID"  # undecodable or dated ahead of the broker: no consent from then on (fail closed)
+    VOID = "VOID"  # undecodable, too large or dated ahead of the broker: no consent from then on (fail closed)
     IGNORED = "IGNORED"  # its key or body speaks for another tenant or subject: changes nothing
 
 
@@ -78,9 +78,10 @@ def judge_consent(
     tenant_id: str, key: str, value: bytes | None, timestamp_ms: int, skew: timedelta, codec: Codec
 ) -> ConsentVersion:
     """One record of `tenant_id`'s consent topic: what the feeds apply (`GatewayState.apply_consent`)
-    and what the CLI shows and acts on, one judgement for both. A record that does not decode, or
-    dated ahead of the broker (the agent rejects both, so nothing may rely on it once its date
-    comes), may have been a withdrawal: it voids the consent until a valid version follows."""
+    and what the CLI shows and acts on, one judgement for both. A record that does not decode, is
+    larger than a version may be, or is dated ahead of the broker (the agent rejects all three, so
+    nothing may rely on it once its date comes) may have been a withdrawal: it voids the consent
+    until a valid version follows."""
     if (refused := key_refusal(tenant_id, key)) is not None:
         return ConsentVersion(Standing.IGNORED, reason=refused)
     if value is None:
@@ -91,6 +92,8 @@ def judge_consent(
         return ConsentVersion(Standing.VOID, reason=Reason.undecodable(exc.code))
     if consent_key(consent.tenant_id, consent.subject_id) != key:
         return ConsentVersion(Standing.IGNORED, reason=Reason.KEY_MISMATCH)  # as the agent audits it
+    if len(value) > MAX_VERSION_BYTES:
+        return ConsentVersion(Standing.VOID, consent, Reason.CONSENT_TOO_LARGE)
     if ahead_of_broker(timestamp_ms, skew, consent.granted_at, consent.withdrawn_at):
         return ConsentVersion(Standing.VOID, consent, Reason.TIME_IN_FUTURE)
     return ConsentVersion(Standing.APPLIED, consent)

@@ -41,8 +41,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from facegate_sdk.contract import Contract, Record, default_contract
-from facegate_sdk.errors import IdempotenceRefused
-from facegate_sdk.records import ConsentRecord
+from facegate_sdk.errors import IdempotenceRefused, InvalidRecord
+from facegate_sdk.records import MAX_CONSENT_BYTES, ConsentRecord
 from facegate_sdk.topics import Topics, subject_key
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -225,8 +225,11 @@ class FaceGateProducer:
     # -- tenants ----------------------------------------------------------------------------------
     async def record_consent(self, consent: _SubjectRecord) -> None:
         _expect(consent, "ConsentRecord")
+        value = self.contract.encode(consent)
+        if len(value) > MAX_CONSENT_BYTES:  # every worker keeps 32 versions of each subject's
+            raise InvalidRecord(f"a consent version is at most {MAX_CONSENT_BYTES:,} bytes encoded, not {len(value):,}")
         key = subject_key(consent.tenant_id, consent.subject_id)
-        await self.send_record(self.names.consent(consent.tenant_id), key, consent)
+        await self._send(self.names.consent(consent.tenant_id), key, value)
         self._consent_unacknowledged = True
 
     async def withdraw_consent(self, granted: ConsentRecord, at: datetime) -> None:

@@ -23,6 +23,9 @@ from facegate_sdk.errors import InvalidRecord
 
 MAX_ID_LENGTH = 256
 MAX_TEMPLATE_BYTES = 4 * 4096
+MAX_PURPOSES = 16  # purposes of a consent, allowed_purposes of a camera
+MAX_RECIPIENTS = 16
+MAX_CONSENT_BYTES = 4096  # a consent version, encoded: the gateway refuses a larger one (CONSENT_TOO_LARGE)
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -103,6 +106,13 @@ def _identifier(name: str, value: object) -> str:
     return value
 
 
+def _reference(name: str, value: object, *, empty: bool = True) -> str | None:
+    """An optional free reference: None, or a string of at most MAX_ID_LENGTH characters."""
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_ID_LENGTH or not (empty or value)):
+        raise InvalidRecord(f"{name} must be None or a string of {0 if empty else 1}-{MAX_ID_LENGTH} characters")
+    return value
+
+
 def _timestamp(name: str, value: object) -> datetime:
     if not isinstance(value, datetime):
         raise InvalidRecord(f"{name} must be a datetime")
@@ -130,9 +140,9 @@ def _symbol(enum: type[E], name: str, value: object) -> E:
     raise InvalidRecord(f"{name} must be one of {', '.join(enum)}")
 
 
-def _symbols(enum: type[E], name: str, values: object) -> tuple[E, ...]:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-        raise InvalidRecord(f"{name} must be a sequence of {enum.__name__}")
+def _symbols(enum: type[E], name: str, values: object, most: int) -> tuple[E, ...]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) > most:
+        raise InvalidRecord(f"{name} must be a sequence of at most {most} {enum.__name__}")
     return tuple(_symbol(enum, name, v) for v in values)
 
 
@@ -211,7 +221,8 @@ class CameraRegistration(_Record):
         if self.vendor_id is not None:
             _identifier("vendor_id", self.vendor_id)
         self._set("location_type", _symbol(LocationType, "location_type", self.location_type))
-        self._set("allowed_purposes", _symbols(Purpose, "allowed_purposes", self.allowed_purposes))
+        self._set("allowed_purposes", _symbols(Purpose, "allowed_purposes", self.allowed_purposes, MAX_PURPOSES))
+        _reference("signage_evidence", self.signage_evidence)
         if not isinstance(self.signage_posted, bool):
             raise InvalidRecord("signage_posted must be a bool")
 
@@ -241,10 +252,12 @@ class ConsentRecord(_Record):
         for name in ("tenant_id", "subject_id", "notice_version"):
             _identifier(name, getattr(self, name))
         self._set("status", _symbol(ConsentStatus, "status", self.status))
-        self._set("purposes", _symbols(Purpose, "purposes", self.purposes))
-        if isinstance(self.recipients, str) or not isinstance(self.recipients, Sequence):
-            raise InvalidRecord("recipients must be a sequence of tenant ids")
+        self._set("purposes", _symbols(Purpose, "purposes", self.purposes, MAX_PURPOSES))
+        recipients = self.recipients
+        if isinstance(recipients, str) or not isinstance(recipients, Sequence) or len(recipients) > MAX_RECIPIENTS:
+            raise InvalidRecord(f"recipients must be a sequence of at most {MAX_RECIPIENTS} tenant ids")
         self._set("recipients", tuple(_identifier("recipients", r) for r in self.recipients))
+        _reference("evidence_ref", self.evidence_ref, empty=False)
         self._set("method", _symbol(ConsentMethod, "method", self.method))
         self._set("granted_at", _timestamp("granted_at", self.granted_at))
         self._set("expires_at", _optional_timestamp("expires_at", self.expires_at))
@@ -295,6 +308,7 @@ class ShareRequest(_Record):
         for name in ("request_id", "tenant_id", "subject_id", "recipient_tenant_id", "recipient_region"):
             _identifier(name, getattr(self, name))
         self._set("purpose", _symbol(Purpose, "purpose", self.purpose))
+        _reference("agreement_id", self.agreement_id)
         self._set("requested_at", _timestamp("requested_at", self.requested_at))
         if self.disclosure_basis is not None:
             self._set("disclosure_basis", _symbol(DisclosureBasis, "disclosure_basis", self.disclosure_basis))

@@ -169,6 +169,28 @@ def test_invalid_fields_are_refused_by_name_never_echoing_the_value() -> None:
     assert "template" not in repr(capture).replace("template_model", "") and "bytes" not in repr(capture)
 
 
+@pytest.mark.parametrize(
+    ("field", "fits", "too_long"),
+    [
+        ("CameraRegistration.allowed_purposes", ["SECURITY"] * 16, ["SECURITY"] * 17),
+        ("CameraRegistration.signage_evidence", "e" * 256, "e" * 257),
+        ("ConsentRecord.purposes", ["SECURITY"] * 16, ["SECURITY"] * 17),
+        ("ConsentRecord.recipients", ["r"] * 16, ["r"] * 17),
+        ("ConsentRecord.evidence_ref", "e" * 256, "e" * 257),
+        ("ShareRequest.agreement_id", "a" * 256, "a" * 257),
+    ],
+)
+def test_the_sdk_refuses_a_list_or_reference_just_past_the_gateways_bound(field: str, fits: Any, too_long: Any) -> None:
+    name, attribute = field.split(".")
+    raw = next(m for m, _ in _world_records() if m.avro_name == name).model_dump()
+    model = gateway_models.RECORD_MODELS[name]
+    for value, ok in ((fits, True), (too_long, False)):
+        assert _accepted(model.model_validate, raw | {attribute: value}) is ok
+        assert _accepted(lambda r: SDK_RECORDS[name](**r), raw | {attribute: value}) is ok, (field, ok)
+    if field == "ConsentRecord.evidence_ref":
+        assert not _accepted(lambda r: SDK_RECORDS[name](**r), raw | {attribute: ""})
+
+
 def test_a_record_that_does_not_fit_its_schema_is_an_encode_error() -> None:
     with pytest.raises(facegate_sdk.EncodeError, match="FaceCaptured"):
         CONTRACT.encode_datum("FaceCaptured", {"event_id": "e-1"})

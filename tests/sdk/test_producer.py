@@ -4,6 +4,7 @@ the ordering rule, with a stand-in for aiokafka's producer; connection settings 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +17,7 @@ from facegate_sdk import (
     Enrollment,
     FaceCaptured,
     FaceGateProducer,
+    InvalidRecord,
     LocationType,
     Purpose,
     ShareRequest,
@@ -123,6 +125,22 @@ def test_a_record_of_the_wrong_kind_is_refused() -> None:
             await producer.enroll(consent("s-1"))  # structurally a subject record, but not an Enrollment
 
     asyncio.run(main())
+
+
+def test_a_consent_version_over_4_kib_is_refused_before_it_is_sent() -> None:
+    """The gateway keeps 32 versions of each subject's consent in every worker, and refuses
+    (CONSENT_TOO_LARGE) a version over 4 KiB: ids and recipients at their longest in 4-byte UTF-8."""
+    held = HeldProducer(acknowledged=True)
+    large = dataclasses.replace(consent("s-1"), recipients=[f"{n:x}" + "\U0001f600" * 255 for n in range(16)])
+
+    async def main() -> None:
+        producer = producer_with(held)
+        with pytest.raises(InvalidRecord, match="at most 4,096 bytes"):
+            await producer.record_consent(large)
+        await producer.record_consent(dataclasses.replace(large, recipients=large.recipients[:3]))
+
+    asyncio.run(main())
+    assert [topic for topic, _, _ in held.sent] == ["p.consent.acme"]
 
 
 def test_connection_from_the_gateways_variables() -> None:

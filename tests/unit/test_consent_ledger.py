@@ -129,6 +129,23 @@ def test_the_ledger_keeps_encoded_versions_and_gives_back_the_same_records() -> 
     assert h is not None and h.current.status is ConsentStatus.WITHDRAWN and ledger.expires_at("acme/s0") is None
 
 
+def test_the_histories_kept_decoded_are_counted_in_versions() -> None:
+    """Review r2: 4,096 histories stayed decoded whatever their length, up to 32 versions each of
+    up to 11 KB decoded (1.4 GB); the ledger keeps `decoded` versions in all instead."""
+    ledger = ConsentLedger(decoded=64)
+    for n in range(4):
+        for day in range(32):
+            ledger.record(f"acme/s{n}", grant(T0 + timedelta(days=day), subject_id=f"s{n}"), offset=100 * n + day)
+        assert ledger.get(f"acme/s{n}") is not None
+    assert list(ledger._decoded) == ["acme/s2", "acme/s3"] and ledger._held == 64
+    ledger.record("acme/s3", grant(T0 + timedelta(days=40), subject_id="s3"), offset=400)  # replaces its history
+    assert list(ledger._decoded) == ["acme/s2"] and ledger._held == 32
+    one = ConsentLedger(decoded=8)
+    for day in range(32):
+        one.record("acme/s1", grant(T0 + timedelta(days=day)), offset=day)
+    assert one.get("acme/s1") is one.get("acme/s1"), "a history longer than the budget stays until the next"
+
+
 # -- properties -----------------------------------------------------------------------------
 days = st.integers(0, 60).map(lambda d: T0 + timedelta(days=d))
 versions = st.builds(
@@ -175,6 +192,23 @@ def test_a_record_read_twice_or_out_of_order_is_applied_once() -> None:
     assert h is not None and len(h.versions) == 2 and h.current.status is ConsentStatus.WITHDRAWN
     ledger.record("acme/s1", None, offset=6)
     ledger.record("acme/s1", grant(T0), offset=4)
+    assert ledger.get("acme/s1") is None
+
+
+def test_a_tombstone_or_void_record_of_a_key_never_held_leaves_no_offset() -> None:
+    """Review r3: 100,000 tombstones of subjects never granted left 100,000 offsets in every worker.
+    A key's offset is kept once it held a version: a void record or tombstone after it, and what
+    came before, read again, stays applied once."""
+    ledger = ConsentLedger()
+    for n in range(3):
+        ledger.record(f"acme/ghost{n}", None, offset=n)
+        ledger.void(f"acme/void{n}", offset=n)
+    assert ledger.offsets == {} and not ledger.known("acme/ghost0") and len(ledger) == 0
+    ledger.record("acme/s1", grant(T0), offset=7)
+    ledger.void("acme/s1", offset=8)
+    ledger.record("acme/s1", None, offset=9)
+    assert ledger.offsets == {"acme/s1": 9} and ledger.known("acme/s1")
+    ledger.record("acme/s1", grant(T0), offset=7)  # the other reader, behind, reads the grant again
     assert ledger.get("acme/s1") is None
 
 

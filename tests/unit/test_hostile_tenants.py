@@ -8,11 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.contract.models import AuditRecord, CameraRegistration, RejectedEvent
+from gateway.contract.models import MAX_REASON_LENGTH, AuditRecord, CameraRegistration, RejectedEvent
 from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.core.consent import MAX_VERSION_BYTES
+from gateway.core.context import UNDECIDABLE
 from gateway.core.lifecycle.dispatch import decide_lifecycle
 from gateway.core.messages import BatchResult, InputRecord
 from gateway.core.pipeline import process_batch
+from gateway.core.policy.outcome import Refusal
+from gateway.core.policy.reasons import Reason
 from gateway.core.records import enrollment_event_id
 from gateway.core.state import GatewayState
 from gateway.sdk.scenario import Traffic, build_world
@@ -263,3 +267,54 @@ def test_a_reused_share_request_id_is_another_decision_and_a_repeated_request_sh
         assert audit.decision is Decision.SHARED and len(on(result, NAMES.governed("partner"))) == 1
     repeat = decide_request("s1", 2)  # the same request again: shared and audited once
     assert not repeat.outputs and repeat.duplicates == 1
+
+
+def test_a_tenants_long_lists_make_a_small_dead_letter() -> None:
+    """Review r1: a consent of 20,000 empty recipients (20 KB) made a 1.2 MB dead letter, one
+    message per item; Kafka refused it and every worker that took the partition stopped, on every
+    restart. A tenant's lists are bounded, and a dead letter is a few KB whatever it rejects."""
+    state = new_state()
+    hostile = [
+        (NAMES.consent("acme"), "ConsentRecord", consent().to_avro() | {"recipients": [""] * 20_000}, b"acme/s1"),
+        (NAMES.cameras("acme"), "CameraRegistration", _camera("acme").to_avro() | {"allowed_purposes": ["SECURITY"] * 20_000}, b"gate"),
+        (NAMES.consent("acme"), "ConsentRecord", consent().to_avro() | {"recipients": [""] * 16}, b"acme/s1"),
+    ]  # fmt: skip
+    for topic, name, datum, key in hostile:
+        result = decide(state, topic, CODEC.encode_datum(name, datum), key=key)
+        [(_, tenant, decision)] = rejected(result)
+        [dead] = on(result, NAMES.rejected)
+        assert (tenant, decision) == ("acme", Decision.REJECTED) and len(dead.value or b"") < 2048
+
+
+def test_a_dead_letters_reason_is_bounded_and_says_how_much_it_left_out() -> None:
+    ctx = context(new_state())
+    ctx.reject(record(NAMES.consent("acme"), b"x", offset=3), Refusal(UNDECIDABLE, Reason.BAD_KEY), "why? " * 20_000)
+    [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(ctx.result, NAMES.rejected)]
+    assert len(dead.reason) <= MAX_REASON_LENGTH and dead.reason.startswith("why? why?")
+    assert dead.reason.endswith(f"and {100_000 - (MAX_REASON_LENGTH - 40):,} more characters")
+
+
+def test_a_consent_version_larger_than_a_worker_keeps_is_refused_and_voids_the_consent() -> None:
+    """Review r2: every worker keeps 32 versions per subject and decodes them all for a decision;
+    32 versions of an 830 KB consent for 4 subjects grew it by 1.4 GiB. Within the contract's
+    bounds a version may still reach ~19.5 KB (256 characters of 4-byte UTF-8 in each id and
+    recipient); one over 4 KiB is refused, and may have been a withdrawal: no consent from then on,
+    as a version that does not decode. One that is a withdrawal erases all the same."""
+    state = enrolled(new_state())
+    large = consent(recipients=[f"{n:x}" + "\U0001f600" * 255 for n in range(16)])
+    withdrawn = large.model_copy(update={"status": ConsentStatus.WITHDRAWN, "withdrawn_at": NOW})
+    results = []
+    for offset, version in enumerate((large, withdrawn)):
+        assert len(CODEC.encode(version)) > MAX_VERSION_BYTES
+        ctx = context(state)
+        decide_lifecycle(record(NAMES.consent("acme"), CODEC.encode(version), offset), ctx)
+        apply(state, ctx.result)
+        results.append(ctx.result)
+        if version is large:  # void in the ledger, as a version that does not decode: no consent
+            assert state.consent("acme", "s1") is None and "acme/s1" in state.enrollments
+    for result in results:
+        [dead] = [CODEC.decode(o.value or b"", RejectedEvent) for o in on(result, NAMES.rejected)]
+        assert dead.reason_code == "CONSENT_TOO_LARGE" and dead.reason.endswith("may have at most 4,096")
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in on(results[1], NAMES.audit)]
+    assert [a.decision for a in audits] == [Decision.REJECTED, Decision.ERASED]
+    assert "acme/s1" not in state.enrollments and "acme/s1" in state.withdrawals

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import ConsentRecord, ErasureNotice, Withdrawal
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.consent import ConsentHistory, consent_ref, effective_at
+from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, consent_ref, effective_at
 from gateway.core.context import UNDECIDABLE, Context, Decided
 from gateway.core.messages import InputRecord, Output
 from gateway.core.policy.outcome import Outcome, Refusal
@@ -62,13 +62,22 @@ def erase(ctx: Context, due: DueErasure) -> None:
         encoded = state.codec.encode(withdrawal)
         ctx.emit(Output(ctx.names.withdrawals, key.encode(), encoded))
         state.apply_withdrawal(key, encoded)
-    rules = RULES[due.reason]
-    event_id = erasure_event_id(tenant_id, subject_id, due.reason, int(due.effective.timestamp() * 1000))
+    event_id = _event_id(due)
     held = set(entry.recipients) if entry is not None else set()
     for company in [tenant_id, *sorted(held - {tenant_id})]:
-        notify(ctx, event_id, company, due, rules)
-    outcome = Outcome(Decision.ERASED, rules, (due.reason,), consent_ref=due.consent_ref)
-    ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=due.consent), due.partition)
+        notify(ctx, event_id, company, due, RULES[due.reason])
+    _audited(ctx, due)
+
+
+def _event_id(due: DueErasure) -> str:
+    return erasure_event_id(due.tenant_id, due.subject_id, due.reason, int(due.effective.timestamp() * 1000))
+
+
+def _audited(ctx: Context, due: DueErasure) -> None:
+    """An erasure's audit record (ERASED)."""
+    outcome = Outcome(Decision.ERASED, RULES[due.reason], (due.reason,), consent_ref=due.consent_ref)
+    decided = Decided(_event_id(due), due.tenant_id, outcome, subject_id=due.subject_id, consent=due.consent)
+    ctx.decide(decided, due.partition)
 
 
 def notify(ctx: Context, event_id: str, company: str, due: DueErasure, rules: tuple[Rule, ...]) -> None:
@@ -101,7 +110,11 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         return
     if record.value is None:
         deleted = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-        erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, deleted, record.partition))
+        due = DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, deleted, record.partition)
+        if _holds_anything(ctx.state, consent_key(tenant_id, subject_id)):
+            erase(ctx, due)
+        else:  # audited all the same, but nothing to erase or tell, nor a withdrawal kept for good
+            _audited(ctx, due)
         return
     try:
         consent = ctx.state.codec.decode(record.value, ConsentRecord)
@@ -110,11 +123,17 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         return
     if not ctx.keyed_by(record, consent.tenant_id, consent.subject_id):
         return
+    # Refused either way, and void in the ledger (GatewayState.apply_consent): more than every
+    # worker keeps of a version, or times nothing may rely on.
+    large = len(record.value) > MAX_VERSION_BYTES
     ahead = ctx.from_the_future(record, consent.granted_at, consent.withdrawn_at)
-    if ahead:  # refused, and void in the ledger (GatewayState.apply_consent): nothing relies on its times
+    if large:
+        detail = f"{len(record.value):,} bytes; a consent version may have at most {MAX_VERSION_BYTES:,}"
+        ctx.reject(record, Refusal(UNDECIDABLE, Reason.CONSENT_TOO_LARGE), detail, tenant_id=tenant_id)
+    elif ahead:
         future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
         ctx.reject(record, future, "granted_at or withdrawn_at is ahead of the broker", tenant_id=tenant_id)
-    if consent.status is ConsentStatus.WITHDRAWN:  # dated ahead, a withdrawal all the same: as of the broker's time
+    if consent.status is ConsentStatus.WITHDRAWN:  # refused, a withdrawal all the same (dated ahead: as of the broker)
         effective = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) if ahead else effective_at(consent)
         history = ctx.state.consent(tenant_id, subject_id)
         withdrawn = _up_to(history, consent) if history is not None and consent in history.versions else (consent,)
@@ -125,7 +144,7 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         )  # fmt: skip
         erase(ctx, due)
         return
-    if ahead:
+    if large or ahead:
         return
     history = ctx.state.consent(tenant_id, subject_id)
     event_id = consent_event_id(record.topic, record.partition, record.offset)
@@ -140,6 +159,14 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         change = _change(before, consent)
         outcome = Outcome(Decision.CONSENT_RECORDED, rules, (change,), consent_ref=consent_ref(consent))
     ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=consent), record.partition)
+
+
+def _holds_anything(state: GatewayState, key: str) -> bool:
+    """Whether the gateway holds anything of a subject a tombstone deletes: a consent version (read
+    before the tombstone: a grant and its tombstone share a key, so a partition, read in order),
+    an enrollment or a withdrawal. If not, no grant came before the tombstone for a withdrawal
+    record to guard against being replayed: a grant written later counts as any new grant would."""
+    return state.consents.known(key) or key in state.enrollments or key in state.withdrawals
 
 
 def _before(history: ConsentHistory | None, consent: ConsentRecord) -> ConsentRecord | None:

@@ -73,6 +73,7 @@ class Reason(StrEnum):
     BAD_KEY = "BAD_KEY"
     TIME_IN_FUTURE = "TIME_IN_FUTURE"  # a producer's time beyond the broker's append time plus the allowed skew
     CONSENT_REPLAYED = "CONSENT_REPLAYED"  # a grant not newer than a withdrawal the gateway saw: grants nothing
+    CONSENT_TOO_LARGE = "CONSENT_TOO_LARGE"  # a consent version of more bytes than every worker keeps of one
     TENANT_NOT_PROVISIONED = "TENANT_NOT_PROVISIONED"  # the keyring holds no keys for the tenant a record names
     INTERNAL_ERROR = "INTERNAL_ERROR"  # deciding this record raised: a bug, confined to the record
     UNKNOWN_TOPIC = "UNKNOWN_TOPIC"

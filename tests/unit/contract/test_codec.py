@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from gateway.contract.codec import HEADER_SIZE, MARKER, Codec, DecodeError, DecodeErrorCode, default_codec
 from gateway.contract.models import AuditRecord, ConsentRecord, FaceCaptured
 from gateway.contract.schemas import SchemaSet, default_schema_dir
+from tests.support.lifecycle import consent
 from tests.vectors.audit.generate import current_records, released_records
 
 CODEC = default_codec()
@@ -251,3 +252,13 @@ def test_leading_strings_of_audit_records_of_every_release() -> None:
     for value in [*current_records(0, 5), *released_records(5)[0]]:
         record = CODEC.decode(value, AuditRecord)
         assert CODEC.leading_strings(value, ("audit_id", "event_id")) == (record.audit_id, record.event_id)
+
+
+def test_a_record_with_many_invalid_fields_is_described_by_its_first_ten_and_a_count() -> None:
+    """A decode error's text becomes a dead letter's reason: one message per bad list item made a
+    20 KB consent a 1.2 MB dead letter, which Kafka refused."""
+    datum = {**consent().to_avro(), "recipients": [""] * 16}
+    with pytest.raises(DecodeError) as caught:
+        CODEC.decode(CODEC.encode_datum("ConsentRecord", datum), ConsentRecord)
+    detail = caught.value.detail
+    assert "recipients.9:" in detail and "recipients.10" not in detail and detail.endswith("; and 6 more")

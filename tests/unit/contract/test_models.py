@@ -171,3 +171,52 @@ def test_repr_never_shows_template_bytes() -> None:
     text = repr(capture) + str(capture)
     assert "<2048 bytes>" in text
     assert "jpeg-bytes" not in text and "\\x01\\x02" not in text
+
+
+# What producers write (tenants and vendors): the records on their own topics.
+PRODUCED = ("FaceCaptured", "CameraRegistration", "ConsentRecord", "Enrollment", "ShareRequest")
+UNBOUNDED_ON_PURPOSE = {"FaceCaptured.image"}  # a raw image: never held, echoed or decoded further
+
+
+def _unbounded(schema: dict[str, Any], where: str) -> list[str]:
+    """Where a string, bytes or list in a field's JSON schema has no maximum length."""
+    found = [w for branch in schema.get("anyOf", []) for w in _unbounded(branch, where)]
+    if schema.get("type") == "string" and schema.get("format") != "date-time" and "maxLength" not in schema:
+        found.append(where)
+    if schema.get("type") == "array":
+        found += [] if "maxItems" in schema else [where]
+        found += _unbounded(schema["items"], f"{where}[]")
+    return found
+
+
+@pytest.mark.parametrize("name", PRODUCED)
+def test_every_string_and_list_a_producer_writes_is_bounded(name: str) -> None:
+    """Each item of a list is validated (and a bad one described) on its own, and a consent's are
+    held in every worker: a list as long as Kafka takes made a dead letter Kafka refused, and a
+    consent ledger of gigabytes."""
+    fields = RECORD_MODELS[name].model_json_schema()["properties"]
+    unbounded = [w for field, schema in fields.items() for w in _unbounded(schema, f"{name}.{field}")]
+    assert set(unbounded) == UNBOUNDED_ON_PURPOSE & {f"{name}.{field}" for field in fields}
+
+
+def test_the_bounds_refuse_one_item_or_character_more() -> None:
+    camera = {
+        "camera_id": "c", "tenant_id": "t", "site_id": "s", "location_type": "RETAIL", "signage_posted": True,
+        "allowed_purposes": ["SECURITY"] * 16, "region": "CN", "signage_evidence": "e" * 256,
+    }  # fmt: skip
+    consent = {
+        "tenant_id": "t", "subject_id": "s", "status": "GRANTED", "purposes": ["SECURITY"] * 16,
+        "recipients": ["r"] * 16, "separate": True, "method": "WRITTEN", "notice_version": "n",
+        "granted_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }  # fmt: skip
+    models = {"CameraRegistration": camera, "ConsentRecord": consent}
+    for name, fields in models.items():
+        RECORD_MODELS[name].model_validate(fields)
+    for name, field, more in [
+        ("CameraRegistration", "allowed_purposes", ["SECURITY"] * 17),
+        ("CameraRegistration", "signage_evidence", "e" * 257),
+        ("ConsentRecord", "purposes", ["SECURITY"] * 17),
+        ("ConsentRecord", "recipients", ["r"] * 17),
+    ]:
+        with pytest.raises(ValidationError):
+            RECORD_MODELS[name].model_validate({**models[name], field: more})
