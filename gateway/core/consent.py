@@ -128,12 +128,11 @@ class ConsentLedger:
         self._expires: dict[str, datetime] = {}  # the current version's, when it is a grant that expires
         # The topic offset last applied per key: the lifecycle agent applies a withdrawal before it
         # is audited, and the feed reads the same record again later; a record is applied once.
-        # Only keys the ledger has held a version of: see `_new`.
         self.offsets: dict[str, int] = {}
 
     def record(self, key: str, consent: ConsentRecord | None, offset: int | None = None) -> None:
         """A new version; None (a tombstone) means the tenant deleted the consent: no consent at all."""
-        if not self._new(key, offset, empties=consent is None):
+        if not self._new(key, offset):
             return
         if consent is None:
             self._versions.pop(key, None)
@@ -151,20 +150,16 @@ class ConsentLedger:
         """A version nothing may rely on (it does not decode, is too large, or is dated ahead of the
         broker): it may have been a withdrawal, so no consent from now on; but the last grant's
         expiry still counts for the retention sweep, so a void version never keeps a template longer."""
-        if self._new(key, offset, empties=True):
+        if self._new(key, offset):
             self._versions.pop(key, None)
 
-    def _new(self, key: str, offset: int | None, empties: bool = False) -> bool:
+    def _new(self, key: str, offset: int | None) -> bool:
         """Whether a version at `offset` is not applied yet (each is applied once), and forget the
-        decoded history it replaces. A record that leaves no versions (`empties`: a tombstone, a
-        void one) of a key never held keeps no offset: the records of that key before it, which
-        the other reader of the topic may apply later, all left none either, so applying them
-        again changes nothing; and a tenant deleting subjects it never had leaves nothing behind."""
+        decoded history it replaces."""
         if offset is not None:
             if offset <= self.offsets.get(key, -1):
                 return False
-            if not empties or self.known(key):
-                self.offsets[key] = offset
+            self.offsets[key] = offset
         self._forget(key)
         return True
 
@@ -173,10 +168,6 @@ class ConsentLedger:
         history = self._decoded.pop(key, None)
         if history is not None:
             self._held -= len(history.versions)
-
-    def known(self, key: str) -> bool:
-        """Whether the ledger holds a version of the key, or has held one (its offset is kept)."""
-        return key in self._versions or key in self.offsets
 
     def get(self, key: str) -> ConsentHistory | None:
         history = self._decoded.get(key)

@@ -195,23 +195,6 @@ def test_a_record_read_twice_or_out_of_order_is_applied_once() -> None:
     assert ledger.get("acme/s1") is None
 
 
-def test_a_tombstone_or_void_record_of_a_key_never_held_leaves_no_offset() -> None:
-    """Review r3: 100,000 tombstones of subjects never granted left 100,000 offsets in every worker.
-    A key's offset is kept once it held a version: a void record or tombstone after it, and what
-    came before, read again, stays applied once."""
-    ledger = ConsentLedger()
-    for n in range(3):
-        ledger.record(f"acme/ghost{n}", None, offset=n)
-        ledger.void(f"acme/void{n}", offset=n)
-    assert ledger.offsets == {} and not ledger.known("acme/ghost0") and len(ledger) == 0
-    ledger.record("acme/s1", grant(T0), offset=7)
-    ledger.void("acme/s1", offset=8)
-    ledger.record("acme/s1", None, offset=9)
-    assert ledger.offsets == {"acme/s1": 9} and ledger.known("acme/s1")
-    ledger.record("acme/s1", grant(T0), offset=7)  # the other reader, behind, reads the grant again
-    assert ledger.get("acme/s1") is None
-
-
 def test_a_historys_refs_are_each_versions_consent_ref() -> None:
     first, again, narrowed = grant(), grant(), grant(T0 + timedelta(days=1), purposes=[Purpose.ACCESS_CONTROL])
     h = history(first, again, narrowed)

@@ -47,7 +47,6 @@ def test_a_withdrawal_for_a_tenant_without_keys_erases_and_names_no_one() -> Non
     """An erasure never waits on keys: a tenant without them can be told nothing under a pseudonym."""
     production = GatewayState(keyring=Keyring.generate(["acme"]), calibrations=shipped())
     production.policies = new_state().policies
-    give(production, consent(SECRET, tenant_id="ghost", recipients=[]))  # a grant the tombstone deletes
     tombstone = InputRecord(NAMES.consent("ghost"), 0, 3, None, int(T0.timestamp() * 1000), b"ghost/" + SECRET.encode())
     ctx = context(production)
     ctx.decide_each([tombstone], decide_records)

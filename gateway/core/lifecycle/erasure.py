@@ -62,22 +62,13 @@ def erase(ctx: Context, due: DueErasure) -> None:
         encoded = state.codec.encode(withdrawal)
         ctx.emit(Output(ctx.names.withdrawals, key.encode(), encoded))
         state.apply_withdrawal(key, encoded)
-    event_id = _event_id(due)
+    rules = RULES[due.reason]
+    event_id = erasure_event_id(tenant_id, subject_id, due.reason, int(due.effective.timestamp() * 1000))
     held = set(entry.recipients) if entry is not None else set()
     for company in [tenant_id, *sorted(held - {tenant_id})]:
-        notify(ctx, event_id, company, due, RULES[due.reason])
-    _audited(ctx, due)
-
-
-def _event_id(due: DueErasure) -> str:
-    return erasure_event_id(due.tenant_id, due.subject_id, due.reason, int(due.effective.timestamp() * 1000))
-
-
-def _audited(ctx: Context, due: DueErasure) -> None:
-    """An erasure's audit record (ERASED)."""
-    outcome = Outcome(Decision.ERASED, RULES[due.reason], (due.reason,), consent_ref=due.consent_ref)
-    decided = Decided(_event_id(due), due.tenant_id, outcome, subject_id=due.subject_id, consent=due.consent)
-    ctx.decide(decided, due.partition)
+        notify(ctx, event_id, company, due, rules)
+    outcome = Outcome(Decision.ERASED, rules, (due.reason,), consent_ref=due.consent_ref)
+    ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=due.consent), due.partition)
 
 
 def notify(ctx: Context, event_id: str, company: str, due: DueErasure, rules: tuple[Rule, ...]) -> None:
@@ -110,11 +101,7 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         return
     if record.value is None:
         deleted = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-        due = DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, deleted, record.partition)
-        if _holds_anything(ctx.state, consent_key(tenant_id, subject_id)):
-            erase(ctx, due)
-        else:  # audited all the same, but nothing to erase or tell, nor a withdrawal kept for good
-            _audited(ctx, due)
+        erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, deleted, record.partition))
         return
     try:
         consent = ctx.state.codec.decode(record.value, ConsentRecord)
@@ -159,14 +146,6 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         change = _change(before, consent)
         outcome = Outcome(Decision.CONSENT_RECORDED, rules, (change,), consent_ref=consent_ref(consent))
     ctx.decide(Decided(event_id, tenant_id, outcome, subject_id=subject_id, consent=consent), record.partition)
-
-
-def _holds_anything(state: GatewayState, key: str) -> bool:
-    """Whether the gateway holds anything of a subject a tombstone deletes: a consent version (read
-    before the tombstone: a grant and its tombstone share a key, so a partition, read in order),
-    an enrollment or a withdrawal. If not, no grant came before the tombstone for a withdrawal
-    record to guard against being replayed: a grant written later counts as any new grant would."""
-    return state.consents.known(key) or key in state.enrollments or key in state.withdrawals
 
 
 def _before(history: ConsentHistory | None, consent: ConsentRecord) -> ConsentRecord | None:
