@@ -23,6 +23,7 @@ from facegate_sdk import (
     ShareRequest,
     default_contract,
 )
+from facegate_sdk.records import MAX_CONSENT_BYTES
 
 from tests.support.producers import HeldProducer
 
@@ -141,6 +142,28 @@ def test_a_consent_version_over_4_kib_is_refused_before_it_is_sent() -> None:
 
     asyncio.run(main())
     assert [topic for topic, _, _ in held.sent] == ["p.consent.acme"]
+
+
+def test_a_grant_at_the_bound_can_be_withdrawn() -> None:
+    """A withdrawal is its grant and a withdrawn_at, a few bytes more: it goes whatever its size
+    (the gateway erases on a withdrawal it refuses as too large)."""
+    held, contract, base = HeldProducer(acknowledged=True), default_contract(), consent("s-1")
+
+    def grant_of(last: int) -> ConsentRecord:  # 15 recipients of 255 characters and one of `last`
+        return dataclasses.replace(base, recipients=[f"{n:x}" + "r" * 254 for n in range(15)] + ["z" * last])
+
+    # The longest grant the bound allows: one more character in a recipient is a byte more.
+    grant = grant_of(next(n for n in range(256, 0, -1) if len(contract.encode(grant_of(n))) <= MAX_CONSENT_BYTES))
+    assert len(contract.encode(grant)) == MAX_CONSENT_BYTES
+    assert len(contract.encode(grant.withdrawn(AT))) > MAX_CONSENT_BYTES
+
+    async def main() -> None:
+        producer = producer_with(held)
+        await producer.record_consent(grant)
+        await producer.withdraw_consent(grant, AT)
+
+    asyncio.run(main())
+    assert len(held.sent) == 2
 
 
 def test_connection_from_the_gateways_variables() -> None:
