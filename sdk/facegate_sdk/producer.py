@@ -228,7 +228,7 @@ class FaceGateProducer:
         value = self.contract.encode(consent)
         # Every worker keeps 32 versions of each subject's. A withdrawal goes whatever its size: the
         # gateway erases on one it refuses, and a grant near the bound grows by its withdrawn_at.
-        if len(value) > MAX_CONSENT_BYTES and consent.status != "WITHDRAWN":
+        if len(value) > MAX_CONSENT_BYTES and getattr(consent, "status", None) != "WITHDRAWN":
             raise InvalidRecord(f"a consent version is at most {MAX_CONSENT_BYTES:,} bytes encoded, not {len(value):,}")
         key = subject_key(consent.tenant_id, consent.subject_id)
         await self._send(self.names.consent(consent.tenant_id), key, value)
