@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 import typer
@@ -17,14 +16,12 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
-# Characters that move the cursor, end a line or turn text around: a record could forge lines.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
 def plain(value: object) -> str:
-    """Text a record carries (a tenant, vendor or camera chose it), printed as itself: control and
-    direction characters escaped as Python writes them, rich markup escaped."""
-    return escape(_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), str(value)))
+    """Text a record carries (a tenant, vendor or camera chose it), printed as itself: characters
+    that are not printable (line breaks, escapes, direction and other format marks) written as
+    Python escapes them, rich markup escaped."""
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(value))
+    return escape(text)
 
 
 def load_settings(**overrides: object) -> Settings:

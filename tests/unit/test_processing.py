@@ -113,3 +113,15 @@ def test_json_and_markdown_name_no_subject() -> None:
     markdown = to_markdown(built)
     assert "## acme" in markdown and "| hq | CN | cam-1 | OFFICE |" in markdown and "PIA-17" in markdown
     assert "- to gamma in SG (agreement AG-2): mechanism **none**" in markdown
+
+
+def test_what_a_tenant_wrote_is_text_in_the_record_never_a_section_a_link_or_an_image() -> None:
+    forged = (
+        "lobby |\n\n## beta\n\n- Policy: **none** ![x](https://evil.example/p.png) [re-verify](https://evil.example)"
+    )
+    cameras = [camera(forged, "acme", "hq")]
+    markdown = to_markdown(processing_record({"acme": ACME}, cameras, [], {}, RETENTION, NOW))
+    assert "## beta" not in markdown and "![x](" not in markdown and "](https" not in markdown
+    [row] = [line for line in markdown.splitlines() if "lobby" in line]
+    assert row.startswith("| hq | CN | lobby \\|\\n\\n\\#\\# beta") and "\\!\\[x\\]\\(https\\://evil\\.example" in row
+    assert "**none**" not in row and "\\*\\*none\\*\\*" in row

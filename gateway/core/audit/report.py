@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from gateway.contract.models import AuditRecord
+from gateway.core.markdown import literal
 from gateway.core.policy.rules import CATALOGUE, Rule
 
 ALERT_MEANING = {
@@ -133,7 +134,7 @@ def to_markdown(report: Report) -> str:
     lines += ["|---|" + "---:|" * (len(_DECISIONS) + 1)]
     for tenant, counts in report.by_tenant.items():
         cells = " | ".join(str(counts.get(d, 0)) for d in _DECISIONS)
-        lines.append(f"| {_cell(tenant)} | {cells} | {report.distinct_subjects.get(tenant, 0)} |")
+        lines.append(f"| {literal(tenant)} | {cells} | {report.distinct_subjects.get(tenant, 0)} |")
     lines += ["", "## Rules cited", "", "| rule | decisions |", "|---|---:|"]
     lines += [f"| {_rule_label(rule)} | {count} |" for rule, count in report.by_rule.items()]
     lines += [
@@ -144,21 +145,16 @@ def to_markdown(report: Report) -> str:
         "|---|" + "---:|" * len(_DECISIONS),
     ]
     for camera, counts in report.by_camera.items():
-        lines.append(f"| {_cell(camera)} | " + " | ".join(str(counts.get(d, 0)) for d in _DECISIONS) + " |")
+        lines.append(f"| {literal(camera)} | " + " | ".join(str(counts.get(d, 0)) for d in _DECISIONS) + " |")
     lines += ["", "## Alerts", ""]
     if not report.alerts:
         lines.append("None.")
     for tenant, rules in report.alerts.items():
         for rule, count in rules.items():
-            lines.append(f"- **{_cell(tenant)}**: {_cell(rule)} ×{count}: {ALERT_MEANING.get(rule, _rule_label(rule))}")
+            lines.append(
+                f"- **{literal(tenant)}**: {literal(rule)} ×{count}: {ALERT_MEANING.get(rule, _rule_label(rule))}"
+            )
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    """A value a camera's vendor chose (a camera id, a claimed tenant), as text in a markdown table:
-    no HTML, no column or line of its own, control characters escaped as Python writes them."""
-    escaped = html.escape(text).replace("|", "\\|")
-    return "".join(c.encode("unicode_escape").decode() if not c.isprintable() else c for c in escaped)
 
 
 _DECISIONS = ("FORWARDED", "STRIPPED", "BLOCKED", "REJECTED", "SHARED", "SHARE_BLOCKED", "ERASED")

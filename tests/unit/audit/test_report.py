@@ -83,8 +83,9 @@ def test_reconcile_knows_inputs_as_the_worker_does() -> None:
 
 def test_a_vendors_camera_id_is_text_in_the_markdown_report_never_a_row_or_markup() -> None:
     _, audits = _decided(20)
-    forged = "cam-9\n| beta | 999 | 0 | 0 | 0 | 0 | 0 | 0 | 1 |\u202e <img src=x onerror=alert(1)>"
+    forged = "cam-9\n| beta | 999 | 0 | 0 | 0 | 0 | 0 | 0 | 1 |\u202e <img src=x onerror=alert(1)> ![seal](https://e.example/p.png)"
     text = to_markdown(build_report([audits[0].model_copy(update={"camera_id": forged}), *audits[1:]]))
     [row] = [line for line in text.splitlines() if line.startswith("| cam-9")]
     assert "\\n\\| beta \\| 999" in row and "\\u202e" in row and "&lt;img" in row and "<img" not in text
     assert not any(line.startswith("| beta | 999") for line in text.splitlines())
+    assert "![seal](" not in text and "\\!\\[seal\\]\\(https\\://e\\.example" in row

@@ -12,9 +12,11 @@ from gateway.cli.console import plain
 
 def test_control_and_direction_characters_are_escaped_and_markup_is_shown_as_written() -> None:
     shown = Console(file=io.StringIO(), width=300, color_system=None)
-    shown.print(plain("cam-9\np0 #41 11:00:00 beta lobby FORWARDED [/bold] \u202eoforp \x1b[2J"), highlight=False)
+    shown.print(
+        plain("cam-9\np0 #41 11:00:00 beta lobby FORWARDED [/bold] \u202eoforp \u200f\u061c \x1b[2J"), highlight=False
+    )
     out = shown.file.getvalue()  # type: ignore[attr-defined]
-    assert out == "cam-9\\np0 #41 11:00:00 beta lobby FORWARDED [/bold] \\u202eoforp \\x1b[2J\n"
+    assert out == "cam-9\\np0 #41 11:00:00 beta lobby FORWARDED [/bold] \\u202eoforp \\u200f\\u061c \\x1b[2J\n"
 
 
 def test_plain_text_is_unchanged() -> None:
