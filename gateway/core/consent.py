@@ -30,7 +30,7 @@ from gateway.core.policy.rules import Rule
 MAX_VERSIONS = 32  # per subject: enough to judge captures within any dedupe or retry window
 # Per version, as written: every worker keeps MAX_VERSIONS of them per subject. The contract's
 # bounds allow ~19.5 KB (256 characters of 4-byte UTF-8 in 16 recipients and 3 ids); a consent a
-# tenant's system writes is ~100-500 bytes, ~2 KB with 256-character ids and 16 recipients of 64.
+# tenant's system writes is ~60-240 bytes, ~2 KB with 256-character ids and 16 recipients of 64.
 MAX_VERSION_BYTES = 4096
 
 
@@ -112,7 +112,7 @@ class ConsentLedger:
     """Consent histories by tenant/subject key, fed from the compacted consent topic.
 
     Every subject of a tenant has a consent held in every worker, so each version is kept as its
-    encoded record (~90 bytes; a decoded ConsentRecord holds ~1.9 KB: at a million subjects the
+    encoded record (~60-240 bytes; a decoded ConsentRecord holds ~1.9 KB: at a million subjects the
     difference is ~1.7 GB per worker) and decoded when a decision asks for it. The histories asked
     for most recently stay decoded, up to `decoded` versions in all (counted in histories, 4,096
     of 32 versions of 4 KiB held up to 1.4 GB). Each grant's expiry is kept beside it for the retention
