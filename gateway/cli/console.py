@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from gateway.core.text import visible
 from gateway.settings import Settings
 
 # Piped output (CI logs, tests) gets a fixed width instead of rich's 80 columns.
@@ -20,8 +21,7 @@ def plain(value: object) -> str:
     """Text a record carries (a tenant, vendor or camera chose it), printed as itself: characters
     that are not printable (line breaks, escapes, direction and other format marks) written as
     Python escapes them, rich markup escaped."""
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(value))
-    return escape(text)
+    return escape(visible(value))
 
 
 def load_settings(**overrides: object) -> Settings:

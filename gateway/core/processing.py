@@ -17,9 +17,9 @@ from typing import Any
 
 from gateway.contract.models import CameraRegistration, ConsentRecord
 from gateway.contract.vocabulary import ConsentStatus, Purpose
-from gateway.core.markdown import literal
 from gateway.core.policy.rules import Rule
 from gateway.core.policy.tenant import EffectivePolicy
+from gateway.core.text import literal
 
 DAY_MS = 86_400_000
 

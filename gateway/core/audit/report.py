@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from gateway.contract.models import AuditRecord
-from gateway.core.markdown import literal
 from gateway.core.policy.rules import CATALOGUE, Rule
+from gateway.core.text import literal
 
 ALERT_MEANING = {
     "R15": "distinct enrolled subjects reached the filing threshold: file with the provincial CAC within 30 working days",
