@@ -34,6 +34,12 @@ MAX_VERSIONS = 32  # per subject: enough to judge captures within any dedupe or 
 MAX_VERSION_BYTES = 4096
 
 
+def too_large(value: bytes) -> bool:
+    """Whether a consent version, as written, is more than every worker keeps of one: refused by
+    the agent (CONSENT_TOO_LARGE) and void in the ledger (state.judge_consent)."""
+    return len(value) > MAX_VERSION_BYTES
+
+
 @dataclass(frozen=True)
 class Consented:
     """A consent that allows the use, and the rules it was found to meet."""
@@ -114,8 +120,8 @@ class ConsentLedger:
     Every subject of a tenant has a consent held in every worker, so each version is kept as its
     encoded record (~60-240 bytes; a decoded ConsentRecord holds ~1.9 KB: at a million subjects the
     difference is ~1.7 GB per worker) and decoded when a decision asks for it. The histories asked
-    for most recently stay decoded, up to `decoded` versions in all (counted in histories, 4,096
-    of 32 versions of 4 KiB held up to 1.4 GB). Each grant's expiry is kept beside it for the retention
+    for most recently stay decoded, up to `decoded` versions in all (counted in histories instead,
+    4,096 of 32 versions of 4 KiB could hold 1.4 GB). Each grant's expiry is kept beside it for the retention
     sweep, which looks at every enrolled subject.
     """
 

@@ -29,7 +29,7 @@ from gateway.core.anomaly import IdentificationRates
 from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.matching import EnrolledIndex
 from gateway.core.biometrics.protection import Codes, Protector
-from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, ConsentLedger
+from gateway.core.consent import ConsentHistory, ConsentLedger, too_large
 from gateway.core.messages import ahead_of_broker
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.tenant import EffectivePolicy
@@ -92,7 +92,7 @@ def judge_consent(
         return ConsentVersion(Standing.VOID, reason=Reason.undecodable(exc.code))
     if consent_key(consent.tenant_id, consent.subject_id) != key:
         return ConsentVersion(Standing.IGNORED, reason=Reason.KEY_MISMATCH)  # as the agent audits it
-    if len(value) > MAX_VERSION_BYTES:
+    if too_large(value):
         return ConsentVersion(Standing.VOID, consent, Reason.CONSENT_TOO_LARGE)
     if ahead_of_broker(timestamp_ms, skew, consent.granted_at, consent.withdrawn_at):
         return ConsentVersion(Standing.VOID, consent, Reason.TIME_IN_FUTURE)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import ConsentRecord, ErasureNotice, Withdrawal
 from gateway.contract.vocabulary import ConsentStatus, Decision
-from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, consent_ref, effective_at
+from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, consent_ref, effective_at, too_large
 from gateway.core.context import UNDECIDABLE, Context, Decided
 from gateway.core.messages import InputRecord, Output
 from gateway.core.policy.outcome import Outcome, Refusal
@@ -112,7 +112,7 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         return
     # Refused either way, and void in the ledger (GatewayState.apply_consent): more than every
     # worker keeps of a version, or times nothing may rely on.
-    large = len(record.value) > MAX_VERSION_BYTES
+    large = too_large(record.value)
     ahead = ctx.from_the_future(record, consent.granted_at, consent.withdrawn_at)
     if large:
         detail = f"{len(record.value):,} bytes; a consent version may have at most {MAX_VERSION_BYTES:,}"
