@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -44,3 +45,17 @@ class BatchResult:
     duplicates: int = 0
     decisions: list[tuple[str, Outcome]] = field(default_factory=list)  # (tenant, outcome) for metrics
     errors: list[str] = field(default_factory=list)  # records that raised: where, never what (for the log)
+
+
+def in_produce_order(outputs: Sequence[Output], audit: str, enrolled: str) -> list[tuple[str, list[Output]]]:
+    """A batch's outputs in the steps the shell produces them, each acknowledged before the next:
+    the effects (governed events, notices, withdrawals, dead letters), then the audit records, then
+    the `enrolled` records (protected templates and erasures' tombstones), if any. A redo skips what the
+    audit log already holds only for a capture, whose effects went first; an enrollment or erasure
+    writes its effects again whatever the log holds, and a tombstone that Kafka took would hide
+    from the redo (or from the next sweep) the template whose companies were to be told and the
+    erasure that was to be audited: so it goes last, once both are in Kafka."""
+    effects = [o for o in outputs if o.topic not in (audit, enrolled)]
+    steps = [("effects", effects), ("audit", [o for o in outputs if o.topic == audit])]
+    last = [o for o in outputs if o.topic == enrolled]
+    return [*steps, ("enrolled", last)] if last else steps  # a capture's batch has none

@@ -34,7 +34,7 @@ from gateway.core.audit.tlog import EMPTY_ROOT, leaf_hash
 from gateway.core.context import Context
 from gateway.core.lifecycle.dispatch import in_slices
 from gateway.core.lifecycle.erasure import DueErasure, due_erasures, erase_each, still_due, sweep_slices
-from gateway.core.messages import InputRecord, Output
+from gateway.core.messages import InputRecord, Output, in_produce_order
 from gateway.core.pipeline import process_batch
 from gateway.core.records import UNKNOWN_TENANT
 from gateway.kafka.provisioning import admin_client, cluster_brokers, ensure_tenant_topics
@@ -503,14 +503,13 @@ class Worker:
         self.completeness = (listing, time.time())
 
     async def produce(self, outputs: list[Output], timed: Timed | None = None) -> None:
-        """Produce a decision's effects, then its audit records: a decision in the audit log is
-        one whose outputs Kafka already holds, so a redo that skips it as decided loses nothing.
-        `timed(phase, seconds)` is told how long each took ("effects", "audit")."""
+        """Produce a decision's effects, then its audit records, then its `enrolled` records
+        (`in_produce_order`), each step acknowledged before the next: a capture in the audit log is
+        one whose outputs Kafka already holds, so a redo that skips it as decided loses nothing, and
+        an erasure cut short is found and finished again. `timed(phase, seconds)` is told how long
+        each step took ("effects", "audit", and "enrolled" when there are any)."""
         await self.ensure_topics({o.topic for o in outputs})
-        for phase, some in (
-            ("effects", [o for o in outputs if o.topic != self.names.audit]),
-            ("audit", [o for o in outputs if o.topic == self.names.audit]),
-        ):
+        for phase, some in in_produce_order(outputs, self.names.audit, self.names.enrolled):
             began = time.perf_counter()
             await self._produce_all(some)
             if timed is not None:
