@@ -108,6 +108,20 @@ def _send(settings: Settings, record: ConsentRecord, command: str, role: Role) -
     run(settings, command, role, TopicNames(settings.topic_prefix).consent(record.tenant_id), send)
 
 
+def _delete(settings: Settings, tenant: str, subject: str) -> None:
+    async def send() -> None:
+        async with FaceGateProducer(settings) as producer:
+            await producer.delete_consent(tenant, subject)
+
+    run(settings, "consent withdraw", Role.GATEWAY, TopicNames(settings.topic_prefix).consent(tenant), send)
+
+
+def _void_last(versions: list[Version]) -> bool:
+    """Whether the last record the workers did not ignore is a void version."""
+    standings = [v.standing for v in versions if v.standing is not Standing.IGNORED]
+    return bool(standings) and standings[-1] is Standing.VOID
+
+
 @app.command(epilog=exit_codes(None) + " Role: tenant.")
 def grant(
     tenant: Tenant,
@@ -146,6 +160,16 @@ def withdraw(tenant: Tenant, subject: Subject) -> None:
     tenant = _tenant(tenant)
     versions = consent_versions(settings, tenant, subject, "consent withdraw")
     grant = last_grant(versions)  # what the workers applied: never a body they refuse
+    if grant is None and _void_last(versions):
+        # The grant was compacted away under a void version: no withdrawal can be built from it,
+        # and the workers still hold the enrollment. A deletion erases it as a withdrawal does.
+        errors.print(
+            f"[yellow]no grant of {tenant}/{subject} can be read and its latest consent version is void: "
+            "deleting the consent, which the gateway decides as a withdrawal[/yellow]"
+        )
+        _delete(settings, tenant, subject)
+        console.print(f"consent withdrawn: {tenant}/{subject}")
+        return
     if grant is None:
         errors.print(f"[red]no granted consent recorded for {tenant}/{subject}[/red]")
         raise typer.Exit(Exit.FINDING)

@@ -93,6 +93,23 @@ def test_a_void_version_still_lets_the_subject_withdraw(monkeypatch: pytest.Monk
     assert [(r.subject_id, r.status) for r in sent] == [("s1", ConsentStatus.WITHDRAWN)]
 
 
+def test_a_void_version_over_a_compacted_grant_deletes_the_consent(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:
+    # Compaction kept the key's latest record alone, the void one: no grant to build a withdrawal
+    # from, and the workers still hold the enrollment. A deletion erases it at once.
+    deleted: list[tuple[str, str]] = []
+    monkeypatch.setattr(cli, "_delete", lambda settings, tenant, subject: deleted.append((tenant, subject)))
+    topic(monkeypatch, [on_topic("acme/s1", b"\x00not a consent", 1)])
+    code, output = withdraw()
+    assert code == 0 and "void" in output, output
+    assert deleted == [("acme", "s1")] and sent == []
+    # Only for a void version last: a decoy for another subject, or a deletion, stays a finding.
+    deleted.clear()
+    for records in ([on_topic("acme/s1", CODEC.encode(consent("s2")), 0)], genuine_then(None)):
+        topic(monkeypatch, records)
+        assert withdraw()[0] == 1
+    assert deleted == []
+
+
 def test_nothing_is_sent_without_a_grant_the_workers_hold(monkeypatch: pytest.MonkeyPatch, sent: Sent) -> None:
     topic(monkeypatch, [on_topic("acme/s1", CODEC.encode(consent("s2")), 0)])  # only a decoy
     assert withdraw()[0] == 1
