@@ -99,14 +99,18 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
     if not tenant_id or not subject_id:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_KEY), "consent records are keyed tenant_id/subject_id")
         return
+    broker_time = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
     if record.value is None:
-        deleted = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-        erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, deleted, record.partition))
+        erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, broker_time, record.partition))
         return
     try:
         consent = ctx.state.codec.decode(record.value, ConsentRecord)
     except DecodeError as exc:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.undecodable(exc.code)), exc.detail, tenant_id=tenant_id)
+        # It may have been a withdrawal (written with a schema this gateway does not know, say):
+        # erased as a deletion is. Kept, the template would outlive the withdrawal for good once
+        # compaction removed the grant before it, and no one could withdraw it again.
+        erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, broker_time, record.partition))
         return
     if not ctx.keyed_by(record, consent.tenant_id, consent.subject_id):
         return

@@ -166,7 +166,32 @@ def test_consent_records_with_a_bad_key_or_body_are_dead_letters() -> None:
     on_consent(replace(record(NAMES.consent("acme"), CODEC.encode(consent()), offset=1), key=b"acme/s2"), "acme/s2", s)
     on_consent(record(NAMES.consent("acme"), CODEC.encode(consent()), offset=2), None, s)
     reasons = [CODEC.decode(o.value or b"", AuditRecord).reason_codes[0] for o in on(s.result, NAMES.audit)]
-    assert reasons == ["DECODE_BAD_MARKER", "KEY_MISMATCH", "BAD_KEY"] and len(on(s.result, NAMES.rejected)) == 3
+    # The undecodable version, keyed right, may have been a withdrawal: it erases too.
+    assert reasons == ["DECODE_BAD_MARKER", "WITHDRAWN", "KEY_MISMATCH", "BAD_KEY"]
+    assert len(on(s.result, NAMES.rejected)) == 3
+
+
+def test_a_version_that_does_not_decode_erases_as_a_deletion_does() -> None:
+    # A withdrawal written with a schema this gateway does not know looks like any other garbage;
+    # kept, the template outlived it for good once compaction removed the grant before it.
+    state = enrolled(new_state())
+    unknown = b"\xc3\x01" + b"\x00" * 8 + b"a newer schema's withdrawal"
+    s = context(state)
+    decide_lifecycle(replace(record(NAMES.consent("acme"), unknown, offset=3, at=NOW), key=b"acme/s1"), s)
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert [(a.decision, a.reason_codes[0]) for a in audits] == [
+        (Decision.REJECTED, "DECODE_UNKNOWN_FINGERPRINT"), (Decision.ERASED, "WITHDRAWN"),
+    ]  # fmt: skip
+    assert [o.value for o in on(s.result, NAMES.enrolled)] == [None]
+    told = {CODEC.decode(o.value or b"", ErasureNotice).tenant_id for o in s.result.outputs if "erasure" in o.topic}
+    assert told == {"acme", "partner"}
+    apply(state, s.result)
+    # The grant it replaced, written again, does not count: a new grant (and enrollment) does.
+    replayed = context(state)
+    grant = replace(record(NAMES.consent("acme"), CODEC.encode(consent()), offset=4), key=b"acme/s1")
+    decide_lifecycle(grant, replayed)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(replayed.result, NAMES.audit)]
+    assert audit.reason_codes == ["CONSENT_REPLAYED"]
 
 
 def test_pipl_erases_when_the_purpose_ends() -> None:
