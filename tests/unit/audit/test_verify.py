@@ -3,15 +3,20 @@ tampering is a finding; retention, schema evolution, at-least-once repeats and k
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 
+import fastavro
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway.contract.codec import HEADER_SIZE
+from gateway.contract.history import released_schema_sets
 from gateway.contract.models import AuditCheckpoint, AuditRecord
 from gateway.core.audit import note
 from gateway.core.audit.chain import ChainHead, append
 from gateway.core.audit.keyset import KeySet, check_receipt
+from gateway.core.audit.legacy import check_chain
 from gateway.core.audit.note import raw_public
 from gateway.core.audit.prove import prove
 from gateway.core.audit.signing import completeness_checkpoint, sign_checkpoint
@@ -112,6 +117,54 @@ def test_a_forged_record_is_detected() -> None:
                        ChainHead(original.seq - 1, original.prev_hash))  # fmt: skip
     entries[i] = LogEntry(0, entries[i].offset, CODEC.encode(forged))
     assert Code.TAMPERED_RECORD in codes(verified(entries))
+
+
+def test_a_forged_record_rechained_to_the_end_is_caught_by_the_signed_root() -> None:
+    entries = written().entries()
+    # The v0 chain needs no key: a forger who edits a record and relinks every later one leaves a
+    # chain that checks. Only the signed roots can tell.
+    later = records_of(entries, 0)[32:]
+    original = CODEC.decode(entries[later[0]].value, AuditRecord)
+    assert original.decision == "BLOCKED"  # forged into a face let through
+    head = ChainHead(original.seq - 1, original.prev_hash)
+    for n, i in enumerate(later):
+        fields = CODEC.decode(entries[i].value, AuditRecord).model_dump()
+        if n == 0:
+            fields.update(decision="FORWARDED")
+        rechained, head = append(fields, head)
+        entries[i] = LogEntry(0, entries[i].offset, CODEC.encode(rechained))
+    assert check_chain(e.value for e in entries if e.partition == 0 and _is_record(e.value)) == []
+    report = verified(entries)
+    assert codes(report) == {Code.TAMPERED_RECORD}, report.problems
+    assert any("do not give the root" in f.detail for f in report.partitions[0].findings), report.problems
+
+
+def _edited_as_0_1_0(value: bytes, **changes: object) -> bytes:
+    """A 0.1.0 record with content changed, written back with its own schema and chain fields."""
+    schema = released_schema_sets()[0]["AuditRecord"]
+    datum = fastavro.schemaless_reader(io.BytesIO(value[HEADER_SIZE:]), schema.parsed, schema.parsed)
+    assert isinstance(datum, dict)
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, schema.parsed, {**datum, **changes})
+    return value[:HEADER_SIZE] + body.getvalue()
+
+
+def test_an_edited_record_of_a_v0_only_log_is_tampered() -> None:
+    # A log 0.1.0 wrote: its records and a v0 checkpoint of their chain head, no tree and no notes,
+    # so the v0 chain is all that covers the records' content.
+    old, head = released_records(8)
+    writer = Writer()
+    writer.write(0, old)
+    writer.log[0].append(CODEC.encode(sign_checkpoint(KEY, key_id(KEY), 0, head, T0)))
+    entries = writer.entries()
+    report = verified(entries)
+    assert not codes(report) and report.partitions[0].covered_seq == 7, report.problems
+    i = records_of(entries, 0)[2]
+    assert CODEC.decode(entries[i].value, AuditRecord).decision == "BLOCKED"
+    entries[i] = LogEntry(0, entries[i].offset, _edited_as_0_1_0(entries[i].value, decision="FORWARDED"))
+    report = verified(entries)
+    assert codes(report) == {Code.TAMPERED_RECORD}, report.problems
+    assert "seq 2: content does not match its hash" in {f.detail for f in report.partitions[0].findings}
 
 
 def test_a_dropped_partition_is_missing() -> None:
