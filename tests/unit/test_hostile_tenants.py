@@ -320,3 +320,22 @@ def test_a_consent_version_larger_than_a_worker_keeps_is_refused_and_voids_the_c
     audits = [CODEC.decode(o.value or b"", AuditRecord) for o in on(results[1], NAMES.audit)]
     assert [a.decision for a in audits] == [Decision.REJECTED, Decision.ERASED]
     assert "acme/s1" not in state.enrollments and "acme/s1" in state.withdrawals
+
+
+def test_a_consent_version_of_exactly_the_bound_is_kept_and_one_byte_more_is_refused() -> None:
+    def written_in(size: int) -> bytes:
+        # 16 recipients of 241 characters, and an evidence reference making up the rest: from 64
+        # characters on, each of its characters adds one byte (its length is a 2-byte varint).
+        recipients = [f"{n:x}" + "r" * 240 for n in range(16)]
+        padded = len(CODEC.encode(consent(recipients=recipients, evidence_ref="e" * 100)))
+        value = CODEC.encode(consent(recipients=recipients, evidence_ref="e" * (100 + size - padded)))
+        assert len(value) == size
+        return value
+
+    state = enrolled(new_state())
+    for offset, size, kept in ((1, MAX_VERSION_BYTES, True), (2, MAX_VERSION_BYTES + 1, False)):
+        ctx = context(state)
+        decide_lifecycle(record(NAMES.consent("acme"), written_in(size), offset), ctx)
+        dead = [CODEC.decode(o.value or b"", RejectedEvent).reason_code for o in on(ctx.result, NAMES.rejected)]
+        assert dead == ([] if kept else ["CONSENT_TOO_LARGE"]), size
+        assert (state.consent("acme", "s1") is not None) is kept, size  # over the bound: void in the ledger

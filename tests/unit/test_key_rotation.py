@@ -78,6 +78,9 @@ def test_old_templates_match_until_the_cutoff_then_are_neither_searched_nor_kept
     erase(s, due[0])
     notice = CODEC.decode(on(s.result, NAMES.erasure(tenant))[0].value or b"", ErasureNotice)
     assert notice.reason_code == "KEY_REVOKED" and notice.rule_ids == ["R08"]
+    # Not kept: the enrollment is tombstoned, so compaction removes the template from the topic.
+    key = f"{tenant}/{due[0].subject_id}".encode()
+    assert [(o.key, o.value) for o in on(s.result, NAMES.enrolled)] == [(key, None)]
 
 
 def test_new_enrollments_use_the_new_version() -> None:

@@ -477,6 +477,19 @@ def test_a_withdrawal_dated_before_the_grant_it_withdraws_still_refuses_that_gra
     assert audit.decision is Decision.BLOCKED and audit.reason_codes == ["CONSENT_REPLAYED"]
 
 
+def test_a_grant_dated_exactly_at_the_withdrawal_is_refused_replayed_and_one_a_millisecond_later_is_not() -> None:
+    # "A grant given at or before it grants nothing" (Withdrawal.withdrawn_at): the boundary is the withdrawal's.
+    state = enrolled(new_state())
+    withdrawn_at = NOW - timedelta(hours=1)
+    _withdraw(state, withdrawn_at=withdrawn_at)
+    assert state.withdrawals["acme/s1"] == withdrawn_at
+    at, after = consent(granted_at=withdrawn_at), consent(granted_at=withdrawn_at + timedelta(milliseconds=1))
+    give(state, at)
+    assert _decided(state, at, 6).reason_codes == ["CONSENT_REPLAYED"]
+    give(state, after)
+    assert _decided(state, after, 7).decision is Decision.CONSENT_RECORDED
+
+
 def test_a_withdrawal_sent_again_byte_for_byte_after_a_new_grant_still_refuses_that_grant_replayed() -> None:
     state = enrolled(new_state())
     withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(hours=3))

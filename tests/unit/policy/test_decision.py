@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -121,6 +122,10 @@ def test_r03_a_child_by_age_estimate_needs_guardian_consent() -> None:
     blocked(decide(capture(age_estimate=9), consent()), Decision.STRIPPED, "R03", "MINOR_WITHOUT_GUARDIAN")
     outcome = decide(capture(age_estimate=9), consent(guardian_consent=True))
     assert outcome.decision is Decision.FORWARDED and "R03" in outcome.rule_ids
+    # The boundary: a year under the pack's minor age is still a child; at that age, no longer.
+    young = capture(age_estimate=POLICY.minor_age - 1)
+    blocked(decide(young, consent()), Decision.STRIPPED, "R03", "MINOR_WITHOUT_GUARDIAN")
+    assert decide(capture(age_estimate=POLICY.minor_age), consent()).decision is Decision.FORWARDED
 
 
 def test_a_weak_match_identifies_nobody() -> None:
@@ -188,12 +193,17 @@ def test_r07_images_never_go_on() -> None:
     ("changes", "reason"),
     [
         ({"quality": 0.2}, "LOW_QUALITY"),
+        ({"quality": math.nextafter(POLICY.min_quality, 0)}, "LOW_QUALITY"),  # the least under the minimum
         ({"occlusion": Occlusion.MASK}, "MASKED"),
         ({"occlusion": Occlusion.OTHER}, "OCCLUDED"),
     ],
 )
 def test_r08_unreliable_captures_are_not_identified(changes: dict[str, object], reason: str) -> None:
     blocked(screened(capture(**changes)), Decision.STRIPPED, "R08", reason)
+
+
+def test_r08_a_capture_at_the_minimum_quality_is_identified() -> None:
+    assert isinstance(screened(capture(quality=POLICY.min_quality)), Identify)
 
 
 def test_r08_an_uncalibrated_model_is_never_matched() -> None:
