@@ -19,7 +19,7 @@ from rich.table import Table
 
 from gateway.cli.console import errors, load_settings
 from gateway.cli.output import Exit, Format, emit, exit_codes, format_option, out_option
-from gateway.contract.topics import TopicNames, check_tenant_id, contract_topics
+from gateway.contract.topics import TopicNames, check_tenant_id, gateway_topics
 from gateway.kafka.provisioning import (
     Action,
     ProvisioningError,
@@ -87,9 +87,10 @@ Out = Annotated[Path | None, out_option()]
 
 @app.command(epilog=exit_codes(None) + " Role: gateway (platform operator).")
 def create(tenant: TenantOption = None, format: TableOrJson = Format.TABLE, out: Out = None) -> None:
-    """Create every contract topic that is missing and set drifted configs back (idempotent)."""
+    """Create every topic a worker needs that is missing (the contract's and the gateway's internal
+    ones) and set drifted configs back (idempotent)."""
     settings = load_settings()
-    specs = contract_topics(settings, _tenants(tenant, settings))
+    specs = gateway_topics(settings, _tenants(tenant, settings))
     with _admin(settings) as admin:
         outcomes = ensure_topics(admin, specs, strict(settings))
     data = [
@@ -99,7 +100,7 @@ def create(tenant: TenantOption = None, format: TableOrJson = Format.TABLE, out:
     ]  # fmt: skip
 
     def tables() -> list[Table]:
-        table = Table(title=f"contract topics on {settings.bootstrap_servers}")
+        table = Table(title=f"topics on {settings.bootstrap_servers}")
         table.add_column("topic", no_wrap=True)
         table.add_column("action")
         table.add_column("details")
@@ -114,9 +115,9 @@ def create(tenant: TenantOption = None, format: TableOrJson = Format.TABLE, out:
 
 @app.command(epilog=exit_codes("a topic is missing") + " Drift is reported, not an error. Role: gateway.")
 def describe(tenant: TenantOption = None, format: TableOrJson = Format.TABLE, out: Out = None) -> None:
-    """Show each contract topic: partitions, replication, cleanup and retention, and whether it matches."""
+    """Show each topic a worker needs: partitions, replication, cleanup and retention, and whether it matches."""
     settings = load_settings()
-    specs = contract_topics(settings, _tenants(tenant, settings))
+    specs = gateway_topics(settings, _tenants(tenant, settings))
     with _admin(settings) as admin:
         states = describe_topics(admin, specs)
         brokers = cluster_brokers(admin)

@@ -270,6 +270,13 @@ def _spec(settings: Settings, name: str, kind: TopicKind, config: dict[str, str]
     return TopicSpec(name, kind, settings.partitions, replicas, config, doc, min_insync)
 
 
+def gateway_topics(
+    settings: Settings, tenants: list[str] | None = None, vendors: list[str] | None = None
+) -> list[TopicSpec]:
+    """Every topic a worker needs before it starts: the contract's and the gateway's internal ones."""
+    return [*contract_topics(settings, tenants, vendors), *internal_topic_specs(settings)]
+
+
 def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
     """Gateway-internal topics, compacted: protected enrollments (a tombstone erases one) and the
     withdrawals the gateway has seen (kept for good: no replayed grant restores a consent)."""

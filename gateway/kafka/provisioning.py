@@ -22,7 +22,7 @@ from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
-from gateway.contract.topics import FIXED_PARTITIONS, TopicKind, TopicSpec, contract_topics, internal_topic_specs
+from gateway.contract.topics import FIXED_PARTITIONS, TopicKind, TopicSpec, contract_topics, gateway_topics
 from gateway.errors import FaceGateError
 from gateway.kafka.connection import kafka_python_config
 from gateway.settings import Environment, Settings
@@ -219,8 +219,7 @@ def check_partitions(settings: Settings, tenants: list[str]) -> None:
     """Refuse to run on co-partitioned topics whose counts differ from the configured one."""
     admin = admin_client(settings)
     try:
-        specs = [s for s in (*contract_topics(settings, tenants), *internal_topic_specs(settings))]
-        fixed = [s for s in specs if s.kind in FIXED_PARTITIONS]
+        fixed = [s for s in gateway_topics(settings, tenants) if s.kind in FIXED_PARTITIONS]
         found = [(s.name, s.partitions) for s in describe_topics(admin, fixed) if s.exists]
     finally:
         admin.close()
@@ -242,8 +241,16 @@ def ensure_gateway_topics(settings: Settings, tenants: list[str]) -> list[TopicO
     """The contract topics, the given tenants' topics and the gateway's internal topics."""
     admin = admin_client(settings)
     try:
-        specs = [*contract_topics(settings, tenants), *internal_topic_specs(settings)]
-        return ensure_topics(admin, specs, strict(settings))
+        return ensure_topics(admin, gateway_topics(settings, tenants), strict(settings))
+    finally:
+        admin.close()
+
+
+def missing_topics(settings: Settings, tenants: list[str]) -> list[str]:
+    """The topics a worker needs that do not exist (a worker started without provisioning)."""
+    admin = admin_client(settings)
+    try:
+        return [s.name for s in describe_topics(admin, gateway_topics(settings, tenants)) if not s.exists]
     finally:
         admin.close()
 

@@ -31,7 +31,7 @@ from gateway.brokers.apache_kafka import KafkaCluster, fetch_kafka
 from gateway.brokers.process import BrokerError
 from gateway.cli import app
 from gateway.contract.models import AuditRecord
-from gateway.contract.topics import DURABLE_KINDS, TopicNames, contract_topics
+from gateway.contract.topics import DURABLE_KINDS, TopicNames, contract_topics, gateway_topics
 from gateway.kafka.provisioning import describe_topics, ensure_gateway_topics
 from gateway.sdk.scenario import Capture, Traffic
 from gateway.settings import Settings
@@ -73,7 +73,7 @@ def test_the_contract_topics_get_their_durability(cluster: KafkaCluster, unique:
     assert "capped" not in created.output, "three brokers hold every configured replica"
 
     settings = _settings(cluster, unique)
-    specs = contract_topics(settings, TENANTS)  # what `topics create` provisions (the worker adds enrolled)
+    specs = gateway_topics(settings, TENANTS)  # what `topics create` provisions
     admin = KafkaAdminClient(**cluster.admin_config())
     try:
         eventually(lambda: all(s.config for s in describe_topics(admin, specs)), what="topic configs visible")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
@@ -10,8 +11,8 @@ from typer.testing import CliRunner
 
 from gateway.brokers.apache_kafka import KafkaBroker
 from gateway.cli import app
-from gateway.contract.topics import TopicNames, contract_topics
-from gateway.kafka.provisioning import ProvisioningError, check_partitions, describe_topics
+from gateway.contract.topics import TopicNames, gateway_topics
+from gateway.kafka.provisioning import ProvisioningError, check_partitions, describe_topics, missing_topics
 from gateway.settings import MIN_AUDIT_RETENTION_MS, Settings
 from tests.support.kafka import Unique, eventually
 
@@ -40,7 +41,7 @@ def test_create_is_idempotent_and_describe_shows_the_contract(kafka: KafkaBroker
     first = runner.invoke(app, ["topics", "create", "-t", "acme", "-t", "beta"], env=env)
     assert first.exit_code == 0, first.output
     expected = {
-        s.name for s in contract_topics(Settings(topic_prefix=unique.prefix, vendors=["lumen"]), ["acme", "beta"])
+        s.name for s in gateway_topics(Settings(topic_prefix=unique.prefix, vendors=["lumen"]), ["acme", "beta"])
     }
     assert _topics(first.output, "created") == expected
 
@@ -50,7 +51,7 @@ def test_create_is_idempotent_and_describe_shows_the_contract(kafka: KafkaBroker
 
     admin = KafkaAdminClient(**kafka.admin_config())
     try:
-        specs = contract_topics(Settings(topic_prefix=unique.prefix, partitions=3, vendors=["lumen"]), ["acme", "beta"])
+        specs = gateway_topics(Settings(topic_prefix=unique.prefix, partitions=3, vendors=["lumen"]), ["acme", "beta"])
         # New topics' configs reach the broker's metadata view asynchronously.
         eventually(lambda: all(s.config for s in describe_topics(admin, specs)), what="topic configs visible")
         states = {s.name: s for s in describe_topics(admin, specs)}
@@ -93,7 +94,7 @@ def test_drift_is_repaired_and_co_partitioned_topics_never_grow(kafka: KafkaBrok
         )
         raw_spec = [
             s
-            for s in contract_topics(Settings(topic_prefix=unique.prefix, vendors=["lumen"]), [])
+            for s in gateway_topics(Settings(topic_prefix=unique.prefix, vendors=["lumen"]), [])
             if s.name == names.captures("lumen")
         ]
         eventually(
@@ -116,7 +117,7 @@ def test_drift_is_repaired_and_co_partitioned_topics_never_grow(kafka: KafkaBrok
             check_partitions(configured.model_copy(update={"partitions": 5}), [])
         check_partitions(configured, [])  # the configured count: runs
 
-        specs = contract_topics(Settings(topic_prefix=unique.prefix, vendors=["lumen"]), [])
+        specs = gateway_topics(Settings(topic_prefix=unique.prefix, vendors=["lumen"]), [])
         states = {s.name: s for s in describe_topics(admin, specs)}
     finally:
         admin.close()
@@ -128,3 +129,20 @@ def test_missing_topics_fail_describe(kafka: KafkaBroker, unique: Unique) -> Non
     result = CliRunner().invoke(app, ["topics", "describe"], env=_env(kafka, unique))
     assert result.exit_code == 1
     assert "missing" in result.output
+
+
+def test_a_worker_started_without_provisioning_needs_every_topic_topics_create_makes(
+    kafka: KafkaBroker, unique: Unique, tmp_path: Path
+) -> None:
+    # The chart's Job runs `topics create`, then its workers `run --no-provision`: the Job once left
+    # out the gateway's internal topics, and the worker failed late with a traceback.
+    env = {**_env(kafka, unique), "FACEGATE_TENANTS": '["acme"]', "FACEGATE_CACHE_DIR": str(tmp_path)}
+    settings = Settings(topic_prefix=unique.prefix, bootstrap_servers=kafka.bootstrap_servers, partitions=3,
+                        tenants=["acme"], vendors=["lumen"])  # fmt: skip
+    names = TopicNames(unique.prefix)
+    refused = CliRunner().invoke(app, ["run", "--no-provision"], env=env)
+    assert refused.exit_code == 3, refused.output
+    assert "missing" in refused.output and "facegate topics create" in refused.output
+    assert {names.enrolled, names.withdrawals} <= set(missing_topics(settings, ["acme"]))
+    assert CliRunner().invoke(app, ["topics", "create"], env=env).exit_code == 0
+    assert missing_topics(settings, ["acme"]) == []
