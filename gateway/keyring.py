@@ -130,6 +130,12 @@ class TenantKeys(BaseModel):
     pseudonym: Versioned
 
 
+def _fresh() -> Versioned:
+    """Version 1 of a key, random."""
+    key = SecretBytes(secrets.token_bytes(KEY_BYTES))
+    return Versioned(current=1, versions={1: key}, activated_at={1: datetime.now(UTC)})
+
+
 class Keyring(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     tenants: dict[str, TenantKeys] = {}
@@ -231,16 +237,13 @@ class Keyring(BaseModel):
     @classmethod
     def generate(cls, tenants: list[str]) -> Keyring:
         """A fresh production keyring with version 1 of every key."""
+        return cls(regulator_pseudonym=_fresh(), audit_signing=_fresh()).with_tenants(tenants)
 
-        def one() -> Versioned:
-            key = SecretBytes(secrets.token_bytes(KEY_BYTES))
-            return Versioned(current=1, versions={1: key}, activated_at={1: datetime.now(UTC)})
-
-        return cls(
-            tenants={t: TenantKeys(protection=one(), pseudonym=one()) for t in tenants},
-            regulator_pseudonym=one(),
-            audit_signing=one(),
-        )
+    def with_tenants(self, tenants: list[str]) -> Keyring:
+        """This keyring with version 1 of the protection and pseudonym keys of each new tenant;
+        a tenant it holds keys for already keeps them (its keys are rotated, never replaced)."""
+        added = {t: TenantKeys(protection=_fresh(), pseudonym=_fresh()) for t in tenants if t not in self.tenants}
+        return self.model_copy(update={"tenants": {**self.tenants, **added}})
 
     @classmethod
     def development_keyring(cls, path: Path) -> Keyring:

@@ -1,4 +1,4 @@
-"""`facegate keys generate|rotate`: production keyring documents (for a Kubernetes Secret).
+"""`facegate keys generate|add|rotate`: production keyring documents (for a Kubernetes Secret).
 
 Rotation adds a version and makes it current. Protection keys: new enrollments are protected
 with it; templates under the old version are still searched until --revoke-after, then no
@@ -78,6 +78,32 @@ def _replace(path: Path, text: str) -> None:
         os.close(directory)
 
 
+@app.command(
+    epilog=exit_codes("every tenant named has keys already (none replaced)")
+    + " Role: platform operator. The keyring is read and replaced whole (atomically)."
+)
+def add(
+    keyring: Annotated[
+        Path, typer.Option(help="The keyring file to replace (mode 0600, its owner kept).", exists=True, dir_okay=False)
+    ],
+    tenant: Annotated[list[str], typer.Option("--tenant", "-t", help="A tenant to add keys for (repeatable).")],
+) -> None:
+    """Version 1 of each new tenant's protection and pseudonym keys; existing keys are never replaced."""
+    try:
+        tenants = [check_tenant_id(t) for t in tenant]
+        ring = Keyring.from_text(keyring.read_text())
+    except (ValueError, KeyringError) as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(Exit.USAGE) from None
+    new = [t for t in dict.fromkeys(tenants) if t not in ring.tenants]
+    if held := [t for t in tenants if t in ring.tenants]:
+        errors.print(f"[yellow]keys kept for {', '.join(held)} (rotate them with `facegate keys rotate`)[/yellow]")
+    if not new:
+        raise typer.Exit(Exit.FINDING)
+    _replace(keyring, ring.with_tenants(new).export() + "\n")
+    console.print(f"keys added for {', '.join(new)} in {keyring}")
+
+
 class KeyKind(StrEnum):
     PROTECTION = "protection"
     PSEUDONYM = "pseudonym"
@@ -132,7 +158,7 @@ def rotate(
     else:
         keys = ring.tenants.get(tenant or "")
         if keys is None:
-            errors.print(f"[red]no keys for tenant {tenant!r} in {keyring.name}[/red]")
+            errors.print(f"[red]no keys for tenant {tenant!r} in {keyring.name} (add them: `facegate keys add`)[/red]")
             raise typer.Exit(Exit.USAGE)
         rotated = getattr(keys, kind.value).rotated(cutoff)
         ring = ring.model_copy(

@@ -184,3 +184,27 @@ def test_a_rotation_through_a_symlink_replaces_the_file_it_names(tmp_path: Path)
     assert CliRunner().invoke(app, args).exit_code == 0
     assert link.is_symlink() and json.loads(real.read_text())["tenants"]["acme"]["pseudonym"]["current"] == 2
     assert sorted(p.name for p in real.parent.iterdir()) == ["keyring.json"]
+
+
+def test_keys_for_a_new_tenant_are_added_and_a_tenants_keys_are_never_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    path.write_text(Keyring.generate(["acme"]).export())
+    before = json.loads(path.read_text())
+    runner = CliRunner()
+    added = runner.invoke(app, ["keys", "add", "--keyring", str(path), "-t", "gamma", "-t", "acme"])
+    assert added.exit_code == 0, added.output
+    after = json.loads(path.read_text())
+    assert after["tenants"]["acme"] == before["tenants"]["acme"], "acme's keys kept"
+    gamma = after["tenants"]["gamma"]
+    assert gamma["protection"]["current"] == gamma["pseudonym"]["current"] == 1
+    assert gamma["protection"]["versions"]["1"] != gamma["pseudonym"]["versions"]["1"]
+    assert {k: after[k] for k in after if k != "tenants"} == {k: before[k] for k in before if k != "tenants"}
+    assert not any(
+        key in added.output for key in (gamma["protection"]["versions"]["1"], gamma["pseudonym"]["versions"]["1"])
+    )
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert Keyring.from_text(path.read_text()).missing_for_production(["acme", "gamma"]) == []
+    # Nothing new to add: a finding, and the file untouched.
+    again = runner.invoke(app, ["keys", "add", "--keyring", str(path), "-t", "gamma"])
+    assert again.exit_code == 1 and "keys kept for gamma" in again.output
+    assert json.loads(path.read_text()) == after
