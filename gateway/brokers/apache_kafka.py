@@ -98,7 +98,7 @@ def fetch_kafka(cache_dir: Path, version: str, offline: bool = False) -> Path:
         return libs
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise BrokerError("Maven (mvn) is not installed; it is needed to fetch Apache Kafka")
+        raise BrokerError("Maven (mvn) is not installed; it fetches Apache Kafka, which runs on Java 17 or later")
     home.mkdir(parents=True, exist_ok=True)
     (home / "pom.xml").write_text(_POM.format(version=version))
     staging = home / "libs.partial"

@@ -13,7 +13,7 @@ from pathlib import Path
 from gateway.brokers.process import BrokerError, BrokerProcess, free_port, port_open
 
 LIMITATIONS = (
-    "Tansu is an in-memory demo broker: no transactions, no ACLs, partial table recovery; "
+    "Tansu is an in-memory demo broker: no transactions, no ACLs, wrong end offsets; "
     "state is lost when it stops. Use Apache Kafka for anything that must survive a restart."
 )
 

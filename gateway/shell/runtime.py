@@ -102,6 +102,10 @@ def build_runtime(settings: Settings) -> Runtime:
         if missing:
             raise StartupError("production start refused; missing: " + "; ".join(missing))
         assert keyring is not None
+        if unpolicied := sorted(set(settings.tenants) - set(policies)):
+            # Fail closed rather than refuse: a tenant onboarded before its policy has its inputs BLOCKED.
+            log.warning("no policy for tenant(s) %s in %s: their inputs are BLOCKED (NO_TENANT_POLICY) until one is "
+                        "added and the workers restart", ", ".join(unpolicied), settings.policy_dir)  # fmt: skip
         state = GatewayState(keyring=keyring, policies=policies, calibrations=models, clock_skew=skew)
         return Runtime(settings, state, development=False)
 

@@ -44,6 +44,19 @@ def test_production_refuses_and_names_each_missing_piece(tmp_path: Path, monkeyp
     assert not runtime.development and runtime.state.policy("stranger-tenant") is None
 
 
+def test_production_names_a_configured_tenant_without_a_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its inputs are BLOCKED (NO_TENANT_POLICY): started, but said at start, not found in the audit.
+    (tmp_path / "acme.yaml").write_text("tenant_id: acme\nimpact_assessment: {reference: PIA, dated: 2026-01-01}\n")
+    monkeypatch.setenv("FACEGATE_KEYRING", Keyring.generate(["acme", "beta"]).export())
+    with caplog.at_level(logging.WARNING, logger="facegate"):
+        runtime = build_runtime(Settings(env="production", policy_dir=tmp_path, tenants=["acme", "beta"]))
+    assert runtime.state.policy("beta") is None
+    [warned] = [r.getMessage() for r in caplog.records if "no policy" in r.getMessage()]
+    assert "beta" in warned and "acme" not in warned and "NO_TENANT_POLICY" in warned
+
+
 def test_run_refuses_without_a_vendor_or_a_tenant_to_read(tmp_path: Path) -> None:
     env = {"FACEGATE_CACHE_DIR": str(tmp_path), "FACEGATE_TENANTS": '["acme"]'}
     result = CliRunner().invoke(app, ["run"], env=env)
