@@ -23,6 +23,7 @@ from gateway.contract.topics import TopicNames, check_tenant_id, gateway_topics
 from gateway.kafka.provisioning import (
     Action,
     ProvisioningError,
+    SettingsMismatch,
     admin_client,
     cluster_brokers,
     describe_topics,
@@ -54,6 +55,9 @@ def _admin(settings: Settings) -> Iterator[KafkaAdminClient]:
         raise typer.Exit(Exit.KAFKA) from None
     try:
         yield admin
+    except SettingsMismatch as exc:
+        errors.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(Exit.USAGE) from None
     except (KafkaError, ProvisioningError) as exc:
         errors.print(f"[red]Kafka refused:[/red] {exc} (`facegate topics` needs the gateway role's ACLs or an admin's)")
         raise typer.Exit(Exit.KAFKA) from None

@@ -37,6 +37,11 @@ class ProvisioningError(FaceGateError, RuntimeError):
     """The cluster refused to create or change a topic."""
 
 
+class SettingsMismatch(ProvisioningError):
+    """The settings ask for what the cluster cannot be given: other partition counts than its
+    topics have, or more replicas than it has brokers (production)."""
+
+
 class Action(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
@@ -148,7 +153,7 @@ def ensure_topics(admin: KafkaAdminClient, specs: Iterable[TopicSpec], strict: b
         targets = {spec.name: capped(spec, brokers) for spec in missing}
         notes = {name: note for name, (_, note) in targets.items() if note}
         if notes and strict:
-            raise ProvisioningError(
+            raise SettingsMismatch(
                 f"the cluster has {brokers} broker(s), fewer than the replicas of {', '.join(sorted(notes))}"
             )
         if notes:
@@ -189,7 +194,7 @@ def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState, brok
             raise ProvisioningError(f"cannot set configs of {spec.name}: {status}")
         changes += [f"{k}: {state.config.get(k)} -> {v}" for k, v in sorted(differ.items())]
     if state.partitions != spec.partitions and spec.kind in FIXED_PARTITIONS:
-        raise ProvisioningError(partition_mismatch([(spec.name, state.partitions)], spec.partitions))
+        raise SettingsMismatch(partition_mismatch([(spec.name, state.partitions)], spec.partitions))
     if state.partitions < spec.partitions:
         admin.create_partitions({spec.name: spec.partitions})
         changes.append(f"partitions: {state.partitions} -> {spec.partitions}")
@@ -225,7 +230,7 @@ def check_partitions(settings: Settings, tenants: list[str]) -> None:
         admin.close()
     wrong = [(name, count) for name, count in found if count != settings.partitions]
     if wrong:
-        raise ProvisioningError(partition_mismatch(wrong, settings.partitions))
+        raise SettingsMismatch(partition_mismatch(wrong, settings.partitions))
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:

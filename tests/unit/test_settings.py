@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from gateway.cli import app
 from gateway.settings import CONFIG_FILE_VARIABLE, Settings
 
 
@@ -72,3 +74,16 @@ def test_credentials_can_come_from_mounted_secret_files(tmp_path: Path, monkeypa
     monkeypatch.setenv("FACEGATE_SECRETS_DIR", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="FACEGATE_SECRETS_DIR"):
         Settings()
+
+
+def test_a_config_files_unknown_key_is_named_with_its_file_and_the_key_meant(tmp_path: Path) -> None:
+    for written, said in (
+        ("facegate_partitions: 6\n", "write it without the FACEGATE_ prefix, in lower case: 'partitions'"),
+        ("partiton: 6\n", "no setting is named 'partiton'"),
+    ):
+        config = tmp_path / "facegate.yaml"
+        config.write_text(written)
+        result = CliRunner().invoke(app, ["--config", str(config), "topics", "describe"])
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())  # the console wraps long lines
+        assert f"{config}: no setting is named" in text and said in text and "FACEGATE_FACEGATE" not in text
