@@ -76,7 +76,10 @@ def test_credentials_can_come_from_mounted_secret_files(tmp_path: Path, monkeypa
         Settings()
 
 
-def test_a_config_files_unknown_key_is_named_with_its_file_and_the_key_meant(tmp_path: Path) -> None:
+def test_a_config_files_unknown_key_is_named_with_its_file_and_the_key_meant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, "")  # `--config` sets it for the process: restored after the test
     for written, said in (
         ("facegate_partitions: 6\n", "write it without the FACEGATE_ prefix, in lower case: 'partitions'"),
         ("partiton: 6\n", "no setting is named 'partiton'"),
