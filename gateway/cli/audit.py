@@ -23,7 +23,7 @@ from rich.table import Table
 from gateway.cli.access import Role, kafka_errors, read, run
 from gateway.cli.console import console, errors, load_settings, plain
 from gateway.cli.output import Exit, Format, emit, exit_codes, format_option, out_option
-from gateway.contract.codec import DecodeError, default_codec
+from gateway.contract.codec import Codec, DecodeError, default_codec
 from gateway.contract.models import AuditCheckpoint, AuditRecord
 from gateway.contract.topics import TopicNames
 from gateway.core.audit import note
@@ -315,11 +315,25 @@ def prove(
     except ValueError as exc:
         errors.print(f"[red]{plain(exc)}[/red]")
         raise typer.Exit(Exit.USAGE) from None
-    made = prove_event(entries, default_codec(), settings.audit_log_name, event_id)
+    codec = default_codec()
+    made = prove_event(entries, codec, settings.audit_log_name, event_id)
     if made is None:
-        errors.print(f"no signed checkpoint covers a decision of {event_id} (yet)", highlight=False)
+        if not any(_decision_of(codec, e.value, event_id) for e in entries):
+            errors.print(f"no decision of {plain(event_id)} in the audit log", highlight=False)
+        else:
+            errors.print(f"no signed checkpoint covers the decision of {plain(event_id)} yet (or the log does not "
+                         "give its checkpoint: `facegate audit verify` says why)", highlight=False)  # fmt: skip
         raise typer.Exit(Exit.FINDING)
     emit(Format.JSON, json.loads(made.to_json()), list, out)
+
+
+def _decision_of(codec: Codec, value: bytes, event_id: str) -> bool:
+    """Whether `value` is an audit record of `event_id`'s decision."""
+    try:
+        record = codec.decode_any(value)
+    except DecodeError:
+        return False
+    return isinstance(record, AuditRecord) and record.event_id == event_id
 
 
 def _default_group(settings: Settings) -> str:
@@ -332,7 +346,7 @@ def _tail_line(partition: int, offset: int, record: object) -> dict[str, object]
     if isinstance(record, AuditRecord):
         return {
             "partition": partition, "offset": offset, "kind": "decision", "seq": record.seq,
-            "recorded_at": record.recorded_at.isoformat(), "tenant_id": record.tenant_id,
+            "event_id": record.event_id, "recorded_at": record.recorded_at.isoformat(), "tenant_id": record.tenant_id,
             "camera_id": record.camera_id, "decision": str(record.decision), "rule_ids": list(record.rule_ids),
             "reason_codes": list(record.reason_codes),
         }  # fmt: skip

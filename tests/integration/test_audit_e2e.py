@@ -202,3 +202,10 @@ def test_tail_follows_the_stream_read_only(audited: tuple[Deployment, Path, Path
     assert len(lines) == 12
     assert any(" acme " in line or " beta " in line for line in lines)
     assert not any("customer-" in line for line in lines)  # pseudonyms and ids of people never appear
+    # JSON lines name each decision's event, the id `audit prove` takes.
+    code, output = _cli(deployment, "audit", "tail", "--from-beginning", "--count", "12", "--format", "json",
+                        "--group", "regulator-test-json")  # fmt: skip
+    assert code == 0, output
+    decisions = [d for d in (json.loads(x) for x in output.splitlines() if x.startswith("{")) if d["kind"] == "decision"]
+    known = {r.event_id for r in deployment.audits(lambda got: True, 60)}
+    assert decisions and all(d["event_id"] in known for d in decisions), decisions

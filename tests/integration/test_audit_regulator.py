@@ -243,6 +243,9 @@ def test_a_receipt_checks_offline_with_both_verifiers(audited: Audited, tmp_path
     code, output = _cli(audited.deployment, "audit", "prove", record.event_id, "--file", str(audited.export),
                         "--out", str(receipt))  # fmt: skip
     assert code == 0, output
+    # An event the log has no decision of is said to be one, not one a checkpoint may cover later.
+    code, output = _cli(audited.deployment, "audit", "prove", "no-such-event", "--file", str(audited.export))
+    assert code == 1 and "no decision of no-such-event in the audit log" in output, output
     code, output = _cli(
         audited.deployment, "audit", "verify", "--keyset", str(audited.keyset), "--receipt", str(receipt)
     )
