@@ -21,8 +21,9 @@ from aiokafka.errors import (
 )
 from facegate_sdk import IdempotenceRefused
 
-from gateway.cli.console import errors
+from gateway.cli.console import errors, plain
 from gateway.cli.output import Exit
+from gateway.contract.topics import TopicNames
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import Records, read_topic, stop_quietly
 from gateway.settings import Settings
@@ -60,16 +61,26 @@ def not_authorized(settings: Settings, command: str, role: Role, what: str) -> N
     raise typer.Exit(Exit.KAFKA)
 
 
-async def _described(settings: Settings, topic: str) -> bool:
-    """False when the cluster hides `topic` from this principal (no Describe ACL)."""
+async def _visible(settings: Settings, topic: str) -> bool | None:
+    """Whether `topic` exists; None when the cluster hides it from this principal (no Describe ACL)."""
     consumer = AIOKafkaConsumer(**aiokafka_config(settings), group_id=None)
     await consumer.start()
     try:
         consumer._client.add_topic(topic)  # a group-less consumer only learns topics it asks for
         await consumer._client.force_metadata_update()
-        return topic not in consumer._client.cluster.unauthorized_topics
+        if topic in consumer._client.cluster.unauthorized_topics:
+            return None
+        return topic in consumer._client.cluster.topics()
     finally:
         await stop_quietly(consumer)
+
+
+def missing_topic(settings: Settings, topic: str) -> NoReturn:
+    """Exit 3 naming the topic and the command that creates it (for its tenant, if it has one)."""
+    tenant = TopicNames(settings.topic_prefix).tenant_of(topic)
+    create = f"facegate topics create -t {tenant}" if tenant else "facegate topics create"
+    errors.print(f"[red]topic {plain(topic)} does not exist:[/red] run `{plain(create)}`", highlight=False)
+    raise typer.Exit(Exit.KAFKA)
 
 
 @contextlib.contextmanager
@@ -81,12 +92,11 @@ def kafka_errors(settings: Settings, command: str, role: Role, topic: str) -> It
         not_authorized(settings, command, role, f"access to {topic}")
     except GroupAuthorizationFailedError as exc:
         not_authorized(settings, command, role, f"the consumer group ({exc})")
-    except LookupError as exc:  # the topic is not in the metadata: missing, or hidden from us
+    except LookupError:  # the topic is not in the metadata: missing, or hidden from us
         with contextlib.suppress(KafkaError):
-            if not asyncio.run(_described(settings, topic)):
+            if asyncio.run(_visible(settings, topic)) is None:
                 not_authorized(settings, command, role, f"access to {topic}")
-        errors.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(Exit.KAFKA) from None
+        missing_topic(settings, topic)
     except KafkaConnectionError as exc:
         errors.print(f"[red]cannot reach Kafka at {settings.bootstrap_servers}:[/red] {exc}", highlight=False)
         raise typer.Exit(Exit.KAFKA) from None
@@ -110,3 +120,15 @@ def run(settings: Settings, command: str, role: Role, topic: str, work: Callable
     with kafka_errors(settings, command, role, topic):
         return asyncio.run(go())
     raise AssertionError("unreachable")  # kafka_errors exits; mypy cannot see it
+
+
+def write(settings: Settings, command: str, role: Role, topic: str, work: Callable[[], Awaitable[T]]) -> T:
+    """`run` for work that produces to `topic`, once it is known to exist: a producer waits for a
+    missing topic's metadata until its request times out (40 s, the client logging each retry)."""
+    with kafka_errors(settings, command, role, topic):
+        visible = asyncio.run(_visible(settings, topic))
+    if visible is None:
+        not_authorized(settings, command, role, f"access to {topic}")
+    if not visible:
+        missing_topic(settings, topic)
+    return run(settings, command, role, topic, work)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gateway.cli.access import Role, read, run
+from gateway.cli.access import Role, read, write
 from gateway.cli.console import console, errors, load_settings, plain
 from gateway.cli.output import Exit, Format, deprecated, emit, exit_codes, format_option, out_option
 from gateway.contract.codec import default_codec
@@ -105,7 +105,7 @@ def _send(settings: Settings, record: ConsentRecord, command: str, role: Role) -
         async with FaceGateProducer(settings) as producer:
             await producer.record_consent(record)
 
-    run(settings, command, role, TopicNames(settings.topic_prefix).consent(record.tenant_id), send)
+    write(settings, command, role, TopicNames(settings.topic_prefix).consent(record.tenant_id), send)
 
 
 def _delete(settings: Settings, tenant: str, subject: str) -> None:
@@ -113,7 +113,7 @@ def _delete(settings: Settings, tenant: str, subject: str) -> None:
         async with FaceGateProducer(settings) as producer:
             await producer.delete_consent(tenant, subject)
 
-    run(settings, "consent withdraw", Role.GATEWAY, TopicNames(settings.topic_prefix).consent(tenant), send)
+    write(settings, "consent withdraw", Role.GATEWAY, TopicNames(settings.topic_prefix).consent(tenant), send)
 
 
 def _void_last(versions: list[Version]) -> bool:

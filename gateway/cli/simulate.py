@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gateway.cli.access import Role, run
+from gateway.cli.access import Role, write
 from gateway.cli.console import load_settings
 from gateway.cli.output import Format, emit, format_option, out_option
 from gateway.sdk.producer import FaceGateProducer
@@ -41,7 +41,7 @@ def simulate(
             return dict(await run_traffic(producer, Traffic(world), rate, duration or None, count))
 
     # Role: it writes what vendors and tenants write, so an admin's (or the platform operator's) ACLs.
-    sent = run(settings, "simulate", Role.GATEWAY, f"{settings.topic_prefix}faces.raw.{world.vendors[0]}", go)
+    sent = write(settings, "simulate", Role.GATEWAY, f"{settings.topic_prefix}faces.raw.{world.vendors[0]}", go)
 
     def tables() -> list[Table]:
         table = Table("kind", "sent", title=f"captures sent to {settings.topic_prefix}faces.raw.<vendor>")

@@ -165,22 +165,38 @@ def test_a_topic_hidden_from_the_principal_is_not_called_missing(monkeypatch: py
     async def hidden(*_: object) -> Any:
         raise LookupError("topic facegate.faces.raw.lumen does not exist: run `facegate topics create`")
 
-    async def described(*_: object) -> bool:
-        return False
+    async def described(*_: object) -> bool | None:
+        return None  # hidden
 
     monkeypatch.setattr(gateway.cli.access, "read_topic", hidden)
-    monkeypatch.setattr(gateway.cli.access, "_described", described)
+    monkeypatch.setattr(gateway.cli.access, "_visible", described)
     monkeypatch.setenv("FACEGATE_VENDORS", '["lumen"]')
     result = CliRunner().invoke(app, ["audit", "reconcile"])
     assert result.exit_code == Exit.KAFKA
     assert "gateway role" in result.stderr and "does not exist" not in result.stderr
 
-    async def visible(*_: object) -> bool:
-        return True
+    async def missing(*_: object) -> bool | None:
+        return False
 
-    monkeypatch.setattr(gateway.cli.access, "_described", visible)
+    monkeypatch.setattr(gateway.cli.access, "_visible", missing)
     result = CliRunner().invoke(app, ["audit", "reconcile"])
     assert result.exit_code == Exit.KAFKA and "does not exist" in result.stderr
+
+
+def test_a_write_to_a_missing_topic_says_so_at_once_and_how_to_create_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A producer waits 40 s for a missing topic's metadata, its client logging each retry."""
+    sent: list[object] = []
+
+    async def missing(*_: object) -> bool | None:
+        return False
+
+    monkeypatch.setattr(gateway.cli.access, "_visible", missing)
+    monkeypatch.setattr(gateway.cli.access, "run", lambda *args: sent.append(args))
+    grant = ["consent", "grant", "--tenant", "delta", "--subject", "s-1", "--purpose", "ACCESS_CONTROL", "--notice", "v1"]
+    result = CliRunner().invoke(app, grant)
+    assert result.exit_code == Exit.KAFKA and sent == []
+    text = " ".join(result.stderr.split())
+    assert "topic facegate.consent.delta does not exist" in text and "`facegate topics create -t delta`" in text
 
 
 @pytest.mark.parametrize(
