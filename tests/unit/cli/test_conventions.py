@@ -22,6 +22,7 @@ from gateway.cli.output import Exit
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.state import ConsentVersion, Standing
+from gateway.sdk.scenario import Traffic, World
 from tests.support.cli import command_paths
 
 ROLES = "gateway: User:gw\nvendors: {lumen: User:v}\ntenants: {acme: User:acme}\nregulators: [User:reg]\n"
@@ -238,3 +239,24 @@ def test_production_hands_regulators_only_the_configured_keyrings_signing_keys(c
     assert not (tmp_path / "development-keyring").exists()
     development = CliRunner().invoke(app, ["audit", command], env={**env, "FACEGATE_ENV": "development"})
     assert development.exit_code == 0, development.output
+
+
+def test_each_simulate_run_sends_new_captures_unless_told_a_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker drops a capture id it decided before: a second run with the old fixed seed decided nothing."""
+    import gateway.cli.simulate as simulate
+
+    first: list[str] = []
+    monkeypatch.setattr(simulate, "write", lambda settings, command, role, topic, go: {})
+    monkeypatch.setattr(simulate, "run_traffic", None)  # never reached: `write` sends nothing here
+
+    def recorded(world: World, seed: int | None = None) -> Traffic:
+        first.append(next(c.capture.event_id for c in Traffic(world, seed).take(20) if c.capture is not None))
+        return Traffic(world, seed)
+
+    monkeypatch.setattr(simulate, "Traffic", recorded)
+    runs = [CliRunner().invoke(app, ["simulate", "--count", "1"]) for _ in range(2)]
+    runs.append(CliRunner().invoke(app, ["simulate", "--count", "1", "--traffic-seed", "7"]))
+    runs.append(CliRunner().invoke(app, ["simulate", "--count", "1", "--traffic-seed", "7"]))
+    assert all(r.exit_code == 0 for r in runs), [r.output for r in runs]
+    assert first[0] != first[1] and first[2] == first[3]
+    assert "traffic seed" in runs[0].stderr and "traffic seed" not in runs[2].stderr
