@@ -206,6 +206,8 @@ def test_tail_follows_the_stream_read_only(audited: tuple[Deployment, Path, Path
     code, output = _cli(deployment, "audit", "tail", "--from-beginning", "--count", "12", "--format", "json",
                         "--group", "regulator-test-json")  # fmt: skip
     assert code == 0, output
-    decisions = [d for d in (json.loads(x) for x in output.splitlines() if x.startswith("{")) if d["kind"] == "decision"]
+    decisions = [
+        d for d in (json.loads(x) for x in output.splitlines() if x.startswith("{")) if d["kind"] == "decision"
+    ]
     known = {r.event_id for r in deployment.audits(lambda got: True, 60)}
     assert decisions and all(d["event_id"] in known for d in decisions), decisions

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from gateway.contract.models import AuditRecord
+from gateway.contract.vocabulary import Decision
 from gateway.core.policy.rules import CATALOGUE, Rule
 from gateway.core.text import literal
 
@@ -130,10 +131,11 @@ def to_markdown(report: Report) -> str:
         "",
     ]
     lines += [f"{report.records} decisions ({report.duplicates} at-least-once repeats not counted).", ""]
-    lines += ["## Decisions by tenant", "", "| tenant | " + " | ".join(_DECISIONS) + " | distinct subjects |"]
-    lines += ["|---|" + "---:|" * (len(_DECISIONS) + 1)]
+    columns = _columns(report)
+    lines += ["## Decisions by tenant", "", "| tenant | " + " | ".join(columns) + " | distinct subjects |"]
+    lines += ["|---|" + "---:|" * (len(columns) + 1)]
     for tenant, counts in report.by_tenant.items():
-        cells = " | ".join(str(counts.get(d, 0)) for d in _DECISIONS)
+        cells = " | ".join(str(counts.get(d, 0)) for d in columns)
         lines.append(f"| {literal(tenant)} | {cells} | {report.distinct_subjects.get(tenant, 0)} |")
     lines += ["", "## Rules cited", "", "| rule | decisions |", "|---|---:|"]
     lines += [f"| {_rule_label(rule)} | {count} |" for rule, count in report.by_rule.items()]
@@ -141,11 +143,21 @@ def to_markdown(report: Report) -> str:
         "",
         "## Decisions by camera",
         "",
-        "| camera | " + " | ".join(_DECISIONS) + " |",
-        "|---|" + "---:|" * len(_DECISIONS),
+        "| camera | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
     for camera, counts in report.by_camera.items():
-        lines.append(f"| {literal(camera)} | " + " | ".join(str(counts.get(d, 0)) for d in _DECISIONS) + " |")
+        lines.append(f"| {literal(camera)} | " + " | ".join(str(counts.get(d, 0)) for d in columns) + " |")
+    lines += [
+        "",
+        "## Timeline",
+        "",
+        "| hour | " + " | ".join(columns) + " | all |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
+    for hour, counts in report.timeline.items():
+        cells = " | ".join(str(counts.get(d, 0)) for d in columns)
+        lines.append(f"| {hour} | {cells} | {sum(counts.values())} |")
     lines += ["", "## Alerts", ""]
     if not report.alerts:
         lines.append("None.")
@@ -159,7 +171,14 @@ def to_markdown(report: Report) -> str:
 
 _DECISIONS = ("FORWARDED", "STRIPPED", "BLOCKED", "REJECTED", "SHARED", "SHARE_BLOCKED", "ERASED")
 _COLOURS = {"FORWARDED": "#2b8a3e", "STRIPPED": "#1971c2", "BLOCKED": "#c92a2a", "REJECTED": "#868e96",
-            "SHARED": "#5f3dc4", "SHARE_BLOCKED": "#e8590c", "ERASED": "#495057"}  # fmt: skip
+            "SHARED": "#5f3dc4", "SHARE_BLOCKED": "#e8590c", "ERASED": "#495057", "ENROLLED": "#0c8599",
+            "CONSENT_RECORDED": "#e67700"}  # fmt: skip
+
+
+def _columns(report: Report) -> list[str]:
+    """The decisions a table has a column for: the captures' and erasures' always, every other
+    decision the report counts (enrollments, consents recorded), so that each row adds up."""
+    return [*_DECISIONS, *(d.value for d in Decision if d.value not in _DECISIONS and report.by_decision.get(d.value))]
 
 
 def _legend(labels: list[str], y: int, x: int = 0) -> str:
@@ -204,7 +223,7 @@ def _timeline_chart(report: Report) -> str:
     bars = []
     for i, hour in enumerate(hours):
         y: float = height - 20
-        for decision in _DECISIONS:
+        for decision in _columns(report):
             value = report.timeline[hour].get(decision, 0)
             if not value:
                 continue
@@ -214,7 +233,7 @@ def _timeline_chart(report: Report) -> str:
                 f'<rect x="{left + i * step:.1f}" y="{y:.1f}" width="{max(1.0, step - 2):.1f}" height="{h:.1f}" fill="{_COLOURS[decision]}"><title>{hour} {decision}: {value}</title></rect>'
             )
     labels = f'<text x="{left}" y="{height - 4}" font-size="11">{html.escape(hours[0]) if hours else ""}</text>'
-    shown = [d for d in _DECISIONS if any(report.timeline[h].get(d) for h in hours)]
+    shown = [d for d in _columns(report) if any(report.timeline[h].get(d) for h in hours)]
     return (
         f'<svg class="chart" id="timeline" role="img" aria-label="decisions per hour" width="{width}" '
         f'height="{height + 16}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">'
@@ -243,12 +262,13 @@ def _verification_html(report: Report) -> str:
 
 def to_html(report: Report) -> str:
     scope = html.escape(report.tenant or "all tenants")
+    columns = _columns(report)
     tenant_rows = [
-        [t, *(str(c.get(d, 0)) for d in _DECISIONS[:4]), str(report.distinct_subjects.get(t, 0))]
+        [t, *(str(c.get(d, 0)) for d in columns), str(report.distinct_subjects.get(t, 0))]
         for t, c in report.by_tenant.items()
     ]
     rule_rows = [[_rule_label(r), str(n)] for r, n in report.by_rule.items()]
-    camera_rows = [[c, *(str(v.get(d, 0)) for d in _DECISIONS[:4])] for c, v in report.by_camera.items()]
+    camera_rows = [[c, *(str(v.get(d, 0)) for d in columns)] for c, v in report.by_camera.items()]
     alert_items = (
         "".join(
             f"<li><b>{html.escape(t)}</b>: {html.escape(r)} ×{n}: {html.escape(ALERT_MEANING.get(r, _rule_label(r)))}</li>"
@@ -266,11 +286,11 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th
 {_verification_html(report)}
 <p>Period: {html.escape(str(report.since or "start"))} to {html.escape(str(report.until or "now"))}.
 {report.records} decisions ({report.duplicates} at-least-once repeats not counted).</p>
-<h2>Decisions</h2>{_bar_chart("Decisions", {d: report.by_decision.get(d, 0) for d in _DECISIONS if report.by_decision.get(d)}, "decisions-chart")}
+<h2>Decisions</h2>{_bar_chart("Decisions", {d: report.by_decision.get(d, 0) for d in columns if report.by_decision.get(d)}, "decisions-chart")}
 {_timeline_chart(report)}
-<h2>By tenant</h2>{_table(["tenant", *_DECISIONS[:4], "distinct subjects"], tenant_rows, "by-tenant")}
+<h2>By tenant</h2>{_table(["tenant", *columns, "distinct subjects"], tenant_rows, "by-tenant")}
 <h2>Rules cited</h2>{_bar_chart("Rules cited", report.by_rule, "rules-chart")}{_table(["rule", "decisions"], rule_rows, "by-rule")}
-<h2>By camera</h2>{_table(["camera", *_DECISIONS[:4]], camera_rows, "by-camera")}
+<h2>By camera</h2>{_table(["camera", *columns], camera_rows, "by-camera")}
 <h2>Alerts</h2><ul id="alerts">{alert_items}</ul>
 </body></html>
 """

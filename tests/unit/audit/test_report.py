@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from gateway.contract.codec import default_codec
 from gateway.contract.models import AuditRecord, FaceCaptured
 from gateway.contract.topics import TopicNames
+from gateway.contract.vocabulary import Decision
 from gateway.core.audit.reconcile import RawInput, reconcile
 from gateway.core.audit.report import build_report, to_html, to_json, to_markdown
 from gateway.core.messages import InputRecord
@@ -89,3 +90,29 @@ def test_a_vendors_camera_id_is_text_in_the_markdown_report_never_a_row_or_marku
     assert "\\n\\| beta \\| 999" in row and "\\u202e" in row and "&lt;img" in row and "<img" not in text
     assert not any(line.startswith("| beta | 999") for line in text.splitlines())
     assert "![seal](" not in text and "\\!\\[seal\\]\\(https\\://e\\.example" in row
+
+
+def test_each_tables_rows_add_up_to_the_decisions_counted_and_the_timeline_is_in_every_format() -> None:
+    # Enrollments and consents recorded had no column: the tenants' rows added up to fewer decisions
+    # than the report counted, and the markdown had no timeline.
+    _, audits = _decided()
+    lifecycle = [
+        audits[0].model_copy(update={"audit_id": f"a-lifecycle-{n}", "decision": decision, "camera_id": None})
+        for n, decision in enumerate([Decision.ENROLLED, Decision.ENROLLED, Decision.CONSENT_RECORDED])
+    ]
+    report = build_report(audits + lifecycle)
+    markdown = to_markdown(report)
+
+    def decided_in(title: str) -> int:
+        """The decisions a markdown table's rows add up to."""
+        lines = markdown.split(f"## {title}\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        header = [c.strip() for c in lines[0].strip("|").split("|")]
+        assert {"ENROLLED", "CONSENT_RECORDED"} <= set(header), header
+        counted = [i for i, name in enumerate(header) if name in Decision.__members__]
+        rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+        return sum(int(row[i]) for row in rows for i in counted)
+
+    for title in ("Decisions by tenant", "Decisions by camera", "Timeline"):
+        assert decided_in(title) == report.records, title
+    page = to_html(report)
+    assert page.count("<th>ENROLLED</th>") == 2 and "CONSENT_RECORDED" in page

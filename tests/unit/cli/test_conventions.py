@@ -193,7 +193,18 @@ def test_a_write_to_a_missing_topic_says_so_at_once_and_how_to_create_it(monkeyp
 
     monkeypatch.setattr(gateway.cli.access, "_visible", missing)
     monkeypatch.setattr(gateway.cli.access, "run", lambda *args: sent.append(args))
-    grant = ["consent", "grant", "--tenant", "delta", "--subject", "s-1", "--purpose", "ACCESS_CONTROL", "--notice", "v1"]
+    grant = [
+        "consent",
+        "grant",
+        "--tenant",
+        "delta",
+        "--subject",
+        "s-1",
+        "--purpose",
+        "ACCESS_CONTROL",
+        "--notice",
+        "v1",
+    ]
     result = CliRunner().invoke(app, grant)
     assert result.exit_code == Exit.KAFKA and sent == []
     text = " ".join(result.stderr.split())
