@@ -1,9 +1,13 @@
 """Looking for biometric data and keys where they must never be: a template's values, as raw
-float32 bytes at any alignment, re-encoded or rounded, or printed as numbers in text (a log line,
-JSON, /metrics); image bytes; and the keyring's keys, raw, in base64 or in hex.
+float32 bytes at any alignment, re-encoded or rounded, printed as numbers in text (a log line,
+JSON, /metrics), or their bytes written in hex or base64 (a reason quoting a payload, whole or a
+slice of it); and image bytes and the keyring's keys, raw, printed as bytes, in hex or in base64.
 
 A template leaks if any run of WINDOW consecutive values matches a run of a known template to
 two decimals. Each run is packed into one 64-bit key, so a scan is a vectorised set lookup.
+Hex and base64 are found as runs of their characters long enough to hold a run of values, all of
+a blob's runs decoded at once at each phase a copy can start at, and scanned as raw bytes are.
+Large blobs are scanned in overlapping pieces, so numpy's temporaries stay a few MiB.
 Leaks are reported by where they were found, never by content.
 """
 
@@ -12,15 +16,28 @@ from __future__ import annotations
 import base64
 import json
 import re
+import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 WINDOW = 8
 _NUMBER = re.compile(rb"-?\d*\.\d+(?:[eE][-+]?\d+)?")
+# Pieces of a blob scanned at once, overlapping by more than a run of values takes however it is
+# written: 32 bytes raw, 64 characters in hex, 48 in base64 at the worst phase.
+PIECE, _OVERLAP = 1 << 22, 128
+
+
+def _all_of(mask: npt.NDArray[np.bool_], width: int) -> npt.NDArray[np.bool_]:
+    """For each i, whether mask[i : i + width] is all true: shifted copies and-ed, doubling the width."""
+    covered = 1
+    while covered < width and len(mask):
+        step = min(covered, width - covered)
+        mask = mask[:-step] & mask[step:]
+        covered += step
+    return mask
 
 
 def _keys(values: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:
@@ -29,15 +46,76 @@ def _keys(values: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:
         return np.zeros(0, dtype=np.uint64)
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = np.round(values * 100)
-    usable = np.isfinite(scaled) & (np.abs(scaled) <= 127)
-    quantised = np.where(usable, scaled + 128, 0).astype(np.uint64)
-    runs = sliding_window_view(quantised, WINDOW)
-    # A run must be usable and carry information: runs of (near) zeros are padding, not faces.
-    informative = sliding_window_view(usable & (scaled != 0), WINDOW).sum(axis=1) >= WINDOW // 2
-    valid = sliding_window_view(usable, WINDOW).all(axis=1) & informative
-    shifts = np.arange(WINDOW, dtype=np.uint64) * np.uint64(8)
-    keys = np.bitwise_or.reduce(runs << shifts, axis=1)
-    return np.asarray(keys[valid], dtype=np.uint64)
+        usable = np.abs(scaled) <= 127  # false for NaN and infinities too
+    starts = np.flatnonzero(_all_of(usable, WINDOW))
+    keys = np.zeros(len(starts), dtype=np.uint64)
+    nonzero = np.zeros(len(starts), dtype=np.int8)
+    for j in range(WINDOW):  # value j of a run, quantised to 1..255, is byte j of its key
+        column = scaled[starts + j]
+        nonzero += column != 0
+        keys |= (column + 128).astype(np.uint64) << np.uint64(8 * j)
+    # A run must carry information: runs of (near) zeros are padding, not faces.
+    return keys[nonzero >= WINDOW // 2]
+
+
+def _table(alphabet: dict[bytes, int]) -> npt.NDArray[np.int16]:
+    """Each byte's value as a digit of an encoding, or -1."""
+    table = np.full(256, -1, dtype=np.int16)
+    for chars, first in alphabet.items():
+        table[np.frombuffer(chars, dtype=np.uint8)] = np.arange(first, first + len(chars))
+    return table
+
+
+_HEX = _table({b"0123456789": 0, b"abcdef": 10, b"ABCDEF": 10})
+# Standard and URL-safe base64 at once; hex digits are base64 characters too.
+_BASE64 = _table({string.ascii_uppercase.encode(): 0, string.ascii_lowercase.encode(): 26, b"0123456789": 52})
+_BASE64[[ord("+"), ord("-")]] = 62
+_BASE64[[ord("/"), ord("_")]] = 63
+_ENCODED = _BASE64 >= 0
+_MIN_RUN = -(-4 * WINDOW * 4 // 3)  # the fewest base64 characters that hold WINDOW float32s
+
+
+def _encoded_runs(data: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Every run of base64 (so also hex) characters long enough to hold a template's run, each
+    followed by a byte of neither, so that no run of values decoded from them spans two."""
+    data = np.append(data, np.uint8(ord("!")))
+    full = np.flatnonzero(_all_of(_ENCODED[data], _MIN_RUN))  # few in binary data, unlike runs' edges
+    if not len(full):
+        return np.zeros(0, dtype=np.uint8)
+    breaks = np.flatnonzero(np.diff(full) != 1)
+    starts = full[np.concatenate(([0], breaks + 1))]
+    lengths = full[np.concatenate((breaks, [-1]))] + _MIN_RUN + 1 - starts  # with the byte that ends it
+    first = np.cumsum(lengths) - lengths  # where each run starts in the result
+    return data[np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()))]
+
+
+def _fours(good: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """For each four bytes (a float32), whether all are good: a bool is a byte of 0 or 1, so the
+    four compare as one word (numpy's reduction over an axis of 4 is slow)."""
+    return np.asarray(np.ascontiguousarray(good[: len(good) // 4 * 4]).view(np.uint32) == 0x01010101)
+
+
+# Bytes decoded from encoded runs, and which of them came from encoded characters alone.
+Decoded = list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]]
+
+
+def _decoded(runs: npt.NDArray[np.uint8]) -> Decoded:
+    """The runs decoded as hex at both phases and as base64 at all four: a copy starts at one."""
+    found: Decoded = []
+    digits = _HEX[runs]
+    for phase in range(2):
+        high, low = digits[phase::2], digits[phase + 1 :: 2]
+        high = high[: len(low)]
+        found.append((((high << 4) | low).astype(np.uint8), (high >= 0) & (low >= 0)))
+    sextets = _BASE64[runs]
+    for phase in range(4):
+        quads = sextets[phase : phase + (len(sextets) - phase) // 4 * 4].reshape(-1, 4).astype(np.int32)
+        a, b, c, d = quads.T
+        decoded = np.stack([(a << 2) | (b >> 4), ((b & 15) << 4) | (c >> 2), ((c & 3) << 6) | d], axis=1)
+        # Each byte comes from two characters: a last quad padded with "=" still gives its first.
+        ga, gb, gc, gd = (quads >= 0).T
+        found.append((decoded.astype(np.uint8).ravel(), np.stack([ga & gb, gb & gc, gc & gd], axis=1).ravel()))
+    return found
 
 
 def keyring_keys(document: str) -> list[bytes]:
@@ -56,39 +134,63 @@ def keyring_keys(document: str) -> list[bytes]:
     return found
 
 
-def _written(key: bytes) -> list[bytes]:
-    """The forms a key takes in text: raw, base64 (standard and URL-safe, padded or not), hex."""
-    forms = {key, key.hex().encode(), key.hex().upper().encode()}
-    for encoded in (base64.b64encode(key), base64.urlsafe_b64encode(key)):
-        forms |= {encoded, encoded.rstrip(b"=")}
-    return sorted(forms)
+def _written(data: bytes) -> list[bytes]:
+    """The forms bytes take in text: raw, as Python prints them (a message's `{key!r}`), hex
+    (either case), and base64 (standard and URL-safe) at each of the three phases it can start at
+    inside a longer encoding, without the last partial quad, so padded, unpadded and embedded
+    copies are all found."""
+    forms = {data, repr(data)[2:-1].encode(), data.hex().encode(), data.hex().upper().encode()}
+    for skip in range(3):
+        whole = data[skip : skip + (len(data) - skip) // 3 * 3]
+        forms |= {base64.b64encode(whole), base64.urlsafe_b64encode(whole)}
+    return sorted(forms - {b""})  # the empty form is in every blob
 
 
 class LeakFinder:
     def __init__(self, templates: Iterable[bytes], images: Iterable[bytes] = (), keys: Iterable[bytes] = ()) -> None:
         runs = [_keys(np.frombuffer(t, dtype="<f4").astype(np.float64)) for t in templates]
         self.template_keys = np.unique(np.concatenate(runs)) if runs else np.zeros(0, dtype=np.uint64)
-        self.images = [image for image in images if len(image) >= 8]
-        self.secrets = [form for key in keys for form in _written(key)]
+        # Each form once: every blob is searched for each (a scenario's captures share one image).
+        self.images = sorted({form for image in images if len(image) >= 8 for form in _written(image)})
+        self.secrets = sorted({form for key in keys for form in _written(key)})
 
     def _hit(self, values: npt.NDArray[np.float64]) -> bool:
-        return bool(np.isin(_keys(values), self.template_keys, assume_unique=False).any())
+        found = _keys(values)
+        if not len(found) or not len(self.template_keys):
+            return False
+        # template_keys is sorted and unique: a binary search, not isin's hashing of it on every call.
+        at = np.minimum(np.searchsorted(self.template_keys, found), len(self.template_keys) - 1)
+        return bool((self.template_keys[at] == found).any())
 
-    def holds_template(self, blob: bytes) -> bool:
+    def _in_bytes(self, data: npt.NDArray[np.uint8], good: npt.NDArray[np.bool_] | None = None) -> bool:
+        """Whether float32s at any alignment hold a template's run; a value with a byte that is not
+        `good` (decoded from something else) is none."""
         for shift in range(4):
-            usable = (len(blob) - shift) // 4 * 4
+            usable = (len(data) - shift) // 4 * 4
             if usable < 4 * WINDOW:
                 continue
             with np.errstate(invalid="ignore"):  # arbitrary bytes hold signalling NaNs
-                values = np.frombuffer(blob[shift : shift + usable], dtype="<f4").astype(np.float64)
+                values = data[shift : shift + usable].view("<f4").astype(np.float64)
+            if good is not None:
+                values[~_fours(good[shift : shift + usable])] = np.nan
             if self._hit(values):
                 return True
-        numbers = [float(m) for m in _NUMBER.findall(blob)]
-        return self._hit(np.array(numbers, dtype=np.float64))
+        return False
+
+    def holds_template(self, blob: bytes) -> bool:
+        """Raw, printed as numbers, or its bytes in hex or base64."""
+        if self._hit(np.array([float(m) for m in _NUMBER.findall(blob)], dtype=np.float64)):
+            return True
+        view = memoryview(blob)
+        for start in range(0, max(len(blob) - _OVERLAP, 1), PIECE):
+            piece = np.frombuffer(view[start : start + PIECE + _OVERLAP], dtype=np.uint8)
+            if self._in_bytes(piece) or any(self._in_bytes(*d) for d in _decoded(_encoded_runs(piece))):
+                return True
+        return False
 
     def leaks(self, blobs: Mapping[str, bytes]) -> list[str]:
         """Names of the blobs that hold a template (exactly or nearly), an image or a key."""
         return [
             name for name, blob in blobs.items()
-            if self.holds_template(blob) or any(found in blob for found in (*self.images, *self.secrets))
+            if any(found in blob for found in (*self.images, *self.secrets)) or self.holds_template(blob)
         ]  # fmt: skip

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.keyring import KEYRING_FILE_VARIABLE, KEYRING_VARIABLE, Keyring, KeyringError, MissingKeyError
+from tests.support.leaks import LeakFinder
 
 
 def _secrets(keyring: Keyring) -> list[bytes]:
@@ -38,11 +39,15 @@ def test_generated_keyring_round_trips_and_hides_secrets() -> None:
 
 
 def test_errors_name_the_field_not_the_value() -> None:
-    secret = base64.b64encode(b"a-short-secret-value").decode()
+    raw = b"a-short-secret-value"
+    secret = base64.b64encode(raw).decode()
     document = {"regulator_pseudonym": {"current": 1, "versions": {"1": secret}}}
     with pytest.raises(KeyringError) as caught:
         Keyring.from_text(json.dumps(document))
     assert "regulator_pseudonym" in str(caught.value) and secret not in str(caught.value)
+    # Nor what it decodes to: the check of its size has it, and a message may quote it in any form.
+    shown = {"str": str(caught.value).encode(), "repr": repr(caught.value).encode()}
+    assert LeakFinder([], [], [raw]).leaks(shown) == []
     with pytest.raises(MissingKeyError, match="tenant 'nobody'"):
         Keyring.generate(["acme"]).protection_key("nobody")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
 from gateway.keyring import Keyring
-from tests.support.leaks import LeakFinder, keyring_keys
+from tests.support.leaks import PIECE, LeakFinder, keyring_keys
 
 POP = Population.create(SYNTHETIC_512, 4, 3)
 TEMPLATES = [to_bytes(v) for v in POP.captures([0, 1, 2], stream=0, noise=0.3)]
@@ -39,6 +40,47 @@ def test_it_finds_nothing_in_clean_data() -> None:
     assert FINDER.leaks(clean) == []
 
 
+def test_it_finds_a_template_written_in_hex_or_base64_whole_or_in_part() -> None:
+    # A reason or a log line quoting a payload writes its bytes so: a copy may start at any byte of
+    # the template, and next to other characters of the encoding, so at any phase of it.
+    template = TEMPLATES[2]
+    window = template[101:165]  # 64 bytes, not at a float's boundary
+    blobs = {
+        "hex": b"reason: bad payload " + template.hex().encode(),
+        "hex window, upper case, after a hex digit": b"id=abc" + window.hex().upper().encode() + b"def",
+        "base64": b'{"template": "' + base64.b64encode(template) + b'"}',
+        "url-safe base64 window, unpadded": b"t=" + base64.urlsafe_b64encode(window).rstrip(b"="),
+        "a payload's tail in hex": b"rejected: DECODE_BAD_FIELD " + (b"\x02acme" + template)[-220:].hex().encode(),
+    }
+    for skip in range(1, 3):  # inside a longer encoding, at each of base64's other phases
+        blobs[f"base64 window at phase {skip}"] = base64.b64encode(b"\x00" * skip + window + b"\x07tail")
+    assert sorted(FINDER.leaks(blobs)) == sorted(blobs)
+
+
+def test_it_finds_an_image_in_hex_or_base64_and_copies_across_a_large_blobs_pieces() -> None:
+    encoded = {"hex": IMAGE.hex().encode(), "base64, inside a longer encoding": base64.b64encode(b"x" + IMAGE)}
+    assert sorted(FINDER.leaks(encoded)) == sorted(encoded)
+    # A large blob is scanned in pieces of PIECE bytes: a copy across two is found all the same.
+    filler = np.random.default_rng(3).bytes(PIECE)
+    window = TEMPLATES[0][200:232]  # one run of values: no piece holds it whole but one overlapping both
+    for written in (window, window.hex().encode(), base64.b64encode(window)):
+        for at in (PIECE - len(written) // 2, PIECE - 3):
+            assert FINDER.leaks({"large": filler[:at] + written + filler[:256]}) == ["large"], (len(written), at)
+
+
+def test_it_finds_nothing_in_clean_hex_or_base64() -> None:
+    other = to_bytes(POP.captures([3], stream=9, noise=0.3)[0])  # a template not in the finder
+    rng = np.random.default_rng(2)
+    clean = {
+        "another template, encoded": other.hex().encode() + b" " + base64.b64encode(other),
+        "digests": b"\n".join(hashlib.sha256(bytes([i])).hexdigest().encode() for i in range(256)),
+        "random hex": rng.bytes(100_000).hex().encode(),
+        "random base64": base64.b64encode(rng.bytes(200_000)),
+        "random URL-safe base64 lines": b"\n".join(base64.urlsafe_b64encode(rng.bytes(57)) for _ in range(2000)),
+    }
+    assert FINDER.leaks(clean) == []
+
+
 def test_it_finds_every_key_of_a_keyring_in_every_form_text_takes() -> None:
     document = Keyring.generate(["acme"]).export()
     keys = keyring_keys(document)
@@ -49,6 +91,8 @@ def test_it_finds_every_key_of_a_keyring_in_every_form_text_takes() -> None:
         "base64": b'{"key": "' + base64.b64encode(keys[1]) + b'"}',
         "url-safe, unpadded": base64.urlsafe_b64encode(keys[2]).rstrip(b"="),
         "hex": b"key=" + keys[3].hex().upper().encode(),
+        "printed as bytes": f"ValueError: not {keys[0]!r}".encode(),
+        "base64, inside a longer encoding": base64.b64encode(b"\x01" + keys[1] + b"\x02"),
     }
     assert sorted(finder.leaks(forms)) == sorted(forms)
     assert (

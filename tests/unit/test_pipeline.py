@@ -15,8 +15,12 @@ from gateway.core.audit.chain import GENESIS, ChainHead, record_hash
 from gateway.core.consent import withdrawal
 from gateway.core.messages import BatchResult, InputRecord
 from gateway.core.pipeline import process_batch
+from gateway.core.policy.tenant import development_tenant
+from gateway.files.policies import policy_of
+from gateway.keyring import Keyring
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
-from tests.support.core import CODEC, NAMES, context, decide_batch, loaded_state, raw_records
+from tests.support.core import CODEC, NAMES, NOW, context, decide_batch, loaded_state, raw_records
+from tests.support.leaks import LeakFinder, keyring_keys
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +209,49 @@ def test_a_stripped_event_tells_the_tenant_nothing_about_a_match(world: World) -
     assert matched.decision is nobody.decision is Decision.STRIPPED and "NOT_IDENTIFIED" in matched.reason_codes
     own = {"event_id", "audit_id", "camera_id", "site_id", "captured_at", "purpose"}
     assert CODEC.encode(matched.model_copy(update={k: getattr(nobody, k) for k in own})) == CODEC.encode(nobody)
+
+
+def test_a_tenant_that_asks_for_templates_gets_them_protected_never_raw(world: World) -> None:
+    """forward_protected_template: a FORWARDED event carries the capture's template as its
+    tenant's current key protects it (R08), a code of the scheme's size; no raw template, nor any
+    run of one, leaves in any output, and a tenant that did not ask gets none."""
+    keyring = Keyring.generate(list(world.tenants))  # its keys, to look for in the outputs too
+    state = loaded_state(world, keyring)
+    asks, other = world.tenants
+    state.policies[asks] = policy_of(development_tenant(asks).model_copy(update={"forward_protected_template": True}))
+    assert [getattr(state.policy(t), "forward_protected_template", None) for t in (asks, other)] == [True, False]
+    items = Traffic(world, seed=8).take(300)  # malformed records among them: dead letters to scan too
+    result = decide_batch(raw_records(items), state)
+
+    faces = {f.event_id: f for f in _decoded(result, f"{NAMES.prefix}governed.", GovernedFace)}
+    forwarded = [i.capture for i in items if i.capture and i.capture.event_id in faces]
+    forwarded = [c for c in forwarded if faces[c.event_id].decision is Decision.FORWARDED]
+    assert {c.tenant_id for c in forwarded} == {asks, other}
+    code_bytes = state.calibrations[forwarded[0].template_model].scheme.code_bytes
+    for capture in forwarded:
+        face = faces[capture.event_id]
+        if capture.tenant_id != asks:
+            assert face.protected_template is None and face.template_key_version is None
+            continue
+        assert face.protected_template is not None
+        size = len(face.protected_template)  # so that a failure does not print a raw template
+        assert size == code_bytes < len(capture.template)
+        # The code an enrollment of the same template gets under the tenant's current key: what the
+        # tenant can compare with its own enrolled codes, and nothing the raw template can be read from.
+        same = state.protect_enrollment(asks, "the-same-face", capture.template, capture.template_model, NOW)
+        assert (face.protected_template, face.template_key_version) == (same.code, same.key_version)
+    stripped = [f for f in faces.values() if f.decision is Decision.STRIPPED]
+    assert stripped and all(f.protected_template is None for f in stripped)
+
+    finder = LeakFinder(
+        [i.capture.template for i in items if i.capture],
+        [i.capture.image for i in items if i.capture and i.capture.image],
+        keyring_keys(keyring.export()),
+    )
+    blobs: dict[str, bytes] = {}
+    for output in result.outputs:
+        blobs[output.topic] = blobs.get(output.topic, b"") + output.key + (output.value or b"")
+    blobs["errors"] = "\n".join(result.errors).encode()
+    blobs["decisions, for metrics"] = repr(result.decisions).encode()
+    assert NAMES.governed(asks) in blobs and NAMES.rejected in blobs and NAMES.audit in blobs
+    assert finder.leaks(blobs) == []
