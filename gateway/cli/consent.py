@@ -161,8 +161,9 @@ def withdraw(tenant: Tenant, subject: Subject) -> None:
     versions = consent_versions(settings, tenant, subject, "consent withdraw")
     grant = last_grant(versions)  # what the workers applied: never a body they refuse
     if grant is None and _void_last(versions):
-        # The grant was compacted away under a void version: no withdrawal can be built from it,
-        # and the workers still hold the enrollment. A deletion erases it as a withdrawal does.
+        # The grant was compacted away under a void version: no withdrawal can be built from it, and
+        # the workers may hold the enrollment still (a void grant, too large or dated ahead, erases
+        # nothing; one that does not decode did). A deletion erases it as a withdrawal does.
         errors.print(
             f"[yellow]no grant of {tenant}/{subject} can be read and its latest consent version is void: "
             "deleting the consent, which the gateway decides as a withdrawal[/yellow]"
