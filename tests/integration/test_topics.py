@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,9 +144,12 @@ def test_a_worker_started_without_provisioning_needs_every_topic_topics_create_m
     settings = Settings(topic_prefix=unique.prefix, bootstrap_servers=kafka.bootstrap_servers, partitions=3,
                         tenants=["acme"], vendors=["lumen"])  # fmt: skip
     names = TopicNames(unique.prefix)
-    refused = CliRunner().invoke(app, ["run", "--no-provision"], env=env)
-    assert refused.exit_code == 3, refused.output
-    assert "missing" in refused.output and "facegate topics create" in refused.output
+    # In a process of its own: `run` configures this process's logging for the worker.
+    refused = subprocess.run([sys.executable, "-m", "gateway", "run", "--no-provision"], env={**os.environ, **env},
+                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert refused.returncode == 3, refused.stderr
+    said = " ".join(refused.stderr.split())
+    assert "missing" in said and "facegate topics create" in said
     assert {names.enrolled, names.withdrawals} <= set(missing_topics(settings, ["acme"]))
     assert CliRunner().invoke(app, ["topics", "create"], env=env).exit_code == 0
     assert missing_topics(settings, ["acme"]) == []
