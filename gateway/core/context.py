@@ -234,9 +234,13 @@ class Context:
     def dead_letter(
         self, record: InputRecord, outcome: Outcome, detail: str | None, capture: FaceCaptured | None = None
     ) -> None:
-        """Where the input was, why it was refused, a digest of it; no payload, no biometric field."""
+        """Where the input was, why it was refused, a digest of it; no payload, no biometric field.
+        Its code is the refusal's: the image a capture carried is discarded whatever the decision,
+        a note beside it (the codes are in code order, and IMAGE_DISCARDED sorted first)."""
         reason = detail or f"rejected: {', '.join(outcome.reason_codes)}"
-        dead = rejected_event(record, outcome.reason_codes[0], reason, self.now, capture)
+        codes = outcome.reason_codes
+        why = next((code for code in codes if code is not Reason.IMAGE_DISCARDED), codes[0])
+        dead = rejected_event(record, why, reason, self.now, capture)
         self.emit(Output(self.names.rejected, dead.rejected_id.encode(), self.state.codec.encode(dead)))
 
 

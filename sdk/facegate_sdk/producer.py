@@ -46,6 +46,7 @@ from facegate_sdk.records import MAX_CONSENT_BYTES, ConsentRecord
 from facegate_sdk.topics import Topics, subject_key
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+PRUNE_AT = 4096  # sends held before the acknowledged ones are let go
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,11 @@ class FaceGateProducer:
         self._producer = AIOKafkaProducer(**options)
         # a transactional id makes aiokafka's producer idempotent too
         self._idempotent = bool(options["enable_idempotence"]) or options.get("transactional_id") is not None
+        # Sends not yet awaited, and failures not yet raised. Acknowledged sends are let go now and
+        # then (`_prune`), so a producer that runs for months without flushing holds what is in flight.
         self._pending: list[asyncio.Future[Any]] = []
+        self._failed: list[BaseException] = []
+        self._prune_at = PRUNE_AT
         self._consent_unacknowledged = False
 
     async def __aenter__(self) -> Self:
@@ -186,27 +191,52 @@ class FaceGateProducer:
             await self._producer.stop()
 
     async def flush(self) -> None:
-        """Wait until Kafka acknowledged everything sent so far (raises the first failure)."""
+        """Wait until Kafka acknowledged everything sent so far; raises the first failure since the
+        last flush (each send's own future, from `capture` or `send_record`, says which failed)."""
         pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+        results = await asyncio.gather(*pending, return_exceptions=True) if pending else []
+        failed = [*self._failed, *(r for r in results if isinstance(r, BaseException))]
+        self._failed, self._prune_at = [], PRUNE_AT
+        if failed:
+            raise failed[0]
 
-    async def _send(self, topic: str, key: str | bytes, value: bytes | None) -> None:
+    def _prune(self) -> None:
+        """Let go of the sends Kafka acknowledged, keeping their failures for the next flush."""
+        waiting = []
+        for future in self._pending:
+            if not future.done():
+                waiting.append(future)
+            elif future.cancelled():
+                self._failed.append(asyncio.CancelledError())
+            elif (error := future.exception()) is not None:
+                self._failed.append(error)
+        self._pending = waiting
+        self._prune_at = max(PRUNE_AT, 2 * len(waiting))  # amortised: each send looked at a few times
+
+    async def _send(self, topic: str, key: str | bytes, value: bytes | None) -> asyncio.Future[Any]:
         encoded_key = key.encode() if isinstance(key, str) else key
-        self._pending.append(await self._producer.send(topic, value=value, key=encoded_key))
+        future: asyncio.Future[Any] = await self._producer.send(topic, value=value, key=encoded_key)
+        self._pending.append(future)
+        if len(self._pending) >= self._prune_at:
+            self._prune()
+        return future
 
-    async def send_record(self, topic: str, key: str, record: Record) -> None:
-        await self._send(topic, key, self.contract.encode(record))
+    async def send_record(self, topic: str, key: str, record: Record) -> asyncio.Future[Any]:
+        """Queue a record; the future it returns resolves when Kafka acknowledged it (or failed)."""
+        return await self._send(topic, key, self.contract.encode(record))
 
     # -- camera vendors -------------------------------------------------------------------------
-    async def capture(self, capture: _Capture, *, vendor_id: str | None = None) -> None:
-        """To the vendor's capture topic (the producer's vendor_id unless given here)."""
+    async def capture(self, capture: _Capture, *, vendor_id: str | None = None) -> asyncio.Future[Any]:
+        """To the vendor's capture topic (the producer's vendor_id unless given here). The future
+        it returns resolves when Kafka acknowledged the capture: a failure names this event id."""
         _expect(capture, "FaceCaptured")
-        await self.send_record(self._captures(vendor_id), capture.event_id, capture)
+        return await self.send_record(self._captures(vendor_id), capture.event_id, capture)
 
-    async def send_raw_capture(self, key: bytes, payload: bytes, *, vendor_id: str | None = None) -> None:
+    async def send_raw_capture(
+        self, key: bytes, payload: bytes, *, vendor_id: str | None = None
+    ) -> asyncio.Future[Any]:
         """Bytes as they are (for testing how the gateway treats malformed input)."""
-        await self._send(self._captures(vendor_id), key, payload)
+        return await self._send(self._captures(vendor_id), key, payload)
 
     def _captures(self, vendor_id: str | None) -> str:
         vendor = vendor_id or self.vendor_id

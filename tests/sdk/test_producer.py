@@ -23,6 +23,7 @@ from facegate_sdk import (
     ShareRequest,
     default_contract,
 )
+from facegate_sdk.producer import PRUNE_AT
 from facegate_sdk.records import MAX_CONSENT_BYTES
 
 from tests.support.producers import HeldProducer
@@ -230,5 +231,38 @@ def test_the_producer_is_idempotent_unless_told_otherwise() -> None:
         assert not await idempotent(GatewayProducer(Settings(producer_idempotence=False)))  # the Tansu demo
         assert not await idempotent(GatewayProducer(Settings(), enable_idempotence=False))
         assert await idempotent(FaceGateProducer(Connection(), enable_idempotence=False, transactional_id="t"))
+
+    asyncio.run(main())
+
+
+def test_a_producer_that_never_flushes_holds_only_what_is_in_flight_and_keeps_its_failures() -> None:
+    """A camera's producer runs for months: every send was held until a flush, one future each."""
+    capture = FaceCaptured(
+        event_id="evt-1", camera_id="acme-gate", tenant_id="acme", captured_at=AT,
+        purpose=Purpose.ACCESS_CONTROL, template=TEMPLATE, template_model="synthetic-512", quality=0.9,
+    )  # fmt: skip
+
+    async def main() -> None:
+        held = HeldProducer(acknowledged=True)
+        producer = producer_with(held)
+        first = await producer.capture(capture)
+        assert first.done() and first.exception() is None  # the caller's own acknowledgement
+        for _ in range(3 * PRUNE_AT):
+            await producer.capture(capture)
+        assert len(producer._pending) < PRUNE_AT  # acknowledged sends let go
+        held.acknowledged = False
+        late = await producer.capture(capture)  # in flight: kept until acknowledged
+        refused = await producer.capture(capture)
+        refused.set_exception(RuntimeError("a broker refused it"))
+        for _ in range(2 * PRUNE_AT):
+            await producer.capture(capture)
+        assert late in producer._pending
+        for ack in held.acks:
+            if not ack.done():
+                ack.set_result(None)
+        with pytest.raises(RuntimeError, match="a broker refused it"):  # kept though its send was let go
+            await producer.flush()
+        await producer.flush()  # raised once
+        assert producer._pending == []
 
     asyncio.run(main())
