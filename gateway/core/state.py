@@ -265,12 +265,16 @@ class GatewayState:
         self, tenant_id: str, camera_id: str, value: bytes | None, partition: int = 0, offset: int | None = None,
         timestamp_ms: int = 0,
     ) -> None:  # fmt: skip
-        if value is None:
+        camera = self._decode(value, CameraRegistration) if value is not None else None
+        if camera is not None and camera_refusal(camera, tenant_id, camera_id) is not None:
+            self.ignored_records += 1
+            camera = None
+        if camera is None:
+            # A deregistration, or a refused record (undecodable, another tenant's, another camera's):
+            # either is the key's latest record, all a worker started after compaction reads of it.
+            # Holding the registration before it would accept the camera on some workers only.
             self.cameras.pop((tenant_id, camera_id), None)
-        elif (camera := self._decode(value, CameraRegistration)) is not None:
-            if camera_refusal(camera, tenant_id, camera_id) is not None:
-                self.ignored_records += 1
-                return
+        else:
             self.cameras[(tenant_id, camera_id)] = camera
 
     def apply_consent(

@@ -121,6 +121,12 @@ def test_a_camera_registration_speaks_only_for_its_topics_tenant() -> None:
     assert state.cameras == {}
     state.apply_camera("acme", "gate", foreign)
     assert state.camera("acme", "gate") is not None and state.camera("beta", "gate") is None
+    # A refused record ends the registration it replaces, in every worker: compaction keeps the
+    # key's latest record alone, and a worker started after it never read the registration.
+    for refused in (b"\xc3\x01 truncated", CODEC.encode(_camera("acme", camera_id="other"))):
+        state.apply_camera("acme", "gate", foreign)
+        state.apply_camera("acme", "gate", refused)
+        assert state.camera("acme", "gate") is None
 
 
 def test_two_tenants_may_name_their_cameras_alike() -> None:
