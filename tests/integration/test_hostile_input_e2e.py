@@ -102,6 +102,10 @@ def hostile(draw: st.DrawFn) -> Hostile:
     shape = draw(st.sampled_from(shapes))
     if shape == "schema":  # another kind's record than the topic's
         base = draw(st.sampled_from(SAMPLES[draw(st.sampled_from([k for k in SAMPLES if k != kind]))]))
+    elif shape == "other-tenant" and kind == "cameras":
+        # Another tenant's camera: a refused registration keyed by one of the owner's own cameras
+        # deregisters it (as compaction would), which is the owner's doing, not another's.
+        base = draw(st.sampled_from([c for c in SAMPLES[kind] if getattr(c, "tenant_id", None) != owner]))
     else:
         base = draw(st.sampled_from(SAMPLES[kind]))
     changes: dict[str, object] = {}
