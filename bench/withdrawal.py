@@ -3,8 +3,8 @@
 A worker runs with an enrolled world. For each of N subjects in turn: a probe sends captures of
 that subject every PROBE_MS; the consent is withdrawn; the probe keeps going until the ERASED
 audit record is seen. Reported per withdrawal:
-  erasure   - withdrawal acknowledged -> ERASED audit record read back (tombstone and tenant
-              notice are produced before it, so all three are done by then)
+  erasure   - withdrawal acknowledged -> ERASED audit record read back (the tenant notice is
+              produced before it, the tombstone right after it: in_produce_order)
   enforced  - withdrawal acknowledged -> the send time of the first probe after which no probe
               was FORWARDED (resolution PROBE_MS; 0 when none was forwarded after the withdrawal)
 Usage: python -m bench.withdrawal [--withdrawals 40] [--bootstrap host:port]

@@ -61,16 +61,23 @@ def not_authorized(settings: Settings, command: str, role: Role, what: str) -> N
     raise typer.Exit(Exit.KAFKA)
 
 
-async def _visible(settings: Settings, topic: str) -> bool | None:
-    """Whether `topic` exists; None when the cluster hides it from this principal (no Describe ACL)."""
+async def _visible(settings: Settings, topic: str, attempts: int = 20) -> bool | None:
+    """Whether `topic` exists; None when the cluster hides it from this principal (no Describe ACL).
+    A topic created a moment ago may be missing from a broker's metadata (or without a leader yet):
+    asked again for up to ~2 s before it is called missing."""
     consumer = AIOKafkaConsumer(**aiokafka_config(settings), group_id=None)
     await consumer.start()
     try:
         consumer._client.add_topic(topic)  # a group-less consumer only learns topics it asks for
-        await consumer._client.force_metadata_update()
-        if topic in consumer._client.cluster.unauthorized_topics:
-            return None
-        return topic in consumer._client.cluster.topics()
+        for attempt in range(attempts):
+            await consumer._client.force_metadata_update()
+            if topic in consumer._client.cluster.unauthorized_topics:
+                return None
+            if topic in consumer._client.cluster.topics():
+                return True
+            if attempt + 1 < attempts:
+                await asyncio.sleep(0.1)  # the metadata of a topic being created; bounded by attempts
+        return False
     finally:
         await stop_quietly(consumer)
 

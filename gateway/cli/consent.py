@@ -116,10 +116,11 @@ def _delete(settings: Settings, tenant: str, subject: str) -> None:
     write(settings, "consent withdraw", Role.GATEWAY, TopicNames(settings.topic_prefix).consent(tenant), send)
 
 
-def _void_last(versions: list[Version]) -> bool:
-    """Whether the last record the workers did not ignore is a void version."""
+def _only_void(versions: list[Version]) -> bool:
+    """Whether every record the workers did not ignore is a void version: the grant before them
+    compacted away (a withdrawal or deletion read before them ended the consent already)."""
     standings = [v.standing for v in versions if v.standing is not Standing.IGNORED]
-    return bool(standings) and standings[-1] is Standing.VOID
+    return bool(standings) and all(s is Standing.VOID for s in standings)
 
 
 @app.command(epilog=exit_codes(None) + " Role: tenant.")
@@ -160,7 +161,7 @@ def withdraw(tenant: Tenant, subject: Subject) -> None:
     tenant = _tenant(tenant)
     versions = consent_versions(settings, tenant, subject, "consent withdraw")
     grant = last_grant(versions)  # what the workers applied: never a body they refuse
-    if grant is None and _void_last(versions):
+    if grant is None and _only_void(versions):
         # The grant was compacted away under a void version: no withdrawal can be built from it, and
         # the workers may hold the enrollment still (a void grant, too large or dated ahead, erases
         # nothing; one that does not decode did). A deletion erases it as a withdrawal does.

@@ -236,7 +236,7 @@ class Context:
     ) -> None:
         """Where the input was, why it was refused, a digest of it; no payload, no biometric field.
         Its code is the refusal's: the image a capture carried is discarded whatever the decision,
-        a note beside it (the codes are in code order, and IMAGE_DISCARDED sorted first)."""
+        a note beside it (the codes are in code order: IMAGE_DISCARDED sorted before VENDOR_MISMATCH)."""
         reason = detail or f"rejected: {', '.join(outcome.reason_codes)}"
         codes = outcome.reason_codes
         why = next((code for code in codes if code is not Reason.IMAGE_DISCARDED), codes[0])

@@ -49,13 +49,18 @@ class BatchResult:
 
 def in_produce_order(outputs: Sequence[Output], audit: str, enrolled: str) -> list[tuple[str, list[Output]]]:
     """A batch's outputs in the steps the shell produces them, each acknowledged before the next:
-    the effects (governed events, notices, withdrawals, dead letters), then the audit records, then
-    the `enrolled` records (protected templates and erasures' tombstones), if any. A redo skips what the
-    audit log already holds only for a capture, whose effects went first; an enrollment or erasure
-    writes its effects again whatever the log holds, and a tombstone that Kafka took would hide
-    from the redo (or from the next sweep) the template whose companies were to be told and the
-    erasure that was to be audited: so it goes last, once both are in Kafka."""
-    effects = [o for o in outputs if o.topic not in (audit, enrolled)]
+    the effects (governed events, notices, withdrawals, dead letters, protected templates), then
+    the audit records, then the `enrolled` records from the batch's first tombstone on, if any.
+
+    A redo skips what the audit log holds only for a capture, whose effects go first; an enrollment
+    or an erasure is decided again and writes its effects again, and a redo reads the `enrolled`
+    topic: a tombstone Kafka took before the notices or the audit record would hide from the redo
+    (or from the next sweep) the template whose companies were to be told and the erasure that was
+    to be audited, so tombstones go last. A template goes before its audit record (an ENROLLED
+    record means its template is in Kafka), unless an earlier tombstone of the batch might be for
+    the same subject: then it follows it, in order."""
+    cut = next((i for i, o in enumerate(outputs) if o.topic == enrolled and o.value is None), len(outputs))
+    effects = [o for i, o in enumerate(outputs) if o.topic != audit and (i < cut or o.topic != enrolled)]
     steps = [("effects", effects), ("audit", [o for o in outputs if o.topic == audit])]
-    last = [o for o in outputs if o.topic == enrolled]
+    last = [o for o in outputs[cut:] if o.topic == enrolled]
     return [*steps, ("enrolled", last)] if last else steps  # a capture's batch has none

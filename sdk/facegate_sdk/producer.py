@@ -154,10 +154,11 @@ class FaceGateProducer:
         self._producer = AIOKafkaProducer(**options)
         # a transactional id makes aiokafka's producer idempotent too
         self._idempotent = bool(options["enable_idempotence"]) or options.get("transactional_id") is not None
-        # Sends not yet awaited, and failures not yet raised. Acknowledged sends are let go now and
-        # then (`_prune`), so a producer that runs for months without flushing holds what is in flight.
+        # Sends not yet awaited, and the first failure not yet raised (by the next flush). Acknowledged
+        # sends are let go now and then (`_prune`): a producer that runs for months without flushing
+        # holds what is in flight, and one failure however many sends fail in an outage.
         self._pending: list[asyncio.Future[Any]] = []
-        self._failed: list[BaseException] = []
+        self._failed: BaseException | None = None
         self._prune_at = PRUNE_AT
         self._consent_unacknowledged = False
 
@@ -195,21 +196,22 @@ class FaceGateProducer:
         last flush (each send's own future, from `capture` or `send_record`, says which failed)."""
         pending, self._pending = self._pending, []
         results = await asyncio.gather(*pending, return_exceptions=True) if pending else []
-        failed = [*self._failed, *(r for r in results if isinstance(r, BaseException))]
-        self._failed, self._prune_at = [], PRUNE_AT
+        failed = [*filter(None, [self._failed]), *(r for r in results if isinstance(r, BaseException))]
+        self._failed, self._prune_at = None, PRUNE_AT
         if failed:
             raise failed[0]
 
     def _prune(self) -> None:
-        """Let go of the sends Kafka acknowledged, keeping their failures for the next flush."""
+        """Let go of the sends Kafka acknowledged, keeping the first failure for the next flush."""
         waiting = []
         for future in self._pending:
             if not future.done():
                 waiting.append(future)
-            elif future.cancelled():
-                self._failed.append(asyncio.CancelledError())
-            elif (error := future.exception()) is not None:
-                self._failed.append(error)
+                continue
+            # Asked of every failed send, so that none is reported as never retrieved.
+            error = asyncio.CancelledError() if future.cancelled() else future.exception()
+            if error is not None and self._failed is None:
+                self._failed = error
         self._pending = waiting
         self._prune_at = max(PRUNE_AT, 2 * len(waiting))  # amortised: each send looked at a few times
 

@@ -235,7 +235,7 @@ def test_the_producer_is_idempotent_unless_told_otherwise() -> None:
     asyncio.run(main())
 
 
-def test_a_producer_that_never_flushes_holds_only_what_is_in_flight_and_keeps_its_failures() -> None:
+def test_a_producer_that_never_flushes_holds_only_what_is_in_flight_and_keeps_its_first_failure() -> None:
     """A camera's producer runs for months: every send was held until a flush, one future each."""
     capture = FaceCaptured(
         event_id="evt-1", camera_id="acme-gate", tenant_id="acme", captured_at=AT,
@@ -254,6 +254,8 @@ def test_a_producer_that_never_flushes_holds_only_what_is_in_flight_and_keeps_it
         late = await producer.capture(capture)  # in flight: kept until acknowledged
         refused = await producer.capture(capture)
         refused.set_exception(RuntimeError("a broker refused it"))
+        also = await producer.capture(capture)
+        also.set_exception(RuntimeError("and this one"))  # kept as the first's company: one raised
         for _ in range(2 * PRUNE_AT):
             await producer.capture(capture)
         assert late in producer._pending

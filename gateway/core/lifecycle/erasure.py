@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gateway.contract.codec import DecodeError
+from gateway.contract.codec import DecodeError, DecodeErrorCode
 from gateway.contract.models import ConsentRecord, ErasureNotice, Withdrawal
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, consent_ref, effective_at, too_large
@@ -109,8 +109,10 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.undecodable(exc.code)), exc.detail, tenant_id=tenant_id)
         # It may have been a withdrawal (written with a schema this gateway does not know, say):
         # erased as a deletion is. Kept, the template would outlive the withdrawal for good once
-        # compaction removed the grant before it, and no one could withdraw it again.
-        erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, broker_time, record.partition))
+        # compaction removed the grant before it, and no one could withdraw it again. A valid
+        # record of another kind (an enrollment sent to the consent topic) is no withdrawal.
+        if exc.code is not DecodeErrorCode.WRONG_RECORD_TYPE:
+            erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, broker_time, record.partition))
         return
     if not ctx.keyed_by(record, consent.tenant_id, consent.subject_id):
         return

@@ -102,9 +102,16 @@ def test_a_void_version_over_a_compacted_grant_deletes_the_consent(monkeypatch: 
     code, output = withdraw()
     assert code == 0 and "void" in output, output
     assert deleted == [("acme", "s1")] and sent == []
-    # Only for a void version last: a decoy for another subject, or a deletion, stays a finding.
+    # Only when void versions are all there is: a decoy for another subject, a deletion, or a
+    # withdrawal before the void version (the consent ended already) stays a finding.
     deleted.clear()
-    for records in ([on_topic("acme/s1", CODEC.encode(consent("s2")), 0)], genuine_then(None)):
+    withdrawn = consent("s1", status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW)
+    for records in (
+        [on_topic("acme/s1", CODEC.encode(consent("s2")), 0)],
+        genuine_then(None),
+        [*genuine_then(withdrawn), on_topic("acme/s1", b"\x00not a consent", 2)],
+        [*genuine_then(None), on_topic("acme/s1", b"\x00not a consent", 2)],
+    ):
         topic(monkeypatch, records)
         assert withdraw()[0] == 1
     assert deleted == []

@@ -191,7 +191,18 @@ def test_a_version_that_does_not_decode_erases_as_a_deletion_does() -> None:
     grant = replace(record(NAMES.consent("acme"), CODEC.encode(consent()), offset=4), key=b"acme/s1")
     decide_lifecycle(grant, replayed)
     [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(replayed.result, NAMES.audit)]
-    assert audit.reason_codes == ["CONSENT_REPLAYED"]
+    assert audit.reason_codes == ["CONSENT_REPLAYED"]  # a new grant, dated after the refused version, counts
+
+
+def test_a_record_of_another_kind_on_the_consent_topic_erases_nothing() -> None:
+    # An enrollment sent to the consent topic decodes, as an enrollment: certainly no withdrawal.
+    state = enrolled(new_state())
+    s = context(state)
+    misrouted = replace(record(NAMES.consent("acme"), CODEC.encode(enrollment()), offset=3), key=b"acme/s1")
+    decide_lifecycle(misrouted, s)
+    audits = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert [(a.decision, a.reason_codes) for a in audits] == [(Decision.REJECTED, ["DECODE_WRONG_RECORD_TYPE"])]
+    assert not on(s.result, NAMES.enrolled) and "acme/s1" in state.enrollments
 
 
 def test_pipl_erases_when_the_purpose_ends() -> None:
