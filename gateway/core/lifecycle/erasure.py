@@ -100,8 +100,9 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_KEY), "consent records are keyed tenant_id/subject_id")
         return
     broker_time = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+    deleted = DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, broker_time, record.partition)
     if record.value is None:
-        erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, broker_time, record.partition))
+        erase(ctx, deleted)
         return
     try:
         consent = ctx.state.codec.decode(record.value, ConsentRecord)
@@ -112,7 +113,7 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         # compaction removed the grant before it, and no one could withdraw it again. A valid
         # record of another kind (an enrollment sent to the consent topic) is no withdrawal.
         if exc.code is not DecodeErrorCode.WRONG_RECORD_TYPE:
-            erase(ctx, DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, broker_time, record.partition))
+            erase(ctx, deleted)
         return
     if not ctx.keyed_by(record, consent.tenant_id, consent.subject_id):
         return
@@ -127,7 +128,7 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
         ctx.reject(record, future, "granted_at or withdrawn_at is ahead of the broker", tenant_id=tenant_id)
     if consent.status is ConsentStatus.WITHDRAWN:  # refused, a withdrawal all the same (dated ahead: as of the broker)
-        effective = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) if ahead else effective_at(consent)
+        effective = broker_time if ahead else effective_at(consent)
         history = ctx.state.consent(tenant_id, subject_id)
         withdrawn = _up_to(history, consent) if history is not None and consent in history.versions else (consent,)
         granted = max(v.granted_at for v in withdrawn)  # never a grant the feeds applied after it
