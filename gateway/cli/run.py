@@ -8,7 +8,7 @@ import typer
 
 from gateway.cli.console import console, errors, load_settings
 from gateway.cli.output import Exit
-from gateway.kafka.provisioning import ProvisioningError, check_partitions, ensure_gateway_topics, missing_topics
+from gateway.kafka.provisioning import ProvisioningError, check_topics, ensure_gateway_topics
 from gateway.logs import configure, worker_logging_config
 from gateway.shell.runtime import DEVELOPMENT_WARNING, StartupError, build_runtime
 
@@ -30,13 +30,12 @@ def run(
         raise typer.Exit(Exit.USAGE)
     if runtime.development:
         errors.print(f"[bold yellow]{DEVELOPMENT_WARNING}[/bold yellow]")
-    missing: list[str] = []
     try:
         if provision:
             ensure_gateway_topics(settings, runtime.tenants)
-        else:  # the topics were provisioned apart (the chart's Job): all of them, or the worker fails late
-            missing = missing_topics(settings, runtime.tenants)
-        check_partitions(settings, runtime.tenants)  # co-partitioned topics of equal, unchanged counts
+        # Co-partitioned topics of equal, unchanged counts; and, provisioned apart (the chart's Job),
+        # all of them, or the worker fails late.
+        missing = check_topics(settings, runtime.tenants)
     except ProvisioningError as exc:
         errors.print(f"[red]facegate run refused to start:[/red] {exc}")
         raise typer.Exit(Exit.USAGE) from None

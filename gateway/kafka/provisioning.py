@@ -220,17 +220,21 @@ def partition_mismatch(found: Sequence[tuple[str, int]], configured: int) -> str
     )
 
 
-def check_partitions(settings: Settings, tenants: list[str]) -> None:
-    """Refuse to run on co-partitioned topics whose counts differ from the configured one."""
+def check_topics(settings: Settings, tenants: list[str]) -> list[str]:
+    """Refuse to run on co-partitioned topics whose counts differ from the configured one; returns
+    the topics a worker needs that do not exist (to refuse a worker started without provisioning)."""
+    specs = gateway_topics(settings, tenants)
     admin = admin_client(settings)
     try:
-        fixed = [s for s in gateway_topics(settings, tenants) if s.kind in FIXED_PARTITIONS]
-        found = [(s.name, s.partitions) for s in describe_topics(admin, fixed) if s.exists]
+        existing = set(admin.list_topics())
+        fixed = [s for s in specs if s.kind in FIXED_PARTITIONS and s.name in existing]
+        found = [(s.name, s.partitions) for s in describe_topics(admin, fixed)]
     finally:
         admin.close()
     wrong = [(name, count) for name, count in found if count != settings.partitions]
     if wrong:
         raise SettingsMismatch(partition_mismatch(wrong, settings.partitions))
+    return [s.name for s in specs if s.name not in existing]
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
@@ -247,15 +251,6 @@ def ensure_gateway_topics(settings: Settings, tenants: list[str]) -> list[TopicO
     admin = admin_client(settings)
     try:
         return ensure_topics(admin, gateway_topics(settings, tenants), strict(settings))
-    finally:
-        admin.close()
-
-
-def missing_topics(settings: Settings, tenants: list[str]) -> list[str]:
-    """The topics a worker needs that do not exist (a worker started without provisioning)."""
-    admin = admin_client(settings)
-    try:
-        return [s.name for s in describe_topics(admin, gateway_topics(settings, tenants)) if not s.exists]
     finally:
         admin.close()
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from gateway.brokers.apache_kafka import KafkaBroker
 from gateway.cli import app
 from gateway.contract.topics import TopicNames, gateway_topics
-from gateway.kafka.provisioning import ProvisioningError, check_partitions, describe_topics, missing_topics
+from gateway.kafka.provisioning import ProvisioningError, check_topics, describe_topics
 from gateway.settings import MIN_AUDIT_RETENTION_MS, Settings
 from tests.support.kafka import Unique, eventually
 
@@ -118,8 +118,8 @@ def test_drift_is_repaired_and_co_partitioned_topics_never_grow(kafka: KafkaBrok
         assert "ACLs" not in grown.output  # a setting to change, not a right to ask for
         configured = Settings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=unique.prefix, partitions=3)
         with pytest.raises(ProvisioningError, match="FACEGATE_PARTITIONS=5"):
-            check_partitions(configured.model_copy(update={"partitions": 5}), [])
-        check_partitions(configured, [])  # the configured count: runs
+            check_topics(configured.model_copy(update={"partitions": 5}), [])
+        check_topics(configured, [])  # the configured count: runs
 
         specs = gateway_topics(Settings(topic_prefix=unique.prefix, vendors=["lumen"]), [])
         states = {s.name: s for s in describe_topics(admin, specs)}
@@ -150,6 +150,6 @@ def test_a_worker_started_without_provisioning_needs_every_topic_topics_create_m
     assert refused.returncode == 3, refused.stderr
     said = " ".join(refused.stderr.split())
     assert "missing" in said and "facegate topics create" in said
-    assert {names.enrolled, names.withdrawals} <= set(missing_topics(settings, ["acme"]))
+    assert {names.enrolled, names.withdrawals} <= set(check_topics(settings, ["acme"]))
     assert CliRunner().invoke(app, ["topics", "create"], env=env).exit_code == 0
-    assert missing_topics(settings, ["acme"]) == []
+    assert check_topics(settings, ["acme"]) == []
