@@ -25,7 +25,7 @@ from gateway.cli.console import errors, plain
 from gateway.cli.output import Exit
 from gateway.contract.topics import TopicNames
 from gateway.kafka.connection import aiokafka_config
-from gateway.kafka.reading import Records, read_topic, stop_quietly
+from gateway.kafka.reading import Records, partitions_of, read_topic, stop_quietly
 from gateway.settings import Settings
 
 T = TypeVar("T")
@@ -64,20 +64,14 @@ def not_authorized(settings: Settings, command: str, role: Role, what: str) -> N
 async def _visible(settings: Settings, topic: str, attempts: int = 20) -> bool | None:
     """Whether `topic` exists; None when the cluster hides it from this principal (no Describe ACL).
     A topic created a moment ago may be missing from a broker's metadata (or without a leader yet):
-    asked again for up to ~2 s before it is called missing."""
+    asked `attempts` times, 0.1 s apart (`partitions_of`), before it is called missing."""
     consumer = AIOKafkaConsumer(**aiokafka_config(settings), group_id=None)
     await consumer.start()
     try:
-        consumer._client.add_topic(topic)  # a group-less consumer only learns topics it asks for
-        for attempt in range(attempts):
-            await consumer._client.force_metadata_update()
-            if topic in consumer._client.cluster.unauthorized_topics:
-                return None
-            if topic in consumer._client.cluster.topics():
-                return True
-            if attempt + 1 < attempts:
-                await asyncio.sleep(0.1)  # the metadata of a topic being created; bounded by attempts
-        return False
+        await partitions_of(consumer, topic, attempts)
+        return True
+    except LookupError:
+        return None if topic in consumer._client.cluster.unauthorized_topics else False
     finally:
         await stop_quietly(consumer)
 
@@ -101,7 +95,7 @@ def kafka_errors(settings: Settings, command: str, role: Role, topic: str) -> It
         not_authorized(settings, command, role, f"the consumer group ({exc})")
     except LookupError:  # the topic is not in the metadata: missing, or hidden from us
         with contextlib.suppress(KafkaError):
-            if asyncio.run(_visible(settings, topic)) is None:
+            if asyncio.run(_visible(settings, topic, attempts=1)) is None:  # read_topic asked already
                 not_authorized(settings, command, role, f"access to {topic}")
         missing_topic(settings, topic)
     except KafkaConnectionError as exc:

@@ -166,7 +166,7 @@ def test_a_topic_hidden_from_the_principal_is_not_called_missing(monkeypatch: py
     async def hidden(*_: object) -> Any:
         raise LookupError("topic facegate.faces.raw.lumen does not exist: run `facegate topics create`")
 
-    async def described(*_: object) -> bool | None:
+    async def described(*_: object, **__: object) -> bool | None:
         return None  # hidden
 
     monkeypatch.setattr(gateway.cli.access, "read_topic", hidden)
@@ -176,7 +176,7 @@ def test_a_topic_hidden_from_the_principal_is_not_called_missing(monkeypatch: py
     assert result.exit_code == Exit.KAFKA
     assert "gateway role" in result.stderr and "does not exist" not in result.stderr
 
-    async def missing(*_: object) -> bool | None:
+    async def missing(*_: object, **__: object) -> bool | None:
         return False
 
     monkeypatch.setattr(gateway.cli.access, "_visible", missing)
@@ -188,7 +188,7 @@ def test_a_write_to_a_missing_topic_says_so_at_once_and_how_to_create_it(monkeyp
     """A producer waits 40 s for a missing topic's metadata, its client logging each retry."""
     sent: list[object] = []
 
-    async def missing(*_: object) -> bool | None:
+    async def missing(*_: object, **__: object) -> bool | None:
         return False
 
     monkeypatch.setattr(gateway.cli.access, "_visible", missing)
