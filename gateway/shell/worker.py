@@ -503,11 +503,11 @@ class Worker:
         self.completeness = (listing, time.time())
 
     async def produce(self, outputs: list[Output], timed: Timed | None = None) -> None:
-        """Produce a decision's effects, then its audit records, then its `enrolled` records
+        """Produce a decision's effects, then its audit records, then its erasures' tombstones
         (`in_produce_order`), each step acknowledged before the next: a capture in the audit log is
         one whose outputs Kafka already holds, so a redo that skips it as decided loses nothing, and
         an erasure cut short is found and finished again. `timed(phase, seconds)` is told how long
-        each step took ("effects", "audit", and "enrolled" when there are any)."""
+        each step took ("effects", "audit", and "enrolled" when there are tombstones)."""
         await self.ensure_topics({o.topic for o in outputs})
         for phase, some in in_produce_order(outputs, self.names.audit, self.names.enrolled):
             began = time.perf_counter()

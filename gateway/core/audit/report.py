@@ -216,14 +216,14 @@ def _bar_chart(title: str, values: dict[str, int], chart_id: str) -> str:
 
 def _timeline_chart(report: Report) -> str:
     """Decisions per hour, stacked by decision, as inline SVG."""
-    hours = list(report.timeline)
+    hours, columns = list(report.timeline), _columns(report)
     width, height, left = 640, 200, 40
     top = max((sum(c.values()) for c in report.timeline.values()), default=1) or 1
     step = (width - left) / max(1, len(hours))
     bars = []
     for i, hour in enumerate(hours):
         y: float = height - 20
-        for decision in _columns(report):
+        for decision in columns:
             value = report.timeline[hour].get(decision, 0)
             if not value:
                 continue
@@ -233,7 +233,7 @@ def _timeline_chart(report: Report) -> str:
                 f'<rect x="{left + i * step:.1f}" y="{y:.1f}" width="{max(1.0, step - 2):.1f}" height="{h:.1f}" fill="{_COLOURS[decision]}"><title>{hour} {decision}: {value}</title></rect>'
             )
     labels = f'<text x="{left}" y="{height - 4}" font-size="11">{html.escape(hours[0]) if hours else ""}</text>'
-    shown = [d for d in _columns(report) if any(report.timeline[h].get(d) for h in hours)]
+    shown = [d for d in columns if any(report.timeline[h].get(d) for h in hours)]
     return (
         f'<svg class="chart" id="timeline" role="img" aria-label="decisions per hour" width="{width}" '
         f'height="{height + 16}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="bold">'
