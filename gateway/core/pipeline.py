@@ -28,7 +28,7 @@ from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 from gateway.core.records import capture_key, governed_face, tenant_view
-from gateway.core.state import GatewayState
+from gateway.core.state import GatewayState, consent_key
 
 
 @dataclass
@@ -90,8 +90,10 @@ def _conclude(item: _Pending, ctx: Context) -> Outcome:
     state = ctx.state
     policy = state.policy(item.capture.tenant_id)
     assert policy is not None and item.match is not None  # screening passed, so both exist
-    consent = state.consent(item.capture.tenant_id, item.match.subject_id or "")
-    outcome = conclude(item.capture, item.identify, item.match, item.threshold, consent, policy, ctx.now)
+    tenant_id, subject_id = item.capture.tenant_id, item.match.subject_id or ""
+    consent, entry = state.consent(tenant_id, subject_id), state.enrollments.get(consent_key(tenant_id, subject_id))
+    enrolled_at = entry.enrolled_at if entry is not None else None
+    outcome = conclude(item.capture, item.identify, item.match, item.threshold, consent, policy, ctx.now, enrolled_at)
     if ctx.feeds_behind and outcome.decision is Decision.FORWARDED:  # fail closed
         behind = Refusal((Rule.SEPARATE_CONSENT, Rule.TEMPLATE_PROTECTION), Reason.FEEDS_BEHIND)
         return behind.outcome(Decision.STRIPPED, consent_ref=outcome.consent_ref, score=outcome.score).with_rules(

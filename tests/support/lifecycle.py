@@ -105,8 +105,8 @@ def share_request(**changes: object) -> ShareRequest:
     return ShareRequest.model_validate({**fields, **changes})
 
 
-def decide_share(state: GatewayState, req: ShareRequest) -> tuple[AuditRecord, BatchResult]:
-    s = context(state)
-    share(record(NAMES.share_requests("acme"), CODEC.encode(req)), s)
+def decide_share(state: GatewayState, req: ShareRequest, now: datetime = NOW) -> tuple[AuditRecord, BatchResult]:
+    s = context(state, now=now)
+    share(record(NAMES.share_requests("acme"), CODEC.encode(req), at=now), s)
     [audit] = on(s.result, NAMES.audit)
     return CODEC.decode(audit.value or b"", AuditRecord), s.result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from gateway.contract.codec import DecodeError, DecodeErrorCode
 from gateway.contract.models import ConsentRecord, ErasureNotice, Withdrawal
@@ -19,6 +19,7 @@ from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, consent_ref,
 from gateway.core.context import UNDECIDABLE, Context, Decided
 from gateway.core.messages import InputRecord, Output
 from gateway.core.policy.outcome import Outcome, Refusal
+from gateway.core.policy.pack import days_before
 from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 from gateway.core.records import codes, consent_event_id, erasure_event_id
@@ -216,15 +217,6 @@ def erase_each(ctx: Context, dues: Iterable[DueErasure]) -> None:
         ctx.adopt(tried)
 
 
-def days_before(now: datetime, at: datetime, days: int) -> bool:
-    """Whether `at` lies `days` or more before `now`. Counted back from `now`: a tenant's consent may
-    expire in 9999, where `at + days` would overflow the calendar and end every sweep in an error."""
-    try:
-        return at <= now - timedelta(days=days)
-    except OverflowError:  # more days than the calendar holds before `now`: nothing is that old
-        return False
-
-
 def still_due(
     state: GatewayState, now: datetime, owned: Callable[[int], bool], found: Iterable[DueErasure]
 ) -> list[DueErasure]:
@@ -289,9 +281,7 @@ def due_erasures(
         expires = state.consents.expires_at(key)
         if expires is not None and days_before(now, expires, retention.purpose_end_grace_days):
             reason, effective = Reason.EXPIRED, expires
-        elif retention.max_days_since_enrollment is not None and days_before(
-            now, entry.enrolled_at, retention.max_days_since_enrollment
-        ):
+        elif retention.outlived(entry.enrolled_at, now):
             reason, effective = Reason.RETENTION, entry.enrolled_at
         elif state.keyring.protection_revoked(tenant_id, entry.key_version, now):
             versions = state.keyring.tenants[tenant_id].protection

@@ -140,6 +140,11 @@ def check_share(
         return Refusal(PROTECT, Reason.NOT_ENROLLED)
     if not entry.current:  # protected under a calibration this gateway no longer uses
         return Refusal(PROTECT, Reason.CALIBRATION_CHANGED)
+    # Due for erasure, which the next sweep does: until then nothing may use the template either.
+    if policy.retention.outlived(entry.enrolled_at, now):
+        return Refusal((Rule.RETENTION, *PROTECT), Reason.RETENTION)
+    if keyring.protection_revoked(request.tenant_id, entry.key_version, now):
+        return Refusal(PROTECT, Reason.KEY_REVOKED)
     template = entry.recipients.get(recipient)
     # None: the consent named the recipient only after enrollment. Revoked: the recipient rotated
     # its protection key past a cutoff (its protected set leaked, say); nothing under the old

@@ -140,7 +140,7 @@ def identification_threshold(calibration: Calibration, policy: EffectivePolicy, 
     return calibration.threshold(masked, policy.far_target / max(1, enrolled))
 
 
-def conclude(
+def conclude(  # noqa: PLR0913 - step 7 weighs the match against all that is held of its subject
     capture: FaceCaptured,
     pending: Identify,
     match: Match,
@@ -148,11 +148,16 @@ def conclude(
     consent: ConsentHistory | None,
     policy: EffectivePolicy,
     now: datetime,
+    enrolled_at: datetime | None = None,
 ) -> Outcome:
-    """Step 7: forward only a match whose consent is valid for this capture; otherwise strip."""
+    """Step 7: forward only a match whose consent is valid for this capture, and whose enrollment
+    (made at `enrolled_at`) the pack still lets the tenant keep; otherwise strip."""
     if match.subject_id is None or match.score <= threshold:
         no_match = Outcome(Decision.STRIPPED, (Rule.SEPARATE_CONSENT, *PROTECT), (Reason.NO_MATCH,), pending.alerts)
         return _finish(no_match, capture)
+    if enrolled_at is not None and policy.retention.outlived(enrolled_at, now):  # the sweep has yet to erase it
+        outlived = Outcome(Decision.STRIPPED, (Rule.RETENTION, *PROTECT), (Reason.RETENTION,), pending.alerts)
+        return _finish(outlived, capture)
     minor = capture.age_estimate is not None and capture.age_estimate < policy.minor_age
     check = check_consent(
         consent, capture.purpose, capture.captured_at, now=now, terms=consent_terms(policy), minor=minor

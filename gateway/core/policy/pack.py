@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +17,15 @@ class PolicyError(FaceGateError, ValueError):
     """A pack or tenant policy that does not validate, or that loosens its pack."""
 
 
+def days_before(now: datetime, at: datetime, days: int) -> bool:
+    """Whether `at` lies `days` or more before `now`. Counted back from `now`: a tenant's consent may
+    expire in 9999, where `at + days` would overflow the calendar and end every sweep in an error."""
+    try:
+        return at <= now - timedelta(days=days)
+    except OverflowError:  # more days than the calendar holds before `now`: nothing is that old
+        return False
+
+
 class Retention(BaseModel):
     """How long an enrollment may be kept (R11): the shorter of the two limits applies."""
 
@@ -24,6 +34,12 @@ class Retention(BaseModel):
     purpose_end_grace_days: int = Field(ge=0)
     # Erased this many days after the last interaction (the (re-)enrollment), whatever the purpose; None: no limit.
     max_days_since_enrollment: int | None = Field(None, ge=1)
+
+    def outlived(self, enrolled_at: datetime, now: datetime) -> bool:
+        """Whether an enrollment made at `enrolled_at` is past the limit since enrollment by `now`:
+        due for erasure, and used by no decision while the sweep has yet to erase it."""
+        limit = self.max_days_since_enrollment
+        return limit is not None and days_before(now, enrolled_at, limit)
 
 
 class Citation(BaseModel):

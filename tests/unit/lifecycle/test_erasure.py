@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from gateway.contract.models import AuditRecord, ConsentRecord, ErasureNotice
-from gateway.contract.vocabulary import ConsentStatus, Decision
+from gateway.contract.models import AuditRecord, CameraRegistration, ConsentRecord, ErasureNotice, FaceCaptured
+from gateway.contract.vocabulary import ConsentStatus, Decision, LocationType, Occlusion
+from gateway.core.biometrics.embeddings import to_bytes
+from gateway.core.biometrics.synthetic import SYNTHETIC_512
 from gateway.core.lifecycle.dispatch import decide_lifecycle
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.lifecycle.erasure import (
-    days_before,
     due_erasures,
     erase,
     erase_each,
@@ -20,14 +21,19 @@ from gateway.core.lifecycle.erasure import (
     sweep_slices,
 )
 from gateway.core.messages import BatchResult, Output, in_produce_order
+from gateway.core.pipeline import process_batch
+from gateway.core.policy.pack import days_before
 from gateway.core.policy.reasons import Reason
 from gateway.core.state import GatewayState
 from gateway.keyring import Keyring
 from tests.support.core import CODEC, NAMES, NOW, context
 from tests.support.lifecycle import (
     AGREEMENT,
+    POPULATION,
+    VISIT,
     apply,
     consent,
+    decide_share,
     enrolled,
     enrollment,
     give,
@@ -35,6 +41,7 @@ from tests.support.lifecycle import (
     on,
     policy_for,
     record,
+    share_request,
 )
 
 
@@ -280,6 +287,58 @@ def test_a_sweep_erases_only_what_is_still_due_when_its_batch_comes() -> None:
     stale = context(state, now=later)
     erase_each(stale, found)
     assert len(on(stale.result, NAMES.enrolled)) == 3 and len(on(stale.result, NAMES.audit)) == 3
+
+
+def test_a_template_due_for_erasure_is_used_by_no_capture_or_share_before_the_sweep_comes() -> None:
+    # The sweep runs every minute or more (later after a start, or with a whole gallery due): from
+    # the moment a template is due, decisions must already treat it as erased.
+    state = enrolled(new_state())
+    state.policies["acme"] = policy_for("acme", pack="bipa-il", agreements=(AGREEMENT,))
+    camera = CameraRegistration(
+        camera_id="cam-1", tenant_id="acme", site_id="site-1", location_type=LocationType.RETAIL,
+        signage_posted=True, allowed_purposes=[VISIT], region="CN", vendor_id="lumen",
+    )  # fmt: skip
+    state.apply_camera("acme", "cam-1", CODEC.encode(camera))
+    face = FaceCaptured(
+        event_id="e-1", camera_id="cam-1", tenant_id="acme", captured_at=NOW, purpose=VISIT, quality=0.9,
+        occlusion=Occlusion.NONE,
+        template=to_bytes(POPULATION.captures([0], stream=1, noise=0.3)[0]), template_model=SYNTHETIC_512.name,
+    )  # fmt: skip
+
+    def decided(now: datetime) -> tuple[AuditRecord, AuditRecord]:
+        taken = face.model_copy(update={"captured_at": now})
+        s = context(state, now=now)
+        process_batch([record(NAMES.captures("lumen"), CODEC.encode(taken), at=now)], s)
+        [audit] = on(s.result, NAMES.audit)
+        shared, _ = decide_share(state, share_request(requested_at=now), now=now)
+        return CODEC.decode(audit.value or b"", AuditRecord), shared
+
+    kept_until = NOW + timedelta(days=1095)  # BIPA 15(a): three years
+    before = kept_until - timedelta(seconds=1)
+    assert not list(due_erasures(state, before, lambda p: True))
+    captured, shared = decided(before)
+    assert captured.decision is Decision.FORWARDED and shared.decision is Decision.SHARED
+    assert [d.reason for d in due_erasures(state, kept_until, lambda p: True)] == [Reason.RETENTION]
+    captured, shared = decided(kept_until)
+    assert captured.decision is Decision.STRIPPED and captured.reason_codes == ["RETENTION"]
+    assert captured.subject_pseudonym is None and "R11" in captured.rule_ids
+    assert shared.decision is Decision.SHARE_BLOCKED and shared.reason_codes == ["RETENTION"]
+
+
+def test_a_share_under_the_senders_revoked_key_version_is_blocked_before_the_sweep_erases_it() -> None:
+    state = new_state()
+    state.keyring = Keyring.generate(["acme", "partner"])
+    enrolled(state)
+    assert decide_share(state, share_request())[0].decision is Decision.SHARED
+    keys = state.keyring.tenants["acme"]
+    rotated = keys.protection.rotated(revoke_previous_after=NOW - timedelta(days=1))
+    state.keyring = state.keyring.model_copy(
+        update={"tenants": {**state.keyring.tenants, "acme": keys.model_copy(update={"protection": rotated})}}
+    )
+    assert [d.reason for d in due_erasures(state, NOW, lambda p: True)] == [Reason.KEY_REVOKED]
+    shared, result = decide_share(state, share_request(request_id="req-2"))
+    assert shared.decision is Decision.SHARE_BLOCKED and shared.reason_codes == ["KEY_REVOKED"]
+    assert not on(result, NAMES.governed("partner"))
 
 
 def test_a_worker_sweeps_only_the_partitions_it_owns() -> None:
