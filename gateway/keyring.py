@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -72,6 +73,15 @@ def _b64(value: Any) -> Any:
 Secret = Annotated[SecretBytes, BeforeValidator(_b64)]
 
 
+def _utc(value: datetime) -> datetime:
+    # A time written by hand without a zone (YAML's unquoted `2026-12-01 00:00` too) is UTC, as in
+    # the records; compared with the worker's aware clock it would fail every decision that asks.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Moment = Annotated[datetime, AfterValidator(_utc)]
+
+
 class Versioned(BaseModel):
     """Key versions and which one is current (new material uses it; old ones still verify/match)."""
 
@@ -80,11 +90,11 @@ class Versioned(BaseModel):
     versions: dict[int, Secret]
     # Old protection versions: after this time their templates are revoked (not searched, erased).
     # Audit signing versions: the planned end of the version's validity (the key set's valid_until).
-    revoke_after: dict[int, datetime] = Field(default_factory=dict)
+    revoke_after: dict[int, Moment] = Field(default_factory=dict)
     # When each version became current (audit signing: the key set's valid_from; unknown: 1970).
-    activated_at: dict[int, datetime] = Field(default_factory=dict)
+    activated_at: dict[int, Moment] = Field(default_factory=dict)
     # Audit signing versions that may have been exposed, from when (the key set's revoked_at).
-    compromised_at: dict[int, datetime] = Field(default_factory=dict)
+    compromised_at: dict[int, Moment] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _current_exists(self) -> Versioned:

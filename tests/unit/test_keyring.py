@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from gateway.cli import app
@@ -127,3 +129,20 @@ def test_the_audit_signing_key_may_come_from_a_file_of_its_own(tmp_path: Path, m
     (tmp_path / "signing.json").write_text("{not: [yaml")
     with pytest.raises(KeyringError):
         Keyring.from_environment()
+
+
+def test_a_cutoff_written_without_a_zone_is_utc() -> None:
+    # Hand-edited YAML, unquoted, gives a naive datetime: compared with the worker's aware clock it
+    # raised in every identification and every sweep of the tenant.
+    keyring = Keyring.generate(["acme"])
+    keys = keyring.tenants["acme"]
+    rotated = keys.model_copy(update={"protection": keys.protection.rotated()})
+    document = json.loads(keyring.model_copy(update={"tenants": {"acme": rotated}}).export())
+    document["tenants"]["acme"]["protection"]["revoke_after"] = {1: "CUTOFF"}
+    written = yaml.safe_dump(document).replace("CUTOFF", "2026-12-01 08:00:00")
+    assert yaml.safe_load(written)["tenants"]["acme"]["protection"]["revoke_after"][1].tzinfo is None
+    loaded = Keyring.from_text(written)
+    cutoff = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    assert loaded.tenants["acme"].protection.revoke_after == {1: cutoff}
+    assert not loaded.protection_revoked("acme", 1, cutoff - timedelta(seconds=1))
+    assert loaded.protection_revoked("acme", 1, cutoff.astimezone(timezone(timedelta(hours=8))))
