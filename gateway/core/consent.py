@@ -17,7 +17,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import ItemsView, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 
 from gateway.contract.codec import Codec, default_codec
@@ -28,6 +28,7 @@ from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 
 MAX_VERSIONS = 32  # per subject: enough to judge captures within any dedupe or retry window
+_LAST = datetime.max.replace(tzinfo=UTC)  # in_force(_LAST): the version that took effect last
 # Per version, as written: every worker keeps MAX_VERSIONS of them per subject. The contract's
 # bounds allow ~19.5 KB (256 characters of 4-byte UTF-8 in 16 recipients and 3 ids); a consent a
 # tenant's system writes is ~60-240 bytes, ~2 KB with 256-character ids and 16 recipients of 64.
@@ -131,7 +132,7 @@ class ConsentLedger:
         self._held = 0  # versions in `_decoded`
         self._versions: dict[str, tuple[bytes, ...]] = {}
         self._decoded: OrderedDict[str, ConsentHistory] = OrderedDict()
-        self._expires: dict[str, datetime] = {}  # the current version's, when it is a grant that expires
+        self._expires: dict[str, datetime] = {}  # the version in force's, when it is a grant that expires
         # The topic offset last applied per key: the lifecycle agent applies a withdrawal before it
         # is audited, and the feed reads the same record again later; a record is applied once.
         self.offsets: dict[str, int] = {}
@@ -146,9 +147,17 @@ class ConsentLedger:
             return
         # Encoded here (~10 us) so every version is held in one form, under whichever schema it was written.
         value = self.codec.encode(consent)
-        self._versions[key] = (*self._versions.get(key, ()), value)[-MAX_VERSIONS:]
-        if consent.status is ConsentStatus.GRANTED and consent.expires_at is not None:
-            self._expires[key] = consent.expires_at
+        earlier = self._versions.get(key, ())
+        self._versions[key] = (*earlier, value)[-MAX_VERSIONS:]
+        # Decisions judge the version that took effect last, which a version dated back is not: the
+        # sweep must find its expiry, not the written one's (and versions dated ahead are void).
+        # Decoded for this alone, not kept: a feed applies a new version per key mostly once.
+        in_force = consent
+        if earlier:
+            decoded = tuple(self.codec.decode(v, ConsentRecord) for v in self._versions[key][:-1])
+            in_force = ConsentHistory((*decoded, consent)).in_force(_LAST) or consent
+        if in_force.status is ConsentStatus.GRANTED and in_force.expires_at is not None:
+            self._expires[key] = in_force.expires_at
         else:
             self._expires.pop(key, None)
 
@@ -192,11 +201,11 @@ class ConsentLedger:
         return history
 
     def expires_at(self, key: str) -> datetime | None:
-        """When the current version, a grant, expires (None: no grant, or one without an end)."""
+        """When the version in force, a grant, expires (None: no grant, or one without an end)."""
         return self._expires.get(key)
 
     def expiries(self) -> ItemsView[str, datetime]:
-        """Every key whose current version is a grant that expires, with when."""
+        """Every key whose version in force is a grant that expires, with when."""
         return self._expires.items()
 
     def __len__(self) -> int:

@@ -83,6 +83,22 @@ def test_the_version_in_force_is_the_latest_to_take_effect_not_the_last_written(
     assert h.in_force(T0 + timedelta(days=7)) is h.versions[1]
 
 
+def test_the_sweep_is_given_the_expiry_of_the_version_in_force_not_of_the_last_written() -> None:
+    # A correction dated back, without an end, leaves the later grant in force: decisions find it
+    # expired, so the sweep must erase when it expires.
+    ledger = ConsentLedger()
+    expiring = grant(T0 + timedelta(days=10), expires_at=T0 + timedelta(days=30))
+    ledger.record("acme/s1", expiring)
+    ledger.record("acme/s1", grant(T0 + timedelta(days=5), evidence_ref="correction"))
+    h = ledger.get("acme/s1")
+    assert h is not None and h.in_force(NOW) == expiring and check(h, NOW) == "CONSENT_EXPIRED"
+    assert ledger.expires_at("acme/s1") == expiring.expires_at and dict(ledger.expiries()) == {
+        "acme/s1": expiring.expires_at
+    }
+    ledger.record("acme/s1", grant(T0 + timedelta(days=40)))  # taking effect last, without an end
+    assert ledger.expires_at("acme/s1") is None and not ledger.expiries()
+
+
 def test_an_update_that_adds_a_purpose_does_not_reach_back() -> None:
     h = history(
         grant(T0, purposes=[Purpose.SECURITY]), grant(T0 + timedelta(days=10), purposes=[VISIT, Purpose.SECURITY])
