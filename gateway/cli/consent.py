@@ -1,11 +1,13 @@
 """`facegate consent ...`: a tenant's operators record, withdraw and inspect consents.
 
 Writes go to the consent topic exactly as a tenant's consent system would write them (the
-gateway enforces them from there); every command is scoped to one tenant and one subject.
+gateway enforces them from there); every command is scoped to one tenant and, but for an
+offboarding's `delete-all`, one subject.
 
-Roles (docs/cli.md): `grant` needs only the tenant's ACLs (write the consent topic). `show` and
-`withdraw` read the tenant's consent topic, which the tenant role may only write: the platform
-operator runs them for the tenant, with the gateway's principal.
+Roles (docs/cli.md): `grant` needs only the tenant's ACLs (write the consent topic). `show`,
+`withdraw` and `delete-all` (offboarding: every subject at once) read the tenant's consent topic,
+which the tenant role may only write: the platform operator runs them for the tenant, with the
+gateway's principal.
 """
 
 from __future__ import annotations
@@ -116,6 +118,34 @@ def _delete(settings: Settings, tenant: str, subject: str) -> None:
     write(settings, "consent withdraw", Role.GATEWAY, TopicNames(settings.topic_prefix).consent(tenant), send)
 
 
+def held(versions_by_key: dict[str, list[Version]]) -> list[str]:
+    """The subjects an enrollment may still be held for: the last record the workers did not ignore
+    is a grant, or void (the grant before it may still count for the sweep); neither a withdrawal
+    nor a deletion, which erased it already."""
+    subjects = []
+    for key, versions in versions_by_key.items():
+        last = next((v for v in reversed(versions) if v.standing is not Standing.IGNORED), None)
+        if last is not None and (
+            last.standing is Standing.VOID
+            or (
+                last.consent is not None
+                and last.standing is Standing.APPLIED
+                and last.consent.status is ConsentStatus.GRANTED
+            )
+        ):
+            subjects.append(key.split("/", 1)[1])
+    return sorted(subjects)
+
+
+def _delete_all(settings: Settings, tenant: str, subjects: list[str]) -> None:
+    async def send() -> None:
+        async with FaceGateProducer(settings) as producer:  # leaving it waits for every acknowledgement
+            for subject in subjects:
+                await producer.delete_consent(tenant, subject)
+
+    write(settings, "consent delete-all", Role.GATEWAY, TopicNames(settings.topic_prefix).consent(tenant), send)
+
+
 def _only_void(versions: list[Version]) -> bool:
     """Whether every record the workers did not ignore is a void version: the grant before them
     compacted away (a withdrawal or deletion read before them ended the consent already)."""
@@ -187,6 +217,33 @@ def withdraw(tenant: Tenant, subject: Subject) -> None:
         raise typer.Exit(Exit.FINDING)
     _send(settings, record, "consent withdraw", Role.GATEWAY)
     console.print(f"consent withdrawn: {tenant}/{subject}")
+
+
+@app.command(
+    "delete-all",
+    epilog=exit_codes("no consent left to delete")
+    + " Role: gateway (platform operator, for the tenant): it reads the consent topic.",
+)
+def delete_all(
+    tenant: Tenant,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: every enrolled subject of the tenant is erased.")
+    ] = False,
+) -> None:
+    """Offboarding a tenant: delete every consent on its topic. The workers erase each enrollment,
+    notify the tenant and the companies it shared with, and audit each erasure (ERASED, R10)."""
+    settings = load_settings()
+    tenant = _tenant(tenant)
+    if not yes:
+        errors.print(f"[red]this erases every enrolled subject of {tenant}: add --yes to go on[/red]")
+        raise typer.Exit(Exit.USAGE)
+    topic = TopicNames(settings.topic_prefix).consent(tenant)
+    subjects = held(by_key(settings, tenant, read(settings, topic, "consent delete-all", Role.GATEWAY)))
+    if not subjects:
+        errors.print(f"no consent of {tenant} left to delete")
+        raise typer.Exit(Exit.FINDING)
+    _delete_all(settings, tenant, subjects)
+    console.print(f"consents deleted: {len(subjects)} subject(s) of {tenant}; the workers erase their enrollments")
 
 
 @app.command(

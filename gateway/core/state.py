@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -188,6 +188,11 @@ class GatewayState:
 
     def camera(self, tenant_id: str, camera_id: str) -> CameraRegistration | None:
         return self.cameras.get((tenant_id, camera_id))
+
+    def unconfigured(self, tenants: Collection[str]) -> dict[str, int]:
+        """Templates held per tenant not among `tenants`: no decision uses them and no sweep erases
+        them (no policy), so they stay until the tenant is configured again and its consents deleted."""
+        return {t: n for t, n in sorted(self.per_tenant.items()) if n and t not in tenants}
 
     def consent(self, tenant_id: str, subject_id: str) -> ConsentHistory | None:
         key = consent_key(tenant_id, subject_id)

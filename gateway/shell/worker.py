@@ -235,6 +235,13 @@ class Worker:
 
         @self.app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def recovered(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+            if not self.ready and (kept := self.runtime.state.unconfigured(self.tenants)):  # the feeds loaded
+                log.warning(
+                    "the enrolled topic holds templates of tenant(s) not configured (%s): nothing decides or "
+                    "erases them; configure the tenant again and run `facegate consent delete-all` "
+                    '(docs/operations.md, "Tenants and vendors")',
+                    ", ".join(f"{tenant}: {count}" for tenant, count in kept.items()),
+                )
             self.partitions.settle()
             self.ready = True
             self.metrics.ready.set(1 if self.is_ready() else 0)

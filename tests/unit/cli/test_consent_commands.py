@@ -211,3 +211,30 @@ def test_report_processing_counts_the_consents_the_workers_hold(monkeypatch: pyt
     [record] = json.loads(result.stdout)
     subjects = record["data"]["subjects"]
     assert (subjects["consenting"], subjects["withdrawn"]) == (1, 0)
+
+
+def test_offboarding_deletes_every_consent_the_workers_may_still_act_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A tenant removed from the settings has its templates kept for good (no policy, no sweep): it
+    # is offboarded by deleting its consents first, each erased, notified and audited by a worker.
+    monkeypatch.setenv("FACEGATE_CACHE_DIR", str(tmp_path))
+    deleted: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(cli, "_delete_all", lambda settings, tenant, subjects: deleted.append((tenant, subjects)))
+    withdrawn = consent("s2", status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW)
+    topic(monkeypatch, [
+        on_topic("acme/s1", CODEC.encode(consent("s1")), 0),
+        on_topic("acme/s2", CODEC.encode(consent("s2")), 1), on_topic("acme/s2", CODEC.encode(withdrawn), 2),  # erased
+        on_topic("acme/s3", CODEC.encode(consent("s3")), 3), on_topic("acme/s3", None, 4),  # deleted already
+        on_topic("acme/s4", b"not a consent", 5),  # void: may have been a withdrawal; the enrollment may be held
+        on_topic("acme/s5", CODEC.encode(consent("s5", tenant_id="beta")), 6),  # ignored: speaks for beta
+        on_topic("beta/s6", CODEC.encode(consent("s6", tenant_id="beta")), 7),  # another tenant's key
+    ])  # fmt: skip
+    runner = CliRunner()
+    refused = runner.invoke(app, ["consent", "delete-all", "--tenant", "acme"])
+    assert refused.exit_code == 2 and "--yes" in refused.output and not deleted
+    result = runner.invoke(app, ["consent", "delete-all", "--tenant", "acme", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert deleted == [("acme", ["s1", "s4"])] and "2 subject(s)" in result.output
+    topic(monkeypatch, [on_topic("acme/s3", None, 4)])
+    assert runner.invoke(app, ["consent", "delete-all", "--tenant", "acme", "--yes"]).exit_code == 1

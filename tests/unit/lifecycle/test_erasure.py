@@ -596,3 +596,16 @@ def test_a_tombstone_decided_before_the_feed_read_its_grant_still_keeps_the_gran
     state.apply_consent("acme", "acme/s1", None, 0, 5)  # and its tombstone
     state.apply_consent("acme", "acme/s1", CODEC.encode(granted), 0, 6)  # the same grant, replayed
     assert _decided(state, granted, 6).reason_codes == [Reason.CONSENT_REPLAYED]
+
+
+def test_templates_of_a_tenant_no_longer_configured_are_named_since_nothing_erases_them() -> None:
+    # Removed from the settings (and its policy with it), a tenant's templates are neither used nor
+    # swept: the worker names them at start so that the operator offboards the tenant properly.
+    state = enrolled(enrolled(new_state(), "s1"), "s2")
+    state.policies["acme"] = policy_for("acme", pack="bipa-il")
+    later = NOW + timedelta(days=1095)
+    assert len(list(due_erasures(state, later, lambda p: True))) == 2 and not state.unconfigured({"acme"})
+    del state.policies["acme"]
+    state.fallback_policy = None
+    assert not list(due_erasures(state, later, lambda p: True))
+    assert state.unconfigured({"beta"}) == {"acme": 2}
