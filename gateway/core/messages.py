@@ -21,13 +21,22 @@ class InputRecord:
     key: bytes | None = None
 
 
+def broker_time(timestamp_ms: int) -> datetime | None:
+    """A record's append time, or None if it has none (a test) or one no calendar holds: a topic
+    not stamped by the broker carries its producer's stamp, any 64-bit number."""
+    if timestamp_ms <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def ahead_of_broker(timestamp_ms: int, skew: timedelta, *claimed: datetime | None) -> bool:
     """Whether a time a producer claims lies beyond the broker's append time (`timestamp_ms`) plus
     `skew`. Without a broker time (a test, or a broker that does not stamp) nothing is bounded."""
-    if timestamp_ms <= 0:
-        return False
-    appended = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    return any(t is not None and t > appended + skew for t in claimed)
+    appended = broker_time(timestamp_ms)
+    return appended is not None and any(t is not None and t > appended + skew for t in claimed)
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,20 @@ def test_a_consent_whose_body_names_another_subject_changes_no_state() -> None:
     [audit] = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(forged), 1))  # keyed acme/s1
     assert audit.decision is Decision.REJECTED and audit.reason_codes == ["KEY_MISMATCH"]
     assert state.consent("acme", "s1") == before and state.consent("acme", "s2") is None
+
+
+def test_a_deletion_without_a_time_the_broker_stamped_is_dated_when_it_is_decided() -> None:
+    # On a topic left on producers' timestamps a tombstone may carry any 64-bit number: read as the
+    # withdrawal's time, 0 let the old grant replayed after it count again, and 1e20 raised
+    # (INTERNAL_ERROR) and erased nothing.
+    granted = consent("s1")
+    for stamp in (-1, 0, 10**20):
+        state = new_state()
+        lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(granted), 0))
+        lifecycle(state, at(NAMES.enroll("acme"), CODEC.encode(enrollment("s1")), 0))
+        assert "acme/s1" in state.enrollments
+        [erased] = lifecycle(state, InputRecord(NAMES.consent("acme"), 0, 1, None, stamp, b"acme/s1"))
+        assert erased.decision is Decision.ERASED and "acme/s1" not in state.enrollments, stamp
+        assert state.withdrawals["acme/s1"] == NOW, stamp
+        [replayed] = lifecycle(state, at(NAMES.consent("acme"), CODEC.encode(granted), 2))
+        assert replayed.decision is Decision.BLOCKED and replayed.reason_codes == ["CONSENT_REPLAYED"], stamp

@@ -5,7 +5,7 @@ the raw template is never re-emitted, whatever happens.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from gateway.contract.codec import DecodeError
 from gateway.contract.models import Enrollment
@@ -13,7 +13,7 @@ from gateway.contract.vocabulary import Decision, EnrollmentSource
 from gateway.core.biometrics.embeddings import TemplateError
 from gateway.core.consent import check_consent, consent_ref
 from gateway.core.context import UNDECIDABLE, Context, Decided
-from gateway.core.messages import InputRecord, Output
+from gateway.core.messages import InputRecord, Output, broker_time
 from gateway.core.policy.decision import PROTECT, consent_terms
 from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
@@ -90,4 +90,4 @@ def enroll(record: InputRecord, ctx: Context) -> None:
 
 
 def _timestamp(record: InputRecord, fallback: datetime) -> datetime:
-    return datetime.fromtimestamp(record.timestamp_ms / 1000, UTC) if record.timestamp_ms > 0 else fallback
+    return broker_time(record.timestamp_ms) or fallback

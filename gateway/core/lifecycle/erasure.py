@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from gateway.contract.codec import DecodeError, DecodeErrorCode
 from gateway.contract.models import ConsentRecord, ErasureNotice, Withdrawal
 from gateway.contract.vocabulary import ConsentStatus, Decision
 from gateway.core.consent import MAX_VERSION_BYTES, ConsentHistory, consent_ref, effective_at, too_large
 from gateway.core.context import UNDECIDABLE, Context, Decided
-from gateway.core.messages import InputRecord, Output
+from gateway.core.messages import InputRecord, Output, broker_time
 from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.pack import days_before
 from gateway.core.policy.reasons import Reason
@@ -100,8 +100,10 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
     if not tenant_id or not subject_id:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.BAD_KEY), "consent records are keyed tenant_id/subject_id")
         return
-    broker_time = datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-    deleted = DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, broker_time, record.partition)
+    # When the deletion was made binds every grant given before it (a replay grants nothing): without
+    # a time the broker stamped, the moment it is decided, never an epoch or a producer's claim.
+    appended = broker_time(record.timestamp_ms) or ctx.now
+    deleted = DueErasure(tenant_id, subject_id, Reason.WITHDRAWN, appended, record.partition)
     if record.value is None:
         erase(ctx, deleted)
         return
@@ -129,7 +131,7 @@ def on_consent(record: InputRecord, key: str | None, ctx: Context) -> None:
         future = Refusal(UNDECIDABLE, Reason.TIME_IN_FUTURE)
         ctx.reject(record, future, "granted_at or withdrawn_at is ahead of the broker", tenant_id=tenant_id)
     if consent.status is ConsentStatus.WITHDRAWN:  # refused, a withdrawal all the same (dated ahead: as of the broker)
-        effective = broker_time if ahead else effective_at(consent)
+        effective = appended if ahead else effective_at(consent)
         history = ctx.state.consent(tenant_id, subject_id)
         withdrawn = _up_to(history, consent) if history is not None and consent in history.versions else (consent,)
         granted = max(v.granted_at for v in withdrawn)  # never a grant the feeds applied after it
