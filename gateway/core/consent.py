@@ -243,6 +243,16 @@ def _check_version(
     return VALID
 
 
+def _withdrawn_since(history: ConsentHistory, at: datetime) -> bool:
+    """Whether the consent was withdrawn at or after `at`: by a version the ledger holds, or by the
+    gateway's own record, which outlives compaction (so every worker judges alike)."""
+    if history.withdrawn_at is not None and at <= history.withdrawn_at:
+        return True
+    return len(history.versions) > 1 and any(
+        v.status is ConsentStatus.WITHDRAWN and at <= effective_at(v) for v in history.versions
+    )
+
+
 def check_consent(
     history: ConsentHistory | None,
     purpose: Purpose | None,
@@ -260,6 +270,8 @@ def check_consent(
         return WITHDRAWN
     if history.withdrawn_at is not None and history.current.granted_at <= history.withdrawn_at:
         return WITHDRAWN  # an older grant replayed after the withdrawal
+    if _withdrawn_since(history, at):  # what was collected before a withdrawal no later grant covers
+        return WITHDRAWN
     then = history.in_force(at)
     if then is None:
         return Refusal((Rule.SEPARATE_CONSENT,), Reason.CONSENT_AFTER_CAPTURE)

@@ -62,7 +62,12 @@ def test_a_capture_while_withdrawn_stays_unlawful_after_a_new_grant() -> None:
     h = history(grant(T0), withdraw(T0 + timedelta(days=10)), grant(T0 + timedelta(days=20)))
     assert check(h, T0 + timedelta(days=15)) == "CONSENT_WITHDRAWN"
     assert check(h, T0 + timedelta(days=25)) == "VALID"
-    assert check(h, T0 + timedelta(days=5)) == "VALID"  # covered then, and the current grant covers it too
+    # Covered then, but withdrawn since: it should have been erased with the rest, and the new
+    # grant does not reach back (a worker that has only the new grant and the gateway's own
+    # withdrawal record after compaction refuses it too).
+    assert check(h, T0 + timedelta(days=5)) == "CONSENT_WITHDRAWN"
+    compacted = ConsentHistory((h.versions[-1],), withdrawn_at=T0 + timedelta(days=10))
+    assert check(compacted, T0 + timedelta(days=5)) != "VALID" and check(compacted, T0 + timedelta(days=25)) == "VALID"
 
 
 def test_an_update_that_drops_the_purpose_binds_at_once() -> None:
