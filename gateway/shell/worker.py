@@ -124,6 +124,7 @@ class Worker:
         # The tenants whose topics this worker reads (fixed at start): decisions are counted under
         # their names, anything else under _unknown, so a label's values stay bounded.
         self.tenants = frozenset(self.runtime.tenants)
+        self.metrics.declare(self.tenants)  # at 0 from start, so that an alert's first increase counts
         self._declare_tables()
         self._declare_agents()
         self._declare_rebalance_handlers()
