@@ -96,8 +96,10 @@ class GatewayMetrics:
         )
         self.checkpoint_age = Gauge(
             "facegate_audit_checkpoint_age_seconds",
-            "Seconds since the oldest of this worker's newest signed audit checkpoints (signed at least every "
-            "minute, also when idle); growing means decisions go unsigned or the worker is stuck.",
+            "Seconds since this worker last signed the audit chain it signed longest ago, of those it has "
+            "written since it started or took them over (0: none); computed when scraped. Signed every second "
+            "while deciding and every minute when idle, so past a minute signing waits (Kafka below "
+            "min.insync.replicas) or the worker is stuck.",
             registry=self.registry,
         )
         self.produce_stalled = Gauge(

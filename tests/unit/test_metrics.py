@@ -5,6 +5,7 @@ when scraped."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import faust
@@ -14,6 +15,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from gateway.contract.vocabulary import Decision
+from gateway.core.audit.chain import ChainHead
 from gateway.core.policy.outcome import Outcome
 from gateway.core.policy.rules import CATALOGUE, Rule
 from gateway.core.records import UNKNOWN_TENANT
@@ -28,6 +30,7 @@ from gateway.shell.metrics import (
     InputOffsets,
     faust_sensors,
 )
+from gateway.shell.partitions import PartitionState
 from gateway.shell.runtime import build_runtime
 from gateway.shell.worker import Worker
 from tests.support.core import loaded_state
@@ -136,3 +139,25 @@ def test_enrolled_subjects_are_counted_from_the_state_when_scraped() -> None:
     state.apply_enrollment(f"acme/{gone.subject_id}", None)  # a tombstone: erased
     assert sample("facegate_enrolled_subjects", {"tenant": "acme"}) == enrolled["acme"] - 1, "read when scraped"
     assert sample("facegate_enrolled_subjects", {"tenant": "beta"}) == enrolled["beta"]
+
+
+def test_the_checkpoint_age_is_read_when_scraped_and_grows_while_nothing_signs(worker: Worker) -> None:
+    """Set by the signing task after it signed, the gauge froze while signing waited on Kafka and
+    read about 0 otherwise: FaceGateAuditCheckpointStale could never fire."""
+
+    def age() -> float:
+        value = worker.metrics.registry.get_sample_value("facegate_audit_checkpoint_age_seconds")
+        assert value is not None
+        return value
+
+    assert age() == 0, "nothing written, nothing to sign"
+    head = ChainHead(3, "ab" * 32)
+    worker.partitions.load(0, PartitionState(head=head))  # taken up, a decision written, not yet signed
+    assert age() < 5, "counted from when the chain was taken up, not from 1970"
+    worker.partitions.mark_signed({0: head}, time.time() - 400)  # signed 400 s ago; every signing since hangs
+    stale = age()
+    assert stale >= 400, "past the chart's 300 s with nothing setting the gauge"
+    time.sleep(0.01)
+    assert age() > stale, "grows between scrapes while nothing signs"
+    worker.partitions.mark_signed({0: head}, time.time())
+    assert age() < 5
