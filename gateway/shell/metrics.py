@@ -13,7 +13,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway.contract.vocabulary import Decision
 from gateway.core.policy.outcome import Outcome
+from gateway.core.policy.rules import Rule
+from gateway.core.records import UNKNOWN_TENANT
+
+# The rules a decision raises an audit alert under (docs/rules.md): R05 blocking a capture in a
+# private space, R15 on the enrollment that reaches the filing threshold, R18 an identification
+# beyond the tenant's baseline.
+ALERTING_RULES = (Rule.PRIVATE_SPACE, Rule.FILING_THRESHOLD, Rule.ANOMALY)
+# What a capture is decided as: the chart's rejected and blocked shares are of these.
+CAPTURE_DECISIONS = (Decision.FORWARDED, Decision.STRIPPED, Decision.BLOCKED, Decision.REJECTED)
 
 
 class GatewayMetrics:
@@ -31,7 +41,13 @@ class GatewayMetrics:
             ["tenant", "decision", "rule"],
             registry=self.registry,
         )
-        self.alerts = Counter("facegate_alerts", "Audit alerts raised.", ["tenant", "rule"], registry=self.registry)
+        self.alerts = Counter(
+            "facegate_alerts",
+            "Audit alerts raised, by tenant and rule (every tenant the worker reads and rule that raises one, "
+            "from 0 at start).",
+            ["tenant", "rule"],
+            registry=self.registry,
+        )
         self.duplicates = Counter("facegate_duplicates_dropped", "Repeated event ids dropped.", registry=self.registry)
         self.latency = Histogram(
             "facegate_decision_seconds",
@@ -80,8 +96,10 @@ class GatewayMetrics:
         )
         self.checkpoint_age = Gauge(
             "facegate_audit_checkpoint_age_seconds",
-            "Seconds since the oldest of this worker's newest signed audit checkpoints (signed at least every "
-            "minute, also when idle); growing means decisions go unsigned or the worker is stuck.",
+            "Seconds since this worker last signed the audit chain it signed longest ago, of those it has "
+            "written since it started or took them over (0: none); computed when scraped. Signed every second "
+            "while deciding and every minute when idle, so past a minute signing waits (Kafka below "
+            "min.insync.replicas) or the worker is stuck.",
             registry=self.registry,
         )
         self.produce_stalled = Gauge(
@@ -114,6 +132,20 @@ class GatewayMetrics:
             ["model"],
             registry=self.registry,
         )
+
+    def declare(self, tenants: Iterable[str]) -> None:
+        """Export at 0 before anything is counted every alert the tenants can raise and every
+        capture decision, theirs and _unknown's. A labelled series appears only at its first
+        increment, and increase() and rate() never count a series' first sample: an alert raised
+        once after a start (R15: once per tenant) never reached the chart's FaceGateDecisionAnomaly
+        (prometheus_client's advice for label values known in advance)."""
+        known = sorted(set(tenants))
+        for tenant in known:
+            for rule in ALERTING_RULES:
+                self.alerts.labels(tenant, rule.value)
+        for tenant in [*known, UNKNOWN_TENANT]:
+            for decision in CAPTURE_DECISIONS:
+                self.decisions.labels(tenant, decision.value)
 
     def count(self, decided: Iterable[tuple[str, Outcome]]) -> None:
         """Count a batch's decisions (tenant, outcome): one increment per label set, not per

@@ -19,6 +19,7 @@ the rules below have unit tests of their own.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,9 @@ class PartitionState:
     decided: RecentIds = field(default_factory=RecentIds)  # audit ids of the decisions within the dedupe window
     signed: ChainHead | None = None  # the head of the last checkpoint this worker wrote
     signed_at: float | None = None  # when (epoch seconds)
+    # When this worker took the chain up (read back from the log): its age counts from here until
+    # it first signs it, not from 1970.
+    loaded_at: float = field(default_factory=time.time)
     checkpoint: Checkpoint | None = None  # the last v1 checkpoint of this partition, written or read back
 
     def forget_before(self, cutoff_ms: int) -> int:
@@ -127,8 +131,13 @@ class Partitions:
                 self.states[partition].signed, self.states[partition].signed_at = head, now
 
     def checkpoint_age(self, now: float) -> float:
-        """Seconds since the oldest of this worker's newest checkpoints (0 with nothing to sign)."""
-        ages = [now - (s.signed_at or 0.0) for s in self.states.values() if s.head.seq >= 0]
+        """Seconds since the oldest of this worker's newest checkpoints, a chain not signed yet since
+        it was taken up counting from then (0 with nothing to sign)."""
+        ages = [
+            now - (s.signed_at if s.signed_at is not None else s.loaded_at)
+            for s in self.states.values()
+            if s.head.seq >= 0
+        ]
         return max(ages, default=0.0)
 
     def forget_before(self, cutoff_ms: int) -> None:

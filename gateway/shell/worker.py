@@ -124,7 +124,11 @@ class Worker:
         # The tenants whose topics this worker reads (fixed at start): decisions are counted under
         # their names, anything else under _unknown, so a label's values stay bounded.
         self.tenants = frozenset(self.runtime.tenants)
+        self.metrics.declare(self.tenants)  # at 0 from start, so that an alert's first increase counts
         self._declare_tables()
+        # Read when scraped: set by the signing task itself, it froze while signing waited on Kafka
+        # (below min.insync.replicas) and read about 0 just after each signing, so it never alerted.
+        self.metrics.checkpoint_age.set_function(lambda: self.partitions.checkpoint_age(time.time()))
         self._declare_agents()
         self._declare_rebalance_handlers()
         self._declare_web()
@@ -196,10 +200,7 @@ class Worker:
             self.retention_gauges()
             FULL_PASSES.report()
 
-        @every(1.0)
-        async def checkpoints() -> None:
-            await self.sign_heads()
-            self.metrics.checkpoint_age.set(self.partitions.checkpoint_age(time.time()))
+        every(1.0)(self.sign_heads)
 
         # Apart: reading every partition's checkpoints from the log takes longer the busier the
         # group, and must not delay this worker's own checkpoints.

@@ -3,6 +3,7 @@ on the series it is meant for and stays silent on the others (alerts_test.yaml).
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.chart import VALUE_SETS, of_kind, rendered, tool, values_of
+from tests.support.chart import CHART, VALUE_SETS, of_kind, rendered, tool, values_of
+from tests.support.markdown import anchors
 
 HERE = Path(__file__).resolve().parent
+OPERATIONS = HERE.parents[1] / "docs" / "operations.md"
 UNIT_TESTS = HERE / "alerts_test.yaml"
 VALUE_SET = "production-values.yaml"  # release "rel", the default thresholds: what alerts_test.yaml assumes
 
@@ -59,6 +62,17 @@ def test_every_alert_fires_when_it_should_and_only_then(tmp_path: Path) -> None:
     assert "SUCCESS" in result.stdout
 
 
+def test_every_counter_starts_at_0_as_the_worker_exports_it() -> None:
+    """The worker exports the counters the alerts read at 0 from its start (GatewayMetrics.declare;
+    kube-state-metrics its restarts likewise): a case whose counter is born above 0 tests a series
+    no exporter sends, on which increase() and rate() miss the first increment."""
+    for group in yaml.safe_load(UNIT_TESTS.read_text())["tests"]:
+        for series in group["input_series"]:
+            if series["series"].split("{")[0].endswith("_total"):
+                first = next(v for v in series["values"].split() if not v.startswith("_"))
+                assert re.match(r"0(?![.\d])", first), (group["name"], series["series"])
+
+
 def test_the_thresholds_are_the_values() -> None:
     """alerts_test.yaml is written for the default thresholds; other values reach the expressions."""
     default = alerting_rules(rendered(VALUE_SET))
@@ -76,3 +90,33 @@ def test_no_worker_reporting_alerts_unless_keda_may_scale_to_zero() -> None:
     assert "absent(facegate_ready" in alerting_rules(rendered(VALUE_SET))["FaceGateNotReady"]["expr"]
     to_zero = alerting_rules(rendered(VALUE_SET, "--set", "keda.minReplicas=0"))
     assert "absent(" not in to_zero["FaceGateNotReady"]["expr"]
+
+
+@pytest.mark.parametrize("value_set", [v for v in VALUE_SETS if values_of(v)["prometheusRule"]["enabled"]])
+def test_every_alert_links_its_runbook_in_the_operations_guide(value_set: str) -> None:
+    """Its runbook_url: the repository's docs/operations.md by default, at a heading named as the
+    alert (its section under "Alerts"), which says what it means, what to check and what to do."""
+    home = yaml.safe_load((CHART / "Chart.yaml").read_text())["home"]
+    headings = anchors(OPERATIONS.read_text())
+    rules = alerting_rules(rendered(value_set))
+    assert rules
+    for name, rule in rules.items():
+        page, _, anchor = rule["annotations"].get("runbook_url", "").partition("#")
+        assert page == f"{home}/blob/main/docs/operations.md", name
+        assert anchor == name.lower() and anchor in headings, name
+    # The exit codes FaceGateWorkerErrors names are docs/cli.md's.
+    assert f"{home}/blob/main/docs/cli.md#exit-codes" in rules["FaceGateWorkerErrors"]["annotations"]["description"]
+    assert "exit-codes" in anchors((OPERATIONS.parent / "cli.md").read_text())
+
+
+def test_the_runbooks_move_with_the_docs_base_url() -> None:
+    moved = alerting_rules(rendered(VALUE_SET, "--set", "prometheusRule.docsBaseUrl=https://wiki.example/facegate/"))
+    for name, rule in moved.items():
+        assert rule["annotations"]["runbook_url"] == f"https://wiki.example/facegate/operations.md#{name.lower()}"
+
+
+def test_no_alert_points_at_what_no_tool_reads() -> None:
+    """The dead-letter topic is Avro in the gateway's codec and no command reads it: the alerts name
+    the audit stream, which holds the same reasons."""
+    for name, rule in alerting_rules(rendered(VALUE_SET)).items():
+        assert "facegate.rejected" not in " ".join(rule["annotations"].values()), name
