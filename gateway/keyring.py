@@ -266,12 +266,17 @@ class Keyring(BaseModel):
         path.write_text(base64.b64encode(master).decode() + "\n")
         return cls(development_master=SecretBytes(master))
 
+    # Errors are raised after their `except` clause, not in it: `from None` only hides the error
+    # caught, which stays the new one's __context__ (pydantic's with the key as `input_value`,
+    # PyYAML's with a snippet of the key's line) for any reporter that walks the chain.
     @classmethod
     def from_text(cls, text: str) -> Keyring:
         try:
-            data = yaml.safe_load(text)  # JSON is YAML too
+            data, parsed = yaml.safe_load(text), True  # JSON is YAML too
         except yaml.YAMLError:
-            raise KeyringError("keyring is neither JSON nor YAML") from None
+            parsed = False
+        if not parsed:
+            raise KeyringError("keyring is neither JSON nor YAML")
         if not isinstance(data, dict):
             raise KeyringError("keyring must be a mapping")
         try:
@@ -281,7 +286,7 @@ class Keyring(BaseModel):
                 f"{'.'.join(_named(p) for p in e['loc'])}: {e['msg']}"
                 for e in exc.errors(include_input=False, include_url=False)
             )
-            raise KeyringError(f"invalid keyring: {problems}") from None
+        raise KeyringError(f"invalid keyring: {problems}")
 
     @classmethod
     def from_environment(cls) -> Keyring | None:
@@ -301,9 +306,11 @@ class Keyring(BaseModel):
         )
         try:
             document = yaml.safe_load(text)
-            document["audit_signing"] = yaml.safe_load(entry)
+            document["audit_signing"], parsed = yaml.safe_load(entry), True
         except (yaml.YAMLError, TypeError):
-            raise KeyringError("keyring or audit signing file is neither JSON nor YAML") from None
+            parsed = False
+        if not parsed:
+            raise KeyringError("keyring or audit signing file is neither JSON nor YAML")
         return cls.from_text(json.dumps(document))
 
     def export(self) -> str:

@@ -20,6 +20,7 @@ Leaks are reported by where they were found, never by content.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import string
@@ -169,6 +170,29 @@ def _unescaped(data: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 # A word times an odd constant (one-to-one): its top bits depend on all of its bytes, so they sort
 # text's words (ASCII bytes) as well as random ones.
 _MIX, _TOP = np.uint64(0x9E3779B97F4A7C15), np.uint64(48)
+
+
+def exception_chain(error: BaseException) -> dict[str, bytes]:
+    """The str and repr of an exception and of every one it carries (__cause__, __context__), and
+    pydantic's `errors()` (each input whole), as blobs to scan: `raise ... from None` hides the
+    context from tracebacks only, and an error reporter that walks the chain shows it all."""
+    blobs: dict[str, bytes] = {}
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        name = f"{len(seen)}. {type(current).__name__}"
+        blobs[f"{name} str"] = str(current).encode(errors="backslashreplace")
+        blobs[f"{name} repr"] = repr(current).encode(errors="backslashreplace")
+        errors = getattr(current, "errors", None)
+        if callable(errors):
+            with contextlib.suppress(Exception):
+                blobs[f"{name} errors()"] = repr(errors()).encode(errors="backslashreplace")
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return blobs
 
 
 def keyring_keys(document: str) -> list[bytes]:

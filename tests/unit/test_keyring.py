@@ -23,7 +23,7 @@ from gateway.keyring import (
     MissingKeyError,
 )
 from tests.support.cli import restored_logging  # noqa: F401  # a fixture
-from tests.support.leaks import LeakFinder, keyring_keys
+from tests.support.leaks import LeakFinder, exception_chain, keyring_keys
 
 
 def _secrets(keyring: Keyring) -> list[bytes]:
@@ -80,6 +80,39 @@ def test_a_key_pasted_where_a_name_belongs_is_not_printed(place: Any, written: A
     assert key not in message and f"<{hashlib.sha256(key.encode()).hexdigest()[:6]}>" in message
     if "tenants" in message:  # a tenant is found by the digest of its id
         assert f"tenants.<{hashlib.sha256(b'acme').hexdigest()[:6]}>" in message
+
+
+def test_no_error_carries_a_key_in_its_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `raise ... from None` hides the error caught from tracebacks only: it stays __context__
+    # (pydantic's with the key as input_value, PyYAML's with a snippet of the key's line) for any
+    # reporter that walks the chain.
+    raw = bytes.fromhex("fbffbf" * 10 + "feff")  # standard base64 with + and /: "+/+/..."
+    key, url_safe, short = (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
+                            base64.b64encode(raw[:31]).decode())  # fmt: skip
+    documents = {
+        "a key written URL-safe": {"regulator_pseudonym": {"current": 1, "versions": {"1": url_safe}}},
+        "a key one byte short": {"regulator_pseudonym": {"current": 1, "versions": {"1": short}}},
+        "a key under a misspelt field": {
+            "regulator_pseudonym": {"current": 1, "versions": {"1": key}, "revoke_afterr": {"1": key}}
+        },
+    }
+    texts = {name: json.dumps(document) for name, document in documents.items()}
+    texts["a YAML slip on the key's line"] = f"regulator_pseudonym:\n  current: 1\n  versions:\n    1: {key}: oh\n"
+    finder = LeakFinder([], [], [raw, raw[:31]])
+    for name, text in texts.items():
+        with pytest.raises(KeyringError) as caught:
+            Keyring.from_text(text)
+        assert caught.value.__context__ is None, name
+        assert finder.leaks(exception_chain(caught.value)) == [], name
+    # The audit signing entry of its own file, with the same slip
+    (tmp_path / "keyring.json").write_text(Keyring.generate(["acme"]).export())
+    (tmp_path / "signing.yaml").write_text(f"current: 1\nversions:\n  1: {key}: oh\n")
+    monkeypatch.delenv(KEYRING_VARIABLE, raising=False)
+    monkeypatch.setenv(KEYRING_FILE_VARIABLE, str(tmp_path / "keyring.json"))
+    monkeypatch.setenv(AUDIT_SIGNING_FILE_VARIABLE, str(tmp_path / "signing.yaml"))
+    with pytest.raises(KeyringError) as caught:
+        Keyring.from_environment()
+    assert caught.value.__context__ is None and finder.leaks(exception_chain(caught.value)) == []
 
 
 def test_development_keyring_derives_stable_keys(tmp_path: Path) -> None:
