@@ -179,6 +179,26 @@ def test_a_keyring_put_where_its_path_belongs_is_not_printed(command: list[str],
     assert LeakFinder([], [], keyring_keys(keyring.export())).leaks({"output": result.output.encode()}) == []
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["keys", "add", "-t", "beta", "--keyring"],
+        ["keys", "rotate", "--kind", "pseudonym", "--tenant", "acme", "--keyring"],
+        ["--config"],
+    ],
+    ids=" ".join,
+)
+def test_a_keyring_or_settings_pasted_where_a_files_path_belongs_is_not_printed(command: list[str]) -> None:
+    # click's exists=True said "file '<the value>' does not exist": `--keyring "$FACEGATE_KEYRING"`
+    # printed every key.
+    keyring = Keyring.generate(["acme"])
+    document = keyring.export() + "\nsasl_password: S3cret-sasl-password"
+    result = CliRunner().invoke(app, [*command, document, *(["topics", "list"] if command == ["--config"] else [])])
+    assert result.exit_code == 2 and "names no file" in " ".join(result.output.split()), result.output
+    finder = LeakFinder([], [], [*keyring_keys(keyring.export()), b"S3cret-sasl-password"])
+    assert finder.leaks({"output": result.output.encode()}) == []
+
+
 def test_a_keyring_files_variable_naming_no_file_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEYRING_VARIABLE, raising=False)
     for value, why in ((str(tmp_path / "absent.json"), "No such file"), (str(tmp_path), "Is a directory")):
