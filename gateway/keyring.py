@@ -266,12 +266,17 @@ class Keyring(BaseModel):
         path.write_text(base64.b64encode(master).decode() + "\n")
         return cls(development_master=SecretBytes(master))
 
+    # Errors are raised after their `except` clause, not in it: `from None` only hides the error
+    # caught, which stays the new one's __context__ (pydantic's with the key as `input_value`,
+    # PyYAML's with a snippet of the key's line) for any reporter that walks the chain.
     @classmethod
     def from_text(cls, text: str) -> Keyring:
         try:
-            data = yaml.safe_load(text)  # JSON is YAML too
+            data, parsed = yaml.safe_load(text), True  # JSON is YAML too
         except yaml.YAMLError:
-            raise KeyringError("keyring is neither JSON nor YAML") from None
+            parsed = False
+        if not parsed:
+            raise KeyringError("keyring is neither JSON nor YAML")
         if not isinstance(data, dict):
             raise KeyringError("keyring must be a mapping")
         try:
@@ -281,7 +286,7 @@ class Keyring(BaseModel):
                 f"{'.'.join(_named(p) for p in e['loc'])}: {e['msg']}"
                 for e in exc.errors(include_input=False, include_url=False)
             )
-            raise KeyringError(f"invalid keyring: {problems}") from None
+        raise KeyringError(f"invalid keyring: {problems}")
 
     @classmethod
     def from_environment(cls) -> Keyring | None:
@@ -290,17 +295,22 @@ class Keyring(BaseModel):
         text = os.environ.get(KEYRING_VARIABLE)
         path = os.environ.get(KEYRING_FILE_VARIABLE)
         if not text and path:
-            text = Path(path).read_text()
+            text = _read_file(KEYRING_FILE_VARIABLE, path, f"the keyring itself: put that in {KEYRING_VARIABLE}")
         if not text:
             return None
         signing = os.environ.get(AUDIT_SIGNING_FILE_VARIABLE)
         if not signing:
             return cls.from_text(text)
+        entry = _read_file(
+            AUDIT_SIGNING_FILE_VARIABLE, signing, "the audit_signing entry itself: mount it as a file, and name that"
+        )
         try:
             document = yaml.safe_load(text)
-            document["audit_signing"] = yaml.safe_load(Path(signing).read_text())
+            document["audit_signing"], parsed = yaml.safe_load(entry), True
         except (yaml.YAMLError, TypeError):
-            raise KeyringError("keyring or audit signing file is neither JSON nor YAML") from None
+            parsed = False
+        if not parsed:
+            raise KeyringError("keyring or audit signing file is neither JSON nor YAML")
         return cls.from_text(json.dumps(document))
 
     def export(self) -> str:
@@ -326,6 +336,24 @@ class Keyring(BaseModel):
             "audit_signing": dump(self.audit_signing),
         }
         return json.dumps({k: v for k, v in document.items() if v is not None}, indent=2)
+
+
+def _read_file(variable: str, value: str, document: str) -> str:
+    """The text of the file `variable` names. An error names the variable and why, never its
+    value: a Secret mounted as an environment variable under the _FILE name puts the document
+    there, and an OSError quotes the "path" (every key of the keyring). `document` says what the
+    value looks like if it is one, and where that belongs."""
+    try:
+        return Path(value).read_text()
+    except UnicodeDecodeError:  # its message quotes a byte of the file
+        why = "the file is not UTF-8 text"
+    except OSError as exc:  # strerror is the system's text for the errno, without the name
+        why = exc.strerror or type(exc).__name__
+    except ValueError:  # a NUL character
+        why = "a path holds no NUL character"
+    if "\n" in value or value.lstrip().startswith("{") or len(value) > 1024:
+        why += f"; it looks like {document} (its value is not shown: it may hold keys)"
+    raise KeyringError(f"{variable} does not name a readable file ({why})")
 
 
 def key_id(private: Ed25519PrivateKey) -> str:

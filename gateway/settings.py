@@ -7,6 +7,7 @@ Secrets are SecretStr so they never print.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -197,12 +198,30 @@ class Settings(BaseSettings):
         config_file = os.environ.get(CONFIG_FILE_VARIABLE)
         if config_file:
             path = Path(config_file)
-            if not path.is_file():
-                raise FileNotFoundError(f"{CONFIG_FILE_VARIABLE}={config_file}: no such file")
+            if not _names(path.is_file):
+                raise FileNotFoundError(_missing(CONFIG_FILE_VARIABLE, config_file, "file", "the settings themselves"))
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
         if secrets_dir:
-            if not Path(secrets_dir).is_dir():
-                raise FileNotFoundError(f"{SECRETS_DIR_VARIABLE}={secrets_dir}: no such folder")
+            if not _names(Path(secrets_dir).is_dir):
+                raise FileNotFoundError(_missing(SECRETS_DIR_VARIABLE, secrets_dir, "folder", "a secret itself"))
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
         return tuple(sources)
+
+
+def _names(check: Callable[[], bool]) -> bool:
+    """Whether a path names a file or folder. False, not an error, for what no path can be: the
+    OSError of a name too long (a document put there is) quotes it."""
+    try:
+        return check()
+    except (OSError, ValueError):
+        return False
+
+
+def _missing(variable: str, value: str, kind: str, instead: str) -> str:
+    """Why a variable names no file or folder, without its value: a Secret mounted as an environment
+    variable under this name puts the settings (sasl_password) or a credential there."""
+    said = f"{variable} does not name a {kind}"
+    if "\n" in value or ": " in value or value.lstrip().startswith("{") or len(value) > 1024:
+        said += f"; it looks like {instead} (its value is not shown: it may hold a secret)"
+    return said

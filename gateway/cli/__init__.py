@@ -27,7 +27,7 @@ from gateway.cli import (
     subject,
     topics,
 )
-from gateway.cli.output import exit_codes
+from gateway.cli.output import exit_codes, secret_file
 from gateway.kafka import headers
 from gateway.logs import configure
 from gateway.settings import CONFIG_FILE_VARIABLE, LogFormat, Settings
@@ -86,8 +86,7 @@ def root(
             "--config",
             help=f"YAML settings file (keys: setting names without FACEGATE_, in lower case, e.g. partitions: 6). "
             f"Also {CONFIG_FILE_VARIABLE}.",
-            exists=True,
-            dir_okay=False,
+            callback=secret_file,
         ),
     ] = None,
     version: Annotated[

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
+import numpy.typing as npt
 import typer
 
 from gateway.cli.console import console, errors
@@ -19,6 +20,25 @@ from gateway.core.biometrics.calibration import (
 )
 from gateway.core.biometrics.synthetic import MODELS
 from gateway.files.calibrations import save
+
+_SHAPES = "'embeddings' n x dim numbers, 'labels' one id per row, 'masked' (optional) one bool per row"
+_KINDS = {"U": "text", "S": "bytes", "O": "objects", "b": "booleans", "c": "complex numbers", "M": "dates"}
+
+
+def _arrays(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any] | None]:
+    """The .npz's arrays, or an exit naming what is wrong with them and never a value: numpy,
+    asked to read text as numbers, quotes it (a CSV export's row is a whole embedding)."""
+    try:
+        with np.load(path) as data:  # its errors are about the file: pickled or object arrays, a name missing
+            vectors, labels, masked = data["embeddings"], data["labels"], data.get("masked")
+    except (KeyError, ValueError) as exc:
+        errors.print(f"[red]cannot calibrate:[/red] {exc}")
+        raise typer.Exit(Exit.FINDING) from None
+    if vectors.dtype.kind not in "iuf":
+        held = _KINDS.get(vectors.dtype.kind, f"values of type {vectors.dtype.name}")
+        errors.print(f"[red]cannot calibrate:[/red] {path.name}: 'embeddings' holds {held}, not numbers: {_SHAPES}")
+        raise typer.Exit(Exit.FINDING)
+    return vectors, labels, masked
 
 
 def calibrate_command(
@@ -62,14 +82,17 @@ def calibrate_command(
             if not 0 < far < 1:  # 0 would ask for infinitely many impostor pairs
                 errors.print(f"[red]--far must lie between 0 and 1 (exclusive), not {far:g}[/red]")
                 raise typer.Exit(Exit.USAGE)
-            with np.load(embeddings) as data:
-                masked = data.get("masked")
-                result = calibrate(
-                    model, data["embeddings"], data["labels"], masked, Sampling(far=far, max_rows=max_rows),
-                    source=str(embeddings.name),
-                )  # fmt: skip
-    except (CalibrationError, KeyError, ValueError) as exc:
+            vectors, labels, masked = _arrays(embeddings)
+            result = calibrate(
+                model, vectors, labels, masked, Sampling(far=far, max_rows=max_rows), source=str(embeddings.name)
+            )
+    except CalibrationError as exc:  # says which rows, never their values
         errors.print(f"[red]cannot calibrate:[/red] {exc}")
+        raise typer.Exit(Exit.FINDING) from None
+    except ValueError as exc:  # numpy's, which may quote a row: an embedding is biometric data
+        errors.print(
+            f"[red]cannot calibrate:[/red] the arrays are not what calibrate reads ({type(exc).__name__}): {_SHAPES}"
+        )
         raise typer.Exit(Exit.FINDING) from None
     result = result.model_copy(update={"version": version})
     save(result, out)

@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from gateway.cli.console import console, errors
-from gateway.cli.output import Exit, exit_codes
+from gateway.cli.output import Exit, exit_codes, secret_file
 from gateway.contract.topics import check_tenant_id
 from gateway.keyring import Keyring, KeyringError
 
@@ -84,7 +84,7 @@ def _replace(path: Path, text: str) -> None:
 )
 def add(
     keyring: Annotated[
-        Path, typer.Option(help="The keyring file to replace (mode 0600, its owner kept).", exists=True, dir_okay=False)
+        Path, typer.Option(help="The keyring file to replace (mode 0600, its owner kept).", callback=secret_file)
     ],
     tenant: Annotated[list[str], typer.Option("--tenant", "-t", help="A tenant to add keys for (repeatable).")],
 ) -> None:
@@ -113,7 +113,7 @@ class KeyKind(StrEnum):
 @app.command(epilog=exit_codes(None) + " Role: platform operator. The keyring is read and replaced whole (atomically).")
 def rotate(
     keyring: Annotated[
-        Path, typer.Option(help="The keyring file to replace (mode 0600, its owner kept).", exists=True, dir_okay=False)
+        Path, typer.Option(help="The keyring file to replace (mode 0600, its owner kept).", callback=secret_file)
     ],
     kind: Annotated[KeyKind, typer.Option(help="Which key to rotate.")],
     tenant: Annotated[str | None, typer.Option(help="The tenant (protection and pseudonym keys).")] = None,

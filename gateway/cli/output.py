@@ -77,6 +77,19 @@ def format_option(choices: Sequence[Format], default: Format, aliases: dict[str,
     )
 
 
+def secret_file(value: Path | None) -> Path | None:
+    """A path option's check for a file that holds secrets (a keyring, settings): click's
+    `exists=True` quotes the value when it names no file, and a document pasted in its place
+    (`--keyring "$FACEGATE_KEYRING"`) would be printed whole."""
+    try:
+        found = value is None or value.is_file()
+    except (OSError, ValueError):  # a name too long (a document is): the OSError quotes it
+        found = False
+    if not found:
+        raise typer.BadParameter("names no file (the value is not shown: it may be the document itself)")
+    return value
+
+
 def out_option(what: str = "the output") -> Any:
     return typer.Option("--out", dir_okay=False, help=f"Write {what} to this file instead of stdout.")
 

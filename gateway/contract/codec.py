@@ -4,9 +4,12 @@ Decoding checks everything before it returns: the marker, a known fingerprint, a
 that is complete with nothing after it, and the model's own constraints (`decode_fields` and
 `leading_strings`, which read back the gateway's own logs fast, check less: see there). Every failure
 is one DecodeError with a stable code; its message names the problem and never echoes the
-payload (which may be a face template). fastavro reads; cavro writes the same bytes 1.7x faster
-than fastavro (bench/codec.py: the audit record is most of what the worker encodes). It only
-ever writes records the gateway built, so input that may be hostile never reaches it.
+payload (which may be a face template). Nor does it carry the library's error that does: each is
+raised after the `except` clause that caught that one, so it is not its __context__ (`from None`
+only hides a context from tracebacks; pydantic's error holds all of an oversized template).
+fastavro reads; cavro writes the same bytes 1.7x faster than fastavro (bench/codec.py: the audit
+record is most of what the worker encodes). It only ever writes records the gateway built, so
+input that may be hostile never reaches it.
 """
 
 from __future__ import annotations
@@ -113,8 +116,10 @@ class Codec:
         try:
             body: bytes = self._writers[name].binary_encode(datum if type(datum) is dict else dict(datum))
         except (cavro.CavroException, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            raise EncodeError(f"{name}: {type(exc).__name__} while encoding") from None
-        return MARKER + schema.fingerprint + body
+            kind = type(exc).__name__
+        else:
+            return MARKER + schema.fingerprint + body
+        raise EncodeError(f"{name}: {kind} while encoding")
 
     # -- decoding -------------------------------------------------------------------
     def _reader(self, data: bytes) -> _Reader:
@@ -145,14 +150,18 @@ class Codec:
             raise DecodeError(DecodeErrorCode.WRONG_RECORD_TYPE, f"expected a {expected} record, got {name}")
         body = io.BytesIO(data)
         body.seek(HEADER_SIZE)
+        failure: DecodeError | None = None
         try:
             datum = fastavro.schemaless_reader(
                 body, reader.writer.parsed, reader.reader.parsed if reader.resolves else None
             )
         except Exception as exc:  # fastavro raises many types on bad input
             if isinstance(exc, EOFError) or self._is_cut_short(data, reader):
-                raise DecodeError(DecodeErrorCode.TRUNCATED, f"{name} datum ends before its last field") from None
-            raise DecodeError(DecodeErrorCode.CORRUPT, f"{name} datum is corrupt ({type(exc).__name__})") from None
+                failure = DecodeError(DecodeErrorCode.TRUNCATED, f"{name} datum ends before its last field")
+            else:
+                failure = DecodeError(DecodeErrorCode.CORRUPT, f"{name} datum is corrupt ({type(exc).__name__})")
+        if failure is not None:
+            raise failure
         rest = len(data) - body.tell()
         if rest:
             raise DecodeError(DecodeErrorCode.TRAILING_BYTES, f"{rest} unexpected bytes after the {name} datum")
@@ -195,9 +204,11 @@ class Codec:
         body = io.BytesIO(data)
         body.seek(HEADER_SIZE)
         try:
-            datum = fastavro.schemaless_reader(body, reader.writer.parsed, projection)
+            datum, readable = fastavro.schemaless_reader(body, reader.writer.parsed, projection), True
         except Exception:  # fastavro raises many types on bad input
-            raise DecodeError(DecodeErrorCode.CORRUPT, f"{reader.reader.name} datum is corrupt") from None
+            readable = False
+        if not readable:
+            raise DecodeError(DecodeErrorCode.CORRUPT, f"{reader.reader.name} datum is corrupt")
         if body.tell() != len(data) or not isinstance(datum, dict):
             raise DecodeError(DecodeErrorCode.CORRUPT, f"{reader.reader.name} datum is not one whole record")
         return datum
@@ -223,12 +234,14 @@ class Codec:
             length, at = _zigzag(data, at)
             if length < 0 or at + length > len(data):
                 raise DecodeError(DecodeErrorCode.TRUNCATED, f"{reader.reader.name} datum ends inside a leading string")
+            text: str | None
             try:
-                out.append(data[at : at + length].decode())
-            except UnicodeDecodeError:
-                raise DecodeError(
-                    DecodeErrorCode.CORRUPT, f"{reader.reader.name} has a string that is not UTF-8"
-                ) from None
+                text = data[at : at + length].decode()
+            except UnicodeDecodeError:  # holds the string's bytes
+                text = None
+            if text is None:
+                raise DecodeError(DecodeErrorCode.CORRUPT, f"{reader.reader.name} has a string that is not UTF-8")
+            out.append(text)
             at += length
         return tuple(out)
 
@@ -245,11 +258,9 @@ class Codec:
     def _validate(model: type[R], datum: dict[str, Any]) -> R:
         try:
             return model.model_validate(datum)
-        except ValidationError as exc:
-            raise DecodeError(
-                DecodeErrorCode.INVALID_FIELD,
-                f"{model.avro_name}: {_describe_validation(exc)}",
-            ) from None
+        except ValidationError as exc:  # holds the invalid value: a template, however long
+            problems = _describe_validation(exc)
+        raise DecodeError(DecodeErrorCode.INVALID_FIELD, f"{model.avro_name}: {problems}")
 
 
 def _zigzag(data: bytes, at: int) -> tuple[int, int]:

@@ -16,7 +16,7 @@ class InputRecord:
     topic: str
     partition: int
     offset: int
-    value: bytes | None
+    value: bytes | None = field(repr=False)  # a raw capture or enrollment: never in a repr
     timestamp_ms: int = 0  # the broker's record timestamp: deterministic when a record is redone
     key: bytes | None = None
 
@@ -43,7 +43,7 @@ def ahead_of_broker(timestamp_ms: int, skew: timedelta, *claimed: datetime | Non
 class Output:
     topic: str
     key: bytes
-    value: bytes | None  # None: a tombstone on a compacted topic
+    value: bytes | None = field(repr=False)  # None: a tombstone on a compacted topic; never in a repr
     partition: int | None = None
 
 

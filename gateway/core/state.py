@@ -115,7 +115,7 @@ class RecipientTemplate:
     """
 
     key_version: int
-    code: bytes
+    code: bytes = field(repr=False)  # a protected template: never in a repr
 
 
 def decode_enrolled(codec: Codec, value: bytes) -> EnrolledTemplate:

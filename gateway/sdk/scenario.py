@@ -53,7 +53,7 @@ class Capture:
     kind: str
     expected: Expected
     capture: FaceCaptured | None = None
-    raw: bytes | None = None  # malformed input, sent as is
+    raw: bytes | None = field(default=None, repr=False)  # malformed input, sent as is (a payload: not in a repr)
     subject: str | None = None  # the enrolled subject filmed, None for strangers
     vendor: str = "lumen"  # whose capture topic it goes to: its camera's vendor
 

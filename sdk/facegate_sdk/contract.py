@@ -219,9 +219,12 @@ class Contract:
         try:
             fastavro.schemaless_writer(out, schema.parsed, dict(datum), strict=True)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            # The message may quote a value (a template): name the record and the error kind only.
-            raise EncodeError(f"{name} does not fit its schema ({type(exc).__name__})") from None
-        return out.getvalue()
+            # The message may quote a value (a template): name the record and the error kind only,
+            # raised after this clause, so that the error is not kept as its __context__ either.
+            kind = type(exc).__name__
+        else:
+            return out.getvalue()
+        raise EncodeError(f"{name} does not fit its schema ({kind})")
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """(record name, datum) of a single-object encoded record of this contract."""
@@ -233,9 +236,11 @@ class Contract:
         body = io.BytesIO(data)
         body.seek(HEADER_SIZE)
         try:
-            datum = fastavro.schemaless_reader(body, schema.parsed, None)
-        except Exception:  # fastavro raises many kinds on bad input
-            raise ContractError(f"corrupt {schema.name} datum") from None
+            datum, readable = fastavro.schemaless_reader(body, schema.parsed, None), True
+        except Exception:  # fastavro raises many kinds on bad input (raised after: not its __context__)
+            readable = False
+        if not readable:
+            raise ContractError(f"corrupt {schema.name} datum")
         if body.tell() != len(data) or not isinstance(datum, dict):
             raise ContractError(f"{schema.name}: bytes after the datum")
         return schema.name, datum

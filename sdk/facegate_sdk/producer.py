@@ -18,6 +18,12 @@ Ordering: an enrollment or share request is decided against the consent in force
 gateway reads it, and Kafka orders records only within a partition. So an enrollment or share
 request is sent only once the consents sent before it are acknowledged.
 
+Logging: aiokafka's producer logs each key and value it sends at DEBUG ("Sending (key=%s value=%s)
+to %s"), so an application logging at DEBUG would write raw templates and images. The SDK leaves
+its users' logging as it is, but drops the DEBUG records of aiokafka's producer logger written
+during its own sends (a filter on that logger, and a context variable set around each send: other
+producers' lines, and every other line, are written as before).
+
 Retries: the producer is idempotent (a producer id and per-partition sequence numbers, checked by
 the broker; the Java client's default since Kafka 3.0). A send retried after a lost answer or a
 change of leader is not written twice: without it a malformed record retried during a rolling
@@ -29,9 +35,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import ssl
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -47,6 +55,19 @@ from facegate_sdk.topics import Topics, subject_key
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 PRUNE_AT = 4096  # sends held before the acknowledged ones are let go
+# Where aiokafka (0.14) logs each value sent, at DEBUG: aiokafka/producer/producer.py, send().
+AIOKAFKA_PRODUCER_LOGGER = "aiokafka.producer.producer"
+_SENDING: ContextVar[bool] = ContextVar("facegate_sdk_sending", default=False)  # each task its own
+
+
+class _WithoutSentValues(logging.Filter):
+    """Drops the DEBUG records aiokafka's producer writes during one of the SDK's sends."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG or not _SENDING.get()
+
+
+_WITHOUT_SENT_VALUES = _WithoutSentValues()
 
 
 @dataclass(frozen=True)
@@ -152,6 +173,9 @@ class FaceGateProducer:
             **producer,
         }
         self._producer = AIOKafkaProducer(**options)
+        aiokafka_log = logging.getLogger(AIOKAFKA_PRODUCER_LOGGER)
+        if _WITHOUT_SENT_VALUES not in aiokafka_log.filters:
+            aiokafka_log.addFilter(_WITHOUT_SENT_VALUES)
         # a transactional id makes aiokafka's producer idempotent too
         self._idempotent = bool(options["enable_idempotence"]) or options.get("transactional_id") is not None
         # Sends not yet awaited, and the first failure not yet raised (by the next flush). Acknowledged
@@ -217,7 +241,11 @@ class FaceGateProducer:
 
     async def _send(self, topic: str, key: str | bytes, value: bytes | None) -> asyncio.Future[Any]:
         encoded_key = key.encode() if isinstance(key, str) else key
-        future: asyncio.Future[Any] = await self._producer.send(topic, value=value, key=encoded_key)
+        sending = _SENDING.set(True)  # aiokafka would log the value (the module's docstring)
+        try:
+            future: asyncio.Future[Any] = await self._producer.send(topic, value=value, key=encoded_key)
+        finally:
+            _SENDING.reset(sending)
         self._pending.append(future)
         if len(self._pending) >= self._prune_at:
             self._prune()

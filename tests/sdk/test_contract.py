@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import facegate_sdk
+import numpy as np
 import pytest
 from facegate_sdk.contract import HEADER_SIZE, MARKER, Contract, crc64_avro, schema_dir
 from facegate_sdk.records import ENUMS
@@ -27,6 +28,7 @@ from gateway.contract.vocabulary import Purpose
 from gateway.core.consent import withdrawal
 from gateway.sdk.scenario import build_world
 from tests.support.avro_strategies import datum
+from tests.support.leaks import LeakFinder, exception_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = facegate_sdk.default_contract()
@@ -196,6 +198,18 @@ def test_a_record_that_does_not_fit_its_schema_is_an_encode_error() -> None:
         CONTRACT.encode_datum("FaceCaptured", {"event_id": "e-1"})
     with pytest.raises(facegate_sdk.ContractError):
         CONTRACT.decode(b"{}")
+
+
+def test_an_encode_error_carries_no_value_in_its_chain() -> None:
+    # fastavro's error quotes the value it could not write (a template's values, passed by mistake
+    # as the image); `from None` hid it from tracebacks only, keeping it as __context__.
+    capture = _world_records()[-2][1]
+    assert isinstance(capture, facegate_sdk.FaceCaptured)
+    values = np.frombuffer(capture.template, dtype="<f4").tolist()
+    with pytest.raises(facegate_sdk.EncodeError) as caught:
+        CONTRACT.encode_datum("FaceCaptured", capture.to_avro() | {"image": values})
+    assert caught.value.__context__ is None
+    assert LeakFinder([capture.template]).leaks(exception_chain(caught.value)) == []
 
 
 def test_naive_timestamps_are_utc_cut_to_milliseconds() -> None:

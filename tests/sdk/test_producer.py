@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from facegate_sdk import (
     CameraRegistration,
@@ -26,6 +28,7 @@ from facegate_sdk import (
 from facegate_sdk.producer import PRUNE_AT
 from facegate_sdk.records import MAX_CONSENT_BYTES
 
+from tests.support.leaks import LeakFinder
 from tests.support.producers import HeldProducer
 
 AT = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -268,3 +271,39 @@ def test_a_producer_that_never_flushes_holds_only_what_is_in_flight_and_keeps_it
         assert producer._pending == []
 
     asyncio.run(main())
+
+
+def test_aiokafka_logs_no_value_the_sdk_sends_even_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    # aiokafka's producer logs each key and value it sends at DEBUG: an application logging at DEBUG
+    # wrote raw templates and images. Another producer's sends are logged as before.
+    rng = np.random.default_rng(5)
+    template = (rng.standard_normal(512) / 22.6).astype("<f4").tobytes()
+    image = b"\x89PNG\r\n\x1a\n" + rng.bytes(64)
+    capture = FaceCaptured(
+        event_id="evt-1", camera_id="acme-gate", tenant_id="acme", captured_at=AT, purpose=Purpose.ACCESS_CONTROL,
+        template=template, template_model="synthetic-512", quality=0.9, image=image,
+    )  # fmt: skip
+
+    async def main() -> None:
+        producer = FaceGateProducer(Connection(), vendor_id="lumen")
+        kafka = producer._producer  # aiokafka's own send(), without a broker: no metadata, one partition, no batch
+
+        async def no_metadata(topic: str) -> None:
+            return None
+
+        async def added(*args: object, **kwargs: object) -> asyncio.Future[None]:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        kafka.client._wait_on_metadata, kafka._partition = no_metadata, lambda *args: 0
+        kafka._message_accumulator.add_message = added
+        await producer.capture(capture)
+        await kafka.send("elsewhere", value=b"another producer's value", key=b"k")
+        kafka._closed = True  # never started
+
+    with caplog.at_level(logging.DEBUG, logger="aiokafka"):
+        asyncio.run(main())
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Sending (key=b'k' value=b\"another producer's value\")" in logged
+    assert LeakFinder([template], [image]).leaks({"aiokafka's log": logged.encode()}) == []

@@ -14,8 +14,16 @@ import yaml
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.keyring import KEYRING_FILE_VARIABLE, KEYRING_VARIABLE, Keyring, KeyringError, MissingKeyError
-from tests.support.leaks import LeakFinder
+from gateway.keyring import (
+    AUDIT_SIGNING_FILE_VARIABLE,
+    KEYRING_FILE_VARIABLE,
+    KEYRING_VARIABLE,
+    Keyring,
+    KeyringError,
+    MissingKeyError,
+)
+from tests.support.cli import restored_logging  # noqa: F401  # a fixture
+from tests.support.leaks import LeakFinder, exception_chain, keyring_keys
 
 
 def _secrets(keyring: Keyring) -> list[bytes]:
@@ -74,6 +82,39 @@ def test_a_key_pasted_where_a_name_belongs_is_not_printed(place: Any, written: A
         assert f"tenants.<{hashlib.sha256(b'acme').hexdigest()[:6]}>" in message
 
 
+def test_no_error_carries_a_key_in_its_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `raise ... from None` hides the error caught from tracebacks only: it stays __context__
+    # (pydantic's with the key as input_value, PyYAML's with a snippet of the key's line) for any
+    # reporter that walks the chain.
+    raw = bytes.fromhex("fbffbf" * 10 + "feff")  # standard base64 with + and /: "+/+/..."
+    key, url_safe, short = (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
+                            base64.b64encode(raw[:31]).decode())  # fmt: skip
+    documents = {
+        "a key written URL-safe": {"regulator_pseudonym": {"current": 1, "versions": {"1": url_safe}}},
+        "a key one byte short": {"regulator_pseudonym": {"current": 1, "versions": {"1": short}}},
+        "a key under a misspelt field": {
+            "regulator_pseudonym": {"current": 1, "versions": {"1": key}, "revoke_afterr": {"1": key}}
+        },
+    }
+    texts = {name: json.dumps(document) for name, document in documents.items()}
+    texts["a YAML slip on the key's line"] = f"regulator_pseudonym:\n  current: 1\n  versions:\n    1: {key}: oh\n"
+    finder = LeakFinder([], [], [raw, raw[:31]])
+    for name, text in texts.items():
+        with pytest.raises(KeyringError) as caught:
+            Keyring.from_text(text)
+        assert caught.value.__context__ is None, name
+        assert finder.leaks(exception_chain(caught.value)) == [], name
+    # The audit signing entry of its own file, with the same slip
+    (tmp_path / "keyring.json").write_text(Keyring.generate(["acme"]).export())
+    (tmp_path / "signing.yaml").write_text(f"current: 1\nversions:\n  1: {key}: oh\n")
+    monkeypatch.delenv(KEYRING_VARIABLE, raising=False)
+    monkeypatch.setenv(KEYRING_FILE_VARIABLE, str(tmp_path / "keyring.json"))
+    monkeypatch.setenv(AUDIT_SIGNING_FILE_VARIABLE, str(tmp_path / "signing.yaml"))
+    with pytest.raises(KeyringError) as caught:
+        Keyring.from_environment()
+    assert caught.value.__context__ is None and finder.leaks(exception_chain(caught.value)) == []
+
+
 def test_development_keyring_derives_stable_keys(tmp_path: Path) -> None:
     path = tmp_path / "dev.key"
     first = Keyring.development_keyring(path)
@@ -100,6 +141,72 @@ def test_environment_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     from_variable = Keyring.from_environment()
     assert from_file is not None and from_variable is not None
     assert from_file.protection_key("acme") == from_variable.protection_key("acme")
+
+
+KEYRING_COMMANDS = [
+    ["run"],
+    ["subject", "export", "--tenant", "acme", "--subject", "s-1"],
+    ["audit", "keyset"],
+    ["audit", "pubkey"],
+]
+
+
+@pytest.mark.usefixtures("restored_logging")  # `facegate run` configures logging before it reads the keyring
+@pytest.mark.parametrize("command", KEYRING_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("put", ["keyring", "signing entry"])
+def test_a_keyring_put_where_its_path_belongs_is_not_printed(command: list[str], put: str, tmp_path: Path) -> None:
+    # A Secret mounted as an environment variable under the _FILE name: the error reading the
+    # "file" quoted it, the whole document; run and subject export printed it, audit's a traceback.
+    keyring = Keyring.generate(["acme"])
+    env: dict[str, str | None] = {
+        "FACEGATE_ENV": "production", "FACEGATE_CACHE_DIR": str(tmp_path), KEYRING_VARIABLE: None,
+        AUDIT_SIGNING_FILE_VARIABLE: None, "FACEGATE_TENANTS": '["acme"]', "FACEGATE_VENDORS": '["lumen"]',
+    }  # fmt: skip
+    if put == "keyring":
+        variable, env[KEYRING_FILE_VARIABLE] = KEYRING_FILE_VARIABLE, keyring.export()
+    else:
+        document = json.loads(keyring.export())
+        signing = document.pop("audit_signing")
+        (tmp_path / "keyring.json").write_text(json.dumps(document))
+        env[KEYRING_FILE_VARIABLE] = str(tmp_path / "keyring.json")
+        variable, env[AUDIT_SIGNING_FILE_VARIABLE] = AUDIT_SIGNING_FILE_VARIABLE, json.dumps(signing, indent=2)
+    result = CliRunner().invoke(app, command, env=env)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert f"{variable} does not name a readable file" in said and "it looks like the" in said, said
+    if put == "keyring":
+        assert f"put that in {KEYRING_VARIABLE}" in said
+    assert LeakFinder([], [], keyring_keys(keyring.export())).leaks({"output": result.output.encode()}) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["keys", "add", "-t", "beta", "--keyring"],
+        ["keys", "rotate", "--kind", "pseudonym", "--tenant", "acme", "--keyring"],
+        ["--config"],
+    ],
+    ids=" ".join,
+)
+def test_a_keyring_or_settings_pasted_where_a_files_path_belongs_is_not_printed(command: list[str]) -> None:
+    # click's exists=True said "file '<the value>' does not exist": `--keyring "$FACEGATE_KEYRING"`
+    # printed every key.
+    keyring = Keyring.generate(["acme"])
+    document = keyring.export() + "\nsasl_password: S3cret-sasl-password"
+    result = CliRunner().invoke(app, [*command, document, *(["topics", "list"] if command == ["--config"] else [])])
+    assert result.exit_code == 2 and "names no file" in " ".join(result.output.split()), result.output
+    finder = LeakFinder([], [], [*keyring_keys(keyring.export()), b"S3cret-sasl-password"])
+    assert finder.leaks({"output": result.output.encode()}) == []
+
+
+def test_a_keyring_files_variable_naming_no_file_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEYRING_VARIABLE, raising=False)
+    for value, why in ((str(tmp_path / "absent.json"), "No such file"), (str(tmp_path), "Is a directory")):
+        monkeypatch.setenv(KEYRING_FILE_VARIABLE, value)
+        with pytest.raises(KeyringError, match=f"{KEYRING_FILE_VARIABLE} does not name a readable file .{why}") as c:
+            Keyring.from_environment()
+        assert value not in str(c.value) and "looks like" not in str(c.value)
+        assert c.value.__context__ is None  # nor kept where a reporter walking the chain finds it
 
 
 def test_keys_generate_command(tmp_path: Path) -> None:

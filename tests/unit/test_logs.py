@@ -3,6 +3,8 @@ CLI and the worker (Faust's own logging through mode's dictConfig), holding noth
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import io
 import json
 import logging
@@ -18,7 +20,8 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.core.biometrics.embeddings import to_bytes
 from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
-from gateway.logs import JsonFormatter, configure, handler, worker_logging_config
+from gateway.kafka.connection import kafka_python_config
+from gateway.logs import QUIET_LIBRARIES, JsonFormatter, configure, handler, worker_logging_config
 from gateway.settings import LogFormat, Settings
 from tests.support.leaks import LeakFinder
 
@@ -27,12 +30,16 @@ TEMPLATE = to_bytes(Population.create(SYNTHETIC_512, 2, 5).captures([0], stream=
 
 @pytest.fixture
 def root_logging() -> Iterator[None]:
-    """Put the root logger back as it was after a test configures it."""
+    """Put the root logger (and the libraries' loggers it holds at INFO) back as they were after a
+    test configures it."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    quiet = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, held in quiet.items():
+        logging.getLogger(name).setLevel(held)
 
 
 def _record(message: str = "hello %s", args: tuple[object, ...] = ("world",), **kw: object) -> logging.LogRecord:
@@ -133,3 +140,49 @@ def test_the_cli_logs_json_when_set(root_logging: None) -> None:
     assert result.exit_code == 0, result.output
     assert isinstance(logging.getLogger().handlers[0].formatter, JsonFormatter)
     assert logging.getLogger().level == logging.WARNING
+
+
+PASSWORD = "S3cret-sasl-password-of-the-gateway"
+VALUE = b"\xc3\x01" + bytes(8) + TEMPLATE  # a record's value, as a producer sends it
+FAUST_SEND = "send: topic=%r k=%r v=%r timestamp=%r partition=%r"
+# The lines the libraries write at DEBUG with what no log may hold: logger (its module), line, args.
+SENDING = [
+    ("aiokafka.producer.producer", "Sending (key=%s value=%s) to %s", (b"k", VALUE, "tp")),
+    ("faust.transport.drivers.aiokafka", FAUST_SEND, ("t", b"k", VALUE, None, None)),
+    ("faust.topics", FAUST_SEND, ("t", b"k", VALUE, None, None)),
+    ("faust.agents.agent", "%r yielded: %r", ("agent", VALUE)),
+]
+
+
+@pytest.mark.parametrize("log_format", list(LogFormat))
+def test_at_debug_the_kafka_clients_write_no_password_and_no_value(root_logging: None, log_format: LogFormat) -> None:
+    """`facegate run --loglevel debug`: kafka-python's admin client logged its configuration with
+    the SASL password (at start, and for each new tenant), aiokafka's and Faust's producers each
+    value sent (every protected template). The worker keeps the level through mode's dictConfig."""
+    import kafka.admin.client
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaConfigurationError
+    from mode.utils.logging import setup_logging
+
+    assert "Starting KafkaAdminClient with configuration: %s" in inspect.getsource(kafka.admin.client)
+    for name, line, _ in SENDING:
+        assert line in inspect.getsource(importlib.import_module(name)), "the line moved: check gateway/logs.py"
+    stream = io.StringIO()
+    for setup in ("cli", "worker"):
+        configure(log_format, "debug")  # as facegate run does, before it provisions and starts the worker
+        if setup == "worker":  # then mode's Worker configures logging again, writing to stderr
+            setup_logging(loglevel="debug", logging_config=worker_logging_config(log_format, "debug"))
+        [written_to] = logging.getLogger().handlers
+        written_to.setStream(stream)  # type: ignore[attr-defined]
+        settings = Settings(security_protocol="SASL_PLAINTEXT", sasl_username="gw", sasl_password=PASSWORD)
+        with pytest.raises(KafkaConfigurationError):  # raised after it logged its configuration, before connecting
+            KafkaAdminClient(**kafka_python_config(settings), not_an_option=True)
+        for name, line, args in SENDING:
+            logging.getLogger(name).debug(line, *args)
+        logging.getLogger("facegate.worker").debug("the gateway's own debug line, %s", setup)
+        logging.getLogger("faust.worker").debug("Faust's worker's debug line, %s", setup)
+    written = stream.getvalue()
+    assert written.count("the gateway's own debug line") == written.count("Faust's worker's debug line") == 2, written
+    assert "Starting KafkaAdminClient" not in written and "Sending (key" not in written and "send: topic" not in written
+    assert LeakFinder([TEMPLATE], [], [PASSWORD.encode()]).leaks({"log": written.encode()}) == []
+    assert logging.getLogger("aiokafka.consumer").isEnabledFor(logging.INFO)  # their other lines go on

@@ -13,9 +13,10 @@ from gateway.contract.vocabulary import Decision
 from gateway.core import pipeline
 from gateway.core.audit.chain import GENESIS, ChainHead, record_hash
 from gateway.core.consent import withdrawal
-from gateway.core.messages import BatchResult, InputRecord
+from gateway.core.messages import BatchResult, InputRecord, Output
 from gateway.core.pipeline import process_batch
 from gateway.core.policy.tenant import development_tenant
+from gateway.core.state import RecipientTemplate
 from gateway.files.policies import policy_of
 from gateway.keyring import Keyring
 from gateway.sdk.scenario import Capture, Traffic, World, build_world
@@ -255,3 +256,15 @@ def test_a_tenant_that_asks_for_templates_gets_them_protected_never_raw(world: W
     blobs["decisions, for metrics"] = repr(result.decisions).encode()
     assert NAMES.governed(asks) in blobs and NAMES.rejected in blobs and NAMES.audit in blobs
     assert finder.leaks(blobs) == []
+
+
+def test_the_records_reprs_show_no_payload() -> None:
+    # A repr is what an assertion's message, a debugger or a log line's %r prints of a record.
+    world = build_world(seed=5, subjects_per_tenant=1)
+    template = world.enrollments[0].template
+    shown = {
+        "a raw input": repr(InputRecord(NAMES.enroll("acme"), 0, 7, CODEC.encode(world.enrollments[0]))),
+        "an output": repr(Output(NAMES.enrolled, b"acme/s-1", template)),
+        "a recipient's template": repr(RecipientTemplate(1, template)),
+    }
+    assert LeakFinder([template]).leaks({name: text.encode() for name, text in shown.items()}) == []

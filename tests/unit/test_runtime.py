@@ -12,6 +12,7 @@ from gateway.cli import app
 from gateway.keyring import Keyring
 from gateway.settings import Settings
 from gateway.shell.runtime import StartupError, build_runtime
+from tests.support.cli import restored_logging  # noqa: F401  # a fixture
 
 
 def test_development_mode_with_nothing_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +58,7 @@ def test_production_names_a_configured_tenant_without_a_policy(
     assert "beta" in warned and "acme" not in warned and "NO_TENANT_POLICY" in warned
 
 
+@pytest.mark.usefixtures("restored_logging")  # its handler would write to CliRunner's closed stream after
 def test_run_refuses_without_a_vendor_or_a_tenant_to_read(tmp_path: Path) -> None:
     env = {"FACEGATE_CACHE_DIR": str(tmp_path), "FACEGATE_TENANTS": '["acme"]'}
     result = CliRunner().invoke(app, ["run"], env=env)
@@ -67,6 +69,7 @@ def test_run_refuses_without_a_vendor_or_a_tenant_to_read(tmp_path: Path) -> Non
     assert runtime.unread() is None
 
 
+@pytest.mark.usefixtures("restored_logging")
 def test_run_command_refuses_an_invalid_policy_naming_the_field(tmp_path: Path) -> None:
     (tmp_path / "acme.yaml").write_text("tenant_id: acme\ntighten: {min_quality: 0.1}\n")
     result = CliRunner().invoke(

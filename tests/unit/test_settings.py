@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.settings import CONFIG_FILE_VARIABLE, Settings
+from tests.support.cli import restored_logging  # noqa: F401  # a fixture
+from tests.support.leaks import LeakFinder
 
 
 def test_defaults_name_the_local_broker(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,10 +38,34 @@ def test_yaml_file_below_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert settings.partitions == 16
 
 
-def test_missing_config_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_config_file_is_named_by_its_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not by the variable's value: that may be the settings themselves (below).
     monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(tmp_path / "absent.yaml"))
-    with pytest.raises(FileNotFoundError, match=r"absent\.yaml"):
+    with pytest.raises(FileNotFoundError, match=f"^{CONFIG_FILE_VARIABLE} does not name a file$"):
         Settings()
+
+
+@pytest.mark.usefixtures("restored_logging")  # `facegate run` configures logging
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        (CONFIG_FILE_VARIABLE, "security_protocol: SASL_SSL\nsasl_username: gw\nsasl_password: {password}\n"),
+        (CONFIG_FILE_VARIABLE, "{{sasl_password: {password}, partitions: 6}}"),
+        (CONFIG_FILE_VARIABLE, "sasl_password: {password}" + " " * 300),  # too long a name: an OSError quotes it
+        ("FACEGATE_SECRETS_DIR", "{password}"),
+    ],
+)
+def test_settings_put_where_their_path_belongs_are_not_printed(variable: str, value: str, tmp_path: Path) -> None:
+    # A Secret mounted as an environment variable under the name meant for its path: the error
+    # quoted the value, and every command printed it (sasl_password).
+    password = "S3cret-in-the-config-variable"
+    env = {variable: value.format(password=password), "FACEGATE_CACHE_DIR": str(tmp_path)}
+    result = CliRunner().invoke(app, ["run"], env=env)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    said = " ".join(result.output.split())
+    assert f"{variable} does not name a" in said and password not in result.output
+    assert ("it looks like" in said) is (variable == CONFIG_FILE_VARIABLE), said
+    assert LeakFinder([], [], [password.encode()]).leaks({"output": result.output.encode()}) == []
 
 
 def test_audit_retention_below_three_years_is_refused() -> None:

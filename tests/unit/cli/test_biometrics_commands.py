@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.core.biometrics.calibration import Calibration
 from gateway.core.biometrics.synthetic import SYNTHETIC_128_OFFSET, Population
+from tests.support.leaks import LeakFinder
 
 
 def test_eval_protection_prints_and_writes_the_report(tmp_path: Path) -> None:
@@ -61,3 +63,32 @@ def test_calibrate_reports_bad_input(tmp_path: Path) -> None:
         app, ["calibrate", "--embeddings", str(data), "--model", "m", "--out", str(tmp_path / "o")]
     )
     assert result.exit_code == 1 and "cannot calibrate" in result.output
+
+
+def test_calibrate_never_prints_an_embedding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Embeddings saved as text (a row per string, as a CSV export gives them): numpy's conversion
+    # error quoted a whole row, one person's embedding, and the command printed it.
+    population = Population.create(SYNTHETIC_128_OFFSET, 20, seed=5)
+    rows = np.concatenate([population.captures(np.arange(20), 0), population.captures(np.arange(20), 1)])
+    finder = LeakFinder([row.astype("<f4").tobytes() for row in rows])
+    labels = np.r_[np.arange(20), np.arange(20)]
+    written = {
+        "a row per string": np.array([",".join(f"{v:.6f}" for v in row) for row in rows]),
+        "a string per value": np.char.mod("%.6f", rows),
+    }
+    args = ["calibrate", "--model", "vendor-128", "--out", str(tmp_path / "cal.json"), "--embeddings"]
+    for how, embeddings in written.items():
+        np.savez(tmp_path / "text.npz", embeddings=embeddings, labels=labels)
+        result = CliRunner().invoke(app, [*args, str(tmp_path / "text.npz")])
+        assert result.exit_code == 1 and "'embeddings' holds text, not numbers" in result.output, (how, result.output)
+        assert finder.leaks({how: result.output.encode()}) == []
+    # Any other error of numpy's is named by its type alone: it may quote a value.
+    np.savez(tmp_path / "numbers.npz", embeddings=rows, labels=labels)
+
+    def quoting(*args: object, **kwargs: object) -> None:
+        raise ValueError(f"could not convert: {rows[0].tolist()}")
+
+    monkeypatch.setattr("gateway.cli.calibrate.calibrate", quoting)
+    result = CliRunner().invoke(app, [*args, str(tmp_path / "numbers.npz")])
+    assert result.exit_code == 1 and "(ValueError)" in result.output
+    assert finder.leaks({"numpy's error": result.output.encode()}) == []

@@ -14,9 +14,18 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.contract.codec import HEADER_SIZE, MARKER, Codec, DecodeError, DecodeErrorCode, default_codec
+from gateway.contract.codec import (
+    HEADER_SIZE,
+    MARKER,
+    Codec,
+    DecodeError,
+    DecodeErrorCode,
+    EncodeError,
+    default_codec,
+)
 from gateway.contract.models import AuditRecord, ConsentRecord, FaceCaptured
 from gateway.contract.schemas import SchemaSet, default_schema_dir
+from tests.support.leaks import LeakFinder, exception_chain
 from tests.support.lifecycle import consent
 from tests.vectors.audit.generate import current_records, released_records
 
@@ -134,6 +143,20 @@ def test_semantic_violations_name_the_field_not_the_value(field: str, value: obj
     assert caught.value.code is DecodeErrorCode.INVALID_FIELD
     assert field in str(caught.value)
     _no_biometrics_in(str(caught.value))
+
+
+def test_no_error_carries_the_payload_in_its_chain() -> None:
+    # `raise ... from None` hides the library's error from tracebacks only: it stayed __context__,
+    # pydantic's holding all of an oversized template, cavro's quoting the value it could not write.
+    oversized = CODEC.encode_datum("FaceCaptured", capture().to_avro() | {"template": TEMPLATE * 8 + b"more"})
+    with pytest.raises(DecodeError) as decoding:
+        CODEC.decode(oversized, FaceCaptured)
+    values = list(struct.unpack("<512f", TEMPLATE))
+    with pytest.raises(EncodeError) as encoding:
+        CODEC.encode_datum("FaceCaptured", capture().to_avro() | {"image": values})  # a template's values, by mistake
+    for caught in (decoding, encoding):
+        assert caught.value.__context__ is None
+        assert LeakFinder([TEMPLATE]).leaks(exception_chain(caught.value)) == []
 
 
 @given(st.binary(max_size=4096))
