@@ -22,7 +22,7 @@ from gateway.contract.models import FaceCaptured, GovernedFace
 from gateway.contract.vocabulary import Decision
 from gateway.core.biometrics.matching import Match
 from gateway.core.context import UNDECIDABLE, Context, Decided, Identification
-from gateway.core.messages import BatchResult, InputRecord, Output
+from gateway.core.messages import BatchResult, InputRecord, Output, broker_time
 from gateway.core.policy.decision import Identify, conclude, from_its_vendor, identification_threshold, screen
 from gateway.core.policy.outcome import Outcome, Refusal
 from gateway.core.policy.reasons import Reason
@@ -72,12 +72,13 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
         if isinstance(screened, Identify):
             pending.append(_Pending(record, capture, screened, known_as))
         else:
-            outcome = _with_alerts(screened, capture, state, ctx.now)
+            outcome = _with_alerts(screened, capture, state, broker_time(record.timestamp_ms) or ctx.now)
             decisions.append((record, partial(_decide, ctx, record, capture, known_as, outcome)))
 
     _identify(pending, state, ctx.now)
     for item in pending:
-        outcome = _with_alerts(_conclude(item, ctx), item.capture, state, ctx.now)
+        arrived_at = broker_time(item.record.timestamp_ms) or ctx.now
+        outcome = _with_alerts(_conclude(item, ctx), item.capture, state, arrived_at)
         assert item.reference is not None  # identified
         used = Identification(item.reference, arrived or ctx.now, ctx.now)
         decisions.append((item.record, partial(_decide, ctx, item.record, item.capture, item.known_as, outcome, used)))
@@ -102,10 +103,12 @@ def _conclude(item: _Pending, ctx: Context) -> Outcome:
     return outcome
 
 
-def _with_alerts(outcome: Outcome, capture: FaceCaptured, state: GatewayState, now: datetime) -> Outcome:
+def _with_alerts(outcome: Outcome, capture: FaceCaptured, state: GatewayState, arrived: datetime) -> Outcome:
     """R18: an identification beyond the tenant's own baseline is an anomaly for the audit. (R15,
-    the filing threshold, is raised on the enrollment that reaches it: lifecycle/enrollment.py.)"""
-    if outcome.decision is Decision.FORWARDED and state.identifications.observe(capture.tenant_id, now):
+    the filing threshold, is raised on the enrollment that reaches it: lifecycle/enrollment.py.)
+    Counted when the broker took the capture, not when it is decided: a backlog decided at once
+    after an outage is no burst."""
+    if outcome.decision is Decision.FORWARDED and state.identifications.observe(capture.tenant_id, arrived):
         return outcome.with_rules(alerts=(Rule.ANOMALY,))
     return outcome
 

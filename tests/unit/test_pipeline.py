@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -268,3 +268,32 @@ def test_the_records_reprs_show_no_payload() -> None:
         "a recipient's template": repr(RecipientTemplate(1, template)),
     }
     assert LeakFinder([template]).leaks({name: text.encode() for name, text in shown.items()}) == []
+
+
+def test_r18_counts_identifications_when_the_broker_took_them_so_a_backlog_is_no_burst(world: World) -> None:
+    # A worker down for 30 minutes decides the captures that waited all at once: counted when
+    # decided, each of them beyond a steady tenant's baseline was an anomaly alert.
+    item = next(i for i in Traffic(world).take(500) if i.expected.decision is Decision.FORWARDED)
+    assert item.capture is not None
+    state = loaded_state(world)
+    start = NOW - timedelta(minutes=60)
+
+    def at(minute: int, n: int, apart: float = 15) -> InputRecord:  # the n-th capture of a minute
+        face = item.capture.model_copy(update={"event_id": f"e-{minute}-{n}"})  # type: ignore[union-attr]
+        appended = start + timedelta(minutes=minute, seconds=n * apart)
+        return InputRecord(NAMES.captures(item.vendor), 0, minute * 100 + n, CODEC.encode(face),
+                           int(appended.timestamp() * 1000))  # fmt: skip
+
+    def alerts(records: list[InputRecord], now: datetime) -> int:
+        ctx = context(state, now=now)
+        process_batch(records, ctx)
+        audits = _decoded(ctx.result, NAMES.audit, AuditRecord)
+        assert all(a.decision is Decision.FORWARDED for a in audits) and len(audits) == len(records)
+        return sum("R18" in a.alerts for a in audits)
+
+    for minute in range(20):  # decided as they come: four identifications a minute
+        assert alerts([at(minute, n) for n in range(4)], start + timedelta(minutes=minute + 1)) == 0
+    backlog = [at(minute, n) for minute in range(20, 50) for n in range(4)]
+    assert alerts(backlog, start + timedelta(minutes=51)) == 0
+    burst = [at(51, n, apart=0.5) for n in range(64)]
+    assert alerts(burst, start + timedelta(minutes=52)) > 0, "a real burst is still one"
