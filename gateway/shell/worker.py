@@ -24,6 +24,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Producer as FaustProducer
+from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -211,10 +212,11 @@ class Worker:
             # Faust cancels the agents after this, then commits what was acknowledged. Deciding
             # nothing new and letting the batch in flight finish means a restart redoes nothing;
             # a batch stuck past the bound (Kafka unreachable) is left to the next owner.
-            if not await self.partitions.drain(DRAIN_SECONDS):
+            if await self.partitions.drain(DRAIN_SECONDS):
+                await self.sign_heads()
+                await self.sign_completeness(final=True)
+            else:  # both under the lock the batch holds: its next owner's to sign once it redid it
                 log.warning("stopping with a batch in flight after %ds; its next owner redoes it", DRAIN_SECONDS)
-            await self.sign_heads()
-            await self.sign_completeness(final=True)
             await self.checkpoint_watch.stop()
 
         @every(60.0)
@@ -224,11 +226,20 @@ class Worker:
     def _declare_rebalance_handlers(self) -> None:
         @self.app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def forget_heads(sender: Any, revoked: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-            # Faust awaits this before the group moves on: holding the lock, the batch in flight
-            # finishes (Kafka acknowledges it) before a new owner can read these chains' heads.
-            captures = [tp for tp in revoked if self.names.vendor_of(tp.topic)]
-            await self.partitions.revoke({tp.partition for tp in captures})
-            self.backlog.forget((tp.topic, tp.partition) for tp in captures)
+            await self._give_up(revoked)
+
+        # A stopping app's revocation closes the consumer at once and sends no signal (Faust
+        # 0.15.3, App._on_partitions_revoked): the group then handed the partitions on while the
+        # batch in flight was still writing, and the next owner's redo forked the audit log
+        # beside it. Stopping or not, the partitions are given up only once it has finished.
+        revoke_in_faust = self.app._on_partitions_revoked
+
+        async def on_revoked(revoked: set[TP]) -> None:
+            if self.app.should_stop:
+                await self._give_up(revoked)
+            await revoke_in_faust(revoked)
+
+        self.app._on_partitions_revoked = on_revoked  # type: ignore[method-assign]  # before the consumer is made
 
         @self.app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def take_over(sender: Any, assigned: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
@@ -247,6 +258,13 @@ class Worker:
             self.ready = True
             self.metrics.ready.set(1 if self.is_ready() else 0)
             self.metrics.feed_lag.set(min(self.feeds.lag.seconds(time.monotonic()), 1e9))
+
+    async def _give_up(self, revoked: Iterable[TP]) -> None:
+        """Faust awaits this before the group moves on: holding the lock, the batch in flight
+        finishes (Kafka acknowledges it) before a new owner can read these chains' heads."""
+        captures = [tp for tp in revoked if self.names.vendor_of(tp.topic)]
+        await self.partitions.revoke({tp.partition for tp in captures})
+        self.backlog.forget((tp.topic, tp.partition) for tp in captures)
 
     def _behind(self, events: Sequence[Any]) -> int:
         """Records Kafka holds past these events: they join the batch before it is decided."""
@@ -413,7 +431,6 @@ class Worker:
     def retention_gauges(self) -> None:
         """The oldest undecided raw capture's age beside the raw retention (the alert compares them),
         and enrolled templates made under another calibration: counted, and logged when they change."""
-        from faust.types import TP
 
         highwaters: dict[Hashable, int | None] = {}
         for partition in self.partitions.owned:
@@ -457,24 +474,27 @@ class Worker:
 
     async def sign_heads(self) -> None:
         """Sign each partition's head that moved since its last checkpoint (R19): the tree as a C2SP
-        checkpoint note with its frontier, and the chain head as 0.1.0 signed it."""
+        checkpoint note with its frontier, and the chain head as 0.1.0 signed it. Under the lock, as
+        a batch: a revocation waits for a checkpoint in flight, which would otherwise land after the
+        next owner's (a log going back to a smaller tree, to a verifier)."""
         key_id, private_key = self.runtime.state.keyring.signing_key()
-        heads = self.partitions.unsigned(time.time(), RESIGN_IDLE_SECONDS)
-        outputs = []
-        for partition, head in heads.items():
-            state = self.partitions.states[partition]
-            at = signing_time(state.checkpoint.time if state.checkpoint else None, datetime.now(UTC))
-            if state.tree.size == head.seq + 1:
-                record, state.checkpoint = partition_checkpoint(
-                    private_key, key_id, self.settings.audit_log_name, partition, head, state.tree.copy(), at
-                )
-            else:  # a log from before the tree whose first records are gone: the chain alone is signed
-                record = sign_checkpoint(private_key, key_id, partition, head, at)
-            encoded = self.runtime.state.codec.encode(record)
-            outputs.append(Output(self.names.audit, record.checkpoint_id.encode(), encoded, partition))
-        if outputs:
-            await self.produce(outputs)
-            self.partitions.mark_signed(heads, time.time())
+        async with self.partitions.lock:
+            heads = self.partitions.unsigned(time.time(), RESIGN_IDLE_SECONDS)
+            outputs = []
+            for partition, head in heads.items():
+                state = self.partitions.states[partition]
+                at = signing_time(state.checkpoint.time if state.checkpoint else None, datetime.now(UTC))
+                if state.tree.size == head.seq + 1:
+                    record, state.checkpoint = partition_checkpoint(
+                        private_key, key_id, self.settings.audit_log_name, partition, head, state.tree.copy(), at
+                    )
+                else:  # a log from before the tree whose first records are gone: the chain alone is signed
+                    record = sign_checkpoint(private_key, key_id, partition, head, at)
+                encoded = self.runtime.state.codec.encode(record)
+                outputs.append(Output(self.names.audit, record.checkpoint_id.encode(), encoded, partition))
+            if outputs:
+                await self.produce(outputs)
+                self.partitions.mark_signed(heads, time.time())
 
     async def sign_completeness(self, final: bool = False) -> None:
         """The owner of audit partition 0 signs what the log says every partition's newest checkpoint
@@ -502,8 +522,10 @@ class Worker:
         at = signing_time(self.checkpoint_watch.completeness_time, datetime.now(UTC))
         record = completeness_checkpoint(private_key, key_id, self.settings.audit_log_name, listing, head, at)
         async with self.partitions.lock:
-            if not final and not any(self.partitions.ours(p) for p in audit_zero):
-                return  # partition 0 went to another worker meanwhile: it signs from now on
+            # Partition 0 went to another worker meanwhile (stopping, too: ours() is False then)?
+            # It signs from now on.
+            if not any(p in self.partitions.owned if final else self.partitions.ours(p) for p in audit_zero):
+                return
             await self.produce(
                 [Output(self.names.audit, record.checkpoint_id.encode(), self.runtime.state.codec.encode(record), 0)]
             )
