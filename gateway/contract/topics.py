@@ -235,7 +235,8 @@ def contract_topics(
 
 # Inputs are stamped by the broker when appended: times the gateway trusts (a producer's own
 # clock bounds nothing), and the same on a redo.
-_STAMPED = {"message.timestamp.type": "LogAppendTime"}
+TIMESTAMP_TYPE, APPEND_TIME = "message.timestamp.type", "LogAppendTime"
+_STAMPED = {TIMESTAMP_TYPE: APPEND_TIME}
 
 
 def tenant_topics(settings: Settings, tenant: str) -> list[TopicSpec]:

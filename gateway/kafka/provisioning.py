@@ -22,7 +22,15 @@ from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
-from gateway.contract.topics import FIXED_PARTITIONS, TopicKind, TopicSpec, contract_topics, gateway_topics
+from gateway.contract.topics import (
+    APPEND_TIME,
+    FIXED_PARTITIONS,
+    TIMESTAMP_TYPE,
+    TopicKind,
+    TopicSpec,
+    contract_topics,
+    gateway_topics,
+)
 from gateway.errors import FaceGateError
 from gateway.kafka.connection import kafka_python_config
 from gateway.settings import Environment, Settings
@@ -221,20 +229,35 @@ def partition_mismatch(found: Sequence[tuple[str, int]], configured: int) -> str
 
 
 def check_topics(settings: Settings, tenants: list[str]) -> list[str]:
-    """Refuse to run on co-partitioned topics whose counts differ from the configured one; returns
-    the topics a worker needs that do not exist (to refuse a worker started without provisioning)."""
+    """Refuse to run on co-partitioned topics whose counts differ from the configured one, and in
+    production on inputs the broker does not stamp; returns the topics a worker needs that do not
+    exist (to refuse a worker started without provisioning)."""
     specs = gateway_topics(settings, tenants)
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
-        fixed = [s for s in specs if s.kind in FIXED_PARTITIONS and s.name in existing]
-        found = [(s.name, s.partitions) for s in describe_topics(admin, fixed)]
+        asked = [s for s in specs if s.name in existing and (s.kind in FIXED_PARTITIONS or _stamped(settings, s))]
+        described = describe_topics(admin, asked)
     finally:
         admin.close()
-    wrong = [(name, count) for name, count in found if count != settings.partitions]
+    fixed = {s.name for s in asked if s.kind in FIXED_PARTITIONS}
+    wrong = [(t.name, t.partitions) for t in described if t.name in fixed and t.partitions != settings.partitions]
     if wrong:
         raise SettingsMismatch(partition_mismatch(wrong, settings.partitions))
+    stamped = {s.name for s in asked if _stamped(settings, s)}
+    # A producer's own stamps would be the times the gateway trusts: clock checks, retention and
+    # when a consent was deleted. (Tansu, a development broker, stamps nothing: not asked there.)
+    unstamped = [t.name for t in described if t.name in stamped and t.config.get(TIMESTAMP_TYPE) != APPEND_TIME]
+    if unstamped:
+        raise SettingsMismatch(
+            f"input topic(s) not stamped by the broker: {', '.join(unstamped)}. The gateway trusts the broker's "
+            f"append time; set {TIMESTAMP_TYPE}={APPEND_TIME} on them (`facegate topics create` does)"
+        )
     return [s.name for s in specs if s.name not in existing]
+
+
+def _stamped(settings: Settings, spec: TopicSpec) -> bool:
+    return strict(settings) and spec.topic_config.get(TIMESTAMP_TYPE) == APPEND_TIME
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:

@@ -16,7 +16,7 @@ from gateway.brokers.apache_kafka import KafkaBroker
 from gateway.cli import app
 from gateway.contract.topics import TopicNames, gateway_topics
 from gateway.kafka.provisioning import ProvisioningError, check_topics, describe_topics
-from gateway.settings import MIN_AUDIT_RETENTION_MS, Settings
+from gateway.settings import MIN_AUDIT_RETENTION_MS, Environment, Settings
 from tests.support.kafka import Unique, eventually
 
 pytestmark = pytest.mark.kafka
@@ -153,3 +153,33 @@ def test_a_worker_started_without_provisioning_needs_every_topic_topics_create_m
     assert {names.enrolled, names.withdrawals} <= set(check_topics(settings, ["acme"]))
     assert CliRunner().invoke(app, ["topics", "create"], env=env).exit_code == 0
     assert check_topics(settings, ["acme"]) == []
+
+
+def test_a_production_worker_refuses_inputs_the_broker_does_not_stamp(kafka: KafkaBroker, unique: Unique) -> None:
+    # On a topic left on producers' timestamps a vendor or tenant picks the "broker time" the
+    # gateway bounds claimed times with, retention counts from and a consent's deletion is dated by.
+    env = {**_env(kafka, unique), "FACEGATE_TENANTS": '["acme"]'}
+    assert CliRunner().invoke(app, ["topics", "create"], env=env).exit_code == 0
+    names = TopicNames(unique.prefix)
+    settings = Settings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=unique.prefix, partitions=3,
+                        tenants=["acme"], vendors=["lumen"], env=Environment.PRODUCTION)  # fmt: skip
+    eventually(lambda: check_topics(settings, ["acme"]) == [], what="the topics created, in the metadata")
+    admin = KafkaAdminClient(**kafka.admin_config())
+    try:
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, names.consent("acme"),
+                            configs={"message.timestamp.type": "CreateTime"})],
+            incremental=True, raise_on_unknown=False,
+        )  # fmt: skip
+        spec = [s for s in gateway_topics(settings, ["acme"]) if s.name == names.consent("acme")]
+        eventually(
+            lambda: describe_topics(admin, spec)[0].config.get("message.timestamp.type") == "CreateTime",
+            what="the consent topic on producers' timestamps",
+        )
+    finally:
+        admin.close()
+    with pytest.raises(ProvisioningError, match=f"not stamped by the broker: {names.consent('acme')}"):
+        check_topics(settings, ["acme"])
+    check_topics(settings.model_copy(update={"env": Environment.DEVELOPMENT}), ["acme"])  # Tansu stamps nothing
+    assert CliRunner().invoke(app, ["topics", "create"], env=env).exit_code == 0  # sets it again
+    eventually(lambda: check_topics(settings, ["acme"]) == [], what="the consent topic stamped again")
