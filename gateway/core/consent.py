@@ -149,15 +149,20 @@ class ConsentLedger:
         value = self.codec.encode(consent)
         earlier = self._versions.get(key, ())
         self._versions[key] = (*earlier, value)[-MAX_VERSIONS:]
-        # Decisions judge the version that took effect last, which a version dated back is not: the
-        # sweep must find its expiry, not the written one's (and versions dated ahead are void).
-        # Decoded for this alone, not kept: a feed applies a new version per key mostly once.
+        # Decisions judge both the version that took effect last (a version dated back is not it)
+        # and the one written last (check_consent): the sweep must find the earlier of their
+        # expiries. Decoded for this alone, not kept: a feed applies a new version per key mostly once.
         in_force = consent
         if earlier:
             decoded = tuple(self.codec.decode(v, ConsentRecord) for v in self._versions[key][:-1])
             in_force = ConsentHistory((*decoded, consent)).in_force(_LAST) or consent
-        if in_force.status is ConsentStatus.GRANTED and in_force.expires_at is not None:
-            self._expires[key] = in_force.expires_at
+        ends = [
+            v.expires_at
+            for v in (in_force, consent)
+            if v.status is ConsentStatus.GRANTED and v.expires_at is not None
+        ]
+        if ends:
+            self._expires[key] = min(ends)
         else:
             self._expires.pop(key, None)
 
@@ -201,11 +206,12 @@ class ConsentLedger:
         return history
 
     def expires_at(self, key: str) -> datetime | None:
-        """When the version in force, a grant, expires (None: no grant, or one without an end)."""
+        """When the consent expires for decisions: the earlier end of the grant in force and the grant
+        written last (None: no grant, or none with an end)."""
         return self._expires.get(key)
 
     def expiries(self) -> ItemsView[str, datetime]:
-        """Every key whose version in force is a grant that expires, with when."""
+        """Every key whose consent expires (`expires_at`), with when."""
         return self._expires.items()
 
     def __len__(self) -> int:

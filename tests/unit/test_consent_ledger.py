@@ -67,7 +67,8 @@ def test_a_capture_while_withdrawn_stays_unlawful_after_a_new_grant() -> None:
     # withdrawal record after compaction refuses it too).
     assert check(h, T0 + timedelta(days=5)) == "CONSENT_WITHDRAWN"
     compacted = ConsentHistory((h.versions[-1],), withdrawn_at=T0 + timedelta(days=10))
-    assert check(compacted, T0 + timedelta(days=5)) != "VALID" and check(compacted, T0 + timedelta(days=25)) == "VALID"
+    assert check(compacted, T0 + timedelta(days=5)) == "CONSENT_WITHDRAWN"
+    assert check(compacted, T0 + timedelta(days=25)) == "VALID"
 
 
 def test_an_update_that_drops_the_purpose_binds_at_once() -> None:
@@ -102,6 +103,14 @@ def test_the_sweep_is_given_the_expiry_of_the_version_in_force_not_of_the_last_w
     }
     ledger.record("acme/s1", grant(T0 + timedelta(days=40)))  # taking effect last, without an end
     assert ledger.expires_at("acme/s1") is None and not ledger.expiries()
+    # The mirror: the grant in force has no end, the correction written last expires. Decisions
+    # judge both (the version written last binds too), so the sweep is given its end.
+    ledger.record("acme/s2", grant(T0 + timedelta(days=10), subject_id="s2"))
+    dated_back = grant(T0 + timedelta(days=5), subject_id="s2", expires_at=T0 + timedelta(days=30))
+    ledger.record("acme/s2", dated_back)
+    h = ledger.get("acme/s2")
+    assert h is not None and check(h, NOW) == "CONSENT_EXPIRED"
+    assert ledger.expires_at("acme/s2") == dated_back.expires_at
 
 
 def test_an_update_that_adds_a_purpose_does_not_reach_back() -> None:
