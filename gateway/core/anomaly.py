@@ -40,9 +40,14 @@ class IdentificationRates:
         """Count one identification at `at`; True when it lies beyond the tenant's baseline."""
         minute = int(at.timestamp()) // MINUTE_S
         tenant = self.tenants.setdefault(tenant_id, _Tenant(minute))
+        if minute < tenant.minute:
+            # A minute already closed: a backlog's partitions are decided one after the other, so
+            # once one has reached the present the others' older captures come; counted in the
+            # present minute, they made a burst of it.
+            return False
         if minute > tenant.minute:
             self._fold(tenant, minute)
-        tenant.count += 1  # a late record (minute < tenant.minute) counts in the current minute
+        tenant.count += 1
         return tenant.minutes >= self.warmup and tenant.count > max(self.floor, self.factor * tenant.baseline)
 
     def baseline(self, tenant_id: str) -> float:

@@ -157,9 +157,7 @@ class ConsentLedger:
             decoded = tuple(self.codec.decode(v, ConsentRecord) for v in self._versions[key][:-1])
             in_force = ConsentHistory((*decoded, consent)).in_force(_LAST) or consent
         ends = [
-            v.expires_at
-            for v in (in_force, consent)
-            if v.status is ConsentStatus.GRANTED and v.expires_at is not None
+            v.expires_at for v in (in_force, consent) if v.status is ConsentStatus.GRANTED and v.expires_at is not None
         ]
         if ends:
             self._expires[key] = min(ends)
