@@ -277,6 +277,10 @@ class Keyring(BaseModel):
             parsed = False
         if not parsed:
             raise KeyringError("keyring is neither JSON nor YAML")
+        return cls._from_document(data)
+
+    @classmethod
+    def _from_document(cls, data: Any) -> Keyring:
         if not isinstance(data, dict):
             raise KeyringError("keyring must be a mapping")
         try:
@@ -311,7 +315,8 @@ class Keyring(BaseModel):
             parsed = False
         if not parsed:
             raise KeyringError("keyring or audit signing file is neither JSON nor YAML")
-        return cls.from_text(json.dumps(document))
+        # Validated as parsed: YAML's unquoted times are datetimes, which JSON would not carry.
+        return cls._from_document(document)
 
     def export(self) -> str:
         """The keyring document, secrets base64-encoded: for writing a Secret, never for logs."""

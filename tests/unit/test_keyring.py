@@ -253,3 +253,21 @@ def test_a_cutoff_written_without_a_zone_is_utc() -> None:
     assert loaded.tenants["acme"].protection.revoke_after == {1: cutoff}
     assert not loaded.protection_revoked("acme", 1, cutoff - timedelta(seconds=1))
     assert loaded.protection_revoked("acme", 1, cutoff.astimezone(timezone(timedelta(hours=8))))
+
+
+def test_a_cutoff_written_without_a_zone_also_loads_beside_an_audit_signing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the chart mounts them: the keyring, and the audit signing entry in a file of its own.
+    document = json.loads(Keyring.generate(["acme"]).export())
+    signing = document.pop("audit_signing")
+    signing["revoke_after"] = {1: "CUTOFF"}
+    signing["current"], signing["versions"][2] = 2, signing["versions"]["1"]
+    (tmp_path / "keyring.yaml").write_text(yaml.safe_dump(document))
+    (tmp_path / "signing.yaml").write_text(yaml.safe_dump(signing).replace("CUTOFF", "2026-12-01 08:00:00"))
+    monkeypatch.delenv(KEYRING_VARIABLE, raising=False)
+    monkeypatch.setenv(KEYRING_FILE_VARIABLE, str(tmp_path / "keyring.yaml"))
+    monkeypatch.setenv(AUDIT_SIGNING_FILE_VARIABLE, str(tmp_path / "signing.yaml"))
+    loaded = Keyring.from_environment()
+    assert loaded is not None and loaded.audit_signing is not None
+    assert loaded.audit_signing.revoke_after == {1: datetime(2026, 12, 1, 8, 0, tzinfo=UTC)}
