@@ -13,7 +13,8 @@ the rules below have unit tests of their own.
 - Events fetched before a revocation wait for `settled`, then are decided only on partitions
   still `ours`; the others are left unacknowledged to their new owner.
 - A partition revoked while its batch was in flight is not resurrected by that batch's commit.
-- A stop decides nothing new and waits (bounded) for the batch in flight.
+- A stop decides nothing new and waits (bounded) for the batch in flight; so does a revocation
+  while stopping (Faust closes a stopping app's consumer on one), with the same bound.
 """
 
 from __future__ import annotations

@@ -213,7 +213,7 @@ class Worker:
             # nothing new and letting the batch in flight finish means a restart redoes nothing;
             # a batch stuck past the bound (Kafka unreachable) is left to the next owner.
             if await self.partitions.drain(DRAIN_SECONDS):
-                await self.sign_heads()
+                await self.sign_heads(final=True)
                 await self.sign_completeness(final=True)
             else:  # both under the lock the batch holds: its next owner's to sign once it redid it
                 log.warning("stopping with a batch in flight after %ds; its next owner redoes it", DRAIN_SECONDS)
@@ -236,7 +236,12 @@ class Worker:
 
         async def on_revoked(revoked: set[TP]) -> None:
             if self.app.should_stop:
-                await self._give_up(revoked)
+                try:  # bounded as the stop's own wait is: a stuck batch is left to the next owner
+                    async with asyncio.timeout(DRAIN_SECONDS):
+                        await self._give_up(revoked)
+                except TimeoutError:
+                    log.warning("handing partitions on with a batch in flight after %ds; their next owner redoes it",
+                                DRAIN_SECONDS)  # fmt: skip
             await revoke_in_faust(revoked)
 
         self.app._on_partitions_revoked = on_revoked  # type: ignore[method-assign]  # before the consumer is made
@@ -472,11 +477,14 @@ class Worker:
             self.metrics.internal_errors.inc()
         self.metrics.count((t if t in self.tenants else UNKNOWN_TENANT, outcome) for t, outcome in result.decisions)
 
-    async def sign_heads(self) -> None:
+    async def sign_heads(self, final: bool = False) -> None:
         """Sign each partition's head that moved since its last checkpoint (R19): the tree as a C2SP
         checkpoint note with its frontier, and the chain head as 0.1.0 signed it. Under the lock, as
         a batch: a revocation waits for a checkpoint in flight, which would otherwise land after the
-        next owner's (a log going back to a smaller tree, to a verifier)."""
+        next owner's (a log going back to a smaller tree, to a verifier). Once stopping, only the
+        stop's own (`final`) signs: the timer's, stuck on Kafka, would hold the lock past the stop."""
+        if self.partitions.stopping and not final:
+            return
         key_id, private_key = self.runtime.state.keyring.signing_key()
         async with self.partitions.lock:
             heads = self.partitions.unsigned(time.time(), RESIGN_IDLE_SECONDS)

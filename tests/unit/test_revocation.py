@@ -14,16 +14,23 @@ import pytest
 from faust.types import TP
 
 import gateway.shell.worker as worker_module
+from gateway.core.audit.chain import ChainHead
+from gateway.core.audit.tlog import leaf_hash
+from gateway.core.messages import Output
 from gateway.settings import Settings
+from gateway.shell.partitions import PartitionState
 from gateway.shell.runtime import build_runtime
 from gateway.shell.worker import Worker
 
 
-def test_a_stopping_worker_gives_up_its_partitions_only_after_the_batch_in_flight(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Worker:
     monkeypatch.setattr(worker_module, "_faust_replication", lambda settings: 1)  # no broker to count
-    asyncio.run(_stopping(Worker(build_runtime(Settings(cache_dir=tmp_path, tenants=["acme"], vendors=["lumen"])))))
+    return Worker(build_runtime(Settings(cache_dir=tmp_path, tenants=["acme"], vendors=["lumen"])))
+
+
+def test_a_stopping_worker_gives_up_its_partitions_only_after_the_batch_in_flight(worker: Worker) -> None:
+    asyncio.run(_stopping(worker))
 
 
 async def _stopping(worker: Worker) -> None:
@@ -51,3 +58,64 @@ async def _stopping(worker: Worker) -> None:
     await asyncio.wait_for(asyncio.gather(writing, revocation), 10)
     assert happened == ["batch written", "consumer closed"]
     assert partitions.owned == {1} and not partitions.ours(0)
+
+
+def test_a_batch_stuck_past_the_stops_bound_is_left_to_the_next_owner(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kafka unreachable: the stop's own wait gives up after DRAIN_SECONDS, and so does the revocation.
+    monkeypatch.setattr(worker_module, "DRAIN_SECONDS", 0.2)
+
+    async def stuck() -> None:
+        closed: list[str] = []
+        worker.app._on_rebalance_when_stopped = lambda: closed.append("closed")  # type: ignore[method-assign]
+        holding = asyncio.Event()
+
+        async def batch() -> None:
+            async with worker.partitions.lock:
+                holding.set()
+                await asyncio.Event().wait()  # never acknowledged
+
+        writing = asyncio.create_task(batch())
+        await holding.wait()
+        worker.app._stopped.set()
+        await asyncio.wait_for(worker.app.consumer._on_partitions_revoked({TP(worker.names.captures("lumen"), 0)}), 5)
+        assert closed == ["closed"]
+        writing.cancel()
+
+    asyncio.run(stuck())
+
+
+def test_checkpoints_are_signed_under_the_batch_lock_and_not_by_the_timer_once_stopping(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint in flight at a revocation landed after the next owner's (a log going back, to a
+    # verifier); once stopping, a timer's checkpoint stuck on Kafka held the lock past the stop.
+    produced: list[list[Output]] = []
+
+    async def produce(outputs: list[Output], timed: object = None) -> None:
+        produced.append(outputs)
+
+    monkeypatch.setattr(worker, "produce", produce)
+
+    async def signing() -> None:
+        partitions = worker.partitions
+        await partitions.assign({0})
+        partitions.load(0, PartitionState())
+        partitions.commit({0: ChainHead(0, "a" * 64)}, [], 0, {0: [leaf_hash(b"record")]})
+        async with partitions.lock:  # a batch in flight
+            timer = asyncio.create_task(worker.sign_heads())
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert not timer.done() and produced == [], "a checkpoint waits for the batch"
+        await asyncio.wait_for(timer, 5)
+        [[checkpoint]] = produced
+        assert checkpoint.topic == worker.names.audit and checkpoint.partition == 0
+        partitions.commit({0: ChainHead(1, "b" * 64)}, [], 0, {0: [leaf_hash(b"next")]})
+        partitions.stopping = True
+        await worker.sign_heads()
+        assert len(produced) == 1, "the timer signs nothing once stopping"
+        await worker.sign_heads(final=True)
+        assert len(produced) == 2
+
+    asyncio.run(signing())
