@@ -118,23 +118,25 @@ def _delete(settings: Settings, tenant: str, subject: str) -> None:
     write(settings, "consent withdraw", Role.GATEWAY, TopicNames(settings.topic_prefix).consent(tenant), send)
 
 
-def held(versions_by_key: dict[str, list[Version]]) -> list[str]:
+def held(settings: Settings, tenant: str, records: Records) -> list[str]:
     """The subjects an enrollment may still be held for: the last record the workers did not ignore
     is a grant, or void (the grant before it may still count for the sweep); neither a withdrawal
-    nor a deletion, which erased it already."""
-    subjects = []
-    for key, versions in versions_by_key.items():
-        last = next((v for v in reversed(versions) if v.standing is not Standing.IGNORED), None)
-        if last is not None and (
-            last.standing is Standing.VOID
-            or (
-                last.consent is not None
-                and last.standing is Standing.APPLIED
-                and last.consent.status is ConsentStatus.GRANTED
+    nor a deletion, which erased it already. Judged a record at a time, keeping one flag per key
+    (a tenant may have a million subjects)."""
+    skew, codec = timedelta(milliseconds=settings.clock_skew_ms), default_codec()
+    last: dict[str, bool] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        if record.key is None:
+            continue
+        key = record.key.decode("utf-8", "replace")
+        judged = judge_consent(tenant, key, record.value, record.timestamp, skew, codec)
+        if judged.standing is not Standing.IGNORED:
+            consent = judged.consent
+            last[key] = judged.standing is Standing.VOID or (
+                judged.standing is Standing.APPLIED and consent is not None and consent.status is ConsentStatus.GRANTED
             )
-        ):
-            subjects.append(key.split("/", 1)[1])
-    return sorted(subjects)
+    mine = f"{tenant}/"  # a key the workers would not take for this tenant's subject is nothing to delete
+    return sorted(key.removeprefix(mine) for key, kept in last.items() if kept and key.startswith(mine) and key != mine)
 
 
 def _delete_all(settings: Settings, tenant: str, subjects: list[str]) -> None:
@@ -238,7 +240,7 @@ def delete_all(
         errors.print(f"[red]this erases every enrolled subject of {tenant}: add --yes to go on[/red]")
         raise typer.Exit(Exit.USAGE)
     topic = TopicNames(settings.topic_prefix).consent(tenant)
-    subjects = held(by_key(settings, tenant, read(settings, topic, "consent delete-all", Role.GATEWAY)))
+    subjects = held(settings, tenant, read(settings, topic, "consent delete-all", Role.GATEWAY))
     if not subjects:
         errors.print(f"no consent of {tenant} left to delete")
         raise typer.Exit(Exit.FINDING)

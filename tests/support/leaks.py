@@ -33,7 +33,8 @@ import numpy.typing as npt
 WINDOW = 8
 # Bytes of a key that leak it: pydantic's `input_value` shows ~13 bytes of a base64 key (9 of a hex
 # one) each side of "...", a YAML error's snippet a line cut at either end. 64 bits: no other data
-# holds them by chance (one word: a scan is a set lookup of every 8 bytes of a blob).
+# holds them by chance (one word: a scan is a set lookup of every 8 bytes of a blob). So a text
+# secret given as a key must hold no word a log could hold ("password"): random characters.
 KEY_WINDOW = 8
 _NUMBER = re.compile(rb"-?\d*\.\d+(?:[eE][-+]?\d+)?")
 # Pieces of a blob scanned at once, overlapping by more than a run of values takes however it is

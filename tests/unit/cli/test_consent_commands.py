@@ -229,6 +229,7 @@ def test_offboarding_deletes_every_consent_the_workers_may_still_act_on(
         on_topic("acme/s4", b"not a consent", 5),  # void: may have been a withdrawal; the enrollment may be held
         on_topic("acme/s5", CODEC.encode(consent("s5", tenant_id="beta")), 6),  # ignored: speaks for beta
         on_topic("beta/s6", CODEC.encode(consent("s6", tenant_id="beta")), 7),  # another tenant's key
+        on_topic("no-subject", b"not a consent", 8),  # a key that names no subject
     ])  # fmt: skip
     runner = CliRunner()
     refused = runner.invoke(app, ["consent", "delete-all", "--tenant", "acme"])
