@@ -110,3 +110,12 @@ def decide_share(state: GatewayState, req: ShareRequest, now: datetime = NOW) ->
     share(record(NAMES.share_requests("acme"), CODEC.encode(req), at=now), s)
     [audit] = on(s.result, NAMES.audit)
     return CODEC.decode(audit.value or b"", AuditRecord), s.result
+
+
+def revoke_protection(state: GatewayState, tenant: str, after: datetime) -> None:
+    """The tenant rotates its protection key, the version before revoked from `after` on."""
+    keys = state.keyring.tenants[tenant]
+    rotated = keys.protection.rotated(revoke_previous_after=after)
+    state.keyring = state.keyring.model_copy(
+        update={"tenants": {**state.keyring.tenants, tenant: keys.model_copy(update={"protection": rotated})}}
+    )

@@ -325,22 +325,6 @@ def test_a_template_due_for_erasure_is_used_by_no_capture_or_share_before_the_sw
     assert shared.decision is Decision.SHARE_BLOCKED and shared.reason_codes == ["RETENTION"]
 
 
-def test_a_share_under_the_senders_revoked_key_version_is_blocked_before_the_sweep_erases_it() -> None:
-    state = new_state()
-    state.keyring = Keyring.generate(["acme", "partner"])
-    enrolled(state)
-    assert decide_share(state, share_request())[0].decision is Decision.SHARED
-    keys = state.keyring.tenants["acme"]
-    rotated = keys.protection.rotated(revoke_previous_after=NOW - timedelta(days=1))
-    state.keyring = state.keyring.model_copy(
-        update={"tenants": {**state.keyring.tenants, "acme": keys.model_copy(update={"protection": rotated})}}
-    )
-    assert [d.reason for d in due_erasures(state, NOW, lambda p: True)] == [Reason.KEY_REVOKED]
-    shared, result = decide_share(state, share_request(request_id="req-2"))
-    assert shared.decision is Decision.SHARE_BLOCKED and shared.reason_codes == ["KEY_REVOKED"]
-    assert not on(result, NAMES.governed("partner"))
-
-
 def test_a_worker_sweeps_only_the_partitions_it_owns() -> None:
     state = enrolled(new_state(), expires_at=NOW + timedelta(hours=1))
     later = NOW + timedelta(days=1)

@@ -33,6 +33,7 @@ from tests.support.lifecycle import (
     on,
     policy_for,
     record,
+    revoke_protection,
     share_request,
 )  # fmt: skip
 
@@ -124,19 +125,18 @@ def test_a_recipient_named_only_after_enrollment_needs_a_new_enrollment() -> Non
     assert decide_share(state, share_request())[0].reason_codes == ["RECIPIENT_TEMPLATE_MISSING"]
 
 
-def test_a_template_under_the_recipients_revoked_key_is_never_shared() -> None:
-    # The recipient rotated its protection key past a cutoff (its protected set leaked, say).
+@pytest.mark.parametrize(("rotated", "reason"), [("partner", "RECIPIENT_TEMPLATE_MISSING"), ("acme", "KEY_REVOKED")])
+def test_a_template_under_a_revoked_key_is_never_shared(rotated: str, reason: str) -> None:
+    # The recipient, or the sender, rotated its protection key past a cutoff (its protected set
+    # leaked, say). The sender's: the sweep erases the template, and until it comes no share uses it.
     state = new_state()
     state.keyring = Keyring.generate(["acme", "partner"])
     enrolled(state)
     assert decide_share(state, share_request())[0].decision is Decision.SHARED
-    keys = state.keyring.tenants["partner"]
-    rotated = keys.protection.rotated(revoke_previous_after=NOW - timedelta(days=1))
-    state.keyring = state.keyring.model_copy(
-        update={"tenants": {**state.keyring.tenants, "partner": keys.model_copy(update={"protection": rotated})}}
-    )
+    revoke_protection(state, rotated, NOW - timedelta(days=1))
     audit, result = decide_share(state, share_request(request_id="req-2"))
-    assert audit.reason_codes == ["RECIPIENT_TEMPLATE_MISSING"] and not on(result, NAMES.governed("partner"))
+    assert audit.decision is Decision.SHARE_BLOCKED and audit.reason_codes == [reason]
+    assert not on(result, NAMES.governed("partner"))
 
 
 def test_not_enrolled_is_blocked() -> None:
