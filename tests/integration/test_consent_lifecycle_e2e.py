@@ -277,3 +277,35 @@ def test_operators_and_subjects_see_consent_and_holdings_through_the_cli(
         "--notice", "notice-v1", "--recipient", "beta", "--expires-in-days", "30")  # fmt: skip
     [granted] = json.loads(cli("consent", "show", "--tenant", "acme", "--subject", "new-person", "--format", "json"))
     assert granted["recipients"] == ["beta"] and granted["separate"] and granted["expires_at"]
+
+
+def _enrolled_of(worker: LocalWorker, tenant: str) -> float:
+    """The worker's facegate_enrolled_subjects for `tenant` (0 when it no longer lists it)."""
+    _, text = worker.get("/metrics")
+    line = f'facegate_enrolled_subjects{{tenant="{tenant}"}} '
+    return next((float(row.removeprefix(line)) for row in text.splitlines() if row.startswith(line)), 0.0)
+
+
+def test_a_tenant_offboarded_with_consent_delete_all_leaves_no_template(
+    deployment: tuple[Deployment, LocalWorker],
+) -> None:
+    # Removed from the settings without this, a tenant's templates stayed for good: no policy, no sweep.
+    d, worker = deployment
+    held = {e.subject_id for e in d.world.enrollments if e.tenant_id == "beta"}
+    eventually(lambda: _enrolled_of(worker, "beta") == len(held) > 0, what="beta's gallery loaded")
+    acme = _enrolled_of(worker, "acme")
+    runner = CliRunner()
+    result = runner.invoke(app, ["consent", "delete-all", "--tenant", "beta", "--yes"], env=d.env)
+    assert result.exit_code == 0, result.output
+
+    def erased(audits: list[AuditRecord]) -> int:
+        return sum(a.decision is Decision.ERASED and a.tenant_id == "beta" for a in audits)
+
+    audits = d.audits(lambda a: erased(a) >= len(held), timeout=120)
+    assert all(a.rule_ids == ["R10"] for a in audits if a.decision is Decision.ERASED)
+    eventually(lambda: _enrolled_of(worker, "beta") == 0, what="beta's templates gone from the worker")
+    assert _enrolled_of(worker, "acme") == acme, "another tenant keeps its gallery"
+    tombstoned = {r.key.decode().split("/", 1)[1] for r in d.read(d.names.enrolled) if r.key and r.value is None}
+    assert held <= tombstoned
+    again = runner.invoke(app, ["consent", "delete-all", "--tenant", "beta", "--yes"], env=d.env)
+    assert again.exit_code == 1, again.output  # nothing left the workers could act on
