@@ -135,8 +135,7 @@ def held(settings: Settings, tenant: str, records: Records) -> list[str]:
             last[key] = judged.standing is Standing.VOID or (
                 judged.standing is Standing.APPLIED and consent is not None and consent.status is ConsentStatus.GRANTED
             )
-    mine = f"{tenant}/"  # a key the workers would not take for this tenant's subject is nothing to delete
-    return sorted(key.removeprefix(mine) for key, kept in last.items() if kept and key.startswith(mine) and key != mine)
+    return sorted(key.split("/", 1)[1] for key, kept in last.items() if kept)  # judged: tenant/subject
 
 
 def _delete_all(settings: Settings, tenant: str, subjects: list[str]) -> None:

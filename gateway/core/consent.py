@@ -8,7 +8,8 @@ that moment, whenever the capture was. Each failure names the rule it breaks and
 
 The ledger keeps the versions it has read, in the order the tenant's consent system wrote them
 (one key, one partition). The consent topic is compacted, so after compaction only the latest
-version survives; judged alone it can only refuse more, never allow more.
+version survives; judged alone it can only refuse more, never allow more, unless it was dated
+back before a version in force (docs/threat-model.md, "A consent version dated back").
 """
 
 from __future__ import annotations

@@ -8,13 +8,15 @@ it (read back the same way: from the newest checkpoint's published frontier and 
 it), the decisions (audit ids) made within the dedupe window and the last head it signed. No Kafka here:
 the rules below have unit tests of their own.
 
-- Captures, lifecycle records, sweeps and revocations hold `lock` one at a time: a revocation
-  waits for the batch in flight, so Kafka holds its outputs before a new owner reads the chain.
+- Captures, lifecycle records, sweeps, checkpoints and revocations hold `lock` one at a time: a
+  revocation waits for the batch (or checkpoint) in flight, so Kafka holds its outputs before a
+  new owner reads the chain.
 - Events fetched before a revocation wait for `settled`, then are decided only on partitions
   still `ours`; the others are left unacknowledged to their new owner.
 - A partition revoked while its batch was in flight is not resurrected by that batch's commit.
 - A stop decides nothing new and waits (bounded) for the batch in flight; so does a revocation
-  while stopping (Faust closes a stopping app's consumer on one), with the same bound.
+  while stopping (Faust closes a stopping app's consumer on one), with the same bound, past which
+  the worker exits without leaving the group (worker.py).
 """
 
 from __future__ import annotations

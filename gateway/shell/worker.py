@@ -236,12 +236,16 @@ class Worker:
 
         async def on_revoked(revoked: set[TP]) -> None:
             if self.app.should_stop:
-                try:  # bounded as the stop's own wait is: a stuck batch is left to the next owner
+                try:  # bounded as the stop's own wait is
                     async with asyncio.timeout(DRAIN_SECONDS):
                         await self._give_up(revoked)
                 except TimeoutError:
-                    log.warning("handing partitions on with a batch in flight after %ds; their next owner redoes it",
-                                DRAIN_SECONDS)  # fmt: skip
+                    # Leaving the group would hand the partitions on while the producer still
+                    # retries the batch, which could land after their next owner's redo. Gone
+                    # without leaving, the group waits out the session first.
+                    log.error("stopping with a batch in flight after %ds while the group takes its partitions; "
+                              "exiting without leaving the group", DRAIN_SECONDS)  # fmt: skip
+                    os._exit(CRASH_EXIT_CODE)
             await revoke_in_faust(revoked)
 
         self.app._on_partitions_revoked = on_revoked  # type: ignore[method-assign]  # before the consumer is made
@@ -483,10 +487,10 @@ class Worker:
         a batch: a revocation waits for a checkpoint in flight, which would otherwise land after the
         next owner's (a log going back to a smaller tree, to a verifier). Once stopping, only the
         stop's own (`final`) signs: the timer's, stuck on Kafka, would hold the lock past the stop."""
-        if self.partitions.stopping and not final:
-            return
         key_id, private_key = self.runtime.state.keyring.signing_key()
         async with self.partitions.lock:
+            if self.partitions.stopping and not final:  # asked again once the lock is had: it waited
+                return
             heads = self.partitions.unsigned(time.time(), RESIGN_IDLE_SECONDS)
             outputs = []
             for partition, head in heads.items():

@@ -8,6 +8,7 @@ partitions handed on with a batch still writing, and their next owner's redo for
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,24 @@ async def _stopping(worker: Worker) -> None:
     assert partitions.owned == {1} and not partitions.ours(0)
 
 
-def test_a_batch_stuck_past_the_stops_bound_is_left_to_the_next_owner(
+class Exited(Exception):
+    pass
+
+
+def test_a_batch_stuck_past_the_stops_bound_ends_the_worker_without_leaving_the_group(
     worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Kafka unreachable: the stop's own wait gives up after DRAIN_SECONDS, and so does the revocation.
+    # Kafka unreachable: the revocation waits as long as the stop's own wait (DRAIN_SECONDS), not
+    # for ever; then leaving the group would hand the partitions on while the producer still
+    # retries the batch. The process ends instead, and the group waits out its session.
     monkeypatch.setattr(worker_module, "DRAIN_SECONDS", 0.2)
+    codes: list[int] = []
+
+    def exit_now(code: int) -> None:
+        codes.append(code)
+        raise Exited
+
+    monkeypatch.setattr(os, "_exit", exit_now)
 
     async def stuck() -> None:
         closed: list[str] = []
@@ -79,8 +93,10 @@ def test_a_batch_stuck_past_the_stops_bound_is_left_to_the_next_owner(
         writing = asyncio.create_task(batch())
         await holding.wait()
         worker.app._stopped.set()
-        await asyncio.wait_for(worker.app.consumer._on_partitions_revoked({TP(worker.names.captures("lumen"), 0)}), 5)
-        assert closed == ["closed"]
+        revoked = {TP(worker.names.captures("lumen"), 0)}
+        with pytest.raises(Exited):
+            await asyncio.wait_for(worker.app.consumer._on_partitions_revoked(revoked), 5)
+        assert codes == [worker_module.CRASH_EXIT_CODE] and closed == [], "the group is not left"
         writing.cancel()
 
     asyncio.run(stuck())
