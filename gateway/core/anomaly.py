@@ -16,14 +16,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 MINUTE_S = 60
+# Identifications are counted in the minute the broker took them. A backlog's partitions are read
+# in turn, so one may reach the present while another's older captures are still to come: a minute
+# is folded into the baseline only this many minutes after a later one was seen, and counts are
+# kept this long for the late ones, each judged in its own minute (counted in the present one, a
+# backlog made a burst of it; counted nowhere, a burst inside a backlog went unseen).
+LATENESS = 5
+KEEP = 60
 
 
 @dataclass
 class _Tenant:
-    minute: int  # the minute being counted (seconds since the epoch // 60)
-    count: int = 0  # identifications in that minute
-    baseline: float = 0.0  # identifications per minute, exponentially weighted over past minutes
-    minutes: int = 0  # past minutes folded into the baseline
+    newest: int  # the latest minute seen (seconds since the epoch // 60)
+    closed: int  # minutes up to this one are folded into the baseline
+    counts: dict[int, int] = field(default_factory=dict)  # identifications per minute, the last KEEP
+    baseline: float = 0.0  # identifications per minute, exponentially weighted over closed minutes
+    minutes: int = 0  # minutes folded into the baseline
 
 
 @dataclass
@@ -37,28 +45,34 @@ class IdentificationRates:
     tenants: dict[str, _Tenant] = field(default_factory=dict)
 
     def observe(self, tenant_id: str, at: datetime) -> bool:
-        """Count one identification at `at`; True when it lies beyond the tenant's baseline."""
+        """Count one identification at `at`; True when its minute lies beyond the tenant's baseline."""
         minute = int(at.timestamp()) // MINUTE_S
-        tenant = self.tenants.setdefault(tenant_id, _Tenant(minute))
-        if minute < tenant.minute:
-            # A minute already closed: a backlog's partitions are decided one after the other, so
-            # once one has reached the present the others' older captures come; counted in the
-            # present minute, they made a burst of it.
-            return False
-        if minute > tenant.minute:
-            self._fold(tenant, minute)
-        tenant.count += 1
-        return tenant.minutes >= self.warmup and tenant.count > max(self.floor, self.factor * tenant.baseline)
+        tenant = self.tenants.setdefault(tenant_id, _Tenant(newest=minute, closed=minute - 1))
+        if minute <= tenant.newest - KEEP:
+            return False  # older than any minute still counted
+        if minute > tenant.newest:
+            tenant.newest = minute
+            self._close(tenant, minute - LATENESS)
+        count = tenant.counts[minute] = tenant.counts.get(minute, 0) + 1
+        return tenant.minutes >= self.warmup and count > max(self.floor, self.factor * tenant.baseline)
 
     def baseline(self, tenant_id: str) -> float:
         tenant = self.tenants.get(tenant_id)
         return tenant.baseline if tenant is not None else 0.0
 
-    def _fold(self, tenant: _Tenant, minute: int) -> None:
-        """Close the counted minute and the quiet ones after it into the baseline."""
-        gap = minute - tenant.minute
+    def _close(self, tenant: _Tenant, through: int) -> None:
+        """Fold the minutes after `closed` up to `through` into the baseline, quiet ones as zero,
+        and forget the counts older than KEEP."""
+        if through <= tenant.closed:
+            return
         keep = 1.0 - self.weight
-        tenant.baseline = tenant.baseline * keep + self.weight * tenant.count
-        tenant.baseline *= keep ** min(gap - 1, 10_000)  # quiet minutes in between
-        tenant.minutes += gap
-        tenant.minute, tenant.count = minute, 0
+        at = tenant.closed + 1  # the first minute not folded yet
+        for minute in sorted(m for m in tenant.counts if at <= m <= through):
+            tenant.baseline *= keep ** min(minute - at, 10_000)  # quiet minutes before it
+            tenant.baseline = tenant.baseline * keep + self.weight * tenant.counts[minute]
+            at = minute + 1
+        tenant.baseline *= keep ** min(through + 1 - at, 10_000)
+        tenant.minutes += through - tenant.closed
+        tenant.closed = through
+        for minute in [m for m in tenant.counts if m <= tenant.newest - KEEP]:
+            del tenant.counts[minute]

@@ -215,6 +215,23 @@ def test_r18_a_burst_beyond_the_tenants_own_baseline_is_an_alert() -> None:
     assert not any(IdentificationRates().observe("new", T0 + timedelta(seconds=i)) for i in range(50))
 
 
+def test_r18_late_identifications_are_judged_in_their_own_minute() -> None:
+    # A backlog's partitions are read in turn: one reaches minute 40 before the other's minutes 30-40
+    # come. Those are no burst of minute 40, and a burst among them is still one.
+    rates = IdentificationRates()
+    for minute in range(30):
+        for s in (1, 20, 40):
+            rates.observe("acme", T0 + timedelta(minutes=minute, seconds=s))
+    for minute in range(30, 41):  # the first partition, a capture a minute
+        assert not rates.observe("acme", T0 + timedelta(minutes=minute, seconds=5))
+    late = [
+        rates.observe("acme", T0 + timedelta(minutes=minute, seconds=s)) for minute in range(30, 41) for s in (25, 45)
+    ]
+    assert not any(late), "the second partition's steady minutes"
+    burst = [rates.observe("acme", T0 + timedelta(minutes=35, seconds=50 + i / 10)) for i in range(60)]
+    assert burst.index(True) == 17 and all(burst[17:])  # minute 35 held 3: its 21st is the burst's 18th
+
+
 def test_r18_quiet_minutes_lower_the_baseline() -> None:
     rates = IdentificationRates()
     for minute in range(20):
