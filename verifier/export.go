@@ -231,6 +231,7 @@ type logVerifier struct {
 	ks        *KeySet
 	schemas   []*Schema
 	kept      *anchorFile
+	keptNote  *Completeness // the kept completeness note, once opened and judged
 	newest    map[int64]signedCP
 	frontiers map[int64][]tlog.Hash
 	notes     []*Completeness
@@ -254,6 +255,12 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 		return entries[i].Offset < entries[j].Offset
 	})
 	v.newest, v.frontiers = map[int64]signedCP{}, map[int64][]tlog.Hash{}
+	var out []Finding
+	if v.kept != nil && v.kept.Completeness != nil {
+		kept, f := v.ks.CheckCompleteness([]byte(*v.kept.Completeness))
+		out = append(out, f...)
+		v.keptNote = kept
+	}
 	byPartition := map[int64][]entry{}
 	var order []int64
 	for _, e := range entries {
@@ -272,7 +279,6 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 		// dropped as checkpoints cover them to keep memory small
 		pending map[int64]time.Time
 	}
-	var out []Finding
 	data := map[int64]*partData{}
 	for _, p := range order {
 		d := &partData{leaves: map[int64]tlog.Hash{}, head: -1, pending: map[int64]time.Time{}}
@@ -342,6 +348,20 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			keptHeads[h.Partition] = h
 		}
 	}
+	// A partition the anchor knows must still be in the log (section 9: the kept heads are signed
+	// heads the log must give), and so must one the kept completeness note holds leaves of.
+	for _, h := range v.kept.partitionsOrNil() {
+		if _, ok := data[h.Partition]; !ok && h.cp.Size > 0 {
+			out = append(out, find(PartMissing, "partition %d: the kept checkpoint of size %d is not in the log (the partition is gone)", h.Partition, h.cp.Size))
+		}
+	}
+	if v.keptNote != nil {
+		for p, head := range v.keptNote.Heads {
+			if _, ok := data[int64(p)]; !ok && head.Size > 0 && keptHeads[int64(p)].cp == nil {
+				out = append(out, find(PartMissing, "partition %d: the kept completeness note gives it %d leaves but it is gone", p, head.Size))
+			}
+		}
+	}
 	staleRecords := false
 	for _, p := range order {
 		d := data[p]
@@ -390,15 +410,22 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			}
 		}
 		for _, c := range v.notes {
-			if int(p) < len(c.Heads) {
+			if p >= 0 && p < int64(len(c.Heads)) {
 				targets = append(targets, target{c.Heads[p].Size, c.Heads[p].Root, "completeness note"})
 			}
+		}
+		// The kept completeness note's line is one more signed head (section 9), whatever today's
+		// notes say: the same size with another root is a fork, and the leaves must give it.
+		if c := v.keptNote; c != nil && p >= 0 && p < int64(len(c.Heads)) {
+			targets = append(targets, target{c.Heads[p].Size, c.Heads[p].Root, "kept completeness note"})
 		}
 		kh, hasKept := keptHeads[p]
 		if hasKept {
 			targets = append(targets, target{kh.cp.Size, kh.cp.Root, "kept checkpoint"})
 			if newest != nil && kh.cp.Size > newest.cp.Size {
 				out = append(out, find(Inconsistent, "partition %d: the log went back from the kept size %d to %d (rewound)", p, kh.cp.Size, newest.cp.Size))
+			} else if newest == nil && kh.cp.Size > 0 {
+				out = append(out, find(Inconsistent, "partition %d: the log shows no signed checkpoint where the kept one has size %d (rewound or downgraded)", p, kh.cp.Size))
 			}
 		}
 		// Two signed heads of one size must have one root, whether or not the leaves below them are
@@ -545,10 +572,11 @@ func frontierOf(s *store, n int64) ([]tlog.Hash, error) {
 func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAge time.Duration, staleRecords bool) []Finding {
 	var out []Finding
 	series := v.notes
-	if v.kept != nil && v.kept.Completeness != nil {
-		kept, f := v.ks.CheckCompleteness([]byte(*v.kept.Completeness))
-		out = append(out, f...)
-		if kept != nil {
+	if kept := v.keptNote; kept != nil {
+		if len(v.notes) == 0 {
+			out = append(out, find(PartMissing, "no completeness note, where the kept one is of %s: the notes are gone", kept.Time.Format(timeLayout)))
+		}
+		{
 			series = []*Completeness{kept}
 			for _, c := range v.notes {
 				if c.Time.After(kept.Time) {
@@ -590,25 +618,50 @@ func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAg
 }
 
 func (v *logVerifier) keep() anchorFile {
+	// The kept state is merged, never replaced (section 9): a partition, its head and the
+	// completeness note kept before stay unless today's log gives a newer one that verified.
 	a := anchorFile{Format: "facegate-anchors/v1", Log: v.ks.Log, Partitions: []keptHead{}}
+	heads := map[int64]keptHead{}
+	for _, h := range v.kept.partitionsOrNil() {
+		heads[h.Partition] = keptHead{Partition: h.Partition, Checkpoint: h.Checkpoint, Size: h.Size, Hashes: h.Hashes, cp: h.cp}
+	}
+	for p, n := range v.newest {
+		f, ok := v.frontiers[p]
+		if old, kept := heads[p]; !ok || (kept && (n.cp.Size < old.cp.Size || (n.cp.Size == old.cp.Size && !n.cp.Time.After(old.cp.Time)))) {
+			continue
+		}
+		h := keptHead{Partition: p, Checkpoint: n.note, Size: n.cp.Size, Hashes: []string{}, cp: n.cp}
+		for _, x := range f {
+			h.Hashes = append(h.Hashes, base64.StdEncoding.EncodeToString(x[:]))
+		}
+		heads[p] = h
+	}
 	var parts []int64
-	for p := range v.newest {
+	for p := range heads {
 		parts = append(parts, p)
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	for _, p := range parts {
-		f, ok := v.frontiers[p]
-		if !ok {
-			continue
+		if heads[p].Hashes == nil {
+			h := heads[p]
+			h.Hashes = []string{}
+			heads[p] = h
 		}
-		h := keptHead{Partition: p, Checkpoint: v.newest[p].note, Size: v.newest[p].cp.Size, Hashes: []string{}}
-		for _, x := range f {
-			h.Hashes = append(h.Hashes, base64.StdEncoding.EncodeToString(x[:]))
-		}
-		a.Partitions = append(a.Partitions, h)
+		a.Partitions = append(a.Partitions, heads[p])
 	}
-	if len(v.noteTexts) > 0 {
-		a.Completeness = &v.noteTexts[len(v.noteTexts)-1]
+	if v.kept != nil {
+		a.Completeness = v.kept.Completeness
+	}
+	if n := len(v.notes); n > 0 && (v.keptNote == nil || v.notes[n-1].Time.After(v.keptNote.Time)) {
+		a.Completeness = &v.noteTexts[n-1]
 	}
 	return a
+}
+
+// partitionsOrNil is the kept heads that opened and folded to their roots, none without a file.
+func (a *anchorFile) partitionsOrNil() []keptHead {
+	if a == nil {
+		return nil
+	}
+	return a.Partitions
 }

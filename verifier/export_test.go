@@ -1,0 +1,100 @@
+package main
+
+// Exports from the audit review of the anchor file and the chain (testdata/, written with
+// FaceGate's own test writer and key): each attack must be a finding, and the anchor file must
+// never lose what it kept.
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func verifyExport(t *testing.T, export, anchor string) int {
+	t.Helper()
+	args := []string{"-keys", "testdata/keyset.json", "-schemas", "testdata/schemas.json", "-now", "2026-11-26T13:00:00.000Z"}
+	if anchor != "" {
+		args = append(args, "-anchor", anchor)
+	}
+	return exportCommand(append(args, filepath.Join("testdata", export)))
+}
+
+func keptPartitions(t *testing.T, anchor string) ([]int64, bool) {
+	t.Helper()
+	raw, err := os.ReadFile(anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a anchorFile
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatal(err)
+	}
+	var parts []int64
+	for _, h := range a.Partitions {
+		parts = append(parts, h.Partition)
+	}
+	return parts, a.Completeness != nil
+}
+
+func TestADowngradedExportNeitherPassesNorWipesTheAnchor(t *testing.T) {
+	anchor := filepath.Join(t.TempDir(), "kept.json")
+	if code := verifyExport(t, "f1_genuine.jsonl", anchor); code != 0 {
+		t.Fatalf("the genuine log: exit %d", code)
+	}
+	kept, _ := os.ReadFile(anchor)
+	for _, export := range []string{"f1_downgraded.jsonl", "f1_cutback.jsonl", "f1_dropped.jsonl"} {
+		if code := verifyExport(t, export, anchor); code != 1 {
+			t.Errorf("%s against the kept anchor: exit %d, want 1", export, code)
+		}
+		if now, _ := os.ReadFile(anchor); !bytes.Equal(now, kept) {
+			t.Fatalf("%s rewrote the anchor file", export)
+		}
+	}
+	if parts, note := keptPartitions(t, anchor); !slices.Equal(parts, []int64{0, 1, 2}) || !note {
+		t.Errorf("kept %v, completeness %v", parts, note)
+	}
+}
+
+func TestTheAnchorIsMergedWithWhatWasKept(t *testing.T) {
+	anchor := filepath.Join(t.TempDir(), "kept.json")
+	if code := verifyExport(t, "f1_genuine.jsonl", anchor); code != 0 {
+		t.Fatalf("the genuine log: exit %d", code)
+	}
+	raw, _ := os.ReadFile(anchor)
+	ks, _ := LoadKeySet(mustRead(t, "testdata/keyset.json"))
+	kept, findings := loadAnchors(raw, ks)
+	if kept == nil || findings != nil {
+		t.Fatalf("the kept anchor: %v", findings)
+	}
+	v := &logVerifier{ks: ks, kept: kept, newest: map[int64]signedCP{}} // a run that re-established nothing
+	a := v.keep()
+	var parts []int64
+	for _, h := range a.Partitions {
+		parts = append(parts, h.Partition)
+	}
+	if !slices.Equal(parts, []int64{0, 1, 2}) || a.Completeness == nil || *a.Completeness != *kept.Completeness {
+		t.Errorf("keep() after a run that re-established nothing: %v, completeness %v", parts, a.Completeness != nil)
+	}
+}
+
+func TestAPartitionTheAnchorMissesIsStillHeldToTheKeptCompletenessNote(t *testing.T) {
+	anchor := filepath.Join(t.TempDir(), "kept.json")
+	if code := verifyExport(t, "f4_run1.jsonl", anchor); code != 0 {
+		t.Fatalf("partition 1 without checkpoints: exit %d", code)
+	}
+	if code := verifyExport(t, "f4_fork.jsonl", anchor); code != 1 {
+		t.Errorf("partition 1 forked and re-signed, grown from 5 to 8: exit %d, want 1", code)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
