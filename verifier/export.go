@@ -336,9 +336,9 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 				at, _ := rec.Values["recorded_at"].(millis)
 				d.pending[seq] = time.UnixMilli(int64(at)).UTC()
 			}
-			if h, _ := rec.Values["hash"].(string); h != "" {
-				d.chained = append(d.chained, e.raw)
-			}
+			// Every record goes to the chain check, below an anchor too: a non-empty hash after an
+			// empty one is a finding (section 2.2), which it cannot see if empty ones are left out.
+			d.chained = append(d.chained, e.raw)
 		}
 	}
 	var keptHeads map[int64]keptHead

@@ -98,3 +98,19 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return raw
 }
+
+func TestRecordsWithAnEmptyHashAreInTheChainCheck(t *testing.T) {
+	if code := verifyExport(t, "f5_genuine.jsonl", ""); code != 0 {
+		t.Fatalf("the genuine log: exit %d", code)
+	}
+	if code := verifyExport(t, "f5_forged.jsonl", ""); code != 1 {
+		t.Errorf("seq 1..3 forged with hash \"\" below the first frontier: exit %d, want 1", code)
+	}
+	anchor := filepath.Join(t.TempDir(), "kept.json")
+	if code := verifyExport(t, "f5_genuine.jsonl", anchor); code != 0 {
+		t.Fatalf("the genuine log: exit %d", code)
+	}
+	if code := verifyExport(t, "f5_forged.jsonl", anchor); code != 1 {
+		t.Errorf("the same, below the kept anchor: exit %d, want 1", code)
+	}
+}
