@@ -98,7 +98,7 @@ func exportCommand(args []string) int {
 			return fail(err)
 		}
 	}
-	entries, err := readExport(flags.Arg(0))
+	entries, count, err := readExport(flags.Arg(0))
 	if err != nil {
 		return fail(err)
 	}
@@ -109,6 +109,17 @@ func exportCommand(args []string) int {
 			kept, findings = loadAnchors(data, ks)
 		}
 	}
+	// A partition is a number 0..N-1 (N from the header, when there is one): another line is no
+	// partition's record, and is a finding rather than read as some partition's.
+	inRange := entries[:0]
+	for _, e := range entries {
+		if e.Partition < 0 || (count >= 0 && e.Partition >= count) {
+			findings = append(findings, find(Malformed, "partition %d offset %d: not a partition of the topic", e.Partition, e.Offset))
+			continue
+		}
+		inRange = append(inRange, e)
+	}
+	entries = inRange
 	v := &logVerifier{ks: ks, schemas: schemas, kept: kept}
 	findings = append(findings, v.verify(entries, now, *maxAge)...)
 	errorsFound := false
@@ -139,13 +150,15 @@ func exportCommand(args []string) int {
 	return report(findings, fmt.Sprintf("export verified: %d partitions", len(v.summary)))
 }
 
-func readExport(path string) ([]entry, error) {
+// readExport reads an export's record lines, and the header's partition count (-1 without one).
+func readExport(path string) ([]entry, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	defer f.Close()
 	var out []entry
+	count := int64(-1)
 	scanner := bufio.NewScanner(f)
 	scanner.Buffer(make([]byte, 1<<20), 1<<26)
 	for n := 1; scanner.Scan(); n++ {
@@ -155,20 +168,21 @@ func readExport(path string) ([]entry, error) {
 		}
 		var e entry
 		if m, err := members(line, "format", "topic", "exported_at", "partitions", "log_start_offsets", "end_offsets"); n == 1 && m["format"] != nil {
-			if err != nil || json.Unmarshal(m["format"], &e.Format) != nil || e.Format != "facegate-audit-export/v1" {
-				return nil, fmt.Errorf("line %d: not a facegate-audit-export/v1 header", n)
+			if err != nil || json.Unmarshal(m["format"], &e.Format) != nil || e.Format != "facegate-audit-export/v1" ||
+				(m["partitions"] != nil && (json.Unmarshal(m["partitions"], &count) != nil || count < 0)) {
+				return nil, -1, fmt.Errorf("line %d: not a facegate-audit-export/v1 header", n)
 			}
 			continue
 		}
 		if err := decodeStrict(line, &e, "partition", "offset", "value"); err != nil {
-			return nil, fmt.Errorf("line %d: %v", n, err)
+			return nil, -1, fmt.Errorf("line %d: %v", n, err)
 		}
 		if e.raw, err = unb64(e.Value, -1); err != nil {
-			return nil, fmt.Errorf("line %d: %v", n, err)
+			return nil, -1, fmt.Errorf("line %d: %v", n, err)
 		}
 		out = append(out, e)
 	}
-	return out, scanner.Err()
+	return out, count, scanner.Err()
 }
 
 func loadAnchors(data []byte, ks *KeySet) (*anchorFile, []Finding) {

@@ -114,3 +114,23 @@ func TestRecordsWithAnEmptyHashAreInTheChainCheck(t *testing.T) {
 		t.Errorf("the same, below the kept anchor: exit %d, want 1", code)
 	}
 }
+
+func TestAPartitionOutsideTheTopicIsAFinding(t *testing.T) {
+	if code := verifyExport(t, "negative_partition.jsonl", ""); code != 1 {
+		t.Errorf("partition -1 (a copy of partition 1's records): exit %d, want 1", code)
+	}
+	dir := t.TempDir()
+	header := `{"format": "facegate-audit-export/v1", "topic": "facegate.audit", "exported_at": "2026-11-26T12:01:00.000Z", "partitions": 1, "log_start_offsets": [0], "end_offsets": [0]}` + "\n"
+	export := filepath.Join(dir, "beyond.jsonl")
+	var lines []byte
+	for _, line := range bytes.Split(mustRead(t, "testdata/f1_genuine.jsonl"), []byte("\n"))[1:] {
+		lines = append(append(lines, line...), '\n')
+	}
+	if err := os.WriteFile(export, append([]byte(header), lines...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-keys", "testdata/keyset.json", "-schemas", "testdata/schemas.json", "-now", "2026-11-26T13:00:00.000Z", export}
+	if code := exportCommand(args); code != 1 {
+		t.Errorf("partitions 1 and 2 in an export of a topic of 1 partition: exit %d, want 1", code)
+	}
+}
