@@ -271,8 +271,8 @@ def verify(
     emit(format, data, tables, out)
     for problem in report.problems:
         errors.print(f"[red]TAMPERED[/red] {plain(problem)}", highlight=False)
-    if anchor is not None and not report.tampered:
-        anchor.write_text(report.kept(keys.log).dump())
+    if anchor is not None and not failed:  # a run with any finding (or a --strict failure) keeps the file as it was
+        anchor.write_text(report.kept(keys.log, kept).dump())
         errors.print(f"checkpoints kept in {anchor} for the next verification", highlight=False)
     if failed:
         raise typer.Exit(Exit.FINDING)

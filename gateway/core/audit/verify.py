@@ -114,14 +114,20 @@ class VerifyReport:
             times.append(self.completeness.time)
         return max(times, default=None)
 
-    def kept(self, log: str) -> Anchors:
-        """What a regulator keeps for its next run: each partition's newest checkpoint and its frontier."""
-        heads = {
-            p: KeptHead(part.newest.note, part.newest.frontier)
-            for p, part in self.partitions.items()
-            if part.newest and part.newest.frontier
-        }
-        return Anchors(log, heads, self.completeness_note)
+    def kept(self, log: str, before: Anchors | None = None) -> Anchors:
+        """What a regulator keeps for its next run: each partition's newest checkpoint and its frontier,
+        merged with what was kept `before`: a kept head or completeness note stays unless today's log
+        verified a newer one (only call this for a run without findings, where today's heads are
+        consistent with the kept ones and never smaller)."""
+        heads = dict(before.partitions) if before else {}
+        for p, part in self.partitions.items():
+            newest = part.newest
+            if newest and newest.frontier and (p not in heads or newest.frontier.size >= heads[p].frontier.size):
+                heads[p] = KeptHead(newest.note, newest.frontier)
+        completeness = self.completeness_note
+        if completeness is None and before is not None:
+            completeness = before.completeness
+        return Anchors(log, heads, completeness)
 
 
 @dataclass
@@ -164,6 +170,12 @@ def verify_audit_log(
     if now is not None and max_age is not None:
         for p, part in report.partitions.items():
             _check_uncovered(part, data[p], now - max_age)
+    report.findings += [
+        Finding(Code.PARTITION_MISSING, f"partition {p} holds {head.frontier.size} leaves by the checkpoint kept "
+                "from the last verification but is gone")
+        for p, head in sorted(kept.items())
+        if p not in report.partitions and head.frontier.size > 0
+    ]  # fmt: skip
     _check_completeness(report, data, notes, anchors, keys, now, max_age)
     return report
 
