@@ -225,7 +225,7 @@ def verify(
         "partitions": [
             {"partition": p.partition, "records": p.records, "distinct": p.distinct_audit_ids,
              "duplicates": p.duplicates, "checkpoints": p.checkpoints, "covered_seq": p.covered_seq,
-             "uncovered": p.uncovered, "pruned": p.pruned,
+             "uncovered": p.uncovered, "pruned": p.pruned, "unverified": p.unverified,
              "size": p.newest.checkpoint.size if p.newest else None,
              "signed_at": note.format_time(p.newest.checkpoint.time) if p.newest else None,
              "key_id": f"{p.newest.key_id:08x}" if p.newest else None, "problems": p.problems}

@@ -69,6 +69,7 @@ class PartitionReport:
     covered_seq: int = -1  # the newest signed checkpoint covers seq 0 .. covered_seq
     head_seq: int = -1
     pruned: int = 0  # leaves below the anchor verification started from
+    unverified: int = 0  # records still on the topic below that anchor: no signed root covers them here
     newest: Signed | None = None
     v0_signed_at: datetime | None = None  # the newest 0.1.0 checkpoint counted as coverage
     findings: list[Finding] = field(default_factory=list)
@@ -139,7 +140,7 @@ class VerifyReport:
 @dataclass
 class _Partition:
     leaves: dict[int, bytes] = field(default_factory=dict)  # seq -> leaf hash
-    chained: list[bytes] = field(default_factory=list)  # values that carry the v0 chain
+    chained: list[bytes] = field(default_factory=list)  # every record's value, in log order, for the v0 chain
     hashes: dict[int, str] = field(default_factory=dict)  # seq -> v0 hash
     signed: list[Signed] = field(default_factory=list)
     v0_heads: list[AuditCheckpoint] = field(default_factory=list)
@@ -258,8 +259,8 @@ def _read(
         part.head_seq = record.seq
     if entry.value[len(MARKER) : HEADER_SIZE] != _V0_FINGERPRINT:
         data.modern = True
+    data.chained.append(entry.value)  # with an empty hash too: a v0 hash after one is a finding (§2.2)
     if record.hash:
-        data.chained.append(entry.value)
         data.hashes[record.seq] = record.hash
     if record.audit_id in data.seen:
         part.duplicates += 1
@@ -332,8 +333,11 @@ def _check_partition(
     frontier = anchor.copy() if anchor else Frontier()
     if frontier.size:
         part.pruned = frontier.size
+        part.unverified = sum(1 for seq in data.leaves if seq < frontier.size)
         part.findings.append(Finding(Code.PRUNED, f"leaves 0..{frontier.size - 1} pruned before the checkpoint of size "
-                                     f"{frontier.size}, covered by its frontier"))  # fmt: skip
+                                     f"{frontier.size}, covered by its frontier"
+                                     + (f"; {part.unverified} records below it are still on the topic, not verified "
+                                        "by this run" if part.unverified else "")))  # fmt: skip
     if newest is not None and newest.checkpoint.size >= frontier.size:
         part.newest = newest
         part.covered_seq = newest.checkpoint.size - 1
