@@ -33,7 +33,7 @@ from gateway.core.audit.legacy import audit_writer_schemas
 from gateway.core.audit.note import NoteError, Receipt, raw_public
 from gateway.core.audit.prove import prove as prove_event
 from gateway.core.audit.reconcile import RawInput, reconcile
-from gateway.core.audit.report import build_report, to_html, to_json, to_markdown, verification_status
+from gateway.core.audit.report import build_report, to_html, to_json, to_markdown, verification_of
 from gateway.core.audit.signing import load_public_keys, public_pem
 from gateway.core.audit.tlog import Finding
 from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
@@ -461,13 +461,7 @@ def report(
     if keyset_file is not None:
         keys = _load_keys(settings, keyset_file, None)
         checked = verify_audit_log(entries, default_codec(), keys, now=datetime.now(UTC))
-        newest = checked.completeness
-        built.verification = verification_status(
-            not checked.tampered, len(checked.problems),
-            {p: part.newest.checkpoint.size for p, part in checked.partitions.items() if part.newest},
-            note.format_time(newest.time) if newest else None,
-            f"{checked.completeness_key:08x}" if checked.completeness_key is not None else None,
-        )  # fmt: skip
+        built.verification = verification_of(checked)
     renderers = {
         Format.HTML.value: lambda: to_html(built),
         Format.MARKDOWN.value: lambda: to_markdown(built),
