@@ -171,8 +171,15 @@ def verify_audit_log(
     # otherwise one is a downgraded checkpoint whose note was blanked, and covers nothing.
     v0_covers = not notes and not any(d.signed for d in data.values()) and not kept
     v0_covers = v0_covers and (anchors is None or anchors.completeness is None)
+    # The kept completeness note's lines are signed heads today's log must give too (§9), at any time:
+    # a fork of a partition whose kept checkpoint was lost still contradicts them.
+    heads = list(notes)
+    if anchors is not None and anchors.completeness is not None:
+        kept_note, _ = check_completeness(anchors.completeness, keys)
+        if kept_note is not None:
+            heads.append((kept_note, anchors.completeness, 0))
     for p, part in report.partitions.items():
-        _check_partition(part, data[p], kept.get(p), notes, v0_keys, v0_covers)
+        _check_partition(part, data[p], kept.get(p), heads, v0_keys, v0_covers)
         part.findings += [
             Finding(Code.INCONSISTENT, f"checkpoint of size {s.checkpoint.size} is dated "
                     f"{note.format_time(s.checkpoint.time)}, after the time of verification")

@@ -13,12 +13,14 @@ from gateway.cli import app
 from gateway.contract.models import AuditCheckpoint
 from gateway.core.audit import note
 from gateway.core.audit.anchors import Anchors
+from gateway.core.audit.chain import ChainHead, append
 from gateway.core.audit.keyset import KeySet
 from gateway.core.audit.note import raw_public
 from gateway.core.audit.tlog import Code
 from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
 from gateway.files.exports import write_export
 from tests.support.audit_log import CODEC, KEY, LOG, Writer
+from tests.vectors.audit.generate import _fields
 
 
 def keys() -> KeySet:
@@ -112,3 +114,21 @@ def test_the_anchor_file_is_written_only_by_a_run_that_exits_0(tmp_path: Path) -
     rewound = [e for e in writer.entries() if e.partition != 2]
     write_export(rewound, tmp_path / "rewound.jsonl", None)
     assert _verify_cli(tmp_path / "rewound.jsonl", keyset, anchor) == 1
+
+
+def test_a_fork_contradicting_a_kept_completeness_line_is_caught() -> None:
+    genuine = written()
+    kept = verified(genuine.entries()).kept(LOG)
+    # Partition 2's kept checkpoint lost (as after a run that showed it without checkpoints): only the
+    # kept completeness note still names its head (size 10).
+    kept = Anchors(LOG, {p: h for p, h in kept.partitions.items() if p != 2}, kept.completeness)
+    fork = Writer(partitions=3, at=genuine.at)  # the key holder rewrites partition 2 and re-signs it all
+    for p in (0, 1):
+        fork.write(p, [v for v in genuine.log[p] if not isinstance(CODEC.decode_any(v), AuditCheckpoint)])
+    head = ChainHead()
+    for i in range(13):
+        record, head = append({**_fields(2, i), "camera_id": "cam-forged"}, head)
+        fork.write(2, [CODEC.encode(record)])
+    fork.sign()
+    report = verified(fork.entries(), kept)
+    assert Code.TAMPERED_RECORD in codes(report), report.problems
