@@ -33,7 +33,7 @@ from gateway.core.audit.legacy import audit_writer_schemas
 from gateway.core.audit.note import NoteError, Receipt, raw_public
 from gateway.core.audit.prove import prove as prove_event
 from gateway.core.audit.reconcile import RawInput, reconcile
-from gateway.core.audit.report import build_report, to_html, to_json, to_markdown, verification_status
+from gateway.core.audit.report import build_report, to_html, to_json, to_markdown, verification_of
 from gateway.core.audit.signing import load_public_keys, public_pem
 from gateway.core.audit.tlog import Finding
 from gateway.core.audit.verify import LogEntry, VerifyReport, verify_audit_log
@@ -225,7 +225,7 @@ def verify(
         "partitions": [
             {"partition": p.partition, "records": p.records, "distinct": p.distinct_audit_ids,
              "duplicates": p.duplicates, "checkpoints": p.checkpoints, "covered_seq": p.covered_seq,
-             "uncovered": p.uncovered, "pruned": p.pruned,
+             "uncovered": p.uncovered, "pruned": p.pruned, "unverified": p.unverified,
              "size": p.newest.checkpoint.size if p.newest else None,
              "signed_at": note.format_time(p.newest.checkpoint.time) if p.newest else None,
              "key_id": f"{p.newest.key_id:08x}" if p.newest else None, "problems": p.problems}
@@ -271,8 +271,8 @@ def verify(
     emit(format, data, tables, out)
     for problem in report.problems:
         errors.print(f"[red]TAMPERED[/red] {plain(problem)}", highlight=False)
-    if anchor is not None and not report.tampered:
-        anchor.write_text(report.kept(keys.log).dump())
+    if anchor is not None and not failed:  # a run with any finding (or a --strict failure) keeps the file as it was
+        anchor.write_text(report.kept(keys.log, kept).dump())
         errors.print(f"checkpoints kept in {anchor} for the next verification", highlight=False)
     if failed:
         raise typer.Exit(Exit.FINDING)
@@ -461,13 +461,7 @@ def report(
     if keyset_file is not None:
         keys = _load_keys(settings, keyset_file, None)
         checked = verify_audit_log(entries, default_codec(), keys, now=datetime.now(UTC))
-        newest = checked.completeness
-        built.verification = verification_status(
-            not checked.tampered, len(checked.problems),
-            {p: part.newest.checkpoint.size for p, part in checked.partitions.items() if part.newest},
-            note.format_time(newest.time) if newest else None,
-            f"{checked.completeness_key:08x}" if checked.completeness_key is not None else None,
-        )  # fmt: skip
+        built.verification = verification_of(checked)
     renderers = {
         Format.HTML.value: lambda: to_html(built),
         Format.MARKDOWN.value: lambda: to_markdown(built),

@@ -14,6 +14,8 @@ from datetime import datetime
 
 from gateway.contract.models import AuditRecord
 from gateway.contract.vocabulary import Decision
+from gateway.core.audit import note
+from gateway.core.audit.verify import VerifyReport
 from gateway.core.policy.rules import CATALOGUE, Rule
 from gateway.core.text import literal
 
@@ -44,15 +46,40 @@ class Report:
 
 
 def verification_status(
-    verified: bool, findings: int, checkpoints: dict[int, int], signed_at: str | None, key_id: str | None
+    verified: bool,
+    findings: int,
+    checkpoints: dict[int, int],
+    signed_at: str | None,
+    key_id: str | None,
+    signatures: int | None = None,
 ) -> dict[str, str]:
-    """The report's opening lines from a verification: `checkpoints` is each partition's verified size."""
+    """The report's opening lines from a verification: `checkpoints` is each partition's verified size,
+    `signatures` how many partitions a signature (checkpoint or completeness note) covers at all: with
+    none, nothing was verified, whatever the findings."""
+    if verified and signatures == 0:
+        status = "NOT verified: no signature covers the log, see facegate audit verify"
+    elif verified:
+        status = "verified"
+    else:
+        status = f"NOT verified: {findings} finding(s), see facegate audit verify"
     return {
-        "status": "verified" if verified else f"NOT verified: {findings} finding(s), see facegate audit verify",
+        "status": status,
         "checkpoint": ", ".join(f"partition {p}: {n} records" for p, n in sorted(checkpoints.items())) or "none",
         "signed_at": signed_at or "never",
         "key_id": key_id or "-",
     }
+
+
+def verification_of(checked: VerifyReport) -> dict[str, str]:
+    """The opening lines from `verify_audit_log`'s report."""
+    newest = checked.completeness
+    return verification_status(
+        not checked.tampered, len(checked.problems),
+        {p: part.newest.checkpoint.size for p, part in checked.partitions.items() if part.newest},
+        note.format_time(newest.time) if newest else None,
+        f"{checked.completeness_key:08x}" if checked.completeness_key is not None else None,
+        sum(1 for part in checked.partitions.values() if part.covered_seq >= 0) + (newest is not None),
+    )  # fmt: skip
 
 
 def build_report(

@@ -24,16 +24,20 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.contract.codec import Codec, DecodeError
+from gateway.contract.codec import HEADER_SIZE, MARKER, Codec, DecodeError
+from gateway.contract.history import released_schema_sets
 from gateway.contract.models import AuditCheckpoint, AuditRecord
 from gateway.core.audit import note
 from gateway.core.audit.anchors import Anchors, KeptHead
 from gateway.core.audit.chain import GENESIS
-from gateway.core.audit.keyset import KeySet, check_checkpoint, check_completeness
+from gateway.core.audit.keyset import KeySet, VerifierKey, check_checkpoint, check_completeness
 from gateway.core.audit.legacy import check_chain
 from gateway.core.audit.note import Checkpoint, Completeness, check_series
 from gateway.core.audit.signing import checkpoint_is_signed
 from gateway.core.audit.tlog import Code, Finding, Frontier, fold, leaf_hash
+
+# Records 0.1.0 wrote: its writer never signed notes, so a log of them alone needs none (§6).
+_V0_FINGERPRINT = released_schema_sets()[0]["AuditRecord"].fingerprint
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,9 @@ class PartitionReport:
     covered_seq: int = -1  # the newest signed checkpoint covers seq 0 .. covered_seq
     head_seq: int = -1
     pruned: int = 0  # leaves below the anchor verification started from
+    unverified: int = 0  # records still on the topic below that anchor: no signed root covers them here
     newest: Signed | None = None
+    v0_signed_at: datetime | None = None  # the newest 0.1.0 checkpoint counted as coverage
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -110,27 +116,35 @@ class VerifyReport:
     @property
     def newest_signed_at(self) -> datetime | None:
         times = [p.newest.checkpoint.time for p in self.partitions.values() if p.newest]
+        times += [p.v0_signed_at for p in self.partitions.values() if p.v0_signed_at]
         if self.completeness:
             times.append(self.completeness.time)
         return max(times, default=None)
 
-    def kept(self, log: str) -> Anchors:
-        """What a regulator keeps for its next run: each partition's newest checkpoint and its frontier."""
-        heads = {
-            p: KeptHead(part.newest.note, part.newest.frontier)
-            for p, part in self.partitions.items()
-            if part.newest and part.newest.frontier
-        }
-        return Anchors(log, heads, self.completeness_note)
+    def kept(self, log: str, before: Anchors | None = None) -> Anchors:
+        """What a regulator keeps for its next run: each partition's newest checkpoint and its frontier,
+        merged with what was kept `before`: a kept head or completeness note stays unless today's log
+        verified a newer one (only call this for a run without findings, where today's heads are
+        consistent with the kept ones and never smaller)."""
+        heads = dict(before.partitions) if before else {}
+        for p, part in self.partitions.items():
+            newest = part.newest
+            if newest and newest.frontier and (p not in heads or newest.frontier.size >= heads[p].frontier.size):
+                heads[p] = KeptHead(newest.note, newest.frontier)
+        completeness = self.completeness_note
+        if completeness is None and before is not None:
+            completeness = before.completeness
+        return Anchors(log, heads, completeness)
 
 
 @dataclass
 class _Partition:
     leaves: dict[int, bytes] = field(default_factory=dict)  # seq -> leaf hash
-    chained: list[bytes] = field(default_factory=list)  # values that carry the v0 chain
+    chained: list[bytes] = field(default_factory=list)  # every record's value, in log order, for the v0 chain
     hashes: dict[int, str] = field(default_factory=dict)  # seq -> v0 hash
     signed: list[Signed] = field(default_factory=list)
     v0_heads: list[AuditCheckpoint] = field(default_factory=list)
+    modern: bool = False  # holds a record written after 0.1.0 (whose writer also signs notes)
     seen: set[str] = field(default_factory=set)
     # seq -> recorded_at of records no checkpoint read so far covers: the candidates for "uncovered
     # and older than the maximum age" (§11), dropped as checkpoints cover them to keep memory small
@@ -148,13 +162,24 @@ def verify_audit_log(
     report = VerifyReport(now=now)
     data: dict[int, _Partition] = {}
     notes: list[tuple[Completeness, bytes, int]] = []
-    v0_keys = {_v0_key_id(k.public_key): Ed25519PublicKey.from_public_bytes(k.public_key) for k in keys.keys}
+    v0_keys = {_v0_key_id(k.public_key): k for k in keys.keys}
     for entry in sorted(entries, key=lambda e: (e.partition, e.offset)):
         part = report.partitions.setdefault(entry.partition, PartitionReport(entry.partition))
         _read(entry, codec, keys, part, data.setdefault(entry.partition, _Partition()), notes)
     kept = anchors.partitions if anchors else {}
+    # 0.1.0 checkpoints cover records only in a log that has no v1 signature at all (today's or kept):
+    # otherwise one is a downgraded checkpoint whose note was blanked, and covers nothing.
+    v0_covers = not notes and not any(d.signed for d in data.values()) and not kept
+    v0_covers = v0_covers and (anchors is None or anchors.completeness is None)
+    # The kept completeness note's lines are signed heads today's log must give too (§9), at any time:
+    # a fork of a partition whose kept checkpoint was lost still contradicts them.
+    heads = list(notes)
+    if anchors is not None and anchors.completeness is not None:
+        kept_note, _ = check_completeness(anchors.completeness, keys)
+        if kept_note is not None:
+            heads.append((kept_note, anchors.completeness, 0))
     for p, part in report.partitions.items():
-        _check_partition(part, data[p], kept.get(p), notes, v0_keys)
+        _check_partition(part, data[p], kept.get(p), heads, v0_keys, v0_covers)
         part.findings += [
             Finding(Code.INCONSISTENT, f"checkpoint of size {s.checkpoint.size} is dated "
                     f"{note.format_time(s.checkpoint.time)}, after the time of verification")
@@ -164,6 +189,12 @@ def verify_audit_log(
     if now is not None and max_age is not None:
         for p, part in report.partitions.items():
             _check_uncovered(part, data[p], now - max_age)
+    report.findings += [
+        Finding(Code.PARTITION_MISSING, f"partition {p} holds {head.frontier.size} leaves by the checkpoint kept "
+                "from the last verification but is gone")
+        for p, head in sorted(kept.items())
+        if p not in report.partitions and head.frontier.size > 0
+    ]  # fmt: skip
     _check_completeness(report, data, notes, anchors, keys, now, max_age)
     return report
 
@@ -233,8 +264,10 @@ def _read(
         data.leaves[record.seq] = leaf_hash(entry.value)
         data.pending[record.seq] = record.recorded_at
         part.head_seq = record.seq
+    if entry.value[len(MARKER) : HEADER_SIZE] != _V0_FINGERPRINT:
+        data.modern = True
+    data.chained.append(entry.value)  # with an empty hash too: a v0 hash after one is a finding (§2.2)
     if record.hash:
-        data.chained.append(entry.value)
         data.hashes[record.seq] = record.hash
     if record.audit_id in data.seen:
         part.duplicates += 1
@@ -262,12 +295,13 @@ def _check_partition(
     data: _Partition,
     kept: KeptHead | None,
     notes: Sequence[tuple[Completeness, bytes, int]],
-    v0_keys: Mapping[str, Ed25519PublicKey],
+    v0_keys: Mapping[str, VerifierKey],
+    v0_covers: bool,
 ) -> None:
     p = part.partition
     # The v0 chain, where records carry it; its pruned start is the tree's to report.
     part.findings += [f for f in check_chain(data.chained) if f.code is not Code.PRUNED]
-    _check_v0_heads(part, data, v0_keys)
+    _check_v0_heads(part, data, v0_keys, v0_covers)
     # Signed checkpoints follow each other: a time that does not increase is a replay.
     for before, after in itertools.pairwise(data.signed):
         if after.checkpoint.time <= before.checkpoint.time or after.checkpoint.size < before.checkpoint.size:
@@ -306,8 +340,11 @@ def _check_partition(
     frontier = anchor.copy() if anchor else Frontier()
     if frontier.size:
         part.pruned = frontier.size
+        part.unverified = sum(1 for seq in data.leaves if seq < frontier.size)
         part.findings.append(Finding(Code.PRUNED, f"leaves 0..{frontier.size - 1} pruned before the checkpoint of size "
-                                     f"{frontier.size}, covered by its frontier"))  # fmt: skip
+                                     f"{frontier.size}, covered by its frontier"
+                                     + (f"; {part.unverified} records below it are still on the topic, not verified "
+                                        "by this run" if part.unverified else "")))  # fmt: skip
     if newest is not None and newest.checkpoint.size >= frontier.size:
         part.newest = newest
         part.covered_seq = newest.checkpoint.size - 1
@@ -362,18 +399,24 @@ def _anchor(data: _Partition, kept: KeptHead | None) -> Frontier | Finding | Non
     return min(usable, key=lambda f: f.size)
 
 
-def _check_v0_heads(part: PartitionReport, data: _Partition, v0_keys: Mapping[str, Ed25519PublicKey]) -> None:
-    """Checkpoints written before 0.2.0: a JSON signature over a chain head (docs/audit-format.md §2.2)."""
+def _check_v0_heads(part: PartitionReport, data: _Partition, v0_keys: Mapping[str, VerifierKey], covers: bool) -> None:
+    """Checkpoints written before 0.2.0: a JSON signature over a chain head (docs/audit-format.md §2.2),
+    judged by the key's lifetime (§7) like a note; they count as coverage only where `covers`."""
     for head in data.v0_heads:
+        key = v0_keys.get(head.key_id)
+        public = {head.key_id: Ed25519PublicKey.from_public_bytes(key.public_key)} if key else {}
         if head.audit_partition != part.partition:
             part.findings.append(Finding(Code.MALFORMED, f"a v0 checkpoint of partition {head.audit_partition}"))
-        elif not checkpoint_is_signed(head, dict(v0_keys)):
+        elif key is None or not checkpoint_is_signed(head, public):
             part.findings.append(Finding(Code.UNKNOWN_KEY, f"v0 checkpoint of seq {head.seq}: no valid signature"))
+        elif lifetime := key.findings_at(head.signed_at):
+            part.findings += [Finding(f.code, f"v0 checkpoint of seq {head.seq}: {f.detail}") for f in lifetime]
         elif data.hashes.get(head.seq, GENESIS if head.seq == -1 else None) != head.head_hash:
             if head.seq >= min(data.hashes, default=0):
                 part.findings.append(Finding(Code.TAMPERED_RECORD, f"v0 checkpoint of seq {head.seq}: not the chain"))
-        else:
+        elif covers:
             part.covered_seq = max(part.covered_seq, head.seq)
+            part.v0_signed_at = max(part.v0_signed_at or head.signed_at, head.signed_at)
 
 
 def _check_completeness(
@@ -397,7 +440,7 @@ def _check_completeness(
     report.findings += check_series(series, now, max_age)
     if notes:
         report.completeness, report.completeness_note, report.completeness_key = notes[-1]
-    elif any(d.signed for d in data.values()) or any(
+    elif any(d.signed or (d.v0_heads and d.modern) for d in data.values()) or any(
         f.code is Code.STALE for part in report.partitions.values() for f in part.findings
     ):  # signed checkpoints, or records old enough that notes should cover them, but no note
         report.findings.append(

@@ -116,3 +116,23 @@ def test_each_tables_rows_add_up_to_the_decisions_counted_and_the_timeline_is_in
         assert decided_in(title) == report.records, title
     page = to_html(report)
     assert page.count("<th>ENROLLED</th>") == 2 and "CONSENT_RECORDED" in page
+
+
+def test_a_log_without_any_signature_is_not_reported_verified() -> None:
+    from gateway.core.audit.keyset import KeySet
+    from gateway.core.audit.note import raw_public
+    from gateway.core.audit.report import verification_of
+    from gateway.core.audit.verify import verify_audit_log
+    from tests.support.audit_log import CODEC, KEY, LOG, Writer
+
+    keys = KeySet.of(LOG, [(raw_public(KEY.public_key()), None, None, None)])
+    writer = Writer()
+    writer.records(0, 3)
+    writer.records(1, 3)
+    writer.sign()
+    entries = writer.entries()
+    assert verification_of(verify_audit_log(entries, CODEC, keys))["status"] == "verified"
+    unsigned = [e for e in entries if isinstance(CODEC.decode_any(e.value), AuditRecord)]
+    checked = verify_audit_log(unsigned, CODEC, keys)
+    assert not checked.tampered
+    assert verification_of(checked)["status"].startswith("NOT verified: no signature")

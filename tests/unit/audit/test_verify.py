@@ -296,8 +296,10 @@ def test_records_of_the_released_0_1_0_schema_verify_in_a_mixed_log() -> None:
 
 
 def test_a_legacy_v0_checkpoint_verifies_and_a_forged_one_does_not() -> None:
+    # Records 0.1.0 wrote (a writer since signs notes too: its v0-only log is a downgrade, test_v0_checkpoints).
+    old, _ = released_records(5)
     writer = Writer()
-    writer.records(0, 5)
+    writer.write(0, old)
     writer.log[0].append(CODEC.encode(sign_checkpoint(KEY, key_id(KEY), 0, writer.heads[0], T0)))
     report = verified(writer.entries())
     assert not report.tampered and report.partitions[0].covered_seq == 4, report.problems
