@@ -60,6 +60,8 @@ def read_export(path: Path) -> Iterator[LogEntry]:
                 # Exactly these names (the Go verifier reads the same), canonical base64 (§ conventions).
                 data = json_members(data, LINE_MEMBERS, LINE_MEMBERS)
                 partition, offset = typed(data["partition"], int), typed(data["offset"], int)
+                if partition < 0:  # no partition's record: read as one, -1 named another partition's note line
+                    raise ValueError("a partition is a number from 0")
                 yield LogEntry(partition, offset, unb64(typed(data["value"], str)))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(

@@ -185,6 +185,18 @@ def test_both_verifiers_refuse_an_export_line_that_could_be_read_two_ways(tmp_pa
     assert result.returncode == 2 and "line 4" in result.stderr, result.stdout + result.stderr
 
 
+def test_both_verifiers_refuse_a_line_of_no_partition(tmp_path: Path) -> None:
+    # Partition -1 read the completeness note's line of another partition (Python) and crashed Go.
+    lines = [json.dumps(line) for line in _lines(_logged())]
+    lines[3] = json.dumps({**json.loads(lines[3]), "partition": -1})
+    export = _export_files(tmp_path, lines="\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="line 4"):
+        list(read_export(export))
+    result = run("export", "-keys", str(tmp_path / "keyset.json"), "-schemas", str(tmp_path / "schemas.json"),
+                 str(export))  # fmt: skip
+    assert result.returncode == 1 and "not a partition of the topic" in result.stdout + result.stderr, result.stdout
+
+
 def test_both_verifiers_read_an_export_header_and_refuse_an_unknown_one(tmp_path: Path) -> None:
     header = {"format": "facegate-audit-export/v1", "topic": "facegate.audit", "exported_at": "x", "partitions": 2,
               "log_start_offsets": [0, 0], "end_offsets": [11, 6]}  # fmt: skip
