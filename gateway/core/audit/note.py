@@ -29,7 +29,7 @@ SIG_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100  # as sumdb/note's Open
 RECEIPT_FORMAT = "facegate-receipt/v1"
 RECEIPT_MEMBERS = ("format", "event_id", "partition", "leaf_index", "record", "inclusion_proof", "checkpoint")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")  # \d: any script's digits
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 # How far a signed time may be ahead of the verifier's clock: a note dated later would keep the
 # stale check quiet until then (§6, §11).
@@ -212,7 +212,9 @@ def _signature(line: str) -> Signature:
     name, _, encoded = line.removeprefix(SIG_PREFIX).partition(" ")
     if not line.startswith(SIG_PREFIX) or not valid_name(name):
         raise NoteError("a signature line is '\u2014 <name> <base64>'")
-    raw = unb64(encoded, canonical=False)  # as sumdb/note, which ignores stray padding bits
+    raw = unb64(encoded, canonical=False)  # as sumdb/note, which ignores stray padding bits ...
+    if len(encoded) != len(b64(raw)):  # ... but not a padding character too many (Go's decoder refuses it)
+        raise NoteError("not standard base64")
     if len(raw) < 5:
         raise NoteError("a signature holds a key id and a signature")
     return Signature(name, int.from_bytes(raw[:4], "big"), raw[4:])

@@ -55,6 +55,7 @@ def test_a_note_parses_as_note_open_splits_it() -> None:
         PETER_NOTE.replace("\u2014 ", "-- "),  # not an em dash
         PETER_NOTE.replace("PeterNeumann x", "Peter+Neumann x"),  # not a key name
         PETER_NOTE.replace("JnAM=\n", "JnAM\n"),  # base64 without its padding
+        PETER_NOTE + "\u2014 someone.else AAAAAAAA=\n",  # a padding character too many (Go refuses it)
         PETER_NOTE.replace("If you", "If\tyou"),  # a control character
         # a line break Python knows but note.Open does not, between two signature lines or after one
         *(PETER_NOTE[:-1] + sep + PETER_NOTE.split("\n\n")[1] for sep in ("\u2028", "\u2029", "\u0085", "\x1c")),
@@ -141,3 +142,10 @@ def test_a_receipt_round_trips_through_json() -> None:
     for bad in ['{"format": "other"}', "[]", receipt.to_json().replace('"partition": 3', '"partition": "3"')]:
         with pytest.raises(NoteError):
             Receipt.from_json(bad)
+
+
+def test_times_are_written_in_ascii_digits_only() -> None:
+    # Python's \d matches any script's digits, which the Go verifier (and strptime's digits) refuse.
+    assert note.parse_time("2026-11-26T12:00:00.000Z") == NOW
+    with pytest.raises(NoteError):
+        note.parse_time("\uff12\uff10\uff12\uff16-11-26T12:00:00.000Z")
