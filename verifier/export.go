@@ -8,7 +8,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -292,10 +295,13 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 		// seq -> recorded_at of records no checkpoint read so far covers (section 11's "uncovered"),
 		// dropped as checkpoints cover them to keep memory small
 		pending map[int64]time.Time
+		hashes  map[int64]string // seq -> v0 hash, where a record carries one
+		v0heads []map[string]any // 0.1.0 checkpoints: a JSON signature over a chain head (section 2.2)
+		modern  bool             // holds a record written after 0.1.0 (whose writer also signs notes)
 	}
 	data := map[int64]*partData{}
 	for _, p := range order {
-		d := &partData{leaves: map[int64]tlog.Hash{}, head: -1, pending: map[int64]time.Time{}}
+		d := &partData{leaves: map[int64]tlog.Hash{}, head: -1, pending: map[int64]time.Time{}, hashes: map[int64]string{}}
 		data[p] = d
 		for _, e := range byPartition[p] {
 			rec, schema, err := DecodeRecord(e.raw, v.schemas)
@@ -305,8 +311,9 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			}
 			if schemaName(schema) == "AuditCheckpoint" {
 				text, _ := rec.Values["note"].(string)
-				if text == "" {
-					continue // a v0 checkpoint: the chain's signature, which this verifier leaves to 0.1.0 tooling
+				if text == "" { // a v0 checkpoint: judged below, once the chain and the notes are read
+					d.v0heads = append(d.v0heads, rec.Values)
+					continue
 				}
 				if strings.HasPrefix(text, v.ks.Log+"/completeness\n") {
 					c, f := v.ks.CheckCompleteness([]byte(text))
@@ -342,6 +349,12 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			}
 			d.records++
 			seq, _ := rec.Values["seq"].(int64)
+			if fmt.Sprintf("%x", schema.Fingerprint) != v0Fingerprint {
+				d.modern = true
+			}
+			if hash, _ := rec.Values["hash"].(string); hash != "" {
+				d.hashes[seq] = hash
+			}
 			if seq <= d.head {
 				out = append(out, find(Tampered, "partition %d: seq %d after seq %d (reordered or repeated)", p, seq, d.head))
 			} else {
@@ -376,6 +389,12 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 			}
 		}
 	}
+	// 0.1.0 checkpoints cover records only in a log with no v1 signature at all (today's or kept):
+	// otherwise one is a downgraded checkpoint whose note was blanked, and covers nothing.
+	v0Covers := len(v.notes) == 0 && (v.kept == nil || (len(v.kept.Partitions) == 0 && v.kept.Completeness == nil))
+	for _, d := range data {
+		v0Covers = v0Covers && len(d.signed) == 0
+	}
 	staleRecords := false
 	for _, p := range order {
 		d := data[p]
@@ -384,6 +403,8 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 				out = append(out, find(f.Code, "partition %d: %s", p, f.Detail))
 			}
 		}
+		v0Covered, v0Found := v.checkV0Heads(p, d.v0heads, d.hashes)
+		out = append(out, v0Found...)
 		for _, s := range d.signed {
 			if s.cp.Time.After(now.Add(clockSkew)) {
 				out = append(out, find(Inconsistent, "partition %d: checkpoint of size %d is dated %s, after the time of verification", p, s.cp.Size, s.cp.Time.Format(timeLayout)))
@@ -391,6 +412,9 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 		}
 		if maxAge > 0 { // records no signature covers are a finding once older than the maximum age
 			covered := int64(0)
+			if v0Covers {
+				covered = v0Covered + 1
+			}
 			for _, s := range d.signed {
 				covered = max(covered, s.cp.Size)
 			}
@@ -548,21 +572,117 @@ func (v *logVerifier) verify(entries []entry, now time.Time, maxAge time.Duratio
 		}
 		v.summary = append(v.summary, sum)
 	}
-	out = append(out, v.completeness(data2sizes(order, func(p int64) (bool, bool) {
-		return len(data[p].leaves) > 0, len(data[p].signed) > 0
-	}), now, maxAge, staleRecords)...)
+	sizes := map[int64]presence{}
+	for _, p := range order {
+		d := data[p]
+		sizes[p] = presence{len(d.leaves) > 0, len(d.signed) > 0, len(d.v0heads) > 0 && d.modern}
+	}
+	out = append(out, v.completeness(sizes, now, maxAge, staleRecords)...)
 	return out
 }
 
-type presence struct{ records, signed bool }
+// presence: a partition has records, signed checkpoints, and 0.1.0 checkpoints next to records
+// written after 0.1.0 (which need a completeness note like signed checkpoints do, section 6).
+type presence struct{ records, signed, v0modern bool }
 
-func data2sizes(order []int64, f func(int64) (bool, bool)) map[int64]presence {
-	out := map[int64]presence{}
-	for _, p := range order {
-		r, s := f(p)
-		out[p] = presence{r, s}
+// v0Fingerprint is the AuditRecord schema 0.1.0 wrote with: its writer never signed notes, so a
+// log of those records alone needs none (section 6). A forger without the key cannot rewrite
+// later records as 0.1.0 ones without breaking the v0 chain.
+const v0Fingerprint = "f728740434fd97e4"
+
+// checkV0Heads judges a partition's 0.1.0 checkpoints (section 2.2): a signature by a key of the
+// set (its v0 id: the first 16 hex digits of SHA-256 of the raw public key) over the JSON of the
+// chain head, within the key's lifetime (section 7), on a head of the chain. It returns the
+// highest seq a good one covers (-1 for none) and the findings.
+func (v *logVerifier) checkV0Heads(p int64, heads []map[string]any, hashes map[int64]string) (int64, []Finding) {
+	var out []Finding
+	covered := int64(-1)
+	lowest := int64(0)
+	first := true
+	for seq := range hashes {
+		if first || seq < lowest {
+			lowest, first = seq, false
+		}
 	}
-	return out
+	for _, h := range heads {
+		part, _ := h["audit_partition"].(int64)
+		seq, _ := h["seq"].(int64)
+		headHash, _ := h["head_hash"].(string)
+		at, _ := h["signed_at"].(millis)
+		keyID, _ := h["key_id"].(string)
+		sig, _ := h["signature"].([]byte)
+		signedAt := time.UnixMilli(int64(at)).UTC()
+		if part != p {
+			out = append(out, find(Malformed, "partition %d: a v0 checkpoint of partition %d", p, part))
+			continue
+		}
+		var key *Key
+		for i, k := range v.ks.Keys {
+			if sum := sha256.Sum256(k.Public); hex.EncodeToString(sum[:])[:16] == keyID {
+				key = &v.ks.Keys[i]
+				break
+			}
+		}
+		msg := `{"head_hash":` + pyJSONString(headHash) + `,"key_id":` + pyJSONString(keyID) +
+			fmt.Sprintf(`,"partition":%d,"seq":%d,"signed_at":%d}`, part, seq, int64(at))
+		if key == nil || len(key.Public) != ed25519.PublicKeySize || !ed25519.Verify(ed25519.PublicKey(key.Public), []byte(msg), sig) {
+			out = append(out, find(UnknownKey, "partition %d: v0 checkpoint of seq %d: no valid signature", p, seq))
+			continue
+		}
+		if f := key.at(signedAt); len(f) > 0 {
+			for _, x := range f {
+				out = append(out, find(x.Code, "partition %d: v0 checkpoint of seq %d: %s", p, seq, x.Detail))
+			}
+			continue
+		}
+		want, ok := hashes[seq]
+		if seq == -1 {
+			want, ok = strings.Repeat("0", 64), true
+		}
+		if !ok || want != headHash {
+			if seq >= lowest {
+				out = append(out, find(Tampered, "partition %d: v0 checkpoint of seq %d: not the chain", p, seq))
+			}
+			continue
+		}
+		covered = max(covered, seq)
+	}
+	return covered, out
+}
+
+// pyJSONString is s as Python's json.dumps writes it (ensure_ascii), which 0.1.0 signed.
+func pyJSONString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case r < 0x80:
+			b.WriteRune(r)
+		case r > 0xffff:
+			r -= 0x10000
+			fmt.Fprintf(&b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // frontierOf reads the frontier of size n back from a store that holds it.
@@ -608,7 +728,7 @@ func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAg
 	out = append(out, CheckSeries(series, now, maxAge)...)
 	anySigned := false
 	for _, d := range data {
-		anySigned = anySigned || d.signed
+		anySigned = anySigned || d.signed || d.v0modern
 	}
 	if len(v.notes) == 0 && (anySigned || staleRecords) { // or records old enough that notes should cover them
 		out = append(out, find(PartMissing, "no completeness note: partition 0 or its notes are gone"))

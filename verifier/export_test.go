@@ -134,3 +134,31 @@ func TestAPartitionOutsideTheTopicIsAFinding(t *testing.T) {
 		t.Errorf("partitions 1 and 2 in an export of a topic of 1 partition: exit %d, want 1", code)
 	}
 }
+
+// 0.1.0 checkpoints (testdata/v0_*.jsonl): a genuine 0.1.0 log verifies; every checkpoint's note
+// and frontier blanked, the completeness notes deleted and a partition dropped is not a 0.1.0 log
+// (its records were written after 0.1.0), so it needs a completeness note (section 6); and a v0
+// signature dated after its key's revocation counts for nothing (section 7).
+func TestV0CheckpointsAreJudged(t *testing.T) {
+	if code := verifyExport(t, "v0_released.jsonl", ""); code != 0 {
+		t.Errorf("a genuine 0.1.0 log with its v0 checkpoint: exit %d, want 0", code)
+	}
+	if code := verifyExport(t, "v0_downgraded.jsonl", ""); code != 1 {
+		t.Errorf("checkpoints downgraded to v0, notes deleted, partition 2 dropped: exit %d, want 1", code)
+	}
+	args := []string{"-keys", "testdata/keyset_revoked.json", "-schemas", "testdata/schemas.json", "-now", "2026-11-26T13:00:00.000Z", "testdata/v0_released.jsonl"}
+	if code := exportCommand(args); code != 1 {
+		t.Errorf("a v0 checkpoint signed after its key's revocation: exit %d, want 1", code)
+	}
+	// With -max-age, a genuine 0.1.0 log's v0 checkpoint covers its records (no v1 signature anywhere).
+	args = []string{"-keys", "testdata/keyset.json", "-schemas", "testdata/schemas.json", "-now", "2026-11-26T12:01:00.000Z", "-max-age", "30s", "testdata/v0_released.jsonl"}
+	if code := exportCommand(args); code != 0 {
+		t.Errorf("a genuine 0.1.0 log, -max-age: exit %d, want 0", code)
+	}
+}
+
+func TestV0MessageIsPythonJSON(t *testing.T) {
+	if got := pyJSONString("a\"\\\n\x01é😀\x7f"); got != `"a\"\\\n\u0001\u00e9\ud83d\ude00`+"\x7f"+`"` {
+		t.Errorf("pyJSONString: %s", got)
+	}
+}
