@@ -12,6 +12,7 @@ gateway's principal.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -69,15 +70,21 @@ def last_grant(versions: list[Version]) -> ConsentRecord | None:
     return grant
 
 
-def by_key(settings: Settings, tenant: str, records: Records) -> dict[str, list[Version]]:
-    """Every key's records on `tenant`'s consent topic, judged, in log order (one key, one partition)."""
+def judged(settings: Settings, tenant: str, records: Records) -> Iterator[tuple[str, Version]]:
+    """Each keyed record on `tenant`'s consent topic with its key, judged as the workers judge it,
+    in log order (one key, one partition)."""
     skew, codec = timedelta(milliseconds=settings.clock_skew_ms), default_codec()
-    found: dict[str, list[Version]] = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         if record.key is not None:
             key = record.key.decode("utf-8", "replace")
-            judged = judge_consent(tenant, key, record.value, record.timestamp, skew, codec)
-            found.setdefault(key, []).append(judged)
+            yield key, judge_consent(tenant, key, record.value, record.timestamp, skew, codec)
+
+
+def by_key(settings: Settings, tenant: str, records: Records) -> dict[str, list[Version]]:
+    """Every key's records on `tenant`'s consent topic, judged, in log order."""
+    found: dict[str, list[Version]] = {}
+    for key, version in judged(settings, tenant, records):
+        found.setdefault(key, []).append(version)
     return found
 
 
@@ -123,17 +130,12 @@ def held(settings: Settings, tenant: str, records: Records) -> list[str]:
     is a grant, or void (the grant before it may still count for the sweep); neither a withdrawal
     nor a deletion, which erased it already. Judged a record at a time, keeping one flag per key
     (a tenant may have a million subjects)."""
-    skew, codec = timedelta(milliseconds=settings.clock_skew_ms), default_codec()
     last: dict[str, bool] = {}
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        if record.key is None:
-            continue
-        key = record.key.decode("utf-8", "replace")
-        judged = judge_consent(tenant, key, record.value, record.timestamp, skew, codec)
-        if judged.standing is not Standing.IGNORED:
-            consent = judged.consent
-            last[key] = judged.standing is Standing.VOID or (
-                judged.standing is Standing.APPLIED and consent is not None and consent.status is ConsentStatus.GRANTED
+    for key, version in judged(settings, tenant, records):
+        if version.standing is not Standing.IGNORED:
+            consent = version.consent
+            last[key] = version.standing is Standing.VOID or (
+                version.standing is Standing.APPLIED and consent is not None and consent.status is ConsentStatus.GRANTED
             )
     return sorted(key.split("/", 1)[1] for key, kept in last.items() if kept)  # judged: tenant/subject
 
