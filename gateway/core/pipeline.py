@@ -72,13 +72,12 @@ def process_batch(records: Sequence[InputRecord], ctx: Context, arrived: datetim
         if isinstance(screened, Identify):
             pending.append(_Pending(record, capture, screened, known_as))
         else:
-            outcome = _with_alerts(screened, capture, state, broker_time(record.timestamp_ms) or ctx.now)
+            outcome = _with_alerts(screened, record, capture, state, ctx.now)
             decisions.append((record, partial(_decide, ctx, record, capture, known_as, outcome)))
 
     _identify(pending, state, ctx.now)
     for item in pending:
-        arrived_at = broker_time(item.record.timestamp_ms) or ctx.now
-        outcome = _with_alerts(_conclude(item, ctx), item.capture, state, arrived_at)
+        outcome = _with_alerts(_conclude(item, ctx), item.record, item.capture, state, ctx.now)
         assert item.reference is not None  # identified
         used = Identification(item.reference, arrived or ctx.now, ctx.now)
         decisions.append((item.record, partial(_decide, ctx, item.record, item.capture, item.known_as, outcome, used)))
@@ -103,12 +102,16 @@ def _conclude(item: _Pending, ctx: Context) -> Outcome:
     return outcome
 
 
-def _with_alerts(outcome: Outcome, capture: FaceCaptured, state: GatewayState, arrived: datetime) -> Outcome:
+def _with_alerts(
+    outcome: Outcome, record: InputRecord, capture: FaceCaptured, state: GatewayState, now: datetime
+) -> Outcome:
     """R18: an identification beyond the tenant's own baseline is an anomaly for the audit. (R15,
     the filing threshold, is raised on the enrollment that reaches it: lifecycle/enrollment.py.)
-    Counted when the broker took the capture, not when it is decided: a backlog decided at once
-    after an outage is no burst."""
-    if outcome.decision is Decision.FORWARDED and state.identifications.observe(capture.tenant_id, arrived):
+    Counted when the broker took the capture, not when it is decided (`now`, without a broker's
+    time): a backlog decided at once after an outage is no burst."""
+    if outcome.decision is not Decision.FORWARDED:
+        return outcome
+    if state.identifications.observe(capture.tenant_id, broker_time(record.timestamp_ms) or now):
         return outcome.with_rules(alerts=(Rule.ANOMALY,))
     return outcome
 
