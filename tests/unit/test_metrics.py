@@ -20,8 +20,6 @@ from gateway.core.policy.outcome import Outcome
 from gateway.core.policy.rules import CATALOGUE, Rule
 from gateway.core.records import UNKNOWN_TENANT
 from gateway.sdk.scenario import build_world
-from gateway.settings import Settings
-from gateway.shell import worker as worker_module
 from gateway.shell.metrics import (
     ALERTING_RULES,
     CAPTURE_DECISIONS,
@@ -31,18 +29,14 @@ from gateway.shell.metrics import (
     faust_sensors,
 )
 from gateway.shell.partitions import PartitionState
-from gateway.shell.runtime import build_runtime
 from gateway.shell.worker import Worker
 from tests.support.core import loaded_state
+from tests.support.worker import unstarted_worker
 
 
 @pytest.fixture
 def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Worker:
-    """A development worker reading tenants acme and beta, constructed and never started."""
-    monkeypatch.delenv("FACEGATE_KEYRING", raising=False)
-    monkeypatch.delenv("FACEGATE_KEYRING_FILE", raising=False)
-    monkeypatch.setattr(worker_module, "_faust_replication", lambda settings: 1)  # asks the brokers
-    return Worker(build_runtime(Settings(cache_dir=tmp_path, tenants=["acme", "beta"], vendors=["lumen"])))
+    return unstarted_worker(tmp_path, monkeypatch, ["acme", "beta"])
 
 
 def test_a_batch_is_counted_per_tenant_decision_rule_and_alert() -> None:

@@ -18,16 +18,14 @@ import gateway.shell.worker as worker_module
 from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.tlog import leaf_hash
 from gateway.core.messages import Output
-from gateway.settings import Settings
 from gateway.shell.partitions import PartitionState
-from gateway.shell.runtime import build_runtime
 from gateway.shell.worker import Worker
+from tests.support.worker import unstarted_worker
 
 
 @pytest.fixture
 def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Worker:
-    monkeypatch.setattr(worker_module, "_faust_replication", lambda settings: 1)  # no broker to count
-    return Worker(build_runtime(Settings(cache_dir=tmp_path, tenants=["acme"], vendors=["lumen"])))
+    return unstarted_worker(tmp_path, monkeypatch, ["acme"])
 
 
 def test_a_stopping_worker_gives_up_its_partitions_only_after_the_batch_in_flight(worker: Worker) -> None:
