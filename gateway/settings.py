@@ -198,18 +198,18 @@ class Settings(BaseSettings):
         config_file = os.environ.get(CONFIG_FILE_VARIABLE)
         if config_file:
             path = Path(config_file)
-            if not _names(path.is_file):
+            if not names_one(path.is_file):
                 raise FileNotFoundError(_missing(CONFIG_FILE_VARIABLE, config_file, "file", "the settings themselves"))
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
         if secrets_dir:
-            if not _names(Path(secrets_dir).is_dir):
+            if not names_one(Path(secrets_dir).is_dir):
                 raise FileNotFoundError(_missing(SECRETS_DIR_VARIABLE, secrets_dir, "folder", "a secret itself"))
             sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
         return tuple(sources)
 
 
-def _names(check: Callable[[], bool]) -> bool:
+def names_one(check: Callable[[], bool]) -> bool:
     """Whether a path names a file or folder. False, not an error, for what no path can be: the
     OSError of a name too long (a document put there is) quotes it."""
     try:

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console, RenderableType
 
 from gateway.cli.console import console, errors
+from gateway.settings import names_one
 
 REMOVED_IN = "0.4.0"
 
@@ -81,11 +82,7 @@ def secret_file(value: Path | None) -> Path | None:
     """A path option's check for a file that holds secrets (a keyring, settings): click's
     `exists=True` quotes the value when it names no file, and a document pasted in its place
     (`--keyring "$FACEGATE_KEYRING"`) would be printed whole."""
-    try:
-        found = value is None or value.is_file()
-    except (OSError, ValueError):  # a name too long (a document is): the OSError quotes it
-        found = False
-    if not found:
+    if value is not None and not names_one(value.is_file):
         raise typer.BadParameter("names no file (the value is not shown: it may be the document itself)")
     return value
 
