@@ -710,16 +710,14 @@ func (v *logVerifier) completeness(data map[int64]presence, now time.Time, maxAg
 		if len(v.notes) == 0 {
 			out = append(out, find(PartMissing, "no completeness note, where the kept one is of %s: the notes are gone", kept.Time.Format(timeLayout)))
 		}
-		{
-			series = []*Completeness{kept}
-			for _, c := range v.notes {
-				if c.Time.After(kept.Time) {
-					series = append(series, c)
-				}
+		series = []*Completeness{kept}
+		for _, c := range v.notes {
+			if c.Time.After(kept.Time) {
+				series = append(series, c)
 			}
-			if len(v.notes) > 0 && kept.Time.After(v.notes[len(v.notes)-1].Time) {
-				out = append(out, find(Inconsistent, "the newest completeness note is older than the kept one (rewound)"))
-			}
+		}
+		if len(v.notes) > 0 && kept.Time.After(v.notes[len(v.notes)-1].Time) {
+			out = append(out, find(Inconsistent, "the newest completeness note is older than the kept one (rewound)"))
 		}
 	}
 	if maxAge <= 0 {
@@ -757,7 +755,7 @@ func (v *logVerifier) keep() anchorFile {
 	a := anchorFile{Format: "facegate-anchors/v1", Log: v.ks.Log, Partitions: []keptHead{}}
 	heads := map[int64]keptHead{}
 	for _, h := range v.kept.partitionsOrNil() {
-		heads[h.Partition] = keptHead{Partition: h.Partition, Checkpoint: h.Checkpoint, Size: h.Size, Hashes: h.Hashes, cp: h.cp}
+		heads[h.Partition] = h
 	}
 	for p, n := range v.newest {
 		f, ok := v.frontiers[p]
