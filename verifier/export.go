@@ -623,7 +623,7 @@ func (v *logVerifier) checkV0Heads(p int64, heads []map[string]any, hashes map[i
 				break
 			}
 		}
-		msg := `{"head_hash":` + pyJSONString(headHash) + `,"key_id":` + pyJSONString(keyID) +
+		msg := `{"head_hash":` + pyString(headHash) + `,"key_id":` + pyString(keyID) +
 			fmt.Sprintf(`,"partition":%d,"seq":%d,"signed_at":%d}`, part, seq, int64(at))
 		if key == nil || len(key.Public) != ed25519.PublicKeySize || !ed25519.Verify(ed25519.PublicKey(key.Public), []byte(msg), sig) {
 			out = append(out, find(UnknownKey, "partition %d: v0 checkpoint of seq %d: no valid signature", p, seq))
@@ -648,41 +648,6 @@ func (v *logVerifier) checkV0Heads(p int64, heads []map[string]any, hashes map[i
 		covered = max(covered, seq)
 	}
 	return covered, out
-}
-
-// pyJSONString is s as Python's json.dumps writes it (ensure_ascii), which 0.1.0 signed.
-func pyJSONString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case r < 0x80:
-			b.WriteRune(r)
-		case r > 0xffff:
-			r -= 0x10000
-			fmt.Fprintf(&b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // frontierOf reads the frontier of size n back from a store that holds it.
