@@ -604,6 +604,11 @@ func (v *logVerifier) checkV0Heads(p int64, heads []map[string]any, hashes map[i
 			lowest, first = seq, false
 		}
 	}
+	byV0ID := map[string]*Key{} // a key's v0 id: the first 16 hex digits of SHA-256 of its raw public key
+	for i, k := range v.ks.Keys {
+		sum := sha256.Sum256(k.Public)
+		byV0ID[hex.EncodeToString(sum[:])[:16]] = &v.ks.Keys[i]
+	}
 	for _, h := range heads {
 		part, _ := h["audit_partition"].(int64)
 		seq, _ := h["seq"].(int64)
@@ -616,13 +621,7 @@ func (v *logVerifier) checkV0Heads(p int64, heads []map[string]any, hashes map[i
 			out = append(out, find(Malformed, "partition %d: a v0 checkpoint of partition %d", p, part))
 			continue
 		}
-		var key *Key
-		for i, k := range v.ks.Keys {
-			if sum := sha256.Sum256(k.Public); hex.EncodeToString(sum[:])[:16] == keyID {
-				key = &v.ks.Keys[i]
-				break
-			}
-		}
+		key := byV0ID[keyID]
 		msg := `{"head_hash":` + pyString(headHash) + `,"key_id":` + pyString(keyID) +
 			fmt.Sprintf(`,"partition":%d,"seq":%d,"signed_at":%d}`, part, seq, int64(at))
 		if key == nil || len(key.Public) != ed25519.PublicKeySize || !ed25519.Verify(ed25519.PublicKey(key.Public), []byte(msg), sig) {
