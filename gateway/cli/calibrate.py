@@ -38,6 +38,15 @@ def _arrays(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray
         held = _KINDS.get(vectors.dtype.kind, f"values of type {vectors.dtype.name}")
         errors.print(f"[red]cannot calibrate:[/red] {path.name}: 'embeddings' holds {held}, not numbers: {_SHAPES}")
         raise typer.Exit(Exit.FINDING)
+    # Read as booleans, any non-empty text is true ("no" too): every row would count as masked.
+    if (
+        masked is not None
+        and masked.dtype.kind != "b"
+        and not (masked.dtype.kind in "iu" and np.isin(masked, (0, 1)).all())
+    ):
+        held = _KINDS.get(masked.dtype.kind, "numbers other than 0 and 1")
+        errors.print(f"[red]cannot calibrate:[/red] {path.name}: 'masked' holds {held}, not booleans: {_SHAPES}")
+        raise typer.Exit(Exit.FINDING)
     return vectors, labels, masked
 
 
@@ -62,13 +71,22 @@ def calibrate_command(
         ),
     ] = Sampling.max_rows,
     version: Annotated[
-        int, typer.Option(min=1, help="The calibration's version: raise it each time you recalibrate the model.")
+        int,
+        typer.Option(
+            min=1,
+            help="The calibration's version, part of the name each enrolled template records: raising it asks "
+            "every subject of the model to enroll again. A new mean or scheme does so by itself; new thresholds "
+            "alone (another --far) keep every enrolled template.",
+        ),
     ] = 1,
     synthetic: Annotated[
         str | None, typer.Option(help=f"Instead of a file, calibrate a synthetic model: {', '.join(MODELS)}.")
     ] = None,
 ) -> None:
     """Measure centring and thresholds for one template model and write them as data."""
+    if not out.parent.is_dir():  # before measuring, which takes minutes at a large --max-rows
+        errors.print(f"[red]--out: no such folder {out.parent}[/red]")
+        raise typer.Exit(Exit.USAGE)
     try:
         if synthetic is not None:
             if synthetic not in MODELS:

@@ -37,9 +37,14 @@ def read(path: Path) -> Calibration:
         raise CalibrationFileError(f"calibration {path}: {problems}") from None
 
 
-@cache
 def shipped() -> dict[str, Calibration]:
-    """Calibrations shipped with FaceGate, by template_model."""
+    """Calibrations shipped with FaceGate, by template_model: a dict of one's own (a state's models
+    are added to it or replaced in it), the files read once."""
+    return dict(_shipped())
+
+
+@cache
+def _shipped() -> dict[str, Calibration]:
     found = {}
     for path in sorted(SHIPPED.glob("*.json")):
         calibration = read(path)

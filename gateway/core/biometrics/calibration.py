@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gateway.core.biometrics.embeddings import TemplateError, Vectors, from_bytes
 from gateway.core.biometrics.protection import (
     DEFAULT_SCHEME,
+    RAW_NORM_RANGE,
     Protector,
     Scheme,
     all_pairs_agreement,
@@ -34,6 +35,9 @@ from gateway.core.biometrics.synthetic import Population, SyntheticModel
 from gateway.errors import FaceGateError
 
 DEFAULT_FAR = 1e-4
+# Each tenant key version's projection is made for every enrollment and kept for its captures: at
+# most 16 MiB (1,024 hashes of 4,096 values; the default scheme at 512-d is 2 MiB).
+MAX_PROJECTION_VALUES = 2**22
 _DERIVED = ("_mean64", "_step")  # Calibration's cached properties
 
 
@@ -79,10 +83,22 @@ class Calibration(BaseModel):
         with np.errstate(over="ignore"):
             if not np.isfinite(self.mean_vector).all():  # NaN, inf, or beyond float32 centres to a zero code
                 raise ValueError("mean holds values that are not finite float32 numbers")
+            length = float(np.linalg.norm(self._mean64))
+        if length > 1 + 1e-4:  # templates are centred at unit length: this mean would leave them all one direction
+            raise ValueError(
+                f"mean is {length:.4g} long, longer than a mean of unit-length templates can be: it was "
+                "measured from embeddings at the lengths the model wrote them; calibrate again (`facegate "
+                "calibrate` scales every embedding to unit length)"
+            )
         try:
             chance = 1 / Scheme(self.hashes, self.q).q  # two strangers' codes agree on 1/q of the hashes
         except ValueError as exc:
             raise ValueError(f"hashes {self.hashes}, q {self.q}: {exc}") from None
+        if (values := self.scheme.rows * self.dim) > MAX_PROJECTION_VALUES:
+            raise ValueError(
+                f"a projection of {values:,} values ({self.scheme.rows} rows of {self.dim}) per tenant key is "
+                f"more than {MAX_PROJECTION_VALUES:,}"
+            )
         levels = self._levels
         for far, level in levels:
             if not (chance < level.clean <= 1 and chance < level.masked <= 1):
@@ -238,6 +254,27 @@ class Sampling:
         return [hashlib.sha256(f"facegate-calibration|{self.key_seed}|{i}".encode()).digest() for i in range(self.keys)]
 
 
+def _directions(x: Vectors, clean: npt.NDArray[np.intp]) -> tuple[Vectors, Vectors]:
+    """Every embedding scaled to unit length, as the gateway protects each template (only its
+    direction is the face; models, and vendors' pipelines, write them at lengths of their own),
+    and the clean ones' mean; CalibrationError for a row no template could be protected from."""
+    lengths = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    # Rows of unit length within float32's rounding are taken as they are: a calibration of the
+    # same data as before scaling keeps its mean to the bit, so its label and every template enrolled
+    # under it. Rows of no usable length stay as they are too, to be refused below.
+    scaled = (lengths >= RAW_NORM_RANGE[0]) & (lengths <= RAW_NORM_RANGE[1]) & (np.abs(lengths - 1) > 1e-5)
+    x = (x / np.where(scaled, lengths, 1.0)).astype(np.float32)
+    mean = x[clean].mean(axis=0)
+    mean64 = mean.astype(np.float64)  # the check each capture and enrollment gets (Calibration.template)
+    unusable = [i for i, row in enumerate(x.astype(np.float64)) if not usable(row, mean64)]
+    if unusable:
+        raise CalibrationError(
+            f"{len(unusable)} embedding rows are zero, of an impossible norm or at the population mean "
+            f"(the first: row {unusable[0]}); drop them"
+        )
+    return x, mean
+
+
 def calibrate(
     template_model: str,
     embeddings: Vectors,
@@ -269,14 +306,7 @@ def calibrate(
     clean = np.flatnonzero(~m)
     if len(np.unique(y[clean])) < 2:
         raise CalibrationError("need clean embeddings of at least two different people")
-    mean = x[clean].mean(axis=0)
-    mean64 = mean.astype(np.float64)  # the check each capture and enrollment gets (Calibration.template)
-    unusable = [i for i, row in enumerate(x.astype(np.float64)) if not usable(row, mean64)]
-    if unusable:
-        raise CalibrationError(
-            f"{len(unusable)} embedding rows are zero, of an impossible norm or at the population mean "
-            f"(the first: row {unusable[0]}); drop them"
-        )
+    x, mean = _directions(x, clean)
     order = np.random.default_rng(0).permutation(clean)
     half = min(len(order) // 2, max_rows)
     probes, gallery = order[:half], order[half : 2 * half]

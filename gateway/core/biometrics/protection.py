@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,10 +31,13 @@ Codes = npt.NDArray[np.uint8]
 # No face model emits a template whose norm is outside this; a float32 vector read in the wrong
 # byte order mostly is (its norm overflows float32 and would centre to a zero vector).
 RAW_NORM_RANGE = (1e-6, 1e6)
-# A template this close to the population mean (relative to its own norm) has no direction of its
+# A template this close to the population mean (scaled to unit length) has no direction of its
 # own: it would protect to an all-zero or rounding-noise code that agrees with every other such
 # template, so every such capture would match one enrolled subject. A face sits ~0.4-1 away.
 MIN_CENTRED_NORM = 1e-3
+# Bounds of a scheme a calibration may name: each tenant key version's projection is hashes x q
+# rows of dim values, made for every enrollment and capture (1,024 x 512 by default, 2 MiB).
+MAX_HASHES, MAX_Q = 4096, 16
 
 
 @dataclass(frozen=True)
@@ -44,14 +48,22 @@ class Scheme:
     q: int = 2
 
     def __post_init__(self) -> None:
-        if self.q < 2 or self.hashes < 8:
-            raise ValueError("IoM needs q >= 2 and at least 8 hashes")
+        if not (2 <= self.q <= MAX_Q and 8 <= self.hashes <= MAX_HASHES):
+            raise ValueError(
+                f"IoM needs q >= 2 and at least 8 hashes; at most {MAX_HASHES} hashes and a q of at most {MAX_Q}"
+            )
         if self.bits % 8:
             raise ValueError("IoM code length must be a whole number of bytes")
 
     @property
     def bits(self) -> int:
         return self.hashes if self.q == 2 else self.hashes * self.q
+
+    @property
+    def rows(self) -> int:
+        """Rows of the keyed projection, one a code bit: q = 2 needs one per hash (the difference of
+        two Gaussians is one Gaussian)."""
+        return self.bits
 
     @property
     def code_bytes(self) -> int:
@@ -78,19 +90,18 @@ def _projection_seed(key: bytes, version: int, model: str, dim: int, scheme: Sch
 @lru_cache(maxsize=64)
 def _projections(seed: int, dim: int, hashes: int, q: int) -> npt.NDArray[np.float32]:
     rng = np.random.default_rng(seed)
-    rows = hashes if q == 2 else hashes * q  # q = 2: the difference of two Gaussians is one Gaussian
-    return rng.standard_normal((rows, dim), dtype=np.float32)
+    return rng.standard_normal((Scheme(hashes, q).rows, dim), dtype=np.float32)
 
 
 def usable(x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64]) -> bool:
-    """Whether one raw template has a norm in RAW_NORM_RANGE and lies far enough from the mean,
-    relative to its norm, to have a direction. In float64, where no float32 template's squared
+    """Whether one raw template has a norm in RAW_NORM_RANGE and, scaled to unit length, lies far
+    enough from the mean to have a direction. In float64, where no float32 template's squared
     norm overflows or underflows (~3 µs a template)."""
     raw = float(x @ x)
     if not RAW_NORM_RANGE[0] ** 2 <= raw <= RAW_NORM_RANGE[1] ** 2:
         return False
-    centred = x - mean
-    return float(centred @ centred) >= MIN_CENTRED_NORM**2 * raw
+    centred = x / math.sqrt(raw) - mean
+    return float(centred @ centred) >= MIN_CENTRED_NORM**2
 
 
 class Protector:
@@ -109,12 +120,17 @@ class Protector:
     def protect(self, embeddings: Vectors) -> Codes:
         """Codes (n, code_bytes) for a batch of raw embeddings (n, dim); TemplateError if one has no
         usable direction (callers check each template first: Calibration.template)."""
-        # Each template was checked on its way in (Calibration.template); here only what would
-        # make a code of no direction at all (cheap: the norms normalising computes anyway).
-        centred = np.atleast_2d(embeddings).astype(np.float32) - self.mean
-        with np.errstate(over="ignore"):  # once a batch: an overflowing norm is refused, not warned of
+        # Scaled to unit length first, as the calibration's mean was measured: models write
+        # templates at lengths of their own (and vendors rescale them), and one centred at another
+        # length keeps the population's common direction, which all strangers share. Each template
+        # was checked on its way in (Calibration.template); here again what would make a code of no
+        # direction at all (cheap: the norms normalising computes anyway).
+        templates = np.atleast_2d(embeddings).astype(np.float32)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # refused below, not warned of
+            lengths = np.linalg.norm(templates, axis=1, keepdims=True)
+            centred = templates / lengths - self.mean
             norms = np.linalg.norm(centred, axis=1, keepdims=True)
-        if not (np.isfinite(norms).all() and norms.all()):
+        if not (np.isfinite(lengths).all() and np.isfinite(norms).all() and (norms >= MIN_CENTRED_NORM).all()):
             raise TemplateError("template is out of range or at the model's population mean")
         centred = np.asarray(centred / norms, dtype=np.float32)
         projected = self._project(centred)

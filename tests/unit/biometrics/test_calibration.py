@@ -54,6 +54,39 @@ def test_a_threshold_from_centred_data_matches_strangers_of_an_uncentred_model()
     assert _impostor_accept_rate(shipped()["synthetic-128-offset"], offset_people, b"k" * 32) < 1e-3
 
 
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_strangers_of_another_length_than_the_calibrations_are_taken_for_nobody(scale: float) -> None:
+    # The offset model (dlib-like: strangers at cosine ~0.8) calibrated from unit-length templates,
+    # a gallery enrolled at unit length, and captures whose model or vendor scales them otherwise.
+    calibration = shipped()["synthetic-128-offset"]
+    people = Population.create(SYNTHETIC_128_OFFSET, 600, seed=21)
+    protector = calibration.protector(b"k" * 32, 1)
+    gallery = protector.protect(people.captures(np.arange(300), 0))
+    threshold = calibration.threshold(masked=False, far=calibration.far_target / 300)
+    strangers = protector.protect(people.captures(np.arange(300, 600), 1) * np.float32(scale))
+    assert all_pairs_agreement(calibration.scheme, strangers, gallery).max() <= threshold
+    found = []
+    for length in (1.0, scale):
+        genuine = protector.protect(people.captures(np.arange(300), 2) * np.float32(length))
+        scores = all_pairs_agreement(calibration.scheme, genuine, gallery)
+        found.append((scores.argmax(axis=1) == np.arange(300)) & (scores.max(axis=1) > threshold))
+    assert np.array_equal(found[1], found[0]) and found[0].mean() > 0.5  # the same people as at unit length
+
+
+def test_a_calibration_from_embeddings_of_any_length_is_that_of_their_directions() -> None:
+    population = Population.create(SYNTHETIC_128_OFFSET, 400, seed=8)
+    everyone = np.arange(400)
+    faces = np.concatenate([population.captures(everyone, 0), population.captures(everyone, 1)])
+    lengths = np.random.default_rng(2).uniform(0.5, 30, size=(len(faces), 1)).astype(np.float32)
+    sampling = Sampling(far=1e-3, key_seed=1)
+    unit = calibrate("x", faces, np.r_[everyone, everyone], sampling=sampling)
+    raw = calibrate("x", faces * lengths, np.r_[everyone, everyone], sampling=sampling)
+    assert np.allclose(raw.mean_vector, unit.mean_vector, atol=1e-6)
+    # Unit-length rows are taken as they are: the same data calibrates to the same label as before.
+    assert np.array_equal(unit.mean_vector, faces.mean(axis=0))
+    assert abs(raw.thresholds.clean - unit.thresholds.clean) < 0.01
+
+
 def test_calibrate_refuses_too_few_impostor_pairs() -> None:
     population = Population.create(SYNTHETIC_512, 40, seed=1)
     faces = population.captures(np.arange(40), 0)

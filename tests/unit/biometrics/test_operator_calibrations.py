@@ -107,7 +107,10 @@ def test_bad_or_conflicting_files_are_refused_naming_them(tmp_path: Path) -> Non
         ({"mean": "NaN"}, "not finite"),
         ({"mean": "Infinity"}, "not finite"),
         ({"mean": "1e39"}, "not finite"),  # beyond float32: centres every template to zero
+        ({"mean": "2"}, "longer than a mean of unit-length templates"),  # made from raw lengths
         ({"hashes": 12}, "whole number of bytes"),
+        ({"hashes": 2**28}, "at most 4096 hashes"),  # a projection of gigabytes: every enrollment failed
+        ({"q": 2**20}, "q of at most 16"),
         ({"q": 1}, "q >= 2"),
         ({"thresholds": {"clean": 0.0, "masked": 0.0}}, "above chance"),
         ({"thresholds": {"clean": 0.7, "masked": 1.5}}, "Input should be less than or equal to 1"),
@@ -144,6 +147,21 @@ def test_calibrate_refuses_rows_that_are_not_finite_naming_the_row(tmp_path: Pat
     assert result.exit_code == 1 and "row 17" in result.output and not out.exists()
     zero = CliRunner().invoke(app, [*args, "--far", "0"])
     assert zero.exit_code == 2 and "--far" in zero.output and not out.exists()
+
+
+def test_calibrate_refuses_a_missing_out_folder_and_masked_flags_that_are_not_booleans(tmp_path: Path) -> None:
+    x, names = _people(120)
+    np.savez(tmp_path / "emb.npz", embeddings=x, labels=names)
+    args = ["calibrate", "--embeddings", str(tmp_path / "emb.npz"), "--model", "vendor-m"]
+    missing = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "no" / "m.json")])
+    assert missing.exit_code == 2 and "no such folder" in missing.output  # before measuring, no traceback
+    out = tmp_path / "m.json"
+    for flags in (np.array(["no"] * len(x)), np.full(len(x), 2)):  # read as booleans: every row masked
+        np.savez(tmp_path / "emb.npz", embeddings=x, labels=names, masked=flags)
+        result = CliRunner().invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 1 and "'masked' holds" in result.output and not out.exists()
+    np.savez(tmp_path / "emb.npz", embeddings=x, labels=names, masked=np.zeros(len(x), dtype=np.int8))
+    assert CliRunner().invoke(app, [*args, "--out", str(out)]).exit_code == 0 and out.exists()
 
 
 def test_the_worker_refuses_to_start_with_a_bad_calibration_folder(tmp_path: Path) -> None:

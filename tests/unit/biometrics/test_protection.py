@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.core.biometrics.embeddings import TemplateError
+from gateway.core.biometrics.embeddings import TemplateError, normalise
 from gateway.core.biometrics.protection import (
     FEW_TEMPLATES,
     SOME_TEMPLATES,
@@ -14,7 +14,7 @@ from gateway.core.biometrics.protection import (
     all_pairs_agreement,
     hamming,
 )
-from gateway.core.biometrics.synthetic import SYNTHETIC_512, Population
+from gateway.core.biometrics.synthetic import SYNTHETIC_128_OFFSET, SYNTHETIC_512, Population
 
 FACES = Population.create(SYNTHETIC_512, 50, seed=4).captures(np.arange(50), 0)
 ZERO = np.zeros(512, dtype=np.float32)
@@ -79,18 +79,34 @@ def test_all_pairs_matches_rowwise_hamming() -> None:
 
 def test_centring_uses_the_calibrated_mean() -> None:
     offset = np.full(512, 0.3, dtype=np.float32)
-    plain = Protector(KEY_A, 1, "m", ZERO).protect(FACES + offset)
-    centred = Protector(KEY_A, 1, "m", offset).protect(FACES + offset)
-    assert np.array_equal(centred, Protector(KEY_A, 1, "m", ZERO).protect(FACES))
+    templates = normalise(FACES + offset)
+    plain = Protector(KEY_A, 1, "m", ZERO).protect(templates)
+    centred = Protector(KEY_A, 1, "m", offset).protect(templates)
+    assert np.array_equal(centred, Protector(KEY_A, 1, "m", ZERO).protect(templates - offset))
     assert not np.array_equal(plain, centred)
 
 
+def test_a_templates_code_does_not_depend_on_its_length() -> None:
+    # The calibration's mean is that of unit-length templates; a template of another length
+    # (a model's raw output, a vendor's rescaling) centred as it came kept the population's common
+    # direction in its code, and strangers matched: of the offset model's strangers at half length,
+    # every one was taken for an enrolled subject. Only a template's direction is the face.
+    faces = Population.create(SYNTHETIC_128_OFFSET, 50, seed=4).captures(np.arange(50), 0)
+    protector = Protector(KEY_A, 1, "m", faces.mean(axis=0))
+    unit = protector.protect(faces)
+    for scale in (0.25, 2.0, 32.0):  # powers of two: the scaled copies normalise to the same floats
+        assert np.array_equal(protector.protect(faces * np.float32(scale)), unit)
+
+
 def test_a_template_with_no_direction_of_its_own_is_never_protected() -> None:
-    # At the mean (centres to zero), or byte-swapped (its float32 norm overflows): either used to
-    # protect to the all-zero code, one code for every such template.
+    # At the mean (centres to zero, at any length), or byte-swapped (its float32 norm overflows):
+    # either used to protect to the all-zero code, one code for every such template.
     swapped = np.frombuffer(np.full(512, 1 / np.sqrt(512), dtype=">f4").tobytes(), dtype="<f4")  # finite, ~1e31
-    offset = np.full(512, 0.3, dtype=np.float32)
-    for protector, template in ((Protector(KEY_A, 1, "m", offset), offset), (Protector(KEY_A, 1, "m", ZERO), swapped)):
+    mean = np.full(512, 1 / np.sqrt(512), dtype=np.float32)
+    for protector, template in (
+        (Protector(KEY_A, 1, "m", mean), mean * np.float32(4)),
+        (Protector(KEY_A, 1, "m", ZERO), swapped),
+    ):
         with pytest.raises(TemplateError):
             protector.protect(np.stack([FACES[0], template]))
 

@@ -227,10 +227,13 @@ def test_a_template_of_the_wrong_shape_is_rejected() -> None:
 
 
 def test_a_template_that_would_protect_to_no_direction_is_rejected() -> None:
-    # Big-endian float32 (a Java SDK's default): finite, but its norm overflows float32; and the
-    # model's population mean itself. Both used to protect to one all-zero code matching everyone.
-    for template in (VECTOR.astype(">f4").tobytes(), to_bytes(CALIBRATION.mean_vector)):
-        blocked(screened(capture(template=template)), Decision.REJECTED, "R08", "TEMPLATE_INVALID")
+    # Big-endian float32 (a Java SDK's default): finite, but its norm overflows float32; and, of a
+    # model whose population sits in one direction, a template in it (at any length). Both used to
+    # protect to one all-zero code matching everyone.
+    blocked(screened(capture(template=VECTOR.astype(">f4").tobytes())), Decision.REJECTED, "R08", "TEMPLATE_INVALID")
+    one_direction = CALIBRATION.model_copy(update={"mean": VECTOR.tolist()})
+    at_the_mean = screen(capture(template=to_bytes(VECTOR * np.float32(3))), camera(), POLICY, one_direction)
+    blocked(at_the_mean, Decision.REJECTED, "R08", "TEMPLATE_INVALID")
 
 
 # -- registry, tenant, R09, R12, R14 ------------------------------------------------------------
