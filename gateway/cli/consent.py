@@ -28,6 +28,7 @@ from gateway.contract.models import ConsentRecord
 from gateway.contract.topics import TopicNames, check_tenant_id
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.consent import withdrawal
+from gateway.core.messages import record_key
 from gateway.core.state import ConsentVersion as Version
 from gateway.core.state import Standing, consent_key, judge_consent
 from gateway.kafka.reading import Records
@@ -76,7 +77,7 @@ def judged(settings: Settings, tenant: str, records: Records) -> Iterator[tuple[
     skew, codec = timedelta(milliseconds=settings.clock_skew_ms), default_codec()
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         if record.key is not None:
-            key = record.key.decode("utf-8", "replace")
+            key = record_key(record.key)  # "" for one not UTF-8: IGNORED, as the workers judge it
             yield key, judge_consent(tenant, key, record.value, record.timestamp, skew, codec)
 
 

@@ -134,32 +134,37 @@ class ConsentLedger:
         self._versions: dict[str, tuple[bytes, ...]] = {}
         self._decoded: OrderedDict[str, ConsentHistory] = OrderedDict()
         self._expires: dict[str, datetime] = {}  # the version in force's, when it is a grant that expires
+        # Per held version of a key with more than one: when it took effect and, a grant, when it
+        # ends. A new version finds the one in force from these, decoding none of the others: one
+        # subject's versions written one after another cost what distinct subjects' do.
+        self._times: dict[str, tuple[tuple[datetime, datetime | None], ...]] = {}
         # The topic offset last applied per key: the lifecycle agent applies a withdrawal before it
         # is audited, and the feed reads the same record again later; a record is applied once.
         self.offsets: dict[str, int] = {}
 
     def record(self, key: str, consent: ConsentRecord | None, offset: int | None = None) -> None:
         """A new version; None (a tombstone) means the tenant deleted the consent: no consent at all."""
+        held = self._decoded.get(key)
         if not self._new(key, offset):
             return
         if consent is None:
-            self._versions.pop(key, None)
-            self._expires.pop(key, None)
+            self._drop(key)
             return
         # Encoded here (~10 us) so every version is held in one form, under whichever schema it was written.
         value = self.codec.encode(consent)
         earlier = self._versions.get(key, ())
         self._versions[key] = (*earlier, value)[-MAX_VERSIONS:]
-        # Decisions judge both the version that took effect last (a version dated back is not it)
-        # and the one written last (check_consent): the sweep must find the earlier of their
-        # expiries. Decoded for this alone, not kept: a feed applies a new version per key mostly once.
-        in_force = consent
+        times = [*self._times.get(key, ()), _times(consent)]
+        if len(times) <= len(earlier):  # the key's first version, decoded once when a second comes
+            times[:0] = [_times(self.codec.decode(v, ConsentRecord)) for v in earlier]
         if earlier:
-            decoded = tuple(self.codec.decode(v, ConsentRecord) for v in self._versions[key][:-1])
-            in_force = ConsentHistory((*decoded, consent)).in_force(_LAST) or consent
-        ends = [
-            v.expires_at for v in (in_force, consent) if v.status is ConsentStatus.GRANTED and v.expires_at is not None
-        ]
+            self._times[key] = tuple(times[-MAX_VERSIONS:])
+        if held is not None:  # the agent asks for the history it applies a version to: kept decoded
+            self._keep(key, held.with_version(consent))
+        # Decisions judge both the version that took effect last (a version dated back is not it)
+        # and the one written last (check_consent): the sweep must find the earlier of their ends.
+        in_force = max(reversed(self._times.get(key, (times[-1],))), key=lambda t: t[0])  # ties: the last written
+        ends = [end for _, end in (in_force, times[-1]) if end is not None]
         if ends:
             self._expires[key] = min(ends)
         else:
@@ -171,6 +176,12 @@ class ConsentLedger:
         expiry still counts for the retention sweep, so a void version never keeps a template longer."""
         if self._new(key, offset):
             self._versions.pop(key, None)
+            self._times.pop(key, None)
+
+    def _drop(self, key: str) -> None:
+        self._versions.pop(key, None)
+        self._expires.pop(key, None)
+        self._times.pop(key, None)
 
     def _new(self, key: str, offset: int | None) -> bool:
         """Whether a version at `offset` is not applied yet (each is applied once), and forget the
@@ -198,11 +209,15 @@ class ConsentLedger:
             return None
         # Each value decoded once already, when it was recorded: it decodes again.
         history = ConsentHistory(tuple(self.codec.decode(v, ConsentRecord) for v in versions))
-        self._decoded[key] = history
-        self._held += len(versions)
-        while self._held > self.capacity and len(self._decoded) > 1:  # the one just decoded stays
-            self._forget(next(iter(self._decoded)))
+        self._keep(key, history)
         return history
+
+    def _keep(self, key: str, history: ConsentHistory) -> None:
+        """Hold `history` decoded, the most recently asked for, within `capacity` versions in all."""
+        self._decoded[key] = history
+        self._held += len(history.versions)
+        while self._held > self.capacity and len(self._decoded) > 1:  # the one just kept stays
+            self._forget(next(iter(self._decoded)))
 
     def expires_at(self, key: str) -> datetime | None:
         """When the consent expires for decisions: the earlier end of the grant in force and the grant
@@ -218,6 +233,11 @@ class ConsentLedger:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._versions)
+
+
+def _times(consent: ConsentRecord) -> tuple[datetime, datetime | None]:
+    """When a version took effect and, a grant, when it ends."""
+    return effective_at(consent), consent.expires_at if consent.status is ConsentStatus.GRANTED else None
 
 
 def _check_version(
@@ -248,7 +268,7 @@ def _check_version(
     return VALID
 
 
-def _withdrawn_since(history: ConsentHistory, at: datetime) -> bool:
+def withdrawn_since(history: ConsentHistory, at: datetime) -> bool:
     """Whether the consent was withdrawn at or after `at`: by a version the ledger holds, or by the
     gateway's own record, which outlives compaction (so every worker judges alike)."""
     if history.withdrawn_at is not None and at <= history.withdrawn_at:
@@ -275,7 +295,7 @@ def check_consent(
         return WITHDRAWN
     if history.withdrawn_at is not None and history.current.granted_at <= history.withdrawn_at:
         return WITHDRAWN  # an older grant replayed after the withdrawal
-    if _withdrawn_since(history, at):  # what was collected before a withdrawal no later grant covers
+    if withdrawn_since(history, at):  # what was collected before a withdrawal no later grant covers
         return WITHDRAWN
     then = history.in_force(at)
     if then is None:

@@ -73,3 +73,14 @@ def in_produce_order(outputs: Sequence[Output], audit: str, enrolled: str) -> li
     steps = [("effects", effects), ("audit", [o for o in outputs if o.topic == audit])]
     last = [o for o in outputs[cut:] if o.topic == enrolled]
     return [*steps, ("enrolled", last)] if last else steps  # a capture's batch has none
+
+
+def record_key(key: bytes | None) -> str:
+    """A record's key as text: "" for none and for one that is not UTF-8, which names no subject
+    or camera. Read leniently, `acme/alice\\xff` was `acme/alice\\ufffd`, the key of a body naming
+    that subject, which Kafka keeps apart from it: the agent refused such a record by its bytes
+    and yet applied it, and the feeds applied it too."""
+    try:
+        return key.decode() if key is not None else ""
+    except UnicodeDecodeError:
+        return ""

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from mode import Service
 
+from gateway.core.messages import record_key
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import READ_BATCH, partitions_of
 from gateway.settings import Settings
@@ -178,7 +179,7 @@ class FeedReader(Service):
                     if record.key is None:
                         continue
                     apply(
-                        record.key.decode("utf-8", "replace"),
+                        record_key(record.key),
                         record.value,
                         tp.partition,
                         record.offset,

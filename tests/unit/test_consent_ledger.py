@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.contract.models import ConsentRecord
 from gateway.contract.vocabulary import ConsentMethod, ConsentStatus, Purpose
 from gateway.core.consent import (
+    MAX_VERSIONS,
     Consented,
     ConsentHistory,
     ConsentLedger,
@@ -185,12 +187,37 @@ def test_the_histories_kept_decoded_are_counted_in_versions() -> None:
             ledger.record(f"acme/s{n}", grant(T0 + timedelta(days=day), subject_id=f"s{n}"), offset=100 * n + day)
         assert ledger.get(f"acme/s{n}") is not None
     assert list(ledger._decoded) == ["acme/s2", "acme/s3"] and ledger._held == 64
-    ledger.record("acme/s3", grant(T0 + timedelta(days=40), subject_id="s3"), offset=400)  # replaces its history
-    assert list(ledger._decoded) == ["acme/s2"] and ledger._held == 32
+    ledger.record("acme/s3", grant(T0 + timedelta(days=40), subject_id="s3"), offset=400)  # extends its history
+    assert list(ledger._decoded) == ["acme/s2", "acme/s3"] and ledger._held == 64
+    assert (h3 := ledger.get("acme/s3")) is not None and h3.current.granted_at == T0 + timedelta(days=40)
     one = ConsentLedger(decoded=8)
     for day in range(32):
         one.record("acme/s1", grant(T0 + timedelta(days=day)), offset=day)
     assert one.get("acme/s1") is one.get("acme/s1"), "a history longer than the budget stays until the next"
+
+
+def test_a_subjects_new_version_decodes_none_of_its_earlier_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review s47: each new version of one subject decoded every version held (up to 31) to find the
+    one in force, in every worker's feed, and the agent then decoded all of them again: 22x a
+    distinct subject's cost per record, which let one tenant's floods of a subject's versions, at a
+    quarter of the suggested quota, hold other tenants' captures back for a minute."""
+    ledger = ConsentLedger()
+    decoded: list[bytes] = []
+    decode = ledger.codec.decode
+
+    def counted(value: bytes, record: type[ConsentRecord]) -> ConsentRecord:
+        decoded.append(value)
+        return decode(value, record)
+
+    monkeypatch.setattr(ledger.codec, "decode", counted)  # the codec is shared: undone after the test
+    for day in range(40):
+        ledger.record("acme/s1", grant(T0 + timedelta(days=day)), offset=day)
+    assert len(decoded) == 1  # the first version, once, when the second came
+    assert (history := ledger.get("acme/s1")) is not None and len(decoded) == 1 + MAX_VERSIONS
+    latest = grant(T0 + timedelta(days=50), expires_at=T0 + timedelta(days=60))
+    ledger.record("acme/s1", latest, offset=50)  # the agent asks for the history it just applied
+    assert ledger.get("acme/s1") == history.with_version(latest) and len(decoded) == 1 + MAX_VERSIONS
+    assert ledger.expires_at("acme/s1") == latest.expires_at
 
 
 # -- properties -----------------------------------------------------------------------------
@@ -260,3 +287,26 @@ def test_a_historys_refs_are_each_versions_consent_ref() -> None:
     assert [h.ref(v) for v in h.versions] == [consent_ref(first), consent_ref(again), consent_ref(narrowed)]
     assert h.ref(narrowed) != h.ref(first) and h.ref(again) == h.ref(first), "equal records, equal refs"
     assert h.ref(h.in_force(T0 + timedelta(days=2)) or first) == consent_ref(narrowed)
+
+
+ends = st.one_of(st.none(), st.integers(1, 90).map(lambda d: T0 + timedelta(days=d)))
+written = st.builds(
+    lambda at, withdrawn, end: withdraw(at) if withdrawn else grant(at, expires_at=end), days, st.booleans(), ends
+)
+
+
+@given(st.lists(st.tuples(written, st.booleans()), min_size=1, max_size=MAX_VERSIONS + 8))
+def test_the_ledger_holds_the_last_versions_and_the_sweep_the_earlier_end_of_in_force_and_written_last(
+    steps: list[tuple[ConsentRecord, bool]],
+) -> None:
+    ledger = ConsentLedger(decoded=MAX_VERSIONS)
+    for offset, (version, asked) in enumerate(steps):
+        ledger.record("acme/s1", version, offset=offset)
+        if asked:  # as the agent does after applying one: a decoded history held when the next comes
+            ledger.get("acme/s1")
+        kept = tuple(v for v, _ in steps[: offset + 1])[-MAX_VERSIONS:]
+        h = ledger.get("acme/s1")
+        assert h is not None and h.versions == kept
+        force = in_force_at(ConsentHistory(kept), datetime.max.replace(tzinfo=UTC))
+        granted = [v.expires_at for v in (force, version) if v is not None and v.status is ConsentStatus.GRANTED]
+        assert ledger.expires_at("acme/s1") == min((e for e in granted if e is not None), default=None)

@@ -14,7 +14,7 @@ from gateway.core.context import UNDECIDABLE, Context
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.lifecycle.erasure import on_consent
 from gateway.core.lifecycle.sharing import share
-from gateway.core.messages import InputRecord
+from gateway.core.messages import InputRecord, record_key
 from gateway.core.policy.outcome import Refusal
 from gateway.core.policy.reasons import Reason
 from gateway.core.state import camera_refusal, key_refusal
@@ -31,7 +31,7 @@ def decide_lifecycle(record: InputRecord, ctx: Context) -> None:
         ctx.reject(record, Refusal(UNDECIDABLE, Reason.UNKNOWN_TOPIC), f"no lifecycle step reads {record.topic}")
         return
     kind, tenant = owner
-    key = record.key.decode("utf-8", "replace") if record.key is not None else ""
+    key = record_key(record.key)
     if kind == "cameras":
         register_camera(record, tenant, key, ctx)
         return

@@ -11,7 +11,7 @@ from gateway.contract.codec import DecodeError
 from gateway.contract.models import Enrollment
 from gateway.contract.vocabulary import Decision, EnrollmentSource
 from gateway.core.biometrics.embeddings import TemplateError
-from gateway.core.consent import check_consent, consent_ref
+from gateway.core.consent import WITHDRAWN, check_consent, consent_ref, withdrawn_since
 from gateway.core.context import UNDECIDABLE, Context, Decided
 from gateway.core.messages import InputRecord, Output, broker_time
 from gateway.core.policy.decision import PROTECT, consent_terms
@@ -52,13 +52,16 @@ def enroll(record: InputRecord, ctx: Context) -> None:
         refuse(check, reference)
         return
     assert history is not None  # a valid consent has a history
+    # The broker's time, or the producer's if earlier: a later claim would postpone retention (R11).
+    enrolled_at = min(filter(None, (enrollment.enrolled_at, _timestamp(record, ctx.now))))
+    if withdrawn_since(history, enrolled_at):  # collected before a withdrawal: no later grant reaches back
+        refuse(WITHDRAWN, reference)
+        return
     forbidden = policy.pack.forbidden_enrollment_sources
     source = enrollment.source
     if source is EnrollmentSource.UNKNOWN or (forbidden and (source is None or source in forbidden)):
         refuse(Refusal((Rule.NO_SCRAPING,), Reason.SOURCE_FORBIDDEN), reference)  # R17: not stated counts as forbidden
         return
-    # The broker's time, or the producer's if earlier: a later claim would postpone retention (R11).
-    enrolled_at = min(filter(None, (enrollment.enrolled_at, _timestamp(record, ctx.now))))
     # Protected for the companies the consent names that an agreement lets receive data: a name
     # alone would make templates for, and send erasure notices to, any company the tenant chose.
     recipients = [r for r in history.current.recipients if policy.tenant.agrees_with(r)]

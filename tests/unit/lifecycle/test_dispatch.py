@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gateway.contract.models import AuditRecord, RejectedEvent
-from gateway.contract.vocabulary import Decision
+from gateway.contract.models import AuditRecord, CameraRegistration, RejectedEvent
+from gateway.contract.vocabulary import ConsentStatus, Decision, LocationType, Purpose
 from gateway.core.lifecycle.dispatch import decide_in_order, decide_lifecycle, in_slices, worth_redoing
-from gateway.core.messages import InputRecord
+from gateway.core.messages import InputRecord, record_key
 from tests.support.core import CODEC, NAMES, NOW, context, key_of
 from tests.support.lifecycle import T0, apply, consent, enrollment, give, new_state, on, share_request
 
@@ -167,3 +167,29 @@ def test_a_run_in_slices_retries_only_its_first_record() -> None:
 
     not_retried = in_slices(context(new_state()))
     assert not_retried(refused[:1]) == 0
+
+
+def test_a_key_that_is_not_utf8_names_no_subject_in_the_agent_or_the_feeds() -> None:
+    # Review s47: read leniently, `acme/alice\xff` was `acme/alice\ufffd`, the key of a body naming
+    # that subject: the agent rejected the record (its bytes are not that key) but had applied it,
+    # and the feeds applied it too; a grant so keyed let an enrollment through, a withdrawal erased
+    # nothing. Kafka holds the two keys apart, so after a restart either could win.
+    subject, raw_key = "alice\ufffd", b"acme/alice\xff"
+    for version in (consent(subject), consent(subject, status=ConsentStatus.WITHDRAWN, withdrawn_at=T0)):
+        state = new_state()
+        s = context(state)
+        decide_lifecycle(InputRecord(NAMES.consent("acme"), 0, 0, CODEC.encode(version), 0, raw_key), s)
+        [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+        assert audit.decision is Decision.REJECTED and audit.reason_codes == ["BAD_KEY"]
+        assert state.consent("acme", subject) is None
+        state.apply_consent("acme", record_key(raw_key), CODEC.encode(version))  # as the feeds read it
+        assert state.consent("acme", subject) is None and state.ignored_records == 1
+    camera = CameraRegistration(
+        camera_id="cam\ufffd", tenant_id="acme", site_id="site-1", location_type=LocationType.RETAIL,
+        signage_posted=True, allowed_purposes=[Purpose.SECURITY], region="CN",
+    )  # fmt: skip
+    s = context(state)
+    decide_lifecycle(InputRecord(NAMES.cameras("acme"), 0, 0, CODEC.encode(camera), 0, b"cam\xff"), s)
+    assert {o.topic for o in s.result.outputs} == {NAMES.rejected, NAMES.audit}
+    state.apply_camera("acme", record_key(b"cam\xff"), CODEC.encode(camera))
+    assert state.camera("acme", "cam\ufffd") is None

@@ -18,10 +18,9 @@ from gateway.core.lifecycle.erasure import due_erasures, on_consent
 from gateway.core.policy.reasons import Reason
 from gateway.core.records import audit_id
 from gateway.core.state import GatewayState, decode_enrolled
-from gateway.files.calibrations import shipped
 from gateway.keyring import Keyring
 from tests.support.core import CODEC, NAMES, NOW, context
-from tests.support.lifecycle import apply, consent, enrolled, enrollment, give, new_state, on, record
+from tests.support.lifecycle import T0, apply, consent, enrolled, enrollment, give, new_state, on, record
 
 
 def test_a_consented_enrollment_is_stored_protected_for_the_tenant_and_each_named_recipient() -> None:
@@ -76,6 +75,34 @@ def test_an_enrollment_without_valid_consent_is_refused_audited_and_not_stored(
     assert raw.template[:16] not in audit_out.value
 
 
+def test_an_enrollment_collected_before_a_withdrawal_is_refused_after_a_new_grant() -> None:
+    # Consent and enrollment come on topics of their own: after an outage the feed has read the
+    # withdrawal and a new grant before the agent decides an enrollment the broker took before
+    # them. The new grant does not reach back to it, as it does not to a capture (check_consent).
+    collected, withdrawn, granted_again = (
+        NOW - timedelta(minutes=50),
+        NOW - timedelta(minutes=40),
+        NOW - timedelta(minutes=30),
+    )
+    state = new_state()
+    for offset, version in enumerate(
+        (consent(), consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=withdrawn), consent(granted_at=granted_again))
+    ):
+        at = (T0, withdrawn, granted_again)[offset]
+        state.apply_consent("acme", "acme/s1", CODEC.encode(version), 0, offset, int(at.timestamp() * 1000))
+    s = context(state)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment()), at=collected), s)
+    assert not on(s.result, NAMES.enrolled)
+    [audit] = [CODEC.decode(o.value or b"", AuditRecord) for o in on(s.result, NAMES.audit)]
+    assert audit.decision is Decision.BLOCKED and audit.reason_codes == ["ENROLLMENT_REFUSED", "CONSENT_WITHDRAWN"]
+    later = context(state)  # one the broker took after the new grant is enrolled
+    enroll(
+        record(NAMES.enroll("acme"), CODEC.encode(enrollment()), offset=1, at=granted_again + timedelta(minutes=1)),
+        later,
+    )
+    assert on(later.result, NAMES.enrolled)
+
+
 def test_a_refused_enrollment_already_audited_is_not_audited_twice() -> None:
     state = new_state()
     s = context(state, seen=frozenset({audit_id("acme", f"enrollment:{NAMES.enroll('acme')}:0:0")}))
@@ -101,16 +128,18 @@ def test_malformed_enrollments_become_dead_letters_without_their_bytes() -> None
 
 
 def _degenerate_templates() -> list[bytes]:
-    """A capture written big-endian (a Java SDK's default: its norm overflows float32) and one at
-    the model's population mean: both used to protect to the all-zero code."""
+    """A capture written big-endian (a Java SDK's default: its norm overflows float32), and, of a
+    model whose population sits in one direction, templates in it at any length: all used to
+    protect to the all-zero code."""
     face = np.full(512, 1 / np.sqrt(512), dtype=np.float32)  # its bytes swapped are finite, ~1e31
-    mean = shipped()["synthetic-512"].mean_vector
-    return [face.astype(">f4").tobytes(), to_bytes(mean), to_bytes(mean * np.float32(1.00001))]
+    return [face.astype(">f4").tobytes(), to_bytes(face * np.float32(3)), to_bytes(face * np.float32(1.00001))]
 
 
 @pytest.mark.parametrize("template", _degenerate_templates())
 def test_a_template_without_a_direction_of_its_own_is_refused_as_invalid(template: bytes) -> None:
     state = new_state()
+    model = state.calibrations["synthetic-512"]
+    state.calibrations["synthetic-512"] = model.model_copy(update={"mean": [1 / np.sqrt(512)] * 512})
     give(state, consent())
     s = context(state)
     enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment().model_copy(update={"template": template}))), s)
