@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from gateway.contract.codec import DecodeError, default_codec
+from gateway.contract.codec import DecodeError, DecodeErrorCode, default_codec
 from gateway.contract.models import AuditCheckpoint, AuditRecord
 from gateway.core.audit import note
 from gateway.core.audit.chain import ChainHead
 from gateway.core.audit.note import Checkpoint, NoteError
 from gateway.core.audit.tlog import Frontier, fold, leaf_hash
+from gateway.errors import FaceGateError
 from gateway.kafka.connection import aiokafka_config
 from gateway.kafka.reading import STALLED_AFTER, apply_until, stop_quietly
 from gateway.settings import Settings
@@ -70,6 +71,11 @@ class _Window:
         while tree.size <= self.head.seq and tree.size in self.leaves:
             tree.append(self.leaves[tree.size])
         return tree if tree.size == self.head.seq + 1 else None
+
+
+class AuditLogMismatch(FaceGateError):
+    """The audit log holds what this worker must not chain after: records of a later release, or
+    checkpoints signed under another log name."""
 
 
 class AuditTail:
@@ -124,14 +130,14 @@ class AuditTail:
 
         def apply(record: ConsumerRecord[bytes, bytes]) -> None:
             if record.offset < end:
-                self._apply(found, record.value or b"", record.timestamp, partition)
+                self._apply(found, record.value or b"", record.timestamp, partition, record.offset)
 
         consumer.seek(tp, low)
         await apply_until(consumer, tp, end, apply, stalled_after)
         self._settle(found)
         return found
 
-    def _apply(self, found: _Window, value: bytes, timestamp: int, partition: int) -> None:
+    def _apply(self, found: _Window, value: bytes, timestamp: int, partition: int, offset: int = -1) -> None:
         try:
             name = self.codec.record_name(value)
             if name == AuditRecord.avro_name:
@@ -143,9 +149,17 @@ class AuditTail:
                     self._settle(found)
                 return
             record = self.codec.decode_any(value) if name == AuditCheckpoint.avro_name else None
-        except DecodeError:
+        except DecodeError as exc:
+            if exc.code is DecodeErrorCode.UNKNOWN_FINGERPRINT:  # not a record any release wrote, or a later one's
+                raise AuditLogMismatch(
+                    f"audit partition {partition} holds a record at offset {offset} in a schema this release does "
+                    "not know, as a later release writes them: chained after the records before it, this worker "
+                    "would fork the log. Run the later release (a rollback past a change of the audit record "
+                    'is not supported: docs/operations.md, "Upgrades and rollbacks")'
+                ) from None
             return  # not ours to judge here: `facegate audit verify` reports it
         if isinstance(record, AuditCheckpoint):
+            self._same_log(record, partition, offset)
             self._settle_head(found)
             if found.head.seq < record.seq:
                 found.head = ChainHead(record.seq, record.head_hash)
@@ -157,6 +171,19 @@ class AuditTail:
                     # The tree goes on from this frontier: the records before it are not needed
                     # again (an hour of a busy partition is millions of them).
                     self._after(found, checkpoint.size)
+
+    def _same_log(self, record: AuditCheckpoint, partition: int, offset: int) -> None:
+        """A checkpoint of another log name (0.1.0's carry no note): a worker signing under this
+        one would leave the log verifiable under neither (the chart's `audit.logName` changed)."""
+        log = self.settings.audit_log_name
+        origin = record.note.split("\n", 1)[0]
+        if record.note and origin not in (note.partition_origin(log, partition), note.completeness_origin(log)):
+            raise AuditLogMismatch(
+                f"audit partition {partition} holds a checkpoint at offset {offset} signed as {origin[:200]!r}, "
+                f"and this worker signs as log {log!r} (FACEGATE_AUDIT_LOG_NAME, the chart's audit.logName): a "
+                "log is verified under one name. Set the name its checkpoints were signed under (0.3.0's chart "
+                "signed as facegate.local/audit)"
+            )
 
     def _audit_id(self, value: bytes) -> str:
         """The record's audit id (what its repeats are known by): its first field in every release

@@ -22,7 +22,7 @@ from gateway.kafka.reading import apply_until
 from gateway.sdk.scenario import Traffic, build_world
 from gateway.settings import Settings
 from gateway.shell import audit_tail
-from gateway.shell.audit_tail import AuditTail, _Window
+from gateway.shell.audit_tail import AuditLogMismatch, AuditTail, _Window
 from gateway.shell.checkpoint_watch import CheckpointWatch
 from tests.support.aio import Prefetched, until
 from tests.support.audit_log import CODEC, LOG, Writer
@@ -176,6 +176,44 @@ def test_an_audit_record_whose_schema_begins_otherwise_is_read_in_full(tmp_path:
     tail._settle(found)
     assert datum["audit_id"] in found.decided and found.head.seq == 0 and sorted(found.leaves) == [0]
     assert datum["event_id"] not in found.decided
+
+
+def test_a_takeover_that_finds_records_of_a_later_release_stops_rather_than_fork_the_chain(tmp_path: Path) -> None:
+    """Review s47: after a rollback, a worker taking over an audit partition skipped the records a
+    later release had written in a schema this one does not know, chained after the last it could
+    read (seq numbers written twice) and signed checkpoints leaving the later ones out."""
+    later = tmp_path / "later"
+    later.mkdir()
+    for path in default_schema_dir().glob("*.avsc"):
+        data = json.loads(path.read_text())
+        if data["name"] == "AuditRecord":
+            data["fields"].append({"name": "added_later", "type": ["null", "string"], "default": None})
+        (later / path.name).write_text(json.dumps(data))
+    [current] = current_records(0, 1)
+    datum = {**CODEC.decode(current, AuditRecord).to_avro(), "added_later": None}
+    value = Codec(SchemaSet.load(later)).encode_datum("AuditRecord", datum)
+    tail, found = AuditTail(Settings(audit_log_name=LOG), TP.topic), _Window(since_ms=0)
+    tail._apply(found, current, 1_000, 3)
+    with pytest.raises(AuditLogMismatch, match=r"audit partition 3 .* offset 17 .* later release"):
+        tail._apply(found, value, 1_000, 3, offset=17)
+    tail._apply(found, b"not a record of any release", 1_000, 3)  # `audit verify` reports it
+
+
+def test_a_takeover_that_finds_checkpoints_of_another_log_name_stops() -> None:
+    """Review s47: a chart upgrade that set a new `audit.logName` (0.3.0 signed as the development
+    default) left a log that verifies under neither name, without a word from the worker."""
+    writer = Writer(partitions=1)
+    writer.records(0, 5)
+    writer.sign()
+    mine = AuditTail(Settings(audit_log_name=LOG), TP.topic)
+    for value in writer.log[0]:
+        mine._apply(_Window(since_ms=0), value, 1_000, 0)  # its own log's checkpoints: read as ever
+    renamed = AuditTail(Settings(audit_log_name="facegate.example/audit"), TP.topic)
+    with pytest.raises(
+        AuditLogMismatch, match=rf"offset 5 signed as '{LOG}/0'.* signs as log 'facegate.example/audit'"
+    ):
+        for offset, value in enumerate(writer.log[0]):
+            renamed._apply(_Window(since_ms=0), value, 1_000, 0, offset)
 
 
 def test_a_takeover_knows_every_decision_of_the_window_also_those_named_by_their_place() -> None:
