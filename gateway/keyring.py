@@ -194,12 +194,21 @@ class Keyring(BaseModel):
             return [held.current, *sorted(set(held.versions) - {held.current})]
         return [1] if self.development else []
 
-    def regulator_key(self) -> tuple[int, bytes]:
+    def regulator_key(self, version: int | None = None) -> tuple[int, bytes]:
         if self.regulator_pseudonym is not None:
-            return self.regulator_pseudonym.get()
-        if self.development:
+            return self.regulator_pseudonym.get(version)
+        if self.development and version in (None, 1):
             return 1, self._derived("regulator", 1)
-        raise MissingKeyError("no regulator pseudonym key")
+        raise MissingKeyError(
+            "no regulator pseudonym key" if version is None else f"no regulator pseudonym key version {version}"
+        )
+
+    def regulator_versions(self) -> list[int]:
+        """Every regulator pseudonym key version held, the current first."""
+        if self.regulator_pseudonym is not None:
+            held = self.regulator_pseudonym
+            return [held.current, *sorted(set(held.versions) - {held.current})]
+        return [1] if self.development else []
 
     def signing_keys(self) -> list[Ed25519PrivateKey]:
         """Every audit signing key version (old ones still verify old checkpoints)."""

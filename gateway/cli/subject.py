@@ -63,8 +63,9 @@ def export(
     ]
     versions = consent_versions(settings, tenant, subject, command)
     report = subject_report(
-        tenant, subject, [], kept, audits, state.tenant_pseudonym(tenant, subject),
-        state.regulator_pseudonym(tenant, subject),
+        tenant, subject, [], kept, audits,
+        state.pseudonyms_held(tenant, tenant, subject) or [(0, state.tenant_pseudonym(tenant, subject))],
+        state.regulator_pseudonyms(tenant, subject),
     )  # fmt: skip
     # Read as the workers read the consent topic: versions they do not hold are marked, and an
     # ignored record's body (another person's) is left out; the subject is named once, above.
@@ -107,6 +108,10 @@ def _tables(
         + (f" (up to 0.3.0: {report.former_tenant_pseudonym})" if report.former_tenant_pseudonym else "")
         + (f" (up to 0.3.0: withheld, {WITHHELD})" if withheld else ""),
         f"consent versions: {len(report.consent_history)}; current: {now}",
+        "pseudonyms of earlier key versions: "
+        + (", ".join(f"{p['pseudonym']} (v{p['key_version']})" for p in report.tenant_pseudonyms_held[1:]) or "none"),
+        "disclosed to: "
+        + (", ".join(f"{d['recipient']} at {d['at']} ({d['purpose']})" for d in report.disclosed_to) or "no one"),
         "enrollment: none held" if held is None else
         f"enrollment: protected {held.template_model} template, key version {held.key_version}, enrolled "
         f"{held.enrolled_at}; protected for: {', '.join(held.protected_for_recipients) or 'no recipient'}",

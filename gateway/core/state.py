@@ -226,9 +226,13 @@ class GatewayState:
                 names.append((version, shared_pseudonym(key, version, company, tenant_id, subject_id)))
         return names
 
-    def regulator_pseudonym(self, tenant_id: str, subject_id: str) -> str:
-        version, key = self.keyring.regulator_key()
+    def regulator_pseudonym(self, tenant_id: str, subject_id: str, version: int | None = None) -> str:
+        version, key = self.keyring.regulator_key(version)
         return regulator_pseudonym(key, version, tenant_id, subject_id)
+
+    def regulator_pseudonyms(self, tenant_id: str, subject_id: str) -> list[str]:
+        """What the audit has called the subject under each regulator key version the keyring holds."""
+        return [self.regulator_pseudonym(tenant_id, subject_id, v) for v in self.keyring.regulator_versions()]
 
     def calibration_label(self, calibration: Calibration) -> str:
         """`calibration.label`, once per calibration object: it hashes the centring vector (~12 µs),

@@ -1,18 +1,21 @@
 """What the gateway holds about one person, for their right of access (PIPL art. 45, GDPR art. 15).
 
 Built from the consent versions still on the consent topic, the protected enrollment's latest
-state and the audit records under the subject's regulator pseudonym. It names what is held and
-counts decisions; it never contains a template, protected or raw.
+state and the audit records under the subject's regulator pseudonyms (each key version's). It
+names what is held, and under which of the tenant's pseudonyms, counts decisions and names the
+companies the subject was disclosed to (GDPR art. 15(1)(c)); it never contains a template,
+protected or raw.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway.contract.models import AuditRecord, ConsentRecord, EnrolledTemplate
+from gateway.contract.vocabulary import Decision
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class SubjectReport:
     enrollment: EnrollmentHeld | None = None
     decisions: dict[str, int] = field(default_factory=dict)
     last_decision_at: str | None = None
+    # Every name the tenant may hold the subject's data under (current first): one per key version.
+    tenant_pseudonyms_held: list[dict[str, Any]] = field(default_factory=list)
+    disclosed_to: list[dict[str, Any]] = field(default_factory=list)  # each share: recipient, when, purpose
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,11 +51,13 @@ def subject_report(
     consents: Iterable[ConsentRecord | None],
     enrolled: EnrolledTemplate | None,
     audits: Iterable[AuditRecord],
-    tenant_pseudonym: str,
-    regulator_pseudonym: str,
+    tenant_pseudonyms: Sequence[tuple[int, str]],
+    regulator_pseudonyms: Collection[str],
 ) -> SubjectReport:
-    """`consents` in log order (None: the consent was deleted); `enrolled` the enrollment held, if any."""
-    report = SubjectReport(tenant_id, subject_id, tenant_pseudonym)
+    """`consents` in log order (None: the consent was deleted); `enrolled` the enrollment held, if
+    any; `tenant_pseudonyms` (key version, pseudonym), the current first."""
+    report = SubjectReport(tenant_id, subject_id, tenant_pseudonyms[0][1])
+    report.tenant_pseudonyms_held = [{"key_version": v, "pseudonym": p} for v, p in tenant_pseudonyms]
     for consent in consents:
         if consent is None:
             report.consent_history.append({"status": "DELETED"})
@@ -62,8 +70,13 @@ def subject_report(
             enrolled.enrolled_at.isoformat(),
             sorted(r.tenant_id for r in enrolled.recipients),
         )
-    mine = [a for a in audits if a.tenant_id == tenant_id and a.subject_pseudonym == regulator_pseudonym]
+    mine = [a for a in audits if a.tenant_id == tenant_id and a.subject_pseudonym in regulator_pseudonyms]
     report.decisions = dict(sorted(Counter(str(a.decision) for a in mine).items()))
     if mine:
         report.last_decision_at = max(a.recorded_at for a in mine).isoformat()
+    report.disclosed_to = [
+        {"recipient": a.recipient_tenant_id, "at": a.recorded_at.isoformat(), "purpose": str(a.purpose)}
+        for a in mine
+        if a.decision is Decision.SHARED
+    ]
     return report
