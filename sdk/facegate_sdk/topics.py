@@ -24,7 +24,7 @@ class Topics:
 
     def captures(self, vendor_id: str) -> str:
         """FaceCaptured from one camera vendor, keyed by event_id."""
-        return f"{self.prefix}faces.raw.{_checked(vendor_id)}"
+        return f"{self.prefix}faces.raw.{_checked(vendor_id, 'vendor')}"
 
     def cameras(self, tenant_id: str) -> str:
         """The tenant's CameraRegistration (compacted), keyed by camera_id; a null value deregisters."""
@@ -55,7 +55,7 @@ class Topics:
         return f"{self.prefix}erasure.{_checked(tenant_id)}"
 
 
-def _checked(tenant_id: str) -> str:
-    if not _TENANT_ID.match(tenant_id):
-        raise ValueError("tenant id must be 1-64 characters of letters, digits, '_' or '-' (it names topics)")
-    return tenant_id
+def _checked(name: str, what: str = "tenant") -> str:
+    if not _TENANT_ID.match(name):
+        raise ValueError(f"{what} id must be 1-64 characters of letters, digits, '_' or '-' (it names topics)")
+    return name

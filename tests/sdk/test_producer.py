@@ -23,6 +23,7 @@ from facegate_sdk import (
     LocationType,
     Purpose,
     ShareRequest,
+    Topics,
     default_contract,
 )
 from facegate_sdk.producer import PRUNE_AT
@@ -307,3 +308,10 @@ def test_aiokafka_logs_no_value_the_sdk_sends_even_at_debug(caplog: pytest.LogCa
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "Sending (key=b'k' value=b\"another producer's value\")" in logged
     assert LeakFinder([template], [image]).leaks({"aiokafka's log": logged.encode()}) == []
+
+
+def test_an_id_that_cannot_name_a_topic_is_refused_naming_what_it_is() -> None:
+    with pytest.raises(ValueError, match=r"^vendor id must be"):
+        Topics().captures("lumen optics")
+    with pytest.raises(ValueError, match=r"^tenant id must be"):
+        Topics().consent("acme/corp")
