@@ -42,7 +42,7 @@ def _arrays(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray
     if (
         masked is not None
         and masked.dtype.kind != "b"
-        and not (masked.dtype.kind in "iu" and np.isin(masked, (0, 1)).all())
+        and not (masked.dtype.kind in "iuf" and np.isin(masked, (0, 1)).all())
     ):
         held = _KINDS.get(masked.dtype.kind, "numbers other than 0 and 1")
         errors.print(f"[red]cannot calibrate:[/red] {path.name}: 'masked' holds {held}, not booleans: {_SHAPES}")

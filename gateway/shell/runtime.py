@@ -61,6 +61,13 @@ def _log_calibration_reach(models: dict[str, Calibration], policies: dict[str, E
     accepts grow with the gallery, a warning."""
     target = min((p.far_target for p in policies.values()), default=DEFAULT_FAR)
     for model, calibration in sorted(models.items()):
+        if not calibration.unit_length:
+            log.warning(
+                "calibration %s was made by a release that did not scale embeddings to unit length (no "
+                "unit_length): its templates are centred at the length they come, and one of another length "
+                "than the calibration's embeddings may match strangers; calibrate again with `facegate calibrate`",
+                model,
+            )
         measured = calibration.measured_gallery(target)
         if calibration.extrapolates:
             log.info(

@@ -74,6 +74,11 @@ class Calibration(BaseModel):
     stricter: list[StricterThresholds] = Field(default_factory=list, description="at lower FARs, loosest first")
     impostor_pairs: int = Field(ge=0, description="impostor comparisons the thresholds rest on")
     source: str = ""
+    # Measured from embeddings scaled to unit length, so each template is scaled so before it is
+    # centred (`calibrate` of this release). A file without it (0.3.0's) may have been measured at
+    # the model's own lengths: its templates are centred as they come, as 0.3.0 did, and the start
+    # warns (one of another length than its embeddings' may match strangers).
+    unit_length: bool = False
 
     @model_validator(mode="after")
     def _usable(self) -> Calibration:
@@ -84,11 +89,10 @@ class Calibration(BaseModel):
             if not np.isfinite(self.mean_vector).all():  # NaN, inf, or beyond float32 centres to a zero code
                 raise ValueError("mean holds values that are not finite float32 numbers")
             length = float(np.linalg.norm(self._mean64))
-        if length > 1 + 1e-4:  # templates are centred at unit length: this mean would leave them all one direction
+        if self.unit_length and length > 1 + 1e-4:  # no mean of unit-length templates is longer
             raise ValueError(
-                f"mean is {length:.4g} long, longer than a mean of unit-length templates can be: it was "
-                "measured from embeddings at the lengths the model wrote them; calibrate again (`facegate "
-                "calibrate` scales every embedding to unit length)"
+                f"mean is {length:.4g} long, longer than a mean of unit-length templates can be, as unit_length "
+                "says it is: calibrate again (`facegate calibrate` scales every embedding to unit length)"
             )
         try:
             chance = 1 / Scheme(self.hashes, self.q).q  # two strangers' codes agree on 1/q of the hashes
@@ -135,7 +139,7 @@ class Calibration(BaseModel):
         of the wrong size, not finite, zero, of an impossible norm, or at the population mean.
         Two float64 products (~3 µs): every capture is checked so, before its batch is protected."""
         vector = from_bytes(data, self.dim)
-        if not usable(vector.astype(np.float64), self._mean64):
+        if not usable(vector.astype(np.float64), self._mean64, self.unit_length):
             raise TemplateError("template is out of range or at the model's population mean")
         return vector
 
@@ -151,7 +155,7 @@ class Calibration(BaseModel):
         return np.asarray(self.mean, dtype=np.float64)
 
     def protector(self, key: bytes, version: int) -> Protector:
-        return Protector(key, version, self.template_model, self.mean_vector, self.scheme)
+        return Protector(key, version, self.template_model, self.mean_vector, self.scheme, self.unit_length)
 
     @property
     def _levels(self) -> list[tuple[float, Thresholds]]:
@@ -349,6 +353,7 @@ def calibrate(
             stricter=stricter,
             impostor_pairs=pairs,
             source=source,
+            unit_length=True,
         )
     except ValidationError as exc:  # never written: a worker would refuse the file at start-up
         problems = "; ".join(str(e["msg"]) for e in exc.errors(include_url=False))

@@ -93,23 +93,31 @@ def _projections(seed: int, dim: int, hashes: int, q: int) -> npt.NDArray[np.flo
     return rng.standard_normal((Scheme(hashes, q).rows, dim), dtype=np.float32)
 
 
-def usable(x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64]) -> bool:
-    """Whether one raw template has a norm in RAW_NORM_RANGE and, scaled to unit length, lies far
-    enough from the mean to have a direction. In float64, where no float32 template's squared
-    norm overflows or underflows (~3 µs a template)."""
+def usable(x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64], unit_length: bool = True) -> bool:
+    """Whether one raw template has a norm in RAW_NORM_RANGE and lies far enough from the mean to
+    have a direction: scaled to unit length (or, for a calibration measured at the model's own
+    lengths, relative to its norm). In float64, where no float32 template's squared norm overflows
+    or underflows (~3 µs a template)."""
     raw = float(x @ x)
     if not RAW_NORM_RANGE[0] ** 2 <= raw <= RAW_NORM_RANGE[1] ** 2:
         return False
-    centred = x / math.sqrt(raw) - mean
-    return float(centred @ centred) >= MIN_CENTRED_NORM**2
+    if unit_length:
+        centred = x / math.sqrt(raw) - mean
+        return float(centred @ centred) >= MIN_CENTRED_NORM**2
+    centred = x - mean
+    return float(centred @ centred) >= MIN_CENTRED_NORM**2 * raw
 
 
 class Protector:
     """The keyed transform of one tenant key version for one template model."""
 
-    def __init__(self, key: bytes, version: int, model: str, mean: Vectors, scheme: Scheme = DEFAULT_SCHEME) -> None:
+    def __init__(
+        self, key: bytes, version: int, model: str, mean: Vectors, scheme: Scheme = DEFAULT_SCHEME,
+        unit_length: bool = True,
+    ) -> None:  # fmt: skip
         self.version = version
         self.scheme = scheme
+        self.unit_length = unit_length  # False: centred as they come (a calibration without `unit_length`)
         self.mean = np.asarray(mean, dtype=np.float32)
         dim = int(self.mean.shape[0])
         self._w = _projections(_projection_seed(key, version, model, dim, scheme), dim, scheme.hashes, scheme.q)
@@ -128,9 +136,10 @@ class Protector:
         templates = np.atleast_2d(embeddings).astype(np.float32)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # refused below, not warned of
             lengths = np.linalg.norm(templates, axis=1, keepdims=True)
-            centred = templates / lengths - self.mean
+            centred = (templates / lengths if self.unit_length else templates) - self.mean
             norms = np.linalg.norm(centred, axis=1, keepdims=True)
-        if not (np.isfinite(lengths).all() and np.isfinite(norms).all() and (norms >= MIN_CENTRED_NORM).all()):
+        least = MIN_CENTRED_NORM if self.unit_length else 0.0
+        if not (np.isfinite(lengths).all() and np.isfinite(norms).all() and (norms > least).all()):
             raise TemplateError("template is out of range or at the model's population mean")
         centred = np.asarray(centred / norms, dtype=np.float32)
         projected = self._project(centred)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.contract.models import AuditRecord, EnrolledTemplate
 from gateway.core.biometrics.calibration import Calibration, CalibrationError, Sampling, calibrate
+from gateway.core.biometrics.protection import Protector
 from gateway.core.lifecycle.enrollment import enroll
 from gateway.core.policy.reasons import Reason
 from gateway.files.calibrations import CalibrationFileError, calibrations, operator_calibrations, save, shipped
@@ -160,8 +161,37 @@ def test_calibrate_refuses_a_missing_out_folder_and_masked_flags_that_are_not_bo
         np.savez(tmp_path / "emb.npz", embeddings=x, labels=names, masked=flags)
         result = CliRunner().invoke(app, [*args, "--out", str(out)])
         assert result.exit_code == 1 and "'masked' holds" in result.output and not out.exists()
-    np.savez(tmp_path / "emb.npz", embeddings=x, labels=names, masked=np.zeros(len(x), dtype=np.int8))
-    assert CliRunner().invoke(app, [*args, "--out", str(out)]).exit_code == 0 and out.exists()
+    for flags in (np.zeros(len(x), dtype=np.int8), np.zeros(len(x))):  # 0 and 1, as integers or floats
+        np.savez(tmp_path / "emb.npz", embeddings=x, labels=names, masked=flags)
+        assert CliRunner().invoke(app, [*args, "--out", str(out)]).exit_code == 0 and out.exists()
+        out.unlink()
+
+
+def test_a_calibration_of_0_3_0_centres_templates_as_they_come_and_the_start_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its mean may have been measured at the model's own lengths (0.3.0's `calibrate` did not scale
+    embeddings): scaled templates would be centred on a mean of another scale, and every stranger
+    matched. So a file without `unit_length` protects as 0.3.0 did, a mean longer than 1 included."""
+    x, names = _people(120)
+    measured_raw = calibrate("vendor-m", x * np.float32(20), names).model_copy(
+        update={"unit_length": False, "mean": (calibrate("vendor-m", x, names).mean_vector * 20).tolist()}
+    )
+    data = json.loads(measured_raw.model_dump_json())
+    del data["unit_length"]
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "cal" / "vendor-m.json").write_text(json.dumps(data))
+    loaded = operator_calibrations(tmp_path / "cal")["vendor-m"]
+    assert not loaded.unit_length and float(np.linalg.norm(loaded.mean_vector)) > 1
+    raw = x[:8] * np.float32(20)
+    centred = raw - loaded.mean_vector
+    assert np.array_equal(
+        loaded.protector(b"k" * 32, 1).protect(raw),
+        Protector(b"k" * 32, 1, "vendor-m", np.zeros(32, np.float32), loaded.scheme).protect(centred),
+    )
+    with caplog.at_level("WARNING"):
+        build_runtime(Settings(calibration_dir=tmp_path / "cal"))
+    assert "vendor-m was made by a release that did not scale embeddings" in caplog.text
 
 
 def test_the_worker_refuses_to_start_with_a_bad_calibration_folder(tmp_path: Path) -> None:
