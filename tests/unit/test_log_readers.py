@@ -199,6 +199,37 @@ def test_a_takeover_that_finds_records_of_a_later_release_stops_rather_than_fork
     tail._apply(found, b"not a record of any release", 1_000, 3)  # `audit verify` reports it
 
 
+# 0.1.0's AuditCheckpoint, as its schemas/AuditCheckpoint.avsc had it (no released schema set holds it).
+CHECKPOINT_0_1_0 = {
+    "type": "record", "name": "AuditCheckpoint", "namespace": "io.facegate.v1",
+    "fields": [
+        {"name": "checkpoint_id", "type": "string"}, {"name": "audit_partition", "type": "int"},
+        {"name": "seq", "type": "long"}, {"name": "head_hash", "type": "string"},
+        {"name": "signed_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "key_id", "type": "string"}, {"name": "signature", "type": "bytes"},
+    ],
+}  # fmt: skip
+
+
+def test_a_takeover_reads_past_the_checkpoints_0_1_0_wrote(tmp_path: Path) -> None:
+    """Review s47: a log begun by 0.1.0 holds its checkpoints, of a schema no released set holds; the
+    first version of the check above stopped every worker that took such a partition over."""
+    (tmp_path / "AuditCheckpoint.avsc").write_text(json.dumps(CHECKPOINT_0_1_0))
+    old = Codec(SchemaSet.load(tmp_path))
+    value = old.encode_datum(
+        "AuditCheckpoint",
+        {"checkpoint_id": "c-1", "audit_partition": 0, "seq": 4, "head_hash": "ab" * 32, "signed_at": NOW,
+         "key_id": "k", "signature": b"s" * 64},
+    )  # fmt: skip
+    assert value[2:10] in audit_tail.EARLIER_RECORDS
+    [current] = current_records(0, 1)
+    tail, found = AuditTail(Settings(audit_log_name=LOG), TP.topic), _Window(since_ms=0)
+    for offset, record in enumerate((current, value)):
+        tail._apply(found, record, 1_000, 0, offset)
+    tail._settle(found)
+    assert found.head.seq == 0
+
+
 def test_a_takeover_that_finds_checkpoints_of_another_log_name_stops() -> None:
     """Review s47: a chart upgrade that set a new `audit.logName` (0.3.0 signed as the development
     default) left a log that verifies under neither name, without a word from the worker."""
