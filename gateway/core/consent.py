@@ -15,11 +15,13 @@ back before a version in force (docs/threat-model.md, "A consent version dated b
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections import OrderedDict
 from collections.abc import ItemsView, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from itertools import chain
 
 from gateway.contract.codec import Codec, default_codec
 from gateway.contract.models import ConsentRecord
@@ -29,7 +31,8 @@ from gateway.core.policy.reasons import Reason
 from gateway.core.policy.rules import Rule
 
 MAX_VERSIONS = 32  # per subject: enough to judge captures within any dedupe or retry window
-_LAST = datetime.max.replace(tzinfo=UTC)  # in_force(_LAST): the version that took effect last
+NO_END = 2**63 - 1  # ConsentLedger's times: a version that does not end (or is no grant)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Per version, as written: every worker keeps MAX_VERSIONS of them per subject. The contract's
 # bounds allow ~19.5 KB (256 characters of 4-byte UTF-8 in 16 recipients and 3 ids); a consent a
 # tenant's system writes is ~60-240 bytes, ~2 KB with 256-character ids and 16 recipients of 64.
@@ -134,10 +137,11 @@ class ConsentLedger:
         self._versions: dict[str, tuple[bytes, ...]] = {}
         self._decoded: OrderedDict[str, ConsentHistory] = OrderedDict()
         self._expires: dict[str, datetime] = {}  # the version in force's, when it is a grant that expires
-        # Per held version of a key with more than one: when it took effect and, a grant, when it
-        # ends. A new version finds the one in force from these, decoding none of the others: one
-        # subject's versions written one after another cost what distinct subjects' do.
-        self._times: dict[str, tuple[tuple[datetime, datetime | None], ...]] = {}
+        # Per held version of a key with more than one, in milliseconds: when it took effect and, a
+        # grant, when it ends (NO_END: never, or no grant), flattened (16 bytes a version). A new
+        # version finds the one in force from these, decoding none of the others: one subject's
+        # versions written one after another cost what distinct subjects' do.
+        self._times: dict[str, array[int]] = {}
         # The topic offset last applied per key: the lifecycle agent applies a withdrawal before it
         # is audited, and the feed reads the same record again later; a record is applied once.
         self.offsets: dict[str, int] = {}
@@ -154,19 +158,22 @@ class ConsentLedger:
         value = self.codec.encode(consent)
         earlier = self._versions.get(key, ())
         self._versions[key] = (*earlier, value)[-MAX_VERSIONS:]
-        times = [*self._times.get(key, ()), _times(consent)]
-        if len(times) <= len(earlier):  # the key's first version, decoded once when a second comes
-            times[:0] = [_times(self.codec.decode(v, ConsentRecord)) for v in earlier]
+        written = _times(consent)
         if earlier:
-            self._times[key] = tuple(times[-MAX_VERSIONS:])
+            times = self._times.get(key)
+            if times is None:  # the key's first version, decoded once when a second comes
+                times = array("q", chain.from_iterable(_times(self.codec.decode(v, ConsentRecord)) for v in earlier))
+            self._times[key] = times = (times + array("q", written))[-2 * MAX_VERSIONS :]
+            # Decisions judge both the version that took effect last (a version dated back is not
+            # it) and the one written last (check_consent): the sweep finds the earlier end.
+            latest = max(range(len(times) - 2, -1, -2), key=times.__getitem__)  # ties: the last written
+            ends = [times[latest + 1], written[1]]
+        else:
+            ends = [written[1]]
         if held is not None:  # the agent asks for the history it applies a version to: kept decoded
             self._keep(key, held.with_version(consent))
-        # Decisions judge both the version that took effect last (a version dated back is not it)
-        # and the one written last (check_consent): the sweep must find the earlier of their ends.
-        in_force = max(reversed(self._times.get(key, (times[-1],))), key=lambda t: t[0])  # ties: the last written
-        ends = [end for _, end in (in_force, times[-1]) if end is not None]
-        if ends:
-            self._expires[key] = min(ends)
+        if (end := min(ends)) != NO_END:
+            self._expires[key] = _EPOCH + timedelta(milliseconds=end)
         else:
             self._expires.pop(key, None)
 
@@ -235,9 +242,15 @@ class ConsentLedger:
         return iter(self._versions)
 
 
-def _times(consent: ConsentRecord) -> tuple[datetime, datetime | None]:
-    """When a version took effect and, a grant, when it ends."""
-    return effective_at(consent), consent.expires_at if consent.status is ConsentStatus.GRANTED else None
+def _times(consent: ConsentRecord) -> tuple[int, int]:
+    """When a version took effect and, a grant, when it ends (NO_END: never, or no grant), in
+    milliseconds: the contract's times are whole milliseconds."""
+    ends = consent.expires_at if consent.status is ConsentStatus.GRANTED else None
+    return _ms(effective_at(consent)), NO_END if ends is None else _ms(ends)
+
+
+def _ms(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _check_version(
