@@ -988,3 +988,27 @@ def test_the_chart_is_versioned_with_the_gateway_and_deploys_its_release_by_defa
         for c in containers(spec)
     }
     assert {image.rsplit(":", 1)[1] for image in pinned} == {"9.9.9"}
+
+
+def test_kafka_users_carry_the_quotas_of_their_roles_and_none_by_default() -> None:
+    """Review s47: docs/operations.md asks for a client quota per tenant and vendor, "or spec.quotas
+    of a Strimzi KafkaUser", but the chart owns those KafkaUsers and set none (an upgrade would undo
+    a hand edit). `strimzi.quotas` sets them per role, and `strimzi.userQuotas` per principal."""
+    assert all("quotas" not in u["spec"] for u in of_kind(rendered("strimzi-values.yaml"), "KafkaUser"))
+    extra = (
+        "--set", "provisioning.roles.tenants.beta=User:beta", "--set", "tenants[0]=beta",
+        "--set", "strimzi.quotas.tenants.producerByteRate=102400",
+        "--set", "strimzi.quotas.tenants.requestPercentage=25",
+        "--set", "strimzi.quotas.vendors.producerByteRate=2048000",
+        "--set", "strimzi.quotas.regulators.consumerByteRate=10485760",
+        "--set", "strimzi.userQuotas.acme.producerByteRate=51200",
+    )  # fmt: skip
+    users = of_kind(rendered("strimzi-values.yaml", *extra), "KafkaUser")
+    quotas = {u["metadata"]["name"]: u["spec"].get("quotas") for u in users}
+    assert quotas == {
+        "acme": {"producerByteRate": 51200, "requestPercentage": 25},  # its own, over the tenants'
+        "beta": {"producerByteRate": 102400, "requestPercentage": 25},
+        "vendor-a": {"producerByteRate": 2048000},
+        "regulator": {"consumerByteRate": 10485760},
+        "facegate": None,  # the gateway is never throttled: lag would only grow
+    }
