@@ -97,15 +97,15 @@ def usable(x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64], unit_lengt
     """Whether one raw template has a norm in RAW_NORM_RANGE and lies far enough from the mean to
     have a direction: scaled to unit length (or, for a calibration measured at the model's own
     lengths, relative to its norm). In float64, where no float32 template's squared norm overflows
-    or underflows (~3 µs a template)."""
+    or underflows (~2 µs a template)."""
     raw = float(x @ x)
     if not RAW_NORM_RANGE[0] ** 2 <= raw <= RAW_NORM_RANGE[1] ** 2:
         return False
+    # The centred template's squared norm in dot products alone (no vector made: ~1 µs less).
+    towards, spread = float(x @ mean), float(mean @ mean)
     if unit_length:
-        centred = x / math.sqrt(raw) - mean
-        return float(centred @ centred) >= MIN_CENTRED_NORM**2
-    centred = x - mean
-    return float(centred @ centred) >= MIN_CENTRED_NORM**2 * raw
+        return 1 - 2 * towards / math.sqrt(raw) + spread >= MIN_CENTRED_NORM**2
+    return raw - 2 * towards + spread >= MIN_CENTRED_NORM**2 * raw
 
 
 class Protector:
@@ -139,7 +139,8 @@ class Protector:
             centred = (templates / lengths if self.unit_length else templates) - self.mean
             norms = np.linalg.norm(centred, axis=1, keepdims=True)
         least = MIN_CENTRED_NORM if self.unit_length else 0.0
-        if not (np.isfinite(lengths).all() and np.isfinite(norms).all() and (norms > least).all()):
+        # Three reductions (a NaN fails the first): most batches are a template or two.
+        if not (float(norms.min()) > least and float(norms.max()) < math.inf and float(lengths.max()) < math.inf):
             raise TemplateError("template is out of range or at the model's population mean")
         centred = np.asarray(centred / norms, dtype=np.float32)
         projected = self._project(centred)
