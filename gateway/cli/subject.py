@@ -64,7 +64,7 @@ def export(
     versions = consent_versions(settings, tenant, subject, command)
     report = subject_report(
         tenant, subject, [], kept, audits,
-        state.pseudonyms_held(tenant, tenant, subject) or [(0, state.tenant_pseudonym(tenant, subject))],
+        state.pseudonyms_held(tenant, tenant, subject),  # none for a tenant without keys (offboarded)
         state.regulator_pseudonyms(tenant, subject),
     )  # fmt: skip
     # Read as the workers read the consent topic: versions they do not hold are marked, and an
@@ -86,7 +86,7 @@ def export(
     data = report.as_dict()
     if withheld:
         data["former_tenant_pseudonym_withheld"] = WITHHELD
-    else:
+    elif report.tenant_pseudonym is not None:
         report.former_tenant_pseudonym = data["former_tenant_pseudonym"] = state.former_tenant_pseudonym(
             tenant, subject
         )
@@ -104,7 +104,8 @@ def _tables(
     for decision, count in report.decisions.items():
         table.add_row(decision, str(count))
     return [
-        f"[bold]{tenant}/{subject}[/bold]  pseudonym on {names.governed(tenant)}: {report.tenant_pseudonym}"
+        f"[bold]{tenant}/{subject}[/bold]  pseudonym on {names.governed(tenant)}: "
+        + (report.tenant_pseudonym or "none (the keyring holds no pseudonym key for the tenant)")
         + (f" (up to 0.3.0: {report.former_tenant_pseudonym})" if report.former_tenant_pseudonym else "")
         + (f" (up to 0.3.0: withheld, {WITHHELD})" if withheld else ""),
         f"consent versions: {len(report.consent_history)}; current: {now}",

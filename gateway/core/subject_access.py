@@ -30,7 +30,7 @@ class EnrollmentHeld:
 class SubjectReport:
     tenant_id: str
     subject_id: str
-    tenant_pseudonym: str
+    tenant_pseudonym: str | None  # None: the keyring holds no pseudonym key for the tenant (offboarded)
     # What releases up to 0.3.0 called this subject, if its id holds a '/' (pseudonyms.tenant_pseudonym).
     former_tenant_pseudonym: str | None = None
     consent_history: list[dict[str, Any]] = field(default_factory=list)
@@ -56,7 +56,7 @@ def subject_report(
 ) -> SubjectReport:
     """`consents` in log order (None: the consent was deleted); `enrolled` the enrollment held, if
     any; `tenant_pseudonyms` (key version, pseudonym), the current first."""
-    report = SubjectReport(tenant_id, subject_id, tenant_pseudonyms[0][1])
+    report = SubjectReport(tenant_id, subject_id, tenant_pseudonyms[0][1] if tenant_pseudonyms else None)
     report.tenant_pseudonyms_held = [{"key_version": v, "pseudonym": p} for v, p in tenant_pseudonyms]
     for consent in consents:
         if consent is None:
@@ -70,7 +70,12 @@ def subject_report(
             enrolled.enrolled_at.isoformat(),
             sorted(r.tenant_id for r in enrolled.recipients),
         )
-    mine = [a for a in audits if a.tenant_id == tenant_id and a.subject_pseudonym in regulator_pseudonyms]
+    # Once per audit id: a batch redone after a crash may have audited a decision again.
+    mine = list(
+        {
+            a.audit_id: a for a in audits if a.tenant_id == tenant_id and a.subject_pseudonym in regulator_pseudonyms
+        }.values()
+    )
     report.decisions = dict(sorted(Counter(str(a.decision) for a in mine).items()))
     if mine:
         report.last_decision_at = max(a.recorded_at for a in mine).isoformat()

@@ -26,7 +26,7 @@ from gateway.contract.topics import (
 )
 from gateway.files.calibrations import operator_calibrations
 from gateway.settings import Settings
-from tests.support.chart import CHART, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
+from tests.support.chart import CHART, KUBE_VERSION, VALUE_SETS, helm, of_kind, rendered, rendered_text, tool, values_of
 
 BUILT_IN = {"ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}
 
@@ -1012,3 +1012,15 @@ def test_kafka_users_carry_the_quotas_of_their_roles_and_none_by_default() -> No
         "regulator": {"consumerByteRate": 10485760},
         "facegate": None,  # the gateway is never throttled: lag would only grow
     }
+
+
+@pytest.mark.parametrize(
+    ("user", "problem"),
+    [("User:acme", "names no KafkaUser"), ("acmee", "names no KafkaUser"), ("facegate", "gets no quota")],
+)
+def test_quotas_for_a_user_the_release_does_not_have_are_refused(user: str, problem: str) -> None:
+    result = helm(
+        "template", "rel", str(CHART), "-n", "facegate", "--kube-version", KUBE_VERSION,
+        "-f", str(CHART / "ci" / "strimzi-values.yaml"), "--set-json", f'strimzi.userQuotas={{"{user}": {{"producerByteRate": 1}}}}',
+    )  # fmt: skip
+    assert result.returncode != 0 and problem in result.stderr, result.stderr

@@ -32,3 +32,15 @@ def test_the_report_finds_the_subject_under_every_pseudonym_held_and_names_each_
         report.disclosed_to
         == [{"recipient": "partner", "at": shared.recorded_at.isoformat(), "purpose": str(shared.purpose)}] * 2
     )
+
+
+def test_a_decision_audited_again_after_a_crash_counts_once() -> None:
+    # A batch redone after a crash may write a decision's audit record again (same audit id).
+    state = enrolled(new_state())
+    shared, _ = decide_share(state, share_request())
+    assert shared.subject_pseudonym is not None
+    report = subject_report(
+        "acme", "s1", [consent()], None, [shared, shared], tenant_pseudonyms=[(1, "t1")],
+        regulator_pseudonyms={shared.subject_pseudonym},
+    )  # fmt: skip
+    assert report.decisions == {"SHARED": 1} and len(report.disclosed_to) == 1

@@ -83,3 +83,16 @@ def test_a_keyring_tenant_is_served(enrolled_keys: list[str], monkeypatch: pytes
     keyring = Keyring.generate(["partner", "acme"])
     monkeypatch.setenv("FACEGATE_KEYRING", keyring.export())
     assert export("acme/cust-4711")["former_tenant_pseudonym_withheld"] == WITHHELD
+
+
+def test_a_subject_of_a_tenant_without_keys_still_gets_a_report(
+    enrolled_keys: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review s47: an offboarded tenant's keys leave the keyring, its subjects' right of access
+    stays (their decisions stay in the audit); the export ended in a MissingKeyError."""
+    monkeypatch.setenv("FACEGATE_KEYRING", Keyring.generate(["acme"]).export())
+    report = export("cust-1", tenant="partner")
+    assert report["tenant_pseudonym"] is None and report["tenant_pseudonyms_held"] == []
+    assert report["former_tenant_pseudonym"] is None
+    table = CliRunner().invoke(app, ["subject", "export", "--tenant", "partner", "--subject", "cust-1"])
+    assert table.exit_code == 0 and "no pseudonym key" in table.stdout, table.output
