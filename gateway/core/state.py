@@ -175,6 +175,9 @@ class GatewayState:
     per_tenant: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     ignored_records: int = 0  # registry records that did not decode
     withdrawals: dict[str, datetime] = field(default_factory=dict)  # the gateway's own record, by tenant/subject
+    # Enrollments held though the gateway recorded a withdrawal at or after them: an `enrolled`
+    # topic restored from an older backup brings erased templates back; the sweep erases them.
+    withdrawn_enrolled: set[str] = field(default_factory=set)
     identifications: IdentificationRates = field(default_factory=IdentificationRates)  # R18 baselines
     clock_skew: timedelta = timedelta(minutes=5)  # how far ahead of the broker's time a tenant's time may be
     _labels: dict[str, tuple[Calibration, str]] = field(default_factory=dict, init=False, repr=False)
@@ -304,6 +307,14 @@ class GatewayState:
         """The gateway's own record of a withdrawal (it writes them; nothing deletes them)."""
         if value is not None and (withdrawal := self._decode(value, Withdrawal)) is not None:
             self.withdrawals[key] = max(withdrawal.withdrawn_at, self.withdrawals.get(key, withdrawal.withdrawn_at))
+            self._check_withdrawn(key)
+
+    def _check_withdrawn(self, key: str) -> None:
+        entry, withdrawn = self.enrollments.get(key), self.withdrawals.get(key)
+        if entry is not None and withdrawn is not None and entry.enrolled_at <= withdrawn:
+            self.withdrawn_enrolled.add(key)
+        else:
+            self.withdrawn_enrolled.discard(key)
 
     def _decode(self, value: bytes, model: type[Record]) -> Record | None:
         try:
@@ -324,6 +335,7 @@ class GatewayState:
             index = self.indexes.get((tenant_id, previous.template_model, previous.key_version))
             if index is not None:
                 index.remove(subject_id)
+        self.withdrawn_enrolled.discard(key)
         if value is None:
             return
         try:
@@ -354,6 +366,7 @@ class GatewayState:
         self.per_tenant[tenant_id] = self.per_tenant.get(tenant_id, 0) + 1
         if not current:
             self.stale[enrolled.template_model] = self.stale.get(enrolled.template_model, 0) + 1
+        self._check_withdrawn(key)
 
     def needing_reenrollment(self) -> dict[str, int]:
         """Enrolled templates made under another calibration of their model than this worker's (or

@@ -181,9 +181,29 @@ def ensure_topics(admin: KafkaAdminClient, specs: Iterable[TopicSpec], strict: b
             elif topic["error_code"] != TOPIC_ALREADY_EXISTS:  # lost a race: reconcile below
                 reason = topic.get("error_message") or f"error code {topic['error_code']}"
                 raise ProvisioningError(f"cannot create {name}: {reason}")
+        _warn_recreated(specs, before, created)
         if len(created) < len(missing):
             before = {s.name: s for s in describe_topics(admin, specs)}
     return [created.get(spec.name) or _reconcile(admin, spec, before[spec.name], brokers) for spec in specs]
+
+
+# What nothing rebuilds and every deployment has from its first start: the audit log, the
+# protected templates and the gateway's own record of every withdrawal. (A tenant's consent and
+# camera topics are created when it is added: a lost one looks like a new tenant's.)
+_STATE_KINDS = frozenset({TopicKind.AUDIT, TopicKind.STATE})
+
+
+def _warn_recreated(specs: list[TopicSpec], before: dict[str, TopicState], created: Iterable[str]) -> None:
+    """A topic of the gateway's state created while others of them exist was most likely lost (a
+    first deployment creates them all): say so, since it starts empty."""
+    state = [spec for spec in specs if spec.kind in _STATE_KINDS]
+    lost = sorted(spec.name for spec in state if spec.name in created)
+    if lost and any(before[spec.name].exists for spec in state):
+        log.warning(
+            "topic(s) %s were missing and are created again, empty, beside the deployment's other topics: if "
+            'they held records, those are lost (docs/operations.md, "Backups and restores")',
+            ", ".join(lost),
+        )
 
 
 def _reconcile(admin: KafkaAdminClient, spec: TopicSpec, state: TopicState, brokers: int) -> TopicOutcome:

@@ -266,3 +266,18 @@ def test_broker_options_that_do_not_go_together(
     result = CliRunner().invoke(app, ["broker", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_a_lost_topic_of_the_gateways_state_is_created_again_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """Review s47 (disaster recovery): provisioning created a lost `withdrawals`, `enrolled`, audit
+    or consent topic again, empty, without a word; a lost `withdrawals` lets a grant replayed from
+    before a withdrawal count again. A first deployment creates every topic and is not warned of."""
+    admin = FakeAdmin(3)
+    with caplog.at_level("WARNING"):
+        ensure_topics(admin, _specs(Settings()))
+    assert "created again, empty" not in caplog.text
+    del admin.topics["facegate.withdrawals"], admin.topics["facegate.rejected"]
+    with caplog.at_level("WARNING"):
+        ensure_topics(admin, _specs(Settings()))
+    assert "facegate.withdrawals" in caplog.text and "created again, empty" in caplog.text
+    assert "facegate.rejected" not in caplog.text  # dead letters: lost, but no decision rests on them

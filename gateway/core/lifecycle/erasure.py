@@ -233,7 +233,8 @@ def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list
     """The enrollments (tenant/subject) a sweep must look at, for `due_erasures`, in slices of what
     was examined (the caller lets other work run between them): every one of a tenant whose pack
     limits the time since enrollment or with a key version revoked by `now`; of any other tenant
-    only those whose consent expired past the pack's grace, the one way they can be due. Looking at
+    only those whose consent expired past the pack's grace or that are held though withdrawn, the
+    ways they can be due. Looking at
     every enrollment took 5 s of CPU each sweep (a minute by default) at 1M subjects per tenant."""
     whole: set[str] = set()
     grace: dict[str, int] = {}  # days
@@ -253,13 +254,19 @@ def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list
         for start in range(0, len(walked), size):
             yield [key for key in walked[start : start + size] if key.split("/", 1)[0] in whole]
     expiring = list(state.consents.expiries())
+    looked: set[str] = set()
     for start in range(0, len(expiring), size):
         keys = []
         for key, expires in expiring[start : start + size]:
             wait = grace.get(key.split("/", 1)[0])  # None: a tenant walked whole, or without a policy
             if wait is not None and days_before(now, expires, wait) and key in state.enrollments:
                 keys.append(key)
+        looked.update(keys)
         yield keys
+    # And those held though withdrawn (an `enrolled` topic restored from an older backup): few.
+    withdrawn = sorted(k for k in state.withdrawn_enrolled if k.split("/", 1)[0] in grace and k not in looked)
+    for start in range(0, len(withdrawn), size):
+        yield withdrawn[start : start + size]
 
 
 def due_erasures(
@@ -267,8 +274,10 @@ def due_erasures(
 ) -> Iterator[DueErasure]:
     """Enrollments on partitions this worker owns whose consent expired past the grace, that are
     older than the pack's retention (R11), or whose key version is revoked (R08: cancelable
-    templates). Withdrawals are erased as they arrive. `keys` (tenant/subject) limits the walk to
-    those enrollments, so a caller can take a large gallery a slice at a time."""
+    templates). Withdrawals are erased as they arrive; an enrollment the gateway recorded a
+    withdrawal at or after (an `enrolled` topic restored from an older backup) is due again.
+    `keys` (tenant/subject) limits the walk to those enrollments, so a caller can take a large
+    gallery a slice at a time."""
     for key in list(state.enrollments) if keys is None else keys:
         entry = state.enrollments.get(key)
         if entry is None or not owned(entry.partition):
@@ -281,7 +290,9 @@ def due_erasures(
         # Every enrolled subject is looked at: the expiry is kept beside the ledger's encoded
         # versions, which are decoded only for a subject that is due.
         expires = state.consents.expires_at(key)
-        if expires is not None and days_before(now, expires, retention.purpose_end_grace_days):
+        if key in state.withdrawn_enrolled:
+            reason, effective = Reason.WITHDRAWN, state.withdrawals[key]
+        elif expires is not None and days_before(now, expires, retention.purpose_end_grace_days):
             reason, effective = Reason.EXPIRED, expires
         elif retention.outlived(entry.enrolled_at, now):
             reason, effective = Reason.RETENTION, entry.enrolled_at

@@ -593,3 +593,35 @@ def test_templates_of_a_tenant_no_longer_configured_are_named_since_nothing_eras
     state.fallback_policy = None
     assert not list(due_erasures(state, later, lambda p: True))
     assert state.unconfigured({"beta"}) == {"acme": 2}
+
+
+def test_a_template_held_though_the_gateway_recorded_its_withdrawal_is_swept_away() -> None:
+    """Review s47 (disaster recovery): an `enrolled` topic restored from a backup older than a
+    withdrawal brought the erased template back, searchable and held for good: decisions stayed
+    safe (the consent is withdrawn) but nothing erased it again. The gateway's own record of the
+    withdrawal marks it due; a template enrolled after the withdrawal (a new grant) is not."""
+    state = enrolled(new_state())
+    withdrawal = consent(status=ConsentStatus.WITHDRAWN, withdrawn_at=NOW - timedelta(minutes=1))
+    give(state, withdrawal)
+    s = context(state)
+    on_consent(record(NAMES.consent("acme"), CODEC.encode(withdrawal)), "acme/s1", s)
+    erased = [o for o in s.result.outputs if o.topic == NAMES.enrolled]
+    restored = new_state()  # the backup: the enrollment, from before the withdrawal
+    give(restored, consent())
+    before = context(restored)
+    enroll(record(NAMES.enroll("acme"), CODEC.encode(enrollment()), at=NOW - timedelta(hours=1)), before)
+    apply(restored, before.result)
+    [kept] = [o for o in s.result.outputs if o.topic == NAMES.withdrawals]
+    restored.apply_withdrawal("acme/s1", kept.value)  # the withdrawals topic was not lost
+    give(restored, withdrawal)
+    assert erased and "acme/s1" in restored.enrollments
+    assert _swept(restored, NOW) == (["acme/s1"], [("s1", Reason.WITHDRAWN)])
+    sweep = context(restored)
+    erase_each(sweep, list(due_erasures(restored, NOW, lambda p: True)))
+    assert [o.value for o in on(sweep.result, NAMES.enrolled)] == [None]
+    apply(restored, sweep.result)
+    assert "acme/s1" not in restored.enrollments and not _walked(restored, NOW)
+    again = enrolled(new_state())  # enrolled after the withdrawal: a new grant's
+    again.apply_withdrawal("acme/s1", kept.value)
+    entry = again.enrollments["acme/s1"]
+    assert entry.enrolled_at > again.withdrawals["acme/s1"] and not _walked(again, NOW)
