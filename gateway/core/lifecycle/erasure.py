@@ -234,8 +234,8 @@ def sweep_slices(state: GatewayState, now: datetime, size: int) -> Iterator[list
     was examined (the caller lets other work run between them): every one of a tenant whose pack
     limits the time since enrollment or with a key version revoked by `now`; of any other tenant
     only those whose consent expired past the pack's grace or that are held though withdrawn, the
-    ways they can be due. Looking at
-    every enrollment took 5 s of CPU each sweep (a minute by default) at 1M subjects per tenant."""
+    ways they can be due. Looking at every enrollment took 5 s of CPU each sweep (a minute by
+    default) at 1M subjects per tenant."""
     whole: set[str] = set()
     grace: dict[str, int] = {}  # days
     for tenant_id, count in state.per_tenant.items():
