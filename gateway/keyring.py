@@ -122,6 +122,10 @@ class Versioned(BaseModel):
             compromised_at=self.compromised_at,
         )
 
+    def current_first(self) -> list[int]:
+        """Every version held, the current first, then the others in order."""
+        return [self.current, *sorted(set(self.versions) - {self.current})]
+
     def get(self, version: int | None = None) -> tuple[int, bytes]:
         chosen = self.current if version is None else version
         if chosen not in self.versions:
@@ -190,8 +194,7 @@ class Keyring(BaseModel):
         """Every pseudonym key version held for the tenant, the current first (none: not provisioned)."""
         keys = self.tenants.get(tenant_id)
         if keys is not None:
-            held = keys.pseudonym
-            return [held.current, *sorted(set(held.versions) - {held.current})]
+            return keys.pseudonym.current_first()
         return [1] if self.development else []
 
     def regulator_key(self, version: int | None = None) -> tuple[int, bytes]:
@@ -206,8 +209,7 @@ class Keyring(BaseModel):
     def regulator_versions(self) -> list[int]:
         """Every regulator pseudonym key version held, the current first."""
         if self.regulator_pseudonym is not None:
-            held = self.regulator_pseudonym
-            return [held.current, *sorted(set(held.versions) - {held.current})]
+            return self.regulator_pseudonym.current_first()
         return [1] if self.development else []
 
     def signing_keys(self) -> list[Ed25519PrivateKey]:
