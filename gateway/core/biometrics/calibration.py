@@ -98,9 +98,9 @@ class Calibration(BaseModel):
             chance = 1 / Scheme(self.hashes, self.q).q  # two strangers' codes agree on 1/q of the hashes
         except ValueError as exc:
             raise ValueError(f"hashes {self.hashes}, q {self.q}: {exc}") from None
-        if (values := self.scheme.rows * self.dim) > MAX_PROJECTION_VALUES:
+        if (values := self.scheme.bits * self.dim) > MAX_PROJECTION_VALUES:  # a row a code bit
             raise ValueError(
-                f"a projection of {values:,} values ({self.scheme.rows} rows of {self.dim}) per tenant key is "
+                f"a projection of {values:,} values ({self.scheme.bits} rows of {self.dim}) per tenant key is "
                 f"more than {MAX_PROJECTION_VALUES:,}"
             )
         levels = self._levels

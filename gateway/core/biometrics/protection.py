@@ -60,12 +60,6 @@ class Scheme:
         return self.hashes if self.q == 2 else self.hashes * self.q
 
     @property
-    def rows(self) -> int:
-        """Rows of the keyed projection, one a code bit: q = 2 needs one per hash (the difference of
-        two Gaussians is one Gaussian)."""
-        return self.bits
-
-    @property
     def code_bytes(self) -> int:
         return self.bits // 8
 
@@ -90,7 +84,8 @@ def _projection_seed(key: bytes, version: int, model: str, dim: int, scheme: Sch
 @lru_cache(maxsize=64)
 def _projections(seed: int, dim: int, hashes: int, q: int) -> npt.NDArray[np.float32]:
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((Scheme(hashes, q).rows, dim), dtype=np.float32)
+    # One row a code bit: q = 2 needs one per hash (the difference of two Gaussians is one Gaussian).
+    return rng.standard_normal((Scheme(hashes, q).bits, dim), dtype=np.float32)
 
 
 def usable(x: npt.NDArray[np.float64], mean: npt.NDArray[np.float64], unit_length: bool = True) -> bool:
